@@ -1,0 +1,351 @@
+/**
+ * Model configuration (SPEC §7): types, paper-size defaults, validation and the dimensions derived from it.
+ * Validation is strict: unknown keys, wrong types, bad sizes, duplicate names and dangling references all
+ * throw `DupnError('E_CONFIG')` naming the path of the offending key (`tasks[2].target[1]`).
+ */
+import { DupnError, describe } from './errors';
+
+/** One categorical input with its own embedding table. `dim: 0` switches it off (no table). */
+export interface TableField {
+  name: string;
+  buckets: number;
+  dim: number;
+}
+
+export interface PropertiesConfig {
+  /** Behaviour-type vocabulary; `types[i]` → row i, anything else → row `types.length`. */
+  types: string[];
+  typeDim: number;
+  /** Number of time-gap buckets G: bucket = min(G-1, floor(log2(1 + max(0, now - ts) / 60))). */
+  gapBuckets: number;
+  gapDim: number;
+  /** Scene vocabulary; missing or unknown → row `scenes.length`. */
+  scenes: string[];
+  sceneDim: number;
+}
+
+export interface QueryConfig {
+  buckets: number;
+  dim: number;
+}
+
+/** A binary head (CTR, SPP, …): logit = MLP([U ; t]); `target` lists the item fields whose embeddings form t. */
+export interface BinaryTask {
+  name: string;
+  kind: 'binary';
+  target: string[];
+  layers: number[];
+}
+
+/** A ranking head (L2R): like `binary`, plus `denseFeatures` per-candidate numbers appended to the input. */
+export interface RankTask {
+  name: string;
+  kind: 'rank';
+  target: string[];
+  layers: number[];
+  denseFeatures: number;
+}
+
+/** A user-level classifier (PPP): softmax(MLP(U)). */
+export interface MulticlassTask {
+  name: string;
+  kind: 'multiclass';
+  classes: number;
+  layers: number[];
+}
+
+export type TaskConfig = BinaryTask | RankTask | MulticlassTask;
+
+/** The fully resolved configuration: every key present, defaults applied. */
+export interface ResolvedConfig {
+  maxSeqLen: number;
+  itemFields: TableField[];
+  properties: PropertiesConfig;
+  /** `null` when the model has no query input. */
+  query: QueryConfig | null;
+  profileFields: TableField[];
+  hidden: number;
+  bidirectional: boolean;
+  attentionHidden: number;
+  tasks: TaskConfig[];
+}
+
+type TaskInput =
+  | ({ name: string; kind: 'binary' } & Partial<Omit<BinaryTask, 'name' | 'kind'>>)
+  | ({ name: string; kind: 'rank' } & Partial<Omit<RankTask, 'name' | 'kind'>>)
+  | ({ name: string; kind: 'multiclass' } & Partial<Omit<MulticlassTask, 'name' | 'kind'>>);
+
+/** Config as a caller writes it: every key optional; `properties` merges key by key with the defaults. */
+export interface DupnConfig {
+  maxSeqLen?: number;
+  itemFields?: TableField[];
+  properties?: Partial<PropertiesConfig>;
+  query?: QueryConfig | null;
+  profileFields?: TableField[];
+  hidden?: number;
+  bidirectional?: boolean;
+  attentionHidden?: number;
+  tasks?: TaskInput[];
+}
+
+const ALL_ITEM_FIELDS = ['item', 'category', 'shop', 'brand'];
+
+/** The paper-size defaults of SPEC §3/§7 (≈47 MFLOP per user at L = 100). */
+export function defaultConfig(): ResolvedConfig {
+  return {
+    maxSeqLen: 100,
+    itemFields: [
+      { name: 'item', buckets: 1 << 20, dim: 32 },
+      { name: 'category', buckets: 1 << 16, dim: 16 },
+      { name: 'shop', buckets: 1 << 16, dim: 8 },
+      { name: 'brand', buckets: 1 << 16, dim: 8 },
+    ],
+    properties: {
+      types: ['pv', 'fav', 'cart', 'buy'],
+      typeDim: 8,
+      gapBuckets: 24,
+      gapDim: 4,
+      scenes: ['search', 'recommend', 'ads'],
+      sceneDim: 4,
+    },
+    query: { buckets: 1 << 18, dim: 32 },
+    profileFields: [
+      { name: 'age', buckets: 64, dim: 8 },
+      { name: 'gender', buckets: 8, dim: 8 },
+      { name: 'power', buckets: 16, dim: 8 },
+      { name: 'city', buckets: 4096, dim: 8 },
+    ],
+    hidden: 128,
+    bidirectional: true,
+    attentionHidden: 64,
+    tasks: [
+      { name: 'ctr', kind: 'binary', target: [...ALL_ITEM_FIELDS], layers: [128, 64] },
+      { name: 'l2r', kind: 'rank', target: [...ALL_ITEM_FIELDS], layers: [128, 64], denseFeatures: 0 },
+      { name: 'ppp', kind: 'multiclass', classes: 7, layers: [64] },
+      { name: 'spp', kind: 'binary', target: ['shop'], layers: [64] },
+    ],
+  };
+}
+
+// Limits keep a hostile config (or model-file header) from asking for absurd allocations.
+const MAX_BUCKETS = 0x7fffffff;
+const MAX_DIM = 4096;
+const MAX_SEQ = 100_000;
+const MAX_VOCAB = 4096;
+const NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
+
+function fail(path: string, problem: string): never {
+  throw new DupnError('E_CONFIG', `config.${path}: ${problem}`, { path });
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
+}
+
+function checkKeys(obj: Record<string, unknown>, allowed: readonly string[], path: string): void {
+  for (const key of Object.keys(obj)) {
+    if (!allowed.includes(key)) {
+      fail(path === '' ? key : `${path}.${key}`, `unknown key (allowed: ${allowed.join(', ')})`);
+    }
+  }
+}
+
+function int(v: unknown, path: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    fail(path, `must be an integer in [${min}, ${max}], got ${describe(v)}`);
+  }
+  return v;
+}
+
+function name(v: unknown, path: string): string {
+  if (typeof v !== 'string' || !NAME_RE.test(v)) {
+    fail(path, `must be 1–64 characters of [A-Za-z0-9_-], got ${describe(v)}`);
+  }
+  return v;
+}
+
+function array(v: unknown, path: string, maxLength: number): unknown[] {
+  if (!Array.isArray(v)) fail(path, `must be an array, got ${describe(v)}`);
+  if (v.length > maxLength) fail(path, `must have at most ${maxLength} entries, got ${v.length}`);
+  return v;
+}
+
+function vocabulary(v: unknown, path: string): string[] {
+  const out: string[] = [];
+  array(v, path, MAX_VOCAB).forEach((s, i) => {
+    if (typeof s !== 'string' || s.length === 0) fail(`${path}[${i}]`, `must be a non-empty string, got ${describe(s)}`);
+    if (out.includes(s)) fail(`${path}[${i}]`, `duplicate entry ${JSON.stringify(s)}`);
+    out.push(s);
+  });
+  return out;
+}
+
+function tableFields(v: unknown, path: string): TableField[] {
+  const out: TableField[] = [];
+  array(v, path, 64).forEach((f, i) => {
+    const p = `${path}[${i}]`;
+    if (!isPlainObject(f)) fail(p, `must be an object, got ${describe(f)}`);
+    checkKeys(f, ['name', 'buckets', 'dim'], p);
+    const field = {
+      name: name(f['name'], `${p}.name`),
+      buckets: int(f['buckets'], `${p}.buckets`, 1, MAX_BUCKETS),
+      dim: int(f['dim'], `${p}.dim`, 0, MAX_DIM),
+    };
+    if (out.some((o) => o.name === field.name)) fail(`${p}.name`, `duplicate field name ${JSON.stringify(field.name)}`);
+    out.push(field);
+  });
+  return out;
+}
+
+function layers(v: unknown, path: string): number[] {
+  return array(v, path, 16).map((n, i) => int(n, `${path}[${i}]`, 1, MAX_DIM));
+}
+
+function task(v: unknown, path: string, itemFields: TableField[]): TaskConfig {
+  if (!isPlainObject(v)) fail(path, `must be an object, got ${describe(v)}`);
+  const taskName = name(v['name'], `${path}.name`);
+  const kind = v['kind'];
+  if (kind === 'binary' || kind === 'rank') {
+    checkKeys(v, kind === 'rank' ? ['name', 'kind', 'target', 'layers', 'denseFeatures'] : ['name', 'kind', 'target', 'layers'], path);
+    const targetRaw = v['target'] === undefined ? itemFields.map((f) => f.name) : v['target'];
+    const target: string[] = [];
+    array(targetRaw, `${path}.target`, 64).forEach((t, i) => {
+      const tp = `${path}.target[${i}]`;
+      if (typeof t !== 'string') fail(tp, `must be an item field name, got ${describe(t)}`);
+      if (!itemFields.some((f) => f.name === t)) {
+        fail(tp, `names no item field: ${JSON.stringify(t)} (item fields: ${itemFields.map((f) => f.name).join(', ')})`);
+      }
+      if (target.includes(t)) fail(tp, `duplicate target field ${JSON.stringify(t)}`);
+      target.push(t);
+    });
+    if (target.length === 0) fail(`${path}.target`, 'must name at least one item field');
+    const hidden = layers(v['layers'] ?? [64], `${path}.layers`);
+    if (kind === 'binary') return { name: taskName, kind, target, layers: hidden };
+    const denseFeatures = int(v['denseFeatures'] ?? 0, `${path}.denseFeatures`, 0, MAX_DIM);
+    return { name: taskName, kind, target, layers: hidden, denseFeatures };
+  }
+  if (kind === 'multiclass') {
+    checkKeys(v, ['name', 'kind', 'classes', 'layers'], path);
+    return {
+      name: taskName,
+      kind,
+      classes: int(v['classes'] ?? 7, `${path}.classes`, 2, 100_000),
+      layers: layers(v['layers'] ?? [64], `${path}.layers`),
+    };
+  }
+  fail(`${path}.kind`, `must be "binary", "rank" or "multiclass", got ${describe(kind)}`);
+}
+
+/**
+ * Applies defaults to `input` and validates every key. Throws `DupnError('E_CONFIG')` naming the path.
+ * The result is a fresh object; `input` is not modified.
+ */
+export function resolveConfig(input: unknown = {}): ResolvedConfig {
+  if (!isPlainObject(input)) fail('', `must be an object, got ${describe(input)}`);
+  const def = defaultConfig();
+  checkKeys(input, Object.keys(def), '');
+
+  const maxSeqLen = int(input['maxSeqLen'] ?? def.maxSeqLen, 'maxSeqLen', 1, MAX_SEQ);
+  const itemFields = input['itemFields'] === undefined ? def.itemFields : tableFields(input['itemFields'], 'itemFields');
+  if (itemFields.reduce((s, f) => s + f.dim, 0) === 0) fail('itemFields', 'needs at least one field with dim > 0');
+
+  const propsIn = input['properties'] ?? {};
+  if (!isPlainObject(propsIn)) fail('properties', `must be an object, got ${describe(propsIn)}`);
+  checkKeys(propsIn, Object.keys(def.properties), 'properties');
+  const dp = def.properties;
+  const properties: PropertiesConfig = {
+    types: propsIn['types'] === undefined ? dp.types : vocabulary(propsIn['types'], 'properties.types'),
+    typeDim: int(propsIn['typeDim'] ?? dp.typeDim, 'properties.typeDim', 0, MAX_DIM),
+    gapBuckets: int(propsIn['gapBuckets'] ?? dp.gapBuckets, 'properties.gapBuckets', 1, 64),
+    gapDim: int(propsIn['gapDim'] ?? dp.gapDim, 'properties.gapDim', 0, MAX_DIM),
+    scenes: propsIn['scenes'] === undefined ? dp.scenes : vocabulary(propsIn['scenes'], 'properties.scenes'),
+    sceneDim: int(propsIn['sceneDim'] ?? dp.sceneDim, 'properties.sceneDim', 0, MAX_DIM),
+  };
+
+  let query: QueryConfig | null = def.query;
+  if (input['query'] === null) query = null;
+  else if (input['query'] !== undefined) {
+    const q = input['query'];
+    if (!isPlainObject(q)) fail('query', `must be an object or null, got ${describe(q)}`);
+    checkKeys(q, ['buckets', 'dim'], 'query');
+    query = { buckets: int(q['buckets'], 'query.buckets', 1, MAX_BUCKETS), dim: int(q['dim'], 'query.dim', 0, MAX_DIM) };
+    if (query.dim === 0) query = null;
+  }
+
+  const profileFields =
+    input['profileFields'] === undefined ? def.profileFields : tableFields(input['profileFields'], 'profileFields');
+  const hidden = int(input['hidden'] ?? def.hidden, 'hidden', 1, MAX_DIM);
+  const bidirectional = input['bidirectional'] ?? def.bidirectional;
+  if (typeof bidirectional !== 'boolean') fail('bidirectional', `must be a boolean, got ${describe(bidirectional)}`);
+  const attentionHidden = int(input['attentionHidden'] ?? def.attentionHidden, 'attentionHidden', 1, MAX_DIM);
+
+  const tasks: TaskConfig[] =
+    input['tasks'] === undefined
+      ? def.tasks
+      : array(input['tasks'], 'tasks', 64).map((t, i) => task(t, `tasks[${i}]`, itemFields));
+  tasks.forEach((t, i) => {
+    if (tasks.findIndex((o) => o.name === t.name) !== i) fail(`tasks[${i}].name`, `duplicate task name ${JSON.stringify(t.name)}`);
+  });
+
+  return { maxSeqLen, itemFields, properties, query, profileFields, hidden, bidirectional, attentionHidden, tasks };
+}
+
+/** Dimensions derived from a resolved config (names follow SPEC §3). */
+export interface Dims {
+  /** Item-field embedding width (e_t). */
+  dx: number;
+  /** Property embedding width (p_t): type + gap + scene. */
+  dp: number;
+  /** Query vector width (0 without query). */
+  dq: number;
+  /** Profile embedding width (u). */
+  du: number;
+  hidden: number;
+  /** 1 or 2 directions. */
+  directions: number;
+  /** Width of H_t and r: hidden × directions. */
+  dh: number;
+  /** Attention input width: dh + dq + du + dp. */
+  attnIn: number;
+  attentionHidden: number;
+  /** Width of U = [r ; u ; q]. */
+  userDim: number;
+}
+
+export function deriveDims(c: ResolvedConfig): Dims {
+  const dx = c.itemFields.reduce((s, f) => s + f.dim, 0);
+  const p = c.properties;
+  const dp = p.typeDim + p.gapDim + p.sceneDim;
+  const dq = c.query?.dim ?? 0;
+  const du = c.profileFields.reduce((s, f) => s + f.dim, 0);
+  const directions = c.bidirectional ? 2 : 1;
+  const dh = c.hidden * directions;
+  return {
+    dx,
+    dp,
+    dq,
+    du,
+    hidden: c.hidden,
+    directions,
+    dh,
+    attnIn: dh + dq + du + dp,
+    attentionHidden: c.attentionHidden,
+    userDim: dh + du + dq,
+  };
+}
+
+/** Width of a task's target embedding t (0 for multiclass). */
+export function targetDim(c: ResolvedConfig, t: TaskConfig): number {
+  if (t.kind === 'multiclass') return 0;
+  return t.target.reduce((s, n) => s + (c.itemFields.find((f) => f.name === n)?.dim ?? 0), 0);
+}
+
+/** Output width of a task's last layer: 1 for binary/rank, `classes` for multiclass. */
+export function taskOutputs(t: TaskConfig): number {
+  return t.kind === 'multiclass' ? t.classes : 1;
+}
+
+/** Input width of a task's first layer: U, then t, then dense features. */
+export function headInputDim(c: ResolvedConfig, t: TaskConfig): number {
+  return deriveDims(c).userDim + targetDim(c, t) + (t.kind === 'rank' ? t.denseFeatures : 0);
+}

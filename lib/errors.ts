@@ -1,0 +1,52 @@
+/**
+ * Machine-readable error codes. Every error dupn throws or rejects with is a {@link DupnError}
+ * carrying one of these, so callers can branch on `err.code` instead of parsing messages.
+ */
+export type DupnErrorCode =
+  | 'E_CONFIG' // the model config is invalid
+  | 'E_INPUT' // a request (users, candidates, columns, options) is invalid
+  | 'E_TASK' // an unknown task, or a task of the wrong kind for the call
+  | 'E_MODEL_FILE' // a model file is unreadable, corrupt or does not match its config
+  | 'E_DISPOSED' // the model was disposed
+  | 'E_NATIVE_LOAD' // the native addon could not be loaded
+  | 'E_IO' // a file could not be read or written
+  | 'E_INTERNAL'; // a native failure that is not the caller's fault
+
+/** The one error class of dupn: `code` says what kind of failure, `message` names the field and the problem. */
+export class DupnError extends Error {
+  readonly code: DupnErrorCode;
+  /** Path of the offending field (`tasks[2].target[1]`, `users[3].behaviors[7].time`), when there is one. */
+  readonly path?: string;
+
+  constructor(code: DupnErrorCode, message: string, options?: { path?: string; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'DupnError';
+    this.code = code;
+    if (options?.path !== undefined) this.path = options.path;
+  }
+}
+
+/** Throws an `E_INPUT` error naming `path`. */
+export function inputError(path: string, problem: string): never {
+  throw new DupnError('E_INPUT', `${path}: ${problem}`, { path });
+}
+
+/** Short, safe rendering of an offending value for messages (never dumps a huge object). */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  switch (typeof value) {
+    case 'string':
+      return value.length > 40 ? `"${value.slice(0, 40)}…"` : JSON.stringify(value);
+    case 'number':
+    case 'boolean':
+    case 'bigint':
+      return String(value);
+    case 'undefined':
+      return 'undefined';
+    case 'object':
+      return ArrayBuffer.isView(value) ? `a ${value.constructor.name}` : 'an object';
+    default:
+      return `a ${typeof value}`;
+  }
+}

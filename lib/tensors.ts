@@ -1,0 +1,48 @@
+/**
+ * The tensor layout of a model (SPEC §7): names and shapes, in the one canonical order used by the model
+ * file, the native addon and the reference. Weights are float32, row-major `[rows, cols]`, y = W x + b.
+ */
+import { ResolvedConfig, deriveDims, headInputDim, taskOutputs } from './config';
+
+export interface TensorSpec {
+  name: string;
+  shape: number[];
+}
+
+/** Every tensor the config calls for, in canonical order. A table whose dim is 0 has no tensor. */
+export function tensorSpecs(c: ResolvedConfig): TensorSpec[] {
+  const d = deriveDims(c);
+  const H = c.hidden;
+  const out: TensorSpec[] = [];
+  for (const f of c.itemFields) if (f.dim > 0) out.push({ name: `emb.item.${f.name}`, shape: [f.buckets, f.dim] });
+  const p = c.properties;
+  if (p.typeDim > 0) out.push({ name: 'emb.prop.type', shape: [p.types.length + 1, p.typeDim] });
+  if (p.gapDim > 0) out.push({ name: 'emb.prop.gap', shape: [p.gapBuckets, p.gapDim] });
+  if (p.sceneDim > 0) out.push({ name: 'emb.prop.scene', shape: [p.scenes.length + 1, p.sceneDim] });
+  if (c.query) out.push({ name: 'emb.query', shape: [c.query.buckets, c.query.dim] });
+  for (const f of c.profileFields) if (f.dim > 0) out.push({ name: `emb.profile.${f.name}`, shape: [f.buckets, f.dim] });
+  for (const dir of c.bidirectional ? ['fw', 'bw'] : ['fw']) {
+    out.push({ name: `lstm.${dir}.wx`, shape: [4 * H, d.dx] });
+    out.push({ name: `lstm.${dir}.wp`, shape: [3 * H, d.dp] });
+    out.push({ name: `lstm.${dir}.wh`, shape: [4 * H, H] });
+    out.push({ name: `lstm.${dir}.b`, shape: [4 * H] });
+  }
+  out.push({ name: 'attn.w', shape: [c.attentionHidden, d.attnIn] });
+  out.push({ name: 'attn.b', shape: [c.attentionHidden] });
+  out.push({ name: 'attn.v', shape: [c.attentionHidden] });
+  for (const t of c.tasks) {
+    const widths = [headInputDim(c, t), ...t.layers, taskOutputs(t)];
+    for (let k = 0; k + 1 < widths.length; k++) {
+      out.push({ name: `head.${t.name}.${k}.w`, shape: [widths[k + 1], widths[k]] });
+      out.push({ name: `head.${t.name}.${k}.b`, shape: [widths[k + 1]] });
+    }
+  }
+  return out;
+}
+
+export function elementCount(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** Named float32 weights of a model, in any order; {@link tensorSpecs} gives the canonical one. */
+export type Tensors = Map<string, Float32Array>;
