@@ -1,0 +1,35 @@
+// Instruction-set kernels behind one table chosen at run time (CPUID), so a shipped binary never needs
+// -march=native and tests can force each path in turn (DUPN_ISA).
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace dupn {
+
+// C[m, :] (+)= A[m, :] · B for m < M, with B stored K × N row-major (weights packed transposed at load
+// time so the inner loop runs over contiguous outputs). Every output row is computed with the same
+// operation sequence whatever M is, so a user's result does not depend on the batch around it.
+using SgemmFn = void (*)(int M, int N, int K, const float* A, int lda, const float* B, float* C, int ldc,
+                         bool accumulate);
+
+struct KernelTable {
+  const char* isa;
+  SgemmFn sgemm;
+};
+
+namespace kernels {
+extern const KernelTable portable;
+#if defined(__x86_64__) || defined(_M_X64)
+extern const KernelTable avx2;
+extern const KernelTable avx512;
+#endif
+}  // namespace kernels
+
+// The best table this CPU supports, or the one DUPN_ISA names (an error string if it names an
+// unknown or unsupported one).
+const KernelTable* select_kernels(const std::string& forced, std::string* error);
+
+// Names of the instruction-set paths this CPU can run, best last.
+std::string supported_isas();
+
+}  // namespace dupn

@@ -1,0 +1,79 @@
+// Task heads. Scoring is decoupled (SPEC §3): the first layer's W_U·U + b is computed once per user,
+// W_t·t (+ W_d·dense) once per candidate, then the remaining layers per candidate.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "activations.h"
+#include "dupn/model.h"
+#include "dupn/parallel.h"
+
+namespace dupn {
+namespace {
+
+constexpr int kCandidateBlock = 128;
+
+// Runs layers 1.. of a head on M rows whose layer-0 pre-activations are in `z0` (M × first width);
+// returns a pointer to the M × outputs result (inside z0 or `tmp`).
+float* run_rest(const KernelTable& k, const Head& h, int M, std::vector<float>& z0, std::vector<float>& tmp) {
+  float* cur = z0.data();
+  int width = h.first_user.out;
+  for (const PackedLayer& l : h.rest) {
+    relu(cur, static_cast<long>(M) * width);
+    std::vector<float>& next = cur == z0.data() ? tmp : z0;
+    next.resize(static_cast<size_t>(M) * l.out);
+    fill_rows(next.data(), M, l.out, l.b.data());
+    k.sgemm(M, l.out, width, cur, width, l.wt.data(), next.data(), l.out, true);
+    cur = next.data();
+    width = l.out;
+  }
+  return cur;
+}
+
+}  // namespace
+
+void score(const Model& m, const KernelTable& k, const Head& h, const float* user, const CandidateBatch& in,
+           float* out, int threads) {
+  const int W = h.first_user.out, F = m.item_fields();
+  std::vector<float> base(h.first_user.b);
+  k.sgemm(1, W, m.user_dim, user, m.user_dim, h.first_user.wt.data(), base.data(), W, true);
+
+  const int blocks = (in.count + kCandidateBlock - 1) / kCandidateBlock;
+  parallel_for(blocks, threads, [&](int, int blk) {
+    const int c0 = blk * kCandidateBlock, M = std::min(in.count, c0 + kCandidateBlock) - c0;
+    std::vector<float> t(static_cast<size_t>(M) * h.target_dim), z0(static_cast<size_t>(M) * W), tmp;
+    for (int i = 0; i < M; ++i) {
+      float* dst = t.data() + static_cast<size_t>(i) * h.target_dim;
+      for (int f : h.target_fields) {
+        const Table& tab = m.item_tables[f];
+        if (tab.dim == 0) continue;
+        std::memcpy(dst, tab.data + static_cast<int64_t>(in.items[static_cast<int64_t>(c0 + i) * F + f]) * tab.dim, sizeof(float) * tab.dim);
+        dst += tab.dim;
+      }
+    }
+    fill_rows(z0.data(), M, W, base.data());
+    if (h.target_dim > 0) k.sgemm(M, W, h.target_dim, t.data(), h.target_dim, h.first_target.wt.data(), z0.data(), W, true);
+    if (h.dense > 0)
+      k.sgemm(M, W, h.dense, in.dense + static_cast<int64_t>(c0) * h.dense, h.dense, h.first_dense.wt.data(), z0.data(), W, true);
+    const float* y = run_rest(k, h, M, z0, tmp);
+    for (int i = 0; i < M; ++i) out[c0 + i] = h.kind == TaskKind::Binary ? sigmoid(y[i]) : y[i];
+  });
+}
+
+void predict(const Model& m, const KernelTable& k, const Head& h, const float* users, int batch, float* out) {
+  const int W = h.first_user.out;
+  std::vector<float> z0(static_cast<size_t>(batch) * W), tmp;
+  fill_rows(z0.data(), batch, W, h.first_user.b.data());
+  k.sgemm(batch, W, m.user_dim, users, m.user_dim, h.first_user.wt.data(), z0.data(), W, true);
+  const float* y = run_rest(k, h, batch, z0, tmp);
+  for (int b = 0; b < batch; ++b) {
+    const float* row = y + static_cast<size_t>(b) * h.outputs;
+    float* p = out + static_cast<size_t>(b) * h.outputs;
+    const float top = *std::max_element(row, row + h.outputs);
+    float total = 0.0f;
+    for (int c = 0; c < h.outputs; ++c) total += (p[c] = std::exp(row[c] - top));
+    for (int c = 0; c < h.outputs; ++c) p[c] /= total;
+  }
+}
+
+}  // namespace dupn

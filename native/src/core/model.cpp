@@ -1,0 +1,228 @@
+// Building a Model from borrowed weights: validation of every size, and packing of the dense weights
+// into the layouts the kernels read (transposed, gates fused).
+#include <string>
+
+#include "dupn/model.h"
+
+namespace dupn {
+namespace {
+
+bool check_table(const Table& t, const std::string& what, std::string* error) {
+  if (t.dim < 0 || t.rows < 0 || (t.dim > 0 && (t.rows < 1 || t.data == nullptr))) {
+    *error = what + ": table is missing or empty";
+    return false;
+  }
+  return true;
+}
+
+// W (out × in, row-major) → W^T (in × out).
+std::vector<float> transpose(const float* w, int out, int in, int col0, int cols) {
+  std::vector<float> t(static_cast<size_t>(cols) * out);
+  for (int o = 0; o < out; ++o)
+    for (int c = 0; c < cols; ++c) t[static_cast<size_t>(c) * out + o] = w[static_cast<size_t>(o) * in + col0 + c];
+  return t;
+}
+
+PackedLayer pack(const DenseIn& d, int col0, int cols, bool with_bias) {
+  PackedLayer p;
+  p.out = d.out;
+  p.in = cols;
+  p.wt = transpose(d.w, d.out, d.in, col0, cols);
+  if (with_bias) p.b.assign(d.b, d.b + d.out);
+  return p;
+}
+
+}  // namespace
+
+std::unique_ptr<Model> Model::build(const ModelSpec& s, std::string* error) {
+  auto m = std::make_unique<Model>();
+  if (s.hidden < 1 || s.attention_hidden < 1 || s.max_seq_len < 1 || (s.directions != 1 && s.directions != 2)) {
+    *error = "invalid model dimensions";
+    return nullptr;
+  }
+  m->max_seq_len = s.max_seq_len;
+  m->hidden = s.hidden;
+  m->directions = s.directions;
+  m->dh = s.hidden * s.directions;
+  m->attention_hidden = s.attention_hidden;
+  m->item_tables = s.item_tables;
+  m->profile_tables = s.profile_tables;
+  m->type_table = s.type_table;
+  m->gap_table = s.gap_table;
+  m->scene_table = s.scene_table;
+  m->query_table = s.query_table;
+
+  m->dx = 0;
+  for (size_t i = 0; i < s.item_tables.size(); ++i) {
+    if (!check_table(s.item_tables[i], "item table " + std::to_string(i), error)) return nullptr;
+    m->dx += s.item_tables[i].dim;
+  }
+  m->du = 0;
+  for (size_t i = 0; i < s.profile_tables.size(); ++i) {
+    if (!check_table(s.profile_tables[i], "profile table " + std::to_string(i), error)) return nullptr;
+    m->du += s.profile_tables[i].dim;
+  }
+  if (!check_table(s.type_table, "type table", error) || !check_table(s.gap_table, "gap table", error) ||
+      !check_table(s.scene_table, "scene table", error) || !check_table(s.query_table, "query table", error))
+    return nullptr;
+  m->dp = s.type_table.dim + s.gap_table.dim + s.scene_table.dim;
+  m->dq = s.query_table.dim;
+  m->user_dim = m->dh + m->du + m->dq;
+  if (m->dx < 1) {
+    *error = "no item field has a non-zero dim";
+    return nullptr;
+  }
+
+  const int H = s.hidden, G = 4 * H, K = m->dx + m->dp;
+  for (int d = 0; d < s.directions; ++d) {
+    const LstmIn& l = s.lstm[d];
+    if (!l.wx || !l.wh || !l.b || (m->dp > 0 && !l.wp)) {
+      *error = "missing LSTM weights";
+      return nullptr;
+    }
+    Direction& out = m->dir[d];
+    out.wxp_t.assign(static_cast<size_t>(K) * G, 0.0f);
+    for (int j = 0; j < G; ++j) {
+      for (int c = 0; c < m->dx; ++c) out.wxp_t[static_cast<size_t>(c) * G + j] = l.wx[static_cast<size_t>(j) * m->dx + c];
+      // wp rows are i, f, o: gate block 2 (g) has no property term, block 3 (o) is wp's block 2.
+      const int block = j / H;
+      if (block == 2) continue;
+      const int wp_row = block == 3 ? j - H : j;
+      for (int c = 0; c < m->dp; ++c)
+        out.wxp_t[static_cast<size_t>(m->dx + c) * G + j] = l.wp[static_cast<size_t>(wp_row) * m->dp + c];
+    }
+    out.wh_t = transpose(l.wh, G, H, 0, H);
+    out.b.assign(l.b, l.b + G);
+  }
+
+  const int A = s.attention_hidden, attn_in = m->dh + m->dq + m->du + m->dp;
+  if (!s.attn_w || !s.attn_b || !s.attn_v) {
+    *error = "missing attention weights";
+    return nullptr;
+  }
+  // attn.w columns are [H_t ; q ; u ; p_t]; split into the per-step part (H_t, p_t) and the per-user part (q, u).
+  m->attn_hp_t.assign(static_cast<size_t>(m->dh + m->dp) * A, 0.0f);
+  m->attn_qu_t.assign(static_cast<size_t>(m->dq + m->du) * A, 0.0f);
+  for (int a = 0; a < A; ++a) {
+    const float* row = s.attn_w + static_cast<size_t>(a) * attn_in;
+    for (int c = 0; c < m->dh; ++c) m->attn_hp_t[static_cast<size_t>(c) * A + a] = row[c];
+    for (int c = 0; c < m->dq + m->du; ++c) m->attn_qu_t[static_cast<size_t>(c) * A + a] = row[m->dh + c];
+    for (int c = 0; c < m->dp; ++c)
+      m->attn_hp_t[static_cast<size_t>(m->dh + c) * A + a] = row[m->dh + m->dq + m->du + c];
+  }
+  m->attn_b.assign(s.attn_b, s.attn_b + A);
+  m->attn_v.assign(s.attn_v, s.attn_v + A);
+
+  for (size_t hi = 0; hi < s.heads.size(); ++hi) {
+    const HeadIn& in = s.heads[hi];
+    const std::string what = "head " + std::to_string(hi);
+    Head h;
+    h.kind = in.kind;
+    h.target_fields = in.target_fields;
+    h.dense = in.kind == TaskKind::Rank ? in.dense : 0;
+    if (in.kind == TaskKind::Multiclass && !in.target_fields.empty()) {
+      *error = what + ": a multiclass head has no target";
+      return nullptr;
+    }
+    for (int f : in.target_fields) {
+      if (f < 0 || f >= m->item_fields()) {
+        *error = what + ": target field index out of range";
+        return nullptr;
+      }
+      h.target_dim += m->item_tables[f].dim;
+    }
+    if (in.layers.empty() || h.dense < 0) {
+      *error = what + ": no layers";
+      return nullptr;
+    }
+    int width = m->user_dim + h.target_dim + h.dense;
+    for (size_t k = 0; k < in.layers.size(); ++k) {
+      const DenseIn& d = in.layers[k];
+      if (!d.w || !d.b || d.in != width || d.out < 1) {
+        *error = what + ": layer " + std::to_string(k) + " has the wrong shape";
+        return nullptr;
+      }
+      width = d.out;
+    }
+    h.outputs = width;
+    if (in.kind != TaskKind::Multiclass && width != 1) {
+      *error = what + ": last layer must have one output";
+      return nullptr;
+    }
+    const DenseIn& first = in.layers[0];
+    h.first_user = pack(first, 0, m->user_dim, true);
+    h.first_target = pack(first, m->user_dim, h.target_dim, false);
+    h.first_dense = pack(first, m->user_dim + h.target_dim, h.dense, false);
+    for (size_t k = 1; k < in.layers.size(); ++k) h.rest.push_back(pack(in.layers[k], 0, in.layers[k].in, true));
+    m->heads.push_back(std::move(h));
+  }
+  return m;
+}
+
+namespace {
+
+std::string check_ids(const int32_t* ids, int64_t count, int stride, int col, int64_t rows, const char* field,
+                      const char* table) {
+  for (int64_t i = 0; i < count; ++i) {
+    const int32_t v = ids[i * stride + col];
+    if (v < 0 || v >= rows)
+      return std::string(field) + "[" + std::to_string(i * stride + col) + "] = " + std::to_string(v) +
+             " is outside the " + table + " table (rows 0.." + std::to_string(rows - 1) + ")";
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string validate_users(const Model& m, const UserBatch& in) {
+  if (in.batch < 0) return "batch: negative";
+  int64_t n = 0;
+  for (int b = 0; b < in.batch; ++b) {
+    const int32_t len = in.lengths[b];
+    if (len < 0 || len > m.max_seq_len)
+      return "lengths[" + std::to_string(b) + "] = " + std::to_string(len) + " is outside 0.." + std::to_string(m.max_seq_len);
+    n += len;
+  }
+  const int F = m.item_fields(), P = m.profile_fields();
+  if (in.items_len != n * F) return "items: expected " + std::to_string(n * F) + " entries (Σ lengths × item fields), got " + std::to_string(in.items_len);
+  if (in.properties_len != n * 3) return "properties: expected " + std::to_string(n * 3) + " entries (Σ lengths × 3), got " + std::to_string(in.properties_len);
+  if (in.profile_len != static_cast<int64_t>(in.batch) * P)
+    return "profile: expected " + std::to_string(static_cast<int64_t>(in.batch) * P) + " entries (batch × profile fields), got " + std::to_string(in.profile_len);
+  if (in.query_offsets[0] != 0) return "queryOffsets[0] must be 0";
+  for (int b = 0; b < in.batch; ++b)
+    if (in.query_offsets[b + 1] < in.query_offsets[b]) return "queryOffsets[" + std::to_string(b + 1) + "] is smaller than the one before";
+  if (in.query_offsets[in.batch] != in.query_token_count)
+    return "queryOffsets[" + std::to_string(in.batch) + "] must equal queryTokens.length (" + std::to_string(in.query_token_count) + ")";
+  std::string e;
+  for (int f = 0; f < F; ++f)
+    if (m.item_tables[f].dim > 0 && !(e = check_ids(in.items, n, F, f, m.item_tables[f].rows, "items", "item field")).empty()) return e;
+  const Table* props[3] = {&m.type_table, &m.gap_table, &m.scene_table};
+  const char* names[3] = {"type", "gap", "scene"};
+  for (int p = 0; p < 3; ++p)
+    if (props[p]->dim > 0 && !(e = check_ids(in.properties, n, 3, p, props[p]->rows, "properties", names[p])).empty()) return e;
+  if (m.dq > 0 && !(e = check_ids(in.query_tokens, in.query_token_count, 1, 0, m.query_table.rows, "queryTokens", "query")).empty())
+    return e;
+  for (int f = 0; f < P; ++f)
+    if (m.profile_tables[f].dim > 0 && !(e = check_ids(in.profile, in.batch, P, f, m.profile_tables[f].rows, "profile", "profile field")).empty())
+      return e;
+  return "";
+}
+
+std::string validate_candidates(const Model& m, const Head& h, const CandidateBatch& in) {
+  const int F = m.item_fields();
+  if (in.count < 0) return "candidates: negative count";
+  if (in.items_len != static_cast<int64_t>(in.count) * F)
+    return "items: expected " + std::to_string(static_cast<int64_t>(in.count) * F) + " entries (candidates × item fields), got " + std::to_string(in.items_len);
+  if (in.dense_len != static_cast<int64_t>(in.count) * h.dense)
+    return "dense: expected " + std::to_string(static_cast<int64_t>(in.count) * h.dense) + " entries (candidates × denseFeatures), got " + std::to_string(in.dense_len);
+  std::string e;
+  for (int f : h.target_fields)
+    if (!(e = check_ids(in.items, in.count, F, f, m.item_tables[f].rows, "items", "item field")).empty()) return e;
+  for (int64_t i = 0; i < in.dense_len; ++i) {
+    const float v = in.dense[i];
+    if (!(v == v) || v - v != 0.0f) return "dense[" + std::to_string(i) + "] is not a finite number";
+  }
+  return "";
+}
+
+}  // namespace dupn

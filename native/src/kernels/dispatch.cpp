@@ -1,0 +1,50 @@
+// Run-time choice of the kernel table by CPUID (and the OS's saved-state support, via
+// __builtin_cpu_supports), overridable for tests.
+#include <string>
+
+#include "dupn/kernels.h"
+
+namespace dupn {
+namespace {
+
+#if defined(__x86_64__) || defined(_M_X64)
+bool has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+bool has_avx512() {
+  return has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+}
+#endif
+
+}  // namespace
+
+std::string supported_isas() {
+  std::string out = "baseline";
+#if defined(__x86_64__) || defined(_M_X64)
+  if (has_avx2()) out += ",avx2";
+  if (has_avx512()) out += ",avx512";
+#endif
+  return out;
+}
+
+const KernelTable* select_kernels(const std::string& forced, std::string* error) {
+#if defined(__x86_64__) || defined(_M_X64)
+  __builtin_cpu_init();
+  if (forced.empty()) {
+    if (has_avx512()) return &kernels::avx512;
+    if (has_avx2()) return &kernels::avx2;
+    return &kernels::portable;
+  }
+  if (forced == "avx512") {
+    if (has_avx512()) return &kernels::avx512;
+  } else if (forced == "avx2") {
+    if (has_avx2()) return &kernels::avx2;
+  }
+#else
+  if (forced.empty()) return &kernels::portable;
+#endif
+  if (forced == "baseline") return &kernels::portable;
+  if (error) *error = "instruction set \"" + forced + "\" is unknown or not supported by this CPU (supported: " + supported_isas() + ")";
+  return nullptr;
+}
+
+}  // namespace dupn

@@ -1,0 +1,26 @@
+// Portable reference kernel: plain loops the compiler may vectorise for the baseline target only.
+#include "dupn/kernels.h"
+
+namespace dupn {
+namespace {
+
+void sgemm_portable(int M, int N, int K, const float* A, int lda, const float* B, float* C, int ldc,
+                    bool accumulate) {
+  for (int m = 0; m < M; ++m) {
+    float* c = C + static_cast<int64_t>(m) * ldc;
+    if (!accumulate)
+      for (int n = 0; n < N; ++n) c[n] = 0.0f;
+    const float* a = A + static_cast<int64_t>(m) * lda;
+    for (int k = 0; k < K; ++k) {
+      const float av = a[k];
+      const float* b = B + static_cast<int64_t>(k) * N;
+      for (int n = 0; n < N; ++n) c[n] += av * b[n];
+    }
+  }
+}
+
+}  // namespace
+
+const KernelTable kernels::portable = {"baseline", sgemm_portable};
+
+}  // namespace dupn
