@@ -1,0 +1,207 @@
+/**
+ * Request objects → packed columns (SPEC §2, §7). Every value is validated on the way (the error names
+ * the field: `users[3].behaviors[7].time`), histories are truncated to the most recent `maxSeqLen`, and
+ * all strings of one table are hashed in a single native call.
+ */
+import { CandidateColumns, UserColumns } from './columns';
+import { ResolvedConfig, TaskConfig } from './config';
+import { DupnError, describe, inputError } from './errors';
+import { Categorical, hashKey } from './hashing';
+import { native } from './native';
+
+/** One behaviour: item fields (config.itemFields; default item, category, shop, brand) plus properties. */
+export interface BehaviorInput {
+  /** Behaviour type, e.g. "pv" | "fav" | "cart" | "buy"; values outside the vocabulary share the unknown id. */
+  type: string;
+  /** Unix seconds. */
+  time: number;
+  /** Scene, e.g. "search"; missing or unknown → the unknown id. */
+  scene?: string;
+  item?: Categorical;
+  category?: Categorical;
+  shop?: Categorical;
+  brand?: Categorical;
+  /** Further item fields named in config.itemFields. */
+  [field: string]: Categorical | undefined;
+}
+
+/** One user at request time. */
+export interface UserInput {
+  /** Oldest first; only the most recent `maxSeqLen` are used. */
+  behaviors: BehaviorInput[];
+  /** Text (NFKC-normalised, lower-cased, split on white space) or ready tokens. */
+  query?: string | string[];
+  /** Profile fields by name (config.profileFields). */
+  profile?: Record<string, Categorical | undefined>;
+  /** Request time in Unix seconds; defaults to the options' `now`, else this user's latest behaviour time. */
+  now?: number;
+}
+
+/** One candidate to score: the item fields a task targets, plus dense features for `rank` tasks. */
+export interface CandidateInput {
+  item?: Categorical;
+  category?: Categorical;
+  shop?: Categorical;
+  brand?: Categorical;
+  /** Per-candidate dense ranking features (`rank` tasks with denseFeatures > 0). */
+  dense?: ArrayLike<number>;
+  [field: string]: Categorical | ArrayLike<number> | undefined;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function finiteTime(v: unknown, path: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) inputError(path, `must be a finite number (Unix seconds), got ${describe(v)}`);
+  return v;
+}
+
+/** The time-gap bucket of SPEC §2: min(G-1, floor(log2(1 + max(0, now - ts) / 60))). */
+export function gapBucket(now: number, ts: number, gapBuckets: number): number {
+  const b = Math.floor(Math.log2(1 + Math.max(0, now - ts) / 60));
+  return Math.min(gapBuckets - 1, b);
+}
+
+/** Query tokens as SPEC §7 says: a string is NFKC-normalised, lower-cased and split on white space. */
+export function queryTokens(query: unknown, path: string): string[] {
+  if (query === undefined || query === null) return [];
+  if (typeof query === 'string') return query.normalize('NFKC').toLowerCase().split(/\s+/u).filter((s) => s.length > 0);
+  if (Array.isArray(query)) {
+    return query.map((tok, i) => {
+      if (typeof tok !== 'string') inputError(`${path}[${i}]`, `must be a string, got ${describe(tok)}`);
+      return tok;
+    });
+  }
+  inputError(path, `must be a string or an array of strings, got ${describe(query)}`);
+}
+
+export interface PackOptions {
+  /** Request time for every user that has no `now` of its own. */
+  now?: number;
+}
+
+/** Packs users into columns. Throws DupnError('E_INPUT') naming the first bad field. */
+export function packUsers(config: ResolvedConfig, users: unknown, options: PackOptions = {}): UserColumns {
+  if (!Array.isArray(users)) inputError('users', `must be an array, got ${describe(users)}`);
+  if (options.now !== undefined) finiteTime(options.now, 'options.now');
+  const B = users.length;
+  const F = config.itemFields.length;
+  const P = config.profileFields.length;
+  const props = config.properties;
+  const typeIds = new Map(props.types.map((t, i) => [t, i]));
+  const sceneIds = new Map(props.scenes.map((s, i) => [s, i]));
+
+  const lengths = new Int32Array(B);
+  const kept: { list: Record<string, unknown>[]; start: number; path: string }[] = new Array(B);
+  let N = 0;
+  for (let b = 0; b < B; ++b) {
+    const u: unknown = users[b];
+    const path = `users[${b}]`;
+    if (!isObject(u)) inputError(path, `must be an object, got ${describe(u)}`);
+    const list = u['behaviors'];
+    if (!Array.isArray(list)) inputError(`${path}.behaviors`, `must be an array, got ${describe(list)}`);
+    const start = Math.max(0, list.length - config.maxSeqLen);
+    lengths[b] = list.length - start;
+    kept[b] = { list: list as Record<string, unknown>[], start, path };
+    N += lengths[b];
+  }
+
+  const items = new Int32Array(N * F);
+  const properties = new Int32Array(N * 3);
+  const itemKeys: string[][] = config.itemFields.map(() => new Array<string>(N));
+  const queryOffsets = new Int32Array(B + 1);
+  const allTokens: string[] = [];
+  const profileKeys: string[][] = config.profileFields.map(() => new Array<string>(B));
+
+  let row = 0;
+  for (let b = 0; b < B; ++b) {
+    const u = users[b] as Record<string, unknown>;
+    const { list, start, path } = kept[b];
+    const times = new Float64Array(lengths[b]);
+    for (let i = start; i < list.length; ++i) {
+      const beh: unknown = list[i];
+      const bp = `${path}.behaviors[${i}]`;
+      if (!isObject(beh)) inputError(bp, `must be an object, got ${describe(beh)}`);
+      times[i - start] = finiteTime(beh['time'], `${bp}.time`);
+      const type = beh['type'];
+      if (typeof type !== 'string') inputError(`${bp}.type`, `must be a string, got ${describe(type)}`);
+      const scene = beh['scene'];
+      if (scene !== undefined && scene !== null && typeof scene !== 'string') inputError(`${bp}.scene`, `must be a string, got ${describe(scene)}`);
+      const r = row + i - start;
+      properties[r * 3] = typeIds.get(type) ?? props.types.length;
+      properties[r * 3 + 2] = (typeof scene === 'string' ? sceneIds.get(scene) : undefined) ?? props.scenes.length;
+      for (let f = 0; f < F; ++f) {
+        const name = config.itemFields[f].name;
+        itemKeys[f][r] = hashKey(beh[name], `${bp}.${name}`);
+      }
+    }
+    let now: number;
+    if (u['now'] !== undefined) now = finiteTime(u['now'], `${path}.now`);
+    else if (options.now !== undefined) now = options.now;
+    else now = times.length > 0 ? times.reduce((a, t) => Math.max(a, t), -Infinity) : 0;
+    for (let t = 0; t < times.length; ++t) properties[(row + t) * 3 + 1] = gapBucket(now, times[t], props.gapBuckets);
+    row += lengths[b];
+
+    if (config.query) for (const tok of queryTokens(u['query'], `${path}.query`)) allTokens.push(tok);
+    queryOffsets[b + 1] = allTokens.length;
+
+    const profile = u['profile'];
+    if (profile !== undefined && profile !== null && !isObject(profile)) inputError(`${path}.profile`, `must be an object, got ${describe(profile)}`);
+    const prof = (profile ?? {}) as Record<string, unknown>;
+    for (const key of Object.keys(prof)) {
+      if (!config.profileFields.some((f) => f.name === key)) {
+        inputError(`${path}.profile.${key}`, `is not a profile field (fields: ${config.profileFields.map((f) => f.name).join(', ') || 'none'})`);
+      }
+    }
+    for (let f = 0; f < P; ++f) {
+      const name = config.profileFields[f].name;
+      profileKeys[f][b] = hashKey(prof[name], `${path}.profile.${name}`);
+    }
+  }
+
+  const addon = native();
+  config.itemFields.forEach((f, i) => addon.bucketStrings(itemKeys[i], f.buckets, items, i, F));
+  const profile = new Int32Array(B * P);
+  config.profileFields.forEach((f, i) => addon.bucketStrings(profileKeys[i], f.buckets, profile, i, P));
+  const queryTokensOut = new Int32Array(allTokens.length);
+  if (config.query) addon.bucketStrings(allTokens, config.query.buckets, queryTokensOut, 0, 1);
+  return { lengths, items, properties, queryOffsets, queryTokens: queryTokensOut, profile };
+}
+
+/** Packs candidates for one task. Only the task's target fields are hashed; the other columns stay 0. */
+export function packCandidates(config: ResolvedConfig, task: TaskConfig, candidates: unknown): CandidateColumns {
+  if (!Array.isArray(candidates)) inputError('candidates', `must be an array, got ${describe(candidates)}`);
+  if (task.kind === 'multiclass') throw new DupnError('E_TASK', `task "${task.name}" is multiclass: use predict(), not score()`);
+  const C = candidates.length;
+  const F = config.itemFields.length;
+  const D = task.kind === 'rank' ? task.denseFeatures : 0;
+  const fieldIndex = task.target.map((name) => config.itemFields.findIndex((f) => f.name === name));
+  const keys: string[][] = task.target.map(() => new Array<string>(C));
+  const dense = new Float32Array(C * D);
+  for (let c = 0; c < C; ++c) {
+    const cand: unknown = candidates[c];
+    const path = `candidates[${c}]`;
+    if (!isObject(cand)) inputError(path, `must be an object, got ${describe(cand)}`);
+    task.target.forEach((name, j) => {
+      keys[j][c] = hashKey(cand[name], `${path}.${name}`);
+    });
+    if (D > 0) {
+      const d = cand['dense'];
+      if (d === undefined || d === null || typeof d !== 'object' || typeof (d as ArrayLike<number>).length !== 'number') {
+        inputError(`${path}.dense`, `must be an array of ${D} numbers for task "${task.name}", got ${describe(d)}`);
+      }
+      const arr = d as ArrayLike<unknown>;
+      if (arr.length !== D) inputError(`${path}.dense`, `must have ${D} entries, got ${arr.length}`);
+      for (let k = 0; k < D; ++k) {
+        const v = arr[k];
+        if (typeof v !== 'number' || !Number.isFinite(v)) inputError(`${path}.dense[${k}]`, `must be a finite number, got ${describe(v)}`);
+        dense[c * D + k] = v;
+      }
+    }
+  }
+  const items = new Int32Array(C * F);
+  const addon = native();
+  fieldIndex.forEach((f, j) => addon.bucketStrings(keys[j], config.itemFields[f].buckets, items, f, F));
+  return { items, dense };
+}

@@ -1,0 +1,27 @@
+/**
+ * dupn — Deep User Perception Network for Node.js. See README.md for a guided tour.
+ * @packageDocumentation
+ */
+export { Model } from './model';
+export type { ModelOptions, CreateOptions, EncodeOptions, ScoreOptions, Explanation } from './model';
+export { DupnError } from './errors';
+export type { DupnErrorCode } from './errors';
+export { fingerprint64, bucket, bucketMany } from './hashing';
+export type { Categorical } from './hashing';
+export { resolveConfig, defaultConfig, deriveDims } from './config';
+export type {
+  DupnConfig,
+  ResolvedConfig,
+  TaskConfig,
+  BinaryTask,
+  RankTask,
+  MulticlassTask,
+  TableField,
+  PropertiesConfig,
+  QueryConfig,
+  Dims,
+} from './config';
+export type { UserInput, BehaviorInput, CandidateInput, PackOptions } from './features';
+export type { UserColumns, CandidateColumns } from './columns';
+export { tensorSpecs } from './tensors';
+export type { TensorSpec } from './tensors';

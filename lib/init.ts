@@ -1,0 +1,43 @@
+/**
+ * Initial weights of a new model, deterministic by seed. Scales follow common practice for this
+ * architecture: small uniform embeddings; LSTM weights U(±1/√H) with forget-gate bias 1 (keeps early
+ * training from forgetting); Xavier-uniform attention; heads U(±1/√fan_in) like PyTorch's Linear.
+ */
+import { ResolvedConfig } from './config';
+import { Rng } from './random';
+import { Tensors, TensorSpec, elementCount, tensorSpecs } from './tensors';
+
+function scaleOf(spec: TensorSpec, specs: Map<string, TensorSpec>, hidden: number): number {
+  if (spec.name.startsWith('emb.')) return 0.1;
+  if (spec.name.startsWith('lstm.')) return 1 / Math.sqrt(hidden);
+  if (spec.name === 'attn.b') return 0;
+  if (spec.name === 'attn.w') return Math.sqrt(6 / (spec.shape[0] + spec.shape[1]));
+  if (spec.name === 'attn.v') return Math.sqrt(6 / (spec.shape[0] + 1));
+  // head.<task>.<k>.w / .b: fan-in is the weight's column count.
+  const weight = specs.get(spec.name.replace(/\.b$/, '.w')) ?? spec;
+  return 1 / Math.sqrt(Math.max(1, weight.shape[1] ?? 1));
+}
+
+/** Fresh weights for every tensor of `config`, deterministic in `seed`. */
+export function initTensors(config: ResolvedConfig, seed: number): Tensors {
+  const specs = tensorSpecs(config);
+  const byName = new Map(specs.map((s) => [s.name, s]));
+  const out: Tensors = new Map();
+  const H = config.hidden;
+  for (const spec of specs) {
+    // One stream per tensor, so adding a table does not change every other tensor's values.
+    const rng = new Rng((Math.imul(seed, 1_000_003) + hashName(spec.name)) >>> 0);
+    const data = new Float32Array(elementCount(spec.shape));
+    const scale = scaleOf(spec, byName, H);
+    if (scale !== 0) for (let i = 0; i < data.length; ++i) data[i] = rng.uniform(scale);
+    if (/^lstm\.(fw|bw)\.b$/.test(spec.name)) data.fill(1, H, 2 * H);
+    out.set(spec.name, data);
+  }
+  return out;
+}
+
+function hashName(name: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < name.length; ++i) h = Math.imul(h ^ name.charCodeAt(i), 16777619);
+  return h >>> 0;
+}

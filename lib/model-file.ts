@@ -1,0 +1,158 @@
+/**
+ * The dupn model file (SPEC §4, docs/format.md): a standard safetensors file whose `__metadata__` carries the
+ * format tag, the format version and the resolved config as JSON, and whose tensors are exactly those of
+ * `tensorSpecs(config)`, float32, with exactly those shapes.
+ *
+ * Loading trusts nothing in the file: the config goes through the same validation as a caller's config, and
+ * every tensor is checked against the layout that config implies, so the native code downstream can rely on
+ * names, shapes and finiteness without checking again.
+ */
+import { promises as fsp } from 'node:fs';
+import { ResolvedConfig, resolveConfig } from './config';
+import { DupnError, describe } from './errors';
+import { writeFileAtomic } from './atomic-file';
+import { encodeSafetensors, parseSafetensors } from './safetensors';
+import { elementCount, tensorSpecs } from './tensors';
+
+export const FORMAT = 'dupn';
+export const FORMAT_VERSION = '1';
+/** Versions this build can read; a newer writer must bump FORMAT_VERSION when old readers would misread it. */
+const SUPPORTED_VERSIONS: readonly string[] = [FORMAT_VERSION];
+
+export interface ModelFileContents {
+  config: ResolvedConfig;
+  /** In canonical (tensorSpecs) order. */
+  tensors: Map<string, Float32Array>;
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Index of the first NaN or ±Infinity in `a`, or -1. */
+function firstNonFinite(a: Float32Array): number {
+  for (let i = 0; i < a.length; i++) {
+    const v = a[i];
+    // v - v is 0 for every finite v and NaN for NaN and ±Infinity; cheaper than Number.isFinite in a hot loop.
+    if (v - v !== 0) return i;
+  }
+  return -1;
+}
+
+function shapeText(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+/**
+ * Writes a model atomically (a crash leaves any previous file intact). Tensors are checked against the config
+ * first, so a file that this function writes is always one that {@link loadModelFile} accepts.
+ */
+export async function saveModelFile(path: string, config: ResolvedConfig, tensors: Map<string, Float32Array>): Promise<void> {
+  const fail: (problem: string) => never = (problem) => {
+    throw new DupnError('E_MODEL_FILE', `cannot save ${path}: ${problem}`);
+  };
+  // Round-trip the config through JSON and validation now, rather than discover an unloadable file later.
+  const configJson = JSON.stringify(config);
+  resolveConfig(JSON.parse(configJson));
+
+  const ordered = tensorSpecs(config).map((spec) => {
+    const data = tensors.get(spec.name);
+    if (data === undefined) fail(`tensor "${spec.name}" is missing`);
+    if (!(data instanceof Float32Array)) fail(`tensor "${spec.name}" must be a Float32Array, got ${describe(data)}`);
+    const expected = elementCount(spec.shape);
+    if (data.length !== expected) {
+      fail(`tensor "${spec.name}" has ${data.length} values, shape ${shapeText(spec.shape)} needs ${expected}`);
+    }
+    const bad = firstNonFinite(data);
+    if (bad >= 0) fail(`tensor "${spec.name}" holds a non-finite value (${data[bad]}) at index ${bad}`);
+    return { name: spec.name, data, shape: spec.shape };
+  });
+
+  const metadata = { format: FORMAT, format_version: FORMAT_VERSION, config: configJson };
+  await writeFileAtomic(path, encodeSafetensors(metadata, ordered));
+}
+
+/**
+ * Decodes and validates the bytes of a model file. `source` (usually the path) prefixes every error message.
+ * Tensors are zero-copy views over `bytes` where alignment allows, so `bytes` must not be modified afterwards.
+ * Throws only `DupnError('E_MODEL_FILE')`.
+ */
+export function decodeModelFile(bytes: Uint8Array, source: string): ModelFileContents {
+  // Typed as a never-returning function so TypeScript narrows after each check.
+  const fail: (problem: string, cause?: unknown) => never = (problem, cause) => {
+    throw new DupnError('E_MODEL_FILE', `${source}: ${problem}`, { cause });
+  };
+  const parsed = parseSafetensors(bytes, source);
+  const meta = parsed.metadata;
+
+  if (meta['format'] !== FORMAT) {
+    fail(`not a dupn model file (__metadata__.format is ${describe(meta['format'])}, expected "${FORMAT}")`);
+  }
+  const version = meta['format_version'];
+  if (!SUPPORTED_VERSIONS.includes(version)) {
+    fail(`__metadata__.format_version ${describe(version)} is not supported (this version of dupn reads ${SUPPORTED_VERSIONS.join(', ')})`);
+  }
+  if (typeof meta['config'] !== 'string') fail('__metadata__.config is missing');
+
+  let config: ResolvedConfig;
+  try {
+    config = resolveConfig(JSON.parse(meta['config']));
+  } catch (err) {
+    if (err instanceof SyntaxError) fail(`__metadata__.config is not valid JSON (${err.message})`, err);
+    // The config error already names the offending key (config.tasks[1].kind …); keep it whole.
+    return fail(`__metadata__.config is invalid: ${err instanceof Error ? err.message : String(err)}`, err);
+  }
+
+  const specs = tensorSpecs(config);
+  const tensors = new Map<string, Float32Array>();
+  for (const spec of specs) {
+    const entry = parsed.tensors.get(spec.name);
+    if (entry === undefined) fail(`missing tensor "${spec.name}" (shape ${shapeText(spec.shape)} expected by the config)`);
+    const where = `tensor "${spec.name}"`;
+    if (entry.dtype !== 'F32') fail(`${where}: dtype ${entry.dtype}, expected F32`);
+    if (entry.shape.length !== spec.shape.length || entry.shape.some((d, i) => d !== spec.shape[i])) {
+      fail(`${where}: shape ${shapeText(entry.shape)} does not match the config, expected ${shapeText(spec.shape)}`);
+    }
+    const data = float32At(bytes, parsed.dataStart + entry.begin, elementCount(spec.shape));
+    const bad = firstNonFinite(data);
+    if (bad >= 0) fail(`${where}: non-finite value (${data[bad]}) at index ${bad}`);
+    tensors.set(spec.name, data);
+  }
+
+  // Extra tensors mean the file was written for a different layout; loading it silently would hide that.
+  const expected = new Set(specs.map((s) => s.name));
+  const extra = [...parsed.tensors.keys()].filter((n) => !expected.has(n));
+  if (extra.length > 0) {
+    const shown = extra.slice(0, 5).map((n) => describe(n)).join(', ');
+    fail(`unexpected tensor${extra.length > 1 ? 's' : ''} not in the config: ${shown}${extra.length > 5 ? `, … (${extra.length} in all)` : ''}`);
+  }
+
+  return { config, tensors };
+}
+
+/**
+ * `count` little-endian float32 values at file offset `offset` (already bounds-checked by the parser):
+ * a view when the absolute address is 4-aligned and the host is little-endian, else a copy.
+ */
+function float32At(bytes: Uint8Array, offset: number, count: number): Float32Array {
+  const absolute = bytes.byteOffset + offset;
+  if (LITTLE_ENDIAN && absolute % 4 === 0) return new Float32Array(bytes.buffer, absolute, count);
+  const out = new Float32Array(count);
+  if (LITTLE_ENDIAN) {
+    new Uint8Array(out.buffer).set(bytes.subarray(offset, offset + 4 * count));
+  } else {
+    const view = new DataView(bytes.buffer, absolute, 4 * count);
+    for (let i = 0; i < count; i++) out[i] = view.getFloat32(4 * i, true);
+  }
+  return out;
+}
+
+/** Reads and validates a model file. Rejects with `E_IO` when the file cannot be read, `E_MODEL_FILE` when it is bad. */
+export async function loadModelFile(path: string): Promise<ModelFileContents> {
+  let bytes: Buffer;
+  try {
+    bytes = await fsp.readFile(path);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new DupnError('E_IO', `cannot read model file ${path}: ${reason}`, { cause: err });
+  }
+  return decodeModelFile(bytes, path);
+}

@@ -1,0 +1,345 @@
+/**
+ * The public model: create / load / save, encode users, score candidates, predict classes, explain.
+ * Validation and packing happen here in TypeScript; compute happens in the native addon, off the
+ * JavaScript thread for the async methods.
+ */
+import * as os from 'node:os';
+import { CandidateColumns, UserColumns } from './columns';
+import { DupnConfig, ResolvedConfig, TaskConfig, deriveDims, resolveConfig, taskOutputs } from './config';
+import { DupnError, describe, inputError } from './errors';
+import { CandidateInput, PackOptions, UserInput, packCandidates, packUsers } from './features';
+import { initTensors } from './init';
+import { loadModelFile, saveModelFile } from './model-file';
+import { NativeModel, NativeModelSpec, NativeTable, fromNativeError, native } from './native';
+import { Tensors, elementCount, tensorSpecs } from './tensors';
+
+/** Options shared by {@link Model.create} and {@link Model.load}. */
+export interface ModelOptions {
+  /** Threads per call (default: `os.availableParallelism()`). */
+  threads?: number;
+  /** Only `'native'` exists for now. */
+  backend?: 'native';
+  /** Force an instruction-set path ("baseline" | "avx2" | "avx512"); default: `$DUPN_ISA`, else the best this CPU has. */
+  isa?: string;
+}
+
+export interface CreateOptions extends ModelOptions {
+  /** Seed of the initial weights (default 1). */
+  seed?: number;
+}
+
+export interface EncodeOptions extends PackOptions {
+  /** Write U here (B × userDim) instead of a new array. */
+  out?: Float32Array;
+}
+
+export interface ScoreOptions {
+  /** Write the scores here (one per candidate) instead of a new array. */
+  out?: Float32Array;
+}
+
+/** What {@link Model.explain} returns for one user. */
+export interface Explanation {
+  /** One attention weight per kept behaviour (the most recent `maxSeqLen`), oldest first; sums to 1 (empty for none). */
+  attention: Float32Array;
+  /** Index into the caller's `behaviors` of the first kept behaviour (older ones were truncated). */
+  firstKept: number;
+  /** The user vector U. */
+  user: Float32Array;
+}
+
+const KIND_CODE = { binary: 0, rank: 1, multiclass: 2 } as const;
+
+function tableOf(tensors: Tensors, name: string, rows: number, dim: number): NativeTable {
+  return { rows, dim, data: dim > 0 ? (tensors.get(name) ?? null) : null };
+}
+
+function nativeSpec(c: ResolvedConfig, t: Tensors): NativeModelSpec {
+  const p = c.properties;
+  const get = (name: string): Float32Array => {
+    const v = t.get(name);
+    if (!v) throw new DupnError('E_MODEL_FILE', `missing tensor "${name}"`);
+    return v;
+  };
+  return {
+    maxSeqLen: c.maxSeqLen,
+    hidden: c.hidden,
+    directions: c.bidirectional ? 2 : 1,
+    attentionHidden: c.attentionHidden,
+    itemTables: c.itemFields.map((f) => tableOf(t, `emb.item.${f.name}`, f.buckets, f.dim)),
+    typeTable: tableOf(t, 'emb.prop.type', p.types.length + 1, p.typeDim),
+    gapTable: tableOf(t, 'emb.prop.gap', p.gapBuckets, p.gapDim),
+    sceneTable: tableOf(t, 'emb.prop.scene', p.scenes.length + 1, p.sceneDim),
+    queryTable: tableOf(t, 'emb.query', c.query?.buckets ?? 0, c.query?.dim ?? 0),
+    profileTables: c.profileFields.map((f) => tableOf(t, `emb.profile.${f.name}`, f.buckets, f.dim)),
+    lstm: (c.bidirectional ? ['fw', 'bw'] : ['fw']).map((d) => ({
+      wx: get(`lstm.${d}.wx`),
+      wp: get(`lstm.${d}.wp`),
+      wh: get(`lstm.${d}.wh`),
+      b: get(`lstm.${d}.b`),
+    })),
+    attn: { w: get('attn.w'), b: get('attn.b'), v: get('attn.v') },
+    heads: c.tasks.map((task) => ({
+      kind: KIND_CODE[task.kind],
+      targetFields: task.kind === 'multiclass' ? [] : task.target.map((n) => c.itemFields.findIndex((f) => f.name === n)),
+      dense: task.kind === 'rank' ? task.denseFeatures : 0,
+      layers: [...task.layers, taskOutputs(task)].map((out, k) => ({
+        w: get(`head.${task.name}.${k}.w`),
+        b: get(`head.${task.name}.${k}.b`),
+        out,
+      })),
+    })),
+  };
+}
+
+function resolveThreads(threads: unknown): number {
+  if (threads === undefined) return Math.max(1, os.availableParallelism());
+  if (typeof threads !== 'number' || !Number.isInteger(threads) || threads < 1 || threads > 1024) {
+    inputError('options.threads', `must be an integer in [1, 1024], got ${describe(threads)}`);
+  }
+  return threads;
+}
+
+function checkOut(out: unknown, length: number, path: string): Float32Array {
+  if (out === undefined) return new Float32Array(length);
+  if (!(out instanceof Float32Array)) inputError(path, `must be a Float32Array, got ${describe(out)}`);
+  if (out.length !== length) inputError(path, `must have ${length} entries, got ${out.length}`);
+  return out;
+}
+
+/**
+ * A DUPN model: a shared user network (embeddings → property-gated bi-LSTM → attention → U) and task heads.
+ * All methods validate their input and reject with {@link DupnError}; async methods compute on native threads.
+ */
+export class Model {
+  /** The resolved configuration (defaults applied). */
+  readonly config: ResolvedConfig;
+  /** Length of a user vector U = [r ; u ; q]. */
+  readonly userDim: number;
+  /** Threads used per call. */
+  readonly threads: number;
+  private readonly tensors: Tensors;
+  private handle: NativeModel | null;
+
+  private constructor(config: ResolvedConfig, tensors: Tensors, options: ModelOptions) {
+    if (options.backend !== undefined && options.backend !== 'native') {
+      inputError('options.backend', `must be "native", got ${describe(options.backend)}`);
+    }
+    this.config = config;
+    this.userDim = deriveDims(config).userDim;
+    this.threads = resolveThreads(options.threads);
+    this.tensors = tensors;
+    const isa = options.isa ?? process.env.DUPN_ISA ?? '';
+    try {
+      this.handle = new (native().NativeModel)(nativeSpec(config, tensors), isa);
+    } catch (e) {
+      throw fromNativeError(e, 'model');
+    }
+  }
+
+  /** A new model with seeded random weights. Throws `E_CONFIG` for an invalid config. */
+  static create(config: DupnConfig = {}, options: CreateOptions = {}): Model {
+    const resolved = resolveConfig(config);
+    const seed = options.seed ?? 1;
+    if (!Number.isInteger(seed)) inputError('options.seed', `must be an integer, got ${describe(seed)}`);
+    return new Model(resolved, initTensors(resolved, seed), options);
+  }
+
+  /**
+   * A model from a config and named float32 tensors (the layout of docs/format.md). Every tensor is checked
+   * for presence, size and finiteness.
+   */
+  static fromTensors(config: DupnConfig, tensors: Map<string, Float32Array>, options: ModelOptions = {}): Model {
+    const resolved = resolveConfig(config);
+    const own: Tensors = new Map();
+    for (const spec of tensorSpecs(resolved)) {
+      const t = tensors.get(spec.name);
+      if (!(t instanceof Float32Array)) throw new DupnError('E_MODEL_FILE', `tensor "${spec.name}" is missing or not a Float32Array`);
+      if (t.length !== elementCount(spec.shape)) {
+        throw new DupnError('E_MODEL_FILE', `tensor "${spec.name}" has ${t.length} values, expected ${elementCount(spec.shape)} for shape [${spec.shape.join(', ')}]`);
+      }
+      for (let i = 0; i < t.length; ++i) {
+        if (t[i] - t[i] !== 0) throw new DupnError('E_MODEL_FILE', `tensor "${spec.name}" holds a non-finite value at ${i}`);
+      }
+      own.set(spec.name, t);
+    }
+    return new Model(resolved, own, options);
+  }
+
+  /** Loads a `.safetensors` model file (docs/format.md). Rejects with `E_IO` or `E_MODEL_FILE`. */
+  static async load(path: string, options: ModelOptions = {}): Promise<Model> {
+    const { config, tensors } = await loadModelFile(path);
+    return new Model(config, tensors, options);
+  }
+
+  /** Writes the model to `path` atomically (temporary file, then rename). */
+  async save(path: string): Promise<void> {
+    this.live();
+    await saveModelFile(path, this.config, this.tensors);
+  }
+
+  /** Which instruction-set path runs ("baseline", "avx2" or "avx512"). */
+  get isa(): string {
+    return this.live().isa;
+  }
+
+  /** The weights, by tensor name (read-only use: the native side reads the same memory). */
+  get weights(): ReadonlyMap<string, Float32Array> {
+    return this.tensors;
+  }
+
+  /** Releases the native model; later calls reject with `E_DISPOSED`. Calls in flight finish first. */
+  dispose(): void {
+    this.handle?.release();
+    this.handle = null;
+  }
+
+  private live(): NativeModel {
+    if (!this.handle) throw new DupnError('E_DISPOSED', 'the model was disposed');
+    return this.handle;
+  }
+
+  private task(name: unknown): { task: TaskConfig; index: number } {
+    const index = this.config.tasks.findIndex((t) => t.name === name);
+    if (index < 0) {
+      throw new DupnError('E_TASK', `task: unknown task ${describe(name)} (tasks: ${this.config.tasks.map((t) => t.name).join(', ') || 'none'})`, { path: 'task' });
+    }
+    return { task: this.config.tasks[index], index };
+  }
+
+  /** Packs users into columns (hashing, truncation, vocabularies): the form {@link encodeColumns} takes. */
+  pack(users: UserInput[], options: PackOptions = {}): UserColumns {
+    return packUsers(this.config, users, options);
+  }
+
+  /** User vectors U for a batch (B × userDim, row-major). */
+  async encode(users: UserInput[], options: EncodeOptions = {}): Promise<Float32Array> {
+    return this.encodeColumns(this.pack(users, options), options);
+  }
+
+  /** Synchronous {@link encode} (blocks the calling thread; for use inside worker_threads). */
+  encodeSync(users: UserInput[], options: EncodeOptions = {}): Float32Array {
+    return this.encodeColumnsSync(this.pack(users, options), options);
+  }
+
+  /** {@link encode} from already-hashed columns (see {@link UserColumns}); every id is range-checked. */
+  async encodeColumns(cols: UserColumns, options: { out?: Float32Array; attention?: Float32Array } = {}): Promise<Float32Array> {
+    const h = this.live();
+    const out = checkOut(options.out, this.batchOf(cols) * this.userDim, 'options.out');
+    try {
+      await h.encode(cols, out, options.attention ?? null, this.threads, true);
+    } catch (e) {
+      throw fromNativeError(e, 'encode');
+    }
+    return out;
+  }
+
+  /** Synchronous {@link encodeColumns}. */
+  encodeColumnsSync(cols: UserColumns, options: { out?: Float32Array; attention?: Float32Array } = {}): Float32Array {
+    const h = this.live();
+    const out = checkOut(options.out, this.batchOf(cols) * this.userDim, 'options.out');
+    try {
+      h.encode(cols, out, options.attention ?? null, this.threads, false);
+    } catch (e) {
+      throw fromNativeError(e, 'encode');
+    }
+    return out;
+  }
+
+  private batchOf(cols: UserColumns): number {
+    if (typeof cols !== 'object' || cols === null || !(cols.lengths instanceof Int32Array)) {
+      inputError('columns.lengths', 'must be an Int32Array');
+    }
+    return cols.lengths.length;
+  }
+
+  private scoreArgs(task: string, userVector: unknown, candidates: CandidateInput[] | CandidateColumns, options: ScoreOptions) {
+    const h = this.live();
+    const { task: t, index } = this.task(task);
+    if (t.kind === 'multiclass') throw new DupnError('E_TASK', `task "${t.name}" is multiclass: use predict(), not score()`, { path: 'task' });
+    if (!(userVector instanceof Float32Array)) inputError('userVector', `must be a Float32Array, got ${describe(userVector)}`);
+    if (userVector.length !== this.userDim) inputError('userVector', `must have userDim = ${this.userDim} entries, got ${userVector.length}`);
+    const cols = Array.isArray(candidates) ? packCandidates(this.config, t, candidates) : candidates;
+    if (typeof cols !== 'object' || cols === null || !(cols.items instanceof Int32Array)) inputError('candidates', 'must be an array of candidates or CandidateColumns');
+    const F = this.config.itemFields.length;
+    const out = checkOut(options.out, F > 0 ? Math.floor(cols.items.length / F) : 0, 'options.out');
+    return { h, index, cols, out, userVector };
+  }
+
+  /**
+   * Scores candidates for one user vector with a `binary` (probability) or `rank` (raw score) head.
+   * W_U·U is computed once; the rest per candidate (decoupled scoring).
+   */
+  async score(task: string, userVector: Float32Array, candidates: CandidateInput[] | CandidateColumns, options: ScoreOptions = {}): Promise<Float32Array> {
+    const a = this.scoreArgs(task, userVector, candidates, options);
+    try {
+      await a.h.score(a.index, a.userVector, a.cols, a.out, this.threads, true);
+    } catch (e) {
+      throw fromNativeError(e, 'score');
+    }
+    return a.out;
+  }
+
+  /** Synchronous {@link score}. */
+  scoreSync(task: string, userVector: Float32Array, candidates: CandidateInput[] | CandidateColumns, options: ScoreOptions = {}): Float32Array {
+    const a = this.scoreArgs(task, userVector, candidates, options);
+    try {
+      a.h.score(a.index, a.userVector, a.cols, a.out, this.threads, false);
+    } catch (e) {
+      throw fromNativeError(e, 'score');
+    }
+    return a.out;
+  }
+
+  private predictArgs(task: string) {
+    const { task: t, index } = this.task(task);
+    if (t.kind !== 'multiclass') throw new DupnError('E_TASK', `task "${t.name}" is ${t.kind}: use score(), not predict()`, { path: 'task' });
+    return { index, classes: t.classes };
+  }
+
+  /** Class probabilities (B × classes) of a `multiclass` head for a batch of users. */
+  async predict(task: string, users: UserInput[], options: EncodeOptions = {}): Promise<Float32Array> {
+    const { index, classes } = this.predictArgs(task);
+    const u = await this.encode(users, { now: options.now });
+    const out = checkOut(options.out, (u.length / this.userDim) * classes, 'options.out');
+    try {
+      await this.live().predict(index, u, out, true);
+    } catch (e) {
+      throw fromNativeError(e, 'predict');
+    }
+    return out;
+  }
+
+  /** Synchronous {@link predict}. */
+  predictSync(task: string, users: UserInput[], options: EncodeOptions = {}): Float32Array {
+    const { index, classes } = this.predictArgs(task);
+    const u = this.encodeSync(users, { now: options.now });
+    const out = checkOut(options.out, (u.length / this.userDim) * classes, 'options.out');
+    try {
+      this.live().predict(index, u, out, false);
+    } catch (e) {
+      throw fromNativeError(e, 'predict');
+    }
+    return out;
+  }
+
+  private explainArgs(user: UserInput, options: PackOptions) {
+    const cols = this.pack([user], options);
+    const firstKept = (user.behaviors as unknown[]).length - cols.lengths[0];
+    return { cols, firstKept, attention: new Float32Array(cols.lengths[0]) };
+  }
+
+  /** Which past behaviours the attention picked for one user (one weight per kept behaviour). */
+  async explain(user: UserInput, options: PackOptions = {}): Promise<Explanation> {
+    const { cols, firstKept, attention } = this.explainArgs(user, options);
+    const u = await this.encodeColumns(cols, { attention });
+    return { attention, firstKept, user: u };
+  }
+
+  /** Synchronous {@link explain}. */
+  explainSync(user: UserInput, options: PackOptions = {}): Explanation {
+    const { cols, firstKept, attention } = this.explainArgs(user, options);
+    const u = this.encodeColumnsSync(cols, { attention });
+    return { attention, firstKept, user: u };
+  }
+}

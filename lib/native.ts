@@ -1,0 +1,126 @@
+/**
+ * The native addon: its whole surface typed once here (every other file talks to this interface), and
+ * the loader that finds the binary. Policy (which binary, which ISA) lives here; compute lives in C++.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CandidateColumns, UserColumns } from './columns';
+import { DupnError, DupnErrorCode } from './errors';
+
+/** An embedding table handed to the addon; `data` is borrowed (kept alive by the addon), null when dim is 0. */
+export interface NativeTable {
+  rows: number;
+  dim: number;
+  data: Float32Array | null;
+}
+
+export interface NativeModelSpec {
+  maxSeqLen: number;
+  hidden: number;
+  directions: number;
+  attentionHidden: number;
+  itemTables: NativeTable[];
+  typeTable: NativeTable;
+  gapTable: NativeTable;
+  sceneTable: NativeTable;
+  queryTable: NativeTable;
+  profileTables: NativeTable[];
+  lstm: { wx: Float32Array; wp: Float32Array; wh: Float32Array; b: Float32Array }[];
+  attn: { w: Float32Array; b: Float32Array; v: Float32Array };
+  heads: {
+    /** 0 binary, 1 rank, 2 multiclass */
+    kind: number;
+    targetFields: number[];
+    dense: number;
+    layers: { w: Float32Array; b: Float32Array; out: number }[];
+  }[];
+}
+
+export interface NativeModel {
+  /** Which kernel table runs: "baseline", "avx2" or "avx512". */
+  readonly isa: string;
+  encode(cols: UserColumns, users: Float32Array, attention: Float32Array | null, threads: number, async: false): void;
+  encode(cols: UserColumns, users: Float32Array, attention: Float32Array | null, threads: number, async: true): Promise<void>;
+  score(head: number, user: Float32Array, cands: CandidateColumns, out: Float32Array, threads: number, async: false): void;
+  score(head: number, user: Float32Array, cands: CandidateColumns, out: Float32Array, threads: number, async: true): Promise<void>;
+  predict(head: number, users: Float32Array, out: Float32Array, async: false): void;
+  predict(head: number, users: Float32Array, out: Float32Array, async: true): Promise<void>;
+  /** Drops the model; jobs in flight finish first (they hold their own reference). */
+  release(): void;
+}
+
+export interface NativeAddon {
+  fingerprint64(value: string): bigint;
+  /** out[offset + i·stride] = fingerprint64(values[i]) mod buckets */
+  bucketStrings(values: string[], buckets: number, out: Int32Array, offset: number, stride: number): void;
+  NativeModel: new (spec: NativeModelSpec, isa: string) => NativeModel;
+  /** Comma-separated ISA paths this CPU can run, best last. */
+  supportedIsas: string;
+}
+
+function packageRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    const pkg = path.join(dir, 'package.json');
+    if (fs.existsSync(pkg)) {
+      try {
+        if ((JSON.parse(fs.readFileSync(pkg, 'utf8')) as { name?: string }).name === 'dupn') return dir;
+      } catch {
+        // keep walking up
+      }
+    }
+    const up = path.dirname(dir);
+    if (up === dir) return path.resolve(__dirname, '..');
+    dir = up;
+  }
+}
+
+/** Paths the loader tries, in order: $DUPN_NATIVE, prebuilds/<platform>-<arch>/, build/Release. */
+export function candidatePaths(): string[] {
+  const root = packageRoot();
+  const out: string[] = [];
+  if (process.env.DUPN_NATIVE) out.push(path.resolve(process.env.DUPN_NATIVE));
+  out.push(path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'dupn.node'));
+  out.push(path.join(root, 'build', 'Release', 'dupn.node'));
+  return out;
+}
+
+let cached: NativeAddon | undefined;
+
+/** Loads the addon once; throws one DupnError listing every path tried and how to build from source. */
+export function native(): NativeAddon {
+  if (cached) return cached;
+  const tried: string[] = [];
+  for (const p of candidatePaths()) {
+    if (!fs.existsSync(p)) {
+      tried.push(`${p} (not found)`);
+      continue;
+    }
+    try {
+      cached = require(p) as NativeAddon;
+      return cached;
+    } catch (e) {
+      tried.push(`${p} (${(e as Error).message.split('\n')[0]})`);
+    }
+  }
+  throw new DupnError(
+    'E_NATIVE_LOAD',
+    `dupn: could not load the native addon. Tried:\n  ${tried.join('\n  ')}\n` +
+      'Build it from source with `npm run build:native` (needs cmake ≥ 3.15 and a C++17 compiler), ' +
+      'or point DUPN_NATIVE at a dupn.node built for this platform.',
+  );
+}
+
+const CODES: ReadonlySet<string> = new Set(['E_CONFIG', 'E_INPUT', 'E_TASK', 'E_MODEL_FILE', 'E_DISPOSED', 'E_IO', 'E_INTERNAL']);
+
+/** Native errors carry a `code`; turn them into DupnError (anything unexpected becomes E_INTERNAL). */
+export function fromNativeError(e: unknown, context: string): DupnError {
+  if (e instanceof DupnError) return e;
+  const code = (e as { code?: unknown }).code;
+  const message = e instanceof Error ? e.message : String(e);
+  return new DupnError(
+    typeof code === 'string' && CODES.has(code) ? (code as DupnErrorCode) : 'E_INTERNAL',
+    `${context}: ${message}`,
+    { cause: e },
+  );
+}

@@ -1,0 +1,424 @@
+/**
+ * Plain float64 reference of the whole DUPN forward pass, written straight from SPEC §3. It is the yardstick
+ * the native kernels are tested against: clarity over speed (simple loops, no blocking, no caching), but
+ * linear in the input size. Weights are read from the float32 tensors; every intermediate is a double.
+ */
+import { DupnError, inputError } from './errors';
+import { ResolvedConfig, TaskConfig, deriveDims, headInputDim, targetDim, taskOutputs } from './config';
+import { Tensors } from './tensors';
+import { CandidateColumns, UserColumns } from './columns';
+
+export interface ReferenceOutput {
+  /** B × userDim, row-major: U = [r ; u ; q] per user. */
+  user: Float64Array;
+  /** N = Σ lengths: the attention weight of each behaviour, in input order. */
+  attention: Float64Array;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Small helpers
+
+function sigmoid(x: number): number {
+  return 1 / (1 + Math.exp(-x));
+}
+
+/**
+ * Σ_k a[aAt + k] · b[bAt + k] for k < len. Four partial sums only to shorten the floating-point dependency
+ * chain (about 1.3× faster in V8); in float64 the result differs from a left-to-right sum by rounding only.
+ */
+function dot(a: Float64Array, aAt: number, b: Float64Array, bAt: number, len: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let k = 0;
+  for (; k + 3 < len; k += 4) {
+    s0 += a[aAt + k] * b[bAt + k];
+    s1 += a[aAt + k + 1] * b[bAt + k + 1];
+    s2 += a[aAt + k + 2] * b[bAt + k + 2];
+    s3 += a[aAt + k + 3] * b[bAt + k + 3];
+  }
+  for (; k < len; k++) s0 += a[aAt + k] * b[bAt + k];
+  return s0 + s1 + (s2 + s3);
+}
+
+/** The tensor `name`, checked to hold exactly `length` values. */
+function tensor(tensors: Tensors, name: string, length: number): Float32Array {
+  const t = tensors.get(name);
+  if (!t) throw new DupnError('E_MODEL_FILE', `missing tensor ${name}`);
+  if (t.length !== length) {
+    throw new DupnError('E_MODEL_FILE', `tensor ${name} has ${t.length} values, expected ${length}`);
+  }
+  return t;
+}
+
+/** Copies row `row` (of width `dim`) of `table` to out[at ..]; `rows` is the table's row count. */
+function copyRow(table: Float32Array, rows: number, dim: number, row: number, out: Float64Array, at: number, what: string): void {
+  if (!Number.isInteger(row) || row < 0 || row >= rows) inputError(what, `row ${row} out of range [0, ${rows})`);
+  for (let j = 0; j < dim; j++) out[at + j] = table[row * dim + j];
+}
+
+/** y = W x + b for W [rows, cols] row-major. */
+function affine(w: Float64Array, b: Float64Array, rows: number, cols: number, x: Float64Array): Float64Array {
+  const y = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) y[r] = b[r] + dot(w, r * cols, x, 0, cols);
+  return y;
+}
+
+function findTask(config: ResolvedConfig, name: string): TaskConfig {
+  const task = config.tasks.find((t) => t.name === name);
+  if (!task) {
+    throw new DupnError('E_TASK', `unknown task ${JSON.stringify(name)} (tasks: ${config.tasks.map((t) => t.name).join(', ')})`);
+  }
+  return task;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Property-gated LSTM (one direction)
+
+/** Weights of one LSTM direction: wx [4H, dx] and wh [4H, H] and b [4H] in gate order i, f, g, o; wp [3H, dp] in i, f, o. */
+export interface LstmWeights {
+  hidden: number;
+  dx: number;
+  dp: number;
+  wx: ArrayLike<number>;
+  wp: ArrayLike<number>;
+  wh: ArrayLike<number>;
+  b: ArrayLike<number>;
+}
+
+export function lstmWeights(config: ResolvedConfig, tensors: Tensors, dir: 'fw' | 'bw'): LstmWeights {
+  const d = deriveDims(config);
+  const H = config.hidden;
+  return {
+    hidden: H,
+    dx: d.dx,
+    dp: d.dp,
+    wx: tensor(tensors, `lstm.${dir}.wx`, 4 * H * d.dx),
+    wp: tensor(tensors, `lstm.${dir}.wp`, 3 * H * d.dp),
+    wh: tensor(tensors, `lstm.${dir}.wh`, 4 * H * H),
+    b: tensor(tensors, `lstm.${dir}.b`, 4 * H),
+  };
+}
+
+/**
+ * Runs one direction over L steps. xs is L × dx (e_t rows), ps is L × dp (p_t rows), oldest first.
+ * Forward consumes t = 0..L-1; `reverse` consumes t = L-1..0. Returns L × H where row t is the hidden state
+ * right after consuming step t (for the reverse direction: after steps L-1..t).
+ */
+export function referenceLstm(w: LstmWeights, xs: ArrayLike<number>, ps: ArrayLike<number>, L: number, reverse: boolean): Float64Array {
+  const H = w.hidden;
+  const dx = w.dx;
+  const dp = w.dp;
+  // Local float64 copies keep the inner loops monomorphic (a speed matter only; the values are the same).
+  const wx = Float64Array.from(w.wx);
+  const wp = Float64Array.from(w.wp);
+  const wh = Float64Array.from(w.wh);
+  const bias = Float64Array.from(w.b);
+  const x = Float64Array.from(xs);
+  const p = Float64Array.from(ps);
+  const out = new Float64Array(L * H);
+  const h = new Float64Array(H);
+  const c = new Float64Array(H);
+  const pre = new Float64Array(4 * H);
+  for (let s = 0; s < L; s++) {
+    const t = reverse ? L - 1 - s : s;
+    // Pre-activations of all four gates: W_x e_t + W_h h_{t-1} + b, plus W_p p_t for gates i, f, o.
+    for (let gate = 0; gate < 4; gate++) {
+      // wp row block of this gate: i → 0, f → 1, g → none, o → 2.
+      const pBlock = gate === 0 ? 0 : gate === 1 ? 1 : gate === 3 ? 2 : -1;
+      for (let j = 0; j < H; j++) {
+        const r = gate * H + j;
+        let acc = bias[r] + dot(wx, r * dx, x, t * dx, dx) + dot(wh, r * H, h, 0, H);
+        if (pBlock >= 0) acc += dot(wp, (pBlock * H + j) * dp, p, t * dp, dp);
+        pre[r] = acc;
+      }
+    }
+    // All pre-activations used h_{t-1}; only now is h overwritten with h_t.
+    for (let j = 0; j < H; j++) {
+      const i = sigmoid(pre[j]);
+      const f = sigmoid(pre[H + j]);
+      const g = Math.tanh(pre[2 * H + j]);
+      const o = sigmoid(pre[3 * H + j]);
+      c[j] = f * c[j] + i * g;
+      h[j] = o * Math.tanh(c[j]);
+      out[t * H + j] = h[j];
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// User part: embeddings → (bi-)LSTM → attention → U = [r ; u ; q]
+
+function checkUserColumns(config: ResolvedConfig, cols: UserColumns): { B: number; N: number } {
+  const B = cols.lengths.length;
+  const F = config.itemFields.length;
+  const P = config.profileFields.length;
+  let N = 0;
+  for (let b = 0; b < B; b++) {
+    const L = cols.lengths[b];
+    if (L < 0 || L > config.maxSeqLen) inputError(`lengths[${b}]`, `must be in [0, ${config.maxSeqLen}], got ${L}`);
+    N += L;
+  }
+  if (cols.items.length !== N * F) inputError('items', `must hold N × F = ${N * F} rows, got ${cols.items.length}`);
+  if (cols.properties.length !== N * 3) inputError('properties', `must hold N × 3 = ${N * 3} rows, got ${cols.properties.length}`);
+  if (cols.profile.length !== B * P) inputError('profile', `must hold B × P = ${B * P} rows, got ${cols.profile.length}`);
+  if (cols.queryOffsets.length !== B + 1) inputError('queryOffsets', `must have B + 1 = ${B + 1} entries, got ${cols.queryOffsets.length}`);
+  if (cols.queryOffsets[0] !== 0) inputError('queryOffsets[0]', 'must be 0');
+  for (let b = 0; b < B; b++) {
+    if (cols.queryOffsets[b + 1] < cols.queryOffsets[b]) inputError(`queryOffsets[${b + 1}]`, 'must not decrease');
+  }
+  if (cols.queryOffsets[B] !== cols.queryTokens.length) {
+    inputError(`queryOffsets[${B}]`, `must equal queryTokens.length ${cols.queryTokens.length}, got ${cols.queryOffsets[B]}`);
+  }
+  return { B, N };
+}
+
+/** Forward pass of the user part for a batch of users. */
+export function referenceEncode(config: ResolvedConfig, tensors: Tensors, cols: UserColumns): ReferenceOutput {
+  const d = deriveDims(config);
+  const { B, N } = checkUserColumns(config, cols);
+  const H = config.hidden;
+  const A = config.attentionHidden;
+  const F = config.itemFields.length;
+  const P = config.profileFields.length;
+  const props = config.properties;
+
+  const itemTables = config.itemFields.map((f) =>
+    f.dim > 0 ? tensor(tensors, `emb.item.${f.name}`, f.buckets * f.dim) : new Float32Array(0),
+  );
+  const typeTable = props.typeDim > 0 ? tensor(tensors, 'emb.prop.type', (props.types.length + 1) * props.typeDim) : null;
+  const gapTable = props.gapDim > 0 ? tensor(tensors, 'emb.prop.gap', props.gapBuckets * props.gapDim) : null;
+  const sceneTable = props.sceneDim > 0 ? tensor(tensors, 'emb.prop.scene', (props.scenes.length + 1) * props.sceneDim) : null;
+  const queryTable = config.query ? tensor(tensors, 'emb.query', config.query.buckets * config.query.dim) : null;
+  const profileTables = config.profileFields.map((f) =>
+    f.dim > 0 ? tensor(tensors, `emb.profile.${f.name}`, f.buckets * f.dim) : new Float32Array(0),
+  );
+  const fw = lstmWeights(config, tensors, 'fw');
+  const bw = config.bidirectional ? lstmWeights(config, tensors, 'bw') : null;
+  const attnW = Float64Array.from(tensor(tensors, 'attn.w', A * d.attnIn));
+  const attnB = Float64Array.from(tensor(tensors, 'attn.b', A));
+  const attnV = Float64Array.from(tensor(tensors, 'attn.v', A));
+
+  const user = new Float64Array(B * d.userDim);
+  const attention = new Float64Array(N);
+
+  let n0 = 0; // first behaviour row of user b
+  for (let b = 0; b < B; b++) {
+    const L = cols.lengths[b];
+
+    // e_t and p_t, oldest first.
+    const xs = new Float64Array(L * d.dx);
+    const ps = new Float64Array(L * d.dp);
+    for (let t = 0; t < L; t++) {
+      const n = n0 + t;
+      let at = t * d.dx;
+      config.itemFields.forEach((f, fi) => {
+        if (f.dim === 0) return;
+        copyRow(itemTables[fi], f.buckets, f.dim, cols.items[n * F + fi], xs, at, `items[${n * F + fi}]`);
+        at += f.dim;
+      });
+      at = t * d.dp;
+      if (typeTable) {
+        copyRow(typeTable, props.types.length + 1, props.typeDim, cols.properties[3 * n], ps, at, `properties[${3 * n}]`);
+        at += props.typeDim;
+      }
+      if (gapTable) {
+        copyRow(gapTable, props.gapBuckets, props.gapDim, cols.properties[3 * n + 1], ps, at, `properties[${3 * n + 1}]`);
+        at += props.gapDim;
+      }
+      if (sceneTable) {
+        copyRow(sceneTable, props.scenes.length + 1, props.sceneDim, cols.properties[3 * n + 2], ps, at, `properties[${3 * n + 2}]`);
+      }
+    }
+
+    // q: mean of the user's query-token rows (zero when none).
+    const q = new Float64Array(d.dq);
+    if (config.query && queryTable) {
+      const from = cols.queryOffsets[b];
+      const to = cols.queryOffsets[b + 1];
+      const row = new Float64Array(d.dq);
+      for (let k = from; k < to; k++) {
+        copyRow(queryTable, config.query.buckets, d.dq, cols.queryTokens[k], row, 0, `queryTokens[${k}]`);
+        for (let j = 0; j < d.dq; j++) q[j] += row[j];
+      }
+      if (to > from) for (let j = 0; j < d.dq; j++) q[j] /= to - from;
+    }
+
+    // u: concatenated profile rows.
+    const u = new Float64Array(d.du);
+    {
+      let at = 0;
+      config.profileFields.forEach((f, fi) => {
+        if (f.dim === 0) return;
+        copyRow(profileTables[fi], f.buckets, f.dim, cols.profile[b * P + fi], u, at, `profile[${b * P + fi}]`);
+        at += f.dim;
+      });
+    }
+
+    // H_t = [h_t^fw ; h_t^bw], L × dh.
+    const hFw = referenceLstm(fw, xs, ps, L, false);
+    const hBw = bw ? referenceLstm(bw, xs, ps, L, true) : null;
+    const Hs = new Float64Array(L * d.dh);
+    for (let t = 0; t < L; t++) {
+      for (let j = 0; j < H; j++) Hs[t * d.dh + j] = hFw[t * H + j];
+      if (hBw) for (let j = 0; j < H; j++) Hs[t * d.dh + H + j] = hBw[t * H + j];
+    }
+
+    // Attention: s_t = vᵀ tanh(W_a [H_t ; q ; u ; p_t] + b_a), softmax over the L steps.
+    const scores = new Float64Array(L);
+    const z = new Float64Array(d.attnIn);
+    for (let t = 0; t < L; t++) {
+      let at = 0;
+      for (let j = 0; j < d.dh; j++) z[at++] = Hs[t * d.dh + j];
+      for (let j = 0; j < d.dq; j++) z[at++] = q[j];
+      for (let j = 0; j < d.du; j++) z[at++] = u[j];
+      for (let j = 0; j < d.dp; j++) z[at++] = ps[t * d.dp + j];
+      const hidden = affine(attnW, attnB, A, d.attnIn, z);
+      let s = 0;
+      for (let k = 0; k < A; k++) s += attnV[k] * Math.tanh(hidden[k]);
+      scores[t] = s;
+    }
+    let max = -Infinity;
+    for (let t = 0; t < L; t++) max = Math.max(max, scores[t]);
+    let sum = 0;
+    for (let t = 0; t < L; t++) sum += Math.exp(scores[t] - max);
+    const r = new Float64Array(d.dh);
+    for (let t = 0; t < L; t++) {
+      const a = Math.exp(scores[t] - max) / sum;
+      attention[n0 + t] = a;
+      for (let j = 0; j < d.dh; j++) r[j] += a * Hs[t * d.dh + j];
+    }
+
+    // U = [r ; u ; q].
+    const U = user.subarray(b * d.userDim, (b + 1) * d.userDim);
+    U.set(r, 0);
+    U.set(u, d.dh);
+    U.set(q, d.dh + d.du);
+
+    n0 += L;
+  }
+  return { user, attention };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Heads
+
+interface Layer {
+  w: Float64Array;
+  b: Float64Array;
+  rows: number;
+  cols: number;
+}
+
+/** The layers of `task`'s head as float64: widths [in, ...layers, outputs]. */
+function headLayers(config: ResolvedConfig, tensors: Tensors, task: TaskConfig): Layer[] {
+  const widths = [headInputDim(config, task), ...task.layers, taskOutputs(task)];
+  const layers: Layer[] = [];
+  for (let k = 0; k + 1 < widths.length; k++) {
+    const rows = widths[k + 1];
+    const cols = widths[k];
+    layers.push({
+      w: Float64Array.from(tensor(tensors, `head.${task.name}.${k}.w`, rows * cols)),
+      b: Float64Array.from(tensor(tensors, `head.${task.name}.${k}.b`, rows)),
+      rows,
+      cols,
+    });
+  }
+  return layers;
+}
+
+/** Affine layers with ReLU between them (not after the last). */
+function runHead(layers: Layer[], input: Float64Array): Float64Array {
+  let x = input;
+  layers.forEach((layer, k) => {
+    const y = affine(layer.w, layer.b, layer.rows, layer.cols, x);
+    if (k + 1 < layers.length) for (let j = 0; j < y.length; j++) y[j] = Math.max(0, y[j]);
+    x = y;
+  });
+  return x;
+}
+
+/** The head MLP of `task` over one input vector (width headInputDim): the raw output layer (logits). */
+export function referenceHead(config: ResolvedConfig, tensors: Tensors, task: TaskConfig, input: ArrayLike<number>): Float64Array {
+  const layers = headLayers(config, tensors, task);
+  if (input.length !== layers[0].cols) {
+    throw new DupnError('E_INTERNAL', `head ${task.name}: input has ${input.length} values, expected ${layers[0].cols}`);
+  }
+  return runHead(layers, Float64Array.from(input));
+}
+
+/**
+ * Scores C candidates for one user on a binary or rank task: the head input is [U ; t ; dense] with t the
+ * candidate's target-field embeddings. Binary → σ(logit); rank → the raw logit.
+ */
+export function referenceScore(
+  config: ResolvedConfig,
+  tensors: Tensors,
+  task: string,
+  user: ArrayLike<number>,
+  cands: CandidateColumns,
+): Float64Array {
+  const t = findTask(config, task);
+  if (t.kind === 'multiclass') throw new DupnError('E_TASK', `task ${JSON.stringify(task)} is multiclass: use predict, not score`);
+  const d = deriveDims(config);
+  if (user.length !== d.userDim) inputError('user', `must have userDim = ${d.userDim} values, got ${user.length}`);
+  const F = config.itemFields.length;
+  if (cands.items.length % F !== 0) inputError('candidates.items', `length ${cands.items.length} is not a multiple of F = ${F}`);
+  const C = cands.items.length / F;
+  const D = t.kind === 'rank' ? t.denseFeatures : 0;
+  if (cands.dense.length !== C * D) inputError('candidates.dense', `must hold C × denseFeatures = ${C * D} values, got ${cands.dense.length}`);
+
+  const dt = targetDim(config, t);
+  const targets = t.target.map((name) => {
+    const fi = config.itemFields.findIndex((f) => f.name === name);
+    const f = config.itemFields[fi];
+    return { fi, f, table: f.dim > 0 ? tensor(tensors, `emb.item.${f.name}`, f.buckets * f.dim) : new Float32Array(0) };
+  });
+
+  const layers = headLayers(config, tensors, t);
+  const out = new Float64Array(C);
+  const input = new Float64Array(d.userDim + dt + D);
+  for (let j = 0; j < d.userDim; j++) input[j] = user[j];
+  for (let c = 0; c < C; c++) {
+    let at = d.userDim;
+    for (const { fi, f, table } of targets) {
+      if (f.dim === 0) continue;
+      copyRow(table, f.buckets, f.dim, cands.items[c * F + fi], input, at, `candidates.items[${c * F + fi}]`);
+      at += f.dim;
+    }
+    for (let k = 0; k < D; k++) input[at + k] = cands.dense[c * D + k];
+    const logit = runHead(layers, input)[0];
+    out[c] = t.kind === 'binary' ? sigmoid(logit) : logit;
+  }
+  return out;
+}
+
+/** Multiclass task on `batch` user vectors (B × userDim): softmax probabilities, B × classes. */
+export function referencePredict(
+  config: ResolvedConfig,
+  tensors: Tensors,
+  task: string,
+  users: ArrayLike<number>,
+  batch: number,
+): Float64Array {
+  const t = findTask(config, task);
+  if (t.kind !== 'multiclass') throw new DupnError('E_TASK', `task ${JSON.stringify(task)} is ${t.kind}: use score, not predict`);
+  const d = deriveDims(config);
+  if (users.length !== batch * d.userDim) inputError('users', `must have B × userDim = ${batch * d.userDim} values, got ${users.length}`);
+  const K = t.classes;
+  const layers = headLayers(config, tensors, t);
+  const out = new Float64Array(batch * K);
+  const U = new Float64Array(d.userDim);
+  for (let b = 0; b < batch; b++) {
+    for (let j = 0; j < d.userDim; j++) U[j] = users[b * d.userDim + j];
+    const logits = runHead(layers, U);
+    let max = -Infinity;
+    for (let k = 0; k < K; k++) max = Math.max(max, logits[k]);
+    let sum = 0;
+    for (let k = 0; k < K; k++) sum += Math.exp(logits[k] - max);
+    for (let k = 0; k < K; k++) out[b * K + k] = Math.exp(logits[k] - max) / sum;
+  }
+  return out;
+}

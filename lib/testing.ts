@@ -1,0 +1,115 @@
+/**
+ * Deterministic random weights and inputs for tests and benchmarks. Not part of the serving path.
+ * Everything here is a pure function of its arguments (seeded PRNG), so a failing test reproduces exactly.
+ */
+import { DupnError } from './errors';
+import { ResolvedConfig, TaskConfig } from './config';
+import { Tensors, elementCount, tensorSpecs } from './tensors';
+import { CandidateColumns, UserColumns } from './columns';
+
+/** mulberry32: a tiny 32-bit PRNG; returns floats uniform in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = a;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** FNV-1a of a string mixed with a seed: a per-tensor seed, so one tensor's values do not depend on the others. */
+function mixSeed(seed: number, label: string): number {
+  let h = (0x811c9dc5 ^ (seed >>> 0)) >>> 0;
+  for (let i = 0; i < label.length; i++) {
+    h ^= label.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}
+
+/** Integer uniform in [0, n). */
+function randInt(rand: () => number, n: number): number {
+  return Math.floor(rand() * n);
+}
+
+/**
+ * Every tensor of `tensorSpecs(config)`, filled with values uniform in [-scale, scale] (default 0.5, small
+ * enough that the LSTM gates are not saturated). Each tensor is seeded from `seed` and its own name.
+ */
+export function randomTensors(config: ResolvedConfig, seed: number, scale = 0.5): Tensors {
+  const out: Tensors = new Map();
+  for (const spec of tensorSpecs(config)) {
+    const data = new Float32Array(elementCount(spec.shape));
+    const rand = mulberry32(mixSeed(seed, spec.name));
+    for (let i = 0; i < data.length; i++) data[i] = (rand() * 2 - 1) * scale;
+    out.set(spec.name, data);
+  }
+  return out;
+}
+
+/**
+ * A batch of users with the given `lengths` and valid, in-range rows for every table: item fields in
+ * [0, buckets), type in [0, types.length] and scene in [0, scenes.length] (the last row, "unknown", included),
+ * gap in [0, gapBuckets), 0..`queryTokens` query tokens per user (none when the config has no query).
+ */
+export function randomUserColumns(
+  config: ResolvedConfig,
+  seed: number,
+  lengths: number[],
+  opts: { queryTokens?: number } = {},
+): UserColumns {
+  const rand = mulberry32(mixSeed(seed, 'users'));
+  const F = config.itemFields.length;
+  const P = config.profileFields.length;
+  const B = lengths.length;
+  const N = lengths.reduce((s, l) => s + l, 0);
+  const maxTokens = config.query ? (opts.queryTokens ?? 3) : 0;
+
+  const items = new Int32Array(N * F);
+  const properties = new Int32Array(N * 3);
+  const p = config.properties;
+  for (let n = 0; n < N; n++) {
+    for (let f = 0; f < F; f++) items[n * F + f] = randInt(rand, config.itemFields[f].buckets);
+    properties[3 * n] = randInt(rand, p.types.length + 1);
+    properties[3 * n + 1] = randInt(rand, p.gapBuckets);
+    properties[3 * n + 2] = randInt(rand, p.scenes.length + 1);
+  }
+
+  const queryOffsets = new Int32Array(B + 1);
+  const tokens: number[] = [];
+  for (let b = 0; b < B; b++) {
+    const count = randInt(rand, maxTokens + 1);
+    for (let k = 0; k < count; k++) tokens.push(randInt(rand, config.query!.buckets));
+    queryOffsets[b + 1] = tokens.length;
+  }
+
+  const profile = new Int32Array(B * P);
+  for (let b = 0; b < B; b++) {
+    for (let f = 0; f < P; f++) profile[b * P + f] = randInt(rand, config.profileFields[f].buckets);
+  }
+
+  return { lengths: Int32Array.from(lengths), items, properties, queryOffsets, queryTokens: Int32Array.from(tokens), profile };
+}
+
+/** `count` candidates for `task` (a task or its name): in-range item rows, dense features in [-1, 1] for rank. */
+export function randomCandidateColumns(
+  config: ResolvedConfig,
+  task: TaskConfig | string,
+  seed: number,
+  count: number,
+): CandidateColumns {
+  const t = typeof task === 'string' ? config.tasks.find((x) => x.name === task) : task;
+  if (!t) throw new DupnError('E_TASK', `unknown task ${JSON.stringify(task)}`);
+  const rand = mulberry32(mixSeed(seed, `candidates.${t.name}`));
+  const F = config.itemFields.length;
+  const items = new Int32Array(count * F);
+  for (let c = 0; c < count; c++) {
+    for (let f = 0; f < F; f++) items[c * F + f] = randInt(rand, config.itemFields[f].buckets);
+  }
+  const D = t.kind === 'rank' ? t.denseFeatures : 0;
+  const dense = new Float32Array(count * D);
+  for (let i = 0; i < dense.length; i++) dense[i] = rand() * 2 - 1;
+  return { items, dense };
+}
