@@ -291,36 +291,47 @@ export class Model {
     return a.out;
   }
 
-  private predictArgs(task: string) {
+  private predictArgs(task: string, users: unknown, out: unknown) {
     const { task: t, index } = this.task(task);
     if (t.kind !== 'multiclass') throw new DupnError('E_TASK', `task "${t.name}" is ${t.kind}: use score(), not predict()`, { path: 'task' });
-    return { index, classes: t.classes };
+    if (!(users instanceof Float32Array) || users.length % this.userDim !== 0) {
+      inputError('userVectors', `must be a Float32Array of B × userDim (${this.userDim}) entries, got ${describe(users)}`);
+    }
+    return { h: this.live(), index, users, out: checkOut(out, (users.length / this.userDim) * t.classes, 'options.out') };
   }
 
   /** Class probabilities (B × classes) of a `multiclass` head for a batch of users. */
   async predict(task: string, users: UserInput[], options: EncodeOptions = {}): Promise<Float32Array> {
-    const { index, classes } = this.predictArgs(task);
-    const u = await this.encode(users, { now: options.now });
-    const out = checkOut(options.out, (u.length / this.userDim) * classes, 'options.out');
-    try {
-      await this.live().predict(index, u, out, true);
-    } catch (e) {
-      throw fromNativeError(e, 'predict');
-    }
-    return out;
+    this.predictArgs(task, new Float32Array(0), undefined);
+    return this.predictFromVectors(task, await this.encode(users, { now: options.now }), options);
   }
 
   /** Synchronous {@link predict}. */
   predictSync(task: string, users: UserInput[], options: EncodeOptions = {}): Float32Array {
-    const { index, classes } = this.predictArgs(task);
-    const u = this.encodeSync(users, { now: options.now });
-    const out = checkOut(options.out, (u.length / this.userDim) * classes, 'options.out');
+    this.predictArgs(task, new Float32Array(0), undefined);
+    return this.predictFromVectorsSync(task, this.encodeSync(users, { now: options.now }), options);
+  }
+
+  /** {@link predict} from user vectors already encoded (B × userDim). */
+  async predictFromVectors(task: string, userVectors: Float32Array, options: ScoreOptions = {}): Promise<Float32Array> {
+    const a = this.predictArgs(task, userVectors, options.out);
     try {
-      this.live().predict(index, u, out, false);
+      await a.h.predict(a.index, a.users, a.out, true);
     } catch (e) {
       throw fromNativeError(e, 'predict');
     }
-    return out;
+    return a.out;
+  }
+
+  /** Synchronous {@link predictFromVectors}. */
+  predictFromVectorsSync(task: string, userVectors: Float32Array, options: ScoreOptions = {}): Float32Array {
+    const a = this.predictArgs(task, userVectors, options.out);
+    try {
+      a.h.predict(a.index, a.users, a.out, false);
+    } catch (e) {
+      throw fromNativeError(e, 'predict');
+    }
+    return a.out;
   }
 
   private explainArgs(user: UserInput, options: PackOptions) {

@@ -306,6 +306,63 @@ t.test('attention weights of each user are > 0 and sum to 1; U = [r ; u ; q]', a
   t.ok(cols.queryOffsets.some((o, b) => b > 0 && o - cols.queryOffsets[b - 1] > 1), 'some user has several tokens');
 });
 
+t.test('full assembly by hand: e_t, p_t, q, u into attention columns [H_t ; q ; u ; p_t]', async (t) => {
+  const config = smallConfig();
+  const d = deriveDims(config);
+  const H = config.hidden;
+  const A = config.attentionHidden;
+  const tensors = randomTensors(config, 61, 1.0);
+  const lengths = [4, 6];
+  const cols = randomUserColumns(config, 62, lengths, { queryTokens: 3 });
+  const out = referenceEncode(config, tensors, cols);
+  const F = config.itemFields.length;
+  const P = config.profileFields.length;
+  const row = (name: string, r: number, dim: number): number[] => Array.from(tensors.get(name)!.subarray(r * dim, (r + 1) * dim));
+  let n0 = 0;
+  lengths.forEach((L, b) => {
+    const xs: number[] = [];
+    const ps: number[] = [];
+    for (let s = 0; s < L; s++) {
+      const n = n0 + s;
+      xs.push(...row('emb.item.item', cols.items[n * F + 0], 4));
+      xs.push(...row('emb.item.category', cols.items[n * F + 1], 3));
+      xs.push(...row('emb.item.brand', cols.items[n * F + 3], 2)); // shop has dim 0
+      ps.push(...row('emb.prop.type', cols.properties[3 * n], 3));
+      ps.push(...row('emb.prop.gap', cols.properties[3 * n + 1], 2));
+      ps.push(...row('emb.prop.scene', cols.properties[3 * n + 2], 2));
+    }
+    const u = [...row('emb.profile.age', cols.profile[b * P], 2), ...row('emb.profile.city', cols.profile[b * P + 2], 3)];
+    const q = [0, 0, 0];
+    const nt = cols.queryOffsets[b + 1] - cols.queryOffsets[b];
+    for (let k = cols.queryOffsets[b]; k < cols.queryOffsets[b + 1]; k++) {
+      row('emb.query', cols.queryTokens[k], 3).forEach((v, j) => (q[j] += v / nt));
+    }
+    const hf = referenceLstm(lstmWeights(config, tensors, 'fw'), xs, ps, L, false);
+    const hb = referenceLstm(lstmWeights(config, tensors, 'bw'), xs, ps, L, true);
+    const W = tensors.get('attn.w')!;
+    const ab = tensors.get('attn.b')!;
+    const v = tensors.get('attn.v')!;
+    const Hs: number[][] = [];
+    const scores: number[] = [];
+    for (let s = 0; s < L; s++) {
+      const Ht = [...hf.subarray(s * H, (s + 1) * H), ...hb.subarray(s * H, (s + 1) * H)];
+      Hs.push(Ht);
+      const z = [...Ht, ...q, ...u, ...ps.slice(s * d.dp, (s + 1) * d.dp)];
+      t.equal(z.length, d.attnIn);
+      let sc = 0;
+      for (let k = 0; k < A; k++) sc += v[k] * Math.tanh(z.reduce((acc, x, j) => acc + W[k * d.attnIn + j] * x, ab[k]));
+      scores.push(sc);
+    }
+    const den = scores.reduce((acc, x) => acc + Math.exp(x), 0);
+    const a = scores.map((x) => Math.exp(x) / den);
+    for (let s = 0; s < L; s++) t.ok(close(out.attention[n0 + s], a[s]), `user ${b} a[${s}]`);
+    const U = out.user.subarray(b * d.userDim, (b + 1) * d.userDim);
+    for (let j = 0; j < d.dh; j++) t.ok(close(U[j], Hs.reduce((acc, Ht, s) => acc + a[s] * Ht[j], 0)), `user ${b} r[${j}]`);
+    n0 += L;
+  });
+  t.ok(cols.queryTokens.length > 0, 'a query enters the attention');
+});
+
 t.test('bidirectional: reversing the sequence swaps fw and bw when their weights are equal', async (t) => {
   const config = smallConfig({ profileFields: [], query: null });
   const d = deriveDims(config);

@@ -1,0 +1,121 @@
+// Native forward pass vs the float64 reference (lib/reference.ts), on every instruction-set path,
+// fresh random models and inputs, odd dims, lengths 0 / 1 / random / max, B = 1 and B ≥ 300.
+import t, { Test } from 'tap';
+import { DupnConfig, resolveConfig } from '../lib/config';
+import { Model } from '../lib/model';
+import { referenceEncode, referencePredict, referenceScore } from '../lib/reference';
+import { mulberry32, randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
+import { allFinite, isas, relError } from './support/compare';
+
+const TOL = 1e-5;
+
+// Dims deliberately not multiples of 16 (and of 8) so every kernel tail is exercised.
+function oddConfig(opts: { bidirectional: boolean; query: boolean; profile: boolean; scene: boolean; maxSeqLen: number }): DupnConfig {
+  return {
+    maxSeqLen: opts.maxSeqLen,
+    itemFields: [
+      { name: 'item', buckets: 1009, dim: 13 },
+      { name: 'category', buckets: 97, dim: 7 },
+      { name: 'shop', buckets: 61, dim: 5 },
+      { name: 'brand', buckets: 31, dim: 0 },
+    ],
+    properties: { types: ['pv', 'fav', 'cart', 'buy'], typeDim: 3, gapBuckets: 9, gapDim: 2, scenes: ['search', 'ads'], sceneDim: opts.scene ? 3 : 0 },
+    query: opts.query ? { buckets: 53, dim: 11 } : null,
+    profileFields: opts.profile ? [{ name: 'age', buckets: 9, dim: 3 }, { name: 'city', buckets: 101, dim: 6 }] : [],
+    hidden: 37,
+    bidirectional: opts.bidirectional,
+    attentionHidden: 19,
+    tasks: [
+      { name: 'ctr', kind: 'binary', target: ['item', 'category', 'shop', 'brand'], layers: [23, 9] },
+      { name: 'l2r', kind: 'rank', target: ['item', 'shop'], layers: [17], denseFeatures: 3 },
+      { name: 'ppp', kind: 'multiclass', classes: 7, layers: [21] },
+      { name: 'spp', kind: 'binary', target: ['shop'], layers: [] },
+    ],
+  };
+}
+
+function lengthsFor(kind: string, batch: number, maxSeqLen: number, seed: number): number[] {
+  const rand = mulberry32(seed);
+  return Array.from({ length: batch }, (_, i) => {
+    if (kind === 'zero') return 0;
+    if (kind === 'one') return 1;
+    if (kind === 'max') return maxSeqLen;
+    // random, with the edge lengths mixed in
+    return i % 7 === 0 ? 0 : i % 7 === 1 ? maxSeqLen : Math.floor(rand() * (maxSeqLen + 1));
+  });
+}
+
+function checkModel(t: Test, model: Model, lengths: number[], seed: number, label: string): void {
+  const c = model.config;
+  const tensors = model.weights as Map<string, Float32Array>;
+  const cols = randomUserColumns(c, seed, lengths);
+  const steps = lengths.reduce((a, b) => a + b, 0);
+  const attention = new Float32Array(steps);
+  const users = model.encodeColumnsSync(cols, { attention });
+  const ref = referenceEncode(c, tensors, cols);
+  t.ok(relError(users, ref.user) <= TOL, `${label}: U rel err ${relError(users, ref.user).toExponential(2)}`);
+  if (steps > 0) t.ok(relError(attention, ref.attention) <= TOL, `${label}: attention rel err ${relError(attention, ref.attention).toExponential(2)}`);
+  t.ok(allFinite(users), `${label}: U finite`);
+
+  // Heads: score a few users' candidates, predict every user.
+  for (const task of c.tasks) {
+    if (task.kind === 'multiclass') {
+      const p = new Float32Array(lengths.length * task.classes);
+      model.predictFromVectorsSync(task.name, users, { out: p });
+      const rp = referencePredict(c, tensors, task.name, ref.user, lengths.length);
+      t.ok(relError(p, rp) <= TOL, `${label}: ${task.name} rel err ${relError(p, rp).toExponential(2)}`);
+      continue;
+    }
+    for (const b of [0, lengths.length - 1]) {
+      const cands = randomCandidateColumns(c, task, seed + b, 257);
+      const u = users.subarray(b * model.userDim, (b + 1) * model.userDim);
+      const s = model.scoreSync(task.name, u, cands);
+      const rs = referenceScore(c, tensors, task.name, ref.user.subarray(b * model.userDim, (b + 1) * model.userDim), cands);
+      t.ok(relError(s, rs) <= TOL, `${label}: ${task.name} user ${b} rel err ${relError(s, rs).toExponential(2)}`);
+      t.ok(allFinite(s), `${label}: ${task.name} finite`);
+    }
+  }
+}
+
+let seed = 1000;
+for (const isa of isas()) {
+  t.test(`isa ${isa}`, async (t) => {
+    for (const bidirectional of [false, true]) {
+      for (const [query, profile, scene] of [
+        [false, false, false],
+        [true, true, true],
+        [true, false, true],
+        [false, true, false],
+      ]) {
+        const cfg = oddConfig({ bidirectional, query, profile, scene, maxSeqLen: 23 });
+        const config = resolveConfig(cfg);
+        const model = Model.fromTensors(config, randomTensors(config, ++seed), { isa, threads: 2 });
+        t.equal(model.isa, isa);
+        const tag = `bi=${bidirectional} q=${query} prof=${profile} scene=${scene}`;
+        for (const kind of ['zero', 'one', 'random', 'max']) {
+          checkModel(t, model, lengthsFor(kind, 1, 23, seed), ++seed, `${tag} B=1 L=${kind}`);
+        }
+        checkModel(t, model, lengthsFor('random', 301, 23, seed), ++seed, `${tag} B=301 ragged`);
+        model.dispose();
+      }
+    }
+  });
+}
+
+t.test('paper-size dims, L = 100 (every ISA)', async (t) => {
+  const config = resolveConfig({
+    itemFields: [
+      { name: 'item', buckets: 4096, dim: 32 },
+      { name: 'category', buckets: 512, dim: 16 },
+      { name: 'shop', buckets: 512, dim: 8 },
+      { name: 'brand', buckets: 512, dim: 8 },
+    ],
+    query: { buckets: 1024, dim: 32 },
+  });
+  const tensors = randomTensors(config, 77, 0.2);
+  for (const isa of isas()) {
+    const model = Model.fromTensors(config, tensors, { isa, threads: 2 });
+    checkModel(t, model, [100, 0, 1, 57, 100], 99, `paper ${isa}`);
+    model.dispose();
+  }
+});
