@@ -135,7 +135,7 @@ const MAX_VOCAB = 4096;
 const NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
 function fail(path: string, problem: string): never {
-  throw new DupnError('E_CONFIG', `config.${path}: ${problem}`, { path });
+  throw new DupnError('E_CONFIG', `${path === '' ? 'config' : `config.${path}`}: ${problem}`, { path });
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

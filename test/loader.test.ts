@@ -1,0 +1,142 @@
+/**
+ * The addon loader (lib/native.ts): candidate order, falling through candidates that are missing or do not
+ * load, and the one E_NATIVE_LOAD error listing everything it tried. Environment-dependent cases run in
+ * child processes (the loader caches and reads $DUPN_NATIVE); the all-candidates-fail case calls
+ * loadAddon() with its own path list, since hiding build/Release would break tests running in parallel.
+ */
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DupnError } from '../lib/errors';
+import { candidatePaths, fromNativeError, loadAddon, native } from '../lib/native';
+
+const ROOT = path.resolve(__dirname, '..');
+const CMAKE_ADDON = path.join(ROOT, 'build', 'Release', 'dupn.node');
+const PREBUILT = path.join(ROOT, 'prebuilds', `${process.platform}-${process.arch}`, 'dupn.node');
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dupn-loader-'));
+t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const MISSING = path.join(tmp, 'nowhere', 'dupn.node');
+const NOT_AN_ADDON = path.join(tmp, 'x.node');
+fs.writeFileSync(NOT_AN_ADDON, 'this is a text file, not a shared library\n');
+
+interface ChildReport {
+  candidates: string[];
+  loaded: string[];
+  supportedIsas: string;
+  fingerprint: string;
+}
+
+/** Loads the addon through native() in a fresh node process with `env` added; returns what it loaded. */
+function loadInChild(env: Record<string, string>): ChildReport {
+  const code = String.raw`
+    const { native, candidatePaths } = require('./lib/native');
+    const addon = native();
+    const report = {
+      candidates: candidatePaths(),
+      loaded: Object.keys(require.cache).filter((k) => k.endsWith('.node')),
+      supportedIsas: addon.supportedIsas,
+      fingerprint: require('./lib/hashing').fingerprint64('dupn').toString(),
+    };
+    process.stdout.write('\nREPORT ' + JSON.stringify(report) + '\n');
+  `;
+  const childEnv: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (k === 'NODE_OPTIONS' || k.startsWith('TAP') || k.startsWith('_TAPJS') || k.startsWith('DUPN_')) continue;
+    childEnv[k] = v;
+  }
+  const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', code], {
+    cwd: ROOT,
+    env: { ...childEnv, TS_NODE_TRANSPILE_ONLY: '1', ...env },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('REPORT '));
+  if (r.status !== 0 || !line) throw new Error(`child failed (status ${r.status}, ${r.error ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
+  return JSON.parse(line.slice('REPORT '.length)) as ChildReport;
+}
+
+/** Where native() should land when $DUPN_NATIVE is unusable: the first existing later candidate. */
+const FALLBACK = fs.existsSync(PREBUILT) ? PREBUILT : CMAKE_ADDON;
+
+t.test('the cmake-js build exists', async (t) => {
+  t.ok(fs.existsSync(CMAKE_ADDON), `${CMAKE_ADDON} exists (run \`npm run build:native\`)`);
+});
+
+t.test('candidatePaths: $DUPN_NATIVE first (resolved), then prebuilds, then build/Release', async (t) => {
+  const saved = process.env.DUPN_NATIVE;
+  t.teardown(() => {
+    if (saved === undefined) delete process.env.DUPN_NATIVE;
+    else process.env.DUPN_NATIVE = saved;
+  });
+  process.env.DUPN_NATIVE = 'relative/dir/dupn.node';
+  t.same(candidatePaths(), [path.resolve('relative/dir/dupn.node'), PREBUILT, CMAKE_ADDON]);
+  delete process.env.DUPN_NATIVE;
+  t.same(candidatePaths(), [PREBUILT, CMAKE_ADDON]);
+});
+
+t.test('DUPN_NATIVE naming a missing file falls through and still loads', async (t) => {
+  const r = loadInChild({ DUPN_NATIVE: MISSING });
+  t.equal(r.candidates[0], MISSING, 'DUPN_NATIVE was the first candidate');
+  t.same(r.loaded, [FALLBACK], `loaded ${path.relative(ROOT, FALLBACK)}`);
+  t.match(r.supportedIsas, /^baseline(,|$)/);
+  t.match(r.fingerprint, /^\d+$/);
+});
+
+t.test('DUPN_NATIVE naming a file that is not an addon falls through and still loads', async (t) => {
+  const r = loadInChild({ DUPN_NATIVE: NOT_AN_ADDON });
+  t.equal(r.candidates[0], NOT_AN_ADDON);
+  t.same(r.loaded, [FALLBACK]);
+});
+
+t.test('DUPN_NATIVE naming a good addon loads exactly that one', async (t) => {
+  const r = loadInChild({ DUPN_NATIVE: CMAKE_ADDON });
+  t.same(r.loaded, [CMAKE_ADDON]);
+});
+
+t.test('loadAddon: every candidate failing throws one E_NATIVE_LOAD listing them all', async (t) => {
+  const dirNode = path.join(tmp, 'a-directory.node');
+  fs.mkdirSync(dirNode, { recursive: true });
+  const paths = [MISSING, NOT_AN_ADDON, dirNode, path.join(tmp, 'also-missing.node')];
+  let err: unknown;
+  try {
+    loadAddon(paths);
+  } catch (e) {
+    err = e;
+  }
+  t.ok(err instanceof DupnError, 'a DupnError');
+  const e = err as DupnError;
+  t.equal(e.code, 'E_NATIVE_LOAD');
+  t.equal(e.name, 'DupnError');
+  for (const p of paths) t.ok(e.message.includes(p), `names ${path.basename(p)}`);
+  t.ok(e.message.includes(`${MISSING} (not found)`), 'a missing file is reported as not found');
+  t.ok(e.message.includes(`${NOT_AN_ADDON} (`), 'the text file is listed with a reason');
+  t.notOk(e.message.includes(`${NOT_AN_ADDON} (not found)`), '…the load error, not "not found"');
+  t.ok(e.message.includes('npm run build:native'), 'says how to build from source');
+  t.ok(e.message.includes('DUPN_NATIVE'), 'mentions DUPN_NATIVE');
+  // the order of the tried list follows the order of the paths
+  const at = paths.map((p) => e.message.indexOf(p));
+  t.same([...at].sort((a, b) => a - b), at, 'paths are listed in the order tried');
+  // an empty list fails the same way
+  t.throws(() => loadAddon([]), { code: 'E_NATIVE_LOAD' });
+});
+
+t.test('loadAddon: falls through a failed candidate to one that loads', async (t) => {
+  const addon = loadAddon([MISSING, NOT_AN_ADDON, CMAKE_ADDON]);
+  t.type(addon.fingerprint64, 'function');
+  t.equal(typeof addon.fingerprint64('dupn'), 'bigint');
+  t.equal(loadAddon([CMAKE_ADDON]), addon, 'the same module instance (require cache)');
+});
+
+t.test('native() is cached and fromNativeError keeps its contract', async (t) => {
+  t.equal(native(), native());
+  const coded = Object.assign(new Error('bad input'), { code: 'E_INPUT' });
+  const a = fromNativeError(coded, 'encode');
+  t.equal(a.code, 'E_INPUT');
+  t.equal(a.message, 'encode: bad input');
+  t.equal(fromNativeError(new Error('boom'), 'score').code, 'E_INTERNAL');
+  const d = new DupnError('E_TASK', 'x');
+  t.equal(fromNativeError(d, 'ctx'), d);
+});
