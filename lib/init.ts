@@ -4,7 +4,7 @@
  * training from forgetting); Xavier-uniform attention; heads U(±1/√fan_in) like PyTorch's Linear.
  */
 import { ResolvedConfig } from './config';
-import { Rng } from './random';
+import { mulberry32, seedFor } from './random';
 import { Tensors, TensorSpec, elementCount, tensorSpecs } from './tensors';
 
 function scaleOf(spec: TensorSpec, specs: Map<string, TensorSpec>, hidden: number): number {
@@ -26,18 +26,12 @@ export function initTensors(config: ResolvedConfig, seed: number): Tensors {
   const H = config.hidden;
   for (const spec of specs) {
     // One stream per tensor, so adding a table does not change every other tensor's values.
-    const rng = new Rng((Math.imul(seed, 1_000_003) + hashName(spec.name)) >>> 0);
+    const rand = mulberry32(seedFor(seed, spec.name));
     const data = new Float32Array(elementCount(spec.shape));
     const scale = scaleOf(spec, byName, H);
-    if (scale !== 0) for (let i = 0; i < data.length; ++i) data[i] = rng.uniform(scale);
+    if (scale !== 0) for (let i = 0; i < data.length; ++i) data[i] = (rand() * 2 - 1) * scale;
     if (/^lstm\.(fw|bw)\.b$/.test(spec.name)) data.fill(1, H, 2 * H);
     out.set(spec.name, data);
   }
   return out;
-}
-
-function hashName(name: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < name.length; ++i) h = Math.imul(h ^ name.charCodeAt(i), 16777619);
-  return h >>> 0;
 }

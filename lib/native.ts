@@ -87,18 +87,19 @@ export function candidatePaths(): string[] {
 
 let cached: NativeAddon | undefined;
 
-/** Loads the addon once; throws one DupnError listing every path tried and how to build from source. */
-export function native(): NativeAddon {
-  if (cached) return cached;
+/**
+ * Requires the first of `paths` that loads; throws one DupnError (E_NATIVE_LOAD) listing every path tried
+ * (and why it failed) and how to build from source. Does not cache: {@link native} does.
+ */
+export function loadAddon(paths: readonly string[]): NativeAddon {
   const tried: string[] = [];
-  for (const p of candidatePaths()) {
+  for (const p of paths) {
     if (!fs.existsSync(p)) {
       tried.push(`${p} (not found)`);
       continue;
     }
     try {
-      cached = require(p) as NativeAddon;
-      return cached;
+      return require(p) as NativeAddon;
     } catch (e) {
       tried.push(`${p} (${(e as Error).message.split('\n')[0]})`);
     }
@@ -109,6 +110,12 @@ export function native(): NativeAddon {
       'Build it from source with `npm run build:native` (needs cmake ≥ 3.15 and a C++17 compiler), ' +
       'or point DUPN_NATIVE at a dupn.node built for this platform.',
   );
+}
+
+/** Loads the addon once (from {@link candidatePaths}); throws the E_NATIVE_LOAD DupnError of {@link loadAddon}. */
+export function native(): NativeAddon {
+  if (!cached) cached = loadAddon(candidatePaths());
+  return cached;
 }
 
 const CODES: ReadonlySet<string> = new Set(['E_CONFIG', 'E_INPUT', 'E_TASK', 'E_MODEL_FILE', 'E_DISPOSED', 'E_IO', 'E_INTERNAL']);

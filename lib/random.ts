@@ -1,26 +1,23 @@
-/** A small, fast, seedable PRNG (splitmix32 state stepping, mulberry32 output): reproducible across platforms. */
-export class Rng {
-  private state: number;
+/** Seedable randomness shared by weight initialisation and the test/benchmark generators. */
 
-  constructor(seed: number) {
-    this.state = (Math.trunc(seed) ^ 0x9e3779b9) >>> 0;
-  }
+/** mulberry32: a tiny, fast 32-bit PRNG, reproducible across platforms; returns floats uniform in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = a;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
 
-  /** Uniform in [0, 1). */
-  next(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+/** FNV-1a of `label` mixed with `seed`: one stream per tensor or purpose, independent of the others. */
+export function seedFor(seed: number, label: string): number {
+  let h = (0x811c9dc5 ^ (seed >>> 0)) >>> 0;
+  for (let i = 0; i < label.length; i++) {
+    h ^= label.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
   }
-
-  /** Uniform in [-scale, scale). */
-  uniform(scale: number): number {
-    return (this.next() * 2 - 1) * scale;
-  }
-
-  /** Integer in [0, n). */
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
+  return h;
 }

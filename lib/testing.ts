@@ -6,28 +6,9 @@ import { DupnError } from './errors';
 import { ResolvedConfig, TaskConfig } from './config';
 import { Tensors, elementCount, tensorSpecs } from './tensors';
 import { CandidateColumns, UserColumns } from './columns';
+import { mulberry32, seedFor } from './random';
 
-/** mulberry32: a tiny 32-bit PRNG; returns floats uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** FNV-1a of a string mixed with a seed: a per-tensor seed, so one tensor's values do not depend on the others. */
-function mixSeed(seed: number, label: string): number {
-  let h = (0x811c9dc5 ^ (seed >>> 0)) >>> 0;
-  for (let i = 0; i < label.length; i++) {
-    h ^= label.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
-}
+export { mulberry32 };
 
 /** Integer uniform in [0, n). */
 function randInt(rand: () => number, n: number): number {
@@ -42,7 +23,7 @@ export function randomTensors(config: ResolvedConfig, seed: number, scale = 0.5)
   const out: Tensors = new Map();
   for (const spec of tensorSpecs(config)) {
     const data = new Float32Array(elementCount(spec.shape));
-    const rand = mulberry32(mixSeed(seed, spec.name));
+    const rand = mulberry32(seedFor(seed, spec.name));
     for (let i = 0; i < data.length; i++) data[i] = (rand() * 2 - 1) * scale;
     out.set(spec.name, data);
   }
@@ -60,7 +41,7 @@ export function randomUserColumns(
   lengths: number[],
   opts: { queryTokens?: number } = {},
 ): UserColumns {
-  const rand = mulberry32(mixSeed(seed, 'users'));
+  const rand = mulberry32(seedFor(seed, 'users'));
   const F = config.itemFields.length;
   const P = config.profileFields.length;
   const B = lengths.length;
@@ -102,7 +83,7 @@ export function randomCandidateColumns(
 ): CandidateColumns {
   const t = typeof task === 'string' ? config.tasks.find((x) => x.name === task) : task;
   if (!t) throw new DupnError('E_TASK', `unknown task ${JSON.stringify(task)}`);
-  const rand = mulberry32(mixSeed(seed, `candidates.${t.name}`));
+  const rand = mulberry32(seedFor(seed, `candidates.${t.name}`));
   const F = config.itemFields.length;
   const items = new Int32Array(count * F);
   for (let c = 0; c < count; c++) {

@@ -16,6 +16,18 @@ const ROOT = path.resolve(__dirname, '..');
 const CMAKE_ADDON = path.join(ROOT, 'build', 'Release', 'dupn.node');
 const PREBUILT = path.join(ROOT, 'prebuilds', `${process.platform}-${process.arch}`, 'dupn.node');
 
+/** ts-node's transpile-only hook: ts-node itself, else the fork that tap ships (same API). */
+function tsNodeRegister(): string {
+  for (const id of ['ts-node/register/transpile-only', '@isaacs/ts-node-temp-fork-for-pr-2009/register/transpile-only']) {
+    try {
+      return require.resolve(id, { paths: [ROOT] });
+    } catch {
+      // try the next
+    }
+  }
+  throw new Error('ts-node is not installed (needed to run lib/*.ts in a child process)');
+}
+
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dupn-loader-'));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const MISSING = path.join(tmp, 'nowhere', 'dupn.node');
@@ -47,7 +59,7 @@ function loadInChild(env: Record<string, string>): ChildReport {
     if (k === 'NODE_OPTIONS' || k.startsWith('TAP') || k.startsWith('_TAPJS') || k.startsWith('DUPN_')) continue;
     childEnv[k] = v;
   }
-  const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', code], {
+  const r = spawnSync(process.execPath, ['-r', tsNodeRegister(), '-e', code], {
     cwd: ROOT,
     env: { ...childEnv, TS_NODE_TRANSPILE_ONLY: '1', ...env },
     encoding: 'utf8',

@@ -5,19 +5,8 @@ import { ResolvedConfig, resolveConfig } from '../lib/config';
 import { DupnError } from '../lib/errors';
 import { tensorSpecs, elementCount } from '../lib/tensors';
 import { writeFileAtomic } from '../lib/atomic-file';
+import { mulberry32 as rng } from '../lib/random';
 import { FORMAT, FORMAT_VERSION, decodeModelFile, loadModelFile, saveModelFile } from '../lib/model-file';
-
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function smallConfig(): ResolvedConfig {
   return resolveConfig({
