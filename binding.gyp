@@ -1,0 +1,97 @@
+# Secondary build (node-gyp) of the same addon as CMakeLists.txt (the primary build, cmake-js): the same
+# CPU sources, defines and flags. package.json has "gypfile": false, so npm never runs this on install;
+# build by hand with `node-gyp rebuild`.
+#
+# gyp cannot give one source file its own flags, so each wide-ISA kernel is a static library of its own,
+# compiled with only that instruction set's flags and linked into `dupn`. Never -march=native.
+{
+  'variables': {
+    # Absolute, so the recipe works from any directory (and from node_modules/dupn once installed).
+    'dupn_napi_include': "<!(node -p \"require('path').dirname(require.resolve('node-addon-api/package.json'))\")",
+  },
+  'target_defaults': {
+    'defines': [
+      'NAPI_VERSION=8',
+      'NAPI_CPP_EXCEPTIONS',
+      'NODE_ADDON_API_DISABLE_DEPRECATED',
+    ],
+    'include_dirs': [
+      'native/include',
+      '<(dupn_napi_include)',
+    ],
+    # Exact IEEE arithmetic: no fast-math, and no contraction outside the explicit FMA kernels.
+    'cflags': ['-O3', '-fno-fast-math', '-ffp-contract=off', '-Wall', '-Wextra', '-fPIC'],
+    'cflags!': ['-fno-exceptions'],
+    'cflags_cc': ['-std=gnu++17', '-fexceptions', '-frtti'],
+    'cflags_cc!': ['-fno-exceptions', '-fno-rtti', '-std=gnu++1y', '-std=gnu++20'],
+    'xcode_settings': {
+      'GCC_ENABLE_CPP_EXCEPTIONS': 'YES',
+      'GCC_ENABLE_CPP_RTTI': 'YES',
+      'CLANG_CXX_LANGUAGE_STANDARD': 'c++17',
+      'MACOSX_DEPLOYMENT_TARGET': '10.15',
+      'OTHER_CFLAGS': ['-O3', '-fno-fast-math', '-ffp-contract=off'],
+    },
+    'msvs_settings': {
+      'VCCLCompilerTool': {
+        'ExceptionHandling': 1,
+        'AdditionalOptions': ['/std:c++17', '/fp:precise'],
+      },
+    },
+    'conditions': [
+      # The baseline is x86-64-v2; wider sets only inside their own kernel libraries.
+      ['target_arch=="x64" and OS!="win"', {
+        'cflags': ['-msse4.2', '-mpopcnt'],
+        'xcode_settings': { 'OTHER_CFLAGS': ['-msse4.2', '-mpopcnt'] },
+      }],
+    ],
+  },
+  'targets': [
+    {
+      'target_name': 'dupn',
+      'sources': [
+        'native/src/core/fingerprint64.cpp',
+        'native/src/core/model.cpp',
+        'native/src/core/encode.cpp',
+        'native/src/core/heads.cpp',
+        'native/src/kernels/portable.cpp',
+        'native/src/kernels/dispatch.cpp',
+        'native/src/napi/addon.cpp',
+        'native/src/napi/hash.cpp',
+        'native/src/napi/model_wrap.cpp',
+      ],
+      'libraries': ['-lpthread'],
+      'conditions': [
+        ['target_arch=="x64"', {
+          'dependencies': ['dupn_kernels_avx2', 'dupn_kernels_avx512'],
+        }],
+        ['OS=="win" or OS=="mac"', {
+          'libraries!': ['-lpthread'],
+        }],
+      ],
+    },
+  ],
+  'conditions': [
+    ['target_arch=="x64"', {
+      'targets': [
+        {
+          'target_name': 'dupn_kernels_avx2',
+          'type': 'static_library',
+          'sources': ['native/src/kernels/avx2.cpp'],
+          'cflags': ['-mavx2', '-mfma'],
+          'xcode_settings': { 'OTHER_CFLAGS': ['-mavx2', '-mfma'] },
+          'msvs_settings': { 'VCCLCompilerTool': { 'AdditionalOptions': ['/arch:AVX2'] } },
+        },
+        {
+          'target_name': 'dupn_kernels_avx512',
+          'type': 'static_library',
+          'sources': ['native/src/kernels/avx512.cpp'],
+          'cflags': ['-mavx512f', '-mavx512bw', '-mavx512dq', '-mavx512vl', '-mavx2', '-mfma'],
+          'xcode_settings': {
+            'OTHER_CFLAGS': ['-mavx512f', '-mavx512bw', '-mavx512dq', '-mavx512vl', '-mavx2', '-mfma'],
+          },
+          'msvs_settings': { 'VCCLCompilerTool': { 'AdditionalOptions': ['/arch:AVX512'] } },
+        },
+      ],
+    }],
+  ],
+}
