@@ -8,7 +8,7 @@ import { Model } from '../lib/model';
 import { referenceEncode } from '../lib/reference';
 import { randomTensors, randomUserColumns } from '../lib/testing';
 import { encodeFlops } from './flops';
-import { machineLine, median } from './machine';
+import { fmaPeak, machineLine, median } from './machine';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -24,8 +24,9 @@ async function main(): Promise<void> {
   console.log(`paper size, L = ${L}, native threads = ${threads}, reference = float64 TypeScript, 1 thread\n`);
   const tensors = randomTensors(config, 1, 0.2);
   const model = Model.fromTensors(config, tensors, { threads });
-  console.log(`native ISA: ${model.isa}`);
-  console.log('   B | native median ms | users/s | GFLOP/s | reference ms | native/reference speed');
+  const peak = fmaPeak(threads);
+  console.log(`native ISA: ${model.isa}; measured fp32 FMA peak on ${threads} thread(s): ${peak.toFixed(0)} GFLOP/s`);
+  console.log('   B | native median ms | users/s | GFLOP/s | % of peak | reference ms | native/reference speed');
   for (const B of [1, 64, 256]) {
     const cols = randomUserColumns(config, B, new Array<number>(B).fill(L));
     const out = new Float32Array(B * model.userDim);
@@ -42,7 +43,7 @@ async function main(): Promise<void> {
     const ref = Number(process.hrtime.bigint() - t0) / 1e6;
     const gflops = (encodeFlops(config, L) * B) / (nat / 1e3) / 1e9;
     console.log(`${String(B).padStart(4)} | ${nat.toFixed(3).padStart(16)} | ${((B / nat) * 1e3).toFixed(0).padStart(7)} | ` +
-      `${gflops.toFixed(1).padStart(7)} | ${ref.toFixed(1).padStart(12)} | ${(ref / nat).toFixed(1).padStart(6)}×`);
+      `${gflops.toFixed(1).padStart(7)} | ${((100 * gflops) / peak).toFixed(1).padStart(8)}% | ${ref.toFixed(1).padStart(12)} | ${(ref / nat).toFixed(1).padStart(6)}×`);
   }
   model.dispose();
 }

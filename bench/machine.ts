@@ -13,3 +13,8 @@ export function median(xs: number[]): number {
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
+
+/** The machine's measured fp32 FMA peak (GFLOP/s) on `threads` threads with the best ISA (median of 3). */
+export function fmaPeak(threads: number, isa = ''): number {
+  return median([0, 1, 2].map(() => native().measureFmaPeak(isa, threads, 200)));
+}

@@ -56,6 +56,8 @@ export interface NativeAddon {
   NativeModel: new (spec: NativeModelSpec, isa: string) => NativeModel;
   /** Comma-separated ISA paths this CPU can run, best last. */
   supportedIsas: string;
+  /** GFLOP/s of independent multiply-adds on `threads` threads for about `millis` ms ("" isa = best). */
+  measureFmaPeak(isa: string, threads: number, millis: number): number;
 }
 
 function packageRoot(): string {

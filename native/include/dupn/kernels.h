@@ -12,9 +12,14 @@ namespace dupn {
 using SgemmFn = void (*)(int M, int N, int K, const float* A, int lda, const float* B, float* C, int ldc,
                          bool accumulate);
 
+// Runs `iterations` rounds of independent multiply-adds on this path's widest registers and returns
+// the FLOPs done (a multiply-add counts 2): the benchmarks' measured peak.
+using FmaPeakFn = double (*)(int64_t iterations);
+
 struct KernelTable {
   const char* isa;
   SgemmFn sgemm;
+  FmaPeakFn fma_peak;
 };
 
 namespace kernels {

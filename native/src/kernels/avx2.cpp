@@ -47,8 +47,23 @@ void sgemm_avx2(int M, int N, int K, const float* A, int lda, const float* B, fl
   }
 }
 
+double fma_peak_avx2(int64_t iterations) {
+  __m256 acc[12];
+  for (int j = 0; j < 12; ++j) acc[j] = _mm256_set1_ps(static_cast<float>(j));
+  const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-6f);
+  for (int64_t i = 0; i < iterations; ++i)
+    for (int j = 0; j < 12; ++j) acc[j] = _mm256_fmadd_ps(acc[j], a, b);
+  __m256 sum = acc[0];
+  for (int j = 1; j < 12; ++j) sum = _mm256_add_ps(sum, acc[j]);
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, sum);
+  volatile float sink = lanes[0] + lanes[7];
+  (void)sink;
+  return static_cast<double>(iterations) * 12 * 8 * 2;
+}
+
 }  // namespace
 
-const KernelTable kernels::avx2 = {"avx2", sgemm_avx2};
+const KernelTable kernels::avx2 = {"avx2", sgemm_avx2, fma_peak_avx2};
 
 }  // namespace dupn

@@ -48,8 +48,24 @@ void sgemm_avx512(int M, int N, int K, const float* A, int lda, const float* B, 
   }
 }
 
+double fma_peak_avx512(int64_t iterations) {
+  // 16 independent chains cover FMA latency × throughput on current cores.
+  __m512 acc[16];
+  for (int j = 0; j < 16; ++j) acc[j] = _mm512_set1_ps(static_cast<float>(j));
+  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-6f);
+  for (int64_t i = 0; i < iterations; ++i)
+    for (int j = 0; j < 16; ++j) acc[j] = _mm512_fmadd_ps(acc[j], a, b);
+  __m512 sum = acc[0];
+  for (int j = 1; j < 16; ++j) sum = _mm512_add_ps(sum, acc[j]);
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, sum);
+  volatile float sink = lanes[0] + lanes[15];
+  (void)sink;
+  return static_cast<double>(iterations) * 16 * 16 * 2;
+}
+
 }  // namespace
 
-const KernelTable kernels::avx512 = {"avx512", sgemm_avx512};
+const KernelTable kernels::avx512 = {"avx512", sgemm_avx512, fma_peak_avx512};
 
 }  // namespace dupn

@@ -19,8 +19,20 @@ void sgemm_portable(int M, int N, int K, const float* A, int lda, const float* B
   }
 }
 
+double fma_peak_portable(int64_t iterations) {
+  float acc[16];
+  for (int j = 0; j < 16; ++j) acc[j] = static_cast<float>(j);
+  for (int64_t i = 0; i < iterations; ++i)
+    for (int j = 0; j < 16; ++j) acc[j] = acc[j] * 0.999999f + 1e-6f;
+  float sum = 0.0f;
+  for (int j = 0; j < 16; ++j) sum += acc[j];
+  volatile float sink = sum;
+  (void)sink;
+  return static_cast<double>(iterations) * 16 * 2;
+}
+
 }  // namespace
 
-const KernelTable kernels::portable = {"baseline", sgemm_portable};
+const KernelTable kernels::portable = {"baseline", sgemm_portable, fma_peak_portable};
 
 }  // namespace dupn
