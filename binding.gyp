@@ -85,7 +85,7 @@
           'target_name': 'dupn_kernels_avx512',
           'type': 'static_library',
           'sources': ['native/src/kernels/avx512.cpp'],
-          'cflags': ['-mavx512f', '-mavx512bw', '-mavx512dq', '-mavx512vl', '-mavx2', '-mfma'],
+          'cflags': ['-mavx512f', '-mavx512bw', '-mavx512dq', '-mavx512vl', '-mavx2', '-mfma', '-Wno-maybe-uninitialized', '-Wno-uninitialized'],
           'xcode_settings': {
             'OTHER_CFLAGS': ['-mavx512f', '-mavx512bw', '-mavx512dq', '-mavx512vl', '-mavx2', '-mfma'],
           },

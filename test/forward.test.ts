@@ -56,6 +56,16 @@ function checkModel(t: Test, model: Model, lengths: number[], seed: number, labe
   t.ok(relError(users, ref.user) <= TOL, `${label}: U rel err ${relError(users, ref.user).toExponential(2)}`);
   if (steps > 0) t.ok(relError(attention, ref.attention) <= TOL, `${label}: attention rel err ${relError(attention, ref.attention).toExponential(2)}`);
   t.ok(allFinite(users), `${label}: U finite`);
+  // Ragged batches carry no padding: each user's weights cover exactly its own L steps and sum to 1,
+  // so no weight can go to a step that does not exist; an L = 0 user has none and r = 0.
+  let offset = 0;
+  let worst = 0;
+  lengths.forEach((L, b) => {
+    if (L > 0) worst = Math.max(worst, Math.abs(attention.subarray(offset, offset + L).reduce((x, y) => x + y, 0) - 1));
+    else if (!users.subarray(b * model.userDim, b * model.userDim + c.hidden * (c.bidirectional ? 2 : 1)).every((x) => x === 0)) worst = Infinity;
+    offset += L;
+  });
+  t.ok(worst < 1e-5, `${label}: per-user attention sums to 1 (worst |Σa − 1| = ${worst.toExponential(1)}), r = 0 for L = 0`);
 
   // Heads: score a few users' candidates, predict every user.
   for (const task of c.tasks) {

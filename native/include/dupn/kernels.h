@@ -16,10 +16,19 @@ using SgemmFn = void (*)(int M, int N, int K, const float* A, int lda, const flo
 // the FLOPs done (a multiply-add counts 2): the benchmarks' measured peak.
 using FmaPeakFn = double (*)(int64_t iterations);
 
+// One LSTM step for H units: z (recurrent part) + gx (input part and bias), gate blocks i, f, g, o of
+// H each; c and h updated in place. Fused so the gates never leave registers.
+using LstmCellFn = void (*)(int H, const float* z, const float* gx, float* c, float* h);
+
+// Σ_a v_a · tanh(s_a + b_a): one step's attention score.
+using TanhDotFn = float (*)(int A, const float* s, const float* b, const float* v);
+
 struct KernelTable {
   const char* isa;
   SgemmFn sgemm;
   FmaPeakFn fma_peak;
+  LstmCellFn lstm_cell;
+  TanhDotFn tanh_dot;
 };
 
 namespace kernels {

@@ -88,20 +88,11 @@ void encode_chunk(const Model& m, const KernelTable& k, const UserBatch& in, con
         const int len = in.lengths[b0 + u];
         const int t = d == 0 ? s : len - 1 - s;
         const int64_t row = offsets[b0 + u] - base + t;
-        float* z = Z.data() + static_cast<size_t>(j) * G;
+        const float* z = Z.data() + static_cast<size_t>(j) * G;
         const float* gx = Gx.data() + row * G;
         float* h = hs.data() + static_cast<size_t>(j) * H;
-        float* c = cs.data() + static_cast<size_t>(j) * H;
-        float* out = Hout.data() + row * m.dh + d * H;
-        for (int q = 0; q < H; ++q) {
-          const float ig = sigmoid(z[q] + gx[q]);
-          const float fg = sigmoid(z[H + q] + gx[H + q]);
-          const float gg = std::tanh(z[2 * H + q] + gx[2 * H + q]);
-          const float og = sigmoid(z[3 * H + q] + gx[3 * H + q]);
-          c[q] = fg * c[q] + ig * gg;
-          h[q] = og * std::tanh(c[q]);
-          out[q] = h[q];
-        }
+        k.lstm_cell(H, z, gx, cs.data() + static_cast<size_t>(j) * H, h);
+        std::memcpy(Hout.data() + row * m.dh + d * H, h, sizeof(float) * H);
       }
     }
   }
@@ -124,8 +115,7 @@ void encode_chunk(const Model& m, const KernelTable& k, const UserBatch& in, con
     float top = -INFINITY;
     for (int t = 0; t < len; ++t) {
       const float* srow = S.data() + (row0 + t) * A;
-      float acc = 0.0f;
-      for (int a = 0; a < A; ++a) acc += m.attn_v[a] * std::tanh(srow[a] + cu[a]);
+      const float acc = k.tanh_dot(A, srow, cu.data(), m.attn_v.data());
       score[t] = acc;
       top = std::max(top, acc);
     }

@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include "dupn/kernels.h"
+#include "vecmath.h"
 
 namespace dupn {
 namespace {
@@ -62,8 +63,49 @@ double fma_peak_avx2(int64_t iterations) {
   return static_cast<double>(iterations) * 12 * 8 * 2;
 }
 
+struct V256 {
+  using T = __m256;
+  using Mask = __m256;
+  static constexpr int kWidth = 8;
+  static T set1(float x) { return _mm256_set1_ps(x); }
+  static T add(T a, T b) { return _mm256_add_ps(a, b); }
+  static T sub(T a, T b) { return _mm256_sub_ps(a, b); }
+  static T mul(T a, T b) { return _mm256_mul_ps(a, b); }
+  static T div(T a, T b) { return _mm256_div_ps(a, b); }
+  static T min(T a, T b) { return _mm256_min_ps(a, b); }
+  static T max(T a, T b) { return _mm256_max_ps(a, b); }
+  static T round(T x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  // y · 2^n for integral n in [-126, 127] (exp clamps its argument so n stays there).
+  static T scale2(T y, T n) {
+    const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(bits));
+  }
+  static T abs(T x) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x); }
+  static T copysign(T mag, T sign) {
+    const T m = _mm256_set1_ps(-0.0f);
+    return _mm256_or_ps(_mm256_andnot_ps(m, mag), _mm256_and_ps(m, sign));
+  }
+  static Mask less(T a, T b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+  static T select(Mask m, T a, T b) { return _mm256_blendv_ps(b, a, m); }
+  static T load(const float* p, int n) { return n == kWidth ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask_for(n)); }
+  static void store(float* p, T v, int n) {
+    if (n == kWidth) _mm256_storeu_ps(p, v);
+    else _mm256_maskstore_ps(p, mask_for(n), v);
+  }
+  static float sum(T v) {
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, v);
+    float s = 0.0f;
+    for (float x : lanes) s += x;
+    return s;
+  }
+};
+
+void lstm_cell_avx2(int H, const float* z, const float* gx, float* c, float* h) { vecmath::lstm_cell<V256>(H, z, gx, c, h); }
+float tanh_dot_avx2(int A, const float* s, const float* b, const float* v) { return vecmath::tanh_dot<V256>(A, s, b, v); }
+
 }  // namespace
 
-const KernelTable kernels::avx2 = {"avx2", sgemm_avx2, fma_peak_avx2};
+const KernelTable kernels::avx2 = {"avx2", sgemm_avx2, fma_peak_avx2, lstm_cell_avx2, tanh_dot_avx2};
 
 }  // namespace dupn

@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include "dupn/kernels.h"
+#include "vecmath.h"
 
 namespace dupn {
 namespace {
@@ -64,8 +65,46 @@ double fma_peak_avx512(int64_t iterations) {
   return static_cast<double>(iterations) * 16 * 16 * 2;
 }
 
+struct V512 {
+  using T = __m512;
+  using Mask = __mmask16;
+  static constexpr int kWidth = 16;
+  static T set1(float x) { return _mm512_set1_ps(x); }
+  static T add(T a, T b) { return _mm512_add_ps(a, b); }
+  static T sub(T a, T b) { return _mm512_sub_ps(a, b); }
+  static T mul(T a, T b) { return _mm512_mul_ps(a, b); }
+  static T div(T a, T b) { return _mm512_div_ps(a, b); }
+  static T min(T a, T b) { return _mm512_min_ps(a, b); }
+  static T max(T a, T b) { return _mm512_max_ps(a, b); }
+  static T round(T x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static T scale2(T y, T n) { return _mm512_scalef_ps(y, n); }
+  static T abs(T x) { return _mm512_abs_ps(x); }
+  static T copysign(T mag, T sign) {
+    const __m512i m = _mm512_set1_epi32(static_cast<int>(0x80000000u));
+    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_andnot_si512(m, _mm512_castps_si512(mag)),
+                                               _mm512_and_si512(m, _mm512_castps_si512(sign))));
+  }
+  static Mask less(T a, T b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+  static T select(Mask m, T a, T b) { return _mm512_mask_blend_ps(m, b, a); }
+  static T load(const float* p, int n) { return n == kWidth ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(mask_for(n), p); }
+  static void store(float* p, T v, int n) {
+    if (n == kWidth) _mm512_storeu_ps(p, v);
+    else _mm512_mask_storeu_ps(p, mask_for(n), v);
+  }
+  static float sum(T v) {
+    alignas(64) float lanes[16];
+    _mm512_store_ps(lanes, v);
+    float s = 0.0f;
+    for (float x : lanes) s += x;
+    return s;
+  }
+};
+
+void lstm_cell_avx512(int H, const float* z, const float* gx, float* c, float* h) { vecmath::lstm_cell<V512>(H, z, gx, c, h); }
+float tanh_dot_avx512(int A, const float* s, const float* b, const float* v) { return vecmath::tanh_dot<V512>(A, s, b, v); }
+
 }  // namespace
 
-const KernelTable kernels::avx512 = {"avx512", sgemm_avx512, fma_peak_avx512};
+const KernelTable kernels::avx512 = {"avx512", sgemm_avx512, fma_peak_avx512, lstm_cell_avx512, tanh_dot_avx512};
 
 }  // namespace dupn

@@ -1,4 +1,6 @@
 // Portable reference kernel: plain loops the compiler may vectorise for the baseline target only.
+#include <cmath>
+
 #include "dupn/kernels.h"
 
 namespace dupn {
@@ -31,8 +33,27 @@ double fma_peak_portable(int64_t iterations) {
   return static_cast<double>(iterations) * 16 * 2;
 }
 
+float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+
+void lstm_cell_portable(int H, const float* z, const float* gx, float* c, float* h) {
+  for (int q = 0; q < H; ++q) {
+    const float ig = sigmoid(z[q] + gx[q]);
+    const float fg = sigmoid(z[H + q] + gx[H + q]);
+    const float gg = std::tanh(z[2 * H + q] + gx[2 * H + q]);
+    const float og = sigmoid(z[3 * H + q] + gx[3 * H + q]);
+    c[q] = fg * c[q] + ig * gg;
+    h[q] = og * std::tanh(c[q]);
+  }
+}
+
+float tanh_dot_portable(int A, const float* s, const float* b, const float* v) {
+  float acc = 0.0f;
+  for (int a = 0; a < A; ++a) acc += v[a] * std::tanh(s[a] + b[a]);
+  return acc;
+}
+
 }  // namespace
 
-const KernelTable kernels::portable = {"baseline", sgemm_portable, fma_peak_portable};
+const KernelTable kernels::portable = {"baseline", sgemm_portable, fma_peak_portable, lstm_cell_portable, tanh_dot_portable};
 
 }  // namespace dupn

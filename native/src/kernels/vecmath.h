@@ -1,0 +1,85 @@
+// Vectorised exp / sigmoid / tanh (Cephes-style range reduction and minimax polynomials, ~2 ulp),
+// written once over a small SIMD traits type so the AVX2 and AVX-512 files share one implementation.
+// Included only by ISA translation units; each instantiates it with its own register type.
+#pragma once
+#include <cstring>
+
+namespace dupn {
+namespace vecmath {
+
+template <class V>
+struct Math {
+  using T = typename V::T;
+
+  static T exp(T x) {
+    // ±88 keeps 2^n a normal float on every path; e^±88 already saturates sigmoid and tanh.
+    const T hi = V::set1(88.0f), lo = V::set1(-88.0f);
+    x = V::min(V::max(x, lo), hi);
+    const T n = V::round(V::mul(x, V::set1(1.44269504088896341f)));
+    // x - n·ln2 in two steps (Cody–Waite) keeps the reduced argument exact enough.
+    x = V::sub(x, V::mul(n, V::set1(0.693359375f)));
+    x = V::sub(x, V::mul(n, V::set1(-2.12194440e-4f)));
+    T y = V::set1(1.9875691500e-4f);
+    y = V::add(V::mul(y, x), V::set1(1.3981999507e-3f));
+    y = V::add(V::mul(y, x), V::set1(8.3334519073e-3f));
+    y = V::add(V::mul(y, x), V::set1(4.1665795894e-2f));
+    y = V::add(V::mul(y, x), V::set1(1.6666665459e-1f));
+    y = V::add(V::mul(y, x), V::set1(5.0000001201e-1f));
+    y = V::add(V::add(V::mul(V::mul(y, x), x), x), V::set1(1.0f));
+    return V::scale2(y, n);
+  }
+
+  static T sigmoid(T x) {
+    const T one = V::set1(1.0f);
+    return V::div(one, V::add(one, exp(V::sub(V::set1(0.0f), x))));
+  }
+
+  // Small |x|: odd polynomial (no cancellation); larger: 1 − 2/(e^{2|x|} + 1) with the sign put back.
+  static T tanh(T x) {
+    const T ax = V::abs(x);
+    const T z = V::mul(x, x);
+    T p = V::set1(-5.70498872745e-3f);
+    p = V::add(V::mul(p, z), V::set1(2.06390887954e-2f));
+    p = V::add(V::mul(p, z), V::set1(-5.37397155531e-2f));
+    p = V::add(V::mul(p, z), V::set1(1.33314422036e-1f));
+    p = V::add(V::mul(p, z), V::set1(-3.33332819422e-1f));
+    const T small = V::add(V::mul(V::mul(p, z), x), x);
+    const T e = exp(V::add(ax, ax));
+    const T big = V::copysign(V::sub(V::set1(1.0f), V::div(V::set1(2.0f), V::add(e, V::set1(1.0f)))), x);
+    return V::select(V::less(ax, V::set1(0.625f)), small, big);
+  }
+};
+
+// One LSTM step for H units: pre-activations are z (recurrent part) + gx (input part and bias), gate
+// blocks i, f, g, o of H each; c and h are updated in place.
+template <class V>
+void lstm_cell(int H, const float* z, const float* gx, float* c, float* h) {
+  using M = Math<V>;
+  constexpr int W = V::kWidth;
+  auto step = [&](int q, int n) {
+    auto pre = [&](int block) { return V::add(V::load(z + block * H + q, n), V::load(gx + block * H + q, n)); };
+    const auto i = M::sigmoid(pre(0)), f = M::sigmoid(pre(1)), g = M::tanh(pre(2)), o = M::sigmoid(pre(3));
+    const auto cn = V::add(V::mul(f, V::load(c + q, n)), V::mul(i, g));
+    V::store(c + q, cn, n);
+    V::store(h + q, V::mul(o, M::tanh(cn)), n);
+  };
+  int q = 0;
+  for (; q + W <= H; q += W) step(q, W);
+  if (q < H) step(q, H - q);
+}
+
+// Σ_a v_a · tanh(s_a + b_a): the attention score of one step.
+template <class V>
+float tanh_dot(int A, const float* s, const float* b, const float* v) {
+  using M = Math<V>;
+  constexpr int W = V::kWidth;
+  auto acc = V::set1(0.0f);
+  int a = 0;
+  for (; a + W <= A; a += W) acc = V::add(acc, V::mul(V::load(v + a, W), M::tanh(V::add(V::load(s + a, W), V::load(b + a, W)))));
+  // Masked-out lanes load as 0 for v, so they add nothing.
+  if (a < A) acc = V::add(acc, V::mul(V::load(v + a, A - a), M::tanh(V::add(V::load(s + a, A - a), V::load(b + a, A - a)))));
+  return V::sum(acc);
+}
+
+}  // namespace vecmath
+}  // namespace dupn
