@@ -57,6 +57,7 @@
         'native/src/kernels/dispatch.cpp',
         'native/src/napi/addon.cpp',
         'native/src/napi/hash.cpp',
+        'native/src/napi/kernels_binding.cpp',
         'native/src/napi/model_wrap.cpp',
       ],
       'libraries': ['-lpthread'],

@@ -56,6 +56,12 @@ export interface NativeAddon {
   NativeModel: new (spec: NativeModelSpec, isa: string) => NativeModel;
   /** Comma-separated ISA paths this CPU can run, best last. */
   supportedIsas: string;
+  /** One instruction set's kernels, called directly (tests hold them against a float64 reference). */
+  kernels: {
+    sgemm(isa: string, M: number, N: number, K: number, A: Float32Array, lda: number, B: Float32Array, C: Float32Array, ldc: number, accumulate: boolean): void;
+    lstmCell(isa: string, H: number, z: Float32Array, gx: Float32Array, c: Float32Array, h: Float32Array): void;
+    tanhDot(isa: string, A: number, s: Float32Array, b: Float32Array, v: Float32Array): number;
+  };
   /** GFLOP/s of independent multiply-adds on `threads` threads for about `millis` ms ("" isa = best). */
   measureFmaPeak(isa: string, threads: number, millis: number): number;
 }

@@ -1,0 +1,71 @@
+// Direct access to one instruction set's kernels, so tests can hold each against a float64 reference
+// on odd sizes. Sizes are checked against the arrays: these are reachable from JavaScript too.
+#include <napi.h>
+
+#include <string>
+
+#include "convert.h"
+#include "dupn/kernels.h"
+#include "kernels_binding.h"
+
+namespace dupn_napi {
+namespace {
+
+const dupn::KernelTable& table(const Napi::Value& isa) {
+  std::string error;
+  const dupn::KernelTable* k = dupn::select_kernels(isa.IsString() ? isa.As<Napi::String>().Utf8Value() : "", &error);
+  if (!k) throw_code(isa.Env(), "E_INPUT", error);
+  return *k;
+}
+
+void need(Napi::Env env, bool ok, const char* what) {
+  if (!ok) throw_code(env, "E_INPUT", std::string(what) + ": array too short for the given sizes");
+}
+
+// sgemm(isa, M, N, K, A, lda, B, C, ldc, accumulate)
+Napi::Value Sgemm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const dupn::KernelTable& k = table(info[0]);
+  const int M = int_arg(info[1], "M", 0, 1 << 20), N = int_arg(info[2], "N", 0, 1 << 20), K = int_arg(info[3], "K", 0, 1 << 20);
+  View<float> A = f32(info[4], "A"), B = f32(info[6], "B"), C = f32(info[7], "C");
+  const int lda = int_arg(info[5], "lda", 0, 1 << 24), ldc = int_arg(info[8], "ldc", 0, 1 << 24);
+  need(env, lda >= K && ldc >= N, "lda/ldc");
+  need(env, M == 0 || K == 0 || A.length >= static_cast<int64_t>(M - 1) * lda + K, "A");
+  need(env, B.length >= static_cast<int64_t>(K) * N, "B");
+  need(env, M == 0 || N == 0 || C.length >= static_cast<int64_t>(M - 1) * ldc + N, "C");
+  k.sgemm(M, N, K, A.data, lda, B.data, C.data, ldc, info[9].ToBoolean());
+  return env.Undefined();
+}
+
+// lstmCell(isa, H, z, gx, c, h)
+Napi::Value LstmCell(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const dupn::KernelTable& k = table(info[0]);
+  const int H = int_arg(info[1], "H", 0, 1 << 20);
+  View<float> z = f32(info[2], "z"), gx = f32(info[3], "gx"), c = f32(info[4], "c"), h = f32(info[5], "h");
+  need(env, z.length >= 4 * H && gx.length >= 4 * H && c.length >= H && h.length >= H, "z/gx/c/h");
+  k.lstm_cell(H, z.data, gx.data, c.data, h.data);
+  return env.Undefined();
+}
+
+// tanhDot(isa, A, s, b, v) → Σ v·tanh(s + b)
+Napi::Value TanhDot(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const dupn::KernelTable& k = table(info[0]);
+  const int A = int_arg(info[1], "A", 0, 1 << 20);
+  View<float> s = f32(info[2], "s"), b = f32(info[3], "b"), v = f32(info[4], "v");
+  need(env, s.length >= A && b.length >= A && v.length >= A, "s/b/v");
+  return Napi::Number::New(env, k.tanh_dot(A, s.data, b.data, v.data));
+}
+
+}  // namespace
+
+void InitKernels(Napi::Env env, Napi::Object exports) {
+  Napi::Object k = Napi::Object::New(env);
+  k.Set("sgemm", Napi::Function::New(env, Sgemm));
+  k.Set("lstmCell", Napi::Function::New(env, LstmCell));
+  k.Set("tanhDot", Napi::Function::New(env, TanhDot));
+  exports.Set("kernels", k);
+}
+
+}  // namespace dupn_napi

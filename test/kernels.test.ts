@@ -1,0 +1,107 @@
+// Each instruction set's kernels, called directly, against float64 references written from their
+// definitions: odd sizes (0, 1, not multiples of 16), fresh random inputs, extreme arguments.
+import t from 'tap';
+import { native } from '../lib/native';
+import { mulberry32 } from '../lib/random';
+import { isas } from './support/compare';
+
+const k = native().kernels;
+const rand = mulberry32(2024);
+const fill = (n: number, scale = 1): Float32Array => Float32Array.from({ length: n }, () => (rand() * 2 - 1) * scale);
+const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+
+for (const isa of isas()) {
+  t.test(`${isa}: sgemm matches float64 on odd shapes, strides and accumulate`, async (t) => {
+    const shapes = [[0, 5, 3], [1, 1, 1], [1, 512, 128], [3, 17, 0], [4, 64, 80], [5, 65, 7], [7, 33, 129], [13, 1, 31], [100, 512, 80], [9, 100, 19]];
+    for (const [M, N, K] of shapes) {
+      for (const accumulate of [false, true]) {
+        const lda = K + 3;
+        const ldc = N + 2;
+        const A = fill(Math.max(0, M * lda));
+        const B = fill(K * N);
+        const C = fill(Math.max(0, M * ldc));
+        const before = C.slice();
+        k.sgemm(isa, M, N, K, A, lda, B, C, ldc, accumulate);
+        let worst = 0;
+        for (let m = 0; m < M; m++) {
+          for (let n = 0; n < ldc; n++) {
+            if (n >= N) {
+              if (C[m * ldc + n] !== before[m * ldc + n]) worst = Infinity; // padding untouched
+              continue;
+            }
+            let ref = accumulate ? before[m * ldc + n] : 0;
+            let mag = Math.abs(ref);
+            for (let q = 0; q < K; q++) {
+              ref += A[m * lda + q] * B[q * N + n];
+              mag += Math.abs(A[m * lda + q] * B[q * N + n]);
+            }
+            worst = Math.max(worst, Math.abs(C[m * ldc + n] - ref) / (mag + 1e-30));
+          }
+        }
+        t.ok(worst < 1e-6, `M=${M} N=${N} K=${K} acc=${accumulate}: worst error ${worst.toExponential(2)} of Σ|terms|`);
+      }
+    }
+  });
+
+  t.test(`${isa}: a row's result does not depend on how many rows are computed with it`, async (t) => {
+    const [N, K] = [77, 45];
+    const A = fill(11 * K);
+    const B = fill(K * N);
+    const all = new Float32Array(11 * N);
+    k.sgemm(isa, 11, N, K, A, K, B, all, N, false);
+    let diff = 0;
+    for (let m = 0; m < 11; m++) {
+      const one = new Float32Array(N);
+      k.sgemm(isa, 1, N, K, A.subarray(m * K, (m + 1) * K), K, B, one, N, false);
+      for (let n = 0; n < N; n++) if (!Object.is(one[n], all[m * N + n])) diff++;
+    }
+    t.equal(diff, 0, 'bit-identical');
+  });
+
+  t.test(`${isa}: fused LSTM cell matches the equations (H = 1 … 131, extreme pre-activations)`, async (t) => {
+    for (const H of [1, 7, 16, 17, 37, 64, 128, 131]) {
+      for (const scale of [0.5, 4, 40, 200]) {
+        const z = fill(4 * H, scale);
+        const gx = fill(4 * H, scale);
+        const c = fill(H, scale / 4);
+        const h = new Float32Array(H);
+        const c0 = Float64Array.from(c);
+        k.lstmCell(isa, H, z, gx, c, h);
+        let worstC = 0;
+        let worstH = 0;
+        for (let q = 0; q < H; q++) {
+          const pre = (b: number): number => z[b * H + q] + gx[b * H + q];
+          const cn = sigmoid(pre(1)) * c0[q] + sigmoid(pre(0)) * Math.tanh(pre(2));
+          const hn = sigmoid(pre(3)) * Math.tanh(cn);
+          worstC = Math.max(worstC, Math.abs(c[q] - cn) / Math.max(1, Math.abs(cn)));
+          worstH = Math.max(worstH, Math.abs(h[q] - hn));
+        }
+        t.ok(worstC < 2e-6 && worstH < 2e-6, `H=${H} scale=${scale}: worst c err ${worstC.toExponential(2)}, h err ${worstH.toExponential(2)}`);
+      }
+    }
+  });
+
+  t.test(`${isa}: attention score Σ v·tanh(s + b) (A = 0 … 67, small and large arguments)`, async (t) => {
+    for (const A of [0, 1, 5, 16, 19, 64, 67]) {
+      for (const scale of [1e-6, 0.3, 0.7, 5, 100]) {
+        const s = fill(A, scale);
+        const b = fill(A, scale);
+        const v = fill(A);
+        let ref = 0;
+        let mag = 0;
+        for (let a = 0; a < A; a++) {
+          ref += v[a] * Math.tanh(s[a] + b[a]);
+          mag += Math.abs(v[a] * Math.tanh(s[a] + b[a]));
+        }
+        const got = k.tanhDot(isa, A, s, b, v);
+        t.ok(Math.abs(got - ref) <= 4e-7 * mag + 1e-30, `A=${A} scale=${scale}: |err| ${Math.abs(got - ref).toExponential(2)} vs Σ|terms| ${mag.toExponential(2)}`);
+      }
+    }
+  });
+}
+
+t.test('kernel bindings refuse sizes their arrays cannot hold', async (t) => {
+  t.throws(() => k.sgemm('baseline', 2, 2, 2, new Float32Array(3), 2, new Float32Array(4), new Float32Array(4), 2, false), /A: array too short/);
+  t.throws(() => k.lstmCell('baseline', 4, new Float32Array(15), new Float32Array(16), new Float32Array(4), new Float32Array(4)), /too short/);
+  t.throws(() => k.tanhDot('nope', 1, new Float32Array(1), new Float32Array(1), new Float32Array(1)), /not supported/);
+});
