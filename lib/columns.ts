@@ -3,6 +3,8 @@
  * into these by `features.ts`; callers that already hold hashed ids may build them directly.
  * All ids are table rows (already reduced modulo the table's bucket count).
  */
+import { ResolvedConfig, TaskConfig } from './config';
+import { inputError } from './errors';
 
 /** A batch of B users with N = Σ lengths behaviours in total, oldest first within each user. */
 export interface UserColumns {
@@ -26,4 +28,76 @@ export interface CandidateColumns {
   items: Int32Array;
   /** [C × denseFeatures] for `rank` tasks with dense features; empty otherwise. */
   dense: Float32Array;
+}
+
+
+function checkIds(ids: Int32Array, count: number, stride: number, col: number, rows: number, field: string, table: string): void {
+  for (let i = 0; i < count; i++) {
+    const at = i * stride + col;
+    const v = ids[at];
+    if (!(v >= 0 && v < rows)) inputError(`columns.${field}[${at}]`, `${v} is outside the ${table} table (rows 0..${rows - 1})`);
+  }
+}
+
+function int32(v: unknown, field: string): Int32Array {
+  if (!(v instanceof Int32Array)) inputError(`columns.${field}`, 'must be an Int32Array');
+  return v;
+}
+
+/**
+ * The checks the native addon makes on untrusted columns, for engines that cannot make them
+ * (onnxruntime): shapes consistent, every id inside its table. Throws E_INPUT naming the entry.
+ */
+export function validateUserColumns(c: ResolvedConfig, cols: UserColumns): void {
+  const lengths = int32(cols?.lengths, 'lengths');
+  const items = int32(cols.items, 'items');
+  const properties = int32(cols.properties, 'properties');
+  const queryOffsets = int32(cols.queryOffsets, 'queryOffsets');
+  const queryTokens = int32(cols.queryTokens, 'queryTokens');
+  const profile = int32(cols.profile, 'profile');
+  const B = lengths.length;
+  const F = c.itemFields.length;
+  const P = c.profileFields.length;
+  let N = 0;
+  for (let b = 0; b < B; b++) {
+    if (!(lengths[b] >= 0 && lengths[b] <= c.maxSeqLen)) inputError(`columns.lengths[${b}]`, `${lengths[b]} is outside 0..${c.maxSeqLen}`);
+    N += lengths[b];
+  }
+  if (items.length !== N * F) inputError('columns.items', `expected ${N * F} entries (Σ lengths × item fields), got ${items.length}`);
+  if (properties.length !== N * 3) inputError('columns.properties', `expected ${N * 3} entries (Σ lengths × 3), got ${properties.length}`);
+  if (profile.length !== B * P) inputError('columns.profile', `expected ${B * P} entries (batch × profile fields), got ${profile.length}`);
+  if (queryOffsets.length !== B + 1 || queryOffsets[0] !== 0) inputError('columns.queryOffsets', 'must have lengths.length + 1 entries starting at 0');
+  for (let b = 0; b < B; b++) {
+    if (queryOffsets[b + 1] < queryOffsets[b]) inputError(`columns.queryOffsets[${b + 1}]`, 'is smaller than the one before');
+  }
+  if (queryOffsets[B] !== queryTokens.length) inputError(`columns.queryOffsets[${B}]`, `must equal queryTokens.length (${queryTokens.length})`);
+  c.itemFields.forEach((f, i) => f.dim > 0 && checkIds(items, N, F, i, f.buckets, 'items', 'item field'));
+  const p = c.properties;
+  if (p.typeDim > 0) checkIds(properties, N, 3, 0, p.types.length + 1, 'properties', 'type');
+  if (p.gapDim > 0) checkIds(properties, N, 3, 1, p.gapBuckets, 'properties', 'gap');
+  if (p.sceneDim > 0) checkIds(properties, N, 3, 2, p.scenes.length + 1, 'properties', 'scene');
+  if (c.query) checkIds(queryTokens, queryTokens.length, 1, 0, c.query.buckets, 'queryTokens', 'query');
+  c.profileFields.forEach((f, i) => f.dim > 0 && checkIds(profile, B, P, i, f.buckets, 'profile', 'profile field'));
+}
+
+/** Candidate-column checks for engines other than the native addon. Returns the candidate count. */
+export function validateCandidateColumns(c: ResolvedConfig, task: TaskConfig, cols: CandidateColumns): number {
+  const items = int32(cols?.items, 'items');
+  const F = c.itemFields.length;
+  if (items.length % F !== 0) inputError('candidates.items', 'length is not a multiple of the item-field count');
+  const C = items.length / F;
+  const D = task.kind === 'rank' ? task.denseFeatures : 0;
+  if (!(cols.dense instanceof Float32Array) || cols.dense.length !== C * D) {
+    inputError('candidates.dense', `expected a Float32Array of ${C * D} entries (candidates × denseFeatures)`);
+  }
+  for (let i = 0; i < cols.dense.length; i++) {
+    if (!Number.isFinite(cols.dense[i])) inputError(`candidates.dense[${i}]`, 'is not a finite number');
+  }
+  if (task.kind !== 'multiclass') {
+    for (const name of task.target) {
+      const f = c.itemFields.findIndex((x) => x.name === name);
+      if (c.itemFields[f].dim > 0) checkIds(items, C, F, f, c.itemFields[f].buckets, 'items', 'item field');
+    }
+  }
+  return C;
 }

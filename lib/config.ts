@@ -279,10 +279,15 @@ export function resolveConfig(input: unknown = {}): ResolvedConfig {
   if (typeof bidirectional !== 'boolean') fail('bidirectional', `must be a boolean, got ${describe(bidirectional)}`);
   const attentionHidden = int(input['attentionHidden'] ?? def.attentionHidden, 'attentionHidden', 1, MAX_DIM);
 
-  const tasks: TaskConfig[] =
-    input['tasks'] === undefined
-      ? def.tasks
-      : array(input['tasks'], 'tasks', 64).map((t, i) => task(t, `tasks[${i}]`, itemFields));
+  // Default tasks are checked too: with custom itemFields their targets may name fields that are gone.
+  const tasks: TaskConfig[] = array(input['tasks'] ?? def.tasks, 'tasks', 64).map((t, i) => {
+    try {
+      return task(t, `tasks[${i}]`, itemFields);
+    } catch (e) {
+      if (input['tasks'] !== undefined || !(e instanceof DupnError)) throw e;
+      throw new DupnError('E_CONFIG', `${e.message} (a default task: give \`tasks\` explicitly for these itemFields)`, { path: e.path });
+    }
+  });
   tasks.forEach((t, i) => {
     if (tasks.findIndex((o) => o.name === t.name) !== i) fail(`tasks[${i}].name`, `duplicate task name ${JSON.stringify(t.name)}`);
   });

@@ -28,7 +28,7 @@ export interface ModelFileContents {
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Index of the first NaN or ±Infinity in `a`, or -1. */
-function firstNonFinite(a: Float32Array): number {
+export function firstNonFinite(a: Float32Array): number {
   for (let i = 0; i < a.length; i++) {
     const v = a[i];
     // v - v is 0 for every finite v and NaN for NaN and ±Infinity; cheaper than Number.isFinite in a hot loop.
@@ -37,7 +37,8 @@ function firstNonFinite(a: Float32Array): number {
   return -1;
 }
 
-function shapeText(shape: readonly number[]): string {
+/** `[64, 12]`: a shape as error messages show it. */
+export function shapeText(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
 
@@ -71,6 +72,33 @@ export async function saveModelFile(path: string, config: ResolvedConfig, tensor
 }
 
 /**
+ * Checks the metadata every dupn model file carries, whatever its container (safetensors `__metadata__`, ONNX
+ * `metadata_props`): the format tag, a supported format version, and the config JSON, which goes through the
+ * same validation as a caller's config. Returns the resolved config; every failure goes through `fail`, with
+ * the field named as `keys` spells it.
+ */
+export function checkModelMetadata(
+  meta: { format: unknown; version: unknown; config: unknown },
+  keys: { format: string; version: string; config: string; file: string },
+  fail: (problem: string, cause?: unknown) => never,
+): ResolvedConfig {
+  if (meta.format !== FORMAT) {
+    fail(`not a ${keys.file} (${keys.format} is ${describe(meta.format)}, expected "${FORMAT}")`);
+  }
+  if (typeof meta.version !== 'string' || !SUPPORTED_VERSIONS.includes(meta.version)) {
+    fail(`${keys.version} ${describe(meta.version)} is not supported (this version of dupn reads ${SUPPORTED_VERSIONS.join(', ')})`);
+  }
+  if (typeof meta.config !== 'string') fail(`${keys.config} is missing`);
+  try {
+    return resolveConfig(JSON.parse(meta.config));
+  } catch (err) {
+    if (err instanceof SyntaxError) fail(`${keys.config} is not valid JSON (${err.message})`, err);
+    // The config error already names the offending key (config.tasks[1].kind …); keep it whole.
+    return fail(`${keys.config} is invalid: ${err instanceof Error ? err.message : String(err)}`, err);
+  }
+}
+
+/**
  * Decodes and validates the bytes of a model file. `source` (usually the path) prefixes every error message.
  * Tensors are zero-copy views over `bytes` where alignment allows, so `bytes` must not be modified afterwards.
  * Throws only `DupnError('E_MODEL_FILE')`.
@@ -82,24 +110,11 @@ export function decodeModelFile(bytes: Uint8Array, source: string): ModelFileCon
   };
   const parsed = parseSafetensors(bytes, source);
   const meta = parsed.metadata;
-
-  if (meta['format'] !== FORMAT) {
-    fail(`not a dupn model file (__metadata__.format is ${describe(meta['format'])}, expected "${FORMAT}")`);
-  }
-  const version = meta['format_version'];
-  if (!SUPPORTED_VERSIONS.includes(version)) {
-    fail(`__metadata__.format_version ${describe(version)} is not supported (this version of dupn reads ${SUPPORTED_VERSIONS.join(', ')})`);
-  }
-  if (typeof meta['config'] !== 'string') fail('__metadata__.config is missing');
-
-  let config: ResolvedConfig;
-  try {
-    config = resolveConfig(JSON.parse(meta['config']));
-  } catch (err) {
-    if (err instanceof SyntaxError) fail(`__metadata__.config is not valid JSON (${err.message})`, err);
-    // The config error already names the offending key (config.tasks[1].kind …); keep it whole.
-    return fail(`__metadata__.config is invalid: ${err instanceof Error ? err.message : String(err)}`, err);
-  }
+  const config = checkModelMetadata(
+    { format: meta['format'], version: meta['format_version'], config: meta['config'] },
+    { format: '__metadata__.format', version: '__metadata__.format_version', config: '__metadata__.config', file: 'dupn model file' },
+    fail,
+  );
 
   const specs = tensorSpecs(config);
   const tensors = new Map<string, Float32Array>();
@@ -129,10 +144,10 @@ export function decodeModelFile(bytes: Uint8Array, source: string): ModelFileCon
 }
 
 /**
- * `count` little-endian float32 values at file offset `offset` (already bounds-checked by the parser):
+ * `count` little-endian float32 values at offset `offset` of `bytes` (the caller has checked the bounds):
  * a view when the absolute address is 4-aligned and the host is little-endian, else a copy.
  */
-function float32At(bytes: Uint8Array, offset: number, count: number): Float32Array {
+export function float32At(bytes: Uint8Array, offset: number, count: number): Float32Array {
   const absolute = bytes.byteOffset + offset;
   if (LITTLE_ENDIAN && absolute % 4 === 0) return new Float32Array(bytes.buffer, absolute, count);
   const out = new Float32Array(count);

@@ -10,15 +10,31 @@ import { DupnError, describe, inputError } from './errors';
 import { CandidateInput, PackOptions, UserInput, packCandidates, packUsers } from './features';
 import { initTensors } from './init';
 import { loadModelFile, saveModelFile } from './model-file';
-import { NativeModel, NativeModelSpec, NativeTable, fromNativeError, native } from './native';
+import { Backend, BackendName } from './backend';
+import { NativeModelSpec, NativeTable, fromNativeError, native } from './native';
 import { Tensors, elementCount, tensorSpecs } from './tensors';
+
+// onnxruntime-node and the protobuf code load only when a model asks for them, so native users never
+// pay for them (onnxruntime's binary alone is hundreds of MiB).
+function onnxBackend(): typeof import('./onnx/backend') {
+  return require('./onnx/backend') as typeof import('./onnx/backend');
+}
+function onnxExport(): typeof import('./onnx/export') {
+  return require('./onnx/export') as typeof import('./onnx/export');
+}
+function onnxImport(): typeof import('./onnx/import') {
+  return require('./onnx/import') as typeof import('./onnx/import');
+}
 
 /** Options shared by {@link Model.create} and {@link Model.load}. */
 export interface ModelOptions {
   /** Threads per call (default: `os.availableParallelism()`). */
   threads?: number;
-  /** Only `'native'` exists for now. */
-  backend?: 'native';
+  /**
+   * `'native'` (default): the C++ addon. `'onnxruntime'`: the same model exported to ONNX and run by
+   * onnxruntime-node (async methods only; the `*Sync` twins need the native backend).
+   */
+  backend?: BackendName;
   /** Force an instruction-set path ("baseline" | "avx2" | "avx512"); default: `$DUPN_ISA`, else the best this CPU has. */
   isa?: string;
 }
@@ -100,6 +116,12 @@ function resolveThreads(threads: unknown): number {
   return threads;
 }
 
+function checkFinite(v: Float32Array, path: string): void {
+  for (let i = 0; i < v.length; i++) {
+    if (v[i] - v[i] !== 0) inputError(`${path}[${i}]`, `is not a finite number (${v[i]})`);
+  }
+}
+
 function checkOut(out: unknown, length: number, path: string): Float32Array {
   if (out === undefined) return new Float32Array(length);
   if (!(out instanceof Float32Array)) inputError(path, `must be a Float32Array, got ${describe(out)}`);
@@ -119,16 +141,24 @@ export class Model {
   /** Threads used per call. */
   readonly threads: number;
   private readonly tensors: Tensors;
-  private handle: NativeModel | null;
+  /** Which engine runs this model. */
+  readonly backend: BackendName;
+  private handle: Backend | null;
 
   private constructor(config: ResolvedConfig, tensors: Tensors, options: ModelOptions) {
-    if (options.backend !== undefined && options.backend !== 'native') {
-      inputError('options.backend', `must be "native", got ${describe(options.backend)}`);
+    const backend = options.backend ?? 'native';
+    if (backend !== 'native' && backend !== 'onnxruntime') {
+      inputError('options.backend', `must be "native" or "onnxruntime", got ${describe(options.backend)}`);
     }
     this.config = config;
     this.userDim = deriveDims(config).userDim;
     this.threads = resolveThreads(options.threads);
     this.tensors = tensors;
+    this.backend = backend;
+    if (backend === 'onnxruntime') {
+      this.handle = new (onnxBackend().OnnxBackend)(config, tensors, this.threads);
+      return;
+    }
     const isa = options.isa ?? process.env.DUPN_ISA ?? '';
     try {
       this.handle = new (native().NativeModel)(nativeSpec(config, tensors), isa);
@@ -172,13 +202,34 @@ export class Model {
     return new Model(config, tensors, options);
   }
 
+  /**
+   * Loads a model from its ONNX files (docs/format.md, "ONNX"): `path` is the user file `<stem>.onnx` written by
+   * `model.exportOnnx` (or by another tool following that contract); the head files it lists in `dupn.heads`
+   * are read from the same folder. Only the metadata and the initializers are read, with every tensor checked
+   * like {@link load} does. Rejects with `E_IO` when a file cannot be read, `E_MODEL_FILE` when one is bad.
+   */
+  static async fromOnnx(path: string, options: ModelOptions = {}): Promise<Model> {
+    const { config, tensors } = await onnxImport().readOnnxModel(path);
+    return new Model(config, tensors, options);
+  }
+
   /** Writes the model to `path` atomically (temporary file, then rename). */
   async save(path: string): Promise<void> {
     this.live();
     await saveModelFile(path, this.config, this.tensors);
   }
 
-  /** Which instruction-set path runs ("baseline", "avx2" or "avx512"). */
+  /**
+   * Writes the model as standard ONNX graphs (opset 17; docs/format.md § ONNX): `path` holds the user part
+   * (ids and lengths in, U and attention out) and `<stem>.<task>.onnx` beside it each head. Initializers
+   * carry the model's tensors under their dupn names. Returns the paths written (each atomically).
+   */
+  async exportOnnx(path: string): Promise<string[]> {
+    this.live();
+    return onnxExport().exportOnnx(this.config, this.tensors, path);
+  }
+
+  /** Which kernel path runs: "baseline", "avx2" or "avx512" (native), or "onnxruntime". */
   get isa(): string {
     return this.live().isa;
   }
@@ -194,7 +245,7 @@ export class Model {
     this.handle = null;
   }
 
-  private live(): NativeModel {
+  private live(): Backend {
     if (!this.handle) throw new DupnError('E_DISPOSED', 'the model was disposed');
     return this.handle;
   }
@@ -259,6 +310,7 @@ export class Model {
     if (t.kind === 'multiclass') throw new DupnError('E_TASK', `task "${t.name}" is multiclass: use predict(), not score()`, { path: 'task' });
     if (!(userVector instanceof Float32Array)) inputError('userVector', `must be a Float32Array, got ${describe(userVector)}`);
     if (userVector.length !== this.userDim) inputError('userVector', `must have userDim = ${this.userDim} entries, got ${userVector.length}`);
+    checkFinite(userVector, 'userVector');
     const cols = Array.isArray(candidates) ? packCandidates(this.config, t, candidates) : candidates;
     if (typeof cols !== 'object' || cols === null || !(cols.items instanceof Int32Array)) inputError('candidates', 'must be an array of candidates or CandidateColumns');
     const F = this.config.itemFields.length;
@@ -297,6 +349,7 @@ export class Model {
     if (!(users instanceof Float32Array) || users.length % this.userDim !== 0) {
       inputError('userVectors', `must be a Float32Array of B × userDim (${this.userDim}) entries, got ${describe(users)}`);
     }
+    checkFinite(users, 'userVectors');
     return { h: this.live(), index, users, out: checkOut(out, (users.length / this.userDim) * t.classes, 'options.out') };
   }
 

@@ -126,7 +126,7 @@ export function native(): NativeAddon {
   return cached;
 }
 
-const CODES: ReadonlySet<string> = new Set(['E_CONFIG', 'E_INPUT', 'E_TASK', 'E_MODEL_FILE', 'E_DISPOSED', 'E_IO', 'E_INTERNAL']);
+const CODES: ReadonlySet<string> = new Set(['E_CONFIG', 'E_INPUT', 'E_TASK', 'E_MODEL_FILE', 'E_DISPOSED', 'E_IO', 'E_UNSUPPORTED', 'E_INTERNAL']);
 
 /** Native errors carry a `code`; turn them into DupnError (anything unexpected becomes E_INTERNAL). */
 export function fromNativeError(e: unknown, context: string): DupnError {

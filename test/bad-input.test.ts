@@ -81,7 +81,7 @@ t.test('bad scoring calls', async (t) => {
   throwsCode(t, () => model.scoreSync('ctr', U, [{ item: Symbol('x') as never }]), 'E_INPUT', 'candidates[0].item');
   await rejectsCode(t, () => model.predictFromVectors('ppp', new Float32Array(model.userDim + 1)), 'E_INPUT', 'userVectors');
   const badU = new Float32Array(model.userDim).fill(Infinity);
-  await rejectsCode(t, () => model.predictFromVectors('ppp', badU), 'E_INPUT', 'users[0]');
+  await rejectsCode(t, () => model.predictFromVectors('ppp', badU), 'E_INPUT', 'userVectors[0]');
 });
 
 t.test('bad columns are range-checked natively, never read out of bounds', async (t) => {

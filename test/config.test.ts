@@ -71,3 +71,8 @@ t.test('every mistake is E_CONFIG naming its path', async (t) => {
     throwsCode(t, () => resolveConfig(input), 'E_CONFIG', path, `${JSON.stringify(input)} → ${path}`);
   }
 });
+
+t.test('default tasks are checked against custom item fields', async (t) => {
+  throwsCode(t, () => resolveConfig({ itemFields: [{ name: 'item', buckets: 10, dim: 4 }] }), 'E_CONFIG', 'tasks[0].target[1]');
+  throwsCode(t, () => resolveConfig({ itemFields: [{ name: 'item', buckets: 10, dim: 4 }] }), 'E_CONFIG', 'give `tasks` explicitly');
+});

@@ -269,8 +269,6 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     in.dense_len = dense.length;
     const std::string err = dupn::validate_candidates(m, head, in);
     if (!err.empty()) throw_code(env, "E_INPUT", "candidates." + err);
-    for (int64_t i = 0; i < user.length; ++i)
-      if (!(user.data[i] - user.data[i] == 0.0f)) throw_code(env, "E_INPUT", "userVector[" + std::to_string(i) + "] is not a finite number");
     if (out.length != in.count) throw_code(env, "E_INPUT", "scores output: expected one float per candidate");
     const dupn::KernelTable* k = kernels_;
     std::shared_ptr<Holder> h = holder_;
@@ -290,8 +288,6 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     if (users.length % m.user_dim != 0) throw_code(env, "E_INPUT", "users: length is not a multiple of userDim");
     const int64_t batch = users.length / m.user_dim;
     if (out.length != batch * head.outputs) throw_code(env, "E_INPUT", "probabilities output: expected batch × classes floats");
-    for (int64_t i = 0; i < users.length; ++i)
-      if (!(users.data[i] - users.data[i] == 0.0f)) throw_code(env, "E_INPUT", "users[" + std::to_string(i) + "] is not a finite number");
     const dupn::KernelTable* k = kernels_;
     std::shared_ptr<Holder> h = holder_;
     return Run(info, info[3].ToBoolean(), {info[1], info[2]},

@@ -1,0 +1,108 @@
+/**
+ * bench/peer — the native forward pass vs onnxruntime-node on the same paper-size model and the same
+ * inputs, in one process, alternating, after warm-up. Encode at B ∈ {1, 8, 64, 256, 512}, L ∈ {50, 100},
+ * ragged batches with real lengths, threads 1 and 2; scoring 1,000 candidates × every head for one user.
+ * Reports medians, the speed ratio, users/s, GFLOP/s and the share of the measured FMA peak.
+ *
+ *   npm run bench:peer -- [--data ../shared/data/taobao-userbehavior] [--threads 1,2] [--out docs/benchmarks-latest.md]
+ */
+import * as fs from 'node:fs';
+import { CandidateColumns, UserColumns } from '../lib/columns';
+import { resolveConfig } from '../lib/config';
+import { initTensors } from '../lib/init';
+import { Model } from '../lib/model';
+import { randomCandidateColumns, randomUserColumns } from '../lib/testing';
+import { encodeFlops } from './flops';
+import { lengthSource } from './lengths';
+import { fmaPeak, machineLine, median } from './machine';
+
+function option(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+const now = (): number => Number(process.hrtime.bigint()) / 1e6;
+
+/** Times `a` and `b` alternately after warm-up; repetitions sized to ~`budgetMs` per engine. */
+async function alternate(a: () => Promise<unknown>, b: () => Promise<unknown>, budgetMs: number): Promise<[number, number]> {
+  for (let i = 0; i < 2; i++) {
+    await a();
+    await b();
+  }
+  let t = now();
+  await a();
+  await b();
+  const reps = Math.max(5, Math.min(60, Math.ceil((2 * budgetMs) / Math.max(0.01, now() - t))));
+  const ta: number[] = [];
+  const tb: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    t = now();
+    await a();
+    ta.push(now() - t);
+    t = now();
+    await b();
+    tb.push(now() - t);
+  }
+  return [median(ta), median(tb)];
+}
+
+async function main(): Promise<void> {
+  const threadList = (option('threads') ?? '1,2').split(',').map(Number);
+  const source = lengthSource(option('data'));
+  const budget = Number(option('budget-ms') ?? 400);
+  const config = resolveConfig({});
+  const tensors = initTensors(config, 1);
+  const lines: string[] = [];
+  const say = (s: string): void => {
+    console.log(s);
+    lines.push(s);
+  };
+  say(`bench/peer · ${machineLine()}`);
+  say(`model: paper size (SPEC §3), seeded initial weights; ragged lengths: ${source.describe}\n`);
+
+  for (const threads of threadList) {
+    const peak = fmaPeak(threads);
+    const nat = Model.fromTensors(config, tensors, { threads });
+    const ort = Model.fromTensors(config, tensors, { threads, backend: 'onnxruntime' });
+    say(`### ${threads} thread(s) — native ISA ${nat.isa}, measured fp32 FMA peak ${peak.toFixed(0)} GFLOP/s\n`);
+    say('| batch | B | native ms | onnxruntime ms | speed ratio | native users/s | ort users/s | native GFLOP/s (% peak) | ort GFLOP/s (% peak) |');
+    say('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    const cases: { label: string; lengths: number[] }[] = [];
+    for (const L of [50, 100]) for (const B of [1, 8, 64, 256, 512]) cases.push({ label: `L = ${L}`, lengths: new Array<number>(B).fill(L) });
+    for (const B of [64, 256, 512]) cases.push({ label: 'ragged', lengths: source.sample(B, B, config.maxSeqLen) });
+    for (const c of cases) {
+      const B = c.lengths.length;
+      const cols: UserColumns = randomUserColumns(config, B + c.lengths[0], c.lengths);
+      const outA = new Float32Array(B * nat.userDim);
+      const outB = new Float32Array(B * nat.userDim);
+      const [tn, to] = await alternate(() => nat.encodeColumns(cols, { out: outA }), () => ort.encodeColumns(cols, { out: outB }), budget);
+      // Useful work: real steps only (onnxruntime also computes the padding up to the longest user).
+      const flops = c.lengths.reduce((s, L) => s + encodeFlops(config, L), 0);
+      const gf = (ms: number): string => `${(flops / ms / 1e6).toFixed(1)} (${((100 * flops) / ms / 1e6 / peak).toFixed(0)}%)`;
+      const maxL = Math.max(...c.lengths);
+      const label = c.label === 'ragged' ? `ragged (mean ${(c.lengths.reduce((a, b) => a + b, 0) / B).toFixed(0)}, max ${maxL})` : c.label;
+      say(`| ${label} | ${B} | ${tn.toFixed(3)} | ${to.toFixed(3)} | ${(to / tn).toFixed(2)}× | ${((B / tn) * 1e3).toFixed(0)} | ${((B / to) * 1e3).toFixed(0)} | ${gf(tn)} | ${gf(to)} |`);
+    }
+
+    // Scoring: one user, 1,000 candidates, every head (multiclass: the user's class probabilities).
+    const user = (await nat.encodeColumns(randomUserColumns(config, 5, [100]))).slice();
+    const cands = new Map<string, CandidateColumns>(config.tasks.map((t) => [t.name, randomCandidateColumns(config, t, 9, 1000)]));
+    const scoreAll = (m: Model) => async (): Promise<void> => {
+      for (const t of config.tasks) {
+        if (t.kind === 'multiclass') await m.predictFromVectors(t.name, user);
+        else await m.score(t.name, user, cands.get(t.name)!);
+      }
+    };
+    const [sn, so] = await alternate(scoreAll(nat), scoreAll(ort), budget);
+    say(`\nscoring 1,000 candidates × ${config.tasks.length} heads for one user: native ${sn.toFixed(3)} ms, onnxruntime ${so.toFixed(3)} ms, ratio ${(so / sn).toFixed(2)}×\n`);
+    nat.dispose();
+    ort.dispose();
+  }
+  const out = option('out');
+  if (out) fs.writeFileSync(out, lines.join('\n') + '\n');
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});

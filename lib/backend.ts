@@ -1,0 +1,20 @@
+/**
+ * What the Model needs from an engine: the native addon's model and the onnxruntime backend both
+ * implement this, so the public API, feature pipeline and validation are the same whichever runs.
+ */
+import { CandidateColumns, UserColumns } from './columns';
+
+export type BackendName = 'native' | 'onnxruntime';
+
+export interface Backend {
+  /** The kernel path running: "baseline" | "avx2" | "avx512" for native, "onnxruntime" otherwise. */
+  readonly isa: string;
+  encode(cols: UserColumns, users: Float32Array, attention: Float32Array | null, threads: number, async: false): void;
+  encode(cols: UserColumns, users: Float32Array, attention: Float32Array | null, threads: number, async: true): Promise<void>;
+  score(head: number, user: Float32Array, cands: CandidateColumns, out: Float32Array, threads: number, async: false): void;
+  score(head: number, user: Float32Array, cands: CandidateColumns, out: Float32Array, threads: number, async: true): Promise<void>;
+  predict(head: number, users: Float32Array, out: Float32Array, async: false): void;
+  predict(head: number, users: Float32Array, out: Float32Array, async: true): Promise<void>;
+  /** Frees the engine's resources; calls in flight finish first. */
+  release(): void;
+}

@@ -1,0 +1,120 @@
+/**
+ * The onnxruntime backend: the model exported to ONNX (lib/onnx/export.ts) and run by onnxruntime-node
+ * behind the same Model API — the reference users trust and the benchmark peer. Sessions are created
+ * once, asynchronously; onnxruntime-node has no synchronous run, so the `*Sync` twins are refused.
+ */
+import * as ort from 'onnxruntime-node';
+import { Backend } from '../backend';
+import { CandidateColumns, UserColumns, validateCandidateColumns, validateUserColumns } from '../columns';
+import { ResolvedConfig, taskOutputs } from '../config';
+import { DupnError } from '../errors';
+import { Tensors } from '../tensors';
+import { Feed, buildOnnxGraphs, candidateFeeds, padUsers, predictFeeds, raggedAttention } from './export';
+
+interface Sessions {
+  user: ort.InferenceSession;
+  heads: ort.InferenceSession[];
+}
+
+function toOrt(feeds: Record<string, Feed>): Record<string, ort.Tensor> {
+  const out: Record<string, ort.Tensor> = {};
+  for (const [name, f] of Object.entries(feeds)) out[name] = new ort.Tensor(f.type, f.data, f.dims);
+  return out;
+}
+
+function unsupported(): never {
+  throw new DupnError('E_UNSUPPORTED', 'synchronous calls need the native backend: onnxruntime-node only runs asynchronously');
+}
+
+export class OnnxBackend implements Backend {
+  readonly isa = 'onnxruntime';
+  private readonly sessions: Promise<Sessions>;
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  constructor(
+    private readonly config: ResolvedConfig,
+    tensors: Tensors,
+    threads: number,
+  ) {
+    const graphs = buildOnnxGraphs(config, tensors);
+    const options: ort.InferenceSession.SessionOptions = {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
+    };
+    this.sessions = (async () => ({
+      user: await ort.InferenceSession.create(graphs.user, options),
+      heads: await Promise.all(config.tasks.map((t) => ort.InferenceSession.create(graphs.heads.get(t.name)!, options))),
+    }))();
+    // A failure surfaces on the first call, never as an unhandled rejection.
+    this.sessions.catch(() => undefined);
+  }
+
+  private run(work: (s: Sessions) => Promise<void>): Promise<void> {
+    const p = (async () => {
+      let s: Sessions;
+      try {
+        s = await this.sessions;
+      } catch (e) {
+        throw new DupnError('E_INTERNAL', `onnxruntime could not load the exported graphs: ${(e as Error).message}`, { cause: e });
+      }
+      try {
+        await work(s);
+      } catch (e) {
+        if (e instanceof DupnError) throw e;
+        throw new DupnError('E_INTERNAL', `onnxruntime: ${(e as Error).message}`, { cause: e });
+      }
+    })();
+    this.inFlight.add(p);
+    p.finally(() => this.inFlight.delete(p)).catch(() => undefined);
+    return p;
+  }
+
+  encode(cols: UserColumns, users: Float32Array, attention: Float32Array | null, threads: number, async: false): void;
+  encode(cols: UserColumns, users: Float32Array, attention: Float32Array | null, threads: number, async: true): Promise<void>;
+  encode(cols: UserColumns, users: Float32Array, attention: Float32Array | null, _threads: number, async: boolean): void | Promise<void> {
+    if (!async) unsupported();
+    validateUserColumns(this.config, cols);
+    if (cols.lengths.length === 0) return Promise.resolve();
+    return this.run(async (s) => {
+      const r = await s.user.run(toOrt(padUsers(this.config, cols)));
+      users.set(r['user'].data as Float32Array);
+      if (attention) attention.set(raggedAttention(cols, r['attention'].data as Float32Array, r['attention'].dims[1]));
+    });
+  }
+
+  score(head: number, user: Float32Array, cands: CandidateColumns, out: Float32Array, threads: number, async: false): void;
+  score(head: number, user: Float32Array, cands: CandidateColumns, out: Float32Array, threads: number, async: true): Promise<void>;
+  score(head: number, user: Float32Array, cands: CandidateColumns, out: Float32Array, _threads: number, async: boolean): void | Promise<void> {
+    if (!async) unsupported();
+    const task = this.config.tasks[head];
+    if (validateCandidateColumns(this.config, task, cands) === 0) return Promise.resolve();
+    return this.run(async (s) => {
+      const r = await s.heads[head].run(toOrt(candidateFeeds(this.config, task, user, cands)));
+      out.set(r['score'].data as Float32Array);
+    });
+  }
+
+  predict(head: number, users: Float32Array, out: Float32Array, async: false): void;
+  predict(head: number, users: Float32Array, out: Float32Array, async: true): Promise<void>;
+  predict(head: number, users: Float32Array, out: Float32Array, async: boolean): void | Promise<void> {
+    if (!async) unsupported();
+    if (out.length / taskOutputs(this.config.tasks[head]) === 0) return Promise.resolve();
+    return this.run(async (s) => {
+      const r = await s.heads[head].run(toOrt(predictFeeds(this.config, users)));
+      out.set(r['probabilities'].data as Float32Array);
+    });
+  }
+
+  release(): void {
+    void Promise.allSettled([...this.inFlight])
+      .then(() => this.sessions)
+      .then(async (s) => {
+        await s.user.release();
+        await Promise.all(s.heads.map((h) => h.release()));
+      })
+      .catch(() => undefined);
+  }
+}

@@ -1,0 +1,519 @@
+/**
+ * The ONNX export (docs/format.md, "## ONNX"): one user graph (behaviours → U and attention) and one graph per
+ * task head, opset 17, IR version 8, default domain only. Initializers are the dupn tensors unchanged, by name;
+ * every layout change ONNX needs (LSTM gate order i, o, f, c, stacked weights, the zero candidate-gate block on
+ * p_t, the [Wb ; Rb] bias, the column blocks of attn.w and head.<task>.0.w) is done by nodes in the graph,
+ * which runtimes fold once at load time. Parts with dim 0 leave no input and no zero-size op behind.
+ *
+ * Also here: the pure conversions between dupn's ragged columns and the graphs' padded feeds, used by the
+ * onnxruntime backend.
+ */
+import * as nodePath from 'node:path';
+import { onnx } from 'onnx-proto';
+import { writeFileAtomic } from '../atomic-file';
+import { CandidateColumns, UserColumns } from '../columns';
+import { ResolvedConfig, TaskConfig, deriveDims, targetDim, taskOutputs } from '../config';
+import { DupnError, inputError } from '../errors';
+import { Tensors, elementCount, tensorSpecs } from '../tensors';
+import { AttrValue, DataType, encodeModel, floatTensor, int64Tensor, model, node, valueInfo } from './proto';
+
+export const ONNX_OPSET = 17;
+export const ONNX_IR_VERSION = 8;
+export const ONNX_FORMAT_VERSION = '1';
+
+/** Large negative score given to padded steps before the softmax (finite, so an all-padding row gives no NaN). */
+const MASKED_SCORE = -1e30;
+
+// ---------------------------------------------------------------------------------------------------------
+// A small graph builder: unique intermediate names, Constant nodes for shapes/axes, weights by dupn name.
+
+class GraphBuilder {
+  readonly nodes: onnx.INodeProto[] = [];
+  readonly inputs: onnx.IValueInfoProto[] = [];
+  readonly outputs: onnx.IValueInfoProto[] = [];
+  /** dupn tensor names used, in first-use order. */
+  private readonly used: string[] = [];
+  private count = 0;
+
+  constructor(
+    private readonly shapes: Map<string, number[]>,
+    private readonly tensors: Tensors,
+  ) {}
+
+  /** A fresh intermediate name `<hint>:<n>`. */
+  private fresh(hint: string): string {
+    return `${hint}:${this.count++}`;
+  }
+
+  /** One node with one output; returns the output's name (`out`, or a fresh one). */
+  op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, out?: string): string {
+    const name = out ?? this.fresh(opType);
+    this.nodes.push(node(opType, inputs, [name], attrs, `${opType}_${this.count++}`));
+    return name;
+  }
+
+  /** One node with `n` outputs. */
+  opN(opType: string, inputs: string[], n: number, attrs: Record<string, AttrValue> = {}): string[] {
+    const outs = Array.from({ length: n }, () => this.fresh(opType));
+    this.nodes.push(node(opType, inputs, outs, attrs, `${opType}_${this.count++}`));
+    return outs;
+  }
+
+  /** An int64 constant (dims [] for a scalar). */
+  ints(values: number[], dims: number[] = [values.length]): string {
+    return this.op('Constant', [], { value: { tensor: int64Tensor('', dims, values) } });
+  }
+
+  /** A float32 scalar constant. */
+  float(value: number): string {
+    return this.op('Constant', [], { value: { tensor: floatTensor('', [], Float32Array.of(value)) } });
+  }
+
+  /** float32 zeros of a fixed shape (every dim > 0). */
+  zeros(dims: number[]): string {
+    return this.op('ConstantOfShape', [this.ints(dims)], { value: { tensor: floatTensor('', [1], Float32Array.of(0)) } });
+  }
+
+  /** A dupn tensor as an initializer, by its dupn name. */
+  weight(name: string): string {
+    if (!this.shapes.has(name)) throw new DupnError('E_INTERNAL', `ONNX export: ${name} is not a tensor of this config`);
+    if (!this.used.includes(name)) this.used.push(name);
+    return name;
+  }
+
+  input(name: string, type: typeof DataType.FLOAT | typeof DataType.INT32 | typeof DataType.INT64, dims: (number | string)[]): string {
+    this.inputs.push(valueInfo(name, type, dims));
+    return name;
+  }
+
+  output(name: string, dims: (number | string)[]): void {
+    this.outputs.push(valueInfo(name, DataType.FLOAT, dims));
+  }
+
+  /** Concat of the parts along `axis` (no node for a single part). */
+  concat(parts: string[], axis: number, out?: string): string {
+    if (parts.length === 1 && out === undefined) return parts[0];
+    return this.op('Concat', parts, { axis: { int: axis } }, out);
+  }
+
+  /** Sum of the parts (no node for a single part). */
+  sum(parts: string[]): string {
+    return parts.reduce((acc, p) => this.op('Add', [acc, p]));
+  }
+
+  unsqueeze(x: string, axes: number[]): string {
+    return this.op('Unsqueeze', [x, this.ints(axes)]);
+  }
+
+  squeeze(x: string, axes: number[]): string {
+    return this.op('Squeeze', [x, this.ints(axes)]);
+  }
+
+  /** Columns [from, to) of a 2-D weight, transposed: [to - from, rows]. */
+  columnsT(w: string, from: number, to: number): string {
+    const cols = this.op('Slice', [w, this.ints([from]), this.ints([to]), this.ints([1])]);
+    return this.op('Transpose', [cols], { perm: { ints: [1, 0] } });
+  }
+
+  graph(name: string): onnx.IGraphProto {
+    const initializer = this.used.map((n) => {
+      const shape = this.shapes.get(n)!;
+      const data = this.tensors.get(n);
+      if (!data) throw new DupnError('E_MODEL_FILE', `ONNX export: missing tensor ${n}`);
+      if (data.length !== elementCount(shape)) {
+        throw new DupnError('E_MODEL_FILE', `ONNX export: tensor ${n} has ${data.length} values, expected ${elementCount(shape)} ([${shape.join(', ')}])`);
+      }
+      return floatTensor(n, shape, data);
+    });
+    return { name, node: this.nodes, input: this.inputs, output: this.outputs, initializer };
+  }
+}
+
+function metadata(config: ResolvedConfig, graph: 'user' | 'head', extra: Record<string, string>): Record<string, string> {
+  return {
+    'dupn.format': 'dupn',
+    'dupn.format_version': ONNX_FORMAT_VERSION,
+    'dupn.config': JSON.stringify(config),
+    'dupn.graph': graph,
+    ...extra,
+  };
+}
+
+function shapesOf(config: ResolvedConfig): Map<string, number[]> {
+  return new Map(tensorSpecs(config).map((s) => [s.name, s.shape]));
+}
+
+/** The file name of a task's head graph next to a user graph whose file is `<stem>.onnx`. */
+export function headFileName(stem: string, task: string): string {
+  return `${stem}.${task}.onnx`;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// User graph
+
+/** One LSTM direction's (W [4H, Dx+Dp], R [4H, H], B [8H]) in ONNX gate order i, o, f, c. */
+function lstmDirection(g: GraphBuilder, config: ResolvedConfig, dir: 'fw' | 'bw'): { W: string; R: string; B: string } {
+  const H = config.hidden;
+  const { dp } = deriveDims(config);
+  const axis0 = { axis: { int: 0 } };
+  // dupn rows: i, f, g, o → ONNX rows: i, o, f, c(= g).
+  const [xi, xf, xg, xo] = g.opN('Split', [g.weight(`lstm.${dir}.wx`)], 4, axis0);
+  let W = g.concat([xi, xo, xf, xg], 0);
+  if (dp > 0) {
+    // wp rows: i, f, o; the candidate gate gets zeros on the p_t columns.
+    const [pi, pf, po] = g.opN('Split', [g.weight(`lstm.${dir}.wp`)], 3, axis0);
+    const P = g.concat([pi, po, pf, g.zeros([H, dp])], 0);
+    W = g.concat([W, P], 1);
+  }
+  const [hi, hf, hg, ho] = g.opN('Split', [g.weight(`lstm.${dir}.wh`)], 4, axis0);
+  const R = g.concat([hi, ho, hf, hg], 0);
+  const [bi, bf, bg, bo] = g.opN('Split', [g.weight(`lstm.${dir}.b`)], 4, axis0);
+  const B = g.concat([bi, bo, bf, bg, g.zeros([4 * H])], 0); // [Wb ; Rb], Rb = 0
+  return { W: g.unsqueeze(W, [0]), R: g.unsqueeze(R, [0]), B: g.unsqueeze(B, [0]) };
+}
+
+function buildUserGraph(config: ResolvedConfig, tensors: Tensors, stem: string): Uint8Array {
+  const d = deriveDims(config);
+  const H = config.hidden;
+  const g = new GraphBuilder(shapesOf(config), tensors);
+  const p = config.properties;
+
+  // Behaviours: e_t [B, T, Dx] and p_t [B, T, Dp].
+  const itemParts: string[] = [];
+  let firstBehavior = '';
+  for (const f of config.itemFields) {
+    if (f.dim === 0) continue;
+    const ids = g.input(`behavior.${f.name}`, DataType.INT64, ['B', 'T']);
+    firstBehavior ||= ids;
+    itemParts.push(g.op('Gather', [g.weight(`emb.item.${f.name}`), ids], { axis: { int: 0 } }));
+  }
+  const propParts: string[] = [];
+  for (const [prop, dim, table] of [
+    ['type', p.typeDim, 'emb.prop.type'],
+    ['gap', p.gapDim, 'emb.prop.gap'],
+    ['scene', p.sceneDim, 'emb.prop.scene'],
+  ] as const) {
+    if (dim === 0) continue;
+    const ids = g.input(`behavior.${prop}`, DataType.INT64, ['B', 'T']);
+    propParts.push(g.op('Gather', [g.weight(table), ids], { axis: { int: 0 } }));
+  }
+  const lengths = g.input('lengths', DataType.INT32, ['B']);
+  const E = g.concat(itemParts, 2);
+  const P = propParts.length > 0 ? g.concat(propParts, 2) : null;
+
+  // q = Σ weights · token rows; u = profile rows.
+  let q: string | null = null;
+  if (config.query) {
+    const tokens = g.input('query.tokens', DataType.INT64, ['B', 'Q']);
+    const weights = g.input('query.weights', DataType.FLOAT, ['B', 'Q']);
+    const rows = g.op('Gather', [g.weight('emb.query'), tokens], { axis: { int: 0 } }); // [B, Q, Dq]
+    q = g.squeeze(g.op('MatMul', [g.unsqueeze(weights, [1]), rows]), [1]); // [B, Dq]
+  }
+  const uParts: string[] = [];
+  for (const f of config.profileFields) {
+    if (f.dim === 0) continue;
+    const ids = g.input(`profile.${f.name}`, DataType.INT64, ['B']);
+    uParts.push(g.op('Gather', [g.weight(`emb.profile.${f.name}`), ids], { axis: { int: 0 } }));
+  }
+  const u = uParts.length > 0 ? g.concat(uParts, 1) : null;
+
+  // The (bi-)LSTM over [e_t ; p_t], time-major, one LSTM node with sequence_lens = lengths.
+  const X = g.op('Transpose', [P ? g.concat([E, P], 2) : E], { perm: { ints: [1, 0, 2] } }); // [T, B, Dx+Dp]
+  const dirs = config.bidirectional ? (['fw', 'bw'] as const) : (['fw'] as const);
+  const weights = dirs.map((dir) => lstmDirection(g, config, dir));
+  const W = g.concat(weights.map((w) => w.W), 0);
+  const R = g.concat(weights.map((w) => w.R), 0);
+  const Bias = g.concat(weights.map((w) => w.B), 0);
+  const Y = g.op('LSTM', [X, W, R, Bias, lengths], {
+    hidden_size: { int: H },
+    direction: { string: config.bidirectional ? 'bidirectional' : 'forward' },
+  }); // [T, D, B, H]
+  const Hs = g.op('Reshape', [g.op('Transpose', [Y], { perm: { ints: [2, 0, 1, 3] } }), g.ints([0, 0, d.dh])]); // [B, T, D·H], fw first
+
+  // Attention scores s = v · tanh(W_a [H_t ; q ; u ; p_t] + b_a), column blocks of attn.w sliced in-graph.
+  const attnW = g.weight('attn.w');
+  let col = 0;
+  const block = (width: number): [number, number] => [col, (col += width)];
+  const [h0, h1] = block(d.dh);
+  const [q0, q1] = block(d.dq);
+  const [u0, u1] = block(d.du);
+  const [p0, p1] = block(d.dp);
+  const perStep = [g.op('MatMul', [Hs, g.columnsT(attnW, h0, h1)])]; // [B, T, A]
+  if (P) perStep.push(g.op('MatMul', [P, g.columnsT(attnW, p0, p1)]));
+  const perUser: string[] = []; // [B, A]
+  if (q) perUser.push(g.op('MatMul', [q, g.columnsT(attnW, q0, q1)]));
+  if (u) perUser.push(g.op('MatMul', [u, g.columnsT(attnW, u0, u1)]));
+  if (perUser.length > 0) perStep.push(g.unsqueeze(g.sum(perUser), [1]));
+  perStep.push(g.weight('attn.b'));
+  const scores = g.op('MatMul', [g.op('Tanh', [g.sum(perStep)]), g.weight('attn.v')]); // [B, T]
+
+  // Mask by lengths: padded steps get a large negative score before the softmax and exactly 0 after it.
+  const T = g.op('Gather', [g.op('Shape', [firstBehavior]), g.ints([1], [])], { axis: { int: 0 } });
+  const steps = g.op('Range', [g.ints([0], []), T, g.ints([1], [])]); // [T]
+  const len64 = g.unsqueeze(g.op('Cast', [lengths], { to: { int: DataType.INT64 } }), [1]); // [B, 1]
+  const mask = g.op('Less', [steps, len64]); // [B, T] bool
+  const masked = g.op('Where', [mask, scores, g.float(MASKED_SCORE)]);
+  const soft = g.op('Softmax', [masked], { axis: { int: -1 } });
+  const attention = g.op('Mul', [soft, g.op('Cast', [mask], { to: { int: DataType.FLOAT } })], {}, 'attention');
+  const r = g.squeeze(g.op('MatMul', [g.unsqueeze(attention, [1]), Hs]), [1]); // [B, D·H]
+
+  g.concat([r, ...(u ? [u] : []), ...(q ? [q] : [])], 1, 'user'); // U = [r ; u ; q]
+  g.output('user', ['B', d.userDim]);
+  g.output('attention', ['B', 'T']);
+
+  const heads: Record<string, string> = {};
+  for (const t of config.tasks) heads[t.name] = headFileName(stem, t.name);
+  return encodeModel(
+    model({
+      graph: g.graph('dupn_user'),
+      opset: ONNX_OPSET,
+      irVersion: ONNX_IR_VERSION,
+      metadata: metadata(config, 'user', { 'dupn.heads': JSON.stringify(heads) }),
+    }),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Head graphs
+
+/** Gemm(x, w, b?) with transB = 1: x · wᵀ (+ b). */
+function linear(g: GraphBuilder, x: string, w: string, b?: string): string {
+  return g.op('Gemm', b ? [x, w, b] : [x, w], { transB: { int: 1 } });
+}
+
+function buildHeadGraph(config: ResolvedConfig, tensors: Tensors, task: TaskConfig): Uint8Array {
+  const d = deriveDims(config);
+  const g = new GraphBuilder(shapesOf(config), tensors);
+  const widths = [d.userDim + targetDim(config, task) + (task.kind === 'rank' ? task.denseFeatures : 0), ...task.layers, taskOutputs(task)];
+  const layer = (k: number): { w: string; b: string } => ({ w: g.weight(`head.${task.name}.${k}.w`), b: g.weight(`head.${task.name}.${k}.b`) });
+
+  let x: string;
+  if (task.kind === 'multiclass') {
+    const user = g.input('user', DataType.FLOAT, ['B', d.userDim]);
+    const l0 = layer(0);
+    x = linear(g, user, l0.w, l0.b);
+  } else {
+    // Layer 0 on [U ; t ; dense], split by the column blocks of head.<task>.0.w (decoupled scoring).
+    const user = g.input('user', DataType.FLOAT, [1, d.userDim]);
+    const dt = targetDim(config, task);
+    const D = task.kind === 'rank' ? task.denseFeatures : 0;
+    const l0 = layer(0);
+    const tParts: string[] = [];
+    for (const name of task.target) {
+      const f = config.itemFields.find((x) => x.name === name);
+      if (!f) throw new DupnError('E_CONFIG', `task ${task.name}: target ${JSON.stringify(name)} names no item field`);
+      if (f.dim === 0) continue;
+      const ids = g.input(`candidate.${f.name}`, DataType.INT64, ['C']);
+      tParts.push(g.op('Gather', [g.weight(`emb.item.${f.name}`), ids], { axis: { int: 0 } }));
+    }
+    const perCand: string[] = []; // [C, out_0]
+    if (dt > 0) perCand.push(linear(g, g.concat(tParts, 1), g.op('Slice', [l0.w, g.ints([d.userDim]), g.ints([d.userDim + dt]), g.ints([1])])));
+    if (D > 0) {
+      const dense = g.input('dense', DataType.FLOAT, ['C', D]);
+      perCand.push(linear(g, dense, g.op('Slice', [l0.w, g.ints([d.userDim + dt]), g.ints([d.userDim + dt + D]), g.ints([1])])));
+    }
+    let userPart = linear(g, user, g.op('Slice', [l0.w, g.ints([0]), g.ints([d.userDim]), g.ints([1])]), l0.b); // [1, out_0]
+    if (perCand.length === 0) {
+      // Every target field has dim 0 and there are no dense features: nothing per candidate but the count.
+      // The first target field's ids still come in, only to carry C.
+      const ids = g.input(`candidate.${task.target[0]}`, DataType.INT64, ['C']);
+      const shape = g.concat([g.op('Shape', [ids]), g.ints([widths[1]])], 0);
+      userPart = g.op('Expand', [userPart, shape]);
+      x = userPart;
+    } else {
+      x = g.sum([...perCand, userPart]);
+    }
+  }
+  for (let k = 1; k + 1 < widths.length; k++) {
+    const lk = layer(k);
+    x = linear(g, g.op('Relu', [x]), lk.w, lk.b);
+  }
+
+  if (task.kind === 'multiclass') {
+    g.op('Softmax', [x], { axis: { int: -1 } }, 'probabilities');
+    g.output('probabilities', ['B', task.classes]);
+  } else {
+    if (task.kind === 'binary') x = g.op('Sigmoid', [x]);
+    g.op('Reshape', [x, g.ints([-1])], {}, 'score');
+    g.output('score', ['C']);
+  }
+  return encodeModel(
+    model({
+      graph: g.graph(`dupn_head_${task.name}`),
+      opset: ONNX_OPSET,
+      irVersion: ONNX_IR_VERSION,
+      metadata: metadata(config, 'head', { 'dupn.task': task.name }),
+    }),
+  );
+}
+
+/**
+ * The user graph and one head graph per task (keyed by task name), serialized ModelProtos. `stem` names the
+ * head files in the user graph's `dupn.heads` metadata: `<stem>.<task>.onnx`.
+ */
+export function buildOnnxGraphs(
+  config: ResolvedConfig,
+  tensors: Tensors,
+  stem = 'model',
+): { user: Uint8Array; heads: Map<string, Uint8Array> } {
+  const user = buildUserGraph(config, tensors, stem);
+  const heads = new Map<string, Uint8Array>();
+  for (const t of config.tasks) heads.set(t.name, buildHeadGraph(config, tensors, t));
+  return { user, heads };
+}
+
+/**
+ * Writes the user graph to `path` and each head to `<dir>/<stem>.<task>.onnx` (stem = the file name of `path`
+ * without `.onnx`), each file atomically. Returns the written paths, the user graph first.
+ */
+export async function exportOnnx(config: ResolvedConfig, tensors: Tensors, path: string): Promise<string[]> {
+  const dir = nodePath.dirname(path);
+  const base = nodePath.basename(path);
+  const stem = base.toLowerCase().endsWith('.onnx') ? base.slice(0, -'.onnx'.length) : base;
+  const graphs = buildOnnxGraphs(config, tensors, stem);
+  const written: string[] = [];
+  await writeFileAtomic(path, [graphs.user]);
+  written.push(path);
+  for (const t of config.tasks) {
+    const file = nodePath.join(dir, headFileName(stem, t.name));
+    await writeFileAtomic(file, [graphs.heads.get(t.name)!]);
+    written.push(file);
+  }
+  return written;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Feeds: ragged columns ↔ padded graph inputs (pure; no onnxruntime here)
+
+/** One graph input, ready for `new ort.Tensor(type, data, dims)`. */
+export interface Feed {
+  type: 'int64' | 'int32' | 'float32';
+  data: BigInt64Array | Int32Array | Float32Array;
+  dims: number[];
+}
+
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
+/** int64 values from non-negative int32 rows: `get(i)` for i < n. */
+function int64s(n: number, get: (i: number) => number): BigInt64Array {
+  const out = new BigInt64Array(n);
+  if (LITTLE_ENDIAN) {
+    const words = new Int32Array(out.buffer);
+    for (let i = 0; i < n; i++) {
+      const v = get(i);
+      words[2 * i] = v;
+      words[2 * i + 1] = v < 0 ? -1 : 0;
+    }
+  } else {
+    for (let i = 0; i < n; i++) out[i] = BigInt(get(i));
+  }
+  return out;
+}
+
+/**
+ * The user graph's feeds for a batch of ragged columns: T = the longest history (at least 1), padding rows 0;
+ * Q = the most query tokens (at least 1), weights 1/n per token and 0 for padding. Assumes valid columns
+ * (see `validateUserColumns`).
+ */
+export function padUsers(config: ResolvedConfig, cols: UserColumns): Record<string, Feed> {
+  const B = cols.lengths.length;
+  const F = config.itemFields.length;
+  const P = config.profileFields.length;
+  let T = 1;
+  for (let b = 0; b < B; b++) T = Math.max(T, cols.lengths[b]);
+  // (b, t) → behaviour row n, or -1 for padding.
+  const rowOf = new Int32Array(B * T).fill(-1);
+  for (let b = 0, n = 0; b < B; b++) {
+    for (let t = 0; t < cols.lengths[b]; t++) rowOf[b * T + t] = n++;
+  }
+  const padded = (src: Int32Array, stride: number, col: number): Feed => ({
+    type: 'int64',
+    data: int64s(B * T, (i) => (rowOf[i] < 0 ? 0 : src[rowOf[i] * stride + col])),
+    dims: [B, T],
+  });
+
+  const feeds: Record<string, Feed> = {};
+  config.itemFields.forEach((f, fi) => {
+    if (f.dim > 0) feeds[`behavior.${f.name}`] = padded(cols.items, F, fi);
+  });
+  const p = config.properties;
+  if (p.typeDim > 0) feeds['behavior.type'] = padded(cols.properties, 3, 0);
+  if (p.gapDim > 0) feeds['behavior.gap'] = padded(cols.properties, 3, 1);
+  if (p.sceneDim > 0) feeds['behavior.scene'] = padded(cols.properties, 3, 2);
+  feeds['lengths'] = { type: 'int32', data: Int32Array.from(cols.lengths), dims: [B] };
+
+  if (config.query) {
+    let Q = 1;
+    for (let b = 0; b < B; b++) Q = Math.max(Q, cols.queryOffsets[b + 1] - cols.queryOffsets[b]);
+    const tokens = new Int32Array(B * Q);
+    const weights = new Float32Array(B * Q);
+    for (let b = 0; b < B; b++) {
+      const from = cols.queryOffsets[b];
+      const n = cols.queryOffsets[b + 1] - from;
+      for (let k = 0; k < n; k++) {
+        tokens[b * Q + k] = cols.queryTokens[from + k];
+        weights[b * Q + k] = 1 / n;
+      }
+    }
+    feeds['query.tokens'] = { type: 'int64', data: int64s(B * Q, (i) => tokens[i]), dims: [B, Q] };
+    feeds['query.weights'] = { type: 'float32', data: weights, dims: [B, Q] };
+  }
+  config.profileFields.forEach((f, fi) => {
+    if (f.dim > 0) feeds[`profile.${f.name}`] = { type: 'int64', data: int64s(B, (b) => cols.profile[b * P + fi]), dims: [B] };
+  });
+  return feeds;
+}
+
+/** The user graph's `attention` output [B, T] (row-major) back in ragged order: Σ lengths weights, oldest first. */
+export function raggedAttention(cols: Pick<UserColumns, 'lengths'>, padded: ArrayLike<number>, T: number): Float32Array {
+  let N = 0;
+  for (let b = 0; b < cols.lengths.length; b++) N += cols.lengths[b];
+  const out = new Float32Array(N);
+  for (let b = 0, n = 0; b < cols.lengths.length; b++) {
+    for (let t = 0; t < cols.lengths[b]; t++) out[n++] = padded[b * T + t];
+  }
+  return out;
+}
+
+/**
+ * A binary or rank head graph's feeds for one user vector (userDim values) and C candidates: `user` [1, userDim],
+ * `candidate.<field>` [C] per target field with dim > 0, `dense` [C, denseFeatures] for rank tasks with dense
+ * features. Assumes valid columns (see `validateCandidateColumns`).
+ */
+export function candidateFeeds(
+  config: ResolvedConfig,
+  task: TaskConfig | string,
+  user: Float32Array,
+  cands: CandidateColumns,
+): Record<string, Feed> {
+  const t = typeof task === 'string' ? config.tasks.find((x) => x.name === task) : task;
+  if (!t) throw new DupnError('E_TASK', `unknown task ${JSON.stringify(task)}`);
+  if (t.kind === 'multiclass') throw new DupnError('E_TASK', `task ${JSON.stringify(t.name)} is multiclass: it has no candidates`);
+  const { userDim } = deriveDims(config);
+  if (user.length !== userDim) inputError('user', `must have userDim = ${userDim} values, got ${user.length}`);
+  const F = config.itemFields.length;
+  const C = cands.items.length / F;
+  const feeds: Record<string, Feed> = { user: { type: 'float32', data: Float32Array.from(user), dims: [1, userDim] } };
+  let any = false;
+  for (const name of t.target) {
+    const fi = config.itemFields.findIndex((f) => f.name === name);
+    if (config.itemFields[fi].dim === 0) continue;
+    feeds[`candidate.${name}`] = { type: 'int64', data: int64s(C, (c) => cands.items[c * F + fi]), dims: [C] };
+    any = true;
+  }
+  const D = t.kind === 'rank' ? t.denseFeatures : 0;
+  if (D > 0) feeds['dense'] = { type: 'float32', data: Float32Array.from(cands.dense), dims: [C, D] };
+  else if (!any) {
+    // See buildHeadGraph: with no per-candidate data, the first target field's ids carry C.
+    const fi = config.itemFields.findIndex((f) => f.name === t.target[0]);
+    feeds[`candidate.${t.target[0]}`] = { type: 'int64', data: int64s(C, (c) => cands.items[c * F + fi]), dims: [C] };
+  }
+  return feeds;
+}
+
+/** A multiclass head graph's feed: `user` [B, userDim]. */
+export function predictFeeds(config: ResolvedConfig, users: Float32Array): Record<string, Feed> {
+  const { userDim } = deriveDims(config);
+  if (users.length % userDim !== 0) inputError('users', `length ${users.length} is not a multiple of userDim = ${userDim}`);
+  return { user: { type: 'float32', data: users, dims: [users.length / userDim, userDim] } };
+}
