@@ -8,26 +8,46 @@
 namespace dupn {
 namespace {
 
-template <int MR>
-inline void tile(int K, const float* A, int lda, const float* B, int N, float* C, int ldc, int n0,
-                 __mmask16 m0, __mmask16 m1, __mmask16 m2, __mmask16 m3, bool accumulate) {
-  __m512 acc[MR][4];
-  const __mmask16 masks[4] = {m0, m1, m2, m3};
-  for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < 4; ++j)
-      acc[r][j] = accumulate ? _mm512_maskz_loadu_ps(masks[j], C + static_cast<int64_t>(r) * ldc + n0 + 16 * j)
-                             : _mm512_setzero_ps();
+// MR rows × 64 columns of C in MR × 4 zmm accumulators. kMasked handles the last, partial column
+// block; full blocks load unmasked. Accumulators are named per column vector (no masks array) so the
+// compiler keeps all of them in registers: 6 × 4 + 4 + 1 = 29 of the 32 zmm.
+template <int MR, bool kMasked>
+inline void tile(int K, const float* A, int lda, const float* B, int N, float* C, int ldc, __mmask16 m0, __mmask16 m1,
+                 __mmask16 m2, __mmask16 m3, bool accumulate) {
+  auto ld = [&](const float* p, __mmask16 m) { return kMasked ? _mm512_maskz_loadu_ps(m, p) : _mm512_loadu_ps(p); };
+  auto st = [&](float* p, __mmask16 m, __m512 v) {
+    if (kMasked) _mm512_mask_storeu_ps(p, m, v);
+    else _mm512_storeu_ps(p, v);
+  };
+  __m512 c0[MR], c1[MR], c2[MR], c3[MR];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    const float* c = C + static_cast<int64_t>(r) * ldc;
+    c0[r] = accumulate ? ld(c, m0) : _mm512_setzero_ps();
+    c1[r] = accumulate ? ld(c + 16, m1) : _mm512_setzero_ps();
+    c2[r] = accumulate ? ld(c + 32, m2) : _mm512_setzero_ps();
+    c3[r] = accumulate ? ld(c + 48, m3) : _mm512_setzero_ps();
+  }
   for (int k = 0; k < K; ++k) {
-    const float* b = B + static_cast<int64_t>(k) * N + n0;
-    __m512 bv[4];
-    for (int j = 0; j < 4; ++j) bv[j] = _mm512_maskz_loadu_ps(masks[j], b + 16 * j);
+    const float* b = B + static_cast<int64_t>(k) * N;
+    const __m512 b0 = ld(b, m0), b1 = ld(b + 16, m1), b2 = ld(b + 32, m2), b3 = ld(b + 48, m3);
+#pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const __m512 av = _mm512_set1_ps(A[static_cast<int64_t>(r) * lda + k]);
-      for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_fmadd_ps(av, bv[j], acc[r][j]);
+      c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
+      c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
+      c2[r] = _mm512_fmadd_ps(av, b2, c2[r]);
+      c3[r] = _mm512_fmadd_ps(av, b3, c3[r]);
     }
   }
-  for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < 4; ++j) _mm512_mask_storeu_ps(C + static_cast<int64_t>(r) * ldc + n0 + 16 * j, masks[j], acc[r][j]);
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    float* c = C + static_cast<int64_t>(r) * ldc;
+    st(c, m0, c0[r]);
+    st(c + 16, m1, c1[r]);
+    st(c + 32, m2, c2[r]);
+    st(c + 48, m3, c3[r]);
+  }
 }
 
 inline __mmask16 mask_for(int remaining) {
@@ -36,17 +56,34 @@ inline __mmask16 mask_for(int remaining) {
   return static_cast<__mmask16>((1u << remaining) - 1u);
 }
 
+template <bool kMasked>
+void column_block(int M, int N, int K, const float* A, int lda, const float* B, float* C, int ldc, int n0, bool accumulate) {
+  const int rem = N - n0;
+  const __mmask16 m0 = mask_for(rem), m1 = mask_for(rem - 16), m2 = mask_for(rem - 32), m3 = mask_for(rem - 48);
+  const float* b = B + n0;
+  float* c = C + n0;
+  int m = 0;
+  for (; m + 6 <= M; m += 6)
+    tile<6, kMasked>(K, A + static_cast<int64_t>(m) * lda, lda, b, N, c + static_cast<int64_t>(m) * ldc, ldc, m0, m1, m2, m3, accumulate);
+  const float* a = A + static_cast<int64_t>(m) * lda;
+  c += static_cast<int64_t>(m) * ldc;
+  switch (M - m) {
+    case 5: tile<5, kMasked>(K, a, lda, b, N, c, ldc, m0, m1, m2, m3, accumulate); break;
+    case 4: tile<4, kMasked>(K, a, lda, b, N, c, ldc, m0, m1, m2, m3, accumulate); break;
+    case 3: tile<3, kMasked>(K, a, lda, b, N, c, ldc, m0, m1, m2, m3, accumulate); break;
+    case 2: tile<2, kMasked>(K, a, lda, b, N, c, ldc, m0, m1, m2, m3, accumulate); break;
+    case 1: tile<1, kMasked>(K, a, lda, b, N, c, ldc, m0, m1, m2, m3, accumulate); break;
+    default: break;
+  }
+}
+
+// Column blocks outermost: one 64-column panel of B (K × 64 floats) stays in L1 while every row of A
+// streams past it.
 void sgemm_avx512(int M, int N, int K, const float* A, int lda, const float* B, float* C, int ldc,
                   bool accumulate) {
-  for (int n0 = 0; n0 < N; n0 += 64) {
-    const int rem = N - n0;
-    const __mmask16 m0 = mask_for(rem), m1 = mask_for(rem - 16), m2 = mask_for(rem - 32), m3 = mask_for(rem - 48);
-    int m = 0;
-    for (; m + 4 <= M; m += 4)
-      tile<4>(K, A + static_cast<int64_t>(m) * lda, lda, B, N, C + static_cast<int64_t>(m) * ldc, ldc, n0, m0, m1, m2, m3, accumulate);
-    for (; m < M; ++m)
-      tile<1>(K, A + static_cast<int64_t>(m) * lda, lda, B, N, C + static_cast<int64_t>(m) * ldc, ldc, n0, m0, m1, m2, m3, accumulate);
-  }
+  int n0 = 0;
+  for (; n0 + 64 <= N; n0 += 64) column_block<false>(M, N, K, A, lda, B, C, ldc, n0, accumulate);
+  if (n0 < N) column_block<true>(M, N, K, A, lda, B, C, ldc, n0, accumulate);
 }
 
 double fma_peak_avx512(int64_t iterations) {
