@@ -14,38 +14,67 @@ inline __m256i mask_for(int remaining) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(table + 8 - n));
 }
 
-template <int MR>
-inline void tile(int K, const float* A, int lda, const float* B, int N, float* C, int ldc, int n0, __m256i k0,
-                 __m256i k1, bool accumulate) {
-  __m256 acc[MR][2];
-  const __m256i masks[2] = {k0, k1};
-  for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < 2; ++j)
-      acc[r][j] = accumulate ? _mm256_maskload_ps(C + static_cast<int64_t>(r) * ldc + n0 + 8 * j, masks[j])
-                             : _mm256_setzero_ps();
+// MR rows × 16 columns of C in MR × 2 ymm accumulators (6 × 2 + 2 + 1 = 15 of the 16 ymm). kMasked
+// handles the last, partial column block; accumulators are named per column vector so they stay in
+// registers.
+template <int MR, bool kMasked>
+inline void tile(int K, const float* A, int lda, const float* B, int N, float* C, int ldc, __m256i k0, __m256i k1,
+                 bool accumulate) {
+  auto ld = [&](const float* p, __m256i m) { return kMasked ? _mm256_maskload_ps(p, m) : _mm256_loadu_ps(p); };
+  auto st = [&](float* p, __m256i m, __m256 v) {
+    if (kMasked) _mm256_maskstore_ps(p, m, v);
+    else _mm256_storeu_ps(p, v);
+  };
+  __m256 c0[MR], c1[MR];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    const float* c = C + static_cast<int64_t>(r) * ldc;
+    c0[r] = accumulate ? ld(c, k0) : _mm256_setzero_ps();
+    c1[r] = accumulate ? ld(c + 8, k1) : _mm256_setzero_ps();
+  }
   for (int k = 0; k < K; ++k) {
-    const float* b = B + static_cast<int64_t>(k) * N + n0;
-    const __m256 b0 = _mm256_maskload_ps(b, k0), b1 = _mm256_maskload_ps(b + 8, k1);
+    const float* b = B + static_cast<int64_t>(k) * N;
+    const __m256 b0 = ld(b, k0), b1 = ld(b + 8, k1);
+#pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const __m256 av = _mm256_broadcast_ss(A + static_cast<int64_t>(r) * lda + k);
-      acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
-      acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
+      c0[r] = _mm256_fmadd_ps(av, b0, c0[r]);
+      c1[r] = _mm256_fmadd_ps(av, b1, c1[r]);
     }
   }
-  for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < 2; ++j) _mm256_maskstore_ps(C + static_cast<int64_t>(r) * ldc + n0 + 8 * j, masks[j], acc[r][j]);
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    float* c = C + static_cast<int64_t>(r) * ldc;
+    st(c, k0, c0[r]);
+    st(c + 8, k1, c1[r]);
+  }
+}
+
+template <bool kMasked>
+void column_block(int M, int N, int K, const float* A, int lda, const float* B, float* C, int ldc, int n0, bool accumulate) {
+  const __m256i k0 = mask_for(N - n0), k1 = mask_for(N - n0 - 8);
+  const float* b = B + n0;
+  float* c = C + n0;
+  int m = 0;
+  for (; m + 6 <= M; m += 6)
+    tile<6, kMasked>(K, A + static_cast<int64_t>(m) * lda, lda, b, N, c + static_cast<int64_t>(m) * ldc, ldc, k0, k1, accumulate);
+  const float* a = A + static_cast<int64_t>(m) * lda;
+  c += static_cast<int64_t>(m) * ldc;
+  switch (M - m) {
+    case 5: tile<5, kMasked>(K, a, lda, b, N, c, ldc, k0, k1, accumulate); break;
+    case 4: tile<4, kMasked>(K, a, lda, b, N, c, ldc, k0, k1, accumulate); break;
+    case 3: tile<3, kMasked>(K, a, lda, b, N, c, ldc, k0, k1, accumulate); break;
+    case 2: tile<2, kMasked>(K, a, lda, b, N, c, ldc, k0, k1, accumulate); break;
+    case 1: tile<1, kMasked>(K, a, lda, b, N, c, ldc, k0, k1, accumulate); break;
+    default: break;
+  }
 }
 
 void sgemm_avx2(int M, int N, int K, const float* A, int lda, const float* B, float* C, int ldc,
                 bool accumulate) {
-  for (int n0 = 0; n0 < N; n0 += 16) {
-    const __m256i k0 = mask_for(N - n0), k1 = mask_for(N - n0 - 8);
-    int m = 0;
-    for (; m + 4 <= M; m += 4)
-      tile<4>(K, A + static_cast<int64_t>(m) * lda, lda, B, N, C + static_cast<int64_t>(m) * ldc, ldc, n0, k0, k1, accumulate);
-    for (; m < M; ++m)
-      tile<1>(K, A + static_cast<int64_t>(m) * lda, lda, B, N, C + static_cast<int64_t>(m) * ldc, ldc, n0, k0, k1, accumulate);
-  }
+  int n0 = 0;
+  for (; n0 + 16 <= N; n0 += 16) column_block<false>(M, N, K, A, lda, B, C, ldc, n0, accumulate);
+  if (n0 < N) column_block<true>(M, N, K, A, lda, B, C, ldc, n0, accumulate);
 }
 
 double fma_peak_avx2(int64_t iterations) {
