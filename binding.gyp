@@ -53,6 +53,7 @@
         'native/src/core/model.cpp',
         'native/src/core/encode.cpp',
         'native/src/core/heads.cpp',
+        'native/src/core/thread_pool.cpp',
         'native/src/kernels/portable.cpp',
         'native/src/kernels/dispatch.cpp',
         'native/src/napi/addon.cpp',

@@ -1,153 +1,207 @@
 // The user part of the forward pass: embeddings → property-gated bi-LSTM → attention → U.
-// Work is cut into chunks of users; inside a chunk the input projection of every step of a direction is
-// one matrix product, and the recurrence is one product per step over the chunk's still-active users
-// (sorted by length, so finished users drop off the end and padding is never computed).
+// The batch is cut into chunks of users. Inside a chunk the input projection of every step of a
+// direction is one matrix product, and the recurrence is one product per step over the chunk's
+// still-active users (sorted by length, so finished users drop off the end and padding is never
+// computed). Chunks are the unit of parallel work; when there are fewer chunks than threads (small
+// batches, B = 1 above all) the two directions of a chunk run on different threads instead.
+// Scratch memory comes from per-thread arenas that only grow, so a warm call allocates nothing.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <numeric>
 #include <vector>
 
 #include "activations.h"
 #include "dupn/model.h"
-#include "dupn/parallel.h"
+#include "dupn/thread_pool.h"
 
 namespace dupn {
 namespace {
 
-void copy_row(const Table& t, int32_t id, float* dst) {
-  if (t.dim > 0) std::memcpy(dst, t.data + static_cast<int64_t>(id) * t.dim, sizeof(float) * t.dim);
+// Per-direction scratch of one chunk.
+struct DirScratch {
+  std::vector<float> gx, z, hs, cs;
+};
+
+// Scratch of one chunk: inputs, the bi-LSTM output and the attention terms.
+struct ChunkScratch {
+  std::vector<float> x, hout, s, qu, cu, score;
+  std::vector<int> order;
+  DirScratch dir[2];
+};
+
+// Grows `v` to at least n elements; never shrinks, so warm calls do not allocate.
+template <typename T>
+T* grow(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
 }
 
-// [q ; u] of one user, the order in which attn.w sees them.
-void user_context(const Model& m, const UserBatch& in, int b, float* qu) {
-  float* q = qu;
-  std::fill(q, q + m.dq, 0.0f);
-  if (m.dq > 0) {
-    const int32_t t0 = in.query_offsets[b], t1 = in.query_offsets[b + 1];
-    for (int32_t t = t0; t < t1; ++t) {
-      const float* row = m.query_table.data + static_cast<int64_t>(in.query_tokens[t]) * m.dq;
-      for (int c = 0; c < m.dq; ++c) q[c] += row[c];
-    }
-    if (t1 > t0) {
-      const float inv = 1.0f / static_cast<float>(t1 - t0);
-      for (int c = 0; c < m.dq; ++c) q[c] *= inv;
-    }
-  }
-  float* u = qu + m.dq;
-  const int P = m.profile_fields();
-  for (int f = 0; f < P; ++f) {
-    copy_row(m.profile_tables[f], in.profile[static_cast<int64_t>(b) * P + f], u);
-    u += m.profile_tables[f].dim;
-  }
-}
+struct Chunk {
+  int b0, b1;
+  int64_t base;  // first behaviour row of the chunk
+  int n;         // behaviours in the chunk
+};
 
-void encode_chunk(const Model& m, const KernelTable& k, const UserBatch& in, const std::vector<int64_t>& offsets,
-                  int b0, int b1, float* users, float* attention) {
-  const int H = m.hidden, G = 4 * H, K = m.dx + m.dp, A = m.attention_hidden, F = m.item_fields();
-  const int bc = b1 - b0;
-  const int64_t base = offsets[b0];
-  const int n = static_cast<int>(offsets[b1] - base);
-
-  // X: one row [e_t ; p_t] per behaviour of the chunk.
-  std::vector<float> X(static_cast<size_t>(n) * K);
-  for (int r = 0; r < n; ++r) {
-    float* x = X.data() + static_cast<size_t>(r) * K;
-    const int32_t* ids = in.items + (base + r) * F;
-    for (int f = 0; f < F; ++f) {
-      copy_row(m.item_tables[f], ids[f], x);
-      x += m.item_tables[f].dim;
-    }
-    const int32_t* props = in.properties + (base + r) * 3;
-    copy_row(m.type_table, props[0], x);
-    x += m.type_table.dim;
-    copy_row(m.gap_table, props[1], x);
-    x += m.gap_table.dim;
-    copy_row(m.scene_table, props[2], x);
+class Encoder {
+ public:
+  Encoder(const Model& m, const KernelTable& k, const UserBatch& in, float* users, float* attention)
+      : m_(m), k_(k), in_(in), users_(users), attention_(attention), offsets_(static_cast<size_t>(in.batch) + 1, 0) {
+    for (int b = 0; b < in.batch; ++b) offsets_[b + 1] = offsets_[b] + in.lengths[b];
   }
 
-  std::vector<int> order(bc);
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return in.lengths[b0 + a] > in.lengths[b0 + b]; });
-  const int max_len = bc > 0 ? in.lengths[b0 + order[0]] : 0;
+  Chunk chunk(int c, int size) const {
+    const int b0 = c * size, b1 = std::min(in_.batch, b0 + size);
+    return {b0, b1, offsets_[b0], static_cast<int>(offsets_[b1] - offsets_[b0])};
+  }
 
-  std::vector<float> Hout(static_cast<size_t>(n) * m.dh);
-  std::vector<float> Gx(static_cast<size_t>(n) * G), Z(static_cast<size_t>(bc) * G);
-  std::vector<float> hs(static_cast<size_t>(bc) * H), cs(static_cast<size_t>(bc) * H);
-  for (int d = 0; d < m.directions; ++d) {
-    const Model::Direction& w = m.dir[d];
-    fill_rows(Gx.data(), n, G, w.b.data());
-    k.sgemm(n, G, K, X.data(), K, w.wxp_t.data(), Gx.data(), G, true);
-    std::fill(hs.begin(), hs.end(), 0.0f);
-    std::fill(cs.begin(), cs.end(), 0.0f);
+  // X = [e_t ; p_t] for every behaviour of the chunk, and the users sorted by length (longest first).
+  void gather(const Chunk& c, ChunkScratch& s) const {
+    const int K = m_.dx + m_.dp, F = m_.item_fields();
+    float* X = grow(s.x, static_cast<size_t>(c.n) * K);
+    for (int r = 0; r < c.n; ++r) {
+      float* x = X + static_cast<size_t>(r) * K;
+      const int32_t* ids = in_.items + (c.base + r) * F;
+      for (int f = 0; f < F; ++f) x = copy_row(m_.item_tables[f], ids[f], x);
+      const int32_t* props = in_.properties + (c.base + r) * 3;
+      x = copy_row(m_.type_table, props[0], x);
+      x = copy_row(m_.gap_table, props[1], x);
+      copy_row(m_.scene_table, props[2], x);
+    }
+    const int bc = c.b1 - c.b0;
+    s.order.resize(bc);
+    std::iota(s.order.begin(), s.order.end(), 0);
+    std::stable_sort(s.order.begin(), s.order.end(), [&](int a, int b) { return in_.lengths[c.b0 + a] > in_.lengths[c.b0 + b]; });
+    grow(s.hout, static_cast<size_t>(c.n) * m_.dh);
+  }
+
+  // One LSTM direction over the chunk: writes its half of H_t for every behaviour.
+  void direction(const Chunk& c, ChunkScratch& s, int d) const {
+    const int H = m_.hidden, G = 4 * H, K = m_.dx + m_.dp, bc = c.b1 - c.b0;
+    const Model::Direction& w = m_.dir[d];
+    DirScratch& ds = s.dir[d];
+    float* Gx = grow(ds.gx, static_cast<size_t>(c.n) * G);
+    float* Z = grow(ds.z, static_cast<size_t>(bc) * G);
+    float* hs = grow(ds.hs, static_cast<size_t>(bc) * H);
+    float* cs = grow(ds.cs, static_cast<size_t>(bc) * H);
+    fill_rows(Gx, c.n, G, w.b.data());
+    k_.sgemm(c.n, G, K, s.x.data(), K, w.wxp_t.data(), Gx, G, true);
+    std::fill(hs, hs + static_cast<size_t>(bc) * H, 0.0f);
+    std::fill(cs, cs + static_cast<size_t>(bc) * H, 0.0f);
+    const int max_len = bc > 0 ? in_.lengths[c.b0 + s.order[0]] : 0;
     int active = bc;
-    for (int s = 0; s < max_len; ++s) {
-      while (active > 0 && in.lengths[b0 + order[active - 1]] <= s) --active;
-      k.sgemm(active, G, H, hs.data(), H, w.wh_t.data(), Z.data(), G, false);
+    for (int step = 0; step < max_len; ++step) {
+      while (active > 0 && in_.lengths[c.b0 + s.order[active - 1]] <= step) --active;
+      k_.sgemm(active, G, H, hs, H, w.wh_t.data(), Z, G, false);
       for (int j = 0; j < active; ++j) {
-        const int u = order[j];
-        const int len = in.lengths[b0 + u];
-        const int t = d == 0 ? s : len - 1 - s;
-        const int64_t row = offsets[b0 + u] - base + t;
-        const float* z = Z.data() + static_cast<size_t>(j) * G;
-        const float* gx = Gx.data() + row * G;
-        float* h = hs.data() + static_cast<size_t>(j) * H;
-        k.lstm_cell(H, z, gx, cs.data() + static_cast<size_t>(j) * H, h);
-        std::memcpy(Hout.data() + row * m.dh + d * H, h, sizeof(float) * H);
+        const int u = s.order[j];
+        const int len = in_.lengths[c.b0 + u];
+        const int t = d == 0 ? step : len - 1 - step;
+        const int64_t row = offsets_[c.b0 + u] - c.base + t;
+        float* h = hs + static_cast<size_t>(j) * H;
+        k_.lstm_cell(H, Z + static_cast<size_t>(j) * G, Gx + row * G, cs + static_cast<size_t>(j) * H, h);
+        std::memcpy(s.hout.data() + row * m_.dh + d * H, h, sizeof(float) * H);
       }
     }
   }
 
-  // Attention pre-activations: W_H H_t + W_p p_t for every step, then + (W_q q + W_u u + b) per user.
-  std::vector<float> S(static_cast<size_t>(n) * A);
-  k.sgemm(n, A, m.dh, Hout.data(), m.dh, m.attn_hp_t.data(), S.data(), A, false);
-  if (m.dp > 0) k.sgemm(n, A, m.dp, X.data() + m.dx, K, m.attn_hp_t.data() + static_cast<size_t>(m.dh) * A, S.data(), A, true);
-
-  std::vector<float> qu(m.dq + m.du), cu(A), score;
-  for (int i = 0; i < bc; ++i) {
-    const int b = b0 + i;
-    const int len = in.lengths[b];
-    const int64_t row0 = offsets[b] - base;
-    user_context(m, in, b, qu.data());
-    std::copy(m.attn_b.begin(), m.attn_b.end(), cu.begin());
-    if (!qu.empty()) k.sgemm(1, A, m.dq + m.du, qu.data(), m.dq + m.du, m.attn_qu_t.data(), cu.data(), A, true);
-
-    score.assign(len, 0.0f);
-    float top = -INFINITY;
-    for (int t = 0; t < len; ++t) {
-      const float* srow = S.data() + (row0 + t) * A;
-      const float acc = k.tanh_dot(A, srow, cu.data(), m.attn_v.data());
-      score[t] = acc;
-      top = std::max(top, acc);
+  // Attention over each user's steps, then U = [r ; u ; q].
+  void attend(const Chunk& c, ChunkScratch& s) const {
+    const int A = m_.attention_hidden, K = m_.dx + m_.dp;
+    float* S = grow(s.s, static_cast<size_t>(c.n) * A);
+    // W_H H_t + W_p p_t for every step; the per-user part (W_q q + W_u u + b) is added below.
+    k_.sgemm(c.n, A, m_.dh, s.hout.data(), m_.dh, m_.attn_hp_t.data(), S, A, false);
+    if (m_.dp > 0) k_.sgemm(c.n, A, m_.dp, s.x.data() + m_.dx, K, m_.attn_hp_t.data() + static_cast<size_t>(m_.dh) * A, S, A, true);
+    float* qu = grow(s.qu, static_cast<size_t>(m_.dq + m_.du) + 1);
+    float* cu = grow(s.cu, static_cast<size_t>(A));
+    for (int b = c.b0; b < c.b1; ++b) {
+      const int len = in_.lengths[b];
+      const int64_t row0 = offsets_[b] - c.base;
+      user_context(b, qu);
+      std::copy(m_.attn_b.begin(), m_.attn_b.end(), cu);
+      if (m_.dq + m_.du > 0) k_.sgemm(1, A, m_.dq + m_.du, qu, m_.dq + m_.du, m_.attn_qu_t.data(), cu, A, true);
+      float* score = grow(s.score, static_cast<size_t>(len) + 1);
+      float top = -INFINITY;
+      for (int t = 0; t < len; ++t) {
+        score[t] = k_.tanh_dot(A, S + (row0 + t) * A, cu, m_.attn_v.data());
+        top = std::max(top, score[t]);
+      }
+      float total = 0.0f;
+      for (int t = 0; t < len; ++t) total += (score[t] = std::exp(score[t] - top));
+      float* U = users_ + static_cast<int64_t>(b) * m_.user_dim;
+      std::fill(U, U + m_.dh, 0.0f);
+      for (int t = 0; t < len; ++t) {
+        const float a = score[t] / total;
+        if (attention_) attention_[offsets_[b] + t] = a;
+        const float* h = s.hout.data() + (row0 + t) * m_.dh;
+        for (int q = 0; q < m_.dh; ++q) U[q] += a * h[q];
+      }
+      std::copy(qu + m_.dq, qu + m_.dq + m_.du, U + m_.dh);
+      std::copy(qu, qu + m_.dq, U + m_.dh + m_.du);
     }
-    float total = 0.0f;
-    for (int t = 0; t < len; ++t) total += (score[t] = std::exp(score[t] - top));
-
-    float* U = users + static_cast<int64_t>(b) * m.user_dim;
-    float* r = U;
-    std::fill(r, r + m.dh, 0.0f);
-    for (int t = 0; t < len; ++t) {
-      const float a = score[t] / total;
-      if (attention) attention[offsets[b] + t] = a;
-      const float* h = Hout.data() + (row0 + t) * m.dh;
-      for (int c = 0; c < m.dh; ++c) r[c] += a * h[c];
-    }
-    // U = [r ; u ; q]
-    std::copy(qu.begin() + m.dq, qu.end(), U + m.dh);
-    std::copy(qu.begin(), qu.begin() + m.dq, U + m.dh + m.du);
   }
-}
+
+ private:
+  static float* copy_row(const Table& t, int32_t id, float* dst) {
+    if (t.dim > 0) std::memcpy(dst, t.data + static_cast<int64_t>(id) * t.dim, sizeof(float) * t.dim);
+    return dst + t.dim;
+  }
+
+  // [q ; u] of one user, the order in which attn.w sees them.
+  void user_context(int b, float* qu) const {
+    std::fill(qu, qu + m_.dq, 0.0f);
+    if (m_.dq > 0) {
+      const int32_t t0 = in_.query_offsets[b], t1 = in_.query_offsets[b + 1];
+      for (int32_t t = t0; t < t1; ++t) {
+        const float* row = m_.query_table.data + static_cast<int64_t>(in_.query_tokens[t]) * m_.dq;
+        for (int c = 0; c < m_.dq; ++c) qu[c] += row[c];
+      }
+      if (t1 > t0) {
+        const float inv = 1.0f / static_cast<float>(t1 - t0);
+        for (int c = 0; c < m_.dq; ++c) qu[c] *= inv;
+      }
+    }
+    float* u = qu + m_.dq;
+    const int P = m_.profile_fields();
+    for (int f = 0; f < P; ++f) u = copy_row(m_.profile_tables[f], in_.profile[static_cast<int64_t>(b) * P + f], u);
+  }
+
+  const Model& m_;
+  const KernelTable& k_;
+  const UserBatch& in_;
+  float* users_;
+  float* attention_;
+  std::vector<int64_t> offsets_;
+};
+
+// Each thread's own scratch, reused across calls.
+thread_local ChunkScratch tls_chunk;
+thread_local std::vector<ChunkScratch> tls_shared;
 
 }  // namespace
 
 void encode(const Model& m, const KernelTable& k, const UserBatch& in, float* users, float* attention, int threads) {
-  std::vector<int64_t> offsets(static_cast<size_t>(in.batch) + 1, 0);
-  for (int b = 0; b < in.batch; ++b) offsets[b + 1] = offsets[b] + in.lengths[b];
   if (threads < 1) threads = 1;
-  const int chunk = std::max(1, std::min(64, (in.batch + 2 * threads - 1) / (2 * threads)));
-  const int chunks = (in.batch + chunk - 1) / chunk;
-  parallel_for(chunks, threads, [&](int, int c) {
-    encode_chunk(m, k, in, offsets, c * chunk, std::min(in.batch, (c + 1) * chunk), users, attention);
-  });
+  Encoder enc(m, k, in, users, attention);
+  // Chunks of at most 32 users keep each thread's scratch near 18 MiB at L = 100 (it is kept for reuse).
+  const int size = std::max(1, std::min(32, (in.batch + 2 * threads - 1) / (2 * threads)));
+  const int chunks = (in.batch + size - 1) / size;
+  if (chunks >= threads || m.directions == 1) {
+    // Throughput mode: a chunk is one item, done start to finish by one thread in its own scratch.
+    parallel_for(chunks, threads, [&](int, int c) {
+      const Chunk ch = enc.chunk(c, size);
+      enc.gather(ch, tls_chunk);
+      for (int d = 0; d < m.directions; ++d) enc.direction(ch, tls_chunk, d);
+      enc.attend(ch, tls_chunk);
+    });
+    return;
+  }
+  // Latency mode: few chunks, so the directions of each chunk run in parallel on shared scratch.
+  std::vector<ChunkScratch>& shared = tls_shared;
+  if (static_cast<int>(shared.size()) < chunks) shared.resize(chunks);
+  for (int c = 0; c < chunks; ++c) enc.gather(enc.chunk(c, size), shared[c]);
+  parallel_for(chunks * 2, threads, [&](int, int item) { enc.direction(enc.chunk(item / 2, size), shared[item / 2], item % 2); });
+  parallel_for(chunks, threads, [&](int, int c) { enc.attend(enc.chunk(c, size), shared[c]); });
 }
 
 }  // namespace dupn

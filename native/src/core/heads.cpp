@@ -6,7 +6,7 @@
 
 #include "activations.h"
 #include "dupn/model.h"
-#include "dupn/parallel.h"
+#include "dupn/thread_pool.h"
 
 namespace dupn {
 namespace {

@@ -77,10 +77,33 @@ void column_block(int M, int N, int K, const float* A, int lda, const float* B, 
   }
 }
 
+// One row (the recurrence at B = 1): 256 columns at a time in 16 independent accumulators, each row of
+// B read front to back. Every element sees the same FMA sequence as in the tiles above, so a row's
+// result does not depend on which path computed it.
+void row_avx512(int N, int K, const float* a, const float* B, float* c, bool accumulate) {
+  int n0 = 0;
+  for (; n0 + 256 <= N; n0 += 256) {
+    __m512 acc[16];
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; ++j) acc[j] = accumulate ? _mm512_loadu_ps(c + n0 + 16 * j) : _mm512_setzero_ps();
+    for (int k = 0; k < K; ++k) {
+      const __m512 av = _mm512_set1_ps(a[k]);
+      const float* b = B + static_cast<int64_t>(k) * N + n0;
+#pragma GCC unroll 16
+      for (int j = 0; j < 16; ++j) acc[j] = _mm512_fmadd_ps(av, _mm512_loadu_ps(b + 16 * j), acc[j]);
+    }
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; ++j) _mm512_storeu_ps(c + n0 + 16 * j, acc[j]);
+  }
+  for (; n0 + 64 <= N; n0 += 64) column_block<false>(1, N, K, a, K, B, c, N, n0, accumulate);
+  if (n0 < N) column_block<true>(1, N, K, a, K, B, c, N, n0, accumulate);
+}
+
 // Column blocks outermost: one 64-column panel of B (K × 64 floats) stays in L1 while every row of A
 // streams past it.
 void sgemm_avx512(int M, int N, int K, const float* A, int lda, const float* B, float* C, int ldc,
                   bool accumulate) {
+  if (M == 1) return row_avx512(N, K, A, B, C, accumulate);
   int n0 = 0;
   for (; n0 + 64 <= N; n0 += 64) column_block<false>(M, N, K, A, lda, B, C, ldc, n0, accumulate);
   if (n0 < N) column_block<true>(M, N, K, A, lda, B, C, ldc, n0, accumulate);

@@ -1,0 +1,71 @@
+#include "dupn/thread_pool.h"
+
+namespace dupn {
+
+ThreadPool& ThreadPool::instance() {
+  // Never destroyed: worker threads may still be parked when static destructors run at exit.
+  static ThreadPool* pool = new ThreadPool();
+  return *pool;
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+int ThreadPool::size() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return static_cast<int>(threads_.size());
+}
+
+void ThreadPool::ensure(int workers) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  while (static_cast<int>(threads_.size()) < workers) {
+    const int index = static_cast<int>(threads_.size()) + 1;
+    threads_.emplace_back([this, index] { worker_loop(index); });
+  }
+}
+
+void ThreadPool::worker_loop(int index) {
+  uint64_t seen = 0;
+  for (;;) {
+    const std::function<void(int, int)>* fn;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [&] { return stop_ || (generation_ != seen && index <= participants_); });
+      if (stop_) return;
+      seen = generation_;
+      fn = fn_;
+    }
+    for (int i = next_.fetch_add(1); i < items_; i = next_.fetch_add(1)) (*fn)(index, i);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (++finished_ == participants_) done_.notify_one();
+    }
+  }
+}
+
+void ThreadPool::run(int items, int threads, const std::function<void(int, int)>& fn) {
+  std::lock_guard<std::mutex> job(job_mutex_);
+  ensure(threads - 1);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    fn_ = &fn;
+    items_ = items;
+    participants_ = threads - 1;
+    finished_ = 0;
+    next_.store(0);
+    ++generation_;
+  }
+  wake_.notify_all();
+  for (int i = next_.fetch_add(1); i < items; i = next_.fetch_add(1)) fn(0, i);
+  std::unique_lock<std::mutex> lock(mutex_);
+  done_.wait(lock, [&] { return finished_ == participants_; });
+  fn_ = nullptr;
+}
+
+}  // namespace dupn
