@@ -1,0 +1,53 @@
+// Many concurrent calls on shared models must give exactly the serial results: the thread pool, the
+// per-thread scratch and the latency/throughput modes may not leak state between calls.
+import t from 'tap';
+import { resolveConfig } from '../lib/config';
+import { Model } from '../lib/model';
+import { mulberry32, randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
+
+const config = resolveConfig({
+  maxSeqLen: 60,
+  itemFields: [
+    { name: 'item', buckets: 3001, dim: 16 },
+    { name: 'category', buckets: 200, dim: 8 },
+    { name: 'shop', buckets: 100, dim: 4 },
+    { name: 'brand', buckets: 50, dim: 4 },
+  ],
+  query: { buckets: 300, dim: 8 },
+  hidden: 40,
+  attentionHidden: 20,
+});
+
+t.test('concurrent encode/score/predict on two models equal serial results bit for bit', async (t) => {
+  const a = Model.fromTensors(config, randomTensors(config, 1, 0.3), { threads: 2 });
+  const b = Model.fromTensors(config, randomTensors(config, 2, 0.3), { threads: 1 });
+  const rand = mulberry32(77);
+  const jobs = Array.from({ length: 60 }, (_, i) => {
+    const B = [1, 1, 2, 3, 8, 33, 64][i % 7];
+    const lengths = Array.from({ length: B }, () => Math.floor(rand() * 61));
+    return { model: i % 3 === 0 ? b : a, cols: randomUserColumns(config, 1000 + i, lengths), cands: randomCandidateColumns(config, 'ctr', i, 1 + (i % 5) * 150) };
+  });
+  const serial = jobs.map((j) => {
+    const u = j.model.encodeColumnsSync(j.cols);
+    return { u, s: j.model.scoreSync('ctr', u.subarray(0, j.model.userDim), j.cands), p: j.model.predictFromVectorsSync('ppp', u) };
+  });
+  for (let round = 0; round < 3; round++) {
+    const concurrent = await Promise.all(
+      jobs.map(async (j) => {
+        const u = await j.model.encodeColumns(j.cols);
+        const [s, p] = await Promise.all([j.model.score('ctr', u.subarray(0, j.model.userDim), j.cands), j.model.predictFromVectors('ppp', u)]);
+        return { u, s, p };
+      }),
+    );
+    let diffs = 0;
+    concurrent.forEach((c, i) => {
+      const r = serial[i];
+      for (const [x, y] of [[c.u, r.u], [c.s, r.s], [c.p, r.p]] as const) {
+        for (let k = 0; k < x.length; k++) if (!Object.is(x[k], y[k])) diffs++;
+      }
+    });
+    t.equal(diffs, 0, `round ${round}: 60 concurrent jobs match the serial results exactly`);
+  }
+  a.dispose();
+  b.dispose();
+});
