@@ -183,8 +183,11 @@ thread_local std::vector<ChunkScratch> tls_shared;
 void encode(const Model& m, const KernelTable& k, const UserBatch& in, float* users, float* attention, int threads) {
   if (threads < 1) threads = 1;
   Encoder enc(m, k, in, users, attention);
-  // Chunks of at most 32 users keep each thread's scratch near 18 MiB at L = 100 (it is kept for reuse).
-  const int size = std::max(1, std::min(32, (in.batch + 2 * threads - 1) / (2 * threads)));
+  // About two chunks per thread balance ragged batches; at least 8 users per chunk keep the recurrent
+  // product efficient (small batches then split by direction instead); at most 32 keep each thread's
+  // scratch near 18 MiB at L = 100 (it is kept for reuse).
+  const int balanced = (in.batch + 2 * threads - 1) / (2 * threads);
+  const int size = std::max(1, std::min(32, std::max(balanced, std::min(in.batch, 8))));
   const int chunks = (in.batch + size - 1) / size;
   if (chunks >= threads || m.directions == 1) {
     // Throughput mode: a chunk is one item, done start to finish by one thread in its own scratch.
