@@ -4,7 +4,7 @@
  * ragged batches with real lengths, threads 1 and 2; scoring 1,000 candidates × every head for one user.
  * Reports medians, the speed ratio, users/s, GFLOP/s and the share of the measured FMA peak.
  *
- *   npm run bench:peer -- [--data ../shared/data/taobao-userbehavior] [--threads 1,2] [--gap-ms 15] [--out file.md]
+ *   npm run bench:peer -- [--data ../shared/data/taobao-userbehavior] [--threads 1,2] [--gap-ms 50] [--out file.md]
  */
 import * as fs from 'node:fs';
 import { CandidateColumns, UserColumns } from '../lib/columns';
@@ -27,7 +27,7 @@ const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 // onnxruntime's worker threads spin for a while after each run (its default, kept here); an idle gap
 // before every timed call lets them park, so neither engine runs against the other's leftover threads.
-const GAP_MS = Number(option('gap-ms') ?? 15);
+const GAP_MS = Number(option('gap-ms') ?? 50);
 
 /** Times `a` and `b` alternately after warm-up; repetitions sized to ~`budgetMs` per engine. */
 async function alternate(a: () => Promise<unknown>, b: () => Promise<unknown>, budgetMs: number): Promise<[number, number]> {

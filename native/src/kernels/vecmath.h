@@ -29,9 +29,15 @@ struct Math {
     return V::scale2(y, n);
   }
 
+  // 1/d from the hardware estimate and one Newton step (≈ 23 bits or better; no slow divide).
+  static T recip(T d) {
+    const T r = V::rcp(d);
+    return V::mul(r, V::sub(V::set1(2.0f), V::mul(d, r)));
+  }
+
   static T sigmoid(T x) {
     const T one = V::set1(1.0f);
-    return V::div(one, V::add(one, exp(V::sub(V::set1(0.0f), x))));
+    return recip(V::add(one, exp(V::sub(V::set1(0.0f), x))));
   }
 
   // Small |x|: odd polynomial (no cancellation); larger: 1 − 2/(e^{2|x|} + 1) with the sign put back.
@@ -44,8 +50,8 @@ struct Math {
     p = V::add(V::mul(p, z), V::set1(1.33314422036e-1f));
     p = V::add(V::mul(p, z), V::set1(-3.33332819422e-1f));
     const T small = V::add(V::mul(V::mul(p, z), x), x);
-    const T e = exp(V::add(ax, ax));
-    const T big = V::copysign(V::sub(V::set1(1.0f), V::div(V::set1(2.0f), V::add(e, V::set1(1.0f)))), x);
+    const T inv = recip(V::add(exp(V::add(ax, ax)), V::set1(1.0f)));
+    const T big = V::copysign(V::sub(V::set1(1.0f), V::add(inv, inv)), x);
     return V::select(V::less(ax, V::set1(0.625f)), small, big);
   }
 };
