@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CandidateColumns, UserColumns } from './columns';
+import { Backend } from './backend';
 import { DupnError, DupnErrorCode } from './errors';
 
 /** An embedding table handed to the addon; `data` is borrowed (kept alive by the addon), null when dim is 0. */
@@ -36,18 +36,8 @@ export interface NativeModelSpec {
   }[];
 }
 
-export interface NativeModel {
-  /** Which kernel table runs: "baseline", "avx2" or "avx512". */
-  readonly isa: string;
-  encode(cols: UserColumns, users: Float32Array, attention: Float32Array | null, threads: number, async: false): void;
-  encode(cols: UserColumns, users: Float32Array, attention: Float32Array | null, threads: number, async: true): Promise<void>;
-  score(head: number, user: Float32Array, cands: CandidateColumns, out: Float32Array, threads: number, async: false): void;
-  score(head: number, user: Float32Array, cands: CandidateColumns, out: Float32Array, threads: number, async: true): Promise<void>;
-  predict(head: number, users: Float32Array, out: Float32Array, async: false): void;
-  predict(head: number, users: Float32Array, out: Float32Array, async: true): Promise<void>;
-  /** Drops the model; jobs in flight finish first (they hold their own reference). */
-  release(): void;
-}
+/** The addon's model: exactly the engine interface the Model class drives (lib/backend.ts). */
+export type NativeModel = Backend;
 
 export interface NativeAddon {
   fingerprint64(value: string): bigint;

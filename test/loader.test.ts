@@ -11,22 +11,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DupnError } from '../lib/errors';
 import { candidatePaths, fromNativeError, loadAddon, native } from '../lib/native';
+import { CMAKE_ADDON, ROOT, tsNodeRegister } from './support/child';
 
-const ROOT = path.resolve(__dirname, '..');
-const CMAKE_ADDON = path.join(ROOT, 'build', 'Release', 'dupn.node');
 const PREBUILT = path.join(ROOT, 'prebuilds', `${process.platform}-${process.arch}`, 'dupn.node');
 
-/** ts-node's transpile-only hook: ts-node itself, else the fork that tap ships (same API). */
-function tsNodeRegister(): string {
-  for (const id of ['ts-node/register/transpile-only', '@isaacs/ts-node-temp-fork-for-pr-2009/register/transpile-only']) {
-    try {
-      return require.resolve(id, { paths: [ROOT] });
-    } catch {
-      // try the next
-    }
-  }
-  throw new Error('ts-node is not installed (needed to run lib/*.ts in a child process)');
-}
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dupn-loader-'));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));

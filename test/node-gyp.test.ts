@@ -13,22 +13,10 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { CMAKE_ADDON, ROOT, tsNodeRegister } from './support/child';
 
-const ROOT = path.resolve(__dirname, '..');
-const CMAKE_ADDON = path.join(ROOT, 'build', 'Release', 'dupn.node');
 const NODE_GYP = path.join(ROOT, 'node_modules', '.bin', process.platform === 'win32' ? 'node-gyp.cmd' : 'node-gyp');
 
-/** ts-node's transpile-only hook: ts-node itself, else the fork that tap ships (same API). */
-function tsNodeRegister(): string {
-  for (const id of ['ts-node/register/transpile-only', '@isaacs/ts-node-temp-fork-for-pr-2009/register/transpile-only']) {
-    try {
-      return require.resolve(id, { paths: [ROOT] });
-    } catch {
-      // try the next
-    }
-  }
-  throw new Error('ts-node is not installed (needed to run lib/*.ts in a child process)');
-}
 
 // A ~2-minute compile on a slow machine, plus the probes: well above the package-wide 600 s.
 t.setTimeout(20 * 60_000);

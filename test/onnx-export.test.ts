@@ -14,25 +14,11 @@ import { referenceEncode, referencePredict, referenceScore } from '../lib/refere
 import { mulberry32, randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
 import { Feed, buildOnnxGraphs, candidateFeeds, exportOnnx, padUsers, predictFeeds, raggedAttention } from '../lib/onnx/export';
 import { decodeModel, floatTensorData, metadataOf } from '../lib/onnx/proto';
+import { allFinite, relError } from './support/compare';
 
 const TOL = 1e-5;
 const SESSION: ort.InferenceSession.SessionOptions = { logSeverityLevel: 3 };
 
-function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`length mismatch ${a.length} vs ${b.length}`);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
-}
-
-function allFinite(a: ArrayLike<number>): boolean {
-  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
-  return true;
-}
 
 interface Opts {
   bidirectional: boolean;
