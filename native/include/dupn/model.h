@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "dupn/aligned.h"
 #include "dupn/kernels.h"
 
 namespace dupn {
@@ -58,8 +59,8 @@ struct ModelSpec {
 
 // A dense layer packed for the kernels: W transposed to in × out.
 struct PackedLayer {
-  std::vector<float> wt;
-  std::vector<float> b;
+  AlignedFloats wt;
+  AlignedFloats b;
   int out = 0, in = 0;
 };
 
@@ -107,14 +108,14 @@ class Model {
   Table type_table, gap_table, scene_table, query_table;
 
   struct Direction {
-    std::vector<float> wxp_t;  // [(Dx + Dp), 4H]: wx and wp transposed, zero where g has no property term
-    std::vector<float> wh_t;   // [H, 4H]
-    std::vector<float> b;      // [4H]
+    AlignedFloats wxp_t;  // [(Dx + Dp), 4H]: wx and wp transposed, zero where g has no property term
+    AlignedFloats wh_t;   // [H, 4H]
+    AlignedFloats b;      // [4H]
   } dir[2];
 
-  std::vector<float> attn_hp_t;  // [(dh + dp), A]: columns of attn.w that see H_t and p_t, transposed
-  std::vector<float> attn_qu_t;  // [(dq + du), A]: columns that see q and u (constant per user)
-  std::vector<float> attn_b, attn_v;
+  AlignedFloats attn_hp_t;  // [(dh + dp), A]: columns of attn.w that see H_t and p_t, transposed
+  AlignedFloats attn_qu_t;  // [(dq + du), A]: columns that see q and u (constant per user)
+  AlignedFloats attn_b, attn_v;
 
   std::vector<Head> heads;
 };

@@ -20,19 +20,25 @@ namespace {
 
 // Per-direction scratch of one chunk.
 struct DirScratch {
-  std::vector<float> gx, z, hs, cs;
+  AlignedFloats xb, gx, z, hs, cs;
+  std::vector<int> first;
 };
+
+// Steps of input projection computed at once (see Encoder::direction).
+constexpr int kBlock = 8;
+// How far ahead the gather prefetches embedding rows.
+constexpr int kPrefetchRows = 8;
 
 // Scratch of one chunk: inputs, the bi-LSTM output and the attention terms.
 struct ChunkScratch {
-  std::vector<float> x, hout, s, qu, cu, score;
+  AlignedFloats x, hout, s, qu, cu, score;
   std::vector<int> order;
   DirScratch dir[2];
 };
 
 // Grows `v` to at least n elements; never shrinks, so warm calls do not allocate.
-template <typename T>
-T* grow(std::vector<T>& v, size_t n) {
+template <typename V>
+typename V::value_type* grow(V& v, size_t n) {
   if (v.size() < n) v.resize(n);
   return v.data();
 }
@@ -60,6 +66,14 @@ class Encoder {
     const int K = m_.dx + m_.dp, F = m_.item_fields();
     float* X = grow(s.x, static_cast<size_t>(c.n) * K);
     for (int r = 0; r < c.n; ++r) {
+      // Item rows are random reads from tables far larger than the caches: ask for them a few rows ahead.
+      if (r + kPrefetchRows < c.n) {
+        const int32_t* ahead = in_.items + (c.base + r + kPrefetchRows) * F;
+        for (int f = 0; f < F; ++f) {
+          const Table& t = m_.item_tables[f];
+          if (t.dim > 0) __builtin_prefetch(t.data + static_cast<int64_t>(ahead[f]) * t.dim);
+        }
+      }
       float* x = X + static_cast<size_t>(r) * K;
       const int32_t* ids = in_.items + (c.base + r) * F;
       for (int f = 0; f < F; ++f) x = copy_row(m_.item_tables[f], ids[f], x);
@@ -75,32 +89,50 @@ class Encoder {
     grow(s.hout, static_cast<size_t>(c.n) * m_.dh);
   }
 
-  // One LSTM direction over the chunk: writes its half of H_t for every behaviour.
+  // One LSTM direction over the chunk: writes its half of H_t for every behaviour. The input projection
+  // runs a block of kBlock steps at a time (one matrix product over the active users' rows), so its
+  // output stays in L2 until the recurrence consumes it instead of making a round trip to memory.
   void direction(const Chunk& c, ChunkScratch& s, int d) const {
     const int H = m_.hidden, G = 4 * H, K = m_.dx + m_.dp, bc = c.b1 - c.b0;
     const Model::Direction& w = m_.dir[d];
     DirScratch& ds = s.dir[d];
-    float* Gx = grow(ds.gx, static_cast<size_t>(c.n) * G);
+    float* Xb = grow(ds.xb, static_cast<size_t>(bc) * kBlock * K);
+    float* Gx = grow(ds.gx, static_cast<size_t>(bc) * kBlock * G);
     float* Z = grow(ds.z, static_cast<size_t>(bc) * G);
     float* hs = grow(ds.hs, static_cast<size_t>(bc) * H);
     float* cs = grow(ds.cs, static_cast<size_t>(bc) * H);
-    fill_rows(Gx, c.n, G, w.b.data());
-    k_.sgemm(c.n, G, K, s.x.data(), K, w.wxp_t.data(), Gx, G, true);
+    int* first = grow(ds.first, static_cast<size_t>(bc) + 1);
     std::fill(hs, hs + static_cast<size_t>(bc) * H, 0.0f);
     std::fill(cs, cs + static_cast<size_t>(bc) * H, 0.0f);
     const int max_len = bc > 0 ? in_.lengths[c.b0 + s.order[0]] : 0;
+    auto row_of = [&](int j, int step) -> int64_t {
+      const int u = s.order[j];
+      const int len = in_.lengths[c.b0 + u];
+      return offsets_[c.b0 + u] - c.base + (d == 0 ? step : len - 1 - step);
+    };
     int active = bc;
-    for (int step = 0; step < max_len; ++step) {
-      while (active > 0 && in_.lengths[c.b0 + s.order[active - 1]] <= step) --active;
-      k_.sgemm(active, G, H, hs, H, w.wh_t.data(), Z, G, false);
+    for (int step0 = 0; step0 < max_len; step0 += kBlock) {
+      while (active > 0 && in_.lengths[c.b0 + s.order[active - 1]] <= step0) --active;
+      // Pack the block's rows of X densely: user j's steps step0 .. step0 + n_j - 1 start at first[j].
+      int rows = 0;
       for (int j = 0; j < active; ++j) {
-        const int u = s.order[j];
-        const int len = in_.lengths[c.b0 + u];
-        const int t = d == 0 ? step : len - 1 - step;
-        const int64_t row = offsets_[c.b0 + u] - c.base + t;
-        float* h = hs + static_cast<size_t>(j) * H;
-        k_.lstm_cell(H, Z + static_cast<size_t>(j) * G, Gx + row * G, cs + static_cast<size_t>(j) * H, h);
-        std::memcpy(s.hout.data() + row * m_.dh + d * H, h, sizeof(float) * H);
+        first[j] = rows;
+        const int n = std::min(kBlock, in_.lengths[c.b0 + s.order[j]] - step0);
+        for (int i = 0; i < n; ++i, ++rows)
+          std::memcpy(Xb + static_cast<size_t>(rows) * K, s.x.data() + row_of(j, step0 + i) * K, sizeof(float) * K);
+      }
+      fill_rows(Gx, rows, G, w.b.data());
+      k_.sgemm(rows, G, K, Xb, K, w.wxp_t.data(), Gx, G, true);
+      int live = active;
+      for (int step = step0; step < std::min(max_len, step0 + kBlock); ++step) {
+        while (live > 0 && in_.lengths[c.b0 + s.order[live - 1]] <= step) --live;
+        k_.sgemm(live, G, H, hs, H, w.wh_t.data(), Z, G, false);
+        for (int j = 0; j < live; ++j) {
+          float* h = hs + static_cast<size_t>(j) * H;
+          const float* gx = Gx + static_cast<size_t>(first[j] + step - step0) * G;
+          k_.lstm_cell(H, Z + static_cast<size_t>(j) * G, gx, cs + static_cast<size_t>(j) * H, h);
+          std::memcpy(s.hout.data() + row_of(j, step) * m_.dh + d * H, h, sizeof(float) * H);
+        }
       }
     }
   }

@@ -15,12 +15,12 @@ constexpr int kCandidateBlock = 128;
 
 // Runs layers 1.. of a head on M rows whose layer-0 pre-activations are in `z0` (M × first width);
 // returns a pointer to the M × outputs result (inside z0 or `tmp`).
-float* run_rest(const KernelTable& k, const Head& h, int M, std::vector<float>& z0, std::vector<float>& tmp) {
+float* run_rest(const KernelTable& k, const Head& h, int M, AlignedFloats& z0, AlignedFloats& tmp) {
   float* cur = z0.data();
   int width = h.first_user.out;
   for (const PackedLayer& l : h.rest) {
     relu(cur, static_cast<long>(M) * width);
-    std::vector<float>& next = cur == z0.data() ? tmp : z0;
+    AlignedFloats& next = cur == z0.data() ? tmp : z0;
     next.resize(static_cast<size_t>(M) * l.out);
     fill_rows(next.data(), M, l.out, l.b.data());
     k.sgemm(M, l.out, width, cur, width, l.wt.data(), next.data(), l.out, true);
@@ -35,13 +35,13 @@ float* run_rest(const KernelTable& k, const Head& h, int M, std::vector<float>& 
 void score(const Model& m, const KernelTable& k, const Head& h, const float* user, const CandidateBatch& in,
            float* out, int threads) {
   const int W = h.first_user.out, F = m.item_fields();
-  std::vector<float> base(h.first_user.b);
+  AlignedFloats base(h.first_user.b);
   k.sgemm(1, W, m.user_dim, user, m.user_dim, h.first_user.wt.data(), base.data(), W, true);
 
   const int blocks = (in.count + kCandidateBlock - 1) / kCandidateBlock;
   parallel_for(blocks, threads, [&](int, int blk) {
     const int c0 = blk * kCandidateBlock, M = std::min(in.count, c0 + kCandidateBlock) - c0;
-    std::vector<float> t(static_cast<size_t>(M) * h.target_dim), z0(static_cast<size_t>(M) * W), tmp;
+    AlignedFloats t(static_cast<size_t>(M) * h.target_dim), z0(static_cast<size_t>(M) * W), tmp;
     for (int i = 0; i < M; ++i) {
       float* dst = t.data() + static_cast<size_t>(i) * h.target_dim;
       for (int f : h.target_fields) {
@@ -62,7 +62,7 @@ void score(const Model& m, const KernelTable& k, const Head& h, const float* use
 
 void predict(const Model& m, const KernelTable& k, const Head& h, const float* users, int batch, float* out) {
   const int W = h.first_user.out;
-  std::vector<float> z0(static_cast<size_t>(batch) * W), tmp;
+  AlignedFloats z0(static_cast<size_t>(batch) * W), tmp;
   fill_rows(z0.data(), batch, W, h.first_user.b.data());
   k.sgemm(batch, W, m.user_dim, users, m.user_dim, h.first_user.wt.data(), z0.data(), W, true);
   const float* y = run_rest(k, h, batch, z0, tmp);

@@ -16,8 +16,8 @@ bool check_table(const Table& t, const std::string& what, std::string* error) {
 }
 
 // W (out × in, row-major) → W^T (in × out).
-std::vector<float> transpose(const float* w, int out, int in, int col0, int cols) {
-  std::vector<float> t(static_cast<size_t>(cols) * out);
+AlignedFloats transpose(const float* w, int out, int in, int col0, int cols) {
+  AlignedFloats t(static_cast<size_t>(cols) * out);
   for (int o = 0; o < out; ++o)
     for (int c = 0; c < cols; ++c) t[static_cast<size_t>(c) * out + o] = w[static_cast<size_t>(o) * in + col0 + c];
   return t;
