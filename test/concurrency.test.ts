@@ -51,3 +51,23 @@ t.test('concurrent encode/score/predict on two models equal serial results bit f
   a.dispose();
   b.dispose();
 });
+
+t.test("async calls never occupy libuv's thread pool (file I/O stays responsive under load)", async (t) => {
+  const m = Model.fromTensors(config, randomTensors(config, 3, 0.3), { threads: 1 });
+  const cols = randomUserColumns(config, 5, new Array<number>(512).fill(60));
+  const fs = await import('node:fs/promises');
+  await m.encodeColumns(cols);
+  const s0 = performance.now();
+  await m.encodeColumns(cols);
+  const oneMs = performance.now() - s0;
+  // 8 calls > libuv's 4 threads: were they run there, a file read would wait for a whole call to finish.
+  const load = Array.from({ length: 8 }, () => m.encodeColumns(cols));
+  await new Promise((r) => setTimeout(r, 5));
+  const r0 = performance.now();
+  await fs.readFile(__filename);
+  const readMs = performance.now() - r0;
+  await Promise.all(load);
+  t.ok(oneMs > 20, `one call takes a while (${oneMs.toFixed(0)} ms), so the check means something`);
+  t.ok(readMs < oneMs / 2, `readFile took ${readMs.toFixed(1)} ms while calls of ${oneMs.toFixed(0)} ms each were queued`);
+  m.dispose();
+});

@@ -1,6 +1,8 @@
 // The process-wide compute pool: a fixed set of threads that every model shares, so concurrent calls
-// never oversubscribe the cores (libuv's threads only submit work and take part as worker 0). Jobs run
-// one at a time; inside a job, items are claimed from a shared counter so uneven items balance out.
+// never oversubscribe the cores and never occupy libuv's threads (which file I/O and DNS need). Async
+// calls are queued to the pool's dispatcher threads (one per core), each running one call at a time as
+// that call's worker 0; calls that want more threads take turns on the shared workers. Inside a job,
+// items are claimed from a shared counter so uneven items balance out.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -20,6 +22,9 @@ class ThreadPool {
   // worker 0, so worker < threads). Returns when all items are done. Not reentrant from inside fn.
   void run(int items, int threads, const std::function<void(int, int)>& fn);
 
+  // Queues `task` for a dispatcher thread (FIFO); it may call run() / parallel_for.
+  void submit(std::function<void()> task);
+
   // Threads created so far (grows to the largest `threads` asked for, minus the caller).
   int size() const;
 
@@ -29,6 +34,7 @@ class ThreadPool {
   ThreadPool() = default;
   void ensure(int workers);
   void worker_loop(int index);
+  void dispatcher_loop();
 
   std::mutex job_mutex_;  // one job at a time
   mutable std::mutex mutex_;
@@ -39,8 +45,13 @@ class ThreadPool {
   int participants_ = 0;  // pool workers taking part in the current job
   int finished_ = 0;
   uint64_t generation_ = 0;
-  bool stop_ = false;
+  std::atomic<bool> stop_{false};
   std::atomic<int> next_{0};
+
+  std::mutex queue_mutex_;
+  std::condition_variable queue_cv_;
+  std::vector<std::function<void()>> queue_;
+  std::vector<std::thread> dispatchers_;
 };
 
 // Calls fn(worker, item) for every item in [0, items) on up to `threads` threads of the shared pool;

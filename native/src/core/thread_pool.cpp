@@ -1,5 +1,7 @@
 #include "dupn/thread_pool.h"
 
+#include <algorithm>
+
 namespace dupn {
 
 ThreadPool& ThreadPool::instance() {
@@ -13,8 +15,37 @@ ThreadPool::~ThreadPool() {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_ = true;
   }
+  {
+    std::lock_guard<std::mutex> lock(queue_mutex_);
+  }
   wake_.notify_all();
+  queue_cv_.notify_all();
+  for (auto& t : dispatchers_) t.join();
   for (auto& t : threads_) t.join();
+}
+
+void ThreadPool::submit(std::function<void()> task) {
+  std::lock_guard<std::mutex> lock(queue_mutex_);
+  if (dispatchers_.empty()) {
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned i = 0; i < cores; ++i) dispatchers_.emplace_back([this] { dispatcher_loop(); });
+  }
+  queue_.push_back(std::move(task));
+  queue_cv_.notify_one();
+}
+
+void ThreadPool::dispatcher_loop() {
+  for (;;) {
+    std::function<void()> task;
+    {
+      std::unique_lock<std::mutex> lock(queue_mutex_);
+      queue_cv_.wait(lock, [&] { return !queue_.empty() || stop_; });
+      if (queue_.empty()) return;
+      task = std::move(queue_.front());
+      queue_.erase(queue_.begin());
+    }
+    task();
+  }
 }
 
 int ThreadPool::size() const {

@@ -12,6 +12,7 @@
 
 #include "convert.h"
 #include "dupn/model.h"
+#include "dupn/thread_pool.h"
 #include "model_wrap.h"
 
 namespace dupn_napi {
@@ -24,36 +25,42 @@ struct Holder {
   std::vector<Napi::ObjectReference> refs;
 };
 
-class Job : public Napi::AsyncWorker {
- public:
-  Job(Napi::Env env, std::shared_ptr<Holder> holder, const std::vector<Napi::Value>& pins, std::function<void()> fn)
-      : Napi::AsyncWorker(env, "dupn"), deferred_(Napi::Promise::Deferred::New(env)), holder_(std::move(holder)), fn_(std::move(fn)) {
-    for (const Napi::Value& v : pins)
-      if (v.IsObject()) pins_.push_back(Napi::Persistent(v.As<Napi::Object>()));
-  }
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
- protected:
-  void Execute() override {
-    try {
-      fn_();
-    } catch (const std::exception& e) {
-      SetError(e.what());
-    }
-  }
-  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
-  void OnError(const Napi::Error& e) override {
-    Napi::Error err = e;
-    err.Set("code", Napi::String::New(Env(), "E_INTERNAL"));
-    deferred_.Reject(err.Value());
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  std::shared_ptr<Holder> holder_;
-  std::vector<Napi::ObjectReference> pins_;
-  std::function<void()> fn_;
+// One async call: run on the compute pool's dispatcher (never on libuv's threads), then settled on the
+// JavaScript thread through a threadsafe function. Everything it reads or writes stays pinned until then.
+struct AsyncJob {
+  Napi::Promise::Deferred deferred;
+  std::shared_ptr<Holder> holder;
+  std::vector<Napi::ObjectReference> pins;
+  std::function<void()> fn;
+  std::string error;  // empty when fn succeeded
 };
+
+Napi::Promise submit(Napi::Env env, std::shared_ptr<Holder> holder, const std::vector<Napi::Value>& pins, std::function<void()> fn) {
+  auto* job = new AsyncJob{Napi::Promise::Deferred::New(env), std::move(holder), {}, std::move(fn), {}};
+  for (const Napi::Value& v : pins)
+    if (v.IsObject()) job->pins.push_back(Napi::Persistent(v.As<Napi::Object>()));
+  Napi::Promise promise = job->deferred.Promise();
+  Napi::ThreadSafeFunction done = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "dupn", 0, 1);
+  dupn::ThreadPool::instance().submit([job, done]() mutable {
+    try {
+      job->fn();
+    } catch (const std::exception& e) {
+      job->error = e.what()[0] ? e.what() : "native failure";
+    }
+    done.BlockingCall(job, [](Napi::Env env, Napi::Function, AsyncJob* j) {
+      if (j->error.empty()) {
+        j->deferred.Resolve(env.Undefined());
+      } else {
+        Napi::Error err = Napi::Error::New(env, j->error);
+        err.Set("code", Napi::String::New(env, "E_INTERNAL"));
+        j->deferred.Reject(err.Value());
+      }
+      delete j;  // releases the pins and the model on the JavaScript thread
+    });
+    done.Release();
+  });
+  return promise;
+}
 
 Napi::Object obj(const Napi::Value& v, const std::string& what) {
   if (!v.IsObject()) throw_code(v.Env(), "E_INPUT", what + ": expected an object");
@@ -215,10 +222,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       fn();
       return info.Env().Undefined();
     }
-    Job* job = new Job(info.Env(), holder_, pins, std::move(fn));
-    Napi::Promise p = job->Promise();
-    job->Queue();
-    return p;
+    return submit(info.Env(), holder_, pins, std::move(fn));
   }
 
   // encode(columns, users: Float32Array, attention: Float32Array | null, threads, async)
