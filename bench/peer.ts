@@ -7,6 +7,7 @@
  *   npm run bench:peer -- [--data ../shared/data/taobao-userbehavior] [--threads 1,2] [--gap-ms 50] [--out file.md]
  */
 import * as fs from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { CandidateColumns, UserColumns } from '../lib/columns';
 import { resolveConfig } from '../lib/config';
 import { initTensors } from '../lib/init';
@@ -52,6 +53,25 @@ async function alternate(a: () => Promise<unknown>, b: () => Promise<unknown>, b
     tb.push(now() - t);
   }
   return [median(ta), median(tb)];
+}
+
+/** Event-loop delay (p50 / p99 / max, ms) while `inFlight` calls keep the engine saturated for `ms`. */
+async function loopDelayUnderLoad(call: () => Promise<unknown>, inFlight: number, ms: number): Promise<string> {
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  const until = now() + ms;
+  let calls = 0;
+  h.enable();
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (now() < until) {
+        await call();
+        calls++;
+      }
+    }),
+  );
+  h.disable();
+  const q = (p: number): string => (h.percentile(p) / 1e6).toFixed(2);
+  return `p50 ${q(50)} ms, p99 ${q(99)} ms, max ${(h.max / 1e6).toFixed(2)} ms over ${calls} calls`;
 }
 
 async function main(): Promise<void> {
@@ -102,7 +122,12 @@ async function main(): Promise<void> {
       }
     };
     const [sn, so] = await alternate(scoreAll(nat), scoreAll(ort), budget);
-    say(`\nscoring 1,000 candidates × ${config.tasks.length} heads for one user: native ${sn.toFixed(3)} ms, onnxruntime ${so.toFixed(3)} ms, ratio ${(so / sn).toFixed(2)}×\n`);
+    say(`\nscoring 1,000 candidates × ${config.tasks.length} heads for one user: native ${sn.toFixed(3)} ms, onnxruntime ${so.toFixed(3)} ms, ratio ${(so / sn).toFixed(2)}×`);
+
+    // The JavaScript thread while each engine is kept busy: 4 encodes of B = 64, L = 100 always in flight.
+    const load = randomUserColumns(config, 11, new Array<number>(64).fill(100));
+    say(`event-loop delay at full load (4 × B = 64 in flight, 3 s): native ${await loopDelayUnderLoad(() => nat.encodeColumns(load), 4, 3000)}; ` +
+      `onnxruntime ${await loopDelayUnderLoad(() => ort.encodeColumns(load), 4, 3000)}\n`);
     nat.dispose();
     ort.dispose();
   }
