@@ -54,6 +54,7 @@
         'native/src/core/encode.cpp',
         'native/src/core/heads.cpp',
         'native/src/core/thread_pool.cpp',
+        'native/src/core/projection_cache.cpp',
         'native/src/kernels/portable.cpp',
         'native/src/kernels/dispatch.cpp',
         'native/src/napi/addon.cpp',

@@ -35,6 +35,13 @@ export interface ModelOptions {
    * onnxruntime-node (async methods only; the `*Sync` twins need the native backend).
    */
   backend?: BackendName;
+  /**
+   * Cache the first-layer projection W_t·t of up to this many candidates per `binary`/`rank` head
+   * (native backend; default 0 = no cache). Candidates are keyed by their target-field ids; each entry
+   * holds one first-layer row (e.g. 128 floats = 512 B at paper size). Scores are bit-identical with
+   * and without the cache; it pays off when the same items are scored for many users.
+   */
+  candidateCache?: number;
   /** Force an instruction-set path ("baseline" | "avx2" | "avx512"); default: `$DUPN_ISA`, else the best this CPU has. */
   isa?: string;
 }
@@ -70,7 +77,7 @@ function tableOf(tensors: Tensors, name: string, rows: number, dim: number): Nat
   return { rows, dim, data: dim > 0 ? (tensors.get(name) ?? null) : null };
 }
 
-function nativeSpec(c: ResolvedConfig, t: Tensors): NativeModelSpec {
+function nativeSpec(c: ResolvedConfig, t: Tensors, projectionCache: number): NativeModelSpec {
   const p = c.properties;
   const get = (name: string): Float32Array => {
     const v = t.get(name);
@@ -82,6 +89,7 @@ function nativeSpec(c: ResolvedConfig, t: Tensors): NativeModelSpec {
     hidden: c.hidden,
     directions: c.bidirectional ? 2 : 1,
     attentionHidden: c.attentionHidden,
+    projectionCache,
     itemTables: c.itemFields.map((f) => tableOf(t, `emb.item.${f.name}`, f.buckets, f.dim)),
     typeTable: tableOf(t, 'emb.prop.type', p.types.length + 1, p.typeDim),
     gapTable: tableOf(t, 'emb.prop.gap', p.gapBuckets, p.gapDim),
@@ -114,6 +122,14 @@ function resolveThreads(threads: unknown): number {
     inputError('options.threads', `must be an integer in [1, 1024], got ${describe(threads)}`);
   }
   return threads;
+}
+
+function cacheSize(n: unknown): number {
+  if (n === undefined) return 0;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 1 << 24) {
+    inputError('options.candidateCache', `must be an integer in [0, 2^24], got ${describe(n)}`);
+  }
+  return n;
 }
 
 function checkFinite(v: Float32Array, path: string): void {
@@ -161,7 +177,7 @@ export class Model {
     }
     const isa = options.isa ?? process.env.DUPN_ISA ?? '';
     try {
-      this.handle = new (native().NativeModel)(nativeSpec(config, tensors), isa);
+      this.handle = new (native().NativeModel)(nativeSpec(config, tensors, cacheSize(options.candidateCache)), isa);
     } catch (e) {
       throw fromNativeError(e, 'model');
     }

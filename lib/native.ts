@@ -19,6 +19,8 @@ export interface NativeModelSpec {
   hidden: number;
   directions: number;
   attentionHidden: number;
+  /** Candidates whose first-layer projection W_t·t is cached per binary/rank head (0: none). */
+  projectionCache: number;
   itemTables: NativeTable[];
   typeTable: NativeTable;
   gapTable: NativeTable;

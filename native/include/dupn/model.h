@@ -8,6 +8,7 @@
 
 #include "dupn/aligned.h"
 #include "dupn/kernels.h"
+#include "dupn/projection_cache.h"
 
 namespace dupn {
 
@@ -55,6 +56,7 @@ struct ModelSpec {
   const float* attn_b = nullptr;
   const float* attn_v = nullptr;
   std::vector<HeadIn> heads;
+  int projection_cache = 0;  // candidates cached per head (0: no cache)
 };
 
 // A dense layer packed for the kernels: W transposed to in × out.
@@ -71,6 +73,8 @@ struct Head {
   // Layer 0 split by input block so W_U·U is computed once per user (decoupled scoring).
   PackedLayer first_user, first_target, first_dense;  // b lives in first_user
   std::vector<PackedLayer> rest;
+  // W_t·t per candidate, when the model was built with a cache (binary/rank heads with a target).
+  std::unique_ptr<ProjectionCache> cache;
 };
 
 // Borrowed columnar inputs of a user batch (see lib/columns.ts).

@@ -39,22 +39,47 @@ void score(const Model& m, const KernelTable& k, const Head& h, const float* use
   k.sgemm(1, W, m.user_dim, user, m.user_dim, h.first_user.wt.data(), base.data(), W, true);
 
   const int blocks = (in.count + kCandidateBlock - 1) / kCandidateBlock;
+  const int T = static_cast<int>(h.target_fields.size());
   parallel_for(blocks, threads, [&](int, int blk) {
     const int c0 = blk * kCandidateBlock, M = std::min(in.count, c0 + kCandidateBlock) - c0;
-    AlignedFloats t(static_cast<size_t>(M) * h.target_dim), z0(static_cast<size_t>(M) * W), tmp;
+    AlignedFloats t(static_cast<size_t>(M) * h.target_dim), p(static_cast<size_t>(M) * W), z0(static_cast<size_t>(M) * W), tmp;
+    std::vector<int32_t> key(static_cast<size_t>(T));
+    std::vector<int> missed;
+    // z0 = W_t·t (from the cache, or computed for the misses), + W_d·dense, + (W_U·U + b): the same order
+    // with or without the cache, so a cached candidate scores bit for bit as an uncached one.
     for (int i = 0; i < M; ++i) {
-      float* dst = t.data() + static_cast<size_t>(i) * h.target_dim;
+      const int32_t* ids = in.items + static_cast<int64_t>(c0 + i) * F;
+      for (int j = 0; j < T; ++j) key[j] = ids[h.target_fields[j]];
+      if (h.cache && h.cache->get(key.data(), z0.data() + static_cast<size_t>(i) * W)) continue;
+      float* dst = t.data() + missed.size() * h.target_dim;
       for (int f : h.target_fields) {
         const Table& tab = m.item_tables[f];
         if (tab.dim == 0) continue;
-        std::memcpy(dst, tab.data + static_cast<int64_t>(in.items[static_cast<int64_t>(c0 + i) * F + f]) * tab.dim, sizeof(float) * tab.dim);
+        std::memcpy(dst, tab.data + static_cast<int64_t>(ids[f]) * tab.dim, sizeof(float) * tab.dim);
         dst += tab.dim;
       }
+      missed.push_back(i);
     }
-    fill_rows(z0.data(), M, W, base.data());
-    if (h.target_dim > 0) k.sgemm(M, W, h.target_dim, t.data(), h.target_dim, h.first_target.wt.data(), z0.data(), W, true);
+    const int misses = static_cast<int>(missed.size());
+    if (misses > 0) {
+      if (h.target_dim > 0) k.sgemm(misses, W, h.target_dim, t.data(), h.target_dim, h.first_target.wt.data(), p.data(), W, false);
+      else std::fill(p.begin(), p.begin() + static_cast<size_t>(misses) * W, 0.0f);
+      for (int r = 0; r < misses; ++r) {
+        const float* row = p.data() + static_cast<size_t>(r) * W;
+        std::memcpy(z0.data() + static_cast<size_t>(missed[r]) * W, row, sizeof(float) * W);
+        if (h.cache) {
+          const int32_t* ids = in.items + static_cast<int64_t>(c0 + missed[r]) * F;
+          for (int j = 0; j < T; ++j) key[j] = ids[h.target_fields[j]];
+          h.cache->put(key.data(), row);
+        }
+      }
+    }
     if (h.dense > 0)
       k.sgemm(M, W, h.dense, in.dense + static_cast<int64_t>(c0) * h.dense, h.dense, h.first_dense.wt.data(), z0.data(), W, true);
+    for (int i = 0; i < M; ++i) {
+      float* row = z0.data() + static_cast<size_t>(i) * W;
+      for (int c = 0; c < W; ++c) row[c] += base[c];
+    }
     const float* y = run_rest(k, h, M, z0, tmp);
     for (int i = 0; i < M; ++i) out[c0 + i] = h.kind == TaskKind::Binary ? sigmoid(y[i]) : y[i];
   });

@@ -154,6 +154,8 @@ std::unique_ptr<Model> Model::build(const ModelSpec& s, std::string* error) {
     h.first_target = pack(first, m->user_dim, h.target_dim, false);
     h.first_dense = pack(first, m->user_dim + h.target_dim, h.dense, false);
     for (size_t k = 1; k < in.layers.size(); ++k) h.rest.push_back(pack(in.layers[k], 0, in.layers[k].in, true));
+    if (s.projection_cache > 0 && h.target_dim > 0)
+      h.cache = std::make_unique<ProjectionCache>(s.projection_cache, static_cast<int>(h.target_fields.size()), h.first_target.out);
     m->heads.push_back(std::move(h));
   }
   return m;

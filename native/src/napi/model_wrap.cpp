@@ -35,19 +35,39 @@ struct AsyncJob {
   std::string error;  // empty when fn succeeded
 };
 
+// One completion channel per JavaScript environment, kept referenced (holding the event loop open)
+// only while jobs are pending, so an idle process can still exit.
+struct Completions {
+  Napi::ThreadSafeFunction tsfn;
+  int pending = 0;
+};
+
+Completions& completions(Napi::Env env) {
+  Completions* c = env.GetInstanceData<Completions>();
+  if (!c) {
+    c = new Completions();
+    c->tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "dupn", 0, 1);
+    c->tsfn.Unref(env);
+    env.SetInstanceData<Completions>(c);
+  }
+  return *c;
+}
+
 Napi::Promise submit(Napi::Env env, std::shared_ptr<Holder> holder, const std::vector<Napi::Value>& pins, std::function<void()> fn) {
   auto* job = new AsyncJob{Napi::Promise::Deferred::New(env), std::move(holder), {}, std::move(fn), {}};
   for (const Napi::Value& v : pins)
     if (v.IsObject()) job->pins.push_back(Napi::Persistent(v.As<Napi::Object>()));
   Napi::Promise promise = job->deferred.Promise();
-  Napi::ThreadSafeFunction done = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "dupn", 0, 1);
-  dupn::ThreadPool::instance().submit([job, done]() mutable {
+  Completions& c = completions(env);
+  if (c.pending++ == 0) c.tsfn.Ref(env);
+  Napi::ThreadSafeFunction tsfn = c.tsfn;
+  dupn::ThreadPool::instance().submit([job, tsfn]() mutable {
     try {
       job->fn();
     } catch (const std::exception& e) {
       job->error = e.what()[0] ? e.what() : "native failure";
     }
-    done.BlockingCall(job, [](Napi::Env env, Napi::Function, AsyncJob* j) {
+    tsfn.BlockingCall(job, [](Napi::Env env, Napi::Function, AsyncJob* j) {
       if (j->error.empty()) {
         j->deferred.Resolve(env.Undefined());
       } else {
@@ -56,8 +76,9 @@ Napi::Promise submit(Napi::Env env, std::shared_ptr<Holder> holder, const std::v
         j->deferred.Reject(err.Value());
       }
       delete j;  // releases the pins and the model on the JavaScript thread
+      Completions& c = completions(env);
+      if (--c.pending == 0) c.tsfn.Unref(env);
     });
-    done.Release();
   });
   return promise;
 }
@@ -137,6 +158,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     spec.hidden = int_arg(s.Get("hidden"), "hidden", 1, 1 << 16);
     spec.directions = int_arg(s.Get("directions"), "directions", 1, 2);
     spec.attention_hidden = int_arg(s.Get("attentionHidden"), "attentionHidden", 1, 1 << 16);
+    spec.projection_cache = int_arg(s.Get("projectionCache"), "projectionCache", 0, 1 << 24);
     auto tables = [&](const char* key) {
       std::vector<dupn::Table> out;
       Napi::Value arr = s.Get(key);
