@@ -65,7 +65,7 @@
       'libraries': ['-lpthread'],
       'conditions': [
         ['target_arch=="x64"', {
-          'dependencies': ['dupn_kernels_avx2', 'dupn_kernels_avx512'],
+          'dependencies': ['dupn_kernels_avx2', 'dupn_kernels_avx512', 'dupn_kernels_avx512_bf16'],
         }],
         ['OS=="win" or OS=="mac"', {
           'libraries!': ['-lpthread'],
@@ -91,6 +91,16 @@
           'cflags': ['-mavx512f', '-mavx512bw', '-mavx512dq', '-mavx512vl', '-mavx2', '-mfma', '-Wno-maybe-uninitialized', '-Wno-uninitialized'],
           'xcode_settings': {
             'OTHER_CFLAGS': ['-mavx512f', '-mavx512bw', '-mavx512dq', '-mavx512vl', '-mavx2', '-mfma'],
+          },
+          'msvs_settings': { 'VCCLCompilerTool': { 'AdditionalOptions': ['/arch:AVX512'] } },
+        },
+        {
+          'target_name': 'dupn_kernels_avx512_bf16',
+          'type': 'static_library',
+          'sources': ['native/src/kernels/avx512_bf16.cpp'],
+          'cflags': ['-mavx512f', '-mavx512bw', '-mavx512dq', '-mavx512vl', '-mavx512bf16', '-mavx2', '-mfma', '-Wno-maybe-uninitialized', '-Wno-uninitialized'],
+          'xcode_settings': {
+            'OTHER_CFLAGS': ['-mavx512f', '-mavx512bw', '-mavx512dq', '-mavx512vl', '-mavx512bf16', '-mavx2', '-mfma'],
           },
           'msvs_settings': { 'VCCLCompilerTool': { 'AdditionalOptions': ['/arch:AVX512'] } },
         },

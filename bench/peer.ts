@@ -12,6 +12,7 @@ import { CandidateColumns, UserColumns } from '../lib/columns';
 import { resolveConfig } from '../lib/config';
 import { initTensors } from '../lib/init';
 import { Model } from '../lib/model';
+import { native } from '../lib/native';
 import { randomCandidateColumns, randomUserColumns } from '../lib/testing';
 import { encodeFlops } from './flops';
 import { lengthSource } from './lengths';
@@ -128,6 +129,27 @@ async function main(): Promise<void> {
     const load = randomUserColumns(config, 11, new Array<number>(64).fill(100));
     say(`event-loop delay at full load (4 × B = 64 in flight, 3 s): native ${await loopDelayUnderLoad(() => nat.encodeColumns(load), 4, 3000)}; ` +
       `onnxruntime ${await loopDelayUnderLoad(() => ort.encodeColumns(load), 4, 3000)}\n`);
+    // Optional bf16 path against fp32, both native (AVX-512-BF16 CPUs only).
+    if (native().kernels.hasBf16) {
+      const bf = Model.fromTensors(config, tensors, { threads, precision: 'bf16' });
+      say('| bf16 vs fp32 (native), L = 100 | B | fp32 ms | bf16 ms | bf16 speed-up | U rel. difference |');
+      say('|---|---:|---:|---:|---:|---:|');
+      for (const B of [64, 256, 512]) {
+        const cols = randomUserColumns(config, B, new Array<number>(B).fill(100));
+        const u32 = new Float32Array(B * nat.userDim);
+        const u16 = new Float32Array(B * nat.userDim);
+        const [t32, t16] = await alternate(() => nat.encodeColumns(cols, { out: u32 }), () => bf.encodeColumns(cols, { out: u16 }), budget);
+        let num = 0;
+        let den = 0;
+        for (let i = 0; i < u32.length; i++) {
+          num += (u16[i] - u32[i]) ** 2;
+          den += u32[i] ** 2;
+        }
+        say(`| | ${B} | ${t32.toFixed(2)} | ${t16.toFixed(2)} | ${(t32 / t16).toFixed(2)}× | ${Math.sqrt(num / den).toExponential(1)} |`);
+      }
+      say('');
+      bf.dispose();
+    }
     nat.dispose();
     ort.dispose();
   }

@@ -21,6 +21,8 @@ export interface NativeModelSpec {
   attentionHidden: number;
   /** Candidates whose first-layer projection W_t·t is cached per binary/rank head (0: none). */
   projectionCache: number;
+  /** Run the large products in bfloat16 (fp32 accumulation); refused without AVX-512-BF16. */
+  bf16: boolean;
   itemTables: NativeTable[];
   typeTable: NativeTable;
   gapTable: NativeTable;
@@ -53,6 +55,10 @@ export interface NativeAddon {
     sgemm(isa: string, M: number, N: number, K: number, A: Float32Array, lda: number, B: Float32Array, C: Float32Array, ldc: number, accumulate: boolean): void;
     lstmCell(isa: string, H: number, z: Float32Array, gx: Float32Array, c: Float32Array, h: Float32Array): void;
     tanhDot(isa: string, A: number, s: Float32Array, b: Float32Array, v: Float32Array): number;
+    /** The bf16 path on fp32 inputs (rounded to bf16 inside); throws without AVX-512-BF16. */
+    sgemmBf16(M: number, N: number, K: number, A: Float32Array, lda: number, B: Float32Array, C: Float32Array, ldc: number, accumulate: boolean): void;
+    /** Whether this CPU has the bf16 path. */
+    hasBf16: boolean;
   };
   /** GFLOP/s of independent multiply-adds on `threads` threads for about `millis` ms ("" isa = best). */
   measureFmaPeak(isa: string, threads: number, millis: number): number;

@@ -107,3 +107,40 @@ t.test('kernel bindings refuse sizes their arrays cannot hold', async (t) => {
   t.throws(() => k.lstmCell('baseline', 4, new Float32Array(15), new Float32Array(16), new Float32Array(4), new Float32Array(4)), /too short/);
   t.throws(() => k.tanhDot('nope', 1, new Float32Array(1), new Float32Array(1), new Float32Array(1)), /not supported/);
 });
+
+// Round-to-nearest-even to bfloat16, as the kernels do.
+function bf16(x: number): number {
+  const f = new Float32Array([x]);
+  const u = new Uint32Array(f.buffer);
+  u[0] = ((u[0] + 0x7fff + ((u[0] >>> 16) & 1)) >>> 16) << 16;
+  return f[0];
+}
+
+t.test('bf16 GEMM: exact products of bf16-rounded inputs, accumulated in fp32', { skip: !k.hasBf16 && 'this CPU has no AVX-512-BF16 (the refusal is tested in bf16.test.ts)' }, async (t) => {
+  for (const [M, N, K] of [[1, 1, 1], [1, 512, 128], [7, 33, 80], [6, 64, 2], [13, 100, 19], [100, 512, 81], [0, 4, 4], [3, 5, 0]]) {
+    for (const accumulate of [false, true]) {
+      const lda = K + 1;
+      const ldc = N + 3;
+      const A = fill(Math.max(0, M * lda));
+      const B = fill(K * N);
+      const C = fill(Math.max(0, M * ldc));
+      const before = C.slice();
+      k.sgemmBf16(M, N, K, A, lda, B, C, ldc, accumulate);
+      let worst = 0;
+      for (let m = 0; m < M; m++) {
+        for (let n = 0; n < N; n++) {
+          let ref = accumulate ? before[m * ldc + n] : 0;
+          let mag = Math.abs(ref);
+          for (let q = 0; q < K; q++) {
+            const p = bf16(A[m * lda + q]) * bf16(B[q * N + n]);
+            ref += p;
+            mag += Math.abs(p);
+          }
+          worst = Math.max(worst, Math.abs(C[m * ldc + n] - ref) / (mag + 1e-30));
+        }
+        for (let n = N; n < ldc; n++) if (C[m * ldc + n] !== before[m * ldc + n]) worst = Infinity;
+      }
+      t.ok(worst < 1e-6, `M=${M} N=${N} K=${K} acc=${accumulate}: worst error ${worst.toExponential(2)} of Σ|terms|`);
+    }
+  }
+});

@@ -2,6 +2,7 @@
 // cache line (a split load costs two).
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <new>
 #include <vector>
 
@@ -23,5 +24,6 @@ struct AlignedAllocator {
 };
 
 using AlignedFloats = std::vector<float, AlignedAllocator<float>>;
+using AlignedPairs = std::vector<uint32_t, AlignedAllocator<uint32_t>>;  // bf16 pairs
 
 }  // namespace dupn

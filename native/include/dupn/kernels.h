@@ -31,13 +31,39 @@ struct KernelTable {
   TanhDotFn tanh_dot;
 };
 
+
+// The bf16 path (precision "bf16"): C (+)= A·B with fp32 accumulation, A and B rounded to bfloat16.
+// A is given as bf16 pairs — M rows of K2 = ceil(K/2) uint32, each holding (A[m,2j], A[m,2j+1]) — and B
+// packed as K2 rows of N pairs (B[2j,n], B[2j+1,n]); the low half of each uint32 is the even k.
+using GemmBf16Fn = void (*)(int M, int N, int K2, const uint32_t* A, int lda, const uint32_t* B, float* C, int ldc,
+                            bool accumulate);
+// Rounds `rows` rows of K floats (row stride lds) to bf16 pairs, K2 per row (a zero pads odd K).
+using ToBf16Fn = void (*)(int rows, int K, const float* src, int lds, uint32_t* dst);
+
+struct Bf16Kernels {
+  GemmBf16Fn gemm;
+  ToBf16Fn convert;
+};
+
 namespace kernels {
 extern const KernelTable portable;
 #if defined(__x86_64__) || defined(_M_X64)
 extern const KernelTable avx2;
 extern const KernelTable avx512;
+extern const Bf16Kernels avx512_bf16;
 #endif
 }  // namespace kernels
+
+// The bf16 kernels when the CPU has AVX-512-BF16 (and AVX-512), else null.
+const Bf16Kernels* bf16_kernels();
+
+// Round-to-nearest-even fp32 → bf16 (for packing weights once).
+inline uint16_t to_bf16(float x) {
+  uint32_t u;
+  __builtin_memcpy(&u, &x, 4);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
 
 // The best table this CPU supports, or the one DUPN_ISA names (an error string if it names an
 // unknown or unsupported one).

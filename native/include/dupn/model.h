@@ -57,6 +57,7 @@ struct ModelSpec {
   const float* attn_v = nullptr;
   std::vector<HeadIn> heads;
   int projection_cache = 0;  // candidates cached per head (0: no cache)
+  bool bf16 = false;         // precision "bf16" for the big products (needs bf16_kernels())
 };
 
 // A dense layer packed for the kernels: W transposed to in × out.
@@ -115,7 +116,12 @@ class Model {
     AlignedFloats wxp_t;  // [(Dx + Dp), 4H]: wx and wp transposed, zero where g has no property term
     AlignedFloats wh_t;   // [H, 4H]
     AlignedFloats b;      // [4H]
+    AlignedPairs wxp_bf, wh_bf;  // the same as bf16 pairs (precision "bf16" only)
   } dir[2];
+
+  // Non-null when the model runs its big products in bf16.
+  const Bf16Kernels* bf16 = nullptr;
+  AlignedPairs attn_h_bf;  // the H_t rows of attn_hp_t as bf16 pairs
 
   AlignedFloats attn_hp_t;  // [(dh + dp), A]: columns of attn.w that see H_t and p_t, transposed
   AlignedFloats attn_qu_t;  // [(dq + du), A]: columns that see q and u (constant per user)

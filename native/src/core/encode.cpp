@@ -21,6 +21,7 @@ namespace {
 // Per-direction scratch of one chunk.
 struct DirScratch {
   AlignedFloats xb, gx, z, hs, cs;
+  AlignedPairs pairs;
   std::vector<int> first;
 };
 
@@ -32,6 +33,7 @@ constexpr int kPrefetchRows = 8;
 // Scratch of one chunk: inputs, the bi-LSTM output and the attention terms.
 struct ChunkScratch {
   AlignedFloats x, hout, s, qu, cu, score;
+  AlignedPairs pairs;
   std::vector<int> order;
   DirScratch dir[2];
 };
@@ -54,6 +56,16 @@ class Encoder {
   Encoder(const Model& m, const KernelTable& k, const UserBatch& in, float* users, float* attention)
       : m_(m), k_(k), in_(in), users_(users), attention_(attention), offsets_(static_cast<size_t>(in.batch) + 1, 0) {
     for (int b = 0; b < in.batch; ++b) offsets_[b + 1] = offsets_[b] + in.lengths[b];
+  }
+
+  // C (+)= A·W for the big products: fp32, or bf16 with fp32 accumulation when the model says so.
+  void product(int M, int N, int K, const float* A, int lda, const AlignedFloats& w, const AlignedPairs& w_bf, float* C,
+               bool accumulate, AlignedPairs& pairs) const {
+    if (!m_.bf16) return k_.sgemm(M, N, K, A, lda, w.data(), C, N, accumulate);
+    const int K2 = (K + 1) / 2;
+    uint32_t* a = grow(pairs, static_cast<size_t>(M) * K2 + 1);
+    m_.bf16->convert(M, K, A, lda, a);
+    m_.bf16->gemm(M, N, K2, a, K2, w_bf.data(), C, N, accumulate);
   }
 
   Chunk chunk(int c, int size) const {
@@ -122,11 +134,11 @@ class Encoder {
           std::memcpy(Xb + static_cast<size_t>(rows) * K, s.x.data() + row_of(j, step0 + i) * K, sizeof(float) * K);
       }
       fill_rows(Gx, rows, G, w.b.data());
-      k_.sgemm(rows, G, K, Xb, K, w.wxp_t.data(), Gx, G, true);
+      product(rows, G, K, Xb, K, w.wxp_t, w.wxp_bf, Gx, true, ds.pairs);
       int live = active;
       for (int step = step0; step < std::min(max_len, step0 + kBlock); ++step) {
         while (live > 0 && in_.lengths[c.b0 + s.order[live - 1]] <= step) --live;
-        k_.sgemm(live, G, H, hs, H, w.wh_t.data(), Z, G, false);
+        product(live, G, H, hs, H, w.wh_t, w.wh_bf, Z, false, ds.pairs);
         for (int j = 0; j < live; ++j) {
           float* h = hs + static_cast<size_t>(j) * H;
           const float* gx = Gx + static_cast<size_t>(first[j] + step - step0) * G;
@@ -142,7 +154,7 @@ class Encoder {
     const int A = m_.attention_hidden, K = m_.dx + m_.dp;
     float* S = grow(s.s, static_cast<size_t>(c.n) * A);
     // W_H H_t + W_p p_t for every step; the per-user part (W_q q + W_u u + b) is added below.
-    k_.sgemm(c.n, A, m_.dh, s.hout.data(), m_.dh, m_.attn_hp_t.data(), S, A, false);
+    product(c.n, A, m_.dh, s.hout.data(), m_.dh, m_.attn_hp_t, m_.attn_h_bf, S, false, s.pairs);
     if (m_.dp > 0) k_.sgemm(c.n, A, m_.dp, s.x.data() + m_.dx, K, m_.attn_hp_t.data() + static_cast<size_t>(m_.dh) * A, S, A, true);
     float* qu = grow(s.qu, static_cast<size_t>(m_.dq + m_.du) + 1);
     float* cu = grow(s.cu, static_cast<size_t>(A));

@@ -15,7 +15,19 @@ bool has_avx512() {
 }
 #endif
 
+#if defined(__x86_64__) || defined(_M_X64)
+bool has_avx512_bf16() { return has_avx512() && __builtin_cpu_supports("avx512bf16"); }
+#endif
+
 }  // namespace
+
+const Bf16Kernels* bf16_kernels() {
+#if defined(__x86_64__) || defined(_M_X64)
+  __builtin_cpu_init();
+  if (has_avx512_bf16()) return &kernels::avx512_bf16;
+#endif
+  return nullptr;
+}
 
 std::string supported_isas() {
   std::string out = "baseline";

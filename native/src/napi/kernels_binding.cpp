@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include <string>
+#include <vector>
 
 #include "convert.h"
 #include "dupn/kernels.h"
@@ -58,6 +59,37 @@ Napi::Value TanhDot(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, k.tanh_dot(A, s.data, b.data, v.data));
 }
 
+// sgemmBf16(M, N, K, A, lda, B, C, ldc, accumulate): the bf16 path on fp32 inputs (A is rounded to bf16
+// pairs like the encoder does; B, K × N, is packed like model weights). Throws E_UNSUPPORTED without
+// AVX-512-BF16.
+Napi::Value SgemmBf16(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const dupn::Bf16Kernels* k = dupn::bf16_kernels();
+  if (!k) throw_code(env, "E_UNSUPPORTED", "this CPU has no AVX-512-BF16");
+  const int M = int_arg(info[0], "M", 0, 1 << 20), N = int_arg(info[1], "N", 0, 1 << 20), K = int_arg(info[2], "K", 0, 1 << 20);
+  View<float> A = f32(info[3], "A"), B = f32(info[5], "B"), C = f32(info[6], "C");
+  const int lda = int_arg(info[4], "lda", 0, 1 << 24), ldc = int_arg(info[7], "ldc", 0, 1 << 24);
+  need(env, lda >= K && ldc >= N, "lda/ldc");
+  need(env, M == 0 || K == 0 || A.length >= static_cast<int64_t>(M - 1) * lda + K, "A");
+  need(env, B.length >= static_cast<int64_t>(K) * N, "B");
+  need(env, M == 0 || N == 0 || C.length >= static_cast<int64_t>(M - 1) * ldc + N, "C");
+  const int K2 = (K + 1) / 2;
+  std::vector<uint32_t> a(static_cast<size_t>(M) * K2 + 1), b(static_cast<size_t>(K2) * N + 1);
+  k->convert(M, K, A.data, lda, a.data());
+  for (int j = 0; j < K2; ++j)
+    for (int n = 0; n < N; ++n)
+      b[static_cast<size_t>(j) * N + n] = dupn::to_bf16(B.data[static_cast<size_t>(2 * j) * N + n]) |
+                                           (2 * j + 1 < K ? static_cast<uint32_t>(dupn::to_bf16(B.data[static_cast<size_t>(2 * j + 1) * N + n])) << 16 : 0u);
+  // The kernel writes rows of ldc = N; copy through a dense buffer when the caller's stride differs.
+  std::vector<float> c(static_cast<size_t>(M) * N);
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n) c[static_cast<size_t>(m) * N + n] = C.data[static_cast<size_t>(m) * ldc + n];
+  k->gemm(M, N, K2, a.data(), K2, b.data(), c.data(), N, info[8].ToBoolean());
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n) C.data[static_cast<size_t>(m) * ldc + n] = c[static_cast<size_t>(m) * N + n];
+  return env.Undefined();
+}
+
 }  // namespace
 
 void InitKernels(Napi::Env env, Napi::Object exports) {
@@ -65,6 +97,8 @@ void InitKernels(Napi::Env env, Napi::Object exports) {
   k.Set("sgemm", Napi::Function::New(env, Sgemm));
   k.Set("lstmCell", Napi::Function::New(env, LstmCell));
   k.Set("tanhDot", Napi::Function::New(env, TanhDot));
+  k.Set("sgemmBf16", Napi::Function::New(env, SgemmBf16));
+  k.Set("hasBf16", Napi::Boolean::New(env, dupn::bf16_kernels() != nullptr));
   exports.Set("kernels", k);
 }
 

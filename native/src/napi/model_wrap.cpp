@@ -159,6 +159,11 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     spec.directions = int_arg(s.Get("directions"), "directions", 1, 2);
     spec.attention_hidden = int_arg(s.Get("attentionHidden"), "attentionHidden", 1, 1 << 16);
     spec.projection_cache = int_arg(s.Get("projectionCache"), "projectionCache", 0, 1 << 24);
+    spec.bf16 = s.Get("bf16").ToBoolean();
+    if (spec.bf16 && (!dupn::bf16_kernels() || std::string(kernels_->isa) != "avx512"))
+      throw_code(env, "E_UNSUPPORTED",
+                 std::string("precision \"bf16\" needs AVX-512-BF16 and the avx512 path; this CPU runs ") + dupn::supported_isas() +
+                     (dupn::bf16_kernels() ? " (the isa option forced " + std::string(kernels_->isa) + ")" : " without AVX-512-BF16"));
     auto tables = [&](const char* key) {
       std::vector<dupn::Table> out;
       Napi::Value arr = s.Get(key);
