@@ -117,7 +117,7 @@ function bf16(x: number): number {
 }
 
 t.test('bf16 GEMM: exact products of bf16-rounded inputs, accumulated in fp32', { skip: !k.hasBf16 && 'this CPU has no AVX-512-BF16 (the refusal is tested in bf16.test.ts)' }, async (t) => {
-  for (const [M, N, K] of [[1, 1, 1], [1, 512, 128], [7, 33, 80], [6, 64, 2], [13, 100, 19], [100, 512, 81], [0, 4, 4], [3, 5, 0]]) {
+  for (const [M, N, K] of [[1, 1, 1], [1, 512, 128], [1, 600, 81], [7, 33, 80], [6, 64, 2], [13, 100, 19], [100, 512, 81], [0, 4, 4], [3, 5, 0]]) {
     for (const accumulate of [false, true]) {
       const lda = K + 1;
       const ldc = N + 3;
@@ -142,5 +142,21 @@ t.test('bf16 GEMM: exact products of bf16-rounded inputs, accumulated in fp32', 
       }
       t.ok(worst < 1e-6, `M=${M} N=${N} K=${K} acc=${accumulate}: worst error ${worst.toExponential(2)} of Σ|terms|`);
     }
+  }
+});
+
+t.test('bf16 GEMM: a row does not depend on how many rows are computed with it', { skip: !k.hasBf16 && 'this CPU has no AVX-512-BF16' }, async (t) => {
+  for (const [N, K] of [[77, 45], [512, 128], [600, 33]]) {
+    const A = fill(11 * K);
+    const B = fill(K * N);
+    const all = new Float32Array(11 * N);
+    k.sgemmBf16(11, N, K, A, K, B, all, N, false);
+    let diff = 0;
+    for (let m = 0; m < 11; m++) {
+      const one = new Float32Array(N);
+      k.sgemmBf16(1, N, K, A.subarray(m * K, (m + 1) * K), K, B, one, N, false);
+      for (let n = 0; n < N; n++) if (!Object.is(one[n], all[m * N + n])) diff++;
+    }
+    t.equal(diff, 0, `N=${N} K=${K}: bit-identical`);
   }
 });

@@ -51,7 +51,25 @@ inline __mmask16 mask_for(int remaining) {
 }
 
 void gemm_bf16(int M, int N, int K2, const uint32_t* A, int lda, const uint32_t* B, float* C, int ldc, bool accumulate) {
-  for (int n0 = 0; n0 < N; n0 += 64) {
+  int n_start = 0;
+  if (M == 1) {
+    // One row (the recurrence at B = 1): 256 columns at a time, each row of B read front to back; the
+    // same dot-product sequence per element as the tiles, so the result does not depend on the path.
+    for (; n_start + 256 <= N; n_start += 256) {
+      __m512 acc[16];
+#pragma GCC unroll 16
+      for (int j = 0; j < 16; ++j) acc[j] = accumulate ? _mm512_loadu_ps(C + n_start + 16 * j) : _mm512_setzero_ps();
+      for (int k = 0; k < K2; ++k) {
+        const __m512bh av = (__m512bh)_mm512_set1_epi32(static_cast<int>(A[k]));
+        const uint32_t* b = B + static_cast<int64_t>(k) * N + n_start;
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; ++j) acc[j] = _mm512_dpbf16_ps(acc[j], av, (__m512bh)_mm512_loadu_si512(b + 16 * j));
+      }
+#pragma GCC unroll 16
+      for (int j = 0; j < 16; ++j) _mm512_storeu_ps(C + n_start + 16 * j, acc[j]);
+    }
+  }
+  for (int n0 = n_start; n0 < N; n0 += 64) {
     const int rem = N - n0;
     const __mmask16 m0 = mask_for(rem), m1 = mask_for(rem - 16), m2 = mask_for(rem - 32), m3 = mask_for(rem - 48);
     const uint32_t* b = B + n0;
