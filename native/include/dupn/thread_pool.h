@@ -44,13 +44,14 @@ class ThreadPool {
   int items_ = 0;
   int participants_ = 0;  // pool workers taking part in the current job
   int finished_ = 0;
-  uint64_t generation_ = 0;
+  std::atomic<uint64_t> generation_{0};
   std::atomic<bool> stop_{false};
   std::atomic<int> next_{0};
 
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;
   std::vector<std::function<void()>> queue_;
+  std::atomic<int> queued_{0};  // queue_.size(), readable without the lock while spinning
   std::vector<std::thread> dispatchers_;
 };
 

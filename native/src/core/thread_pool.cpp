@@ -1,8 +1,25 @@
 #include "dupn/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace dupn {
+namespace {
+
+// Short spins before sleeping: back-to-back calls then skip a futex wake-up (~30 µs each), at the cost
+// of at most ~50 µs of a core after each burst.
+template <typename Ready>
+void spin_briefly(const Ready& ready) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+  while (!ready() && std::chrono::steady_clock::now() < until) {
+#if defined(__x86_64__) || defined(_M_X64)
+    __builtin_ia32_pause();
+#endif
+  }
+}
+
+}  // namespace
+
 
 ThreadPool& ThreadPool::instance() {
   // Never destroyed: worker threads may still be parked when static destructors run at exit.
@@ -31,18 +48,21 @@ void ThreadPool::submit(std::function<void()> task) {
     for (unsigned i = 0; i < cores; ++i) dispatchers_.emplace_back([this] { dispatcher_loop(); });
   }
   queue_.push_back(std::move(task));
+  queued_.fetch_add(1, std::memory_order_release);
   queue_cv_.notify_one();
 }
 
 void ThreadPool::dispatcher_loop() {
   for (;;) {
     std::function<void()> task;
+    spin_briefly([&] { return queued_.load(std::memory_order_acquire) != 0 || stop_; });
     {
       std::unique_lock<std::mutex> lock(queue_mutex_);
       queue_cv_.wait(lock, [&] { return !queue_.empty() || stop_; });
       if (queue_.empty()) return;
       task = std::move(queue_.front());
       queue_.erase(queue_.begin());
+      queued_.fetch_sub(1, std::memory_order_relaxed);
     }
     task();
   }
@@ -65,6 +85,7 @@ void ThreadPool::worker_loop(int index) {
   uint64_t seen = 0;
   for (;;) {
     const std::function<void(int, int)>* fn;
+    spin_briefly([&] { return generation_.load(std::memory_order_acquire) != seen || stop_; });
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return stop_ || (generation_ != seen && index <= participants_); });
