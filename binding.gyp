@@ -60,6 +60,7 @@
         'native/src/napi/addon.cpp',
         'native/src/napi/hash.cpp',
         'native/src/napi/kernels_binding.cpp',
+        'native/src/napi/map_file.cpp',
         'native/src/napi/model_wrap.cpp',
       ],
       'libraries': ['-lpthread'],

@@ -11,6 +11,7 @@ import { promises as fsp } from 'node:fs';
 import { ResolvedConfig, resolveConfig } from './config';
 import { DupnError, describe } from './errors';
 import { writeFileAtomic } from './atomic-file';
+import { native } from './native';
 import { encodeSafetensors, parseSafetensors } from './safetensors';
 import { elementCount, tensorSpecs } from './tensors';
 
@@ -162,12 +163,24 @@ export function float32At(bytes: Uint8Array, offset: number, count: number): Flo
 
 /** Reads and validates a model file. Rejects with `E_IO` when the file cannot be read, `E_MODEL_FILE` when it is bad. */
 export async function loadModelFile(path: string): Promise<ModelFileContents> {
-  let bytes: Buffer;
+  return decodeModelFile(await fileBytes(path), path);
+}
+
+/**
+ * The file's bytes: a private memory map where the platform has one (SPEC §4 — embedding tables are not
+ * copied, and processes serving one model share its pages; a model file replaced by rename, as dupn
+ * writes them, leaves existing maps intact), else a plain read.
+ */
+async function fileBytes(path: string): Promise<Uint8Array> {
   try {
-    bytes = await fsp.readFile(path);
+    return new Uint8Array(native().mapFile(path));
+  } catch {
+    // No map (missing file, a directory, no mmap here): a plain read gives the usual errors, or the bytes.
+  }
+  try {
+    return await fsp.readFile(path);
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     throw new DupnError('E_IO', `cannot read model file ${path}: ${reason}`, { cause: err });
   }
-  return decodeModelFile(bytes, path);
 }

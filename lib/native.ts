@@ -60,6 +60,8 @@ export interface NativeAddon {
     /** Whether this CPU has the bf16 path. */
     hasBf16: boolean;
   };
+  /** A private, copy-on-write memory map of a whole file (throws E_IO; E_UNSUPPORTED without mmap). */
+  mapFile(path: string): ArrayBuffer;
   /** GFLOP/s of independent multiply-adds on `threads` threads for about `millis` ms ("" isa = best). */
   measureFmaPeak(isa: string, threads: number, millis: number): number;
 }

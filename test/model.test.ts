@@ -186,3 +186,23 @@ t.test('dispose: later calls are E_DISPOSED; calls in flight finish', async (t) 
   await rejectsCode(t, () => m.save('/tmp/never.safetensors'), 'E_DISPOSED', 'disposed');
   m.dispose();
 });
+
+t.test('load maps the model file (shared pages) and survives the file being replaced', { skip: process.platform !== 'linux' && '/proc/self/maps is Linux-only' }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dupn-map-'));
+  const file = path.join(dir, 'm.safetensors');
+  const a = Model.create(small, { seed: 31, threads: 1 });
+  await a.save(file);
+  const loaded = await Model.load(file, { threads: 1 });
+  t.ok(fs.readFileSync('/proc/self/maps', 'utf8').includes(file), 'the file is memory-mapped');
+  const users = syntheticUsers(10, 4);
+  const before = await loaded.encode(users);
+  // A new model saved over the same path (write + rename) must not change the loaded one.
+  const other = Model.create(small, { seed: 32, threads: 1 });
+  await other.save(file);
+  other.dispose();
+  t.same(Array.from(await loaded.encode(users)), Array.from(before), 'the loaded model still reads its own weights');
+  t.same(Array.from(before), Array.from(await a.encode(users)));
+  a.dispose();
+  loaded.dispose();
+  fs.rmSync(dir, { recursive: true });
+});

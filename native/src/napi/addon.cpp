@@ -12,6 +12,7 @@
 #include "dupn/kernels.h"
 #include "hash.h"
 #include "kernels_binding.h"
+#include "map_file.h"
 #include "model_wrap.h"
 
 // measureFmaPeak(isa: string, threads: number, millis: number) → GFLOP/s of independent multiply-adds
@@ -50,6 +51,7 @@ static Napi::Object InitDupn(Napi::Env env, Napi::Object exports) {
   dupn_napi::InitHash(env, exports);
   dupn_napi::InitModel(env, exports);
   dupn_napi::InitKernels(env, exports);
+  dupn_napi::InitMapFile(env, exports);
   exports.Set("measureFmaPeak", Napi::Function::New(env, MeasureFmaPeak));
   exports.Set("supportedIsas", Napi::String::New(env, dupn::supported_isas()));
   return exports;
