@@ -126,6 +126,9 @@ t.test('paper-size dims, L = 100 (every ISA)', async (t) => {
   for (const isa of isas()) {
     const model = Model.fromTensors(config, tensors, { isa, threads: 2 });
     checkModel(t, model, [100, 0, 1, 57, 100], 99, `paper ${isa}`);
+    // B = 1 takes the one-row paths (H = 128: whole 256-column groups of the fused step and the GEMM).
+    checkModel(t, model, [100], 98, `paper ${isa} B=1`);
+    checkModel(t, model, [13], 97, `paper ${isa} B=1 short`);
     model.dispose();
   }
 });

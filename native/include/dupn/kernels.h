@@ -23,12 +23,21 @@ using LstmCellFn = void (*)(int H, const float* z, const float* gx, float* c, fl
 // Σ_a v_a · tanh(s_a + b_a): one step's attention score.
 using TanhDotFn = float (*)(int A, const float* s, const float* b, const float* v);
 
+// The fused recurrent step: z = h_prev·W_h computed in registers and, still in registers, the gates,
+// the cell update and h. W_h (H × gp) and the gx rows are in the interleaved gate layout: column block b
+// holds gates i, f, g, o of units [gate_block·b, gate_block·(b+1)), gate_block columns each. c, h_prev and
+// h_next have row stride hp (H rounded up to gate_block); gx[r] points at row r's gp input terms.
+using LstmStepFn = void (*)(int M, int H, const float* h_prev, int hp, const float* wh, int gp, const float* const* gx,
+                            float* c, float* h_next);
+
 struct KernelTable {
   const char* isa;
   SgemmFn sgemm;
   FmaPeakFn fma_peak;
   LstmCellFn lstm_cell;
   TanhDotFn tanh_dot;
+  LstmStepFn lstm_step;  // null: the path has no fused step (GEMM + lstm_cell instead)
+  int gate_block;        // units per column block of the interleaved layout (0 without lstm_step)
 };
 
 

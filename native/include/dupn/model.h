@@ -58,6 +58,7 @@ struct ModelSpec {
   std::vector<HeadIn> heads;
   int projection_cache = 0;  // candidates cached per head (0: no cache)
   bool bf16 = false;         // precision "bf16" for the big products (needs bf16_kernels())
+  int gate_block = 0;        // KernelTable::gate_block of the kernels that will run (0: no fused step)
 };
 
 // A dense layer packed for the kernels: W transposed to in × out.
@@ -117,7 +118,13 @@ class Model {
     AlignedFloats wh_t;   // [H, 4H]
     AlignedFloats b;      // [4H]
     AlignedPairs wxp_bf, wh_bf;  // the same as bf16 pairs (precision "bf16" only)
+    // The interleaved gate layout of the fused step (KernelTable::lstm_step), when it is used: columns
+    // in blocks of gate_block units × gates i, f, g, o; gp columns, zero for padding units.
+    AlignedFloats wxp_i, wh_i, b_i;
   } dir[2];
+
+  // Fused recurrent step: units per block (0: GEMM + lstm_cell), padded units hp and columns gp.
+  int gate_block = 0, hp = 0, gp = 0;
 
   // Non-null when the model runs its big products in bf16.
   const Bf16Kernels* bf16 = nullptr;

@@ -23,6 +23,7 @@ struct DirScratch {
   AlignedFloats xb, gx, z, hs, cs;
   AlignedPairs pairs;
   std::vector<int> first;
+  std::vector<const float*> gx_rows;
 };
 
 // Steps of input projection computed at once (see Encoder::direction).
@@ -103,19 +104,26 @@ class Encoder {
 
   // One LSTM direction over the chunk: writes its half of H_t for every behaviour. The input projection
   // runs a block of kBlock steps at a time (one matrix product over the active users' rows), so its
-  // output stays in L2 until the recurrence consumes it instead of making a round trip to memory.
+  // output stays in L2 until the recurrence consumes it instead of making a round trip to memory. Each
+  // step is the kernels' fused step where they have one (interleaved gate layout), else a GEMM and the
+  // cell kernel; per element both compute the same thing.
   void direction(const Chunk& c, ChunkScratch& s, int d) const {
-    const int H = m_.hidden, G = 4 * H, K = m_.dx + m_.dp, bc = c.b1 - c.b0;
+    const bool fused = m_.gate_block > 0;
+    const int H = m_.hidden, K = m_.dx + m_.dp, bc = c.b1 - c.b0;
+    const int G = fused ? m_.gp : 4 * H, hp = fused ? m_.hp : H;
     const Model::Direction& w = m_.dir[d];
+    const AlignedFloats& wx = fused ? w.wxp_i : w.wxp_t;
     DirScratch& ds = s.dir[d];
     float* Xb = grow(ds.xb, static_cast<size_t>(bc) * kBlock * K);
     float* Gx = grow(ds.gx, static_cast<size_t>(bc) * kBlock * G);
     float* Z = grow(ds.z, static_cast<size_t>(bc) * G);
-    float* hs = grow(ds.hs, static_cast<size_t>(bc) * H);
-    float* cs = grow(ds.cs, static_cast<size_t>(bc) * H);
+    float* hprev = grow(ds.hs, static_cast<size_t>(bc) * hp * 2);
+    float* hnext = hprev + static_cast<size_t>(bc) * hp;
+    float* cs = grow(ds.cs, static_cast<size_t>(bc) * hp);
     int* first = grow(ds.first, static_cast<size_t>(bc) + 1);
-    std::fill(hs, hs + static_cast<size_t>(bc) * H, 0.0f);
-    std::fill(cs, cs + static_cast<size_t>(bc) * H, 0.0f);
+    const float** gx_rows = grow(ds.gx_rows, static_cast<size_t>(bc) + 1);
+    std::fill(hprev, hprev + static_cast<size_t>(bc) * hp * 2, 0.0f);
+    std::fill(cs, cs + static_cast<size_t>(bc) * hp, 0.0f);
     const int max_len = bc > 0 ? in_.lengths[c.b0 + s.order[0]] : 0;
     auto row_of = [&](int j, int step) -> int64_t {
       const int u = s.order[j];
@@ -133,18 +141,24 @@ class Encoder {
         for (int i = 0; i < n; ++i, ++rows)
           std::memcpy(Xb + static_cast<size_t>(rows) * K, s.x.data() + row_of(j, step0 + i) * K, sizeof(float) * K);
       }
-      fill_rows(Gx, rows, G, w.b.data());
-      product(rows, G, K, Xb, K, w.wxp_t, w.wxp_bf, Gx, true, ds.pairs);
+      fill_rows(Gx, rows, G, fused ? w.b_i.data() : w.b.data());
+      product(rows, G, K, Xb, K, wx, w.wxp_bf, Gx, true, ds.pairs);
       int live = active;
       for (int step = step0; step < std::min(max_len, step0 + kBlock); ++step) {
         while (live > 0 && in_.lengths[c.b0 + s.order[live - 1]] <= step) --live;
-        product(live, G, H, hs, H, w.wh_t, w.wh_bf, Z, false, ds.pairs);
-        for (int j = 0; j < live; ++j) {
-          float* h = hs + static_cast<size_t>(j) * H;
-          const float* gx = Gx + static_cast<size_t>(first[j] + step - step0) * G;
-          k_.lstm_cell(H, Z + static_cast<size_t>(j) * G, gx, cs + static_cast<size_t>(j) * H, h);
-          std::memcpy(s.hout.data() + row_of(j, step) * m_.dh + d * H, h, sizeof(float) * H);
+        if (fused) {
+          for (int j = 0; j < live; ++j) gx_rows[j] = Gx + static_cast<size_t>(first[j] + step - step0) * G;
+          k_.lstm_step(live, H, hprev, hp, w.wh_i.data(), G, gx_rows, cs, hnext);
+        } else {
+          product(live, G, H, hprev, H, w.wh_t, w.wh_bf, Z, false, ds.pairs);
+          for (int j = 0; j < live; ++j) {
+            const float* gx = Gx + static_cast<size_t>(first[j] + step - step0) * G;
+            k_.lstm_cell(H, Z + static_cast<size_t>(j) * G, gx, cs + static_cast<size_t>(j) * H, hnext + static_cast<size_t>(j) * H);
+          }
         }
+        for (int j = 0; j < live; ++j)
+          std::memcpy(s.hout.data() + row_of(j, step) * m_.dh + d * H, hnext + static_cast<size_t>(j) * hp, sizeof(float) * H);
+        std::swap(hprev, hnext);
       }
     }
   }

@@ -123,6 +123,26 @@ std::unique_ptr<Model> Model::build(const ModelSpec& s, std::string* error) {
     for (int c = 0; c < m->dp; ++c)
       m->attn_hp_t[static_cast<size_t>(m->dh + c) * A + a] = row[m->dh + m->dq + m->du + c];
   }
+  if (s.gate_block > 0 && !s.bf16) {
+    // Gate-major column j = gate·H + u moves to block u / gb, gate slot, lane u % gb.
+    const int gb = s.gate_block, blocks = (H + gb - 1) / gb;
+    m->gate_block = gb;
+    m->hp = blocks * gb;
+    m->gp = blocks * 4 * gb;
+    auto position = [&](int j) { const int gate = j / H, u = j % H; return (u / gb) * 4 * gb + gate * gb + u % gb; };
+    for (int d = 0; d < s.directions; ++d) {
+      Direction& dir = m->dir[d];
+      dir.wxp_i.assign(static_cast<size_t>(K) * m->gp, 0.0f);
+      dir.wh_i.assign(static_cast<size_t>(H) * m->gp, 0.0f);
+      dir.b_i.assign(static_cast<size_t>(m->gp), 0.0f);
+      for (int j = 0; j < G; ++j) {
+        const int p = position(j);
+        for (int r = 0; r < K; ++r) dir.wxp_i[static_cast<size_t>(r) * m->gp + p] = dir.wxp_t[static_cast<size_t>(r) * G + j];
+        for (int r = 0; r < H; ++r) dir.wh_i[static_cast<size_t>(r) * m->gp + p] = dir.wh_t[static_cast<size_t>(r) * G + j];
+        dir.b_i[p] = dir.b[j];
+      }
+    }
+  }
   if (s.bf16) {
     m->bf16 = bf16_kernels();
     if (!m->bf16) {

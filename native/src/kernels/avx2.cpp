@@ -135,6 +135,6 @@ float tanh_dot_avx2(int A, const float* s, const float* b, const float* v) { ret
 
 }  // namespace
 
-const KernelTable kernels::avx2 = {"avx2", sgemm_avx2, fma_peak_avx2, lstm_cell_avx2, tanh_dot_avx2};
+const KernelTable kernels::avx2 = {"avx2", sgemm_avx2, fma_peak_avx2, lstm_cell_avx2, tanh_dot_avx2, nullptr, 0};
 
 }  // namespace dupn

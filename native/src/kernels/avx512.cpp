@@ -161,10 +161,89 @@ struct V512 {
 };
 
 void lstm_cell_avx512(int H, const float* z, const float* gx, float* c, float* h) { vecmath::lstm_cell<V512>(H, z, gx, c, h); }
+
+// The cell update of one row and one 16-unit block from its four gate pre-activations (before + gx):
+// the same vector math, in the same order, as vecmath::lstm_cell.
+inline void cell_block(__m512 zi, __m512 zf, __m512 zg, __m512 zo, const float* x, float* c, float* h) {
+  using M = vecmath::Math<V512>;
+  const __m512 i = M::sigmoid(_mm512_add_ps(zi, _mm512_loadu_ps(x)));
+  const __m512 f = M::sigmoid(_mm512_add_ps(zf, _mm512_loadu_ps(x + 16)));
+  const __m512 g = M::tanh(_mm512_add_ps(zg, _mm512_loadu_ps(x + 32)));
+  const __m512 o = M::sigmoid(_mm512_add_ps(zo, _mm512_loadu_ps(x + 48)));
+  const __m512 cn = _mm512_add_ps(_mm512_mul_ps(f, _mm512_loadu_ps(c)), _mm512_mul_ps(i, g));
+  _mm512_storeu_ps(c, cn);
+  _mm512_storeu_ps(h, _mm512_mul_ps(o, M::tanh(cn)));
+}
+
+// MR rows × one block of 16 units (64 interleaved columns i | f | g | o): the recurrent product in 4 × MR
+// accumulators, then the cell update on them. Per element this is exactly GEMM-then-lstm_cell: the same
+// FMA sequence from zero, + gx, and the same vector math.
+template <int MR>
+inline void step_tile(int H, const float* A, int lda, const float* W, int gp, int n0, const float* const* gx, float* c,
+                      float* h, int hp, int u0) {
+  __m512 zi[MR], zf[MR], zg[MR], zo[MR];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) zi[r] = zf[r] = zg[r] = zo[r] = _mm512_setzero_ps();
+  for (int k = 0; k < H; ++k) {
+    const float* w = W + static_cast<int64_t>(k) * gp + n0;
+    const __m512 wi = _mm512_loadu_ps(w), wf = _mm512_loadu_ps(w + 16), wg = _mm512_loadu_ps(w + 32), wo = _mm512_loadu_ps(w + 48);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m512 av = _mm512_set1_ps(A[static_cast<int64_t>(r) * lda + k]);
+      zi[r] = _mm512_fmadd_ps(av, wi, zi[r]);
+      zf[r] = _mm512_fmadd_ps(av, wf, zf[r]);
+      zg[r] = _mm512_fmadd_ps(av, wg, zg[r]);
+      zo[r] = _mm512_fmadd_ps(av, wo, zo[r]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+    cell_block(zi[r], zf[r], zg[r], zo[r], gx[r] + n0, c + static_cast<int64_t>(r) * hp + u0, h + static_cast<int64_t>(r) * hp + u0);
+}
+
+void lstm_step_avx512(int Mrows, int H, const float* h_prev, int hp, const float* wh, int gp, const float* const* gx, float* c,
+                      float* h_next) {
+  int start = 0;
+  if (Mrows == 1) {
+    // One row (B = 1): four blocks at once in 16 accumulators, each row of W_h read front to back.
+    for (; start + 256 <= gp; start += 256) {
+      __m512 acc[16];
+#pragma GCC unroll 16
+      for (int j = 0; j < 16; ++j) acc[j] = _mm512_setzero_ps();
+      for (int k = 0; k < H; ++k) {
+        const __m512 av = _mm512_set1_ps(h_prev[k]);
+        const float* w = wh + static_cast<int64_t>(k) * gp + start;
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; ++j) acc[j] = _mm512_fmadd_ps(av, _mm512_loadu_ps(w + 16 * j), acc[j]);
+      }
+      for (int q = 0; q < 4; ++q) {
+        const int u0 = start / 4 + 16 * q;
+        cell_block(acc[4 * q], acc[4 * q + 1], acc[4 * q + 2], acc[4 * q + 3], gx[0] + start + 64 * q, c + u0, h_next + u0);
+      }
+    }
+  }
+  for (int n0 = start, u0 = start / 4; n0 < gp; n0 += 64, u0 += 16) {
+    int m = 0;
+    for (; m + 6 <= Mrows; m += 6) {
+      const int64_t off = static_cast<int64_t>(m) * hp;
+      step_tile<6>(H, h_prev + off, hp, wh, gp, n0, gx + m, c + off, h_next + off, hp, u0);
+    }
+    const int64_t off = static_cast<int64_t>(m) * hp;
+    switch (Mrows - m) {
+      case 5: step_tile<5>(H, h_prev + off, hp, wh, gp, n0, gx + m, c + off, h_next + off, hp, u0); break;
+      case 4: step_tile<4>(H, h_prev + off, hp, wh, gp, n0, gx + m, c + off, h_next + off, hp, u0); break;
+      case 3: step_tile<3>(H, h_prev + off, hp, wh, gp, n0, gx + m, c + off, h_next + off, hp, u0); break;
+      case 2: step_tile<2>(H, h_prev + off, hp, wh, gp, n0, gx + m, c + off, h_next + off, hp, u0); break;
+      case 1: step_tile<1>(H, h_prev + off, hp, wh, gp, n0, gx + m, c + off, h_next + off, hp, u0); break;
+      default: break;
+    }
+  }
+}
+
 float tanh_dot_avx512(int A, const float* s, const float* b, const float* v) { return vecmath::tanh_dot<V512>(A, s, b, v); }
 
 }  // namespace
 
-const KernelTable kernels::avx512 = {"avx512", sgemm_avx512, fma_peak_avx512, lstm_cell_avx512, tanh_dot_avx512};
+const KernelTable kernels::avx512 = {"avx512", sgemm_avx512, fma_peak_avx512, lstm_cell_avx512, tanh_dot_avx512, lstm_step_avx512, 16};
 
 }  // namespace dupn

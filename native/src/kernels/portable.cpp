@@ -54,6 +54,6 @@ float tanh_dot_portable(int A, const float* s, const float* b, const float* v) {
 
 }  // namespace
 
-const KernelTable kernels::portable = {"baseline", sgemm_portable, fma_peak_portable, lstm_cell_portable, tanh_dot_portable};
+const KernelTable kernels::portable = {"baseline", sgemm_portable, fma_peak_portable, lstm_cell_portable, tanh_dot_portable, nullptr, 0};
 
 }  // namespace dupn

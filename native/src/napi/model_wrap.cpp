@@ -160,6 +160,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     spec.attention_hidden = int_arg(s.Get("attentionHidden"), "attentionHidden", 1, 1 << 16);
     spec.projection_cache = int_arg(s.Get("projectionCache"), "projectionCache", 0, 1 << 24);
     spec.bf16 = s.Get("bf16").ToBoolean();
+    spec.gate_block = kernels_->lstm_step ? kernels_->gate_block : 0;
     if (spec.bf16 && (!dupn::bf16_kernels() || std::string(kernels_->isa) != "avx512"))
       throw_code(env, "E_UNSUPPORTED",
                  std::string("precision \"bf16\" needs AVX-512-BF16 and the avx512 path; this CPU runs ") + dupn::supported_isas() +
