@@ -11,8 +11,9 @@ export interface Backend {
   readonly isa: string;
   encode(cols: UserColumns, users: Float32Array, attention: Float32Array | null, threads: number, async: false): void;
   encode(cols: UserColumns, users: Float32Array, attention: Float32Array | null, threads: number, async: true): Promise<void>;
-  score(head: number, user: Float32Array, cands: CandidateColumns, out: Float32Array, threads: number, async: false): void;
-  score(head: number, user: Float32Array, cands: CandidateColumns, out: Float32Array, threads: number, async: true): Promise<void>;
+  /** Each of `heads` (binary/rank) scores the same candidates into the matching `outs` entry, in one call. */
+  score(heads: number[], user: Float32Array, cands: CandidateColumns, outs: Float32Array[], threads: number, async: false): void;
+  score(heads: number[], user: Float32Array, cands: CandidateColumns, outs: Float32Array[], threads: number, async: true): Promise<void>;
   predict(head: number, users: Float32Array, out: Float32Array, async: false): void;
   predict(head: number, users: Float32Array, out: Float32Array, async: true): Promise<void>;
   /** Frees the engine's resources; calls in flight finish first. */

@@ -86,11 +86,12 @@ export function validateCandidateColumns(c: ResolvedConfig, task: TaskConfig, co
   const F = c.itemFields.length;
   if (items.length % F !== 0) inputError('candidates.items', 'length is not a multiple of the item-field count');
   const C = items.length / F;
+  // Tasks without dense features ignore the array (it may carry another rank task's features).
   const D = task.kind === 'rank' ? task.denseFeatures : 0;
-  if (!(cols.dense instanceof Float32Array) || cols.dense.length !== C * D) {
+  if (!(cols.dense instanceof Float32Array) || (D > 0 && cols.dense.length !== C * D)) {
     inputError('candidates.dense', `expected a Float32Array of ${C * D} entries (candidates × denseFeatures)`);
   }
-  for (let i = 0; i < cols.dense.length; i++) {
+  for (let i = 0; D > 0 && i < cols.dense.length; i++) {
     if (!Number.isFinite(cols.dense[i])) inputError(`candidates.dense[${i}]`, 'is not a finite number');
   }
   if (task.kind !== 'multiclass') {

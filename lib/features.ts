@@ -169,27 +169,41 @@ export function packUsers(config: ResolvedConfig, users: unknown, options: PackO
   return { lengths, items, properties, queryOffsets, queryTokens: queryTokensOut, profile };
 }
 
-/** Packs candidates for one task. Only the task's target fields are hashed; the other columns stay 0. */
-export function packCandidates(config: ResolvedConfig, task: TaskConfig, candidates: unknown): CandidateColumns {
+/**
+ * Packs candidates for one or more binary/rank tasks: the union of their target fields is hashed (other
+ * columns stay 0), and `dense` carries the rank tasks' dense features (they must agree on the count).
+ */
+export function packCandidates(config: ResolvedConfig, tasks: TaskConfig | TaskConfig[], candidates: unknown): CandidateColumns {
   if (!Array.isArray(candidates)) inputError('candidates', `must be an array, got ${describe(candidates)}`);
-  if (task.kind === 'multiclass') throw new DupnError('E_TASK', `task "${task.name}" is multiclass: use predict(), not score()`);
+  const list = Array.isArray(tasks) ? tasks : [tasks];
+  const names = new Set<string>();
+  let D = 0;
+  for (const task of list) {
+    if (task.kind === 'multiclass') throw new DupnError('E_TASK', `task "${task.name}" is multiclass: use predict(), not score()`, { path: 'task' });
+    task.target.forEach((n) => names.add(n));
+    if (task.kind === 'rank' && task.denseFeatures > 0) {
+      if (D > 0 && D !== task.denseFeatures) {
+        throw new DupnError('E_TASK', `tasks: rank tasks with different denseFeatures (${D}, ${task.denseFeatures}) cannot be scored in one call`, { path: 'tasks' });
+      }
+      D = task.denseFeatures;
+    }
+  }
   const C = candidates.length;
   const F = config.itemFields.length;
-  const D = task.kind === 'rank' ? task.denseFeatures : 0;
-  const fieldIndex = task.target.map((name) => config.itemFields.findIndex((f) => f.name === name));
-  const keys: string[][] = task.target.map(() => new Array<string>(C));
+  const fields = config.itemFields.map((f, i) => ({ name: f.name, buckets: f.buckets, index: i })).filter((f) => names.has(f.name));
+  const keys: string[][] = fields.map(() => new Array<string>(C));
   const dense = new Float32Array(C * D);
   for (let c = 0; c < C; ++c) {
     const cand: unknown = candidates[c];
     const path = `candidates[${c}]`;
     if (!isObject(cand)) inputError(path, `must be an object, got ${describe(cand)}`);
-    task.target.forEach((name, j) => {
-      keys[j][c] = hashKey(cand[name], `${path}.${name}`);
+    fields.forEach((f, j) => {
+      keys[j][c] = hashKey(cand[f.name], `${path}.${f.name}`);
     });
     if (D > 0) {
       const d = cand['dense'];
       if (d === undefined || d === null || typeof d !== 'object' || typeof (d as ArrayLike<number>).length !== 'number') {
-        inputError(`${path}.dense`, `must be an array of ${D} numbers for task "${task.name}", got ${describe(d)}`);
+        inputError(`${path}.dense`, `must be an array of ${D} numbers, got ${describe(d)}`);
       }
       const arr = d as ArrayLike<unknown>;
       if (arr.length !== D) inputError(`${path}.dense`, `must have ${D} entries, got ${arr.length}`);
@@ -202,6 +216,6 @@ export function packCandidates(config: ResolvedConfig, task: TaskConfig, candida
   }
   const items = new Int32Array(C * F);
   const addon = native();
-  fieldIndex.forEach((f, j) => addon.bucketStrings(keys[j], config.itemFields[f].buckets, items, f, F));
+  fields.forEach((f, j) => addon.bucketStrings(keys[j], f.buckets, items, f.index, F));
   return { items, dense };
 }

@@ -333,18 +333,23 @@ export class Model {
     return cols.lengths.length;
   }
 
-  private scoreArgs(task: string, userVector: unknown, candidates: CandidateInput[] | CandidateColumns, options: ScoreOptions) {
+  // Validates a scoring call for several tasks at once; one output per task (options.out only for one).
+  private scoreArgs(tasks: string[], userVector: unknown, candidates: CandidateInput[] | CandidateColumns, out?: unknown) {
     const h = this.live();
-    const { task: t, index } = this.task(task);
-    if (t.kind === 'multiclass') throw new DupnError('E_TASK', `task "${t.name}" is multiclass: use predict(), not score()`, { path: 'task' });
+    const picked = tasks.map((name) => {
+      const { task: t, index } = this.task(name);
+      if (t.kind === 'multiclass') throw new DupnError('E_TASK', `task "${t.name}" is multiclass: use predict(), not score()`, { path: 'task' });
+      return { t, index };
+    });
     if (!(userVector instanceof Float32Array)) inputError('userVector', `must be a Float32Array, got ${describe(userVector)}`);
     if (userVector.length !== this.userDim) inputError('userVector', `must have userDim = ${this.userDim} entries, got ${userVector.length}`);
     checkFinite(userVector, 'userVector');
-    const cols = Array.isArray(candidates) ? packCandidates(this.config, t, candidates) : candidates;
+    const cols = Array.isArray(candidates) ? packCandidates(this.config, picked.map((p) => p.t), candidates) : candidates;
     if (typeof cols !== 'object' || cols === null || !(cols.items instanceof Int32Array)) inputError('candidates', 'must be an array of candidates or CandidateColumns');
     const F = this.config.itemFields.length;
-    const out = checkOut(options.out, F > 0 ? Math.floor(cols.items.length / F) : 0, 'options.out');
-    return { h, index, cols, out, userVector };
+    const count = F > 0 ? Math.floor(cols.items.length / F) : 0;
+    const outs = picked.map(() => (out === undefined ? new Float32Array(count) : checkOut(out, count, 'options.out')));
+    return { h, heads: picked.map((p) => p.index), cols, outs, userVector };
   }
 
   /**
@@ -352,24 +357,57 @@ export class Model {
    * W_U·U is computed once; the rest per candidate (decoupled scoring).
    */
   async score(task: string, userVector: Float32Array, candidates: CandidateInput[] | CandidateColumns, options: ScoreOptions = {}): Promise<Float32Array> {
-    const a = this.scoreArgs(task, userVector, candidates, options);
+    const a = this.scoreArgs([task], userVector, candidates, options.out);
     try {
-      await a.h.score(a.index, a.userVector, a.cols, a.out, this.threads, true);
+      await a.h.score(a.heads, a.userVector, a.cols, a.outs, this.threads, true);
     } catch (e) {
       throw fromNativeError(e, 'score');
     }
-    return a.out;
+    return a.outs[0];
   }
 
   /** Synchronous {@link score}. */
   scoreSync(task: string, userVector: Float32Array, candidates: CandidateInput[] | CandidateColumns, options: ScoreOptions = {}): Float32Array {
-    const a = this.scoreArgs(task, userVector, candidates, options);
+    const a = this.scoreArgs([task], userVector, candidates, options.out);
     try {
-      a.h.score(a.index, a.userVector, a.cols, a.out, this.threads, false);
+      a.h.score(a.heads, a.userVector, a.cols, a.outs, this.threads, false);
     } catch (e) {
       throw fromNativeError(e, 'score');
     }
-    return a.out;
+    return a.outs[0];
+  }
+
+  /**
+   * Scores the same candidates with several binary/rank heads in one call (default: all of them) — one
+   * pack of the candidates, one native job. Returns one array per task, by task name.
+   */
+  async scoreAll(userVector: Float32Array, candidates: CandidateInput[] | CandidateColumns, options: { tasks?: string[] } = {}): Promise<Record<string, Float32Array>> {
+    const tasks = this.scoringTasks(options.tasks);
+    const a = this.scoreArgs(tasks, userVector, candidates);
+    try {
+      await a.h.score(a.heads, a.userVector, a.cols, a.outs, this.threads, true);
+    } catch (e) {
+      throw fromNativeError(e, 'scoreAll');
+    }
+    return Object.fromEntries(tasks.map((t, i) => [t, a.outs[i]]));
+  }
+
+  /** Synchronous {@link scoreAll}. */
+  scoreAllSync(userVector: Float32Array, candidates: CandidateInput[] | CandidateColumns, options: { tasks?: string[] } = {}): Record<string, Float32Array> {
+    const tasks = this.scoringTasks(options.tasks);
+    const a = this.scoreArgs(tasks, userVector, candidates);
+    try {
+      a.h.score(a.heads, a.userVector, a.cols, a.outs, this.threads, false);
+    } catch (e) {
+      throw fromNativeError(e, 'scoreAll');
+    }
+    return Object.fromEntries(tasks.map((t, i) => [t, a.outs[i]]));
+  }
+
+  private scoringTasks(tasks: unknown): string[] {
+    if (tasks === undefined) return this.config.tasks.filter((t) => t.kind !== 'multiclass').map((t) => t.name);
+    if (!Array.isArray(tasks) || tasks.some((t) => typeof t !== 'string')) inputError('options.tasks', `must be an array of task names, got ${describe(tasks)}`);
+    return tasks as string[];
   }
 
   private predictArgs(task: string, users: unknown, out: unknown) {

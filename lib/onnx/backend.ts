@@ -85,15 +85,18 @@ export class OnnxBackend implements Backend {
     });
   }
 
-  score(head: number, user: Float32Array, cands: CandidateColumns, out: Float32Array, threads: number, async: false): void;
-  score(head: number, user: Float32Array, cands: CandidateColumns, out: Float32Array, threads: number, async: true): Promise<void>;
-  score(head: number, user: Float32Array, cands: CandidateColumns, out: Float32Array, _threads: number, async: boolean): void | Promise<void> {
+  score(heads: number[], user: Float32Array, cands: CandidateColumns, outs: Float32Array[], threads: number, async: false): void;
+  score(heads: number[], user: Float32Array, cands: CandidateColumns, outs: Float32Array[], threads: number, async: true): Promise<void>;
+  score(heads: number[], user: Float32Array, cands: CandidateColumns, outs: Float32Array[], _threads: number, async: boolean): void | Promise<void> {
     if (!async) unsupported();
-    const task = this.config.tasks[head];
-    if (validateCandidateColumns(this.config, task, cands) === 0) return Promise.resolve();
+    const tasks = heads.map((h) => this.config.tasks[h]);
+    const counts = tasks.map((t) => validateCandidateColumns(this.config, t, cands));
+    if (counts.every((c) => c === 0)) return Promise.resolve();
     return this.run(async (s) => {
-      const r = await s.heads[head].run(toOrt(candidateFeeds(this.config, task, user, cands)));
-      out.set(r['score'].data as Float32Array);
+      for (let i = 0; i < heads.length; i++) {
+        const r = await s.heads[heads[i]].run(toOrt(candidateFeeds(this.config, tasks[i], user, cands)));
+        outs[i].set(r['score'].data as Float32Array);
+      }
     });
   }
 

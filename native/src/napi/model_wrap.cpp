@@ -277,19 +277,19 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                [h, k, in, users, attention, threads] { dupn::encode(*h->model, *k, in, users.data, attention.data, threads); });
   }
 
-  // score(head, user: Float32Array, candidates {items, dense}, out: Float32Array, threads, async)
+  // score(heads: number[], user: Float32Array, candidates {items, dense}, outs: Float32Array[], threads, async):
+  // every listed binary/rank head scores the same candidates in one call (one job, one settle).
   Napi::Value Score(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const dupn::Model& m = model(env);
-    const int hi = int_arg(info[0], "head", 0, static_cast<int32_t>(m.heads.size()) - 1);
-    const dupn::Head& head = m.heads[hi];
-    if (head.kind == dupn::TaskKind::Multiclass) throw_code(env, "E_TASK", "score: head is multiclass");
+    if (!info[0].IsArray() || !info[3].IsArray()) throw_code(env, "E_INPUT", "score: heads and outs must be arrays");
+    Napi::Array heads = info[0].As<Napi::Array>(), outs = info[3].As<Napi::Array>();
+    if (heads.Length() != outs.Length()) throw_code(env, "E_INPUT", "score: one output per head");
     View<float> user = f32(info[1], "userVector");
     if (user.length != m.user_dim) throw_code(env, "E_INPUT", "userVector: expected " + std::to_string(m.user_dim) + " floats");
     Napi::Object c = obj(info[2], "candidates");
     View<int32_t> items = i32(c.Get("items"), "candidates.items");
     View<float> dense = f32(c.Get("dense"), "candidates.dense");
-    View<float> out = f32(info[3], "scores output");
     const int threads = int_arg(info[4], "threads", 1, 1024);
     dupn::CandidateBatch in;
     if (m.item_fields() == 0 || items.length % m.item_fields() != 0 || items.length / m.item_fields() > 0x7fffffff)
@@ -299,13 +299,23 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     in.items_len = items.length;
     in.dense = dense.data;
     in.dense_len = dense.length;
-    const std::string err = dupn::validate_candidates(m, head, in);
-    if (!err.empty()) throw_code(env, "E_INPUT", "candidates." + err);
-    if (out.length != in.count) throw_code(env, "E_INPUT", "scores output: expected one float per candidate");
+    std::vector<std::pair<int, float*>> jobs;
+    std::vector<Napi::Value> pins = {info[1], info[2], c.Get("items"), c.Get("dense")};
+    for (uint32_t i = 0; i < heads.Length(); ++i) {
+      const int hi = int_arg(heads.Get(i), "head", 0, static_cast<int32_t>(m.heads.size()) - 1);
+      if (m.heads[hi].kind == dupn::TaskKind::Multiclass) throw_code(env, "E_TASK", "score: head is multiclass");
+      const std::string err = dupn::validate_candidates(m, m.heads[hi], in);
+      if (!err.empty()) throw_code(env, "E_INPUT", "candidates." + err);
+      View<float> out = f32(outs.Get(i), "scores output");
+      if (out.length != in.count) throw_code(env, "E_INPUT", "scores output: expected one float per candidate");
+      jobs.emplace_back(hi, out.data);
+      pins.push_back(outs.Get(i));
+    }
     const dupn::KernelTable* k = kernels_;
     std::shared_ptr<Holder> h = holder_;
-    return Run(info, info[5].ToBoolean(), {info[1], info[2], c.Get("items"), c.Get("dense"), info[3]},
-               [h, k, hi, user, in, out, threads] { dupn::score(*h->model, *k, h->model->heads[hi], user.data, in, out.data, threads); });
+    return Run(info, info[5].ToBoolean(), pins, [h, k, jobs, user, in, threads] {
+      for (const auto& [hi, out] : jobs) dupn::score(*h->model, *k, h->model->heads[hi], user.data, in, out, threads);
+    });
   }
 
   // predict(head, users: Float32Array (B × userDim), out: Float32Array (B × classes), async)

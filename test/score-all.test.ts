@@ -1,0 +1,64 @@
+// scoreAll: several heads on the same candidates in one call give exactly the per-head scores.
+import t from 'tap';
+import { resolveConfig } from '../lib/config';
+import { Model } from '../lib/model';
+import { randomTensors, randomUserColumns } from '../lib/testing';
+import { relError } from './support/compare';
+import { rejectsCode, throwsCode } from './support/errors';
+
+const config = resolveConfig({
+  maxSeqLen: 20,
+  itemFields: [
+    { name: 'item', buckets: 500, dim: 12 },
+    { name: 'category', buckets: 40, dim: 6 },
+    { name: 'shop', buckets: 30, dim: 4 },
+    { name: 'brand', buckets: 20, dim: 2 },
+  ],
+  hidden: 13,
+  attentionHidden: 7,
+  tasks: [
+    { name: 'ctr', kind: 'binary', target: ['item', 'category'], layers: [17, 5] },
+    { name: 'l2r', kind: 'rank', target: ['item', 'shop'], layers: [9], denseFeatures: 3 },
+    { name: 'ppp', kind: 'multiclass', classes: 4, layers: [] },
+    { name: 'spp', kind: 'binary', target: ['shop'], layers: [] },
+    { name: 'l2r2', kind: 'rank', target: ['brand'], layers: [], denseFeatures: 2 },
+  ],
+});
+const tensors = randomTensors(config, 4, 0.4);
+const candidates = Array.from({ length: 300 }, (_, i) => ({
+  item: `i${i % 97}`,
+  category: i % 13,
+  shop: `s${i % 7}`,
+  brand: i % 3 ? `b${i % 5}` : undefined,
+  dense: [i / 300, (i % 11) / 11, -1],
+}));
+
+t.test('native: scoreAll equals score per head, bit for bit', async (t) => {
+  const m = Model.fromTensors(config, tensors, { threads: 2 });
+  const u = m.encodeColumnsSync(randomUserColumns(config, 2, [20])).slice();
+  const all = await m.scoreAll(u, candidates, { tasks: ['ctr', 'l2r', 'spp'] });
+  t.same(Object.keys(all), ['ctr', 'l2r', 'spp']);
+  for (const task of ['ctr', 'l2r', 'spp']) {
+    const one = candidates.map((c) => (task === 'l2r' ? c : { ...c, dense: undefined }));
+    t.same(Array.from(all[task]), Array.from(await m.score(task, u, one)), task);
+  }
+  const sync = m.scoreAllSync(u, candidates, { tasks: ['spp', 'ctr'] });
+  t.same(Array.from(sync.spp), Array.from(all.spp));
+  throwsCode(t, () => m.scoreAllSync(u, candidates), 'E_TASK', 'denseFeatures');
+  throwsCode(t, () => m.scoreAllSync(u, candidates, { tasks: ['ctr', 'ppp'] }), 'E_TASK', 'ppp');
+  throwsCode(t, () => m.scoreAllSync(u, candidates, { tasks: 'ctr' as never }), 'E_INPUT', 'options.tasks');
+  throwsCode(t, () => m.scoreAllSync(u, candidates, { tasks: ['nope'] }), 'E_TASK', 'nope');
+  m.dispose();
+});
+
+t.test('onnxruntime: scoreAll agrees with native', async (t) => {
+  const n = Model.fromTensors(config, tensors, { threads: 1 });
+  const o = Model.fromTensors(config, tensors, { threads: 1, backend: 'onnxruntime' });
+  const u = n.encodeColumnsSync(randomUserColumns(config, 3, [7])).slice();
+  const a = await n.scoreAll(u, candidates, { tasks: ['ctr', 'l2r', 'spp'] });
+  const b = await o.scoreAll(u, candidates, { tasks: ['ctr', 'l2r', 'spp'] });
+  for (const task of ['ctr', 'l2r', 'spp']) t.ok(relError(b[task], a[task]) <= 1e-5, `${task} ${relError(b[task], a[task]).toExponential(2)}`);
+  await rejectsCode(t, () => o.scoreAll(u, candidates, { tasks: ['ctr', 'ppp'] }), 'E_TASK', 'ppp');
+  n.dispose();
+  o.dispose();
+});
