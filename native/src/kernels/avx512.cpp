@@ -2,6 +2,7 @@
 // tails use masks so every element sees the same FMA sequence as in the full tiles.
 #include <immintrin.h>
 
+#include "avx512_mask.h"
 #include "dupn/kernels.h"
 #include "vecmath.h"
 
@@ -50,16 +51,10 @@ inline void tile(int K, const float* A, int lda, const float* B, int N, float* C
   }
 }
 
-inline __mmask16 mask_for(int remaining) {
-  if (remaining >= 16) return 0xFFFF;
-  if (remaining <= 0) return 0;
-  return static_cast<__mmask16>((1u << remaining) - 1u);
-}
-
 template <bool kMasked>
 void column_block(int M, int N, int K, const float* A, int lda, const float* B, float* C, int ldc, int n0, bool accumulate) {
   const int rem = N - n0;
-  const __mmask16 m0 = mask_for(rem), m1 = mask_for(rem - 16), m2 = mask_for(rem - 32), m3 = mask_for(rem - 48);
+  const __mmask16 m0 = mask16(rem), m1 = mask16(rem - 16), m2 = mask16(rem - 32), m3 = mask16(rem - 48);
   const float* b = B + n0;
   float* c = C + n0;
   int m = 0;
@@ -146,10 +141,10 @@ struct V512 {
   }
   static Mask less(T a, T b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
   static T select(Mask m, T a, T b) { return _mm512_mask_blend_ps(m, b, a); }
-  static T load(const float* p, int n) { return n == kWidth ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(mask_for(n), p); }
+  static T load(const float* p, int n) { return n == kWidth ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(mask16(n), p); }
   static void store(float* p, T v, int n) {
     if (n == kWidth) _mm512_storeu_ps(p, v);
-    else _mm512_mask_storeu_ps(p, mask_for(n), v);
+    else _mm512_mask_storeu_ps(p, mask16(n), v);
   }
   static float sum(T v) {
     alignas(64) float lanes[16];

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "avx512_mask.h"
 #include "dupn/kernels.h"
 
 namespace dupn {
@@ -44,12 +45,6 @@ inline void tile(int K2, const uint32_t* A, int lda, const uint32_t* B, int N, f
   }
 }
 
-inline __mmask16 mask_for(int remaining) {
-  if (remaining >= 16) return 0xFFFF;
-  if (remaining <= 0) return 0;
-  return static_cast<__mmask16>((1u << remaining) - 1u);
-}
-
 void gemm_bf16(int M, int N, int K2, const uint32_t* A, int lda, const uint32_t* B, float* C, int ldc, bool accumulate) {
   int n_start = 0;
   if (M == 1) {
@@ -71,7 +66,7 @@ void gemm_bf16(int M, int N, int K2, const uint32_t* A, int lda, const uint32_t*
   }
   for (int n0 = n_start; n0 < N; n0 += 64) {
     const int rem = N - n0;
-    const __mmask16 m0 = mask_for(rem), m1 = mask_for(rem - 16), m2 = mask_for(rem - 32), m3 = mask_for(rem - 48);
+    const __mmask16 m0 = mask16(rem), m1 = mask16(rem - 16), m2 = mask16(rem - 32), m3 = mask16(rem - 48);
     const uint32_t* b = B + n0;
     float* c = C + n0;
     int m = 0;
