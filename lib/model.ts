@@ -292,6 +292,15 @@ export class Model {
     return packUsers(this.config, users, options);
   }
 
+  /**
+   * Packs (hashes) candidates once for the given binary/rank tasks (default: all of them), so a service
+   * can score the same candidates for many users without hashing them again.
+   */
+  packCandidates(candidates: CandidateInput[], options: { tasks?: string[] } = {}): CandidateColumns {
+    const tasks = this.scoringTasks(options.tasks).map((name) => this.task(name).task);
+    return packCandidates(this.config, tasks, candidates);
+  }
+
   /** User vectors U for a batch (B × userDim, row-major). */
   async encode(users: UserInput[], options: EncodeOptions = {}): Promise<Float32Array> {
     return this.encodeColumns(this.pack(users, options), options);

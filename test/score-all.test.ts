@@ -42,6 +42,9 @@ t.test('native: scoreAll equals score per head, bit for bit', async (t) => {
     const one = candidates.map((c) => (task === 'l2r' ? c : { ...c, dense: undefined }));
     t.same(Array.from(all[task]), Array.from(await m.score(task, u, one)), task);
   }
+  const packed = m.packCandidates(candidates, { tasks: ['ctr', 'l2r', 'spp'] });
+  const again = await m.scoreAll(u, packed, { tasks: ['ctr', 'l2r', 'spp'] });
+  for (const task of ['ctr', 'l2r', 'spp']) t.same(Array.from(again[task]), Array.from(all[task]), `${task} from packed candidates`);
   const sync = m.scoreAllSync(u, candidates, { tasks: ['spp', 'ctr'] });
   t.same(Array.from(sync.spp), Array.from(all.spp));
   throwsCode(t, () => m.scoreAllSync(u, candidates), 'E_TASK', 'denseFeatures');
