@@ -6,6 +6,7 @@ import { Model } from '../lib/model';
 import { referenceEncode, referencePredict, referenceScore } from '../lib/reference';
 import { mulberry32, randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
 import { allFinite, isas, relError } from './support/compare';
+import { paperDims } from './support/configs';
 
 const TOL = 1e-5;
 
@@ -113,15 +114,7 @@ for (const isa of isas()) {
 }
 
 t.test('paper-size dims, L = 100 (every ISA)', async (t) => {
-  const config = resolveConfig({
-    itemFields: [
-      { name: 'item', buckets: 4096, dim: 32 },
-      { name: 'category', buckets: 512, dim: 16 },
-      { name: 'shop', buckets: 512, dim: 8 },
-      { name: 'brand', buckets: 512, dim: 8 },
-    ],
-    query: { buckets: 1024, dim: 32 },
-  });
+  const config = paperDims();
   const tensors = randomTensors(config, 77, 0.2);
   for (const isa of isas()) {
     const model = Model.fromTensors(config, tensors, { isa, threads: 2 });

@@ -15,6 +15,7 @@ import { mulberry32, randomCandidateColumns, randomTensors, randomUserColumns } 
 import { Feed, buildOnnxGraphs, candidateFeeds, exportOnnx, padUsers, predictFeeds, raggedAttention } from '../lib/onnx/export';
 import { decodeModel, floatTensorData, metadataOf } from '../lib/onnx/proto';
 import { allFinite, relError } from './support/compare';
+import { paperDims } from './support/configs';
 
 const TOL = 1e-5;
 const SESSION: ort.InferenceSession.SessionOptions = { logSeverityLevel: 3 };
@@ -188,15 +189,7 @@ t.test('no properties (Dp = 0), heads without target embeddings', async (t) => {
 });
 
 t.test('paper-size dims, L = 100', async (t) => {
-  const config = resolveConfig({
-    itemFields: [
-      { name: 'item', buckets: 4096, dim: 32 },
-      { name: 'category', buckets: 512, dim: 16 },
-      { name: 'shop', buckets: 512, dim: 8 },
-      { name: 'brand', buckets: 512, dim: 8 },
-    ],
-    query: { buckets: 1024, dim: 32 },
-  });
+  const config = paperDims();
   const tensors = randomTensors(config, 77, 0.2);
   const s = await sessionsFor(config, tensors);
   await check(t, config, tensors, s, [100, 0, 1, 57, 100], 99, 'paper');
