@@ -20,9 +20,6 @@ class ProjectionCache {
   bool get(const int32_t* key, float* out);
   void put(const int32_t* key, const float* value);
 
-  int capacity() const { return capacity_; }
-  uint64_t hits() const { return hits_; }
-  uint64_t misses() const { return misses_; }
 
  private:
   uint64_t slot_of(const int32_t* key) const;
@@ -32,7 +29,6 @@ class ProjectionCache {
   std::vector<uint8_t> valid_;
   AlignedFloats values_;
   std::array<std::mutex, 64> locks_;
-  uint64_t hits_ = 0, misses_ = 0;  // approximate under concurrency; for observability only
 };
 
 }  // namespace dupn

@@ -25,9 +25,6 @@ class ThreadPool {
   // Queues `task` for a dispatcher thread (FIFO); it may call run() / parallel_for.
   void submit(std::function<void()> task);
 
-  // Threads created so far (grows to the largest `threads` asked for, minus the caller).
-  int size() const;
-
   ~ThreadPool();
 
  private:

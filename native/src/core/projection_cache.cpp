@@ -25,12 +25,8 @@ uint64_t ProjectionCache::slot_of(const int32_t* key) const {
 bool ProjectionCache::get(const int32_t* key, float* out) {
   const uint64_t s = slot_of(key);
   std::lock_guard<std::mutex> lock(locks_[s % locks_.size()]);
-  if (!valid_[s] || std::memcmp(keys_.data() + s * key_len_, key, sizeof(int32_t) * key_len_) != 0) {
-    ++misses_;
-    return false;
-  }
+  if (!valid_[s] || std::memcmp(keys_.data() + s * key_len_, key, sizeof(int32_t) * key_len_) != 0) return false;
   std::memcpy(out, values_.data() + s * width_, sizeof(float) * width_);
-  ++hits_;
   return true;
 }
 

@@ -68,11 +68,6 @@ void ThreadPool::dispatcher_loop() {
   }
 }
 
-int ThreadPool::size() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return static_cast<int>(threads_.size());
-}
-
 void ThreadPool::ensure(int workers) {
   std::lock_guard<std::mutex> lock(mutex_);
   while (static_cast<int>(threads_.size()) < workers) {
