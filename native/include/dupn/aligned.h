@@ -26,4 +26,11 @@ struct AlignedAllocator {
 using AlignedFloats = std::vector<float, AlignedAllocator<float>>;
 using AlignedPairs = std::vector<uint32_t, AlignedAllocator<uint32_t>>;  // bf16 pairs
 
+// Scratch buffers: grows `v` to at least n elements and never shrinks it, so warm calls do not allocate.
+template <typename V>
+typename V::value_type* grow(V& v, std::size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
 }  // namespace dupn

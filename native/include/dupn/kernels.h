@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "dupn/aligned.h"
+
 namespace dupn {
 
 // C[m, :] (+)= A[m, :] · B for m < M, with B stored K × N row-major (weights packed transposed at load
@@ -73,6 +75,9 @@ inline uint16_t to_bf16(float x) {
   u += 0x7fffu + ((u >> 16) & 1u);
   return static_cast<uint16_t>(u >> 16);
 }
+
+// W^T (K × N floats, row-major) → ceil(K/2) × N bf16 pairs, the B layout of Bf16Kernels::gemm.
+AlignedPairs pack_bf16_pairs(const float* wt, int K, int N);
 
 // The best table this CPU supports, or the one DUPN_ISA names (an error string if it names an
 // unknown or unsupported one).

@@ -39,12 +39,6 @@ struct ChunkScratch {
   DirScratch dir[2];
 };
 
-// Grows `v` to at least n elements; never shrinks, so warm calls do not allocate.
-template <typename V>
-typename V::value_type* grow(V& v, size_t n) {
-  if (v.size() < n) v.resize(n);
-  return v.data();
-}
 
 struct Chunk {
   int b0, b1;

@@ -13,6 +13,16 @@ namespace {
 
 constexpr int kCandidateBlock = 128;
 
+// Each thread's scoring scratch, reused across calls (a warm call allocates nothing).
+struct ScoreScratch {
+  AlignedFloats t, p, z0, tmp, base;
+  std::vector<int32_t> key;
+  std::vector<int> missed;
+};
+thread_local ScoreScratch tls_score;
+
+
+
 // Runs layers 1.. of a head on M rows whose layer-0 pre-activations are in `z0` (M × first width);
 // returns a pointer to the M × outputs result (inside z0 or `tmp`).
 float* run_rest(const KernelTable& k, const Head& h, int M, AlignedFloats& z0, AlignedFloats& tmp) {
@@ -20,11 +30,10 @@ float* run_rest(const KernelTable& k, const Head& h, int M, AlignedFloats& z0, A
   int width = h.first_user.out;
   for (const PackedLayer& l : h.rest) {
     relu(cur, static_cast<long>(M) * width);
-    AlignedFloats& next = cur == z0.data() ? tmp : z0;
-    next.resize(static_cast<size_t>(M) * l.out);
-    fill_rows(next.data(), M, l.out, l.b.data());
-    k.sgemm(M, l.out, width, cur, width, l.wt.data(), next.data(), l.out, true);
-    cur = next.data();
+    float* next = grow(cur == z0.data() ? tmp : z0, static_cast<size_t>(M) * l.out);
+    fill_rows(next, M, l.out, l.b.data());
+    k.sgemm(M, l.out, width, cur, width, l.wt.data(), next, l.out, true);
+    cur = next;
     width = l.out;
   }
   return cur;
@@ -35,23 +44,29 @@ float* run_rest(const KernelTable& k, const Head& h, int M, AlignedFloats& z0, A
 void score(const Model& m, const KernelTable& k, const Head& h, const float* user, const CandidateBatch& in,
            float* out, int threads) {
   const int W = h.first_user.out, F = m.item_fields();
-  AlignedFloats base(h.first_user.b);
-  k.sgemm(1, W, m.user_dim, user, m.user_dim, h.first_user.wt.data(), base.data(), W, true);
+  // W_U·U + b, once for all candidates; the caller's thread computes it, workers only read it.
+  float* base = grow(tls_score.base, static_cast<size_t>(W));
+  std::copy(h.first_user.b.begin(), h.first_user.b.end(), base);
+  k.sgemm(1, W, m.user_dim, user, m.user_dim, h.first_user.wt.data(), base, W, true);
 
   const int blocks = (in.count + kCandidateBlock - 1) / kCandidateBlock;
   const int T = static_cast<int>(h.target_fields.size());
   parallel_for(blocks, threads, [&](int, int blk) {
     const int c0 = blk * kCandidateBlock, M = std::min(in.count, c0 + kCandidateBlock) - c0;
-    AlignedFloats t(static_cast<size_t>(M) * h.target_dim), p(static_cast<size_t>(M) * W), z0(static_cast<size_t>(M) * W), tmp;
-    std::vector<int32_t> key(static_cast<size_t>(T));
-    std::vector<int> missed;
+    ScoreScratch& sc = tls_score;
+    float* t = grow(sc.t, static_cast<size_t>(M) * h.target_dim + 1);
+    float* p = grow(sc.p, static_cast<size_t>(M) * W);
+    float* z = grow(sc.z0, static_cast<size_t>(M) * W);
+    int32_t* key = grow(sc.key, static_cast<size_t>(T) + 1);
+    std::vector<int>& missed = sc.missed;
+    missed.clear();
     // z0 = W_t·t (from the cache, or computed for the misses), + W_d·dense, + (W_U·U + b): the same order
     // with or without the cache, so a cached candidate scores bit for bit as an uncached one.
     for (int i = 0; i < M; ++i) {
       const int32_t* ids = in.items + static_cast<int64_t>(c0 + i) * F;
       for (int j = 0; j < T; ++j) key[j] = ids[h.target_fields[j]];
-      if (h.cache && h.cache->get(key.data(), z0.data() + static_cast<size_t>(i) * W)) continue;
-      float* dst = t.data() + missed.size() * h.target_dim;
+      if (h.cache && h.cache->get(key, z + static_cast<size_t>(i) * W)) continue;
+      float* dst = t + missed.size() * h.target_dim;
       for (int f : h.target_fields) {
         const Table& tab = m.item_tables[f];
         if (tab.dim == 0) continue;
@@ -62,25 +77,25 @@ void score(const Model& m, const KernelTable& k, const Head& h, const float* use
     }
     const int misses = static_cast<int>(missed.size());
     if (misses > 0) {
-      if (h.target_dim > 0) k.sgemm(misses, W, h.target_dim, t.data(), h.target_dim, h.first_target.wt.data(), p.data(), W, false);
-      else std::fill(p.begin(), p.begin() + static_cast<size_t>(misses) * W, 0.0f);
+      if (h.target_dim > 0) k.sgemm(misses, W, h.target_dim, t, h.target_dim, h.first_target.wt.data(), p, W, false);
+      else std::fill(p, p + static_cast<size_t>(misses) * W, 0.0f);
       for (int r = 0; r < misses; ++r) {
-        const float* row = p.data() + static_cast<size_t>(r) * W;
-        std::memcpy(z0.data() + static_cast<size_t>(missed[r]) * W, row, sizeof(float) * W);
+        const float* row = p + static_cast<size_t>(r) * W;
+        std::memcpy(z + static_cast<size_t>(missed[r]) * W, row, sizeof(float) * W);
         if (h.cache) {
           const int32_t* ids = in.items + static_cast<int64_t>(c0 + missed[r]) * F;
           for (int j = 0; j < T; ++j) key[j] = ids[h.target_fields[j]];
-          h.cache->put(key.data(), row);
+          h.cache->put(key, row);
         }
       }
     }
     if (h.dense > 0)
-      k.sgemm(M, W, h.dense, in.dense + static_cast<int64_t>(c0) * h.dense, h.dense, h.first_dense.wt.data(), z0.data(), W, true);
+      k.sgemm(M, W, h.dense, in.dense + static_cast<int64_t>(c0) * h.dense, h.dense, h.first_dense.wt.data(), z, W, true);
     for (int i = 0; i < M; ++i) {
-      float* row = z0.data() + static_cast<size_t>(i) * W;
+      float* row = z + static_cast<size_t>(i) * W;
       for (int c = 0; c < W; ++c) row[c] += base[c];
     }
-    const float* y = run_rest(k, h, M, z0, tmp);
+    const float* y = run_rest(k, h, M, sc.z0, sc.tmp);
     for (int i = 0; i < M; ++i) out[c0 + i] = h.kind == TaskKind::Binary ? sigmoid(y[i]) : y[i];
   });
 }

@@ -23,19 +23,6 @@ AlignedFloats transpose(const float* w, int out, int in, int col0, int cols) {
   return t;
 }
 
-// W^T (K × N floats) → ceil(K/2) × N bf16 pairs, the layout of Bf16Kernels::gemm.
-AlignedPairs pack_pairs(const float* wt, int K, int N) {
-  const int K2 = (K + 1) / 2;
-  AlignedPairs out(static_cast<size_t>(K2) * N);
-  for (int j = 0; j < K2; ++j)
-    for (int n = 0; n < N; ++n) {
-      const uint32_t lo = to_bf16(wt[static_cast<size_t>(2 * j) * N + n]);
-      const uint32_t hi = 2 * j + 1 < K ? to_bf16(wt[static_cast<size_t>(2 * j + 1) * N + n]) : 0;
-      out[static_cast<size_t>(j) * N + n] = lo | (hi << 16);
-    }
-  return out;
-}
-
 PackedLayer pack(const DenseIn& d, int col0, int cols, bool with_bias) {
   PackedLayer p;
   p.out = d.out;
@@ -150,10 +137,10 @@ std::unique_ptr<Model> Model::build(const ModelSpec& s, std::string* error) {
       return nullptr;
     }
     for (int d = 0; d < s.directions; ++d) {
-      m->dir[d].wxp_bf = pack_pairs(m->dir[d].wxp_t.data(), K, G);
-      m->dir[d].wh_bf = pack_pairs(m->dir[d].wh_t.data(), H, G);
+      m->dir[d].wxp_bf = pack_bf16_pairs(m->dir[d].wxp_t.data(), K, G);
+      m->dir[d].wh_bf = pack_bf16_pairs(m->dir[d].wh_t.data(), H, G);
     }
-    m->attn_h_bf = pack_pairs(m->attn_hp_t.data(), m->dh, A);
+    m->attn_h_bf = pack_bf16_pairs(m->attn_hp_t.data(), m->dh, A);
   }
   m->attn_b.assign(s.attn_b, s.attn_b + A);
   m->attn_v.assign(s.attn_v, s.attn_v + A);

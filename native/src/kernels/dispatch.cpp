@@ -29,6 +29,18 @@ const Bf16Kernels* bf16_kernels() {
   return nullptr;
 }
 
+AlignedPairs pack_bf16_pairs(const float* wt, int K, int N) {
+  const int K2 = (K + 1) / 2;
+  AlignedPairs out(static_cast<size_t>(K2) * N);
+  for (int j = 0; j < K2; ++j)
+    for (int n = 0; n < N; ++n) {
+      const uint32_t lo = to_bf16(wt[static_cast<size_t>(2 * j) * N + n]);
+      const uint32_t hi = 2 * j + 1 < K ? to_bf16(wt[static_cast<size_t>(2 * j + 1) * N + n]) : 0;
+      out[static_cast<size_t>(j) * N + n] = lo | (hi << 16);
+    }
+  return out;
+}
+
 std::string supported_isas() {
   std::string out = "baseline";
 #if defined(__x86_64__) || defined(_M_X64)

@@ -74,19 +74,10 @@ Napi::Value SgemmBf16(const Napi::CallbackInfo& info) {
   need(env, B.length >= static_cast<int64_t>(K) * N, "B");
   need(env, M == 0 || N == 0 || C.length >= static_cast<int64_t>(M - 1) * ldc + N, "C");
   const int K2 = (K + 1) / 2;
-  std::vector<uint32_t> a(static_cast<size_t>(M) * K2 + 1), b(static_cast<size_t>(K2) * N + 1);
+  dupn::AlignedPairs a(static_cast<size_t>(M) * K2 + 1);
   k->convert(M, K, A.data, lda, a.data());
-  for (int j = 0; j < K2; ++j)
-    for (int n = 0; n < N; ++n)
-      b[static_cast<size_t>(j) * N + n] = dupn::to_bf16(B.data[static_cast<size_t>(2 * j) * N + n]) |
-                                           (2 * j + 1 < K ? static_cast<uint32_t>(dupn::to_bf16(B.data[static_cast<size_t>(2 * j + 1) * N + n])) << 16 : 0u);
-  // The kernel writes rows of ldc = N; copy through a dense buffer when the caller's stride differs.
-  std::vector<float> c(static_cast<size_t>(M) * N);
-  for (int m = 0; m < M; ++m)
-    for (int n = 0; n < N; ++n) c[static_cast<size_t>(m) * N + n] = C.data[static_cast<size_t>(m) * ldc + n];
-  k->gemm(M, N, K2, a.data(), K2, b.data(), c.data(), N, info[8].ToBoolean());
-  for (int m = 0; m < M; ++m)
-    for (int n = 0; n < N; ++n) C.data[static_cast<size_t>(m) * ldc + n] = c[static_cast<size_t>(m) * N + n];
+  const dupn::AlignedPairs b = dupn::pack_bf16_pairs(B.data, K, N);
+  k->gemm(M, N, K2, a.data(), K2, b.data(), C.data, ldc, info[8].ToBoolean());
   return env.Undefined();
 }
 
