@@ -5,11 +5,11 @@
  */
 import * as os from 'node:os';
 import { CandidateColumns, UserColumns } from './columns';
-import { DupnConfig, ResolvedConfig, TaskConfig, deriveDims, resolveConfig, taskOutputs } from './config';
+import { DupnConfig, MulticlassTask, ResolvedConfig, TaskConfig, deriveDims, resolveConfig, taskOutputs } from './config';
 import { DupnError, describe, inputError } from './errors';
 import { CandidateInput, PackOptions, UserInput, packCandidates, packUsers } from './features';
 import { initTensors } from './init';
-import { loadModelFile, saveModelFile } from './model-file';
+import { firstNonFinite, loadModelFile, saveModelFile } from './model-file';
 import { Backend, BackendName } from './backend';
 import { NativeModelSpec, NativeTable, fromNativeError, native } from './native';
 import { Tensors, elementCount, tensorSpecs } from './tensors';
@@ -140,9 +140,8 @@ function cacheSize(n: unknown): number {
 }
 
 function checkFinite(v: Float32Array, path: string): void {
-  for (let i = 0; i < v.length; i++) {
-    if (v[i] - v[i] !== 0) inputError(`${path}[${i}]`, `is not a finite number (${v[i]})`);
-  }
+  const bad = firstNonFinite(v);
+  if (bad >= 0) inputError(`${path}[${bad}]`, `is not a finite number (${v[bad]})`);
 }
 
 function checkOut(out: unknown, length: number, path: string): Float32Array {
@@ -217,9 +216,8 @@ export class Model {
       if (t.length !== elementCount(spec.shape)) {
         throw new DupnError('E_MODEL_FILE', `tensor "${spec.name}" has ${t.length} values, expected ${elementCount(spec.shape)} for shape [${spec.shape.join(', ')}]`);
       }
-      for (let i = 0; i < t.length; ++i) {
-        if (t[i] - t[i] !== 0) throw new DupnError('E_MODEL_FILE', `tensor "${spec.name}" holds a non-finite value at ${i}`);
-      }
+      const bad = firstNonFinite(t);
+      if (bad >= 0) throw new DupnError('E_MODEL_FILE', `tensor "${spec.name}" holds a non-finite value at ${bad}`);
       own.set(spec.name, t);
     }
     return new Model(resolved, own, options);
@@ -419,9 +417,14 @@ export class Model {
     return tasks as string[];
   }
 
-  private predictArgs(task: string, users: unknown, out: unknown) {
+  private multiclassTask(task: string): { t: MulticlassTask; index: number } {
     const { task: t, index } = this.task(task);
     if (t.kind !== 'multiclass') throw new DupnError('E_TASK', `task "${t.name}" is ${t.kind}: use score(), not predict()`, { path: 'task' });
+    return { t, index };
+  }
+
+  private predictArgs(task: string, users: unknown, out: unknown) {
+    const { t, index } = this.multiclassTask(task);
     if (!(users instanceof Float32Array) || users.length % this.userDim !== 0) {
       inputError('userVectors', `must be a Float32Array of B × userDim (${this.userDim}) entries, got ${describe(users)}`);
     }
@@ -431,13 +434,13 @@ export class Model {
 
   /** Class probabilities (B × classes) of a `multiclass` head for a batch of users. */
   async predict(task: string, users: UserInput[], options: EncodeOptions = {}): Promise<Float32Array> {
-    this.predictArgs(task, new Float32Array(0), undefined);
+    this.multiclassTask(task); // fail before encoding
     return this.predictFromVectors(task, await this.encode(users, { now: options.now }), options);
   }
 
   /** Synchronous {@link predict}. */
   predictSync(task: string, users: UserInput[], options: EncodeOptions = {}): Float32Array {
-    this.predictArgs(task, new Float32Array(0), undefined);
+    this.multiclassTask(task); // fail before encoding
     return this.predictFromVectorsSync(task, this.encodeSync(users, { now: options.now }), options);
   }
 

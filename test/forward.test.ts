@@ -4,9 +4,9 @@ import t, { Test } from 'tap';
 import { DupnConfig, resolveConfig } from '../lib/config';
 import { Model } from '../lib/model';
 import { referenceEncode, referencePredict, referenceScore } from '../lib/reference';
-import { mulberry32, randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
+import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
 import { allFinite, isas, relError } from './support/compare';
-import { paperDims } from './support/configs';
+import { lengthsFor, paperDims } from './support/configs';
 
 const TOL = 1e-5;
 
@@ -33,17 +33,6 @@ function oddConfig(opts: { bidirectional: boolean; query: boolean; profile: bool
       { name: 'spp', kind: 'binary', target: ['shop'], layers: [] },
     ],
   };
-}
-
-function lengthsFor(kind: string, batch: number, maxSeqLen: number, seed: number): number[] {
-  const rand = mulberry32(seed);
-  return Array.from({ length: batch }, (_, i) => {
-    if (kind === 'zero') return 0;
-    if (kind === 'one') return 1;
-    if (kind === 'max') return maxSeqLen;
-    // random, with the edge lengths mixed in
-    return i % 7 === 0 ? 0 : i % 7 === 1 ? maxSeqLen : Math.floor(rand() * (maxSeqLen + 1));
-  });
 }
 
 function checkModel(t: Test, model: Model, lengths: number[], seed: number, label: string): void {

@@ -11,11 +11,12 @@ import * as ort from 'onnxruntime-node';
 import { DupnConfig, ResolvedConfig, deriveDims, resolveConfig } from '../lib/config';
 import { elementCount, tensorSpecs } from '../lib/tensors';
 import { referenceEncode, referencePredict, referenceScore } from '../lib/reference';
-import { mulberry32, randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
+import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
 import { Feed, buildOnnxGraphs, candidateFeeds, exportOnnx, padUsers, predictFeeds, raggedAttention } from '../lib/onnx/export';
 import { decodeModel, floatTensorData, metadataOf } from '../lib/onnx/proto';
 import { allFinite, relError } from './support/compare';
-import { paperDims } from './support/configs';
+import { lengthsFor, paperDims } from './support/configs';
+import { toOrt } from '../lib/onnx/backend';
 
 const TOL = 1e-5;
 const SESSION: ort.InferenceSession.SessionOptions = { logSeverityLevel: 3 };
@@ -63,22 +64,6 @@ function oddConfig(o: Opts): DupnConfig {
       { name: 'plain', kind: 'rank', target: ['category'], layers: [4, 3] },
     ],
   };
-}
-
-function lengthsFor(kind: string, batch: number, maxSeqLen: number, seed: number): number[] {
-  const rand = mulberry32(seed);
-  return Array.from({ length: batch }, (_, i) => {
-    if (kind === 'zero') return 0;
-    if (kind === 'one') return 1;
-    if (kind === 'max') return maxSeqLen;
-    return i % 7 === 0 ? 0 : i % 7 === 1 ? maxSeqLen : Math.floor(rand() * (maxSeqLen + 1));
-  });
-}
-
-function toOrt(feeds: Record<string, Feed>): Record<string, ort.Tensor> {
-  const out: Record<string, ort.Tensor> = {};
-  for (const [name, f] of Object.entries(feeds)) out[name] = new ort.Tensor(f.type, f.data, f.dims);
-  return out;
 }
 
 interface Sessions {

@@ -16,7 +16,8 @@ interface Sessions {
   heads: ort.InferenceSession[];
 }
 
-function toOrt(feeds: Record<string, Feed>): Record<string, ort.Tensor> {
+/** dupn's feeds (lib/onnx/export.ts) as onnxruntime tensors. */
+export function toOrt(feeds: Record<string, Feed>): Record<string, ort.Tensor> {
   const out: Record<string, ort.Tensor> = {};
   for (const [name, f] of Object.entries(feeds)) out[name] = new ort.Tensor(f.type, f.data, f.dims);
   return out;

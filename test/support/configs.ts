@@ -1,5 +1,6 @@
 // Configs shared by several test files.
 import { ResolvedConfig, resolveConfig } from '../../lib/config';
+import { mulberry32 } from '../../lib/random';
 
 /** Paper-size network dims (H 128 × 2, Dx 64, Dp 16, Dq 32, Du 32) with small tables, so tests stay light. */
 export function paperDims(): ResolvedConfig {
@@ -11,5 +12,16 @@ export function paperDims(): ResolvedConfig {
       { name: 'brand', buckets: 512, dim: 8 },
     ],
     query: { buckets: 1024, dim: 32 },
+  });
+}
+
+/** Batch lengths of one kind: all 0, all 1, all max, or random with 0 and max mixed in. */
+export function lengthsFor(kind: string, batch: number, maxSeqLen: number, seed: number): number[] {
+  const rand = mulberry32(seed);
+  return Array.from({ length: batch }, (_, i) => {
+    if (kind === 'zero') return 0;
+    if (kind === 'one') return 1;
+    if (kind === 'max') return maxSeqLen;
+    return i % 7 === 0 ? 0 : i % 7 === 1 ? maxSeqLen : Math.floor(rand() * (maxSeqLen + 1));
   });
 }
