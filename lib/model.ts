@@ -11,7 +11,8 @@ import { CandidateInput, PackOptions, UserInput, packCandidates, packUsers } fro
 import { initTensors } from './init';
 import { firstNonFinite, loadModelFile, saveModelFile } from './model-file';
 import { Backend, BackendName } from './backend';
-import { NativeModelSpec, NativeTable, fromNativeError, native } from './native';
+import { fromNativeError, native } from './native';
+import { nativeSpec } from './native-spec';
 import { Tensors, elementCount, tensorSpecs } from './tensors';
 
 // onnxruntime-node and the protobuf code load only when a model asks for them, so native users never
@@ -75,52 +76,6 @@ export interface Explanation {
   firstKept: number;
   /** The user vector U. */
   user: Float32Array;
-}
-
-const KIND_CODE = { binary: 0, rank: 1, multiclass: 2 } as const;
-
-function tableOf(tensors: Tensors, name: string, rows: number, dim: number): NativeTable {
-  return { rows, dim, data: dim > 0 ? (tensors.get(name) ?? null) : null };
-}
-
-function nativeSpec(c: ResolvedConfig, t: Tensors, projectionCache: number, bf16: boolean): NativeModelSpec {
-  const p = c.properties;
-  const get = (name: string): Float32Array => {
-    const v = t.get(name);
-    if (!v) throw new DupnError('E_MODEL_FILE', `missing tensor "${name}"`);
-    return v;
-  };
-  return {
-    maxSeqLen: c.maxSeqLen,
-    hidden: c.hidden,
-    directions: c.bidirectional ? 2 : 1,
-    attentionHidden: c.attentionHidden,
-    projectionCache,
-    bf16,
-    itemTables: c.itemFields.map((f) => tableOf(t, `emb.item.${f.name}`, f.buckets, f.dim)),
-    typeTable: tableOf(t, 'emb.prop.type', p.types.length + 1, p.typeDim),
-    gapTable: tableOf(t, 'emb.prop.gap', p.gapBuckets, p.gapDim),
-    sceneTable: tableOf(t, 'emb.prop.scene', p.scenes.length + 1, p.sceneDim),
-    queryTable: tableOf(t, 'emb.query', c.query?.buckets ?? 0, c.query?.dim ?? 0),
-    profileTables: c.profileFields.map((f) => tableOf(t, `emb.profile.${f.name}`, f.buckets, f.dim)),
-    lstm: (c.bidirectional ? ['fw', 'bw'] : ['fw']).map((d) => ({
-      wx: get(`lstm.${d}.wx`),
-      wp: get(`lstm.${d}.wp`),
-      wh: get(`lstm.${d}.wh`),
-      b: get(`lstm.${d}.b`),
-    })),
-    attn: { w: get('attn.w'), b: get('attn.b'), v: get('attn.v') },
-    heads: c.tasks.map((task) => ({
-      kind: KIND_CODE[task.kind],
-      targetFields: task.kind === 'multiclass' ? [] : task.target.map((n) => c.itemFields.findIndex((f) => f.name === n)),
-      dense: task.kind === 'rank' ? task.denseFeatures : 0,
-      layers: [...task.layers, taskOutputs(task)].map((out, k) => ({
-        w: get(`head.${task.name}.${k}.w`),
-        b: get(`head.${task.name}.${k}.b`),
-        out,
-      })),
-    })),
-  };
 }
 
 function resolveThreads(threads: unknown): number {

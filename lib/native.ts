@@ -43,11 +43,76 @@ export interface NativeModelSpec {
 /** The addon's model: exactly the engine interface the Model class drives (lib/backend.ts). */
 export type NativeModel = Backend;
 
+/** Labels of one head for a training batch (lib/train/batch.ts builds them). */
+export interface NativeHeadLabels {
+  /** The task weight λ_k; 0 leaves the head untrained. */
+  lambda: number;
+  /** rank: add the pairwise logistic loss within each user's candidates. */
+  pairwise: boolean;
+  /** binary/rank: [C × F] candidate item rows, sorted by owner. */
+  items?: Int32Array;
+  /** rank: [C × denseFeatures]. */
+  dense?: Float32Array;
+  /** [C] the user row of each candidate. */
+  owner?: Int32Array;
+  /** [C] binary: 0..1; rank: grade 0..4. */
+  label?: Float32Array;
+  /** [C] example × candidate weight. */
+  weight?: Float32Array;
+  /** multiclass: [B] class per user, -1 for no label. */
+  classes?: Int32Array;
+  /** multiclass: [B] example weight. */
+  classWeight?: Float32Array;
+}
+
+export interface NativeTrainBatch {
+  users: {
+    lengths: Int32Array;
+    items: Int32Array;
+    properties: Int32Array;
+    queryOffsets: Int32Array;
+    queryTokens: Int32Array;
+    profile: Int32Array;
+  };
+  heads: NativeHeadLabels[];
+}
+
+export interface NativeStepOptions {
+  lr: number;
+  embeddingLr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  clipNorm: number;
+  embeddingAdagrad: boolean;
+  trainShared: boolean;
+  /** 1-based optimizer step (Adam bias correction). */
+  step: number;
+}
+
+/** A trainable parameter: the spec's own weight array and its optimizer state (same length). */
+export interface NativeParam {
+  data: Float32Array;
+  m: Float32Array;
+  v: Float32Array;
+}
+
+export interface NativeTrainer {
+  /** report ← [loss, gradNorm, headLoss × heads, headWeight × heads]. Weights and state updated in place. */
+  step(batch: NativeTrainBatch, options: NativeStepOptions, report: Float64Array, threads: number, async: true): Promise<void>;
+  step(batch: NativeTrainBatch, options: NativeStepOptions, report: Float64Array, threads: number, async: false): void;
+  /** The exact gradient of every param (dense arrays of the params' sizes), no update. */
+  gradients(batch: NativeTrainBatch, grads: Float32Array[], report: Float64Array, threads: number): void;
+  release(): void;
+  readonly isa: string;
+}
+
 export interface NativeAddon {
   fingerprint64(value: string): bigint;
   /** out[offset + i·stride] = fingerprint64(values[i]) mod buckets */
   bucketStrings(values: string[], buckets: number, out: Int32Array, offset: number, stride: number): void;
   NativeModel: new (spec: NativeModelSpec, isa: string) => NativeModel;
+  NativeTrainer: new (spec: NativeModelSpec, isa: string, params: NativeParam[]) => NativeTrainer;
   /** Comma-separated ISA paths this CPU can run, best last. */
   supportedIsas: string;
   /** One instruction set's kernels, called directly (tests hold them against a float64 reference). */

@@ -32,6 +32,13 @@ using TanhDotFn = float (*)(int A, const float* s, const float* b, const float* 
 using LstmStepFn = void (*)(int M, int H, const float* h_prev, int hp, const float* wh, int gp, const float* const* gx,
                             float* c, float* h_next);
 
+// Training forward of one LSTM step for one row: pre (4H pre-activations, gates i, f, g, o) is replaced
+// by the activated gates; c = f·c_prev + i·g, tc = tanh(c), h = o·tc (c_prev may alias c).
+using LstmCellTrainFn = void (*)(int H, float* pre, const float* c_prev, float* c, float* tc, float* h);
+
+// y = tanh(x) over n values (may alias).
+using TanhMapFn = void (*)(int n, const float* x, float* y);
+
 struct KernelTable {
   const char* isa;
   SgemmFn sgemm;
@@ -40,6 +47,8 @@ struct KernelTable {
   TanhDotFn tanh_dot;
   LstmStepFn lstm_step;  // null: the path has no fused step (GEMM + lstm_cell instead)
   int gate_block;        // units per column block of the interleaved layout (0 without lstm_step)
+  LstmCellTrainFn lstm_cell_train;
+  TanhMapFn tanh_map;
 };
 
 

@@ -132,9 +132,14 @@ struct V256 {
 
 void lstm_cell_avx2(int H, const float* z, const float* gx, float* c, float* h) { vecmath::lstm_cell<V256>(H, z, gx, c, h); }
 float tanh_dot_avx2(int A, const float* s, const float* b, const float* v) { return vecmath::tanh_dot<V256>(A, s, b, v); }
+void lstm_cell_train_avx2(int H, float* pre, const float* c_prev, float* c, float* tc, float* h) {
+  vecmath::lstm_cell_train<V256>(H, pre, c_prev, c, tc, h);
+}
+void tanh_map_avx2(int n, const float* x, float* y) { vecmath::tanh_map<V256>(n, x, y); }
 
 }  // namespace
 
-const KernelTable kernels::avx2 = {"avx2", sgemm_avx2, fma_peak_avx2, lstm_cell_avx2, tanh_dot_avx2, nullptr, 0};
+const KernelTable kernels::avx2 = {"avx2", sgemm_avx2, fma_peak_avx2, lstm_cell_avx2, tanh_dot_avx2, nullptr, 0,
+                                     lstm_cell_train_avx2, tanh_map_avx2};
 
 }  // namespace dupn

@@ -236,9 +236,14 @@ void lstm_step_avx512(int Mrows, int H, const float* h_prev, int hp, const float
 }
 
 float tanh_dot_avx512(int A, const float* s, const float* b, const float* v) { return vecmath::tanh_dot<V512>(A, s, b, v); }
+void lstm_cell_train_avx512(int H, float* pre, const float* c_prev, float* c, float* tc, float* h) {
+  vecmath::lstm_cell_train<V512>(H, pre, c_prev, c, tc, h);
+}
+void tanh_map_avx512(int n, const float* x, float* y) { vecmath::tanh_map<V512>(n, x, y); }
 
 }  // namespace
 
-const KernelTable kernels::avx512 = {"avx512", sgemm_avx512, fma_peak_avx512, lstm_cell_avx512, tanh_dot_avx512, lstm_step_avx512, 16};
+const KernelTable kernels::avx512 = {"avx512", sgemm_avx512, fma_peak_avx512, lstm_cell_avx512, tanh_dot_avx512, lstm_step_avx512, 16,
+                                       lstm_cell_train_avx512, tanh_map_avx512};
 
 }  // namespace dupn

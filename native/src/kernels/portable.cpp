@@ -52,8 +52,27 @@ float tanh_dot_portable(int A, const float* s, const float* b, const float* v) {
   return acc;
 }
 
+void lstm_cell_train_portable(int H, float* pre, const float* c_prev, float* c, float* tc, float* h) {
+  for (int q = 0; q < H; ++q) {
+    const float ig = sigmoid(pre[q]), fg = sigmoid(pre[H + q]), gg = std::tanh(pre[2 * H + q]), og = sigmoid(pre[3 * H + q]);
+    const float cn = fg * c_prev[q] + ig * gg;
+    pre[q] = ig;
+    pre[H + q] = fg;
+    pre[2 * H + q] = gg;
+    pre[3 * H + q] = og;
+    c[q] = cn;
+    tc[q] = std::tanh(cn);
+    h[q] = og * tc[q];
+  }
+}
+
+void tanh_map_portable(int n, const float* x, float* y) {
+  for (int i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
+}
+
 }  // namespace
 
-const KernelTable kernels::portable = {"baseline", sgemm_portable, fma_peak_portable, lstm_cell_portable, tanh_dot_portable, nullptr, 0};
+const KernelTable kernels::portable = {"baseline", sgemm_portable, fma_peak_portable, lstm_cell_portable, tanh_dot_portable, nullptr, 0,
+                                         lstm_cell_train_portable, tanh_map_portable};
 
 }  // namespace dupn

@@ -74,6 +74,40 @@ void lstm_cell(int H, const float* z, const float* gx, float* c, float* h) {
   if (q < H) step(q, H - q);
 }
 
+// The training forward of one LSTM step (H units, one row): from the pre-activations pre (gate blocks
+// i, f, g, o) it keeps what the backward pass needs: the activated gates (in place of pre), the new cell
+// c, tanh(c) in tc and h. c_prev may alias c.
+template <class V>
+void lstm_cell_train(int H, float* pre, const float* c_prev, float* c, float* tc, float* h) {
+  using M = Math<V>;
+  constexpr int W = V::kWidth;
+  auto step = [&](int q, int n) {
+    const auto i = M::sigmoid(V::load(pre + q, n)), f = M::sigmoid(V::load(pre + H + q, n));
+    const auto g = M::tanh(V::load(pre + 2 * H + q, n)), o = M::sigmoid(V::load(pre + 3 * H + q, n));
+    const auto cn = V::add(V::mul(f, V::load(c_prev + q, n)), V::mul(i, g));
+    const auto t = M::tanh(cn);
+    V::store(pre + q, i, n);
+    V::store(pre + H + q, f, n);
+    V::store(pre + 2 * H + q, g, n);
+    V::store(pre + 3 * H + q, o, n);
+    V::store(c + q, cn, n);
+    V::store(tc + q, t, n);
+    V::store(h + q, V::mul(o, t), n);
+  };
+  int q = 0;
+  for (; q + W <= H; q += W) step(q, W);
+  if (q < H) step(q, H - q);
+}
+
+// y = tanh(x) over n values (x and y may alias).
+template <class V>
+void tanh_map(int n, const float* x, float* y) {
+  constexpr int W = V::kWidth;
+  int i = 0;
+  for (; i + W <= n; i += W) V::store(y + i, Math<V>::tanh(V::load(x + i, W)), W);
+  if (i < n) V::store(y + i, Math<V>::tanh(V::load(x + i, n - i)), n - i);
+}
+
 // Σ_a v_a · tanh(s_a + b_a): the attention score of one step.
 template <class V>
 float tanh_dot(int A, const float* s, const float* b, const float* v) {

@@ -14,6 +14,7 @@
 #include "kernels_binding.h"
 #include "map_file.h"
 #include "model_wrap.h"
+#include "trainer_wrap.h"
 
 // measureFmaPeak(isa: string, threads: number, millis: number) → GFLOP/s of independent multiply-adds
 // on `threads` threads at once: the yardstick the benchmarks report against.
@@ -50,6 +51,7 @@ static Napi::Value MeasureFmaPeak(const Napi::CallbackInfo& info) {
 static Napi::Object InitDupn(Napi::Env env, Napi::Object exports) {
   dupn_napi::InitHash(env, exports);
   dupn_napi::InitModel(env, exports);
+  dupn_napi::InitTrainer(env, exports);
   dupn_napi::InitKernels(env, exports);
   dupn_napi::InitMapFile(env, exports);
   exports.Set("measureFmaPeak", Napi::Function::New(env, MeasureFmaPeak));

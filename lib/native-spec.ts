@@ -1,0 +1,56 @@
+/**
+ * Config + tensors → the spec object the native addon reads (lib/native.ts). The arrays are passed by
+ * reference: the addon borrows them (and the trainer updates them in place).
+ */
+import { ResolvedConfig, taskOutputs } from './config';
+import { DupnError } from './errors';
+import { NativeModelSpec, NativeTable } from './native';
+import { Tensors } from './tensors';
+
+const KIND_CODE = { binary: 0, rank: 1, multiclass: 2 } as const;
+
+function tableOf(tensors: Tensors, name: string, rows: number, dim: number): NativeTable {
+  return { rows, dim, data: dim > 0 ? (tensors.get(name) ?? null) : null };
+}
+
+/** The spec the addon's NativeModel and NativeTrainer take: dimensions plus the tensors, borrowed. */
+export function nativeSpec(c: ResolvedConfig, t: Tensors, projectionCache: number, bf16: boolean): NativeModelSpec {
+  const p = c.properties;
+  const get = (name: string): Float32Array => {
+    const v = t.get(name);
+    if (!v) throw new DupnError('E_MODEL_FILE', `missing tensor "${name}"`);
+    return v;
+  };
+  return {
+    maxSeqLen: c.maxSeqLen,
+    hidden: c.hidden,
+    directions: c.bidirectional ? 2 : 1,
+    attentionHidden: c.attentionHidden,
+    projectionCache,
+    bf16,
+    itemTables: c.itemFields.map((f) => tableOf(t, `emb.item.${f.name}`, f.buckets, f.dim)),
+    typeTable: tableOf(t, 'emb.prop.type', p.types.length + 1, p.typeDim),
+    gapTable: tableOf(t, 'emb.prop.gap', p.gapBuckets, p.gapDim),
+    sceneTable: tableOf(t, 'emb.prop.scene', p.scenes.length + 1, p.sceneDim),
+    queryTable: tableOf(t, 'emb.query', c.query?.buckets ?? 0, c.query?.dim ?? 0),
+    profileTables: c.profileFields.map((f) => tableOf(t, `emb.profile.${f.name}`, f.buckets, f.dim)),
+    lstm: (c.bidirectional ? ['fw', 'bw'] : ['fw']).map((d) => ({
+      wx: get(`lstm.${d}.wx`),
+      wp: get(`lstm.${d}.wp`),
+      wh: get(`lstm.${d}.wh`),
+      b: get(`lstm.${d}.b`),
+    })),
+    attn: { w: get('attn.w'), b: get('attn.b'), v: get('attn.v') },
+    heads: c.tasks.map((task) => ({
+      kind: KIND_CODE[task.kind],
+      targetFields: task.kind === 'multiclass' ? [] : task.target.map((n) => c.itemFields.findIndex((f) => f.name === n)),
+      dense: task.kind === 'rank' ? task.denseFeatures : 0,
+      layers: [...task.layers, taskOutputs(task)].map((out, k) => ({
+        w: get(`head.${task.name}.${k}.w`),
+        b: get(`head.${task.name}.${k}.b`),
+        out,
+      })),
+    })),
+  };
+}
+

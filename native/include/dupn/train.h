@@ -1,0 +1,88 @@
+// Training: the backward pass of the whole network, the multi-task loss and the optimizers, over the
+// same dimensions and borrowed tables as a Model. Parameters and optimizer state are caller-owned
+// float arrays (JavaScript keeps them, so checkpoints are plain tensors) and are updated in place.
+// Plain C++17, no Node-API.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dupn/model.h"
+
+namespace dupn {
+
+// One trainable tensor: its values and the optimizer state beside it (Adam: m and v; Adagrad: the
+// accumulator in v, m unused). `data` is the same array the ModelSpec points at.
+struct Param {
+  float* data = nullptr;
+  float* m = nullptr;
+  float* v = nullptr;
+  int64_t size = 0;
+};
+
+// Labels of one head for a batch. Binary/rank: candidates sorted by owner (the user row they belong to),
+// each with a label (binary: in [0, 1]; rank: the grade 0..4) and a weight. Multiclass: one class per
+// user (-1: no label) and a weight. A head with no labels in the batch adds nothing to the loss.
+struct HeadLabels {
+  CandidateBatch candidates;
+  const int32_t* owner = nullptr;
+  const float* label = nullptr;
+  const float* weight = nullptr;
+  const int32_t* classes = nullptr;  // [B] or null
+  const float* class_weight = nullptr;
+  float lambda = 1.0f;    // the task weight λ_k (0: the head is not trained)
+  bool pairwise = false;  // rank: add the pairwise logistic loss within each user's candidates
+};
+
+struct TrainBatch {
+  UserBatch users;
+  std::vector<HeadLabels> heads;  // one per model head, in head order
+};
+
+struct OptimizerConfig {
+  float lr = 1e-3f;            // dense Adam step (already warmed up / decayed for this step)
+  float embedding_lr = 1e-3f;  // embedding rows
+  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
+  bool embedding_adagrad = false;  // false: lazy (row-wise) Adam
+  float clip_norm = 0.0f;          // global L2 norm of the whole gradient; 0: no clipping
+  bool train_shared = true;        // false: embeddings, LSTM and attention stay fixed (heads only)
+  int64_t step = 1;                // 1-based Adam step for bias correction
+};
+
+// Grade weights of the point-wise rank loss (SPEC §3: buy > cart > fav > click > none).
+constexpr float kGradeWeight[5] = {1.0f, 1.0f, 2.0f, 3.0f, 5.0f};
+
+struct LossReport {
+  double loss = 0.0;                 // Σ_k λ_k · loss_k
+  std::vector<double> head_loss;     // loss_k: the weighted mean over the labelled examples of head k
+  std::vector<double> head_weight;   // Σ of the example weights of head k (0: no labels)
+  double grad_norm = 0.0;            // before clipping
+};
+
+class Trainer {
+ public:
+  // `params` covers every non-empty tensor of the spec, matched by its data pointer; returns null with
+  // *error set when one is missing or has the wrong size.
+  static std::unique_ptr<Trainer> create(const ModelSpec& spec, const std::vector<Param>& params, std::string* error);
+  ~Trainer();
+
+  // Checks a batch (every id, owner, label, class) against the model; "" when valid, else the problem.
+  std::string validate(const TrainBatch& batch) const;
+
+  // Forward, backward and one optimizer update. Deterministic for a given `threads`.
+  LossReport step(const KernelTable& k, const TrainBatch& batch, const OptimizerConfig& opt, int threads);
+
+  // The loss and its exact gradient (no clipping, no update), written densely into grads[i] (the size of
+  // params[i]) — for gradient checks and tools.
+  LossReport gradients(const KernelTable& k, const TrainBatch& batch, float* const* grads, int threads);
+
+  const Model& model() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dupn

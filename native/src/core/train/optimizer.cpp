@@ -1,0 +1,70 @@
+// One optimizer update after the gradients of a batch: global-norm clipping, Adam for dense weights,
+// and for embedding tables only the rows the batch touched (lazy Adam — the moments of an untouched row
+// wait until it is seen again, as in TensorFlow's LazyAdam — or Adagrad).
+#include <cmath>
+
+#include "trainer_impl.h"
+
+namespace dupn {
+namespace {
+
+struct Adam {
+  float lr, b1, b2, eps, c1, c2;  // c1, c2: bias corrections 1 − β^t
+  void update(float* p, float* m, float* v, const float* g, int64_t n, float scale) const {
+    for (int64_t i = 0; i < n; ++i) {
+      const float gi = g[i] * scale;
+      m[i] = b1 * m[i] + (1.0f - b1) * gi;
+      v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+      p[i] -= lr * (m[i] / c1) / (std::sqrt(v[i] / c2) + eps);
+    }
+  }
+};
+
+// Adagrad: v accumulates squared gradients (the caller starts it at a small positive value).
+void adagrad(float lr, float eps, float* p, float* v, const float* g, int n, float scale) {
+  for (int i = 0; i < n; ++i) {
+    const float gi = g[i] * scale;
+    v[i] += gi * gi;
+    p[i] -= lr * gi / (std::sqrt(v[i]) + eps);
+  }
+}
+
+}  // namespace
+
+LossReport Trainer::step(const KernelTable& k, const TrainBatch& batch, const OptimizerConfig& opt, int threads) {
+  Impl& t = *impl_;
+  LossReport r = train_detail::accumulate(t, k, batch, opt.train_shared, threads, t.parts);
+  if (!std::isfinite(r.loss) || !std::isfinite(r.grad_norm)) return r;  // the caller reports it; weights stay as they were
+  const float scale = opt.clip_norm > 0 && r.grad_norm > opt.clip_norm ? static_cast<float>(opt.clip_norm / r.grad_norm) : 1.0f;
+  const double t1 = static_cast<double>(opt.step);
+  const Adam dense{opt.lr, opt.beta1, opt.beta2, opt.eps, static_cast<float>(1.0 - std::pow(opt.beta1, t1)),
+                   static_cast<float>(1.0 - std::pow(opt.beta2, t1))};
+  Adam rows = dense;
+  rows.lr = opt.embedding_lr;
+
+  // Which params this step may change: heads with a positive λ, the shared network when it trains.
+  std::vector<bool> trainable(t.params.size(), opt.train_shared);
+  for (size_t h = 0; h < t.heads.size(); ++h)
+    for (const HeadLayer& l : t.heads[h]) trainable[l.w] = trainable[l.b] = batch.heads[h].lambda > 0.0f;
+
+  const Grads& g = t.parts[0];
+  for (size_t i = 0; i < t.params.size(); ++i) {
+    if (!trainable[i]) continue;
+    Param& p = t.params[i];
+    if (!t.is_table[i]) {
+      dense.update(p.data, p.m, p.v, g.dense[i].data(), p.size, scale);
+      continue;
+    }
+    const SparseRows& s = g.sparse[i];
+    for (size_t r2 = 0; r2 < s.rows.size(); ++r2) {
+      const int64_t at = static_cast<int64_t>(s.rows[r2]) * s.dim;
+      const float* gr = s.g.data() + r2 * s.dim;
+      if (opt.embedding_adagrad) adagrad(opt.embedding_lr, opt.eps, p.data + at, p.v + at, gr, s.dim, scale);
+      else rows.update(p.data + at, p.m + at, p.v + at, gr, s.dim, scale);
+    }
+  }
+  t.pack();
+  return r;
+}
+
+}  // namespace dupn

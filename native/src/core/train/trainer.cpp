@@ -1,0 +1,297 @@
+// The Trainer: parameter roles, batch validation, and the step: per-worker gradients over a fixed split
+// of the batch (so a given thread count always sums in the same order), one reduction, global-norm
+// clipping, then Adam for dense weights and lazy Adam or Adagrad for the embedding rows a batch touched.
+#include <cmath>
+#include <cstring>
+#include <unordered_map>
+
+#include "dupn/thread_pool.h"
+#include "trainer_impl.h"
+
+namespace dupn {
+namespace {
+
+constexpr int kChunkUsers = 16;
+
+AlignedFloats transposed(const float* w, int rows, int cols) {
+  AlignedFloats t(static_cast<size_t>(rows) * cols);
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) t[static_cast<size_t>(c) * rows + r] = w[static_cast<size_t>(r) * cols + c];
+  return t;
+}
+
+}  // namespace
+
+void Trainer::Impl::pack() {
+  const Model& m = *model;
+  const int H = m.hidden, G = 4 * H, K = m.dx + m.dp;
+  for (int d = 0; d < m.directions; ++d) {
+    Dir& dr = dir[d];
+    const float* wx = params[dr.wx].data;
+    const float* wp = m.dp > 0 ? params[dr.wp].data : nullptr;
+    dr.wxp.assign(static_cast<size_t>(G) * K, 0.0f);
+    for (int j = 0; j < G; ++j) {
+      std::memcpy(dr.wxp.data() + static_cast<size_t>(j) * K, wx + static_cast<size_t>(j) * m.dx, m.dx * sizeof(float));
+      const int block = j / H;
+      if (block == 2 || !wp) continue;
+      const int wp_row = block == 3 ? j - H : j;
+      std::memcpy(dr.wxp.data() + static_cast<size_t>(j) * K + m.dx, wp + static_cast<size_t>(wp_row) * m.dp, m.dp * sizeof(float));
+    }
+    dr.wxp_t = transposed(dr.wxp.data(), G, K);
+    dr.wh_t = transposed(params[dr.wh].data, G, H);
+  }
+  const int A = m.attention_hidden, in = m.dh + m.dq + m.du + m.dp;
+  const float* w = params[attn_w].data;
+  attn_h_t.assign(static_cast<size_t>(m.dh) * A, 0.0f);
+  attn_qu_t.assign(static_cast<size_t>(m.dq + m.du) * A, 0.0f);
+  attn_p_t.assign(static_cast<size_t>(m.dp) * A, 0.0f);
+  for (int a = 0; a < A; ++a) {
+    const float* row = w + static_cast<size_t>(a) * in;
+    for (int c = 0; c < m.dh; ++c) attn_h_t[static_cast<size_t>(c) * A + a] = row[c];
+    // The attention input is [H_t ; q ; u ; p_t]; the per-user block keeps q then u.
+    for (int c = 0; c < m.dq + m.du; ++c) attn_qu_t[static_cast<size_t>(c) * A + a] = row[m.dh + c];
+    for (int c = 0; c < m.dp; ++c) attn_p_t[static_cast<size_t>(c) * A + a] = row[m.dh + m.dq + m.du + c];
+  }
+  for (auto& layers : heads)
+    for (HeadLayer& l : layers) l.wt = transposed(params[l.w].data, l.out, l.in);
+}
+
+void Trainer::Impl::reset(Grads& g) const {
+  g.dense.resize(params.size());
+  g.sparse.resize(params.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (is_table[i]) {
+      g.sparse[i].clear();
+      g.sparse[i].dim = table_dim[i];
+      g.dense[i].clear();
+    } else {
+      g.dense[i].assign(static_cast<size_t>(params[i].size), 0.0f);
+    }
+  }
+  g.head_loss.assign(model->heads.size(), 0.0);
+}
+
+std::unique_ptr<Trainer> Trainer::create(const ModelSpec& spec, const std::vector<Param>& params, std::string* error) {
+  ModelSpec s = spec;
+  s.projection_cache = 0;
+  s.bf16 = false;
+  s.gate_block = 0;
+  auto impl = std::make_unique<Impl>();
+  impl->model = Model::build(s, error);
+  if (!impl->model) return nullptr;
+  impl->params = params;
+  impl->is_table.assign(params.size(), false);
+  impl->table_dim.assign(params.size(), 0);
+  std::unordered_map<const float*, int> by_ptr;
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (!params[i].data || params[i].size <= 0 || !params[i].m || !params[i].v) {
+      *error = "param " + std::to_string(i) + ": missing data or optimizer state";
+      return nullptr;
+    }
+    by_ptr[params[i].data] = static_cast<int>(i);
+  }
+  // Finds the param behind a weight pointer of `size` values; -1 when the weight is empty.
+  bool ok = true;
+  auto find = [&](const float* p, int64_t size, const std::string& what, bool table) {
+    if (size == 0) return -1;
+    auto it = by_ptr.find(p);
+    if (it == by_ptr.end() || impl->params[it->second].size != size) {
+      if (ok) *error = what + ": no trainable parameter of " + std::to_string(size) + " values";
+      ok = false;
+      return -1;
+    }
+    if (table) impl->is_table[it->second] = true;
+    return it->second;
+  };
+  const Model& m = *impl->model;
+  auto table = [&](const Table& t, const std::string& what) {
+    const int i = find(t.data, t.rows * t.dim, what, true);
+    if (i >= 0) impl->table_dim[i] = t.dim;
+    return i;
+  };
+  for (size_t f = 0; f < s.item_tables.size(); ++f) impl->item.push_back(table(s.item_tables[f], "item table " + std::to_string(f)));
+  for (size_t f = 0; f < s.profile_tables.size(); ++f)
+    impl->profile.push_back(table(s.profile_tables[f], "profile table " + std::to_string(f)));
+  impl->type = table(s.type_table, "type table");
+  impl->gap = table(s.gap_table, "gap table");
+  impl->scene = table(s.scene_table, "scene table");
+  impl->query = table(s.query_table, "query table");
+  const int64_t H = m.hidden, G = 4 * H;
+  for (int d = 0; d < m.directions; ++d) {
+    const std::string what = "lstm " + std::to_string(d);
+    impl->dir[d].wx = find(s.lstm[d].wx, G * m.dx, what + " wx", false);
+    impl->dir[d].wp = find(s.lstm[d].wp, 3 * H * m.dp, what + " wp", false);
+    impl->dir[d].wh = find(s.lstm[d].wh, G * H, what + " wh", false);
+    impl->dir[d].b = find(s.lstm[d].b, G, what + " b", false);
+  }
+  const int64_t A = m.attention_hidden;
+  impl->attn_w = find(s.attn_w, A * (m.dh + m.dq + m.du + m.dp), "attn.w", false);
+  impl->attn_b = find(s.attn_b, A, "attn.b", false);
+  impl->attn_v = find(s.attn_v, A, "attn.v", false);
+  for (size_t h = 0; h < s.heads.size(); ++h) {
+    std::vector<HeadLayer> layers;
+    for (size_t l = 0; l < s.heads[h].layers.size(); ++l) {
+      const DenseIn& d = s.heads[h].layers[l];
+      const std::string what = "head " + std::to_string(h) + " layer " + std::to_string(l);
+      HeadLayer hl;
+      hl.in = d.in;
+      hl.out = d.out;
+      hl.w = find(d.w, static_cast<int64_t>(d.out) * d.in, what + " w", false);
+      hl.b = find(d.b, d.out, what + " b", false);
+      layers.push_back(std::move(hl));
+    }
+    impl->heads.push_back(std::move(layers));
+  }
+  if (!ok) return nullptr;
+  impl->pack();
+  std::unique_ptr<Trainer> t(new Trainer());
+  t->impl_ = std::move(impl);
+  return t;
+}
+
+Trainer::~Trainer() = default;
+
+const Model& Trainer::model() const { return *impl_->model; }
+
+std::string Trainer::validate(const TrainBatch& batch) const {
+  const Model& m = *impl_->model;
+  std::string e = validate_users(m, batch.users);
+  if (!e.empty()) return "users." + e;
+  if (batch.heads.size() != m.heads.size()) return "heads: expected one entry per model head";
+  const int B = batch.users.batch;
+  for (size_t h = 0; h < m.heads.size(); ++h) {
+    const Head& head = m.heads[h];
+    const HeadLabels& lab = batch.heads[h];
+    const std::string at = "heads[" + std::to_string(h) + "].";
+    if (!(lab.lambda >= 0.0f) || !std::isfinite(lab.lambda)) return at + "lambda: must be a finite number ≥ 0";
+    if (head.kind == TaskKind::Multiclass) {
+      if (!lab.classes) continue;
+      for (int b = 0; b < B; ++b) {
+        if (lab.classes[b] < -1 || lab.classes[b] >= head.outputs)
+          return at + "classes[" + std::to_string(b) + "] = " + std::to_string(lab.classes[b]) + " is outside -1.." + std::to_string(head.outputs - 1);
+        const float w = lab.class_weight[b];
+        if (!(w >= 0.0f) || !std::isfinite(w)) return at + "classWeight[" + std::to_string(b) + "] must be a finite number ≥ 0";
+      }
+      continue;
+    }
+    const int C = lab.candidates.count;
+    if (C == 0) continue;
+    e = validate_candidates(m, head, lab.candidates);
+    if (!e.empty()) return at + "candidates." + e;
+    for (int c = 0; c < C; ++c) {
+      const int32_t o = lab.owner[c];
+      if (o < 0 || o >= B) return at + "owner[" + std::to_string(c) + "] = " + std::to_string(o) + " is outside 0.." + std::to_string(B - 1);
+      if (c > 0 && o < lab.owner[c - 1]) return at + "owner[" + std::to_string(c) + "]: candidates must be sorted by owner";
+      const float y = lab.label[c], w = lab.weight[c];
+      if (head.kind == TaskKind::Rank) {
+        if (!(y >= 0.0f && y <= 4.0f) || y != std::floor(y)) return at + "label[" + std::to_string(c) + "]: a rank grade must be an integer 0..4";
+      } else if (!(y >= 0.0f && y <= 1.0f)) {
+        return at + "label[" + std::to_string(c) + "]: a binary label must be in [0, 1]";
+      }
+      if (!(w >= 0.0f) || !std::isfinite(w)) return at + "weight[" + std::to_string(c) + "] must be a finite number ≥ 0";
+    }
+  }
+  return "";
+}
+
+namespace train_detail {
+
+struct Plan {
+  std::vector<double> totals, pair_totals;
+  std::vector<std::vector<int32_t>> cand_begin;
+};
+
+Plan plan(const Model& m, const TrainBatch& batch) {
+  Plan p;
+  const int B = batch.users.batch;
+  p.totals.assign(m.heads.size(), 0.0);
+  p.pair_totals.assign(m.heads.size(), 0.0);
+  p.cand_begin.assign(m.heads.size(), std::vector<int32_t>(static_cast<size_t>(B) + 1, 0));
+  for (size_t h = 0; h < m.heads.size(); ++h) {
+    const HeadLabels& lab = batch.heads[h];
+    if (m.heads[h].kind == TaskKind::Multiclass) {
+      if (lab.classes)
+        for (int b = 0; b < B; ++b)
+          if (lab.classes[b] >= 0) p.totals[h] += lab.class_weight[b];
+      continue;
+    }
+    const int C = lab.candidates.count;
+    std::vector<int32_t>& begin = p.cand_begin[h];
+    for (int c = 0; c < C; ++c) begin[lab.owner[c] + 1]++;
+    for (int b = 0; b < B; ++b) begin[b + 1] += begin[b];
+    const bool rank = m.heads[h].kind == TaskKind::Rank;
+    for (int c = 0; c < C; ++c)
+      p.totals[h] += static_cast<double>(lab.weight[c]) * (rank ? kGradeWeight[static_cast<int>(lab.label[c])] : 1.0f);
+    if (rank && lab.pairwise)
+      for (int b = 0; b < B; ++b)
+        for (int x = begin[b]; x < begin[b + 1]; ++x)
+          for (int y = begin[b]; y < begin[b + 1]; ++y)
+            if (lab.label[x] > lab.label[y]) p.pair_totals[h] += 0.5 * (static_cast<double>(lab.weight[x]) + lab.weight[y]);
+  }
+  return p;
+}
+
+// Per-worker gradients of the batch, reduced into parts[0] in worker order.
+LossReport accumulate(Trainer::Impl& t, const KernelTable& k, const TrainBatch& batch, bool train_shared, int threads,
+                      std::vector<Grads>& parts) {
+  const Model& m = *t.model;
+  const Plan p = plan(m, batch);
+  const int B = batch.users.batch;
+  const int workers = std::max(1, std::min(threads, (B + kChunkUsers - 1) / kChunkUsers));
+  parts.resize(workers);
+  for (Grads& g : parts) t.reset(g);
+  parallel_for(workers, workers, [&](int, int part) {
+    const int from = static_cast<int>(static_cast<int64_t>(B) * part / workers);
+    const int to = static_cast<int>(static_cast<int64_t>(B) * (part + 1) / workers);
+    for (int b = from; b < to; b += kChunkUsers)
+      backward_users(t, k, batch, b, std::min(to, b + kChunkUsers), p.totals, p.pair_totals, p.cand_begin, train_shared, parts[part]);
+  });
+  Grads& g = parts[0];
+  for (int w = 1; w < workers; ++w) {
+    for (size_t i = 0; i < t.params.size(); ++i) {
+      if (t.is_table[i]) {
+        SparseRows& src = parts[w].sparse[i];
+        for (size_t r = 0; r < src.rows.size(); ++r) g.sparse[i].add(src.rows[r], src.g.data() + r * src.dim, 1.0f);
+      } else {
+        float* dst = g.dense[i].data();
+        const float* src = parts[w].dense[i].data();
+        for (int64_t j = 0; j < t.params[i].size; ++j) dst[j] += src[j];
+      }
+    }
+    for (size_t h = 0; h < g.head_loss.size(); ++h) g.head_loss[h] += parts[w].head_loss[h];
+  }
+  LossReport r;
+  r.head_loss = g.head_loss;
+  r.head_weight = p.totals;
+  for (size_t h = 0; h < m.heads.size(); ++h)
+    if (p.totals[h] > 0) r.loss += batch.heads[h].lambda * g.head_loss[h];
+  double sq = 0.0;
+  for (size_t i = 0; i < t.params.size(); ++i) {
+    const AlignedFloats& v = t.is_table[i] ? g.sparse[i].g : g.dense[i];
+    for (float x : v) sq += static_cast<double>(x) * x;
+  }
+  r.grad_norm = std::sqrt(sq);
+  return r;
+}
+
+}  // namespace train_detail
+
+LossReport Trainer::gradients(const KernelTable& k, const TrainBatch& batch, float* const* grads, int threads) {
+  Impl& t = *impl_;
+  LossReport r = train_detail::accumulate(t, k, batch, true, threads, t.parts);
+  const Grads& g = t.parts[0];
+  for (size_t i = 0; i < t.params.size(); ++i) {
+    float* out = grads[i];
+    if (!t.is_table[i]) {
+      std::memcpy(out, g.dense[i].data(), static_cast<size_t>(t.params[i].size) * sizeof(float));
+      continue;
+    }
+    std::memset(out, 0, static_cast<size_t>(t.params[i].size) * sizeof(float));
+    const SparseRows& s = g.sparse[i];
+    for (size_t r2 = 0; r2 < s.rows.size(); ++r2)
+      for (int j = 0; j < s.dim; ++j) out[static_cast<int64_t>(s.rows[r2]) * s.dim + j] += s.g[r2 * s.dim + j];
+  }
+  return r;
+}
+
+}  // namespace dupn
