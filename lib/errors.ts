@@ -11,6 +11,7 @@ export type DupnErrorCode =
   | 'E_NATIVE_LOAD' // the native addon could not be loaded
   | 'E_IO' // a file could not be read or written
   | 'E_UNSUPPORTED' // the call is not available with this backend (e.g. *Sync on onnxruntime)
+  | 'E_DIVERGED' // training produced a non-finite loss or gradient (the step was not applied)
   | 'E_INTERNAL'; // a native failure that is not the caller's fault
 
 /** The one error class of dupn: `code` says what kind of failure, `message` names the field and the problem. */

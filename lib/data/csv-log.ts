@@ -1,0 +1,376 @@
+/**
+ * Behaviour logs as delimited text (SPEC §5): the Taobao UserBehavior layout and any CSV/TSV described by a
+ * column mapping. Rows stream in bounded batches; malformed rows are counted and reported with their line
+ * numbers (never used), and are fatal with `strict`.
+ *
+ * Column mapping (`columns`): `role=column` pairs, comma-separated (`user=0,item=1,type=3,time=4`) or as
+ * an object. A column is a 0-based index or a header name (`user=user_id,item=item_id,day=time_stamp`).
+ * Roles: `user`, `item` (required), `type`, one of `time` / `day` (required), `category`, `shop`, `brand`,
+ * `price`, `scene`, and any other name (an extra item field, e.g. `seller=3`, kept in {@link LogRow.extra}).
+ *
+ * - `time`: Unix seconds (`timeUnit: 'ms'` for milliseconds); anything but a plain decimal number is malformed.
+ * - `day`: a calendar day, placed at 12:00 UTC so that a day never moves to its neighbour in any time zone:
+ *   `MMDD` (3–4 digits, e.g. Tmall's `1111` = 11 Nov) in the year `year` (default 2015, the year of the Tmall
+ *   logs), `YYYYMMDD`, or `YYYY-MM-DD`. Rows of one user on one day keep their file order.
+ * - `type`: mapped through `types` (e.g. Tmall's `{"0":"pv","1":"cart","2":"buy","3":"fav"}`); without a
+ *   `type` column every row is `defaultType` (`pv`). A type outside `knownTypes` is malformed in strict mode;
+ *   otherwise it is kept (the model gives it the unknown-type id) and counted in `unknownTypes`.
+ * - Empty `category`/`shop`/`brand`/`scene`/`price`/extra values are missing; an empty `user` or `item` is
+ *   malformed, as is a negative or non-numeric `price` and a row with the wrong number of columns.
+ */
+import * as nodePath from 'node:path';
+import { DupnError, describe } from '../errors';
+import { MAX_LINE_CHARS, MalformedLog, readLineBatches } from './lines';
+
+/** One behaviour row of a log. */
+export interface LogRow {
+  userId: string;
+  item: string;
+  category?: string;
+  shop?: string;
+  brand?: string;
+  /** Behaviour type after the `types` mapping. */
+  type: string;
+  /** Unix seconds. */
+  time: number;
+  price?: number;
+  scene?: string;
+  /** Further mapped columns (extra item fields) by name. */
+  extra?: Record<string, string>;
+  /** 1-based line number in the file. */
+  line: number;
+}
+
+/** Column of one role: a 0-based index or a header name. */
+export type ColumnRef = number | string;
+
+/** Roles → columns, as parsed from a `columns` spec. */
+export type ColumnMapping = Record<string, ColumnRef>;
+
+/** Options of the delimited-log reader. */
+export interface LogReadOptions {
+  /** `taobao`: the UserBehavior preset (`user_id,item_id,category_id,behavior_type,timestamp`, no header). `csv`: needs `columns`. */
+  format?: 'taobao' | 'csv';
+  /** Column mapping (see the module comment); implies `format: 'csv'`. */
+  columns?: string | ColumnMapping;
+  /** Field delimiter; default tab for `.tsv`/`.tab` files (also gzipped), else comma. */
+  delimiter?: string;
+  /** Whether the first line is a header; default: when a column is named rather than numbered. */
+  header?: boolean;
+  /** Exact number of columns each row must have; default: the header's, 5 for taobao, else "enough". */
+  columnCount?: number;
+  /** Year of `MMDD` day values (default 2015). */
+  year?: number;
+  /** Raw type value → type name, e.g. `{"0":"pv","1":"cart","2":"buy","3":"fav"}`; unmapped values stay as they are. */
+  types?: Record<string, string>;
+  /** Type vocabulary (default `pv, fav, cart, buy`; readExamples passes the config's). */
+  knownTypes?: readonly string[];
+  /** Type of every row when there is no `type` column (default `pv`). */
+  defaultType?: string;
+  /** Unit of the `time` column (default seconds). */
+  timeUnit?: 's' | 'ms';
+  /** The first malformed row throws `DupnError('E_INPUT', 'file:line: problem')`. */
+  strict?: boolean;
+}
+
+/** Counters of one read of a log. */
+export interface LogStats {
+  /** Lines read, header and blank lines included. */
+  lines: number;
+  /** Well-formed rows yielded. */
+  rows: number;
+  /** Rows kept whose type is outside `knownTypes` (non-strict mode only). */
+  unknownTypes: number;
+}
+
+/** The Taobao UserBehavior layout. */
+export const TAOBAO_COLUMNS: ColumnMapping = { user: 0, item: 1, category: 2, type: 3, time: 4 };
+
+const FIXED_ROLES = ['user', 'item', 'category', 'shop', 'brand', 'type', 'time', 'day', 'price', 'scene'];
+const ROLE_RE = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
+const NUMBER_RE = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+
+/**
+ * Parses a column mapping spec (`user=0,item=item_id,...`). Throws `DupnError('E_INPUT')` naming the bad pair.
+ */
+export function parseColumns(spec: string | ColumnMapping): ColumnMapping {
+  const out: ColumnMapping = {};
+  const pairs: [string, unknown][] =
+    typeof spec === 'string'
+      ? spec
+          .split(',')
+          .map((p) => p.trim())
+          .filter((p) => p.length > 0)
+          .map((p): [string, unknown] => {
+            const eq = p.indexOf('=');
+            if (eq <= 0) throw new DupnError('E_INPUT', `columns: "${p}" is not role=column`, { path: 'columns' });
+            const col = p.slice(eq + 1).trim();
+            return [p.slice(0, eq).trim(), /^\d+$/.test(col) ? Number(col) : col];
+          })
+      : Object.entries(spec);
+  for (const [role, col] of pairs) {
+    const path = `columns.${role}`;
+    if (!ROLE_RE.test(role)) throw new DupnError('E_INPUT', `${path}: not a valid role name`, { path });
+    if (role in out) throw new DupnError('E_INPUT', `${path}: given twice`, { path });
+    if (typeof col === 'number') {
+      if (!Number.isInteger(col) || col < 0) throw new DupnError('E_INPUT', `${path}: column index must be an integer >= 0, got ${col}`, { path });
+    } else if (typeof col !== 'string' || col.length === 0) {
+      throw new DupnError('E_INPUT', `${path}: must be a column index or a header name, got ${describe(col)}`, { path });
+    }
+    out[role] = col;
+  }
+  if (out['user'] === undefined) throw new DupnError('E_INPUT', 'columns.user: missing (the user id column)', { path: 'columns.user' });
+  if (out['item'] === undefined) throw new DupnError('E_INPUT', 'columns.item: missing (the item id column)', { path: 'columns.item' });
+  if ((out['time'] === undefined) === (out['day'] === undefined)) {
+    throw new DupnError('E_INPUT', 'columns: give exactly one of time (Unix seconds) and day (a date)', { path: 'columns.time' });
+  }
+  return out;
+}
+
+/** Default delimiter of a file: tab for `.tsv`/`.tab` (optionally `.gz`), else comma. */
+export function delimiterFor(path: string): string {
+  const ext = nodePath.extname(path.replace(/\.gz$/i, '')).toLowerCase();
+  return ext === '.tsv' || ext === '.tab' ? '\t' : ',';
+}
+
+/**
+ * Unix seconds at 12:00 UTC of a day value (`MMDD` in `year`, `YYYYMMDD`, `YYYY-MM-DD`), or undefined when
+ * it is not a valid date.
+ */
+export function dayToTime(value: string, year = 2015): number | undefined {
+  let y: number;
+  let m: number;
+  let d: number;
+  let match: RegExpMatchArray | null;
+  if ((match = /^(\d{1,2})(\d{2})$/.exec(value)) !== null) {
+    y = year;
+    m = Number(match[1]);
+    d = Number(match[2]);
+  } else if ((match = /^(\d{4})-?(\d{2})-?(\d{2})$/.exec(value)) !== null) {
+    y = Number(match[1]);
+    m = Number(match[2]);
+    d = Number(match[3]);
+  } else return undefined;
+  const ms = Date.UTC(y, m - 1, d, 12);
+  const date = new Date(ms);
+  // Date.UTC rolls 31 Feb over into March; a round trip catches it.
+  if (date.getUTCFullYear() !== y || date.getUTCMonth() !== m - 1 || date.getUTCDate() !== d) return undefined;
+  return ms / 1000;
+}
+
+/** Splits one line; quoted fields ("a,b", "say ""hi""") are understood. Returns a string on a quoting error. */
+export function splitFields(line: string, delimiter: string): string[] | string {
+  if (!line.includes('"')) return line.split(delimiter);
+  const out: string[] = [];
+  let field = '';
+  let i = 0;
+  let quoted = false;
+  let wasQuoted = false;
+  while (i < line.length) {
+    const c = line[i];
+    if (quoted) {
+      if (c === '"') {
+        if (line[i + 1] === '"') {
+          field += '"';
+          i += 2;
+          continue;
+        }
+        quoted = false;
+        i++;
+        continue;
+      }
+      field += c;
+      i++;
+    } else if (line.startsWith(delimiter, i)) {
+      out.push(field);
+      field = '';
+      wasQuoted = false;
+      i += delimiter.length;
+    } else if (c === '"' && field.trim().length === 0 && !wasQuoted) {
+      quoted = true;
+      wasQuoted = true;
+      field = '';
+      i++;
+    } else {
+      if (wasQuoted && c.trim().length > 0) return `column ${out.length + 1}: text after a closing quote`;
+      field += c;
+      i++;
+    }
+  }
+  if (quoted) return `column ${out.length + 1}: unterminated quote`;
+  out.push(field);
+  return out;
+}
+
+interface Plan {
+  delimiter: string;
+  header: boolean;
+  /** Exact count, or -(minimum count) when only a minimum is known. */
+  count: number;
+  index: Record<string, number>;
+  label: Record<string, string>;
+}
+
+function resolveIndex(mapping: ColumnMapping, headerFields: string[] | undefined, file: string): Record<string, number> {
+  const index: Record<string, number> = {};
+  for (const [role, col] of Object.entries(mapping)) {
+    if (typeof col === 'number') {
+      if (headerFields !== undefined && col >= headerFields.length) {
+        throw new DupnError('E_INPUT', `${file}:1: columns.${role} = ${col} but the header has ${headerFields.length} columns`, { path: `columns.${role}` });
+      }
+      index[role] = col;
+      continue;
+    }
+    if (headerFields === undefined) {
+      throw new DupnError('E_INPUT', `${file}: columns.${role} names column "${col}" but the file has no header (header: false)`, { path: `columns.${role}` });
+    }
+    let at = headerFields.indexOf(col);
+    if (at < 0) at = headerFields.findIndex((h) => h.toLowerCase() === col.toLowerCase());
+    if (at < 0) {
+      throw new DupnError('E_INPUT', `${file}:1: columns.${role} names "${col}", which is not in the header (${headerFields.join(', ')})`, {
+        path: `columns.${role}`,
+      });
+    }
+    index[role] = at;
+  }
+  return index;
+}
+
+/**
+ * Streams the rows of a delimited behaviour log in batches (one per read chunk). `stats` and `malformed`
+ * are updated as it goes; each call reads the file anew.
+ */
+export async function* readLogBatches(
+  path: string,
+  options: LogReadOptions,
+  stats: LogStats,
+  malformed: MalformedLog,
+): AsyncGenerator<LogRow[]> {
+  const taobao = options.columns === undefined;
+  if (taobao && options.format === 'csv') throw new DupnError('E_INPUT', 'columns: format "csv" needs a column mapping', { path: 'columns' });
+  const mapping = taobao ? TAOBAO_COLUMNS : parseColumns(options.columns as string | ColumnMapping);
+  const named = Object.values(mapping).some((c) => typeof c === 'string');
+  const header = options.header ?? named;
+  const delimiter = options.delimiter ?? delimiterFor(path);
+  if (delimiter.length === 0 || delimiter.includes('"') || delimiter.includes('\n')) {
+    throw new DupnError('E_INPUT', `delimiter: must be a non-empty string without quotes or line breaks, got ${describe(delimiter)}`, { path: 'delimiter' });
+  }
+  const year = options.year ?? 2015;
+  if (!Number.isInteger(year) || year < 1 || year > 9999) throw new DupnError('E_INPUT', `year: must be an integer in [1, 9999], got ${describe(year)}`, { path: 'year' });
+  const types = options.types ?? {};
+  const known = new Set(options.knownTypes ?? ['pv', 'fav', 'cart', 'buy']);
+  const defaultType = options.defaultType ?? 'pv';
+  const timeScale = options.timeUnit === 'ms' ? 1 / 1000 : 1;
+
+  let plan: Plan | undefined;
+  const makePlan = (headerFields: string[] | undefined): Plan => {
+    const index = resolveIndex(mapping, headerFields, path);
+    const label: Record<string, string> = {};
+    for (const [role, at] of Object.entries(index)) {
+      label[role] = headerFields !== undefined ? `column ${at + 1} "${headerFields[at]}" (${role})` : `column ${at + 1} (${role})`;
+    }
+    const minimum = Math.max(...Object.values(index)) + 1;
+    const count = options.columnCount ?? (headerFields !== undefined ? headerFields.length : taobao ? 5 : -minimum);
+    if (count > 0 && count < minimum) {
+      throw new DupnError('E_INPUT', `columnCount: ${count} columns cannot hold column ${minimum}`, { path: 'columnCount' });
+    }
+    return { delimiter, header, count, index, label };
+  };
+  if (!header) plan = makePlan(undefined);
+
+  const extras = Object.keys(mapping).filter((r) => !FIXED_ROLES.includes(r));
+  for await (const batch of readLineBatches(path, MAX_LINE_CHARS)) {
+    const rows: LogRow[] = [];
+    for (let k = 0; k < batch.lines.length; ++k) {
+      const line = batch.first + k;
+      const text = batch.lines[k];
+      stats.lines++;
+      if (text === null) {
+        malformed.add(line, `line longer than ${MAX_LINE_CHARS} characters`);
+        continue;
+      }
+      if (text.trim().length === 0) continue;
+      const fields = splitFields(text, delimiter);
+      if (typeof fields === 'string') {
+        if (plan === undefined) throw new DupnError('E_INPUT', `${path}:${line}: header: ${fields}`, { path: `${path}:${line}` });
+        malformed.add(line, fields);
+        continue;
+      }
+      if (plan === undefined) {
+        plan = makePlan(fields.map((f) => f.trim()));
+        continue;
+      }
+      const row = parseRow(fields, line, plan);
+      if (typeof row === 'string') malformed.add(line, row);
+      else {
+        rows.push(row);
+        stats.rows++;
+      }
+    }
+    if (rows.length > 0) yield rows;
+  }
+
+  function parseRow(f: string[], line: number, p: Plan): LogRow | string {
+    if (p.count > 0 ? f.length !== p.count : f.length < -p.count) {
+      return `expected ${p.count > 0 ? '' : 'at least '}${Math.abs(p.count)} columns, got ${f.length}`;
+    }
+    const at = p.index;
+    const userId = clean(f[at['user']]);
+    if (userId.length === 0) return `${p.label['user']}: empty user id`;
+    const item = clean(f[at['item']]);
+    if (item.length === 0) return `${p.label['item']}: empty item id`;
+    let type = defaultType;
+    if (at['type'] !== undefined) {
+      const raw = clean(f[at['type']]);
+      if (raw.length === 0) return `${p.label['type']}: empty behaviour type`;
+      type = types[raw] ?? raw;
+    }
+    let time: number;
+    if (at['time'] !== undefined) {
+      const raw = clean(f[at['time']]);
+      time = NUMBER_RE.test(raw) ? Number(raw) * timeScale : NaN;
+      if (!Number.isFinite(time)) return `${p.label['time']}: time must be a number (Unix ${timeScale === 1 ? 'seconds' : 'milliseconds'}), got ${describe(raw)}`;
+    } else {
+      const raw = clean(f[at['day']]);
+      const t = dayToTime(raw, year);
+      if (t === undefined) return `${p.label['day']}: not a date (MMDD, YYYYMMDD or YYYY-MM-DD), got ${describe(raw)}`;
+      time = t;
+    }
+    const row: LogRow = { userId, item, type, time, line };
+    for (const role of ['category', 'shop', 'brand', 'scene'] as const) {
+      if (at[role] === undefined) continue;
+      const v = clean(f[at[role]]);
+      if (v.length > 0) row[role] = v;
+    }
+    if (at['price'] !== undefined) {
+      const raw = clean(f[at['price']]);
+      if (raw.length > 0) {
+        const price = NUMBER_RE.test(raw) ? Number(raw) : NaN;
+        if (!Number.isFinite(price) || price < 0) return `${p.label['price']}: price must be a number >= 0, got ${describe(raw)}`;
+        row.price = price;
+      }
+    }
+    for (const name of extras) {
+      const v = clean(f[at[name]]);
+      if (v.length > 0) (row.extra ??= {})[name] = v;
+    }
+    // Checked last, so that a row with a real defect reports that defect rather than its type.
+    if (!known.has(type)) {
+      if (malformed.strict) return `${at['type'] === undefined ? 'defaultType' : p.label['type']}: unknown behaviour type ${describe(type)} (known: ${[...known].join(', ')})`;
+      stats.unknownTypes++;
+    }
+    return row;
+  }
+}
+
+/** `s.trim()`, without the copy in the usual case of nothing to trim. */
+function clean(s: string): string {
+  return s.length > 0 && (s.charCodeAt(0) <= 32 || s.charCodeAt(s.length - 1) <= 32) ? s.trim() : s;
+}
+
+/** Rows one by one (a convenience over {@link readLogBatches}). */
+export async function* readLogRows(path: string, options: LogReadOptions = {}, stats?: LogStats, malformed?: MalformedLog): AsyncGenerator<LogRow> {
+  const s = stats ?? { lines: 0, rows: 0, unknownTypes: 0 };
+  const m = malformed ?? new MalformedLog(path, options.strict === true);
+  for await (const batch of readLogBatches(path, options, s, m)) yield* batch;
+}

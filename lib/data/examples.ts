@@ -1,0 +1,338 @@
+/**
+ * Training examples from user timelines (SPEC §5): the history before a cut time is the input, the labels
+ * come from what follows. Which labels an example carries follows the model config's tasks:
+ *
+ * - `binary` task (CTR when its target includes `item`, SPP when it targets `shop`, …): the entity of the
+ *   next behaviour (the first one at the cut time) is the positive (label 1), plus `negatives` sampled
+ *   entities (label 0). The entity is the item when the target includes `item`, else the tuple of the
+ *   target fields (a shop for `["shop"]`). Absent when the next behaviour lacks the entity (no shop column).
+ * - `rank` task (L2R): every distinct entity acted on in the horizon, graded by its best behaviour
+ *   ({@link GRADES}: pv 1, fav 2, cart 3, buy 4; other types count as a click), plus `negatives` sampled
+ *   entities graded 0. Logs carry no dense ranking features: with `denseFeatures > 0` they are zeros.
+ * - `multiclass` task (PPP): the class of the first purchase (`buy`) in the horizon; absent when there is
+ *   none. `classOf: 'price'` (default): the price level, i.e. how many of the ascending `priceThresholds`
+ *   the price reaches (default half-decades from 10: 10, 31.6, 100, 316, … for `classes - 1` levels);
+ *   absent when the purchase has no price. `classOf: 'category'`: `categoryClasses[category]` when that map
+ *   is given (an unmapped category: absent), else the SPEC §2 hash bucket of the category modulo `classes`.
+ *
+ * Cuts: a cut is at a behaviour i that has at least `minHistory` earlier behaviours and a strictly later
+ * time than behaviour i-1 (so "strictly before the cut" and "from i on" separate cleanly, also for
+ * day-level logs whose rows of one day share a time). At most `maxExamplesPerUser` cuts per timeline: the
+ * eligible cuts are split into that many equal consecutive strata and one is drawn from each, so the cuts
+ * spread across the timeline. History: the last `maxSeqLen` behaviours before the cut, `now` = the cut time.
+ * Horizon: the behaviours from the cut on, at most `horizonBehaviors` of them and earlier than cut +
+ * `horizonSeconds`.
+ *
+ * Negatives are sampled by popularity in a streaming, bounded way: uniformly from a ring buffer of the last
+ * `popularityWindow` behaviours read (so in proportion to recent popularity), never an entity acted on in
+ * the horizon, never twice in one list. A timeline's own rows enter the ring before its examples are cut (the
+ * first users of a file would otherwise get none); a list may still come up short when the ring holds too
+ * few distinct entities (counted in `shortOfNegatives`). Everything random is drawn from mulberry32 streams
+ * seeded by `seed`, the user and the block's first line: the same file gives the same examples.
+ */
+import { ResolvedConfig, TaskConfig } from '../config';
+import { DupnError, describe } from '../errors';
+import { BehaviorInput, CandidateInput } from '../features';
+import { bucket } from '../hashing';
+import { mulberry32, seedFor } from '../random';
+import { LogRow } from './csv-log';
+import { GRADES, LabelledCandidate, TrainingExample } from './example';
+import { UserTimeline } from './timeline';
+
+/** What the class of a multiclass task is. */
+export type ClassOf = 'price' | 'category';
+
+/** Options of example construction (defaults in brackets). */
+export interface ExampleOptions {
+  /** Seed of cut selection and negative sampling [0]. */
+  seed?: number;
+  /** Fewest behaviours before a cut [5]. */
+  minHistory?: number;
+  /** Most examples per user timeline [8]; `Infinity` keeps every eligible cut. */
+  maxExamplesPerUser?: number;
+  /** Horizon length in seconds [86,400: one day]. */
+  horizonSeconds?: number;
+  /** Most behaviours in the horizon [50]. */
+  horizonBehaviors?: number;
+  /** Sampled negatives per binary/rank label list [4]. */
+  negatives?: number;
+  /** Behaviours in the popularity ring buffer [100,000]. */
+  popularityWindow?: number;
+  /** Class of multiclass tasks, for all or by task name ['price']. */
+  classOf?: ClassOf | Record<string, ClassOf>;
+  /** Ascending price thresholds of the price levels (at most classes - 1). */
+  priceThresholds?: number[];
+  /** Category → class for `classOf: 'category'` (otherwise the hash bucket). */
+  categoryClasses?: Record<string, number>;
+}
+
+/** Counters of example construction. */
+export interface ExampleStats {
+  /** Examples produced. */
+  examples: number;
+  /** Cuts dropped because no task had a label. */
+  unlabelled: number;
+  /** Label lists that got fewer than `negatives` negatives. */
+  shortOfNegatives: number;
+}
+
+/** The value of an item field (`item`, `category`, `shop`, `brand`, `price`, or an extra column) of a row. */
+export function fieldOf(row: LogRow, name: string): string | number | undefined {
+  switch (name) {
+    case 'item':
+    case 'category':
+    case 'shop':
+    case 'brand':
+      return row[name];
+    case 'price':
+      return row.price;
+    default:
+      return row.extra?.[name];
+  }
+}
+
+/**
+ * A fixed-size ring of recent behaviours: a uniform draw from it is a draw in proportion to recent
+ * popularity. Memory: `size` row references.
+ */
+export class PopularityRing {
+  private readonly rows: LogRow[] = [];
+  private next = 0;
+
+  constructor(readonly size: number) {}
+
+  /** Adds a behaviour, evicting the oldest when full. */
+  add(row: LogRow): void {
+    if (this.rows.length < this.size) this.rows.push(row);
+    else {
+      this.rows[this.next] = row;
+      this.next = (this.next + 1) % this.size;
+    }
+  }
+
+  /** Behaviours held. */
+  get length(): number {
+    return this.rows.length;
+  }
+
+  /**
+   * Up to `count` rows with distinct keys, none in `exclude`; `keyOf` returns undefined for rows that lack the
+   * entity. Gives up after a bounded number of draws.
+   */
+  sample(rng: () => number, count: number, keyOf: (row: LogRow) => string | undefined, exclude: ReadonlySet<string>): LogRow[] {
+    const out: LogRow[] = [];
+    if (this.rows.length === 0 || count <= 0) return out;
+    const taken = new Set<string>();
+    for (let tries = 20 * count + 20; tries > 0 && out.length < count; --tries) {
+      const row = this.rows[Math.floor(rng() * this.rows.length)];
+      const key = keyOf(row);
+      if (key === undefined || exclude.has(key) || taken.has(key)) continue;
+      taken.add(key);
+      out.push(row);
+    }
+    return out;
+  }
+}
+
+type Plan =
+  | { kind: 'next' | 'rank'; name: string; target: string[]; key: string[]; dense: number }
+  | { kind: 'class'; name: string; classes: number; classOf: ClassOf; thresholds: number[] };
+
+function optionError(name: string, problem: string): never {
+  throw new DupnError('E_INPUT', `options.${name}: ${problem}`, { path: `options.${name}` });
+}
+
+function intOption(value: unknown, name: string, min: number, def: number, infinite = false): number {
+  if (value === undefined) return def;
+  if (infinite && value === Infinity) return Infinity;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) optionError(name, `must be an integer >= ${min}, got ${describe(value)}`);
+  return value;
+}
+
+const GRADE_OF: Record<string, number> = { pv: GRADES.click, click: GRADES.click, fav: GRADES.fav, cart: GRADES.cart, buy: GRADES.buy };
+
+/** Turns user timelines into training examples for one model config (see the module comment for the policy). */
+export class ExampleBuilder {
+  readonly stats: ExampleStats = { examples: 0, unlabelled: 0, shortOfNegatives: 0 };
+  private readonly plans: Plan[];
+  private readonly ring: PopularityRing;
+  private readonly seed: number;
+  private readonly minHistory: number;
+  private readonly maxCuts: number;
+  private readonly horizonSeconds: number;
+  private readonly horizonBehaviors: number;
+  private readonly negatives: number;
+  private readonly categoryClasses?: Record<string, number>;
+  private readonly withPrice: boolean;
+
+  constructor(
+    private readonly config: ResolvedConfig,
+    options: ExampleOptions = {},
+  ) {
+    const seed = options.seed ?? 0;
+    if (typeof seed !== 'number' || !Number.isInteger(seed)) optionError('seed', `must be an integer, got ${describe(seed)}`);
+    this.seed = seed;
+    this.minHistory = intOption(options.minHistory, 'minHistory', 0, 5);
+    this.maxCuts = intOption(options.maxExamplesPerUser, 'maxExamplesPerUser', 1, 8, true);
+    this.horizonBehaviors = intOption(options.horizonBehaviors, 'horizonBehaviors', 1, 50);
+    this.negatives = intOption(options.negatives, 'negatives', 0, 4);
+    this.ring = new PopularityRing(intOption(options.popularityWindow, 'popularityWindow', 1, 100_000));
+    const hs = options.horizonSeconds ?? 86_400;
+    if (typeof hs !== 'number' || !(hs > 0)) optionError('horizonSeconds', `must be a number > 0, got ${describe(hs)}`);
+    this.horizonSeconds = hs;
+    if (options.categoryClasses !== undefined) this.categoryClasses = options.categoryClasses;
+    this.withPrice = config.itemFields.some((f) => f.name === 'price');
+    this.plans = config.tasks.map((t) => this.plan(t, options));
+  }
+
+  private plan(task: TaskConfig, options: ExampleOptions): Plan {
+    if (task.kind !== 'multiclass') {
+      const key = task.target.includes('item') ? ['item'] : task.target;
+      return { kind: task.kind === 'binary' ? 'next' : 'rank', name: task.name, target: task.target, key, dense: task.kind === 'rank' ? task.denseFeatures : 0 };
+    }
+    const c = options.classOf;
+    const classOf = (typeof c === 'string' ? c : c?.[task.name]) ?? 'price';
+    if (classOf !== 'price' && classOf !== 'category') optionError('classOf', `must be "price" or "category", got ${describe(classOf)}`);
+    let thresholds: number[];
+    if (options.priceThresholds !== undefined) {
+      thresholds = options.priceThresholds;
+      if (!Array.isArray(thresholds) || thresholds.length > task.classes - 1) {
+        optionError('priceThresholds', `must be an array of at most ${task.classes - 1} numbers (task "${task.name}" has ${task.classes} classes)`);
+      }
+      thresholds.forEach((v, i) => {
+        if (typeof v !== 'number' || !Number.isFinite(v) || (i > 0 && v <= thresholds[i - 1])) {
+          optionError(`priceThresholds[${i}]`, `must be a finite number above the previous one, got ${describe(v)}`);
+        }
+      });
+    } else {
+      thresholds = Array.from({ length: task.classes - 1 }, (_, k) => 10 ** (1 + k / 2));
+    }
+    return { kind: 'class', name: task.name, classes: task.classes, classOf, thresholds };
+  }
+
+  /** The examples of one timeline (feeds its rows into the popularity ring first). */
+  build(timeline: UserTimeline): TrainingExample[] {
+    const rows = timeline.rows;
+    for (const row of rows) this.ring.add(row);
+    const rng = mulberry32(seedFor(this.seed, `examples|${timeline.userId}|${timeline.firstLine}`));
+    const cuts = this.pickCuts(rows, rng);
+    if (cuts.length === 0) return [];
+    const behaviors = rows.slice(0, cuts[cuts.length - 1]).map((r) => this.behavior(r));
+    const out: TrainingExample[] = [];
+    for (const i of cuts) {
+      const time = rows[i].time;
+      let end = i + 1;
+      while (end < rows.length && end - i < this.horizonBehaviors && rows[end].time < time + this.horizonSeconds) end++;
+      const labels: Record<string, LabelledCandidate[] | number> = {};
+      for (const plan of this.plans) {
+        const label = plan.kind === 'class' ? this.classLabel(plan, rows, i, end) : this.candidateLabels(plan, rows, i, end, rng);
+        if (label !== undefined) labels[plan.name] = label;
+      }
+      if (Object.keys(labels).length === 0) {
+        this.stats.unlabelled++;
+        continue;
+      }
+      const history = behaviors.slice(Math.max(0, i - this.config.maxSeqLen), i);
+      out.push({ user: { behaviors: history, now: time }, userId: timeline.userId, time, labels });
+      this.stats.examples++;
+    }
+    return out;
+  }
+
+  private pickCuts(rows: LogRow[], rng: () => number): number[] {
+    const eligible: number[] = [];
+    for (let i = Math.max(this.minHistory, 0); i < rows.length; ++i) {
+      if (i === 0 || rows[i].time > rows[i - 1].time) eligible.push(i);
+    }
+    const E = eligible.length;
+    if (E <= this.maxCuts) return eligible;
+    const k = this.maxCuts;
+    const cuts: number[] = new Array(k);
+    for (let s = 0; s < k; ++s) {
+      const lo = Math.floor((s * E) / k);
+      const hi = Math.floor(((s + 1) * E) / k);
+      cuts[s] = eligible[lo + Math.floor(rng() * (hi - lo))];
+    }
+    return cuts;
+  }
+
+  private behavior(row: LogRow): BehaviorInput {
+    const b: BehaviorInput = { type: row.type, time: row.time, item: row.item };
+    if (row.category !== undefined) b.category = row.category;
+    if (row.shop !== undefined) b.shop = row.shop;
+    if (row.brand !== undefined) b.brand = row.brand;
+    if (row.scene !== undefined) b.scene = row.scene;
+    if (this.withPrice && row.price !== undefined) b['price'] = row.price;
+    if (row.extra !== undefined) for (const [k, v] of Object.entries(row.extra)) b[k] = v;
+    return b;
+  }
+
+  private candidateLabels(plan: Extract<Plan, { kind: 'next' | 'rank' }>, rows: LogRow[], i: number, end: number, rng: () => number): LabelledCandidate[] | undefined {
+    const keyOf = (row: LogRow): string | undefined => {
+      if (plan.key.length === 1) {
+        const v = fieldOf(row, plan.key[0]);
+        return v === undefined ? undefined : String(v);
+      }
+      const parts: string[] = [];
+      for (const f of plan.key) {
+        const v = fieldOf(row, f);
+        if (v === undefined) return undefined;
+        parts.push(String(v));
+      }
+      return parts.join('\u0001');
+    };
+    const candidate = (row: LogRow): CandidateInput => {
+      const c: CandidateInput = {};
+      for (const f of plan.target) {
+        const v = fieldOf(row, f);
+        if (v !== undefined) c[f] = v;
+      }
+      if (plan.dense > 0) c.dense = new Array<number>(plan.dense).fill(0);
+      return c;
+    };
+    // Entities acted on in the horizon, with their best grade, in order of first appearance.
+    const acted = new Map<string, { row: LogRow; grade: number }>();
+    for (let j = i; j < end; ++j) {
+      const key = keyOf(rows[j]);
+      if (key === undefined) continue;
+      const grade = GRADE_OF[rows[j].type] ?? GRADES.click;
+      const seen = acted.get(key);
+      if (seen === undefined) acted.set(key, { row: rows[j], grade });
+      else if (grade > seen.grade) seen.grade = grade;
+    }
+    const out: LabelledCandidate[] = [];
+    if (plan.kind === 'next') {
+      const key = keyOf(rows[i]);
+      if (key === undefined) return undefined;
+      out.push({ candidate: candidate(rows[i]), label: 1 });
+    } else {
+      if (acted.size === 0) return undefined;
+      for (const { row, grade } of acted.values()) out.push({ candidate: candidate(row), label: grade });
+    }
+    const negatives = this.ring.sample(rng, this.negatives, keyOf, new Set(acted.keys()));
+    if (negatives.length < this.negatives) this.stats.shortOfNegatives++;
+    for (const row of negatives) out.push({ candidate: candidate(row), label: 0 });
+    return out;
+  }
+
+  private classLabel(plan: Extract<Plan, { kind: 'class' }>, rows: LogRow[], i: number, end: number): number | undefined {
+    let j = i;
+    while (j < end && rows[j].type !== 'buy') j++;
+    if (j === end) return undefined;
+    const row = rows[j];
+    if (plan.classOf === 'price') {
+      if (row.price === undefined) return undefined;
+      let level = 0;
+      while (level < plan.thresholds.length && row.price >= plan.thresholds[level]) level++;
+      return level;
+    }
+    if (row.category === undefined) return undefined;
+    if (this.categoryClasses === undefined) return bucket(row.category, plan.classes);
+    if (!Object.hasOwn(this.categoryClasses, row.category)) return undefined;
+    const cls = this.categoryClasses[row.category];
+    if (!Number.isInteger(cls) || cls < 0 || cls >= plan.classes) {
+      optionError(`categoryClasses.${row.category}`, `must be an integer in [0, ${plan.classes - 1}], got ${describe(cls)}`);
+    }
+    return cls;
+  }
+}

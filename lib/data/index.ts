@@ -1,0 +1,207 @@
+/**
+ * Training data in one call: {@link readExamples} picks the reader by format (Taobao UserBehavior CSV, a
+ * column-mapped CSV/TSV, or JSON Lines of labelled examples), streams the file, cuts and labels examples,
+ * and reports what it read. Every iteration of the returned `examples` is a fresh, identical pass over the
+ * file (same seed, same file → same sequence), so a trainer can re-read it each epoch and skip the first k
+ * examples on resume.
+ */
+import { DupnConfig, ResolvedConfig, resolveConfig } from '../config';
+import { DupnError } from '../errors';
+import { LogReadOptions, LogStats, parseColumns, readLogBatches } from './csv-log';
+import { MalformedRow, TrainingExample } from './example';
+import { ExampleBuilder, ExampleOptions, ExampleStats } from './examples';
+import { JsonlStats, readJsonlBatches } from './jsonl';
+import { KEEP_MALFORMED, MalformedLog } from './lines';
+import { TimeHistogram, ValidFromOptions } from './split';
+import { TimelineOptions, TimelineStats, groupTimelines, timelineStats } from './timeline';
+
+export { GRADES } from './example';
+export type { LabelledCandidate, MalformedRow, TrainingExample } from './example';
+export { TAOBAO_COLUMNS, dayToTime, parseColumns, readLogBatches, readLogRows } from './csv-log';
+export type { ColumnMapping, ColumnRef, LogReadOptions, LogRow, LogStats } from './csv-log';
+export { groupTimelines, timelineStats } from './timeline';
+export type { TimelineOptions, TimelineStats, UserTimeline } from './timeline';
+export { ExampleBuilder, PopularityRing, fieldOf } from './examples';
+export type { ClassOf, ExampleOptions, ExampleStats } from './examples';
+export { TimeHistogram, isValidation, splitByTime, validFromTimes } from './split';
+export type { ValidFromOptions } from './split';
+export { checkExample, readJsonl, readJsonlBatches, writeJsonl } from './jsonl';
+export type { JsonlReadOptions, JsonlStats } from './jsonl';
+export { MalformedLog } from './lines';
+
+/** Input layouts. */
+export type DataFormat = 'taobao' | 'csv' | 'jsonl';
+
+/** Options of {@link readExamples}: reader, timeline and example options together. */
+export interface ReadExamplesOptions extends Omit<LogReadOptions, 'format'>, ExampleOptions, TimelineOptions {
+  /** Default: `jsonl` for `.jsonl`/`.ndjson` files (also gzipped), `csv` when `columns` is given, else `taobao`. */
+  format?: DataFormat;
+  /** The model config whose tasks decide the labels (default: the paper config). For JSON Lines, only when given, labels are checked against it. */
+  config?: DupnConfig | ResolvedConfig;
+  /** How many malformed lines the report keeps (default 100; all are counted). */
+  keepMalformed?: number;
+}
+
+/** What the latest pass over the file read. */
+export interface DataReport {
+  /** Well-formed rows (logs) or examples read (JSON Lines). */
+  rows: number;
+  /** User timelines (logs: blocks of one user; JSON Lines: runs of one userId). */
+  users: number;
+  /** Examples yielded. */
+  examples: number;
+  /** Malformed lines, all counted. */
+  malformed: number;
+  /** The first malformed lines (up to `keepMalformed`). */
+  firstMalformed: MalformedRow[];
+  /** Lines read (header and blank lines included). */
+  lines: number;
+  /** Logs: blocks whose user id had appeared before (the file is not grouped by user there). */
+  reappearedUsers: number;
+  /** Logs: blocks cut at `maxUserRows`. */
+  splitBlocks: number;
+  /** Logs: rows kept with a type outside the vocabulary. */
+  unknownTypes: number;
+  /** Logs: cuts dropped for having no label. */
+  unlabelled: number;
+  /** Logs: label lists with fewer negatives than asked. */
+  shortOfNegatives: number;
+  /** Logs: most rows held in memory at once. */
+  maxRowsHeld: number;
+  /** Whether the pass reached the end of the file. */
+  complete: boolean;
+}
+
+/** A re-creatable example stream and the report of its latest pass. */
+export interface ExampleSource {
+  examples: AsyncIterable<TrainingExample>;
+  report(): DataReport;
+}
+
+/** The format {@link readExamples} uses for `path` and `options`. */
+export function formatOf(path: string, options: { format?: DataFormat; columns?: unknown } = {}): DataFormat {
+  if (options.format !== undefined) {
+    if (!['taobao', 'csv', 'jsonl'].includes(options.format)) {
+      throw new DupnError('E_INPUT', `format: must be "taobao", "csv" or "jsonl", got ${JSON.stringify(options.format)}`, { path: 'format' });
+    }
+    return options.format;
+  }
+  if (/\.(jsonl|ndjson)(\.gz)?$/i.test(path)) return 'jsonl';
+  return options.columns !== undefined ? 'csv' : 'taobao';
+}
+
+interface Pass {
+  log: LogStats;
+  timeline: TimelineStats;
+  jsonl: JsonlStats;
+  builder?: ExampleBuilder;
+  malformed: MalformedLog;
+  examples: number;
+  complete: boolean;
+}
+
+function emptyReport(): DataReport {
+  return {
+    rows: 0, users: 0, examples: 0, malformed: 0, firstMalformed: [], lines: 0, reappearedUsers: 0,
+    splitBlocks: 0, unknownTypes: 0, unlabelled: 0, shortOfNegatives: 0, maxRowsHeld: 0, complete: false,
+  };
+}
+
+function logOptions(options: ReadExamplesOptions, format: DataFormat, config: ResolvedConfig): LogReadOptions {
+  if (format === 'csv' && options.columns === undefined) throw new DupnError('E_INPUT', 'columns: format "csv" needs a column mapping', { path: 'columns' });
+  return { ...options, format: format === 'csv' ? 'csv' : 'taobao', columns: format === 'csv' ? options.columns : undefined, knownTypes: options.knownTypes ?? config.properties.types };
+}
+
+/**
+ * Examples of a data file. Options are checked at once (bad ones throw `DupnError('E_INPUT'/'E_CONFIG')`);
+ * the file is read only when `examples` is iterated, and anew on every iteration. `report()` describes the
+ * latest pass (so far, while it runs). In strict mode the first malformed line rejects the iteration with
+ * `DupnError('E_INPUT', 'file:line: problem')`; a missing or unreadable file rejects with `E_IO`.
+ */
+export function readExamples(path: string, options: ReadExamplesOptions = {}): ExampleSource {
+  const format = formatOf(path, options);
+  const config = resolveConfig(options.config ?? {});
+  const jsonlConfig = options.config === undefined ? undefined : config;
+  const strict = options.strict === true;
+  const keep = options.keepMalformed ?? KEEP_MALFORMED;
+  const logOpts = format === 'jsonl' ? undefined : logOptions(options, format, config);
+  if (logOpts?.columns !== undefined) parseColumns(logOpts.columns);
+  new ExampleBuilder(config, options); // validates the example options now rather than mid-file
+
+  let pass: Pass | undefined;
+  async function* run(p: Pass): AsyncGenerator<TrainingExample> {
+    if (logOpts === undefined) {
+      for await (const batch of readJsonlBatches(path, { strict, config: jsonlConfig }, p.jsonl, p.malformed)) {
+        for (const ex of batch) {
+          p.examples++;
+          yield ex;
+        }
+      }
+    } else {
+      const builder = p.builder as ExampleBuilder;
+      for await (const timeline of groupTimelines(readLogBatches(path, logOpts, p.log, p.malformed), p.timeline, options)) {
+        for (const ex of builder.build(timeline)) {
+          p.examples++;
+          yield ex;
+        }
+      }
+    }
+    p.complete = true;
+  }
+  const examples: AsyncIterable<TrainingExample> = {
+    [Symbol.asyncIterator]() {
+      // Each pass starts from nothing (fresh popularity ring included): that is what makes passes identical.
+      pass = {
+        log: { lines: 0, rows: 0, unknownTypes: 0 },
+        timeline: timelineStats(),
+        jsonl: { lines: 0, rows: 0, users: 0 },
+        builder: logOpts === undefined ? undefined : new ExampleBuilder(config, options),
+        malformed: new MalformedLog(path, strict, keep),
+        examples: 0,
+        complete: false,
+      };
+      return run(pass);
+    },
+  };
+  const report = (): DataReport => {
+    const r = emptyReport();
+    if (pass === undefined) return r;
+    const b: ExampleStats | undefined = pass.builder?.stats;
+    const isLog = logOpts !== undefined;
+    r.rows = isLog ? pass.log.rows : pass.jsonl.rows;
+    r.users = isLog ? pass.timeline.users : pass.jsonl.users;
+    r.examples = pass.examples;
+    r.malformed = pass.malformed.count;
+    r.firstMalformed = pass.malformed.first.slice();
+    r.lines = isLog ? pass.log.lines : pass.jsonl.lines;
+    r.reappearedUsers = pass.timeline.reappeared;
+    r.splitBlocks = pass.timeline.splitBlocks;
+    r.unknownTypes = pass.log.unknownTypes;
+    r.unlabelled = b?.unlabelled ?? 0;
+    r.shortOfNegatives = b?.shortOfNegatives ?? 0;
+    r.maxRowsHeld = pass.timeline.maxRowsHeld;
+    r.complete = pass.complete;
+    return r;
+  };
+  return { examples, report };
+}
+
+/**
+ * The default train/validation split point of a data file: one cheap pass over its timestamps (row times
+ * of a log, example times of JSON Lines), then {@link TimeHistogram.validFrom}: the start of the last day
+ * that holds at least `minDayShare` of the timestamps. Malformed lines are skipped (fatal with `strict`).
+ */
+export async function defaultValidFrom(path: string, options: ReadExamplesOptions & ValidFromOptions = {}): Promise<number> {
+  const format = formatOf(path, options);
+  const hist = new TimeHistogram(options);
+  const malformed = new MalformedLog(path, options.strict === true, 0);
+  if (format === 'jsonl') {
+    const stats = { lines: 0, rows: 0, users: 0 };
+    for await (const batch of readJsonlBatches(path, { strict: options.strict === true }, stats, malformed)) for (const ex of batch) hist.add(ex.time);
+  } else {
+    const config = resolveConfig(options.config ?? {});
+    const stats = { lines: 0, rows: 0, unknownTypes: 0 };
+    for await (const batch of readLogBatches(path, logOptions(options, format, config), stats, malformed)) for (const row of batch) hist.add(row.time);
+  }
+  return hist.validFrom();
+}

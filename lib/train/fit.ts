@@ -1,0 +1,148 @@
+/**
+ * The training loop: epochs over a re-readable stream of examples, batches of `batchSize`, progress after
+ * every step, validation after every epoch, and checkpoints that record exactly how far the data went —
+ * a resumed run skips the examples already trained on and continues with the same batches.
+ */
+import { DupnError, inputError } from '../errors';
+import { TrainingExample } from '../data/example';
+import { Model } from '../model';
+import { StepReport, Trainer } from './trainer';
+
+/** Where training stands in the data: `examples` of epoch `epoch` (0-based) are done. */
+export interface DataPosition {
+  epoch: number;
+  examples: number;
+}
+
+/** Progress after each step. */
+export interface FitProgress {
+  epoch: number;
+  epochs: number;
+  step: StepReport;
+  /** Examples done in this epoch. */
+  examples: number;
+  /** Examples per epoch when known (given, or measured by the first epoch). */
+  examplesPerEpoch?: number;
+  /** Examples per second over the run so far. */
+  examplesPerSecond: number;
+  /** Exponential moving average of the loss (smoother than one batch's). */
+  smoothedLoss: number;
+  /** Seconds left, when the epoch size is known. */
+  etaSeconds?: number;
+}
+
+export interface EpochReport<V = unknown> {
+  epoch: number;
+  steps: number;
+  examples: number;
+  seconds: number;
+  /** Mean loss over the epoch's steps. */
+  trainLoss: number;
+  /** What `validate` returned, if given. */
+  validation?: V;
+}
+
+export interface FitOptions<V = unknown> {
+  /** A fresh pass over the training examples each time it is called (same order every time). */
+  data: () => AsyncIterable<TrainingExample> | Iterable<TrainingExample>;
+  epochs?: number;
+  /** Known size of one pass (for the ETA before the first epoch ends). */
+  examplesPerEpoch?: number;
+  /** Called after each epoch with a serving snapshot of the model (disposed afterwards). */
+  validate?: (model: Model, epoch: number) => Promise<V>;
+  /** Checkpoint path: written atomically after each epoch and every `checkpointEvery` steps. */
+  checkpoint?: string;
+  checkpointEvery?: number;
+  /** Resume from here (what `Trainer.resume` returned). */
+  start?: DataPosition;
+  /** Stop after this many optimizer steps in all (counting the trainer's earlier steps). */
+  maxSteps?: number;
+  onStep?: (p: FitProgress) => void;
+  onEpoch?: (r: EpochReport<V>) => void;
+}
+
+export function isDataPosition(v: unknown): v is DataPosition {
+  const p = v as DataPosition;
+  return typeof v === 'object' && v !== null && Number.isSafeInteger(p.epoch) && p.epoch >= 0 && Number.isSafeInteger(p.examples) && p.examples >= 0;
+}
+
+/** Trains `trainer` as `options` say; returns one report per epoch run. */
+export async function fit<V = unknown>(trainer: Trainer, options: FitOptions<V>): Promise<EpochReport<V>[]> {
+  const epochs = options.epochs ?? 1;
+  if (!Number.isSafeInteger(epochs) || epochs < 1) inputError('options.epochs', `must be an integer ≥ 1, got ${epochs}`);
+  const every = options.checkpointEvery ?? 0;
+  if (!Number.isSafeInteger(every) || every < 0) inputError('options.checkpointEvery', `must be an integer ≥ 0, got ${every}`);
+  const start = options.start ?? { epoch: 0, examples: 0 };
+  if (!isDataPosition(start)) inputError('options.start', 'must be a data position {epoch, examples}');
+  const batchSize = trainer.options.batchSize;
+  const reports: EpochReport<V>[] = [];
+  let perEpoch = options.examplesPerEpoch;
+  let smoothed = NaN;
+  const t0 = Date.now();
+  let doneThisRun = 0;
+
+  for (let epoch = start.epoch; epoch < epochs; epoch++) {
+    const skip = epoch === start.epoch ? start.examples : 0;
+    let seen = 0; // examples of this pass read so far (skipped ones included)
+    let done = skip; // examples of this epoch trained on
+    let lossSum = 0;
+    let steps = 0;
+    const e0 = Date.now();
+    let batch: TrainingExample[] = [];
+    const runBatch = async (): Promise<boolean> => {
+      const report = await trainer.step(batch);
+      done += batch.length;
+      doneThisRun += batch.length;
+      batch = [];
+      steps++;
+      lossSum += report.loss;
+      smoothed = Number.isNaN(smoothed) ? report.loss : 0.98 * smoothed + 0.02 * report.loss;
+      const rate = doneThisRun / Math.max(1e-3, (Date.now() - t0) / 1000);
+      const left = perEpoch === undefined ? undefined : (epochs - epoch - 1) * perEpoch + Math.max(0, perEpoch - done);
+      options.onStep?.({
+        epoch,
+        epochs,
+        step: report,
+        examples: done,
+        examplesPerEpoch: perEpoch,
+        examplesPerSecond: rate,
+        smoothedLoss: smoothed,
+        etaSeconds: left === undefined ? undefined : left / rate,
+      });
+      if (options.checkpoint && every > 0 && trainer.steps % every === 0) await trainer.saveCheckpoint(options.checkpoint, { epoch, examples: done });
+      return options.maxSteps !== undefined && trainer.steps >= options.maxSteps;
+    };
+    let stopped = false;
+    for await (const ex of options.data()) {
+      if (seen++ < skip) continue;
+      batch.push(ex);
+      if (batch.length === batchSize && (stopped = await runBatch())) break;
+    }
+    if (!stopped && batch.length > 0) stopped = await runBatch();
+    if (stopped) {
+      if (options.checkpoint) await trainer.saveCheckpoint(options.checkpoint, { epoch, examples: done });
+      break;
+    }
+    if (skip > seen) throw new DupnError('E_INPUT', `start: the data have ${seen} examples, fewer than the ${skip} already done in epoch ${epoch}`);
+    perEpoch = perEpoch ?? seen;
+    if (options.checkpoint) await trainer.saveCheckpoint(options.checkpoint, { epoch: epoch + 1, examples: 0 });
+    const report: EpochReport<V> = {
+      epoch,
+      steps,
+      examples: done,
+      seconds: (Date.now() - e0) / 1000,
+      trainLoss: steps > 0 ? lossSum / steps : NaN,
+    };
+    if (options.validate) {
+      const model = trainer.toModel();
+      try {
+        report.validation = await options.validate(model, epoch);
+      } finally {
+        model.dispose();
+      }
+    }
+    reports.push(report);
+    options.onEpoch?.(report);
+  }
+  return reports;
+}

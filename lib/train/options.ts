@@ -1,0 +1,136 @@
+/**
+ * Trainer options: what a caller may set, the defaults, and their validation (errors name the option).
+ */
+import { ResolvedConfig } from '../config';
+import { DupnError, describe, inputError } from '../errors';
+
+/** How {@link Trainer} learns. Every key is optional. */
+export interface TrainOptions {
+  /** Examples per optimizer step (default 256). */
+  batchSize?: number;
+  /** Adam step size for the dense weights (default 1e-3). */
+  learningRate?: number;
+  /** Step size for embedding rows (default: learningRate for Adam, 0.05 for Adagrad). */
+  embeddingLearningRate?: number;
+  /** `'adam'` (lazy, row-wise Adam: default) or `'adagrad'` for the embedding tables. */
+  embeddingOptimizer?: 'adam' | 'adagrad';
+  /** Adam β1, β2, ε (defaults 0.9, 0.999, 1e-8). */
+  beta1?: number;
+  beta2?: number;
+  epsilon?: number;
+  /** Clip the global L2 norm of the gradient to this (default 5; 0 turns clipping off). */
+  clipNorm?: number;
+  /** Steps of linear learning-rate warm-up from 0 (default 0). */
+  warmupSteps?: number;
+  /** Decay after warm-up: `'none'` (default), `'linear'` or `'cosine'` down to 10% at `totalSteps`. */
+  decay?: 'none' | 'linear' | 'cosine';
+  /** Length of the decay schedule in steps (needed by `'linear'` and `'cosine'`). */
+  totalSteps?: number;
+  /** Task weights λ_k by task name (default 1 each). */
+  taskWeights?: Record<string, number>;
+  /** Train only these heads (the others keep their weights and add no loss). Default: all. */
+  tasks?: string[];
+  /** `'shared'` keeps embeddings, LSTM and attention fixed and trains only heads (transfer). Default `'none'`. */
+  freeze?: 'none' | 'shared';
+  /** Add the pairwise logistic loss within each user's candidates to `rank` heads (default false). */
+  pairwise?: boolean;
+  /** Seed of the initial weights of new tensors (default 1). */
+  seed?: number;
+  /** One thread and a fixed summation order: two runs give bit-identical models (default false). */
+  deterministic?: boolean;
+  /** Threads per step (default: all cores; 1 when deterministic). */
+  threads?: number;
+  /** Force an instruction-set path (like the model option). */
+  isa?: string;
+}
+
+export type ResolvedTrainOptions = Required<Omit<TrainOptions, 'embeddingLearningRate' | 'tasks' | 'taskWeights' | 'isa'>> & {
+  embeddingLearningRate: number;
+  /** λ per head, in config task order (0: not trained). */
+  lambdas: number[];
+  tasks: string[];
+  taskWeights: Record<string, number>;
+  isa: string;
+};
+
+function num(v: unknown, path: string, min: number, max: number, integer = false): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
+    inputError(path, `must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got ${describe(v)}`);
+  }
+  return v;
+}
+
+const KEYS = new Set([
+  'batchSize', 'learningRate', 'embeddingLearningRate', 'embeddingOptimizer', 'beta1', 'beta2', 'epsilon', 'clipNorm',
+  'warmupSteps', 'decay', 'totalSteps', 'taskWeights', 'tasks', 'freeze', 'pairwise', 'seed', 'deterministic', 'threads', 'isa',
+]);
+
+/** Defaults applied and every value checked against `config` (task names). Throws `E_INPUT` naming the option. */
+export function resolveTrainOptions(config: ResolvedConfig, o: TrainOptions = {}, cores = 1): ResolvedTrainOptions {
+  if (typeof o !== 'object' || o === null) inputError('options', `must be an object, got ${describe(o)}`);
+  for (const k of Object.keys(o)) if (!KEYS.has(k)) inputError(`options.${k}`, 'is not a trainer option');
+  const opt = (k: keyof TrainOptions) => o[k] !== undefined;
+  const embeddingOptimizer = o.embeddingOptimizer ?? 'adam';
+  if (embeddingOptimizer !== 'adam' && embeddingOptimizer !== 'adagrad') inputError('options.embeddingOptimizer', `must be "adam" or "adagrad", got ${describe(embeddingOptimizer)}`);
+  const learningRate = opt('learningRate') ? num(o.learningRate, 'options.learningRate', 0, 10) : 1e-3;
+  const decay = o.decay ?? 'none';
+  if (!['none', 'linear', 'cosine'].includes(decay)) inputError('options.decay', `must be "none", "linear" or "cosine", got ${describe(decay)}`);
+  const totalSteps = opt('totalSteps') ? num(o.totalSteps, 'options.totalSteps', 0, 1e12, true) : 0;
+  if (decay !== 'none' && totalSteps === 0) inputError('options.totalSteps', `is needed by decay "${decay}"`);
+  const freeze = o.freeze ?? 'none';
+  if (freeze !== 'none' && freeze !== 'shared') inputError('options.freeze', `must be "none" or "shared", got ${describe(freeze)}`);
+  const names = config.tasks.map((t) => t.name);
+  const tasks = o.tasks ?? names;
+  if (!Array.isArray(tasks) || tasks.length === 0) inputError('options.tasks', 'must be a non-empty array of task names');
+  tasks.forEach((n, i) => {
+    if (!names.includes(n)) throw new DupnError('E_TASK', `options.tasks[${i}]: unknown task ${describe(n)} (tasks: ${names.join(', ')})`, { path: `options.tasks[${i}]` });
+  });
+  const taskWeights = o.taskWeights ?? {};
+  if (typeof taskWeights !== 'object' || taskWeights === null) inputError('options.taskWeights', 'must be an object of task name → weight');
+  for (const [k, v] of Object.entries(taskWeights)) {
+    if (!names.includes(k)) throw new DupnError('E_TASK', `options.taskWeights.${k}: unknown task (tasks: ${names.join(', ')})`, { path: `options.taskWeights.${k}` });
+    num(v, `options.taskWeights.${k}`, 0, 1e6);
+  }
+  const deterministic = o.deterministic ?? false;
+  if (typeof deterministic !== 'boolean') inputError('options.deterministic', `must be a boolean, got ${describe(deterministic)}`);
+  const pairwise = o.pairwise ?? false;
+  if (typeof pairwise !== 'boolean') inputError('options.pairwise', `must be a boolean, got ${describe(pairwise)}`);
+  const threads = deterministic ? 1 : opt('threads') ? num(o.threads, 'options.threads', 1, 1024, true) : Math.max(1, cores);
+  if (deterministic && opt('threads') && o.threads !== 1) inputError('options.threads', 'must be 1 (or unset) in deterministic mode');
+  if (o.isa !== undefined && typeof o.isa !== 'string') inputError('options.isa', `must be a string, got ${describe(o.isa)}`);
+  return {
+    batchSize: opt('batchSize') ? num(o.batchSize, 'options.batchSize', 1, 1 << 20, true) : 256,
+    learningRate,
+    embeddingLearningRate: opt('embeddingLearningRate')
+      ? num(o.embeddingLearningRate, 'options.embeddingLearningRate', 0, 10)
+      : embeddingOptimizer === 'adagrad' ? 0.05 : learningRate,
+    embeddingOptimizer,
+    beta1: opt('beta1') ? num(o.beta1, 'options.beta1', 0, 0.999999) : 0.9,
+    beta2: opt('beta2') ? num(o.beta2, 'options.beta2', 0, 0.99999999) : 0.999,
+    epsilon: opt('epsilon') ? num(o.epsilon, 'options.epsilon', 1e-30, 1) : 1e-8,
+    clipNorm: opt('clipNorm') ? num(o.clipNorm, 'options.clipNorm', 0, 1e30) : 5,
+    warmupSteps: opt('warmupSteps') ? num(o.warmupSteps, 'options.warmupSteps', 0, 1e12, true) : 0,
+    decay,
+    totalSteps,
+    taskWeights: { ...taskWeights },
+    tasks: [...tasks],
+    lambdas: config.tasks.map((t) => (tasks.includes(t.name) ? (taskWeights[t.name] ?? 1) : 0)),
+    freeze,
+    pairwise,
+    seed: opt('seed') ? num(o.seed, 'options.seed', -(2 ** 31), 2 ** 32, true) : 1,
+    deterministic,
+    threads,
+    isa: o.isa ?? process.env.DUPN_ISA ?? '',
+  };
+}
+
+/** The learning rate of optimizer step `step` (1-based): warm-up, then the decay (floor 10% of the base). */
+export function learningRateAt(base: number, o: Pick<ResolvedTrainOptions, 'warmupSteps' | 'decay' | 'totalSteps'>, step: number): number {
+  if (o.warmupSteps > 0 && step <= o.warmupSteps) return (base * step) / o.warmupSteps;
+  if (o.decay === 'none') return base;
+  const span = Math.max(1, o.totalSteps - o.warmupSteps);
+  const progress = Math.min(1, Math.max(0, (step - o.warmupSteps) / span));
+  const floor = 0.1;
+  const shape = o.decay === 'linear' ? 1 - progress : 0.5 * (1 + Math.cos(Math.PI * progress));
+  return base * (floor + (1 - floor) * shape);
+}

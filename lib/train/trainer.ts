@@ -1,0 +1,253 @@
+/**
+ * The Trainer: owns a writable copy of a model's tensors and their optimizer state, and runs one native
+ * step (forward, backward, update, on the compute pool) per batch of {@link TrainingExample}s. It can hand
+ * out a serving {@link Model} at any time, save the model, and save/resume checkpoints (weights + optimizer
+ * state + step + the caller's data position) written atomically.
+ */
+import * as os from 'node:os';
+import { promises as fsp } from 'node:fs';
+import { DupnConfig, ResolvedConfig, resolveConfig } from '../config';
+import { DupnError, inputError } from '../errors';
+import { TrainingExample } from '../data/example';
+import { initTensors } from '../init';
+import { Model, ModelOptions } from '../model';
+import { loadModelFile, saveModelFile, float32At } from '../model-file';
+import { NativeTrainer, fromNativeError, native } from '../native';
+import { nativeSpec } from '../native-spec';
+import { encodeSafetensors, parseSafetensors } from '../safetensors';
+import { writeFileAtomic } from '../atomic-file';
+import { Tensors, elementCount, tensorSpecs } from '../tensors';
+import { packTrainBatch } from './batch';
+import { ResolvedTrainOptions, TrainOptions, learningRateAt, resolveTrainOptions } from './options';
+
+/** What one step reports. */
+export interface StepReport {
+  /** Optimizer steps done so far (this one included). */
+  step: number;
+  /** Σ_k λ_k · loss_k of this batch (before the update). */
+  loss: number;
+  /** Per task: the weighted mean loss and the total example weight (0: the batch had no labels for it). */
+  tasks: Record<string, { loss: number; weight: number }>;
+  /** Global L2 norm of the gradient before clipping. */
+  gradNorm: number;
+  /** The dense learning rate used. */
+  learningRate: number;
+}
+
+const CHECKPOINT_FORMAT = 'dupn-checkpoint';
+const CHECKPOINT_VERSION = '1';
+
+function copy(t: Tensors): Tensors {
+  const out: Tensors = new Map();
+  for (const [k, v] of t) out.set(k, Float32Array.from(v));
+  return out;
+}
+
+export class Trainer {
+  readonly config: ResolvedConfig;
+  readonly options: ResolvedTrainOptions;
+  /** Optimizer steps done. */
+  get steps(): number {
+    return this.stepCount;
+  }
+  private readonly tensors: Tensors;
+  private readonly moments: Map<string, { m: Float32Array; v: Float32Array }>;
+  private handle: NativeTrainer | null;
+  private stepCount: number;
+  private running = false;
+
+  private constructor(config: ResolvedConfig, tensors: Tensors, options: ResolvedTrainOptions, moments?: Map<string, { m: Float32Array; v: Float32Array }>, step = 0) {
+    this.config = config;
+    this.options = options;
+    this.tensors = tensors;
+    this.stepCount = step;
+    this.moments = moments ?? new Map();
+    for (const spec of tensorSpecs(config)) {
+      if (this.moments.has(spec.name)) continue;
+      const n = elementCount(spec.shape);
+      const v = new Float32Array(n);
+      // Adagrad accumulators start small and positive (as TensorFlow's do), so the first steps are bounded.
+      if (options.embeddingOptimizer === 'adagrad' && spec.name.startsWith('emb.')) v.fill(0.1);
+      this.moments.set(spec.name, { m: new Float32Array(n), v });
+    }
+    const params = tensorSpecs(config).map((s) => ({ data: tensors.get(s.name)!, ...this.moments.get(s.name)! }));
+    try {
+      this.handle = new (native().NativeTrainer)(nativeSpec(config, tensors, 0, false), options.isa, params);
+    } catch (e) {
+      throw fromNativeError(e, 'trainer');
+    }
+  }
+
+  /** A trainer for a new model with seeded random weights. */
+  static create(config: DupnConfig = {}, options: TrainOptions = {}): Trainer {
+    const resolved = resolveConfig(config);
+    const o = resolveTrainOptions(resolved, options, os.availableParallelism());
+    return new Trainer(resolved, initTensors(resolved, o.seed), o);
+  }
+
+  /**
+   * A trainer that starts from the weights of a model file (incremental training, transfer). With a
+   * `config`, the model may differ from the file's: tensors with the same name and shape are taken from the
+   * file and the others (e.g. a new head) start fresh; `fresh` lists those.
+   */
+  static async fromModelFile(path: string, options: TrainOptions = {}, config?: DupnConfig): Promise<{ trainer: Trainer; fresh: string[] }> {
+    const file = await loadModelFile(path);
+    const resolved = config === undefined ? file.config : resolveConfig(config);
+    const o = resolveTrainOptions(resolved, options, os.availableParallelism());
+    const tensors = initTensors(resolved, o.seed);
+    const fresh: string[] = [];
+    for (const spec of tensorSpecs(resolved)) {
+      const from = file.tensors.get(spec.name);
+      if (from && from.length === elementCount(spec.shape)) tensors.get(spec.name)!.set(from);
+      else fresh.push(spec.name);
+    }
+    return { trainer: new Trainer(resolved, tensors, o), fresh };
+  }
+
+  /** A trainer over a copy of `model`'s weights. */
+  static fromModel(model: Model, options: TrainOptions = {}): Trainer {
+    const o = resolveTrainOptions(model.config, options, os.availableParallelism());
+    return new Trainer(model.config, model.exportTensors(), o);
+  }
+
+  private live(): NativeTrainer {
+    if (!this.handle) throw new DupnError('E_DISPOSED', 'the trainer was disposed');
+    return this.handle;
+  }
+
+  /** One optimizer step on `examples` (a batch; any size ≥ 1). Rejects with E_INPUT naming a bad example. */
+  async step(examples: TrainingExample[]): Promise<StepReport> {
+    const h = this.live();
+    if (this.running) throw new DupnError('E_INPUT', 'step: the previous step has not finished (await it)');
+    if (!Array.isArray(examples) || examples.length === 0) inputError('examples', 'must be a non-empty array');
+    const o = this.options;
+    const batch = packTrainBatch(this.config, examples, o.lambdas.map((lambda) => ({ lambda, pairwise: o.pairwise })));
+    const step = this.stepCount + 1;
+    const scale = learningRateAt(1, o, step);
+    const report = new Float64Array(2 + 2 * this.config.tasks.length);
+    this.running = true;
+    try {
+      await h.step(
+        batch,
+        {
+          lr: o.learningRate * scale,
+          embeddingLr: o.embeddingLearningRate * scale,
+          beta1: o.beta1,
+          beta2: o.beta2,
+          eps: o.epsilon,
+          clipNorm: o.clipNorm,
+          embeddingAdagrad: o.embeddingOptimizer === 'adagrad',
+          trainShared: o.freeze !== 'shared',
+          step,
+        },
+        report,
+        o.threads,
+        true,
+      );
+    } catch (e) {
+      throw fromNativeError(e, 'step');
+    } finally {
+      this.running = false;
+    }
+    if (!Number.isFinite(report[0]) || !Number.isFinite(report[1])) {
+      throw new DupnError('E_DIVERGED', `step ${step}: the loss or gradient is not finite (loss ${report[0]}); the weights were left as they were — lower the learning rate or check the data`);
+    }
+    this.stepCount = step;
+    const T = this.config.tasks.length;
+    const tasks: StepReport['tasks'] = {};
+    this.config.tasks.forEach((t, i) => {
+      tasks[t.name] = { loss: report[2 + i], weight: report[2 + T + i] };
+    });
+    return { step, loss: report[0], tasks, gradNorm: report[1], learningRate: o.learningRate * scale };
+  }
+
+  /** A serving model over a snapshot of the current weights (later steps do not change it). */
+  toModel(options: ModelOptions = {}): Model {
+    this.live();
+    return Model.fromTensors(this.config, copy(this.tensors), options);
+  }
+
+  /** Saves the current weights as a model file (atomically). */
+  async save(path: string): Promise<void> {
+    this.live();
+    await saveModelFile(path, this.config, this.tensors);
+  }
+
+  /**
+   * Saves weights, optimizer state, the step count and `position` (any JSON value: where the caller's data
+   * stand) to one safetensors file, atomically: a crash leaves the previous checkpoint intact.
+   */
+  async saveCheckpoint(path: string, position: unknown = null): Promise<void> {
+    this.live();
+    const specs = tensorSpecs(this.config);
+    const tensors = [
+      ...specs.map((s) => ({ name: s.name, data: this.tensors.get(s.name)!, shape: s.shape })),
+      ...specs.map((s) => ({ name: `opt.m.${s.name}`, data: this.moments.get(s.name)!.m, shape: s.shape })),
+      ...specs.map((s) => ({ name: `opt.v.${s.name}`, data: this.moments.get(s.name)!.v, shape: s.shape })),
+    ];
+    const { isa: _isa, threads: _threads, ...kept } = this.options;
+    const metadata = {
+      format: CHECKPOINT_FORMAT,
+      format_version: CHECKPOINT_VERSION,
+      config: JSON.stringify(this.config),
+      options: JSON.stringify(kept),
+      step: String(this.stepCount),
+      position: JSON.stringify(position ?? null),
+    };
+    await writeFileAtomic(path, encodeSafetensors(metadata, tensors));
+  }
+
+  /**
+   * Restores a trainer from a checkpoint. `options` may override run-time settings (threads, isa) and, for
+   * a deliberate change, any other option. Returns the saved position.
+   */
+  static async resume(path: string, options: TrainOptions = {}): Promise<{ trainer: Trainer; position: unknown }> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await fsp.readFile(path);
+    } catch (e) {
+      throw new DupnError('E_IO', `cannot read checkpoint ${path}: ${(e as Error).message}`, { cause: e });
+    }
+    const fail = (problem: string): never => {
+      throw new DupnError('E_MODEL_FILE', `${path}: ${problem}`);
+    };
+    const parsed = parseSafetensors(bytes, path);
+    const meta = parsed.metadata;
+    if (meta['format'] !== CHECKPOINT_FORMAT) fail(`not a dupn checkpoint (format ${JSON.stringify(meta['format'])})`);
+    if (meta['format_version'] !== CHECKPOINT_VERSION) fail(`unsupported checkpoint version ${JSON.stringify(meta['format_version'])}`);
+    let config: ResolvedConfig;
+    let saved: TrainOptions;
+    let position: unknown;
+    try {
+      config = resolveConfig(JSON.parse(meta['config'] ?? ''));
+      saved = JSON.parse(meta['options'] ?? '') as TrainOptions;
+      position = JSON.parse(meta['position'] ?? 'null');
+    } catch (e) {
+      throw new DupnError('E_MODEL_FILE', `${path}: bad metadata: ${(e as Error).message}`, { cause: e });
+    }
+    const step = Number(meta['step']);
+    if (!Number.isSafeInteger(step) || step < 0) fail(`bad step ${JSON.stringify(meta['step'])}`);
+    const { lambdas: _l, ...rest } = saved as TrainOptions & { lambdas?: number[] };
+    const o = resolveTrainOptions(config, { ...rest, ...options }, os.availableParallelism());
+    const read = (name: string, count: number): Float32Array => {
+      const e = parsed.tensors.get(name);
+      if (!e) fail(`missing tensor "${name}"`);
+      if (e!.dtype !== 'F32' || e!.end - e!.begin !== 4 * count) fail(`tensor "${name}" has the wrong dtype or size`);
+      return Float32Array.from(float32At(bytes, parsed.dataStart + e!.begin, count));
+    };
+    const tensors: Tensors = new Map();
+    const moments = new Map<string, { m: Float32Array; v: Float32Array }>();
+    for (const s of tensorSpecs(config)) {
+      const n = elementCount(s.shape);
+      tensors.set(s.name, read(s.name, n));
+      moments.set(s.name, { m: read(`opt.m.${s.name}`, n), v: read(`opt.v.${s.name}`, n) });
+    }
+    return { trainer: new Trainer(config, tensors, o, moments, step), position };
+  }
+
+  /** Frees the native trainer (the weights stay readable through models made by {@link toModel}). */
+  dispose(): void {
+    this.handle?.release();
+    this.handle = null;
+  }
+}

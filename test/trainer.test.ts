@@ -1,0 +1,196 @@
+// The Trainer on synthetic examples: it learns, is bit-reproducible in deterministic mode, resumes from a
+// checkpoint to the same weights, freezes what it is told to, rejects bad examples with a path, and hands
+// out models that serve through the ordinary API.
+import t from 'tap';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ResolvedConfig, resolveConfig } from '../lib/config';
+import { TrainingExample } from '../lib/data/example';
+import { synthesize } from '../lib/data/synthetic';
+import { Model } from '../lib/model';
+import { fit } from '../lib/train/fit';
+import { learningRateAt, resolveTrainOptions } from '../lib/train/options';
+import { Trainer } from '../lib/train/trainer';
+import { rejectsCode } from './support/errors';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dupn-trainer-'));
+t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function config(): ResolvedConfig {
+  return resolveConfig({
+    maxSeqLen: 30,
+    itemFields: [
+      { name: 'item', buckets: 4096, dim: 12 },
+      { name: 'category', buckets: 512, dim: 6 },
+      { name: 'shop', buckets: 512, dim: 4 },
+      { name: 'brand', buckets: 512, dim: 4 },
+    ],
+    query: { buckets: 1024, dim: 8 },
+    profileFields: [{ name: 'age', buckets: 16, dim: 4 }, { name: 'power', buckets: 8, dim: 4 }],
+    hidden: 24,
+    attentionHidden: 12,
+    tasks: [
+      { name: 'ctr', kind: 'binary', target: ['item', 'category', 'shop', 'brand'], layers: [24, 12] },
+      { name: 'l2r', kind: 'rank', target: ['item', 'category', 'shop', 'brand'], layers: [16] },
+      { name: 'ppp', kind: 'multiclass', classes: 7, layers: [16] },
+      { name: 'spp', kind: 'binary', target: ['shop'], layers: [12] },
+    ],
+  });
+}
+
+const cfg = config();
+const small = { items: 2000, categories: 40, shops: 200, brands: 100 };
+const data: TrainingExample[] = Array.from(synthesize({ seed: 1, users: 600, config: cfg, ...small }));
+
+function tensorsEqual(a: Model, b: Model): boolean {
+  const ta = a.exportTensors();
+  const tb = b.exportTensors();
+  for (const [name, x] of ta) {
+    const y = tb.get(name)!;
+    if (Buffer.compare(Buffer.from(x.buffer, x.byteOffset, x.byteLength), Buffer.from(y.buffer, y.byteOffset, y.byteLength)) !== 0) return false;
+  }
+  return true;
+}
+
+t.test('the loss falls on synthetic data, for every head', async (t) => {
+  const trainer = Trainer.create(cfg, { batchSize: 64, learningRate: 3e-3, seed: 2 });
+  const first = await trainer.step(data.slice(0, 64));
+  for (const name of ['ctr', 'l2r', 'ppp', 'spp']) t.ok(first.tasks[name].weight > 0, `${name} has labels`);
+  const reports = await fit(trainer, { data: () => data, epochs: 4 });
+  const last = reports[reports.length - 1];
+  t.ok(last.trainLoss < 0.93 * reports[0].trainLoss, `epoch loss ${reports[0].trainLoss.toFixed(4)} → ${last.trainLoss.toFixed(4)}`);
+  t.ok(Number.isFinite(last.trainLoss));
+  trainer.dispose();
+});
+
+t.test('deterministic mode: two runs give bit-identical models', async (t) => {
+  const run = async (): Promise<Model> => {
+    const trainer = Trainer.create(cfg, { batchSize: 50, deterministic: true, seed: 5, warmupSteps: 3, decay: 'cosine', totalSteps: 20 });
+    await fit(trainer, { data: () => data.slice(0, 300), epochs: 2 });
+    const m = trainer.toModel();
+    trainer.dispose();
+    return m;
+  };
+  const a = await run();
+  const b = await run();
+  t.ok(tensorsEqual(a, b), 'every tensor is bit-identical');
+  const fresh = Trainer.create(cfg, { seed: 5 }).toModel();
+  t.notOk(tensorsEqual(a, fresh), 'and training changed them');
+});
+
+t.test('checkpoint and resume continue to the same weights as an uninterrupted run', async (t) => {
+  const opts = { batchSize: 40, deterministic: true, seed: 7, learningRate: 2e-3 };
+  const whole = Trainer.create(cfg, opts);
+  await fit(whole, { data: () => data.slice(0, 240), epochs: 2 });
+
+  const ckpt = path.join(dir, 'run.ckpt');
+  const part = Trainer.create(cfg, opts);
+  await fit(part, { data: () => data.slice(0, 240), epochs: 2, checkpoint: ckpt, checkpointEvery: 1, maxSteps: 8 });
+  t.equal(part.steps, 8);
+  part.dispose();
+  const { trainer, position } = await Trainer.resume(ckpt);
+  t.same(position, { epoch: 1, examples: 80 }, 'the position is 2 steps into epoch 2 (6 steps per epoch)');
+  t.equal(trainer.steps, 8);
+  await fit(trainer, { data: () => data.slice(0, 240), epochs: 2, start: position as { epoch: number; examples: number } });
+  t.equal(trainer.steps, whole.steps);
+  t.ok(tensorsEqual(trainer.toModel(), whole.toModel()), 'resumed weights are bit-identical');
+  trainer.dispose();
+  whole.dispose();
+});
+
+t.test('freeze shared trains heads only; tasks trains only the listed heads', async (t) => {
+  const base = Trainer.create(cfg, { seed: 9 }).toModel().exportTensors();
+  const frozen = Trainer.create(cfg, { seed: 9, freeze: 'shared', tasks: ['spp'], batchSize: 64 });
+  await fit(frozen, { data: () => data.slice(0, 192), epochs: 1 });
+  const after = frozen.toModel().exportTensors();
+  for (const [name, before] of base) {
+    const changed = !before.every((v, i) => v === after.get(name)![i]);
+    t.equal(changed, name.startsWith('head.spp.'), `${name} ${changed ? 'changed' : 'unchanged'}`);
+  }
+  frozen.dispose();
+});
+
+t.test('bad examples are refused with a path, and the trainer keeps working', async (t) => {
+  const trainer = Trainer.create(cfg, { seed: 3, batchSize: 8 });
+  const bad = structuredClone(data.slice(0, 4)) as TrainingExample[];
+  (bad[2].labels['ctr'] as { label: number }[])[1].label = 7;
+  await rejectsCode(t, () => trainer.step(bad), 'E_INPUT', 'examples[2].labels.ctr[1].label');
+  const bad2 = structuredClone(data.slice(0, 4)) as TrainingExample[];
+  bad2[1].labels['ppp'] = 9;
+  await rejectsCode(t, () => trainer.step(bad2), 'E_INPUT', 'examples[1].labels.ppp');
+  const bad3 = structuredClone(data.slice(0, 4)) as TrainingExample[];
+  (bad3[3].user.behaviors[0] as { time: unknown }).time = 'yesterday';
+  await rejectsCode(t, () => trainer.step(bad3), 'E_INPUT', 'examples[3].user.behaviors[0].time');
+  await rejectsCode(t, () => trainer.step([]), 'E_INPUT', 'examples');
+  const ok = await trainer.step(data.slice(0, 8));
+  t.ok(Number.isFinite(ok.loss));
+  const p1 = trainer.step(data.slice(0, 8));
+  await rejectsCode(t, () => trainer.step(data.slice(0, 8)), 'E_INPUT', 'previous step');
+  await p1;
+  trainer.dispose();
+  await rejectsCode(t, () => trainer.step(data.slice(0, 8)), 'E_DISPOSED', 'disposed');
+});
+
+t.test('a step whose loss overflows reports E_DIVERGED and leaves the weights as they were', async (t) => {
+  // Finite but huge dense ranking features overflow float32 inside the head: the loss is not finite.
+  const withDense = resolveConfig({ ...cfg, tasks: [{ name: 'l2r', kind: 'rank', target: ['item'], layers: [8], denseFeatures: 8 }] });
+  const examples = data.slice(0, 16).map((e) => ({
+    ...e,
+    labels: { l2r: (e.labels['l2r'] as { candidate: object; label: number }[]).map((c) => ({ ...c, candidate: { ...c.candidate, dense: [0.5, -0.25, 0, 1, 0.1, 0.2, 0.3, -1] } })) },
+  }));
+  // A first step at a reckless learning rate makes the head weights large (Adam moves each by about lr).
+  const trainer = Trainer.create(withDense, { seed: 3, batchSize: 16, learningRate: 10 });
+  await trainer.step(examples);
+  const before = trainer.toModel().exportTensors();
+  const huge = examples.map((e) => ({
+    ...e,
+    labels: { l2r: (e.labels.l2r as { candidate: object; label: number }[]).map((c) => ({ ...c, candidate: { ...c.candidate, dense: new Array(8).fill(1e38) } })) },
+  }));
+  await rejectsCode(t, () => trainer.step(huge), 'E_DIVERGED', 'not finite');
+  t.equal(trainer.steps, 1, 'the step was not counted');
+  const after = trainer.toModel().exportTensors();
+  t.ok([...before].every(([name, v]) => v.every((x, i) => Object.is(x, after.get(name)![i]))), 'weights unchanged');
+  t.ok(Number.isFinite((await trainer.step(examples)).loss), 'training goes on');
+  trainer.dispose();
+});
+
+t.test('trained models serve, save and load; a new head starts fresh from a saved model', async (t) => {
+  const trainer = Trainer.create(cfg, { seed: 4, batchSize: 64 });
+  await fit(trainer, { data: () => data.slice(0, 128), epochs: 1 });
+  const file = path.join(dir, 'm.safetensors');
+  await trainer.save(file);
+  const loaded = await Model.load(file);
+  const served = trainer.toModel();
+  const users = data.slice(0, 5).map((e) => e.user);
+  t.same(Array.from(await loaded.encode(users)), Array.from(await served.encode(users)), 'saved = in-memory');
+  const probs = await served.score('ctr', (await served.encode([users[0]])), [{ item: 'i1', category: 'c1', shop: 's1', brand: 'b1' }]);
+  t.ok(probs[0] > 0 && probs[0] < 1);
+
+  const bigger = { ...cfg, tasks: [...cfg.tasks, { name: 'fifp', kind: 'binary' as const, target: ['brand'], layers: [8] }] };
+  const { trainer: transfer, fresh } = await Trainer.fromModelFile(file, { freeze: 'shared', tasks: ['fifp'], seed: 11 }, bigger);
+  t.same(fresh, ['head.fifp.0.w', 'head.fifp.0.b', 'head.fifp.1.w', 'head.fifp.1.b']);
+  t.ok(tensorsEqual(Model.fromTensors(cfg, (() => {
+    const m = transfer.toModel().exportTensors();
+    for (const n of fresh) m.delete(n);
+    return m;
+  })()), loaded), 'the shared weights are the saved ones');
+  transfer.dispose();
+  trainer.dispose();
+});
+
+t.test('Adagrad embeddings and the learning-rate schedule', async (t) => {
+  const trainer = Trainer.create(cfg, { seed: 6, batchSize: 64, embeddingOptimizer: 'adagrad' });
+  const reports = await fit(trainer, { data: () => data, epochs: 3 });
+  t.ok(reports[2].trainLoss < reports[0].trainLoss, `adagrad loss ${reports[0].trainLoss.toFixed(4)} → ${reports[2].trainLoss.toFixed(4)}`);
+  const o = resolveTrainOptions(cfg, { warmupSteps: 10, decay: 'linear', totalSteps: 110 });
+  t.equal(learningRateAt(1, o, 5), 0.5);
+  t.equal(learningRateAt(1, o, 10), 1);
+  t.ok(Math.abs(learningRateAt(1, o, 60) - 0.55) < 1e-12);
+  t.ok(Math.abs(learningRateAt(1, o, 500) - 0.1) < 1e-12);
+  t.throws(() => resolveTrainOptions(cfg, { decay: 'cosine' }), /totalSteps/);
+  t.throws(() => resolveTrainOptions(cfg, { tasks: ['nope'] }), /unknown task/);
+  t.throws(() => resolveTrainOptions(cfg, { learningRate: -1 } as never), /learningRate/);
+  t.throws(() => resolveTrainOptions(cfg, { lr: 1 } as never), /not a trainer option/);
+  trainer.dispose();
+});
