@@ -58,7 +58,8 @@ export interface FitOptions<V = unknown> {
   /** Stop after this many optimizer steps in all (counting the trainer's earlier steps). */
   maxSteps?: number;
   onStep?: (p: FitProgress) => void;
-  onEpoch?: (r: EpochReport<V>) => void;
+  /** Called after each epoch (awaited), e.g. to save the model. */
+  onEpoch?: (r: EpochReport<V>) => void | Promise<void>;
 }
 
 export function isDataPosition(v: unknown): v is DataPosition {
@@ -142,7 +143,7 @@ export async function fit<V = unknown>(trainer: Trainer, options: FitOptions<V>)
       }
     }
     reports.push(report);
-    options.onEpoch?.(report);
+    await options.onEpoch?.(report);
   }
   return reports;
 }

@@ -1,0 +1,76 @@
+/**
+ * Training throughput at paper size: users/s and GFLOP/s of full steps (forward, backward, update) on
+ * synthetic examples, against the machine's measured FMA peak, at each thread count asked for.
+ *
+ *   npm run bench:train -- [--batch 256] [--steps 12] [--threads 1,2] [--users 4096]
+ *
+ * FLOPs per example count the user part three times (forward, and the backward's two products per
+ * forward product: data and weight gradients) plus the same for the heads over the example's candidates.
+ */
+import { ResolvedConfig, deriveDims, headInputDim, resolveConfig } from '../lib/config';
+import { TrainingExample } from '../lib/data/example';
+import { synthesize } from '../lib/data/synthetic';
+import { Trainer } from '../lib/train/trainer';
+import { encodeFlops } from './flops';
+import { fmaPeak, machineLine, median } from './machine';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+
+/** Training FLOPs of one example: 3 × (its forward FLOPs), heads over its labelled candidates included. */
+function exampleFlops(config: ResolvedConfig, ex: TrainingExample): number {
+  const L = Math.min(config.maxSeqLen, ex.user.behaviors.length);
+  let f = encodeFlops(config, L);
+  for (const task of config.tasks) {
+    const labels = ex.labels[task.name];
+    if (labels === undefined) continue;
+    const rows = Array.isArray(labels) ? labels.length : 1;
+    const widths = [headInputDim(config, task), ...task.layers, task.kind === 'multiclass' ? task.classes : 1];
+    for (let k = 0; k + 1 < widths.length; k++) f += 2 * rows * widths[k] * widths[k + 1];
+  }
+  return 3 * f;
+}
+
+async function main(): Promise<void> {
+  const batch = Number(arg('batch', '256'));
+  const steps = Number(arg('steps', '12'));
+  const threadList = arg('threads', '1,2').split(',').map(Number);
+  const users = Number(arg('users', '4096'));
+  const config = resolveConfig({});
+  const d = deriveDims(config);
+  console.log(`# dupn training throughput · ${machineLine()}`);
+  console.log(`# paper size: H ${d.hidden}×${d.directions}, Dx ${d.dx}, Dp ${d.dp}, A ${d.attentionHidden}, maxSeqLen ${config.maxSeqLen}; batch ${batch}`);
+  const data = Array.from(synthesize({ seed: 1, users, config }));
+  const meanLen = data.reduce((s, e) => s + Math.min(config.maxSeqLen, e.user.behaviors.length), 0) / data.length;
+  console.log(`# ${data.length} synthetic examples, mean history ${meanLen.toFixed(1)} behaviours`);
+  console.log('threads | users/s | ms/step | GFLOP/s | measured peak | share of peak');
+  console.log('---|---|---|---|---|---');
+  for (const threads of threadList) {
+    const peak = fmaPeak(threads);
+    const trainer = Trainer.create(config, { batchSize: batch, threads, seed: 1 });
+    const times: number[] = [];
+    const flops: number[] = [];
+    for (let s = 0; s < steps + 2; s++) {
+      const from = (s * batch) % Math.max(1, data.length - batch);
+      const examples = data.slice(from, from + batch);
+      const t0 = process.hrtime.bigint();
+      await trainer.step(examples);
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (s >= 2) {
+        times.push(ms);
+        flops.push(examples.reduce((a, e) => a + exampleFlops(config, e), 0));
+      }
+    }
+    const ms = median(times);
+    const gflops = median(flops) / (ms / 1000) / 1e9;
+    console.log(`${threads} | ${((batch * 1000) / ms).toFixed(0)} | ${ms.toFixed(1)} | ${gflops.toFixed(1)} | ${peak.toFixed(0)} | ${((100 * gflops) / peak).toFixed(0)}%`);
+    trainer.dispose();
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

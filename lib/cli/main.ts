@@ -1,0 +1,128 @@
+#!/usr/bin/env node
+/**
+ * The `dupn` command line: synth, train, eval and export-onnx. Every failure prints one line naming the
+ * error code and the problem and exits with status 1 (2 for a usage error).
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { DupnError } from '../errors';
+import { Model } from '../model';
+import { evalCommand } from './eval';
+import { list, numberFlag } from './settings';
+import { synthCommand } from './synth';
+import { Output, trainCommand } from './train';
+
+const io: Output = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+  stream: process.stderr,
+};
+
+function num(flag: string): (v: string) => number {
+  const parse = numberFlag(flag);
+  return (v) => {
+    try {
+      return parse(v);
+    } catch (e) {
+      throw new InvalidArgumentError((e as Error).message);
+    }
+  };
+}
+
+export function program(): Command {
+  const cmd = new Command('dupn')
+    .description('Deep User Perception Network: train and evaluate user-representation models')
+    .showHelpAfterError()
+    .exitOverride();
+
+  cmd
+    .command('synth')
+    .description('write synthetic train/valid JSON Lines with planted structure (deterministic by seed)')
+    .requiredOption('--out <dir>', 'output folder (train.jsonl, valid.jsonl)')
+    .option('--users <n>', 'training users', num('--users'), 20000)
+    .option('--valid-users <n>', 'validation users (new users, same universe)', num('--valid-users'), 2000)
+    .option('--seed <n>', 'seed of the universe and the streams', num('--seed'), 1)
+    .option('--day <n>', 'day index (1 = the next day of the same users, tastes drifted)', num('--day'))
+    .option('--examples-per-user <n>', 'cuts per user', num('--examples-per-user'))
+    .option('--config <file>', 'settings JSON ({model, train, data}); the model section decides tasks and sizes')
+    .action(async (flags) => synthCommand(flags, io));
+
+  cmd
+    .command('train')
+    .description('train a model on a behaviour log or labelled JSON Lines')
+    .requiredOption('--data <path>', 'training data: Taobao UserBehavior CSV, CSV/TSV with --columns, or .jsonl')
+    .requiredOption('--out <file>', 'model file to write (.safetensors)')
+    .option('--valid <path>', 'validation data (default for logs: the last day of --data)')
+    .option('--valid-from <unix>', 'split a log by time here instead of at its last day', num('--valid-from'))
+    .option('--config <file>', 'settings JSON: {"model": {...}, "train": {...}, "data": {...}}')
+    .option('--checkpoint <file>', 'checkpoint file (default <out>.ckpt)')
+    .option('--checkpoint-every <steps>', 'also checkpoint every this many steps', num('--checkpoint-every'))
+    .option('--resume', 'continue from the checkpoint (after a crash or kill)')
+    .option('--init <model>', 'start from this model file (incremental training; transfer with a bigger --config)')
+    .addOption(new Option('--freeze <what>', 'keep the shared network fixed and train heads only').choices(['none', 'shared']))
+    .option('--tasks <names>', 'train only these heads (comma-separated)', list)
+    .option('--epochs <n>', 'passes over the data', num('--epochs'))
+    .option('--batch-size <n>', 'examples per step (default 256)', num('--batch-size'))
+    .option('--lr <rate>', 'learning rate (default 0.001)', num('--lr'))
+    .addOption(new Option('--embedding-optimizer <name>', 'optimizer of the embedding rows').choices(['adam', 'adagrad']))
+    .option('--threads <n>', 'threads (default: all cores)', num('--threads'))
+    .option('--seed <n>', 'seed of new weights', num('--seed'))
+    .option('--deterministic', 'one thread, fixed order: bit-identical runs')
+    .option('--pairwise', 'add the pairwise loss to rank heads')
+    .option('--warmup <steps>', 'linear learning-rate warm-up', num('--warmup'))
+    .addOption(new Option('--decay <shape>', 'learning-rate decay (needs totalSteps in the settings)').choices(['none', 'linear', 'cosine']))
+    .option('--max-steps <n>', 'stop after this many steps in all', num('--max-steps'))
+    .addOption(new Option('--format <name>', 'input format (default by extension)').choices(['taobao', 'csv', 'jsonl']))
+    .option('--columns <mapping>', 'column mapping, e.g. user=user_id,item=item_id,category=cat_id,type=action,day=time_stamp')
+    .option('--strict', 'stop at the first malformed line')
+    .option('--no-progress', 'plain progress lines even on a terminal')
+    .action(async (flags) => trainCommand(flags, io));
+
+  cmd
+    .command('eval')
+    .description('validation metrics of a model on a data file')
+    .requiredOption('--model <file>', 'model file')
+    .requiredOption('--data <path>', 'labelled data (same formats as train)')
+    .option('--popularity <path>', 'also score the popularity baseline counted from this training data')
+    .option('--config <file>', 'settings JSON (its data section)')
+    .addOption(new Option('--format <name>', 'input format').choices(['taobao', 'csv', 'jsonl']))
+    .option('--columns <mapping>', 'column mapping for CSV/TSV')
+    .option('--strict', 'stop at the first malformed line')
+    .option('--threads <n>', 'threads', num('--threads'))
+    .option('--json', 'print the report as JSON')
+    .action(async (flags) => evalCommand(flags, io));
+
+  cmd
+    .command('export-onnx')
+    .description('write a model as ONNX graphs (one user graph, one graph per head)')
+    .requiredOption('--model <file>', 'model file')
+    .requiredOption('--out <file>', 'the user graph <stem>.onnx (heads go beside it)')
+    .action(async (flags: { model: string; out: string }) => {
+      const model = await Model.load(flags.model);
+      const files = await model.exportOnnx(flags.out);
+      io.out(`wrote ${files.join(', ')}`);
+      model.dispose();
+    });
+  return cmd;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await program().parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    const err = e as { code?: string; exitCode?: number; message?: string };
+    if (typeof err.code === 'string' && err.code.startsWith('commander.')) {
+      // Help and version exit 0; usage errors were already printed by commander.
+      return err.exitCode ?? 2;
+    }
+    if (e instanceof DupnError) io.err(`dupn: ${e.code}: ${e.message}`);
+    else io.err(`dupn: E_INTERNAL: ${err.message ?? String(e)}`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,58 @@
+/**
+ * The CLI's settings file: one JSON object with up to three sections, each optional —
+ *
+ *   { "model": { …model config, SPEC §7… },
+ *     "train": { …trainer options (lib/train/options.ts) …, "epochs": 3 },
+ *     "data":  { …reader and example options (lib/data/index.ts), e.g. "format", "columns", "negatives"… } }
+ *
+ * Command-line flags override the file key by key.
+ */
+import { promises as fsp } from 'node:fs';
+import { DupnConfig } from '../config';
+import { DupnError, describe } from '../errors';
+import { ReadExamplesOptions } from '../data';
+import { TrainOptions } from '../train/options';
+
+export interface Settings {
+  model?: DupnConfig;
+  train?: TrainOptions & { epochs?: number };
+  data?: Omit<ReadExamplesOptions, 'config'>;
+}
+
+const SECTIONS = new Set(['model', 'train', 'data']);
+
+export async function readSettings(path: string | undefined): Promise<Settings> {
+  if (path === undefined) return {};
+  let text: string;
+  try {
+    text = await fsp.readFile(path, 'utf8');
+  } catch (e) {
+    throw new DupnError('E_IO', `cannot read settings file ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new DupnError('E_CONFIG', `${path}: not valid JSON (${(e as Error).message})`, { cause: e });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new DupnError('E_CONFIG', `${path}: must be a JSON object, got ${describe(value)}`);
+  for (const [k, v] of Object.entries(value)) {
+    if (!SECTIONS.has(k)) throw new DupnError('E_CONFIG', `${path}: unknown section "${k}" (sections: model, train, data)`, { path: k });
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new DupnError('E_CONFIG', `${path}: "${k}" must be an object`, { path: k });
+  }
+  return value as Settings;
+}
+
+/** `a,b,c` → ['a', 'b', 'c'] (commander's value parser for lists). */
+export function list(v: string): string[] {
+  return v.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+/** A number flag, refused with E_INPUT naming the flag when it is not one. */
+export function numberFlag(flag: string): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n)) throw new DupnError('E_INPUT', `${flag}: expected a number, got ${JSON.stringify(v)}`, { path: flag });
+    return n;
+  };
+}

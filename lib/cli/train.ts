@@ -1,0 +1,147 @@
+/**
+ * `dupn train`: a data file → a trained model file. New model, `--init` (incremental training or transfer
+ * with a bigger config) or `--resume` (continue a killed run from its checkpoint with nothing lost).
+ * Validation metrics are printed after every epoch; the model file and the checkpoint are written
+ * atomically after every epoch, the checkpoint also every `--checkpoint-every` steps.
+ */
+import { DataFormat, ExampleSource, defaultValidFrom, formatOf, readExamples, splitByTime } from '../data';
+import { TrainingExample } from '../data/example';
+import { DupnError } from '../errors';
+import { evaluate, formatReport, modelScorer } from '../evaluate';
+import { DataPosition, fit, isDataPosition } from '../train/fit';
+import { TrainOptions } from '../train/options';
+import { Trainer } from '../train/trainer';
+import { progressSink } from './progress';
+import { Settings, readSettings } from './settings';
+
+export interface TrainFlags {
+  data: string;
+  out: string;
+  valid?: string;
+  validFrom?: number;
+  config?: string;
+  checkpoint?: string;
+  checkpointEvery?: number;
+  resume?: boolean;
+  init?: string;
+  freeze?: 'none' | 'shared';
+  tasks?: string[];
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  embeddingOptimizer?: 'adam' | 'adagrad';
+  threads?: number;
+  seed?: number;
+  deterministic?: boolean;
+  pairwise?: boolean;
+  warmup?: number;
+  decay?: 'none' | 'linear' | 'cosine';
+  maxSteps?: number;
+  format?: DataFormat;
+  columns?: string;
+  strict?: boolean;
+  progress?: boolean;
+}
+
+/** Where the CLI writes: results to `out`, progress and notes to `err`. */
+export interface Output {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  stream: NodeJS.WriteStream;
+}
+
+function trainOptions(flags: TrainFlags, settings: Settings): { options: TrainOptions; epochs: number } {
+  const { epochs: fileEpochs, ...fromFile } = settings.train ?? {};
+  const o: TrainOptions = { ...fromFile };
+  if (flags.batchSize !== undefined) o.batchSize = flags.batchSize;
+  if (flags.lr !== undefined) o.learningRate = flags.lr;
+  if (flags.embeddingOptimizer !== undefined) o.embeddingOptimizer = flags.embeddingOptimizer;
+  if (flags.threads !== undefined) o.threads = flags.threads;
+  if (flags.seed !== undefined) o.seed = flags.seed;
+  if (flags.deterministic) o.deterministic = true;
+  if (flags.pairwise) o.pairwise = true;
+  if (flags.warmup !== undefined) o.warmupSteps = flags.warmup;
+  if (flags.decay !== undefined) o.decay = flags.decay;
+  if (flags.freeze !== undefined) o.freeze = flags.freeze;
+  if (flags.tasks !== undefined) o.tasks = flags.tasks;
+  return { options: o, epochs: flags.epochs ?? fileEpochs ?? 1 };
+}
+
+function reportMalformed(what: string, source: ExampleSource, io: Output): void {
+  const r = source.report();
+  if (r.malformed === 0) return;
+  io.err(`${what}: ${r.malformed} malformed line${r.malformed > 1 ? 's' : ''} skipped (--strict makes them fatal):`);
+  for (const m of r.firstMalformed.slice(0, 10)) io.err(`  line ${m.line}: ${m.problem}`);
+  if (r.malformed > 10) io.err(`  … ${r.malformed - 10} more`);
+}
+
+export async function trainCommand(flags: TrainFlags, io: Output): Promise<void> {
+  const settings = await readSettings(flags.config);
+  const { options, epochs } = trainOptions(flags, settings);
+  const checkpoint = flags.checkpoint ?? `${flags.out}.ckpt`;
+
+  let trainer: Trainer;
+  let start: DataPosition | undefined;
+  if (flags.resume) {
+    if (flags.init) throw new DupnError('E_INPUT', '--resume and --init cannot be used together', { path: '--resume' });
+    const run: TrainOptions = {};
+    if (options.threads !== undefined) run.threads = options.threads;
+    const resumed = await Trainer.resume(checkpoint, run);
+    trainer = resumed.trainer;
+    if (!isDataPosition(resumed.position)) throw new DupnError('E_MODEL_FILE', `${checkpoint}: the checkpoint has no data position`);
+    start = resumed.position;
+    io.err(`resumed from ${checkpoint}: step ${trainer.steps}, epoch ${start.epoch + 1}, ${start.examples} examples done in it`);
+  } else if (flags.init) {
+    const { trainer: t, fresh } = await Trainer.fromModelFile(flags.init, options, settings.model);
+    trainer = t;
+    io.err(`initialised from ${flags.init}${fresh.length ? `; new tensors: ${fresh.join(', ')}` : ''}`);
+  } else {
+    trainer = Trainer.create(settings.model ?? {}, options);
+  }
+
+  const dataOptions = { ...settings.data, config: trainer.config } as Parameters<typeof readExamples>[1] & object;
+  if (flags.format !== undefined) dataOptions.format = flags.format;
+  if (flags.columns !== undefined) dataOptions.columns = flags.columns;
+  if (flags.strict) dataOptions.strict = true;
+  const source = readExamples(flags.data, dataOptions);
+  let trainData: AsyncIterable<TrainingExample> = source.examples;
+  let validData: (() => AsyncIterable<TrainingExample>) | undefined;
+  let validSource: ExampleSource | undefined;
+  if (flags.valid) {
+    validSource = readExamples(flags.valid, dataOptions);
+    validData = () => validSource!.examples;
+  } else if (formatOf(flags.data, dataOptions) !== 'jsonl') {
+    // A behaviour log without a validation file: hold out the last day, as SPEC §5 splits by time.
+    const validFrom = flags.validFrom ?? (await defaultValidFrom(flags.data, dataOptions));
+    const split = splitByTime(source.examples, validFrom);
+    trainData = split.train;
+    validData = () => split.validation;
+    io.err(`validation: examples cut at or after ${new Date(validFrom * 1000).toISOString()} (--valid-from ${validFrom})`);
+  }
+
+  const progress = progressSink(io.stream, flags.progress === false);
+  const reports = await fit(trainer, {
+    data: () => trainData,
+    epochs,
+    start,
+    checkpoint,
+    checkpointEvery: flags.checkpointEvery ?? 0,
+    maxSteps: flags.maxSteps,
+    onStep: (p) => progress.update(p),
+    validate: validData
+      ? async (model) => evaluate(modelScorer(model), validData!(), trainer.config)
+      : undefined,
+    onEpoch: async (r) => {
+      progress.pause();
+      io.out(`epoch ${r.epoch + 1}/${epochs}: ${r.steps} steps, ${r.examples} examples, ${r.seconds.toFixed(1)} s, train loss ${r.trainLoss.toFixed(4)}`);
+      if (r.validation) io.out(formatReport(r.validation));
+      await trainer.save(flags.out);
+    },
+  });
+  progress.stop();
+  reportMalformed(flags.data, source, io);
+  if (validSource) reportMalformed(flags.valid!, validSource, io);
+  await trainer.save(flags.out);
+  io.out(`saved ${flags.out} (${trainer.steps} steps${reports.length === 0 ? '; nothing left to train' : ''})`);
+  trainer.dispose();
+}
