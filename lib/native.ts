@@ -88,6 +88,8 @@ export interface NativeStepOptions {
   trainShared: boolean;
   /** 1-based optimizer step (Adam bias correction). */
   step: number;
+  /** Per param (the constructor's order): never update it. */
+  frozen?: boolean[];
 }
 
 /** A trainable parameter: the spec's own weight array and its optimizer state (same length). */

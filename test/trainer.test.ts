@@ -111,6 +111,24 @@ t.test('freeze shared trains heads only; tasks trains only the listed heads', as
   frozen.dispose();
 });
 
+t.test('freezeTensors: attn.v held at zero makes the attention a plain mean (the pooling ablation)', async (t) => {
+  const tensors = Trainer.create(cfg, { seed: 8 }).toModel().exportTensors();
+  tensors.get('attn.v')!.fill(0);
+  const trainer = Trainer.fromModel(Model.fromTensors(cfg, tensors), { freezeTensors: ['attn.v', 'lstm.bw.'], batchSize: 64 });
+  await fit(trainer, { data: () => data.slice(0, 192), epochs: 1 });
+  const after = trainer.toModel();
+  const out = after.exportTensors();
+  t.ok(out.get('attn.v')!.every((v) => v === 0), 'attn.v stayed 0');
+  t.same(Array.from(out.get('lstm.bw.wh')!), Array.from(tensors.get('lstm.bw.wh')!), 'a prefix freezes every tensor under it');
+  t.notSame(Array.from(out.get('lstm.fw.wh')!), Array.from(tensors.get('lstm.fw.wh')!), 'others train');
+  const user = data.find((e) => e.user.behaviors.length >= 5)!.user;
+  const { attention } = await after.explain(user);
+  const n = Math.min(user.behaviors.length, cfg.maxSeqLen);
+  t.ok(attention.every((a) => Math.abs(a - 1 / n) < 1e-6), 'uniform attention');
+  t.throws(() => Trainer.create(cfg, { freezeTensors: ['attn.q'] }), /freezeTensors\[0\]/);
+  trainer.dispose();
+});
+
 t.test('bad examples are refused with a path, and the trainer keeps working', async (t) => {
   const trainer = Trainer.create(cfg, { seed: 3, batchSize: 8 });
   const bad = structuredClone(data.slice(0, 4)) as TrainingExample[];

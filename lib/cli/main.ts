@@ -60,6 +60,7 @@ export function program(): Command {
     .option('--init <model>', 'start from this model file (incremental training; transfer with a bigger --config)')
     .addOption(new Option('--freeze <what>', 'keep the shared network fixed and train heads only').choices(['none', 'shared']))
     .option('--tasks <names>', 'train only these heads (comma-separated)', list)
+    .option('--freeze-tensors <names>', 'keep these tensors fixed: names or prefixes ending in "." (comma-separated)', list)
     .option('--epochs <n>', 'passes over the data', num('--epochs'))
     .option('--batch-size <n>', 'examples per step (default 256)', num('--batch-size'))
     .option('--lr <rate>', 'learning rate (default 0.001)', num('--lr'))

@@ -26,6 +26,7 @@ export interface TrainFlags {
   init?: string;
   freeze?: 'none' | 'shared';
   tasks?: string[];
+  freezeTensors?: string[];
   epochs?: number;
   batchSize?: number;
   lr?: number;
@@ -64,6 +65,7 @@ function trainOptions(flags: TrainFlags, settings: Settings): { options: TrainOp
   if (flags.decay !== undefined) o.decay = flags.decay;
   if (flags.freeze !== undefined) o.freeze = flags.freeze;
   if (flags.tasks !== undefined) o.tasks = flags.tasks;
+  if (flags.freezeTensors !== undefined) o.freezeTensors = flags.freezeTensors;
   return { options: o, epochs: flags.epochs ?? fileEpochs ?? 1 };
 }
 

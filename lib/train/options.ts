@@ -3,6 +3,7 @@
  */
 import { ResolvedConfig } from '../config';
 import { DupnError, describe, inputError } from '../errors';
+import { tensorSpecs } from '../tensors';
 
 /** How {@link Trainer} learns. Every key is optional. */
 export interface TrainOptions {
@@ -32,6 +33,11 @@ export interface TrainOptions {
   tasks?: string[];
   /** `'shared'` keeps embeddings, LSTM and attention fixed and trains only heads (transfer). Default `'none'`. */
   freeze?: 'none' | 'shared';
+  /**
+   * Tensors kept at their values, by name (`attn.v`) or prefix ending in a dot (`lstm.bw.`), on top of
+   * `freeze`. With `attn.v` at zero the attention is a plain mean over the behaviours (an ablation).
+   */
+  freezeTensors?: string[];
   /** Add the pairwise logistic loss within each user's candidates to `rank` heads (default false). */
   pairwise?: boolean;
   /** Seed of the initial weights of new tensors (default 1). */
@@ -44,7 +50,8 @@ export interface TrainOptions {
   isa?: string;
 }
 
-export type ResolvedTrainOptions = Required<Omit<TrainOptions, 'embeddingLearningRate' | 'tasks' | 'taskWeights' | 'isa'>> & {
+export type ResolvedTrainOptions = Required<Omit<TrainOptions, 'embeddingLearningRate' | 'tasks' | 'taskWeights' | 'isa' | 'freezeTensors'>> & {
+  freezeTensors: string[];
   embeddingLearningRate: number;
   /** λ per head, in config task order (0: not trained). */
   lambdas: number[];
@@ -62,7 +69,7 @@ function num(v: unknown, path: string, min: number, max: number, integer = false
 
 const KEYS = new Set([
   'batchSize', 'learningRate', 'embeddingLearningRate', 'embeddingOptimizer', 'beta1', 'beta2', 'epsilon', 'clipNorm',
-  'warmupSteps', 'decay', 'totalSteps', 'taskWeights', 'tasks', 'freeze', 'pairwise', 'seed', 'deterministic', 'threads', 'isa',
+  'warmupSteps', 'decay', 'totalSteps', 'taskWeights', 'tasks', 'freeze', 'freezeTensors', 'pairwise', 'seed', 'deterministic', 'threads', 'isa',
 ]);
 
 /** Defaults applied and every value checked against `config` (task names). Throws `E_INPUT` naming the option. */
@@ -84,6 +91,14 @@ export function resolveTrainOptions(config: ResolvedConfig, o: TrainOptions = {}
   if (!Array.isArray(tasks) || tasks.length === 0) inputError('options.tasks', 'must be a non-empty array of task names');
   tasks.forEach((n, i) => {
     if (!names.includes(n)) throw new DupnError('E_TASK', `options.tasks[${i}]: unknown task ${describe(n)} (tasks: ${names.join(', ')})`, { path: `options.tasks[${i}]` });
+  });
+  const freezeTensors = o.freezeTensors ?? [];
+  if (!Array.isArray(freezeTensors)) inputError('options.freezeTensors', 'must be an array of tensor names or prefixes');
+  const tensorNames = tensorSpecs(config).map((s) => s.name);
+  freezeTensors.forEach((n, i) => {
+    if (typeof n !== 'string' || !tensorNames.some((t) => frozenBy(t, n))) {
+      inputError(`options.freezeTensors[${i}]`, `${describe(n)} names no tensor of this model (e.g. "attn.v", "lstm.bw.")`);
+    }
   });
   const taskWeights = o.taskWeights ?? {};
   if (typeof taskWeights !== 'object' || taskWeights === null) inputError('options.taskWeights', 'must be an object of task name → weight');
@@ -116,12 +131,18 @@ export function resolveTrainOptions(config: ResolvedConfig, o: TrainOptions = {}
     tasks: [...tasks],
     lambdas: config.tasks.map((t) => (tasks.includes(t.name) ? (taskWeights[t.name] ?? 1) : 0)),
     freeze,
+    freezeTensors: [...freezeTensors],
     pairwise,
     seed: opt('seed') ? num(o.seed, 'options.seed', -(2 ** 31), 2 ** 32, true) : 1,
     deterministic,
     threads,
     isa: o.isa ?? process.env.DUPN_ISA ?? '',
   };
+}
+
+/** Whether `pattern` (a name, or a prefix ending in a dot) covers tensor `name`. */
+export function frozenBy(name: string, pattern: string): boolean {
+  return pattern.endsWith('.') ? name.startsWith(pattern) : name === pattern;
 }
 
 /** The learning rate of optimizer step `step` (1-based): warm-up, then the decay (floor 10% of the base). */

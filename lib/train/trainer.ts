@@ -18,7 +18,7 @@ import { encodeSafetensors, parseSafetensors } from '../safetensors';
 import { writeFileAtomic } from '../atomic-file';
 import { Tensors, elementCount, tensorSpecs } from '../tensors';
 import { packTrainBatch } from './batch';
-import { ResolvedTrainOptions, TrainOptions, learningRateAt, resolveTrainOptions } from './options';
+import { ResolvedTrainOptions, TrainOptions, frozenBy, learningRateAt, resolveTrainOptions } from './options';
 
 /** What one step reports. */
 export interface StepReport {
@@ -55,6 +55,7 @@ export class Trainer {
   private handle: NativeTrainer | null;
   private stepCount: number;
   private running = false;
+  private readonly frozen: boolean[];
 
   private constructor(config: ResolvedConfig, tensors: Tensors, options: ResolvedTrainOptions, moments?: Map<string, { m: Float32Array; v: Float32Array }>, step = 0) {
     this.config = config;
@@ -71,6 +72,7 @@ export class Trainer {
       this.moments.set(spec.name, { m: new Float32Array(n), v });
     }
     const params = tensorSpecs(config).map((s) => ({ data: tensors.get(s.name)!, ...this.moments.get(s.name)! }));
+    this.frozen = tensorSpecs(config).map((s) => options.freezeTensors.some((p) => frozenBy(s.name, p)));
     try {
       this.handle = new (native().NativeTrainer)(nativeSpec(config, tensors, 0, false), options.isa, params);
     } catch (e) {
@@ -139,6 +141,7 @@ export class Trainer {
           embeddingAdagrad: o.embeddingOptimizer === 'adagrad',
           trainShared: o.freeze !== 'shared',
           step,
+          frozen: this.frozen,
         },
         report,
         o.threads,

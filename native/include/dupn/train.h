@@ -48,6 +48,7 @@ struct OptimizerConfig {
   float clip_norm = 0.0f;          // global L2 norm of the whole gradient; 0: no clipping
   bool train_shared = true;        // false: embeddings, LSTM and attention stay fixed (heads only)
   int64_t step = 1;                // 1-based Adam step for bias correction
+  std::vector<bool> frozen;        // per param: never updated (empty: none)
 };
 
 // Grade weights of the point-wise rank loss (SPEC §3: buy > cart > fav > click > none).

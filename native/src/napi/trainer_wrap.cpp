@@ -107,6 +107,7 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
       View<float> m = f32(p.Get("m"), (at + ".m").c_str());
       View<float> v = f32(p.Get("v"), (at + ".v").c_str());
       if (m.length != data.length || v.length != data.length) throw_code(env, "E_INPUT", at + ": m and v must match data in length");
+      native_index_.push_back(data.length == 0 ? -1 : static_cast<int>(params.size()));
       if (data.length == 0) continue;
       params.push_back({data.data, m.data, v.data, data.length});
       for (const char* key : {"data", "m", "v"}) holder->refs.push_back(Napi::Persistent(p.Get(key).As<Napi::Object>()));
@@ -150,6 +151,14 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
     opt.embedding_adagrad = o.Get("embeddingAdagrad").ToBoolean();
     opt.train_shared = o.Get("trainShared").ToBoolean();
     opt.step = static_cast<int64_t>(number(o, "step", 1, 9e15));
+    Napi::Value frozen = o.Get("frozen");
+    if (frozen.IsArray()) {
+      Napi::Array f = frozen.As<Napi::Array>();
+      if (f.Length() != native_index_.size()) throw_code(env, "E_INPUT", "options.frozen: one entry per param");
+      opt.frozen.assign(native_index_.size(), false);
+      for (uint32_t i = 0; i < f.Length(); ++i)
+        if (native_index_[i] >= 0 && f.Get(i).ToBoolean()) opt.frozen[native_index_[i]] = true;
+    }
     Napi::Value report = info[2];
     if (!report.IsTypedArray() || report.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
         report.As<Napi::Float64Array>().ElementLength() != 2 + 2 * t.model().heads.size())
@@ -220,6 +229,7 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
   std::shared_ptr<TrainerHolder> holder_;
   const dupn::KernelTable* kernels_ = nullptr;
   std::vector<int64_t> sizes_;
+  std::vector<int> native_index_;  // JS param i → core param index (-1: empty tensor, not passed)
 };
 
 }  // namespace

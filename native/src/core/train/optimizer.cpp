@@ -49,7 +49,7 @@ LossReport Trainer::step(const KernelTable& k, const TrainBatch& batch, const Op
 
   const Grads& g = t.parts[0];
   for (size_t i = 0; i < t.params.size(); ++i) {
-    if (!trainable[i]) continue;
+    if (!trainable[i] || (i < opt.frozen.size() && opt.frozen[i])) continue;
     Param& p = t.params[i];
     if (!t.is_table[i]) {
       dense.update(p.data, p.m, p.v, g.dense[i].data(), p.size, scale);
