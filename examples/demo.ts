@@ -1,76 +1,127 @@
 /**
- * The main job until training exists (`npm start`): build a paper-size DUPN model, encode synthetic
- * users, score 1,000 candidates per user on every head, and print what it did and how long it took.
+ * The main job (`npm start`), end to end on built-in synthetic data:
+ *   1. generate behaviour histories with planted structure (and the generator's ground truth),
+ *   2. train a multi-task DUPN (ctr, l2r, ppp, spp) with a progress bar,
+ *   3. print the validation table beside the popularity baseline and the generator's oracle,
+ *   4. save the model and load it back as a serving model,
+ *   5. score 1,000 candidates on every head for a few users, and show which past behaviours the
+ *      attention picked,
+ *   6. serve: concurrent requests (encode + score) in-process, with throughput and latency.
+ * Sizes: DUPN_DEMO_USERS (training users, default 24,000), DUPN_DEMO_EPOCHS (default 3).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Model, deriveDims } from '../lib';
-import { mulberry32 } from '../lib/random';
-import { syntheticUsers } from './synthetic-users';
+import { Model, deriveDims, resolveConfig } from '../lib';
+import { progressSink } from '../lib/cli/progress';
+import { synthesize, synthesizeWithOracle } from '../lib/data/synthetic';
+import { evaluate, formatReport, modelScorer, oracleScorer, popularityScorer } from '../lib/evaluate';
+import { fit } from '../lib/train/fit';
+import { Trainer } from '../lib/train/trainer';
 
 const ms = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e6;
 
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
+}
+
 async function main(): Promise<void> {
-  const users = Number(process.env.DUPN_DEMO_USERS ?? 256);
+  const users = Number(process.env.DUPN_DEMO_USERS ?? 24000);
+  const epochs = Number(process.env.DUPN_DEMO_EPOCHS ?? 3);
+  // Paper-size network; tables sized for the synthetic universe (20k items) rather than Taobao's millions.
+  const config = resolveConfig({
+    itemFields: [
+      { name: 'item', buckets: 1 << 16, dim: 32 },
+      { name: 'category', buckets: 4096, dim: 16 },
+      { name: 'shop', buckets: 4096, dim: 8 },
+      { name: 'brand', buckets: 4096, dim: 8 },
+    ],
+  });
+  const d = deriveDims(config);
+  console.log(`1. data: ${users} synthetic training users and 2,000 new validation users of the same world`);
   let t0 = process.hrtime.bigint();
-  const model = Model.create({}, { seed: 42 });
-  const d = deriveDims(model.config);
-  console.log(`model: paper size (H ${d.hidden} × ${d.directions} directions, Dx ${d.dx}, Dp ${d.dp}, Dq ${d.dq}, Du ${d.du}, U ${d.userDim}); ` +
-    `${model.config.tasks.map((t) => `${t.name}:${t.kind}`).join(', ')}; isa ${model.isa}, ${model.threads} threads; created in ${ms(t0).toFixed(0)} ms`);
+  const train = Array.from(synthesize({ seed: 1, users, config }));
+  const validRecords = Array.from(synthesizeWithOracle({ seed: 2, universeSeed: 1, users: 2000, firstUser: users, config }));
+  const valid = validRecords.map((r) => r.example);
+  console.log(`   ${train.length} + ${valid.length} examples in ${(ms(t0) / 1000).toFixed(1)} s (labels for ${config.tasks.map((t) => t.name).join(', ')})`);
+
+  console.log(`2. training: H ${d.hidden} × ${d.directions} directions, Dx ${d.dx}, Dp ${d.dp}, U ${d.userDim}; ${epochs} epochs, batch 256`);
+  const trainer = Trainer.create(config, { batchSize: 256, learningRate: 2e-3, seed: 7 });
+  const progress = progressSink();
+  t0 = process.hrtime.bigint();
+  await fit(trainer, {
+    data: () => train,
+    epochs,
+    onStep: (p) => progress.update(p),
+    onEpoch: (r) => {
+      progress.pause();
+      console.log(`   epoch ${r.epoch + 1}: ${r.steps} steps in ${r.seconds.toFixed(1)} s, train loss ${r.trainLoss.toFixed(4)}`);
+    },
+  });
+  progress.stop();
+  console.log(`   trained in ${(ms(t0) / 1000).toFixed(1)} s (${trainer.steps} steps)`);
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dupn-demo-'));
   const file = path.join(dir, 'model.safetensors');
-  t0 = process.hrtime.bigint();
-  await model.save(file);
-  const size = fs.statSync(file).size;
-  const loaded = await Model.load(file);
-  console.log(`saved and reloaded ${file} (${(size / 2 ** 20).toFixed(1)} MiB) in ${ms(t0).toFixed(0)} ms`);
-
-  const rand = mulberry32(7);
-  const batch = syntheticUsers(users, 1, () => Math.floor(rand() * 101));
-  t0 = process.hrtime.bigint();
-  const cols = loaded.pack(batch);
-  const packMs = ms(t0);
-  t0 = process.hrtime.bigint();
-  const U = await loaded.encodeColumns(cols);
-  const encMs = ms(t0);
-  const steps = cols.lengths.reduce((a, b) => a + b, 0);
-  console.log(`encoded ${users} users (${steps} behaviours, lengths 0–100): pack ${packMs.toFixed(1)} ms, encode ${encMs.toFixed(1)} ms ` +
-    `(${((users / encMs) * 1000).toFixed(0)} users/s)`);
+  await trainer.save(file);
+  trainer.dispose();
+  const model = await Model.load(file);
+  console.log(`3. validation (new users; the oracle is the generator's own probabilities, the ceiling):`);
+  const report = await evaluate(modelScorer(model), valid, config);
+  const popularity = await evaluate(popularityScorer(train), valid, config);
+  const oracle = await evaluate(oracleScorer(validRecords), valid, config);
+  console.log(formatReport(report, { popularity, oracle }).replace(/^/gm, '   '));
+  console.log(`4. saved ${file} (${(fs.statSync(file).size / 2 ** 20).toFixed(1)} MiB) and loaded it back (isa ${model.isa}, ${model.threads} threads)`);
 
   // Candidates are hashed once and reused for every user; all binary/rank heads score them in one call.
-  const candidates = loaded.packCandidates(
-    syntheticUsers(1, 99, 1000)[0].behaviors.map((b) => ({ item: b.item, category: b.category, shop: b.shop, brand: b.brand })),
-  );
-  const scored = Math.min(users, 16);
-  t0 = process.hrtime.bigint();
-  let first: Record<string, Float32Array> = {};
-  for (let b = 0; b < scored; b++) {
-    const s = await loaded.scoreAll(U.subarray(b * loaded.userDim, (b + 1) * loaded.userDim), candidates);
-    if (b === 0) first = s;
-  }
-  const per = ms(t0) / scored;
-  const heads = Object.keys(first);
-  console.log(`scored 1,000 candidates on ${heads.length} heads (${heads.join(', ')}) for ${scored} users: ${per.toFixed(3)} ms per user`);
-  for (const [task, s] of Object.entries(first)) {
-    const best = s.reduce((bi, v, i) => (v > s[bi] ? i : bi), 0);
-    console.log(`  ${task}: user 0's top candidate #${best} (${s[best].toFixed(4)})`);
-  }
-  for (const task of loaded.config.tasks.filter((t) => t.kind === 'multiclass')) {
-    t0 = process.hrtime.bigint();
-    const p = await loaded.predictFromVectors(task.name, U);
-    const top = Array.from(p.subarray(0, task.classes)).map((x) => x.toFixed(3)).join(' ');
-    console.log(`${task.name} (multiclass, ${task.classes} classes): ${users} users in ${ms(t0).toFixed(2)} ms; user 0 → [${top}]`);
+  const pool = train.slice(0, 1000).map((e) => {
+    const b = e.user.behaviors[e.user.behaviors.length - 1] ?? { item: '0', category: '0', shop: '0', brand: '0' };
+    return { item: b.item, category: b.category, shop: b.shop, brand: b.brand };
+  });
+  const candidates = model.packCandidates(pool);
+  const shown = valid.filter((e) => e.user.behaviors.length >= 8).slice(0, 3);
+  console.log('5. three validation users: top candidates of 1,000 per head, and the behaviours attention picked');
+  for (const ex of shown) {
+    const U = await model.encode([ex.user]);
+    const scores = await model.scoreAll(U, candidates);
+    const ppp = await model.predictFromVectors('ppp', U);
+    const tops = Object.entries(scores).map(([task, s]) => {
+      const best = s.reduce((bi, v, i) => (v > s[bi] ? i : bi), 0);
+      const c = pool[best];
+      return `${task} → item ${c.item} (cat ${c.category}, shop ${c.shop}) ${s[best].toFixed(3)}`;
+    });
+    const level = ppp.reduce((bi, v, i) => (v > ppp[bi] ? i : bi), 0);
+    console.log(`   user ${ex.userId} (${ex.user.behaviors.length} behaviours): ${tops.join('; ')}; ppp → level ${level} (${ppp[level].toFixed(2)})`);
+    const { attention, firstKept } = await model.explain(ex.user);
+    const now = ex.user.now ?? 0;
+    const top = Array.from(attention).map((a, i) => ({ a, i })).sort((x, y) => y.a - x.a).slice(0, 3);
+    for (const { a, i } of top) {
+      const b = ex.user.behaviors[firstKept + i];
+      console.log(`     ${(100 * a).toFixed(1)}% ${b.type.padEnd(4)} item ${b.item} cat ${b.category} shop ${b.shop} ${b.scene ?? ''} ${((now - b.time) / 3600).toFixed(1)} h before`);
+    }
   }
 
-  const withHistory = batch.find((u) => u.behaviors.length >= 10) ?? batch[0];
-  const ex = await loaded.explain(withHistory);
-  const top = Array.from(ex.attention).map((a, i) => ({ a, i })).sort((x, y) => y.a - x.a).slice(0, 3);
-  console.log(`explain: of ${ex.attention.length} behaviours the attention weighs most ` +
-    top.map(({ a, i }) => `#${ex.firstKept + i} ${withHistory.behaviors[ex.firstKept + i].type} ${withHistory.behaviors[ex.firstKept + i].item} (${a.toFixed(3)})`).join(', '));
+  const requests = 400;
+  const clients = 8;
+  console.log(`6. serving: ${clients} concurrent clients, ${requests} requests, each encode one user + score 1,000 candidates on 3 heads`);
+  const lat: number[] = [];
+  let next = 0;
+  t0 = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (next < requests) {
+        const ex = valid[next++ % valid.length];
+        const r0 = process.hrtime.bigint();
+        const U = await model.encode([ex.user]);
+        await model.scoreAll(U, candidates);
+        lat.push(ms(r0));
+      }
+    }),
+  );
+  const total = ms(t0);
+  console.log(`   ${((requests / total) * 1000).toFixed(0)} requests/s; latency p50 ${percentile(lat, 0.5).toFixed(2)} ms, p99 ${percentile(lat, 0.99).toFixed(2)} ms`);
   model.dispose();
-  loaded.dispose();
   fs.rmSync(dir, { recursive: true });
   console.log('done');
 }

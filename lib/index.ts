@@ -25,3 +25,16 @@ export type { UserInput, BehaviorInput, CandidateInput, PackOptions } from './fe
 export type { UserColumns, CandidateColumns } from './columns';
 export { tensorSpecs } from './tensors';
 export type { TensorSpec } from './tensors';
+
+// Training: data, the trainer and its loop, evaluation.
+export { Trainer } from './train/trainer';
+export type { StepReport } from './train/trainer';
+export type { TrainOptions } from './train/options';
+export { fit } from './train/fit';
+export type { FitOptions, FitProgress, EpochReport, DataPosition } from './train/fit';
+export { readExamples, defaultValidFrom, splitByTime, writeJsonl, GRADES } from './data';
+export type { ReadExamplesOptions, DataReport, ExampleSource, DataFormat, TrainingExample, LabelledCandidate, MalformedRow } from './data';
+export { synthesize, synthesizeWithOracle } from './data/synthetic';
+export type { SyntheticOptions, SyntheticRecord } from './data/synthetic';
+export { evaluate, modelScorer, popularityScorer, oracleScorer, formatReport } from './evaluate';
+export type { Scorer, EvalReport, TaskReport, EvaluateOptions } from './evaluate';

@@ -122,6 +122,10 @@ export interface NativeAddon {
     sgemm(isa: string, M: number, N: number, K: number, A: Float32Array, lda: number, B: Float32Array, C: Float32Array, ldc: number, accumulate: boolean): void;
     lstmCell(isa: string, H: number, z: Float32Array, gx: Float32Array, c: Float32Array, h: Float32Array): void;
     tanhDot(isa: string, A: number, s: Float32Array, b: Float32Array, v: Float32Array): number;
+    /** Training cell: pre (4H) → activated gates; c, tanh(c) and h from c_prev. */
+    lstmCellTrain(isa: string, H: number, pre: Float32Array, cPrev: Float32Array, c: Float32Array, tc: Float32Array, h: Float32Array): void;
+    /** y = tanh(x) over n values. */
+    tanhMap(isa: string, n: number, x: Float32Array, y: Float32Array): void;
     /** The bf16 path on fp32 inputs (rounded to bf16 inside); throws without AVX-512-BF16. */
     sgemmBf16(M: number, N: number, K: number, A: Float32Array, lda: number, B: Float32Array, C: Float32Array, ldc: number, accumulate: boolean): void;
     /** Whether this CPU has the bf16 path. */

@@ -83,6 +83,47 @@ for (const isa of isas()) {
     }
   });
 
+  t.test(`${isa}: training LSTM cell keeps gates, c, tanh(c) and h as the equations say (H = 1 … 131)`, async (t) => {
+    for (const H of [1, 7, 16, 17, 37, 64, 128, 131]) {
+      for (const scale of [0.5, 4, 40, 200]) {
+        const pre = fill(4 * H, scale);
+        const p0 = Float64Array.from(pre);
+        const cPrev = fill(H, scale / 4);
+        const c = new Float32Array(H);
+        const tc = new Float32Array(H);
+        const h = new Float32Array(H);
+        k.lstmCellTrain(isa, H, pre, cPrev, c, tc, h);
+        let worst = 0;
+        for (let q = 0; q < H; q++) {
+          const gates = [sigmoid(p0[q]), sigmoid(p0[H + q]), Math.tanh(p0[2 * H + q]), sigmoid(p0[3 * H + q])];
+          const cn = gates[1] * cPrev[q] + gates[0] * gates[2];
+          const errs = [
+            ...gates.map((g, b) => Math.abs(pre[b * H + q] - g)),
+            Math.abs(c[q] - cn) / Math.max(1, Math.abs(cn)),
+            Math.abs(tc[q] - Math.tanh(cn)),
+            Math.abs(h[q] - gates[3] * Math.tanh(cn)),
+          ];
+          worst = Math.max(worst, ...errs);
+        }
+        t.ok(worst < 2e-6, `H=${H} scale=${scale}: worst err ${worst.toExponential(2)}`);
+      }
+    }
+  });
+
+  t.test(`${isa}: tanh over n values (n = 0 … 67, tiny to saturated)`, async (t) => {
+    for (const n of [0, 1, 15, 16, 17, 63, 67]) {
+      for (const scale of [1e-6, 0.3, 0.7, 5, 100]) {
+        const x = fill(n, scale);
+        const y = new Float32Array(n + 1).fill(7);
+        k.tanhMap(isa, n, x, y);
+        let worst = 0;
+        for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(y[i] - Math.tanh(x[i])) / Math.max(1e-30, Math.abs(Math.tanh(x[i]))));
+        t.ok(worst < 4e-7, `n=${n} scale=${scale}: worst relative err ${worst.toExponential(2)}`);
+        t.equal(y[n], 7, 'nothing written past n');
+      }
+    }
+  });
+
   t.test(`${isa}: attention score Σ v·tanh(s + b) (A = 0 … 67, small and large arguments)`, async (t) => {
     for (const A of [0, 1, 5, 16, 19, 64, 67]) {
       for (const scale of [1e-6, 0.3, 0.7, 5, 100]) {
@@ -105,6 +146,8 @@ for (const isa of isas()) {
 t.test('kernel bindings refuse sizes their arrays cannot hold', async (t) => {
   t.throws(() => k.sgemm('baseline', 2, 2, 2, new Float32Array(3), 2, new Float32Array(4), new Float32Array(4), 2, false), /A: array too short/);
   t.throws(() => k.lstmCell('baseline', 4, new Float32Array(15), new Float32Array(16), new Float32Array(4), new Float32Array(4)), /too short/);
+  t.throws(() => k.lstmCellTrain('baseline', 4, new Float32Array(16), new Float32Array(3), new Float32Array(4), new Float32Array(4), new Float32Array(4)), /too short/);
+  t.throws(() => k.tanhMap('baseline', 5, new Float32Array(5), new Float32Array(4)), /too short/);
   t.throws(() => k.tanhDot('nope', 1, new Float32Array(1), new Float32Array(1), new Float32Array(1)), /not supported/);
 });
 

@@ -49,6 +49,28 @@ Napi::Value LstmCell(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// lstmCellTrain(isa, H, pre, cPrev, c, tc, h): pre becomes the activated gates
+Napi::Value LstmCellTrain(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const dupn::KernelTable& k = table(info[0]);
+  const int H = int_arg(info[1], "H", 0, 1 << 20);
+  View<float> pre = f32(info[2], "pre"), cp = f32(info[3], "cPrev"), c = f32(info[4], "c"), tc = f32(info[5], "tc"), h = f32(info[6], "h");
+  need(env, pre.length >= 4 * H && cp.length >= H && c.length >= H && tc.length >= H && h.length >= H, "pre/cPrev/c/tc/h");
+  k.lstm_cell_train(H, pre.data, cp.data, c.data, tc.data, h.data);
+  return env.Undefined();
+}
+
+// tanhMap(isa, n, x, y): y = tanh(x)
+Napi::Value TanhMap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const dupn::KernelTable& k = table(info[0]);
+  const int n = int_arg(info[1], "n", 0, 1 << 30);
+  View<float> x = f32(info[2], "x"), y = f32(info[3], "y");
+  need(env, x.length >= n && y.length >= n, "x/y");
+  k.tanh_map(n, x.data, y.data);
+  return env.Undefined();
+}
+
 // tanhDot(isa, A, s, b, v) → Σ v·tanh(s + b)
 Napi::Value TanhDot(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -88,6 +110,8 @@ void InitKernels(Napi::Env env, Napi::Object exports) {
   k.Set("sgemm", Napi::Function::New(env, Sgemm));
   k.Set("lstmCell", Napi::Function::New(env, LstmCell));
   k.Set("tanhDot", Napi::Function::New(env, TanhDot));
+  k.Set("lstmCellTrain", Napi::Function::New(env, LstmCellTrain));
+  k.Set("tanhMap", Napi::Function::New(env, TanhMap));
   k.Set("sgemmBf16", Napi::Function::New(env, SgemmBf16));
   k.Set("hasBf16", Napi::Boolean::New(env, dupn::bf16_kernels() != nullptr));
   exports.Set("kernels", k);
