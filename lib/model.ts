@@ -240,17 +240,6 @@ export class Model {
     return { task: this.config.tasks[index], index };
   }
 
-  /**
-   * A copy of every weight tensor by name (docs/format.md): for tools, transfer and training
-   * (`Trainer.fromModel`). Changing the copies does not change this model.
-   */
-  exportTensors(): Map<string, Float32Array> {
-    this.live();
-    const out = new Map<string, Float32Array>();
-    for (const spec of tensorSpecs(this.config)) out.set(spec.name, Float32Array.from(this.tensors.get(spec.name)!));
-    return out;
-  }
-
   /** Packs users into columns (hashing, truncation, vocabularies): the form {@link encodeColumns} takes. */
   pack(users: UserInput[], options: PackOptions = {}): UserColumns {
     return packUsers(this.config, users, options);

@@ -44,8 +44,8 @@ const small = { items: 2000, categories: 40, shops: 200, brands: 100 };
 const data: TrainingExample[] = Array.from(synthesize({ seed: 1, users: 600, config: cfg, ...small }));
 
 function tensorsEqual(a: Model, b: Model): boolean {
-  const ta = a.exportTensors();
-  const tb = b.exportTensors();
+  const ta = a.weights;
+  const tb = b.weights;
   for (const [name, x] of ta) {
     const y = tb.get(name)!;
     if (Buffer.compare(Buffer.from(x.buffer, x.byteOffset, x.byteLength), Buffer.from(y.buffer, y.byteOffset, y.byteLength)) !== 0) return false;
@@ -100,10 +100,10 @@ t.test('checkpoint and resume continue to the same weights as an uninterrupted r
 });
 
 t.test('freeze shared trains heads only; tasks trains only the listed heads', async (t) => {
-  const base = Trainer.create(cfg, { seed: 9 }).toModel().exportTensors();
+  const base = Trainer.create(cfg, { seed: 9 }).toModel().weights;
   const frozen = Trainer.create(cfg, { seed: 9, freeze: 'shared', tasks: ['spp'], batchSize: 64 });
   await fit(frozen, { data: () => data.slice(0, 192), epochs: 1 });
-  const after = frozen.toModel().exportTensors();
+  const after = frozen.toModel().weights;
   for (const [name, before] of base) {
     const changed = !before.every((v, i) => v === after.get(name)![i]);
     t.equal(changed, name.startsWith('head.spp.'), `${name} ${changed ? 'changed' : 'unchanged'}`);
@@ -112,12 +112,12 @@ t.test('freeze shared trains heads only; tasks trains only the listed heads', as
 });
 
 t.test('freezeTensors: attn.v held at zero makes the attention a plain mean (the pooling ablation)', async (t) => {
-  const tensors = Trainer.create(cfg, { seed: 8 }).toModel().exportTensors();
+  const tensors = new Map([...Trainer.create(cfg, { seed: 8 }).toModel().weights].map(([k, v]) => [k, Float32Array.from(v)]));
   tensors.get('attn.v')!.fill(0);
   const trainer = Trainer.fromModel(Model.fromTensors(cfg, tensors), { freezeTensors: ['attn.v', 'lstm.bw.'], batchSize: 64 });
   await fit(trainer, { data: () => data.slice(0, 192), epochs: 1 });
   const after = trainer.toModel();
-  const out = after.exportTensors();
+  const out = after.weights;
   t.ok(out.get('attn.v')!.every((v) => v === 0), 'attn.v stayed 0');
   t.same(Array.from(out.get('lstm.bw.wh')!), Array.from(tensors.get('lstm.bw.wh')!), 'a prefix freezes every tensor under it');
   t.notSame(Array.from(out.get('lstm.fw.wh')!), Array.from(tensors.get('lstm.fw.wh')!), 'others train');
@@ -160,14 +160,14 @@ t.test('a step whose loss overflows reports E_DIVERGED and leaves the weights as
   // A first step at a reckless learning rate makes the head weights large (Adam moves each by about lr).
   const trainer = Trainer.create(withDense, { seed: 3, batchSize: 16, learningRate: 10 });
   await trainer.step(examples);
-  const before = trainer.toModel().exportTensors();
+  const before = trainer.toModel().weights;
   const huge = examples.map((e) => ({
     ...e,
     labels: { l2r: (e.labels.l2r as { candidate: object; label: number }[]).map((c) => ({ ...c, candidate: { ...c.candidate, dense: new Array(8).fill(1e38) } })) },
   }));
   await rejectsCode(t, () => trainer.step(huge), 'E_DIVERGED', 'not finite');
   t.equal(trainer.steps, 1, 'the step was not counted');
-  const after = trainer.toModel().exportTensors();
+  const after = trainer.toModel().weights;
   t.ok([...before].every(([name, v]) => v.every((x, i) => Object.is(x, after.get(name)![i]))), 'weights unchanged');
   t.ok(Number.isFinite((await trainer.step(examples)).loss), 'training goes on');
   trainer.dispose();
@@ -189,7 +189,7 @@ t.test('trained models serve, save and load; a new head starts fresh from a save
   const { trainer: transfer, fresh } = await Trainer.fromModelFile(file, { freeze: 'shared', tasks: ['fifp'], seed: 11 }, bigger);
   t.same(fresh, ['head.fifp.0.w', 'head.fifp.0.b', 'head.fifp.1.w', 'head.fifp.1.b']);
   t.ok(tensorsEqual(Model.fromTensors(cfg, (() => {
-    const m = transfer.toModel().exportTensors();
+    const m = new Map(transfer.toModel().weights);
     for (const n of fresh) m.delete(n);
     return m;
   })()), loaded), 'the shared weights are the saved ones');

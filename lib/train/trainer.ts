@@ -37,7 +37,7 @@ export interface StepReport {
 const CHECKPOINT_FORMAT = 'dupn-checkpoint';
 const CHECKPOINT_VERSION = '1';
 
-function copy(t: Tensors): Tensors {
+function copy(t: ReadonlyMap<string, Float32Array>): Tensors {
   const out: Tensors = new Map();
   for (const [k, v] of t) out.set(k, Float32Array.from(v));
   return out;
@@ -109,7 +109,7 @@ export class Trainer {
   /** A trainer over a copy of `model`'s weights. */
   static fromModel(model: Model, options: TrainOptions = {}): Trainer {
     const o = resolveTrainOptions(model.config, options, os.availableParallelism());
-    return new Trainer(model.config, model.exportTensors(), o);
+    return new Trainer(model.config, copy(model.weights), o);
   }
 
   private live(): NativeTrainer {
