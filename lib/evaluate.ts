@@ -448,5 +448,12 @@ export function formatReport(report: EvalReport, baselines: Record<string, EvalR
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n') + '\n';
+  // Per-class precision and recall of multiclass tasks (the model's), one line each under the table.
+  const classes: string[] = [];
+  for (const [task, r] of Object.entries(report.tasks)) {
+    if (!r.perClass) continue;
+    const f = (xs: ArrayLike<number>): string => Array.from(xs, (x) => (Number.isNaN(x) ? 'n/a' : x.toFixed(2))).join(' ');
+    classes.push(`${task} per class (0..${r.perClass.precision.length - 1}): precision ${f(r.perClass.precision)} · recall ${f(r.perClass.recall)}`);
+  }
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line), ...classes].join('\n') + '\n';
 }

@@ -63,7 +63,8 @@ t.test('popularity and oracle on synthetic data: complete reports, the oracle ah
 
   const table = formatReport(oracle, { popularity: pop }, 'oracle');
   const lines = table.trimEnd().split('\n');
-  t.equal(lines.length, 2 + 4 * 2, 'header, rule, two rows per task');
+  t.equal(lines.length, 2 + 4 * 2 + 1, 'header, rule, two rows per task, per-class line of ppp');
+  t.match(lines[lines.length - 1], /^ppp per class \(0\.\.6\): precision .* · recall /);
   t.match(lines[0], /^task\s+kind\s+scorer\s+examples\s+candidates\s+AUC\s+GAUC\s+GAUC\(w\)\s+logloss\s+NDCG@10\s+accuracy$/);
   t.match(lines[2], /^ctr\s+binary\s+oracle\s+300\s+1500\s+0\.\d{4}/);
   t.match(lines[3], /^\s+popularity\s+300/);
