@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Backend } from './backend';
+import { UserColumns } from './columns';
 import { DupnError, DupnErrorCode } from './errors';
 
 /** An embedding table handed to the addon; `data` is borrowed (kept alive by the addon), null when dim is 0. */
@@ -66,14 +67,7 @@ export interface NativeHeadLabels {
 }
 
 export interface NativeTrainBatch {
-  users: {
-    lengths: Int32Array;
-    items: Int32Array;
-    properties: Int32Array;
-    queryOffsets: Int32Array;
-    queryTokens: Int32Array;
-    profile: Int32Array;
-  };
+  users: UserColumns;
   heads: NativeHeadLabels[];
 }
 

@@ -28,6 +28,14 @@ function num(flag: string): (v: string) => number {
   };
 }
 
+/** The input options `train` and `eval` share. */
+function dataOptions(c: Command): Command {
+  return c
+    .addOption(new Option('--format <name>', 'input format (default by extension)').choices(['taobao', 'csv', 'jsonl']))
+    .option('--columns <mapping>', 'column mapping, e.g. user=user_id,item=item_id,category=cat_id,type=action,day=time_stamp')
+    .option('--strict', 'stop at the first malformed line');
+}
+
 export function program(): Command {
   const cmd = new Command('dupn')
     .description('Deep User Perception Network: train and evaluate user-representation models')
@@ -46,7 +54,7 @@ export function program(): Command {
     .option('--config <file>', 'settings JSON ({model, train, data}); the model section decides tasks and sizes')
     .action(async (flags) => synthCommand(flags, io));
 
-  cmd
+  const train = cmd
     .command('train')
     .description('train a model on a behaviour log or labelled JSON Lines')
     .requiredOption('--data <path>', 'training data: Taobao UserBehavior CSV, CSV/TSV with --columns, or .jsonl')
@@ -72,25 +80,19 @@ export function program(): Command {
     .option('--warmup <steps>', 'linear learning-rate warm-up', num('--warmup'))
     .addOption(new Option('--decay <shape>', 'learning-rate decay (needs totalSteps in the settings)').choices(['none', 'linear', 'cosine']))
     .option('--max-steps <n>', 'stop after this many steps in all', num('--max-steps'))
-    .addOption(new Option('--format <name>', 'input format (default by extension)').choices(['taobao', 'csv', 'jsonl']))
-    .option('--columns <mapping>', 'column mapping, e.g. user=user_id,item=item_id,category=cat_id,type=action,day=time_stamp')
-    .option('--strict', 'stop at the first malformed line')
-    .option('--no-progress', 'plain progress lines even on a terminal')
-    .action(async (flags) => trainCommand(flags, io));
+    .option('--no-progress', 'plain progress lines even on a terminal');
+  dataOptions(train).action(async (flags) => trainCommand(flags, io));
 
-  cmd
+  const evalCmd = cmd
     .command('eval')
     .description('validation metrics of a model on a data file')
     .requiredOption('--model <file>', 'model file')
     .requiredOption('--data <path>', 'labelled data (same formats as train)')
     .option('--popularity <path>', 'also score the popularity baseline counted from this training data')
     .option('--config <file>', 'settings JSON (its data section)')
-    .addOption(new Option('--format <name>', 'input format').choices(['taobao', 'csv', 'jsonl']))
-    .option('--columns <mapping>', 'column mapping for CSV/TSV')
-    .option('--strict', 'stop at the first malformed line')
     .option('--threads <n>', 'threads', num('--threads'))
-    .option('--json', 'print the report as JSON')
-    .action(async (flags) => evalCommand(flags, io));
+    .option('--json', 'print the report as JSON');
+  dataOptions(evalCmd).action(async (flags) => evalCommand(flags, io));
 
   cmd
     .command('export-onnx')
