@@ -117,6 +117,12 @@ export class Trainer {
     return this.handle;
   }
 
+  // Reading the weights while a step writes them would give a torn snapshot.
+  private idle(what: string): void {
+    this.live();
+    if (this.running) throw new DupnError('E_INPUT', `${what}: a step is running (await it first)`);
+  }
+
   /** One optimizer step on `examples` (a batch; any size ≥ 1). Rejects with E_INPUT naming a bad example. */
   async step(examples: TrainingExample[]): Promise<StepReport> {
     const h = this.live();
@@ -166,13 +172,13 @@ export class Trainer {
 
   /** A serving model over a snapshot of the current weights (later steps do not change it). */
   toModel(options: ModelOptions = {}): Model {
-    this.live();
+    this.idle('toModel');
     return Model.fromTensors(this.config, copy(this.tensors), options);
   }
 
   /** Saves the current weights as a model file (atomically). */
   async save(path: string): Promise<void> {
-    this.live();
+    this.idle('save');
     await saveModelFile(path, this.config, this.tensors);
   }
 
@@ -181,7 +187,7 @@ export class Trainer {
    * stand) to one safetensors file, atomically: a crash leaves the previous checkpoint intact.
    */
   async saveCheckpoint(path: string, position: unknown = null): Promise<void> {
-    this.live();
+    this.idle('saveCheckpoint');
     const specs = tensorSpecs(this.config);
     const tensors = [
       ...specs.map((s) => ({ name: s.name, data: this.tensors.get(s.name)!, shape: s.shape })),
@@ -250,6 +256,7 @@ export class Trainer {
 
   /** Frees the native trainer (the weights stay readable through models made by {@link toModel}). */
   dispose(): void {
+    // A step in flight keeps the native trainer alive until it settles (it holds its own reference).
     this.handle?.release();
     this.handle = null;
   }
