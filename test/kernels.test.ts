@@ -3,12 +3,17 @@
 import t from 'tap';
 import { native } from '../lib/native';
 import { mulberry32 } from '../lib/random';
-import { isas } from './support/compare';
+import { BUILT_ISAS, isas } from './support/compare';
 
 const k = native().kernels;
 const rand = mulberry32(2024);
 const fill = (n: number, scale = 1): Float32Array => Float32Array.from({ length: n }, () => (rand() * 2 - 1) * scale);
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+
+// A path this CPU cannot run is skipped by every parity test (kernels, forward, gradients); say so once, visibly.
+for (const isa of BUILT_ISAS.filter((i) => !isas().includes(i))) {
+  t.test(`${isa}: kernels, forward and gradient parity`, { skip: `this CPU cannot run ${isa} (supported: ${isas().join(', ')}); a CPU that can runs it` }, async () => {});
+}
 
 for (const isa of isas()) {
   t.test(`${isa}: sgemm matches float64 on odd shapes, strides and accumulate`, async (t) => {

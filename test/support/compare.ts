@@ -18,6 +18,9 @@ export function isas(): string[] {
   return native().supportedIsas.split(',');
 }
 
+/** Every instruction-set path the addon is built with (x86-64); a CPU may run fewer of them. */
+export const BUILT_ISAS = ['baseline', 'avx2', 'avx512'];
+
 export function allFinite(a: ArrayLike<number>): boolean {
   for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
   return true;

@@ -1,0 +1,317 @@
+/**
+ * Evidence for the paper's claims about training (issue 5, item 8), on synthetic data with known ground
+ * truth and on the real Taobao sample. Not a test: it trains a dozen models and takes minutes.
+ *
+ *   node dist/bench/training-evidence.js [--users 24000] [--epochs 2] [--only a,b,c,d,e,taobao]
+ *        [--taobao ../shared/data/taobao-userbehavior] [--json docs/training-results.json]
+ *
+ * (a) multi-task vs single-task on the same budget (same examples, epochs and steps per model),
+ * (b) attention vs mean pooling (attn.v fixed at zero: every behaviour gets the same weight),
+ * (c) properties (type, time gap, scene) in the gates and attention vs none,
+ * (d) SPP from the frozen shared representation of a model trained on the other tasks vs SPP from scratch,
+ *     on little SPP data,
+ * (e) incremental day-2 training (init from the day-1 model, one pass over day-2 data) vs a full retrain on
+ *     both days, quality and wall time,
+ * and on the Taobao sample, next-item (ctr) AUC against the popularity baseline.
+ *
+ * Every synthetic model is validated on the same 2,000 users that no model trained on, beside the
+ * popularity baseline and the generator's oracle (its own probabilities: the ceiling).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DupnConfig, ResolvedConfig, resolveConfig } from '../lib/config';
+import { TrainingExample } from '../lib/data/example';
+import { defaultValidFrom, readExamples } from '../lib/data';
+import { SyntheticRecord, synthesize, synthesizeWithOracle } from '../lib/data/synthetic';
+import { EvalReport, evaluate, modelScorer, oracleScorer, popularityScorer } from '../lib/evaluate';
+import { Model } from '../lib/model';
+import { fit } from '../lib/train/fit';
+import { TrainOptions } from '../lib/train/options';
+import { Trainer } from '../lib/train/trainer';
+import { machineLine } from './machine';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+
+const USERS = Number(arg('users', '24000'));
+const EPOCHS = Number(arg('epochs', '2'));
+const ONLY = new Set(arg('only', 'a,b,c,d,e,taobao').split(','));
+const TAOBAO = arg('taobao', path.join(__dirname, '..', '..', '..', 'shared', 'data', 'taobao-userbehavior'));
+const JSON_OUT = arg('json', '');
+const VALID_USERS = 2000;
+const BASE_OPTIONS: TrainOptions = { batchSize: 256, learningRate: 2e-3, seed: 7 };
+
+// Paper-size network with tables sized for the synthetic universe (20k items).
+const SYNTH_CONFIG: DupnConfig = {
+  itemFields: [
+    { name: 'item', buckets: 1 << 16, dim: 32 },
+    { name: 'category', buckets: 4096, dim: 16 },
+    { name: 'shop', buckets: 4096, dim: 8 },
+    { name: 'brand', buckets: 4096, dim: 8 },
+  ],
+};
+
+/** The headline metric of each task kind. */
+function headline(report: EvalReport, task: string): number {
+  const t = report.tasks[task];
+  if (t === undefined) return NaN;
+  if (t.kind === 'multiclass') return t.accuracy ?? NaN;
+  if (t.kind === 'rank') return t.ndcg10 ?? NaN;
+  return t.auc;
+}
+
+const METRIC: Record<string, string> = { ctr: 'AUC', l2r: 'NDCG@10', ppp: 'accuracy', spp: 'AUC' };
+
+interface Row {
+  arm: string;
+  seconds: number;
+  steps: number;
+  metrics: Record<string, number>;
+  auc?: Record<string, number>;
+  logloss?: Record<string, number>;
+}
+
+function row(arm: string, report: EvalReport, seconds: number, steps: number): Row {
+  const metrics: Record<string, number> = {};
+  const auc: Record<string, number> = {};
+  const logloss: Record<string, number> = {};
+  for (const name of Object.keys(report.tasks)) {
+    metrics[name] = headline(report, name);
+    auc[name] = report.tasks[name].auc;
+    logloss[name] = report.tasks[name].logloss;
+  }
+  return { arm, seconds, steps, metrics, auc, logloss };
+}
+
+function table(title: string, rows: Row[], tasks: string[]): string {
+  const head = `| ${title} | ${tasks.map((t) => `${t} ${METRIC[t] ?? ''}`).join(' | ')} | train s | steps |`;
+  const sep = `|---|${tasks.map(() => '---').join('|')}|---|---|`;
+  const body = rows.map((r) => `| ${r.arm} | ${tasks.map((t) => (r.metrics[t] === undefined || Number.isNaN(r.metrics[t]) ? '—' : r.metrics[t].toFixed(3))).join(' | ')} | ${r.seconds ? r.seconds.toFixed(0) : '—'} | ${r.steps || '—'} |`);
+  return [head, sep, ...body].join('\n');
+}
+
+async function train(trainer: Trainer, data: TrainingExample[], epochs: number): Promise<{ seconds: number; steps: number }> {
+  const t0 = process.hrtime.bigint();
+  const before = trainer.steps;
+  await fit(trainer, { data: () => data, epochs });
+  return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, steps: trainer.steps - before };
+}
+
+async function score(trainer: Trainer, valid: TrainingExample[], config: ResolvedConfig): Promise<EvalReport> {
+  const model = trainer.toModel();
+  try {
+    return await evaluate(modelScorer(model), valid, config);
+  } finally {
+    model.dispose();
+  }
+}
+
+/** A trainer whose attention vector is zero and stays zero: attention becomes a plain mean. */
+function meanPoolingTrainer(config: ResolvedConfig, options: TrainOptions): Trainer {
+  const fresh = Trainer.create(config, options);
+  const model = fresh.toModel();
+  fresh.dispose();
+  const tensors = new Map(model.weights);
+  model.dispose();
+  tensors.set('attn.v', new Float32Array(tensors.get('attn.v')!.length));
+  const zeroed = Model.fromTensors(config, tensors);
+  const trainer = Trainer.fromModel(zeroed, { ...options, freezeTensors: ['attn.v'] });
+  zeroed.dispose();
+  return trainer;
+}
+
+interface Results {
+  machine: string;
+  date: string;
+  users: number;
+  epochs: number;
+  validUsers: number;
+  options: TrainOptions;
+  experiments: Record<string, { rows: Row[]; note?: string }>;
+}
+
+async function main(): Promise<void> {
+  const results: Results = {
+    machine: machineLine(), date: new Date().toISOString().slice(0, 10), users: USERS, epochs: EPOCHS,
+    validUsers: VALID_USERS, options: BASE_OPTIONS, experiments: {},
+  };
+  const out = JSON_OUT === '' ? undefined : JSON_OUT;
+  const record = (key: string, rows: Row[], tasks: string[], title: string, note?: string): void => {
+    results.experiments[key] = { rows, note };
+    console.log(`\n${table(title, rows, tasks)}${note ? `\n\n${note}` : ''}`);
+    if (out !== undefined) {
+      const old = fs.existsSync(out) ? (JSON.parse(fs.readFileSync(out, 'utf8')) as Results) : undefined;
+      const merged = { ...results, experiments: { ...(old?.experiments ?? {}), ...results.experiments } };
+      fs.writeFileSync(`${out}.tmp`, `${JSON.stringify(merged, null, 1)}\n`);
+      fs.renameSync(`${out}.tmp`, out);
+    }
+  };
+  console.log(`# dupn training evidence · ${machineLine()} · ${results.date}`);
+  console.log(`# ${USERS} training users (one example each), ${EPOCHS} epochs, batch ${BASE_OPTIONS.batchSize}, lr ${BASE_OPTIONS.learningRate}; ${VALID_USERS} validation users`);
+
+  const config = resolveConfig(SYNTH_CONFIG);
+  const tasks = config.tasks.map((t) => t.name);
+  const day0 = Array.from(synthesize({ seed: 1, users: USERS, config }));
+  const validRecords: SyntheticRecord[] = Array.from(synthesizeWithOracle({ seed: 2, universeSeed: 1, users: VALID_USERS, firstUser: USERS, config }));
+  const valid = validRecords.map((r) => r.example);
+  const baselines = [
+    row('popularity baseline', await evaluate(popularityScorer(day0), valid, config), 0, 0),
+    row('oracle (ceiling)', await evaluate(oracleScorer(validRecords), valid, config), 0, 0),
+  ];
+
+  let multi: { trainer: Trainer; row: Row } | undefined;
+  const multiTask = async (): Promise<{ trainer: Trainer; row: Row }> => {
+    if (multi === undefined) {
+      const trainer = Trainer.create(config, BASE_OPTIONS);
+      const t = await train(trainer, day0, EPOCHS);
+      multi = { trainer, row: row('multi-task (ctr+l2r+ppp+spp), attention, properties', await score(trainer, valid, config), t.seconds, t.steps) };
+      console.log(`multi-task: ${JSON.stringify(multi.row.metrics)} in ${t.seconds.toFixed(0)} s`);
+    }
+    return multi;
+  };
+
+  if (ONLY.has('a')) {
+    const rows = [(await multiTask()).row];
+    for (const task of tasks) {
+      const trainer = Trainer.create(config, { ...BASE_OPTIONS, tasks: [task] });
+      const t = await train(trainer, day0, EPOCHS);
+      const r = row(`single-task ${task}`, await score(trainer, valid, config), t.seconds, t.steps);
+      // A single-task model's other heads are untrained: only its own task is reported.
+      r.metrics = { [task]: r.metrics[task] };
+      trainer.dispose();
+      rows.push(r);
+      console.log(`single ${task}: ${r.metrics[task].toFixed(4)}`);
+    }
+    record('a', [...rows, ...baselines], tasks, '(a) multi-task vs single-task');
+  }
+
+  if (ONLY.has('b')) {
+    const trainer = meanPoolingTrainer(config, BASE_OPTIONS);
+    const t = await train(trainer, day0, EPOCHS);
+    const mean = row('mean pooling (attn.v = 0, frozen)', await score(trainer, valid, config), t.seconds, t.steps);
+    trainer.dispose();
+    record('b', [(await multiTask()).row, mean, ...baselines], tasks, '(b) attention vs mean pooling');
+  }
+
+  if (ONLY.has('c')) {
+    const bare = resolveConfig({ ...SYNTH_CONFIG, properties: { typeDim: 0, gapDim: 0, sceneDim: 0 } });
+    const data = Array.from(synthesize({ seed: 1, users: USERS, config: bare }));
+    const trainer = Trainer.create(bare, BASE_OPTIONS);
+    const t = await train(trainer, data, EPOCHS);
+    const none = row('no properties (typeDim = gapDim = sceneDim = 0)', await score(trainer, valid, bare), t.seconds, t.steps);
+    trainer.dispose();
+    record('c', [(await multiTask()).row, none, ...baselines], tasks, '(c) properties vs none');
+  }
+
+  if (ONLY.has('d')) {
+    // The source model never sees an SPP label; the target task then gets little data.
+    const source = Trainer.create(config, { ...BASE_OPTIONS, tasks: ['ctr', 'l2r', 'ppp'] });
+    await train(source, day0, EPOCHS);
+    const sourceModel = source.toModel();
+    source.dispose();
+    const rows: Row[] = [];
+    for (const little of [500, 2000]) {
+      const sppData = Array.from(synthesize({ seed: 3, universeSeed: 1, users: little, firstUser: USERS + VALID_USERS, config }));
+      const epochs = 8;
+      const opts: TrainOptions = { ...BASE_OPTIONS, tasks: ['spp'], batchSize: 64 };
+      const arms: Array<[string, () => Trainer]> = [
+        [`${little} users: spp from scratch`, () => Trainer.create(config, opts)],
+        [`${little} users: spp head on the frozen shared representation`, () => Trainer.fromModel(sourceModel, { ...opts, freeze: 'shared' })],
+        [`${little} users: spp, transferred then fine-tuned`, () => Trainer.fromModel(sourceModel, opts)],
+      ];
+      for (const [name, make] of arms) {
+        const trainer = make();
+        const t = await train(trainer, sppData, epochs);
+        const r = row(name, await score(trainer, valid, config), t.seconds, t.steps);
+        r.metrics = { spp: r.metrics.spp };
+        rows.push(r);
+        trainer.dispose();
+        console.log(`${name}: ${r.metrics.spp.toFixed(4)}`);
+      }
+    }
+    sourceModel.dispose();
+    record('d', [...rows, ...baselines.map((b) => ({ ...b, metrics: { spp: b.metrics.spp } }))], ['spp'], '(d) SPP transfer on little data',
+      'Source model: ctr+l2r+ppp on the full training users (no SPP labels). Target: 8 epochs, batch 64, over the SPP labels of a few new users.');
+  }
+
+  if (ONLY.has('e')) {
+    // Day 2 = the same users one day later (their tastes have drifted), with a fresh validation day.
+    const day1 = Array.from(synthesize({ seed: 1, users: USERS, config, day: 1 }));
+    const valid1Records = Array.from(synthesizeWithOracle({ seed: 2, universeSeed: 1, users: VALID_USERS, firstUser: USERS, config, day: 1 }));
+    const valid1 = valid1Records.map((r) => r.example);
+    const base = await multiTask();
+    const stale = row('day-1 model, not updated', await score(base.trainer, valid1, config), 0, 0);
+    const incremental = Trainer.fromModel(base.trainer.toModel(), BASE_OPTIONS);
+    const ti = await train(incremental, day1, 1);
+    const inc = row('incremental: day-1 model + 1 epoch on day 2', await score(incremental, valid1, config), ti.seconds, ti.steps);
+    incremental.dispose();
+    const full = Trainer.create(config, BASE_OPTIONS);
+    const both = [...day0, ...day1];
+    const tf = await train(full, both, EPOCHS);
+    const retrain = row(`full retrain on days 1+2 (${EPOCHS} epochs)`, await score(full, valid1, config), tf.seconds, tf.steps);
+    full.dispose();
+    const pop = row('popularity baseline (days 1+2)', await evaluate(popularityScorer(both), valid1, config), 0, 0);
+    const oracle = row('oracle (ceiling)', await evaluate(oracleScorer(valid1Records), valid1, config), 0, 0);
+    record('e', [stale, inc, retrain, pop, oracle], tasks, '(e) incremental day-2 training vs full retrain',
+      `Validation: ${VALID_USERS} new users on day 2. Incremental time ${ti.seconds.toFixed(0)} s = ${((100 * ti.seconds) / tf.seconds).toFixed(0)}% of the full retrain's ${tf.seconds.toFixed(0)} s.`);
+  }
+  multi?.trainer.dispose();
+
+  if (ONLY.has('taobao')) await taobao(record);
+}
+
+/** Next-item AUC on the real Taobao sample: train before the last day, validate on it, several seeds. */
+async function taobao(record: (key: string, rows: Row[], tasks: string[], title: string, note?: string) => void): Promise<void> {
+  const files = ['head.csv', 'tail.csv'].map((f) => path.join(TAOBAO, f)).filter((f) => fs.existsSync(f));
+  if (files.length === 0) {
+    console.log(`\n(taobao: no data under ${TAOBAO}; pass --taobao DIR)`);
+    return;
+  }
+  const config = resolveConfig({
+    itemFields: [
+      { name: 'item', buckets: 1 << 16, dim: 32 },
+      { name: 'category', buckets: 1 << 14, dim: 16 },
+    ],
+    properties: { sceneDim: 0 },
+    query: { buckets: 1, dim: 0 },
+    profileFields: [],
+    hidden: 64,
+    tasks: [
+      { name: 'ctr', kind: 'binary' },
+      { name: 'l2r', kind: 'rank' },
+    ],
+  });
+  const trainSet: TrainingExample[] = [];
+  const validSet: TrainingExample[] = [];
+  for (const file of files) {
+    const validFrom = await defaultValidFrom(file, { config });
+    const source = readExamples(file, { config, maxExamplesPerUser: 32 });
+    for await (const ex of source.examples) (ex.time >= validFrom ? validSet : trainSet).push(ex);
+    const r = source.report();
+    console.log(`taobao ${path.basename(file)}: ${r.rows} rows, ${r.users} users, ${r.examples} examples, ${r.malformed} malformed`);
+  }
+  const rows: Row[] = [];
+  const seeds = [1, 2, 3, 4, 5];
+  const per: Row[] = [];
+  for (const seed of seeds) {
+    const trainer = Trainer.create(config, { batchSize: 32, learningRate: 3e-3, seed });
+    const t = await train(trainer, trainSet, 10);
+    per.push(row(`seed ${seed}`, await score(trainer, validSet, config), t.seconds, t.steps));
+    trainer.dispose();
+  }
+  const mean = (xs: number[]): number => xs.reduce((s, x) => s + x, 0) / xs.length;
+  const sd = (xs: number[]): number => Math.sqrt(mean(xs.map((x) => (x - mean(xs)) ** 2)));
+  const ctr = per.map((r) => r.auc!.ctr);
+  const l2r = per.map((r) => r.metrics.l2r);
+  rows.push({ arm: `dupn, mean of ${seeds.length} seeds`, seconds: mean(per.map((r) => r.seconds)), steps: per[0].steps, metrics: { ctr: mean(ctr), l2r: mean(l2r) } });
+  rows.push(row('popularity baseline', await evaluate(popularityScorer(trainSet), validSet, config), 0, 0));
+  record('taobao', [...rows, ...per], ['ctr', 'l2r'], 'Taobao UserBehavior sample: next item',
+    `${trainSet.length} training and ${validSet.length} validation examples (validation = the last day of each file). ctr AUC over seeds: ${mean(ctr).toFixed(3)} ± ${sd(ctr).toFixed(3)}.`);
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});
