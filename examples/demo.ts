@@ -7,7 +7,9 @@
  *   5. score 1,000 candidates on every head for a few users, and show which past behaviours the
  *      attention picked,
  *   6. serve: concurrent requests (encode + score) in-process, with throughput and latency.
- * Sizes: DUPN_DEMO_USERS (training users, default 24,000), DUPN_DEMO_EPOCHS (default 3).
+ * Sizes: DUPN_DEMO_USERS (training users, default 60,000), DUPN_DEMO_EPOCHS (default 1).
+ * One pass over many users rather than several over few: id embeddings over-fit within a few epochs
+ * (docs/training.md).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -27,8 +29,8 @@ function percentile(xs: number[], p: number): number {
 }
 
 async function main(): Promise<void> {
-  const users = Number(process.env.DUPN_DEMO_USERS ?? 24000);
-  const epochs = Number(process.env.DUPN_DEMO_EPOCHS ?? 3);
+  const users = Number(process.env.DUPN_DEMO_USERS ?? 60000);
+  const epochs = Number(process.env.DUPN_DEMO_EPOCHS ?? 1);
   // Paper-size network; tables sized for the synthetic universe (20k items) rather than Taobao's millions.
   const config = resolveConfig({
     itemFields: [
@@ -46,8 +48,8 @@ async function main(): Promise<void> {
   const valid = validRecords.map((r) => r.example);
   console.log(`   ${train.length} + ${valid.length} examples in ${(ms(t0) / 1000).toFixed(1)} s (labels for ${config.tasks.map((t) => t.name).join(', ')})`);
 
-  console.log(`2. training: H ${d.hidden} × ${d.directions} directions, Dx ${d.dx}, Dp ${d.dp}, U ${d.userDim}; ${epochs} epochs, batch 256`);
-  const trainer = Trainer.create(config, { batchSize: 256, learningRate: 2e-3, seed: 7 });
+  console.log(`2. training: H ${d.hidden} × ${d.directions} directions, Dx ${d.dx}, Dp ${d.dp}, U ${d.userDim}; ${epochs} epoch${epochs === 1 ? '' : 's'}, batch 64`);
+  const trainer = Trainer.create(config, { batchSize: 64, learningRate: 5e-3, embeddingLearningRate: 0.05, seed: 7 });
   const progress = progressSink();
   t0 = process.hrtime.bigint();
   await fit(trainer, {

@@ -124,6 +124,9 @@ t.test('malformed and hostile input files never crash the trainer', async (t) =>
   const badFlag = run(['train', '--data', log, '--out', out, '--epochs', 'many']);
   t.equal(badFlag.status, 1);
   t.match(badFlag.stderr, /--epochs: expected a number/);
+  const badLr = run(['train', '--data', log, '--config', settings, '--out', out, '--embedding-lr', '-1', '--no-progress']);
+  t.equal(badLr.status, 1);
+  t.match(badLr.stderr, /options\.embeddingLearningRate: must be a number in \[0, 10\], got -1/);
   const noResume = run(['train', '--data', log, '--out', path.join(dir, 'never.safetensors'), '--resume']);
   t.equal(noResume.status, 1);
   t.match(noResume.stderr, /E_IO: cannot read checkpoint/);

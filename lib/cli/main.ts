@@ -72,6 +72,7 @@ export function program(): Command {
     .option('--epochs <n>', 'passes over the data', num('--epochs'))
     .option('--batch-size <n>', 'examples per step (default 256)', num('--batch-size'))
     .option('--lr <rate>', 'learning rate (default 0.001)', num('--lr'))
+    .option('--embedding-lr <rate>', 'learning rate of the embedding rows (default: --lr for adam, 0.05 for adagrad)', num('--embedding-lr'))
     .addOption(new Option('--embedding-optimizer <name>', 'optimizer of the embedding rows').choices(['adam', 'adagrad']))
     .option('--threads <n>', 'threads (default: all cores)', num('--threads'))
     .option('--seed <n>', 'seed of new weights', num('--seed'))

@@ -30,6 +30,7 @@ export interface TrainFlags {
   epochs?: number;
   batchSize?: number;
   lr?: number;
+  embeddingLr?: number;
   embeddingOptimizer?: 'adam' | 'adagrad';
   threads?: number;
   seed?: number;
@@ -57,6 +58,7 @@ function trainOptions(flags: TrainFlags, settings: Settings): { options: TrainOp
   if (flags.batchSize !== undefined) o.batchSize = flags.batchSize;
   if (flags.lr !== undefined) o.learningRate = flags.lr;
   if (flags.embeddingOptimizer !== undefined) o.embeddingOptimizer = flags.embeddingOptimizer;
+  if (flags.embeddingLr !== undefined) o.embeddingLearningRate = flags.embeddingLr;
   if (flags.threads !== undefined) o.threads = flags.threads;
   if (flags.seed !== undefined) o.seed = flags.seed;
   if (flags.deterministic) o.deterministic = true;
