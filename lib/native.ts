@@ -120,6 +120,7 @@ export interface NativeAddon {
     lstmCellTrain(isa: string, H: number, pre: Float32Array, cPrev: Float32Array, c: Float32Array, tc: Float32Array, h: Float32Array): void;
     /** y = tanh(x) over n values. */
     tanhMap(isa: string, n: number, x: Float32Array, y: Float32Array): void;
+    reluDot(isa: string, M: number, K: number, x: Float32Array, ldx: number, w: Float32Array, bias: number, out: Float32Array): void;
     /** The bf16 path on fp32 inputs (rounded to bf16 inside); throws without AVX-512-BF16. */
     sgemmBf16(M: number, N: number, K: number, A: Float32Array, lda: number, B: Float32Array, C: Float32Array, ldc: number, accumulate: boolean): void;
     /** Whether this CPU has the bf16 path. */

@@ -148,11 +148,38 @@ for (const isa of isas()) {
   });
 }
 
+for (const isa of isas()) {
+  t.test(`${isa}: reluDot (a head's one-output last layer) matches float64`, async (t) => {
+    for (const [M, K] of [[0, 5], [1, 1], [1, 64], [3, 0], [7, 15], [13, 17], [128, 64], [5, 100], [2, 33]]) {
+      const ldx = K + 3;
+      const x = fill(Math.max(0, M * ldx), 3);
+      const w = fill(K);
+      const bias = rand() - 0.5;
+      const out = new Float32Array(M + 1).fill(42);
+      k.reluDot(isa, M, K, x, ldx, w, bias, out);
+      let worst = 0;
+      for (let m = 0; m < M; m++) {
+        let ref = bias;
+        let mag = Math.abs(bias);
+        for (let j = 0; j < K; j++) {
+          const term = Math.max(0, x[m * ldx + j]) * w[j];
+          ref += term;
+          mag += Math.abs(term);
+        }
+        worst = Math.max(worst, Math.abs(out[m] - ref) / (mag + 1e-30));
+      }
+      t.ok(worst < 1e-6, `M=${M} K=${K}: worst error ${worst.toExponential(2)} of Σ|terms|`);
+      t.equal(out[M], 42, `M=${M} K=${K}: nothing written past row M`);
+    }
+  });
+}
+
 t.test('kernel bindings refuse sizes their arrays cannot hold', async (t) => {
   t.throws(() => k.sgemm('baseline', 2, 2, 2, new Float32Array(3), 2, new Float32Array(4), new Float32Array(4), 2, false), /A: array too short/);
   t.throws(() => k.lstmCell('baseline', 4, new Float32Array(15), new Float32Array(16), new Float32Array(4), new Float32Array(4)), /too short/);
   t.throws(() => k.lstmCellTrain('baseline', 4, new Float32Array(16), new Float32Array(3), new Float32Array(4), new Float32Array(4), new Float32Array(4)), /too short/);
   t.throws(() => k.tanhMap('baseline', 5, new Float32Array(5), new Float32Array(4)), /too short/);
+  t.throws(() => k.reluDot('baseline', 2, 4, new Float32Array(7), 4, new Float32Array(4), 0, new Float32Array(2)), /x/);
   t.throws(() => k.tanhDot('nope', 1, new Float32Array(1), new Float32Array(1), new Float32Array(1)), /not supported/);
 });
 

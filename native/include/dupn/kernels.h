@@ -39,6 +39,10 @@ using LstmCellTrainFn = void (*)(int H, float* pre, const float* c_prev, float* 
 // y = tanh(x) over n values (may alias).
 using TanhMapFn = void (*)(int n, const float* x, float* y);
 
+// out[m] = bias + Σ_k max(x[m, k], 0) · w[k] for m < M (rows ldx apart): a head's last layer when it has
+// one output, where a GEMM with N = 1 would use one lane of each vector. Each row's sum is independent of M.
+using ReluDotFn = void (*)(int M, int K, const float* x, int ldx, const float* w, float bias, float* out);
+
 struct KernelTable {
   const char* isa;
   SgemmFn sgemm;
@@ -49,6 +53,7 @@ struct KernelTable {
   int gate_block;        // units per column block of the interleaved layout (0 without lstm_step)
   LstmCellTrainFn lstm_cell_train;
   TanhMapFn tanh_map;
+  ReluDotFn relu_dot;
 };
 
 

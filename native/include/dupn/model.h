@@ -146,9 +146,16 @@ std::string validate_candidates(const Model& m, const Head& h, const CandidateBa
 // behaviour (N = Σ lengths, in input order). Splits the batch across `threads` threads.
 void encode(const Model& m, const KernelTable& k, const UserBatch& in, float* users, float* attention, int threads);
 
-// One score per candidate for one user vector: binary → probability, rank → raw score.
-void score(const Model& m, const KernelTable& k, const Head& h, const float* user, const CandidateBatch& in,
-           float* out, int threads);
+// One binary/rank head and where its scores go (one float per candidate).
+struct ScoreJob {
+  const Head* head;
+  float* out;
+};
+
+// One score per candidate and head for one user vector (binary → probability, rank → raw score); the heads
+// share the candidates and run in one parallel loop over (head, candidate block).
+void score(const Model& m, const KernelTable& k, const std::vector<ScoreJob>& jobs, const float* user,
+           const CandidateBatch& in, int threads);
 
 // Class probabilities (B × classes) of a multiclass head from B user vectors.
 void predict(const Model& m, const KernelTable& k, const Head& h, const float* users, int batch, float* out);

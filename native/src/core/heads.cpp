@@ -29,8 +29,14 @@ float* run_rest(const KernelTable& k, const Head& h, int M, AlignedFloats& z0, A
   float* cur = z0.data();
   int width = h.first_user.out;
   for (const PackedLayer& l : h.rest) {
-    relu(cur, static_cast<long>(M) * width);
     float* next = grow(cur == z0.data() ? tmp : z0, static_cast<size_t>(M) * l.out);
+    if (l.out == 1) {
+      k.relu_dot(M, width, cur, width, l.wt.data(), l.b[0], next);
+      cur = next;
+      width = 1;
+      continue;
+    }
+    relu(cur, static_cast<long>(M) * width);
     fill_rows(next, M, l.out, l.b.data());
     k.sgemm(M, l.out, width, cur, width, l.wt.data(), next, l.out, true);
     cur = next;
@@ -41,18 +47,33 @@ float* run_rest(const KernelTable& k, const Head& h, int M, AlignedFloats& z0, A
 
 }  // namespace
 
-void score(const Model& m, const KernelTable& k, const Head& h, const float* user, const CandidateBatch& in,
-           float* out, int threads) {
-  const int W = h.first_user.out, F = m.item_fields();
-  // W_U·U + b, once for all candidates; the caller's thread computes it, workers only read it.
-  float* base = grow(tls_score.base, static_cast<size_t>(W));
-  std::copy(h.first_user.b.begin(), h.first_user.b.end(), base);
-  k.sgemm(1, W, m.user_dim, user, m.user_dim, h.first_user.wt.data(), base, W, true);
+void score(const Model& m, const KernelTable& k, const std::vector<ScoreJob>& jobs, const float* user,
+           const CandidateBatch& in, int threads) {
+  const int F = m.item_fields();
+  const int heads = static_cast<int>(jobs.size());
+  // W_U·U + b of every head, once for all candidates; the caller's thread computes them, workers only read.
+  size_t total = 0;
+  for (const ScoreJob& j : jobs) total += static_cast<size_t>(j.head->first_user.out);
+  float* bases = grow(tls_score.base, total + 1);
+  std::vector<const float*> base_of(static_cast<size_t>(heads));
+  for (int j = 0, off = 0; j < heads; ++j) {
+    const Head& h = *jobs[static_cast<size_t>(j)].head;
+    float* b = bases + off;
+    std::copy(h.first_user.b.begin(), h.first_user.b.end(), b);
+    k.sgemm(1, h.first_user.out, m.user_dim, user, m.user_dim, h.first_user.wt.data(), b, h.first_user.out, true);
+    base_of[static_cast<size_t>(j)] = b;
+    off += h.first_user.out;
+  }
 
+  // One parallel loop over (head, candidate block): one wake-up of the pool for all heads, and a thread that
+  // finishes a cheap head's blocks takes the next head's.
   const int blocks = (in.count + kCandidateBlock - 1) / kCandidateBlock;
-  const int T = static_cast<int>(h.target_fields.size());
-  parallel_for(blocks, threads, [&](int, int blk) {
-    const int c0 = blk * kCandidateBlock, M = std::min(in.count, c0 + kCandidateBlock) - c0;
+  parallel_for(blocks * heads, threads, [&](int, int item) {
+    const Head& h = *jobs[static_cast<size_t>(item / blocks)].head;
+    const float* base = base_of[static_cast<size_t>(item / blocks)];
+    float* out = jobs[static_cast<size_t>(item / blocks)].out;
+    const int W = h.first_user.out, T = static_cast<int>(h.target_fields.size());
+    const int c0 = (item % blocks) * kCandidateBlock, M = std::min(in.count, c0 + kCandidateBlock) - c0;
     ScoreScratch& sc = tls_score;
     float* t = grow(sc.t, static_cast<size_t>(M) * h.target_dim + 1);
     float* p = grow(sc.p, static_cast<size_t>(M) * W);

@@ -136,10 +136,13 @@ void lstm_cell_train_avx2(int H, float* pre, const float* c_prev, float* c, floa
   vecmath::lstm_cell_train<V256>(H, pre, c_prev, c, tc, h);
 }
 void tanh_map_avx2(int n, const float* x, float* y) { vecmath::tanh_map<V256>(n, x, y); }
+void relu_dot_avx2(int M, int K, const float* x, int ldx, const float* w, float bias, float* out) {
+  vecmath::relu_dot<V256>(M, K, x, ldx, w, bias, out);
+}
 
 }  // namespace
 
 const KernelTable kernels::avx2 = {"avx2", sgemm_avx2, fma_peak_avx2, lstm_cell_avx2, tanh_dot_avx2, nullptr, 0,
-                                     lstm_cell_train_avx2, tanh_map_avx2};
+                                     lstm_cell_train_avx2, tanh_map_avx2, relu_dot_avx2};
 
 }  // namespace dupn

@@ -240,10 +240,13 @@ void lstm_cell_train_avx512(int H, float* pre, const float* c_prev, float* c, fl
   vecmath::lstm_cell_train<V512>(H, pre, c_prev, c, tc, h);
 }
 void tanh_map_avx512(int n, const float* x, float* y) { vecmath::tanh_map<V512>(n, x, y); }
+void relu_dot_avx512(int M, int K, const float* x, int ldx, const float* w, float bias, float* out) {
+  vecmath::relu_dot<V512>(M, K, x, ldx, w, bias, out);
+}
 
 }  // namespace
 
 const KernelTable kernels::avx512 = {"avx512", sgemm_avx512, fma_peak_avx512, lstm_cell_avx512, tanh_dot_avx512, lstm_step_avx512, 16,
-                                       lstm_cell_train_avx512, tanh_map_avx512};
+                                       lstm_cell_train_avx512, tanh_map_avx512, relu_dot_avx512};
 
 }  // namespace dupn

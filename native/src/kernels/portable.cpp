@@ -70,9 +70,18 @@ void tanh_map_portable(int n, const float* x, float* y) {
   for (int i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
 }
 
+void relu_dot_portable(int M, int K, const float* x, int ldx, const float* w, float bias, float* out) {
+  for (int m = 0; m < M; ++m) {
+    const float* row = x + static_cast<long>(m) * ldx;
+    float acc = 0.0f;
+    for (int k = 0; k < K; ++k) acc += (row[k] > 0.0f ? row[k] : 0.0f) * w[k];
+    out[m] = bias + acc;
+  }
+}
+
 }  // namespace
 
 const KernelTable kernels::portable = {"baseline", sgemm_portable, fma_peak_portable, lstm_cell_portable, tanh_dot_portable, nullptr, 0,
-                                         lstm_cell_train_portable, tanh_map_portable};
+                                         lstm_cell_train_portable, tanh_map_portable, relu_dot_portable};
 
 }  // namespace dupn

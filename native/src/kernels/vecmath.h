@@ -121,5 +121,26 @@ float tanh_dot(int A, const float* s, const float* b, const float* v) {
   return V::sum(acc);
 }
 
+template <class V>
+void relu_dot(int M, int K, const float* x, int ldx, const float* w, float bias, float* out) {
+  constexpr int W = V::kWidth;
+  const auto zero = V::set1(0.0f);
+  for (int m = 0; m < M; ++m) {
+    const float* row = x + static_cast<long>(m) * ldx;
+    // Two accumulators halve the add-latency chain at K = 64; masked-out lanes load as 0 and add nothing.
+    auto a0 = zero, a1 = zero;
+    int k = 0;
+    for (; k + 2 * W <= K; k += 2 * W) {
+      a0 = V::add(a0, V::mul(V::max(V::load(row + k, W), zero), V::load(w + k, W)));
+      a1 = V::add(a1, V::mul(V::max(V::load(row + k + W, W), zero), V::load(w + k + W, W)));
+    }
+    for (; k < K; k += W) {
+      const int n = K - k < W ? K - k : W;
+      a0 = V::add(a0, V::mul(V::max(V::load(row + k, n), zero), V::load(w + k, n)));
+    }
+    out[m] = bias + V::sum(V::add(a0, a1));
+  }
+}
+
 }  // namespace vecmath
 }  // namespace dupn

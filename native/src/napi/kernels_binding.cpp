@@ -81,6 +81,21 @@ Napi::Value TanhDot(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, k.tanh_dot(A, s.data, b.data, v.data));
 }
 
+// reluDot(isa, M, K, x, ldx, w, bias, out): out[m] = bias + Σ_k max(x[m, k], 0) · w[k]
+Napi::Value ReluDot(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const dupn::KernelTable& k = table(info[0]);
+  const int M = int_arg(info[1], "M", 0, 1 << 20), K = int_arg(info[2], "K", 0, 1 << 20);
+  View<float> x = f32(info[3], "x"), w = f32(info[5], "w"), out = f32(info[7], "out");
+  const int ldx = int_arg(info[4], "ldx", 0, 1 << 24);
+  need(env, ldx >= K, "ldx");
+  need(env, M == 0 || x.length >= static_cast<int64_t>(M - 1) * ldx + K, "x");
+  need(env, w.length >= K && out.length >= M, "w/out");
+  if (!info[6].IsNumber()) throw_code(env, "E_INPUT", "bias must be a number");
+  k.relu_dot(M, K, x.data, ldx, w.data, info[6].As<Napi::Number>().FloatValue(), out.data);
+  return env.Undefined();
+}
+
 // sgemmBf16(M, N, K, A, lda, B, C, ldc, accumulate): the bf16 path on fp32 inputs (A is rounded to bf16
 // pairs like the encoder does; B, K × N, is packed like model weights). Throws E_UNSUPPORTED without
 // AVX-512-BF16.
@@ -112,6 +127,7 @@ void InitKernels(Napi::Env env, Napi::Object exports) {
   k.Set("tanhDot", Napi::Function::New(env, TanhDot));
   k.Set("lstmCellTrain", Napi::Function::New(env, LstmCellTrain));
   k.Set("tanhMap", Napi::Function::New(env, TanhMap));
+  k.Set("reluDot", Napi::Function::New(env, ReluDot));
   k.Set("sgemmBf16", Napi::Function::New(env, SgemmBf16));
   k.Set("hasBf16", Napi::Boolean::New(env, dupn::bf16_kernels() != nullptr));
   exports.Set("kernels", k);

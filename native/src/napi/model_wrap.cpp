@@ -136,7 +136,9 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     const dupn::KernelTable* k = kernels_;
     std::shared_ptr<Holder> h = holder_;
     return Run(info, info[5].ToBoolean(), pins, [h, k, jobs, user, in, threads] {
-      for (const auto& [hi, out] : jobs) dupn::score(*h->model, *k, h->model->heads[hi], user.data, in, out, threads);
+      std::vector<dupn::ScoreJob> work;
+      for (const auto& [hi, out] : jobs) work.push_back({&h->model->heads[hi], out});
+      dupn::score(*h->model, *k, work, user.data, in, threads);
     });
   }
 
