@@ -16,6 +16,7 @@ constexpr int kCandidateBlock = 128;
 // Each thread's scoring scratch, reused across calls (a warm call allocates nothing).
 struct ScoreScratch {
   AlignedFloats t, p, z0, tmp, base;
+  std::vector<const float*> base_of;
   std::vector<int32_t> key;
   std::vector<int> missed;
 };
@@ -55,13 +56,13 @@ void score(const Model& m, const KernelTable& k, const std::vector<ScoreJob>& jo
   size_t total = 0;
   for (const ScoreJob& j : jobs) total += static_cast<size_t>(j.head->first_user.out);
   float* bases = grow(tls_score.base, total + 1);
-  std::vector<const float*> base_of(static_cast<size_t>(heads));
+  const float** base_of = grow(tls_score.base_of, static_cast<size_t>(heads) + 1);
   for (int j = 0, off = 0; j < heads; ++j) {
     const Head& h = *jobs[static_cast<size_t>(j)].head;
     float* b = bases + off;
     std::copy(h.first_user.b.begin(), h.first_user.b.end(), b);
     k.sgemm(1, h.first_user.out, m.user_dim, user, m.user_dim, h.first_user.wt.data(), b, h.first_user.out, true);
-    base_of[static_cast<size_t>(j)] = b;
+    base_of[j] = b;
     off += h.first_user.out;
   }
 
@@ -69,9 +70,10 @@ void score(const Model& m, const KernelTable& k, const std::vector<ScoreJob>& jo
   // finishes a cheap head's blocks takes the next head's.
   const int blocks = (in.count + kCandidateBlock - 1) / kCandidateBlock;
   parallel_for(blocks * heads, threads, [&](int, int item) {
-    const Head& h = *jobs[static_cast<size_t>(item / blocks)].head;
-    const float* base = base_of[static_cast<size_t>(item / blocks)];
-    float* out = jobs[static_cast<size_t>(item / blocks)].out;
+    const ScoreJob& job = jobs[static_cast<size_t>(item / blocks)];
+    const Head& h = *job.head;
+    const float* base = base_of[item / blocks];
+    float* out = job.out;
     const int W = h.first_user.out, T = static_cast<int>(h.target_fields.size());
     const int c0 = (item % blocks) * kCandidateBlock, M = std::min(in.count, c0 + kCandidateBlock) - c0;
     ScoreScratch& sc = tls_score;

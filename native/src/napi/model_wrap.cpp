@@ -121,7 +121,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     in.items_len = items.length;
     in.dense = dense.data;
     in.dense_len = dense.length;
-    std::vector<std::pair<int, float*>> jobs;
+    // Head pointers stay valid while the job holds `holder_` (the model it points into).
+    std::vector<dupn::ScoreJob> jobs;
     std::vector<Napi::Value> pins = {info[1], info[2], c.Get("items"), c.Get("dense")};
     for (uint32_t i = 0; i < heads.Length(); ++i) {
       const int hi = int_arg(heads.Get(i), "head", 0, static_cast<int32_t>(m.heads.size()) - 1);
@@ -130,15 +131,13 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       if (!err.empty()) throw_code(env, "E_INPUT", "candidates." + err);
       View<float> out = f32(outs.Get(i), "scores output");
       if (out.length != in.count) throw_code(env, "E_INPUT", "scores output: expected one float per candidate");
-      jobs.emplace_back(hi, out.data);
+      jobs.push_back({&m.heads[hi], out.data});
       pins.push_back(outs.Get(i));
     }
     const dupn::KernelTable* k = kernels_;
     std::shared_ptr<Holder> h = holder_;
     return Run(info, info[5].ToBoolean(), pins, [h, k, jobs, user, in, threads] {
-      std::vector<dupn::ScoreJob> work;
-      for (const auto& [hi, out] : jobs) work.push_back({&h->model->heads[hi], out});
-      dupn::score(*h->model, *k, work, user.data, in, threads);
+      dupn::score(*h->model, *k, jobs, user.data, in, threads);
     });
   }
 
