@@ -28,6 +28,8 @@ import { TrainingExample } from '../lib/data/example';
 import { defaultValidFrom, readExamples } from '../lib/data';
 import { SyntheticRecord, synthesize, synthesizeWithOracle } from '../lib/data/synthetic';
 import { EvalReport, evaluate, modelScorer, oracleScorer, popularityScorer } from '../lib/evaluate';
+import { writeFileAtomic } from '../lib/atomic-file';
+import { initTensors } from '../lib/init';
 import { Model } from '../lib/model';
 import { fit } from '../lib/train/fit';
 import { TrainOptions } from '../lib/train/options';
@@ -71,7 +73,7 @@ function headline(report: EvalReport, task: string): number {
   return t.auc;
 }
 
-const METRIC: Record<string, string> = { ctr: 'AUC', l2r: 'NDCG@10', ppp: 'accuracy', spp: 'AUC' };
+const METRIC: Record<string, string> = { ctr: 'AUC', l2r: 'NDCG@10', ppp: 'accuracy', spp: 'AUC', weight: '× uniform' };
 
 interface Row {
   arm: string;
@@ -82,12 +84,13 @@ interface Row {
   logloss?: Record<string, number>;
 }
 
-function row(arm: string, report: EvalReport, seconds: number, steps: number): Row {
+/** A table row; `only` keeps the headline metrics of those tasks (a single-task model's other heads are untrained). */
+function row(arm: string, report: EvalReport, seconds: number, steps: number, only?: string[]): Row {
   const metrics: Record<string, number> = {};
   const auc: Record<string, number> = {};
   const logloss: Record<string, number> = {};
   for (const name of Object.keys(report.tasks)) {
-    metrics[name] = headline(report, name);
+    if (only === undefined || only.includes(name)) metrics[name] = headline(report, name);
     auc[name] = report.tasks[name].auc;
     logloss[name] = report.tasks[name].logloss;
   }
@@ -101,10 +104,10 @@ function table(title: string, rows: Row[], tasks: string[]): string {
   return [head, sep, ...body].join('\n');
 }
 
-async function train(trainer: Trainer, data: TrainingExample[], epochs: number): Promise<{ seconds: number; steps: number }> {
+async function train(trainer: Trainer, data: () => Iterable<TrainingExample>, epochs: number): Promise<{ seconds: number; steps: number }> {
   const t0 = process.hrtime.bigint();
   const before = trainer.steps;
-  await fit(trainer, { data: () => data, epochs });
+  await fit(trainer, { data, epochs });
   return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, steps: trainer.steps - before };
 }
 
@@ -117,18 +120,29 @@ async function score(trainer: Trainer, valid: TrainingExample[], config: Resolve
   }
 }
 
+/** Trains a new trainer, validates it and disposes of it: one arm of an experiment. */
+async function arm(name: string, make: () => Trainer, data: TrainingExample[], epochs: number, valid: TrainingExample[], config: ResolvedConfig, only?: string[]): Promise<Row> {
+  const trainer = make();
+  try {
+    const t = await train(trainer, () => data, epochs);
+    const r = row(name, await score(trainer, valid, config), t.seconds, t.steps, only);
+    console.log(`${name}: ${JSON.stringify(r.metrics)} in ${t.seconds.toFixed(0)} s`);
+    return r;
+  } finally {
+    trainer.dispose();
+  }
+}
+
 /** A trainer whose attention vector is zero and stays zero: attention becomes a plain mean. */
 function meanPoolingTrainer(config: ResolvedConfig, options: TrainOptions): Trainer {
-  const fresh = Trainer.create(config, options);
-  const model = fresh.toModel();
-  fresh.dispose();
-  const tensors = new Map(model.weights);
-  model.dispose();
+  const tensors = initTensors(config, options.seed ?? 1);
   tensors.set('attn.v', new Float32Array(tensors.get('attn.v')!.length));
   const zeroed = Model.fromTensors(config, tensors);
-  const trainer = Trainer.fromModel(zeroed, { ...options, freezeTensors: ['attn.v'] });
-  zeroed.dispose();
-  return trainer;
+  try {
+    return Trainer.fromModel(zeroed, { ...options, freezeTensors: ['attn.v'] });
+  } finally {
+    zeroed.dispose();
+  }
 }
 
 interface Results {
@@ -148,15 +162,15 @@ async function main(): Promise<void> {
     validUsers: VALID_USERS, options: BASE_OPTIONS, experiments: {},
   };
   const out = JSON_OUT === '' ? undefined : JSON_OUT;
-  const record = (name: string, rows: Row[], tasks: string[], title: string, note?: string): void => {
+  const record = async (name: string, rows: Row[], tasks: string[], title: string, note?: string): Promise<void> => {
     const key = SEED === 7 ? name : `${name}@${SEED}`;
     results.experiments[key] = { rows, note };
     console.log(`\n${table(title, rows, tasks)}${note ? `\n\n${note}` : ''}`);
     if (out !== undefined) {
+      // Runs with other seeds or experiments add to the file rather than replace it.
       const old = fs.existsSync(out) ? (JSON.parse(fs.readFileSync(out, 'utf8')) as Results) : undefined;
       const merged = { ...results, experiments: { ...(old?.experiments ?? {}), ...results.experiments } };
-      fs.writeFileSync(`${out}.tmp`, `${JSON.stringify(merged, null, 1)}\n`);
-      fs.renameSync(`${out}.tmp`, out);
+      await writeFileAtomic(out, [Buffer.from(`${JSON.stringify(merged, null, 1)}\n`)]);
     }
   };
   console.log(`# dupn training evidence · ${machineLine()} · ${results.date}`);
@@ -176,7 +190,7 @@ async function main(): Promise<void> {
   const multiTask = async (): Promise<{ trainer: Trainer; row: Row }> => {
     if (multi === undefined) {
       const trainer = Trainer.create(config, BASE_OPTIONS);
-      const t = await train(trainer, day0, EPOCHS);
+      const t = await train(trainer, () => day0, EPOCHS);
       multi = { trainer, row: row('multi-task (ctr+l2r+ppp+spp), attention, properties', await score(trainer, valid, config), t.seconds, t.steps) };
       console.log(`multi-task: ${JSON.stringify(multi.row.metrics)} in ${t.seconds.toFixed(0)} s`);
     }
@@ -186,42 +200,31 @@ async function main(): Promise<void> {
   if (ONLY.has('a')) {
     const rows = [(await multiTask()).row];
     for (const task of tasks) {
-      const trainer = Trainer.create(config, { ...BASE_OPTIONS, tasks: [task] });
-      const t = await train(trainer, day0, EPOCHS);
-      const r = row(`single-task ${task}`, await score(trainer, valid, config), t.seconds, t.steps);
-      // A single-task model's other heads are untrained: only its own task is reported.
-      r.metrics = { [task]: r.metrics[task] };
-      trainer.dispose();
-      rows.push(r);
-      console.log(`single ${task}: ${r.metrics[task].toFixed(4)}`);
+      rows.push(await arm(`single-task ${task}`, () => Trainer.create(config, { ...BASE_OPTIONS, tasks: [task] }), day0, EPOCHS, valid, config, [task]));
     }
-    record('a', [...rows, ...baselines], tasks, '(a) multi-task vs single-task');
+    await record('a', [...rows, ...baselines], tasks, '(a) multi-task vs single-task');
   }
 
+  // Without properties (no type, time gap or scene in the gates and the attention): data and the attention
+  // model are shared by (b) and (c).
+  let bare: Promise<{ config: ResolvedConfig; data: TrainingExample[]; attention: Row }> | undefined;
+  const noProperties = (): Promise<{ config: ResolvedConfig; data: TrainingExample[]; attention: Row }> =>
+    (bare ??= (async () => {
+      const c = resolveConfig({ ...SYNTH_CONFIG, properties: { typeDim: 0, gapDim: 0, sceneDim: 0 } });
+      const data = Array.from(synthesize({ seed: 1, users: USERS, config: c }));
+      return { config: c, data, attention: await arm('no properties, attention', () => Trainer.create(c, BASE_OPTIONS), data, EPOCHS, valid, c) };
+    })());
+
   if (ONLY.has('b')) {
-    const trainer = meanPoolingTrainer(config, BASE_OPTIONS);
-    const t = await train(trainer, day0, EPOCHS);
-    const mean = row('mean pooling (attn.v = 0, frozen)', await score(trainer, valid, config), t.seconds, t.steps);
-    trainer.dispose();
-    record('b', [(await multiTask()).row, mean, ...baselines], tasks, '(b) attention vs mean pooling');
+    const mean = await arm('mean pooling (attn.v = 0, frozen)', () => meanPoolingTrainer(config, BASE_OPTIONS), day0, EPOCHS, valid, config);
+    await record('b', [(await multiTask()).row, mean, ...baselines], tasks, '(b) attention vs mean pooling');
   }
 
   if (ONLY.has('b2')) {
-    // The same question without properties: then the LSTM gates cannot weight behaviours by type, scene or
-    // age, and only the attention (over its hidden states) can.
-    const bare = resolveConfig({ ...SYNTH_CONFIG, properties: { typeDim: 0, gapDim: 0, sceneDim: 0 } });
-    const data = Array.from(synthesize({ seed: 1, users: USERS, config: bare }));
-    const rows: Row[] = [];
-    for (const [name, make] of [
-      ['no properties, attention', () => Trainer.create(bare, BASE_OPTIONS)],
-      ['no properties, mean pooling', () => meanPoolingTrainer(bare, BASE_OPTIONS)],
-    ] as Array<[string, () => Trainer]>) {
-      const trainer = make();
-      const t = await train(trainer, data, EPOCHS);
-      rows.push(row(name, await score(trainer, valid, bare), t.seconds, t.steps));
-      trainer.dispose();
-    }
-    record('b2', [...rows, ...baselines], tasks, '(b) attention vs mean pooling, without properties');
+    // Without properties the LSTM gates cannot weight behaviours by type, scene or age; only the attention can.
+    const np = await noProperties();
+    const mean = await arm('no properties, mean pooling', () => meanPoolingTrainer(np.config, BASE_OPTIONS), np.data, EPOCHS, valid, np.config);
+    await record('b2', [np.attention, mean, ...baselines], tasks, '(b) attention vs mean pooling, without properties');
   }
 
   if (ONLY.has('attention')) {
@@ -248,25 +251,20 @@ async function main(): Promise<void> {
     }
     model.dispose();
     const rows: Row[] = [...by.entries()].map(([k, v]) => ({ arm: k, seconds: 0, steps: v.n, metrics: { weight: v.sum / v.n } }));
-    METRIC.weight = '× uniform';
-    record('attention', rows, ['weight'], 'attention weight by behaviour (multi-task model, 1,000 validation users)',
+    await record('attention', rows, ['weight'], 'attention weight by behaviour (multi-task model, 1,000 validation users)',
       'Mean of attention × history length: 1.0 is what mean pooling gives every behaviour; "steps" is the number of behaviours.');
   }
 
   if (ONLY.has('c')) {
-    const bare = resolveConfig({ ...SYNTH_CONFIG, properties: { typeDim: 0, gapDim: 0, sceneDim: 0 } });
-    const data = Array.from(synthesize({ seed: 1, users: USERS, config: bare }));
-    const trainer = Trainer.create(bare, BASE_OPTIONS);
-    const t = await train(trainer, data, EPOCHS);
-    const none = row('no properties (typeDim = gapDim = sceneDim = 0)', await score(trainer, valid, bare), t.seconds, t.steps);
-    trainer.dispose();
-    record('c', [(await multiTask()).row, none, ...baselines], tasks, '(c) properties vs none');
+    const np = await noProperties();
+    const none = { ...np.attention, arm: 'no properties (typeDim = gapDim = sceneDim = 0)' };
+    await record('c', [(await multiTask()).row, none, ...baselines], tasks, '(c) properties vs none');
   }
 
   if (ONLY.has('d')) {
     // The source model never sees an SPP label; the target task then gets little data.
     const source = Trainer.create(config, { ...BASE_OPTIONS, tasks: ['ctr', 'l2r', 'ppp'] });
-    await train(source, day0, EPOCHS);
+    await train(source, () => day0, EPOCHS);
     const sourceModel = source.toModel();
     source.dispose();
     const rows: Row[] = [];
@@ -279,18 +277,10 @@ async function main(): Promise<void> {
         [`${little} users: spp head on the frozen shared representation`, () => Trainer.fromModel(sourceModel, { ...opts, freeze: 'shared' })],
         [`${little} users: spp, transferred then fine-tuned`, () => Trainer.fromModel(sourceModel, opts)],
       ];
-      for (const [name, make] of arms) {
-        const trainer = make();
-        const t = await train(trainer, sppData, epochs);
-        const r = row(name, await score(trainer, valid, config), t.seconds, t.steps);
-        r.metrics = { spp: r.metrics.spp };
-        rows.push(r);
-        trainer.dispose();
-        console.log(`${name}: ${r.metrics.spp.toFixed(4)}`);
-      }
+      for (const [name, make] of arms) rows.push(await arm(name, make, sppData, epochs, valid, config, ['spp']));
     }
     sourceModel.dispose();
-    record('d', [...rows, ...baselines.map((b) => ({ ...b, metrics: { spp: b.metrics.spp } }))], ['spp'], '(d) SPP transfer on little data',
+    await record('d', [...rows, ...baselines.map((b) => ({ ...b, metrics: { spp: b.metrics.spp } }))], ['spp'], '(d) SPP transfer on little data',
       'Source model: ctr+l2r+ppp on the full training users (no SPP labels). Target: 8 epochs, batch 64, over the SPP labels of a few new users.');
   }
 
@@ -301,18 +291,20 @@ async function main(): Promise<void> {
     const valid1 = valid1Records.map((r) => r.example);
     const base = await multiTask();
     const stale = row('day-1 model, not updated', await score(base.trainer, valid1, config), 0, 0);
-    const incremental = Trainer.fromModel(base.trainer.toModel(), BASE_OPTIONS);
-    const ti = await train(incremental, day1, 1);
+    const dayOne = base.trainer.toModel();
+    const incremental = Trainer.fromModel(dayOne, BASE_OPTIONS);
+    dayOne.dispose();
+    const ti = await train(incremental, () => day1, 1);
     const inc = row('incremental: day-1 model + 1 epoch on day 2', await score(incremental, valid1, config), ti.seconds, ti.steps);
     incremental.dispose();
     const full = Trainer.create(config, BASE_OPTIONS);
     const both = [...day0, ...day1];
-    const tf = await train(full, both, EPOCHS);
+    const tf = await train(full, () => both, EPOCHS);
     const retrain = row(`full retrain on days 1+2 (${EPOCHS} epochs)`, await score(full, valid1, config), tf.seconds, tf.steps);
     full.dispose();
     const pop = row('popularity baseline (days 1+2)', await evaluate(popularityScorer(both), valid1, config), 0, 0);
     const oracle = row('oracle (ceiling)', await evaluate(oracleScorer(valid1Records), valid1, config), 0, 0);
-    record('e', [stale, inc, retrain, pop, oracle], tasks, '(e) incremental day-2 training vs full retrain',
+    await record('e', [stale, inc, retrain, pop, oracle], tasks, '(e) incremental day-2 training vs full retrain',
       `Validation: ${VALID_USERS} new users on day 2. Incremental time ${ti.seconds.toFixed(0)} s = ${((100 * ti.seconds) / tf.seconds).toFixed(0)}% of the full retrain's ${tf.seconds.toFixed(0)} s.`);
   }
   multi?.trainer.dispose();
@@ -322,21 +314,19 @@ async function main(): Promise<void> {
     const rows: Row[] = [];
     for (const users of [USERS / 4, USERS, USERS * 3]) {
       const trainer = Trainer.create(config, BASE_OPTIONS);
-      const t0 = process.hrtime.bigint();
-      await fit(trainer, { data: () => synthesize({ seed: 1, users, config }), epochs: 1 });
-      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      rows.push(row(`${users} users, 1 epoch`, await score(trainer, valid, config), seconds, trainer.steps));
+      const t = await train(trainer, () => synthesize({ seed: 1, users, config }), 1);
+      rows.push(row(`${users} users, 1 epoch`, await score(trainer, valid, config), t.seconds, t.steps));
       trainer.dispose();
       console.log(`${users} users: ${JSON.stringify(rows[rows.length - 1].metrics)}`);
     }
-    record('f', [...rows, ...baselines], tasks, 'learning curve: one pass over more users', 'Time includes generating the examples (streamed).');
+    await record('f', [...rows, ...baselines], tasks, 'learning curve: one pass over more users', 'Time includes generating the examples (streamed).');
   }
 
   if (ONLY.has('taobao')) await taobao(record);
 }
 
 /** Next-item AUC on the real Taobao sample: train before the last day, validate on it, several seeds. */
-async function taobao(record: (key: string, rows: Row[], tasks: string[], title: string, note?: string) => void): Promise<void> {
+async function taobao(record: (key: string, rows: Row[], tasks: string[], title: string, note?: string) => Promise<void>): Promise<void> {
   const files = ['head.csv', 'tail.csv'].map((f) => path.join(TAOBAO, f)).filter((f) => fs.existsSync(f));
   if (files.length === 0) {
     console.log(`\n(taobao: no data under ${TAOBAO}; pass --taobao DIR)`);
@@ -370,17 +360,20 @@ async function taobao(record: (key: string, rows: Row[], tasks: string[], title:
   const per: Row[] = [];
   for (const seed of seeds) {
     const trainer = Trainer.create(config, { batchSize: 32, learningRate: 3e-3, seed });
-    const t = await train(trainer, trainSet, 10);
+    const t = await train(trainer, () => trainSet, 10);
     per.push(row(`seed ${seed}`, await score(trainer, validSet, config), t.seconds, t.steps));
     trainer.dispose();
   }
   const mean = (xs: number[]): number => xs.reduce((s, x) => s + x, 0) / xs.length;
-  const sd = (xs: number[]): number => Math.sqrt(mean(xs.map((x) => (x - mean(xs)) ** 2)));
+  const sd = (xs: number[]): number => {
+    const m = mean(xs);
+    return Math.sqrt(mean(xs.map((x) => (x - m) ** 2)));
+  };
   const ctr = per.map((r) => r.auc!.ctr);
   const l2r = per.map((r) => r.metrics.l2r);
   rows.push({ arm: `dupn, mean of ${seeds.length} seeds`, seconds: mean(per.map((r) => r.seconds)), steps: per[0].steps, metrics: { ctr: mean(ctr), l2r: mean(l2r) } });
   rows.push(row('popularity baseline', await evaluate(popularityScorer(trainSet), validSet, config), 0, 0));
-  record('taobao', [...rows, ...per], ['ctr', 'l2r'], 'Taobao UserBehavior sample: next item',
+  await record('taobao', [...rows, ...per], ['ctr', 'l2r'], 'Taobao UserBehavior sample: next item',
     `${trainSet.length} training and ${validSet.length} validation examples (validation = the last day of each file). ctr AUC over seeds: ${mean(ctr).toFixed(3)} ± ${sd(ctr).toFixed(3)}.`);
 }
 
