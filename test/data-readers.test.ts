@@ -331,12 +331,10 @@ t.test('re-reading is deterministic; the split is by time', async (t) => {
 
 t.test('a large file streams with a small buffer', async (t) => {
   const p = file('big.csv', synthetic(2000, 100, 9));
-  const started = Date.now();
   const src = readExamples(p, { maxExamplesPerUser: 4 });
   let n = 0;
   for await (const e of src.examples) if (e.user.behaviors.length >= 5) n++;
   const r = src.report();
   t.same([r.rows, r.users, r.malformed, r.examples, n], [200_000, 2000, 0, 8000, 8000]);
   t.ok(r.maxRowsHeld < 20_000, `at most ${r.maxRowsHeld} rows held at once`);
-  t.ok(Date.now() - started < 10_000, `${Date.now() - started} ms`);
 });
