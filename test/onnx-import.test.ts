@@ -1,17 +1,18 @@
-// Importing models from ONNX files (docs/format.md, "ONNX"). The files are built here by hand with onnx-proto,
-// following the contract (initializers = model-file tensors, metadata_props, one user file + one file per head),
-// and independently of dupn's own exporter; the graphs are a trivial Identity, since import reads only
-// initializers and metadata.
+// Importing models from ONNX files (docs/format.md, "ONNX"). The files are built here by hand with the protobufjs
+// code generated from lib/onnx/onnx.proto, following the contract (initializers = model-file tensors,
+// metadata_props, one user file + one file per head), and independently of dupn's own exporter; the graphs
+// are a trivial Identity, since import reads only initializers and metadata.
 import t, { Test } from 'tap';
 import { promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
-import { onnx } from 'onnx-proto';
+import { onnx } from '../lib/onnx/generated/onnx';
 import { ResolvedConfig, resolveConfig } from '../lib/config';
 import { DupnError } from '../lib/errors';
 import { Model } from '../lib/model';
 import { decodeOnnxModel, readOnnxModel } from '../lib/onnx/import';
 import { mulberry32, randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
 import { tensorSpecs } from '../lib/tensors';
+import { noPropertiesConfig } from './support/configs';
 import { rejectsCode, throwsCode } from './support/errors';
 
 function smallConfig(): ResolvedConfig {
@@ -33,21 +34,6 @@ function smallConfig(): ResolvedConfig {
       { name: 'l2r', kind: 'rank', target: ['category', 'item'], layers: [5, 3], denseFeatures: 3 },
       { name: 'ppp', kind: 'multiclass', classes: 4, layers: [] },
     ],
-  });
-}
-
-/** Dp = 0 (so lstm.fw.wp is [3H, 0] and may be left out), one direction, no query, no profile. */
-function noPropertiesConfig(): ResolvedConfig {
-  return resolveConfig({
-    maxSeqLen: 8,
-    itemFields: [{ name: 'item', buckets: 23, dim: 4 }],
-    properties: { typeDim: 0, gapDim: 0, sceneDim: 0 },
-    query: null,
-    profileFields: [],
-    hidden: 5,
-    bidirectional: false,
-    attentionHidden: 3,
-    tasks: [{ name: 'ctr', kind: 'binary', target: ['item'], layers: [] }],
   });
 }
 

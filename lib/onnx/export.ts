@@ -9,7 +9,7 @@
  * onnxruntime backend.
  */
 import * as nodePath from 'node:path';
-import { onnx } from 'onnx-proto';
+import { onnx } from './generated/onnx';
 import { writeFileAtomic } from '../atomic-file';
 import { CandidateColumns, UserColumns } from '../columns';
 import { ResolvedConfig, TaskConfig, deriveDims, targetDim, taskOutputs } from '../config';

@@ -9,7 +9,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
-import { onnx } from 'onnx-proto';
+import { onnx } from './generated/onnx';
 import { ResolvedConfig } from '../config';
 import { DupnError, describe } from '../errors';
 import { checkModelMetadata, firstNonFinite, float32At, shapeText } from '../model-file';

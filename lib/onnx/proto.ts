@@ -1,9 +1,10 @@
 /**
- * Thin typed helpers over onnx-proto's generated protobufjs classes: tensors (raw little-endian bytes), nodes
- * with attributes, value infos with symbolic dims, and ModelProto encode/decode. No hand-written protobuf.
+ * Thin typed helpers over the protobufjs classes generated from ./onnx.proto (into ./generated, by `npm run
+ * build:proto`): tensors (raw little-endian bytes), nodes with attributes, value infos with symbolic dims, and
+ * ModelProto encode/decode. No hand-written protobuf.
  */
 import { endianness } from 'node:os';
-import { onnx } from 'onnx-proto';
+import { onnx } from './generated/onnx';
 
 /** `TensorProto.DataType` values used by dupn. */
 export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, BOOL: 9 } as const;

@@ -25,3 +25,18 @@ export function lengthsFor(kind: string, batch: number, maxSeqLen: number, seed:
     return i % 7 === 0 ? 0 : i % 7 === 1 ? maxSeqLen : Math.floor(rand() * (maxSeqLen + 1));
   });
 }
+
+/** Dp = 0 (so lstm.fw.wp is [3H, 0] and may be left out), one direction, no query, no profile. */
+export function noPropertiesConfig(): ResolvedConfig {
+  return resolveConfig({
+    maxSeqLen: 8,
+    itemFields: [{ name: 'item', buckets: 23, dim: 4 }],
+    properties: { typeDim: 0, gapDim: 0, sceneDim: 0 },
+    query: null,
+    profileFields: [],
+    hidden: 5,
+    bidirectional: false,
+    attentionHidden: 3,
+    tasks: [{ name: 'ctr', kind: 'binary', target: ['item'], layers: [] }],
+  });
+}
