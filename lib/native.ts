@@ -3,6 +3,7 @@
  * the loader that finds the binary. Policy (which binary, which ISA) lives here; compute lives in C++.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Backend } from './backend';
 import { UserColumns } from './columns';
@@ -132,7 +133,8 @@ export interface NativeAddon {
   measureFmaPeak(isa: string, threads: number, millis: number): number;
 }
 
-function packageRoot(): string {
+/** The folder of dupn's own package.json (the repository, or node_modules/dupn once installed). */
+export function packageRoot(): string {
   let dir = __dirname;
   for (;;) {
     const pkg = path.join(dir, 'package.json');
@@ -149,21 +151,60 @@ function packageRoot(): string {
   }
 }
 
-/** Paths the loader tries, in order: $DUPN_NATIVE, prebuilds/<platform>-<arch>/, build/Release. */
+/** dupn's version, from its package.json. */
+export function packageVersion(): string {
+  return (JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** The C library on Linux ("glibc" or "musl"; what detect-libc reads), null elsewhere. */
+export function libc(): 'glibc' | 'musl' | null {
+  if (process.platform !== 'linux') return null;
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  return header?.glibcVersionRuntime ? 'glibc' : 'musl';
+}
+
+/** `linux-x64-glibc`, `darwin-arm64`, …: what a binary must be built for to load here. */
+export function platformTag(): string {
+  const c = libc();
+  return `${process.platform}-${process.arch}${c ? `-${c}` : ''}`;
+}
+
+/** The prebuilt binary for this platform inside the package (shipped in the npm tarball). */
+export function prebuildPath(): string {
+  const c = libc();
+  return path.join(packageRoot(), 'prebuilds', `${process.platform}-${process.arch}`, c ? `dupn.${c}.node` : 'dupn.node');
+}
+
+/**
+ * Where `dupn build-native` puts a binary built from source: a per-user cache outside node_modules, so
+ * that `npm ci` (which wipes node_modules) keeps it. `$DUPN_CACHE_DIR`, else `$XDG_CACHE_HOME/dupn`, else
+ * `~/.cache/dupn`; one folder per dupn version and platform.
+ */
+export function sourceBuildPath(): string {
+  const base = process.env.DUPN_CACHE_DIR || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'dupn');
+  return path.join(path.resolve(base), packageVersion(), platformTag(), 'dupn.node');
+}
+
+/**
+ * Paths the loader tries, in order: `$DUPN_NATIVE`; the prebuild for this platform, arch and C library;
+ * a binary built from source with `dupn build-native`; the repository's own build (`build/Release`).
+ */
 export function candidatePaths(): string[] {
-  const root = packageRoot();
   const out: string[] = [];
   if (process.env.DUPN_NATIVE) out.push(path.resolve(process.env.DUPN_NATIVE));
-  out.push(path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'dupn.node'));
-  out.push(path.join(root, 'build', 'Release', 'dupn.node'));
+  out.push(prebuildPath(), sourceBuildPath(), path.join(packageRoot(), 'build', 'Release', 'dupn.node'));
   return out;
 }
 
 let cached: NativeAddon | undefined;
+let loadedFrom: string | undefined;
+
+/** The command that builds the addon from source in a consumer's install (see the README). */
+export const BUILD_FROM_SOURCE = 'npx dupn build-native';
 
 /**
  * Requires the first of `paths` that loads; throws one DupnError (E_NATIVE_LOAD) listing every path tried
- * (and why it failed) and how to build from source. Does not cache: {@link native} does.
+ * (and why it failed) and how to get a binary for this platform. Does not cache: {@link native} does.
  */
 export function loadAddon(paths: readonly string[]): NativeAddon {
   const tried: string[] = [];
@@ -173,17 +214,36 @@ export function loadAddon(paths: readonly string[]): NativeAddon {
       continue;
     }
     try {
-      return require(p) as NativeAddon;
+      const addon = require(p) as NativeAddon;
+      loadedFrom = p;
+      return addon;
     } catch (e) {
       tried.push(`${p} (${(e as Error).message.split('\n')[0]})`);
     }
   }
   throw new DupnError(
     'E_NATIVE_LOAD',
-    `dupn: could not load the native addon. Tried:\n  ${tried.join('\n  ')}\n` +
-      'Build it from source with `npm run build:native` (needs cmake ≥ 3.15 and a C++17 compiler), ' +
-      'or point DUPN_NATIVE at a dupn.node built for this platform.',
+    `dupn: could not load the native addon. Tried:\n  ${tried.join('\n  ')}\n${missingBinaryAdvice(libc(), platformTag())}`,
   );
+}
+
+/** What E_NATIVE_LOAD tells a user to do on this platform (`c`: this C library, `tag`: {@link platformTag}). */
+export function missingBinaryAdvice(c: 'glibc' | 'musl' | null, tag: string): string {
+  const shipped =
+    c === 'musl'
+      ? 'dupn ships no prebuilt binary for musl Linux (Alpine): its prebuilds are for glibc (linux-x64, linux-arm64). '
+      : `dupn ships prebuilt binaries for linux-x64 and linux-arm64 with glibc ≥ 2.27; this is ${tag}. `;
+  return (
+    shipped +
+    `Build one from source with \`${BUILD_FROM_SOURCE}\` (needs python3, make and a C++17 compiler; the binary ` +
+    `goes to ${path.dirname(sourceBuildPath())}, outside node_modules, so npm ci keeps it), ` +
+    'or point DUPN_NATIVE at a dupn.node built for this platform.'
+  );
+}
+
+/** The file the addon was loaded from, once {@link native} has loaded it. */
+export function loadedAddonPath(): string | undefined {
+  return loadedFrom;
 }
 
 /** Loads the addon once (from {@link candidatePaths}); throws the E_NATIVE_LOAD DupnError of {@link loadAddon}. */

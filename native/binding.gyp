@@ -1,6 +1,7 @@
 # Secondary build (node-gyp) of the same addon as CMakeLists.txt (the primary build, cmake-js): the same
-# CPU sources, defines and flags. package.json has "gypfile": false, so npm never runs this on install;
-# build by hand with `node-gyp rebuild`.
+# CPU sources, defines and flags; `dupn build-native` runs it for platforms without a prebuild. It lives
+# here, not at the package root, because npm (npm ci in particular) runs `node-gyp rebuild` as the install
+# script of any installed package with a root binding.gyp, "gypfile": false notwithstanding.
 #
 # gyp cannot give one source file its own flags, so each wide-ISA kernel is a static library of its own,
 # compiled with only that instruction set's flags and linked into `dupn`. Never -march=native.
@@ -16,7 +17,7 @@
       'NODE_ADDON_API_DISABLE_DEPRECATED',
     ],
     'include_dirs': [
-      'native/include',
+      'include',
       '<(dupn_napi_include)',
     ],
     # Exact IEEE arithmetic: no fast-math, and no contraction outside the explicit FMA kernels.
@@ -49,26 +50,26 @@
     {
       'target_name': 'dupn',
       'sources': [
-        'native/src/core/fingerprint64.cpp',
-        'native/src/core/model.cpp',
-        'native/src/core/encode.cpp',
-        'native/src/core/heads.cpp',
-        'native/src/core/thread_pool.cpp',
-        'native/src/core/projection_cache.cpp',
-        'native/src/core/train/trainer.cpp',
-        'native/src/core/train/backward.cpp',
-        'native/src/core/train/head_backward.cpp',
-        'native/src/core/train/optimizer.cpp',
-        'native/src/kernels/portable.cpp',
-        'native/src/kernels/dispatch.cpp',
-        'native/src/napi/addon.cpp',
-        'native/src/napi/async_job.cpp',
-        'native/src/napi/spec.cpp',
-        'native/src/napi/trainer_wrap.cpp',
-        'native/src/napi/hash.cpp',
-        'native/src/napi/kernels_binding.cpp',
-        'native/src/napi/map_file.cpp',
-        'native/src/napi/model_wrap.cpp',
+        'src/core/fingerprint64.cpp',
+        'src/core/model.cpp',
+        'src/core/encode.cpp',
+        'src/core/heads.cpp',
+        'src/core/thread_pool.cpp',
+        'src/core/projection_cache.cpp',
+        'src/core/train/trainer.cpp',
+        'src/core/train/backward.cpp',
+        'src/core/train/head_backward.cpp',
+        'src/core/train/optimizer.cpp',
+        'src/kernels/portable.cpp',
+        'src/kernels/dispatch.cpp',
+        'src/napi/addon.cpp',
+        'src/napi/async_job.cpp',
+        'src/napi/spec.cpp',
+        'src/napi/trainer_wrap.cpp',
+        'src/napi/hash.cpp',
+        'src/napi/kernels_binding.cpp',
+        'src/napi/map_file.cpp',
+        'src/napi/model_wrap.cpp',
       ],
       'libraries': ['-lpthread'],
       'conditions': [
@@ -87,7 +88,7 @@
         {
           'target_name': 'dupn_kernels_avx2',
           'type': 'static_library',
-          'sources': ['native/src/kernels/avx2.cpp'],
+          'sources': ['src/kernels/avx2.cpp'],
           'cflags': ['-mavx2', '-mfma'],
           'xcode_settings': { 'OTHER_CFLAGS': ['-mavx2', '-mfma'] },
           'msvs_settings': { 'VCCLCompilerTool': { 'AdditionalOptions': ['/arch:AVX2'] } },
@@ -95,7 +96,7 @@
         {
           'target_name': 'dupn_kernels_avx512',
           'type': 'static_library',
-          'sources': ['native/src/kernels/avx512.cpp'],
+          'sources': ['src/kernels/avx512.cpp'],
           'cflags': ['-mavx512f', '-mavx512bw', '-mavx512dq', '-mavx512vl', '-mavx2', '-mfma', '-Wno-maybe-uninitialized', '-Wno-uninitialized'],
           'xcode_settings': {
             'OTHER_CFLAGS': ['-mavx512f', '-mavx512bw', '-mavx512dq', '-mavx512vl', '-mavx2', '-mfma'],
@@ -105,7 +106,7 @@
         {
           'target_name': 'dupn_kernels_avx512_bf16',
           'type': 'static_library',
-          'sources': ['native/src/kernels/avx512_bf16.cpp'],
+          'sources': ['src/kernels/avx512_bf16.cpp'],
           'cflags': ['-mavx512f', '-mavx512bw', '-mavx512dq', '-mavx512vl', '-mavx512bf16', '-mavx2', '-mfma', '-Wno-maybe-uninitialized', '-Wno-uninitialized'],
           'xcode_settings': {
             'OTHER_CFLAGS': ['-mavx512f', '-mavx512bw', '-mavx512dq', '-mavx512vl', '-mavx512bf16', '-mavx2', '-mfma'],

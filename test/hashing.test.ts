@@ -9,7 +9,9 @@ interface Golden {
   vectors: { input: string; fingerprint64: string; fingerprint64_hex: string }[];
   buckets?: unknown;
 }
-const golden = JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', 'fingerprint64.json'), 'utf8')) as Golden;
+// test/fixtures, whether this runs from test/ (tap) or compiled from dist/test/ (the arm64 check under emulation).
+const fixtures = [path.join(__dirname, 'fixtures'), path.join(__dirname, '..', '..', 'test', 'fixtures')].find((d) => fs.existsSync(d)) ?? '';
+const golden = JSON.parse(fs.readFileSync(path.join(fixtures, 'fingerprint64.json'), 'utf8')) as Golden;
 
 t.test('every golden vector', async (t) => {
   t.ok(golden.vectors.length >= 20, 'fixture has the vectors');

@@ -10,10 +10,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DupnError } from '../lib/errors';
-import { candidatePaths, fromNativeError, loadAddon, native } from '../lib/native';
+import { candidatePaths, fromNativeError, loadAddon, missingBinaryAdvice, native, platformTag, prebuildPath, sourceBuildPath } from '../lib/native';
 import { CMAKE_ADDON, ROOT, tsNodeRegister } from './support/child';
 
-const PREBUILT = path.join(ROOT, 'prebuilds', `${process.platform}-${process.arch}`, 'dupn.node');
+const PREBUILT = prebuildPath();
+const SOURCE_BUILT = sourceBuildPath();
 
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dupn-loader-'));
@@ -59,22 +60,53 @@ function loadInChild(env: Record<string, string>): ChildReport {
 }
 
 /** Where native() should land when $DUPN_NATIVE is unusable: the first existing later candidate. */
-const FALLBACK = fs.existsSync(PREBUILT) ? PREBUILT : CMAKE_ADDON;
+const FALLBACK = [PREBUILT, SOURCE_BUILT, CMAKE_ADDON].find((p) => fs.existsSync(p)) ?? CMAKE_ADDON;
 
 t.test('the cmake-js build exists', async (t) => {
   t.ok(fs.existsSync(CMAKE_ADDON), `${CMAKE_ADDON} exists (run \`npm run build:native\`)`);
 });
 
-t.test('candidatePaths: $DUPN_NATIVE first (resolved), then prebuilds, then build/Release', async (t) => {
+t.test('candidatePaths: $DUPN_NATIVE first (resolved), then the prebuild, then a source build, then build/Release', async (t) => {
   const saved = process.env.DUPN_NATIVE;
   t.teardown(() => {
     if (saved === undefined) delete process.env.DUPN_NATIVE;
     else process.env.DUPN_NATIVE = saved;
   });
   process.env.DUPN_NATIVE = 'relative/dir/dupn.node';
-  t.same(candidatePaths(), [path.resolve('relative/dir/dupn.node'), PREBUILT, CMAKE_ADDON]);
+  t.same(candidatePaths(), [path.resolve('relative/dir/dupn.node'), PREBUILT, SOURCE_BUILT, CMAKE_ADDON]);
   delete process.env.DUPN_NATIVE;
-  t.same(candidatePaths(), [PREBUILT, CMAKE_ADDON]);
+  t.same(candidatePaths(), [PREBUILT, SOURCE_BUILT, CMAKE_ADDON]);
+  const version = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  if (process.platform === 'linux') {
+    t.equal(PREBUILT, path.join(ROOT, 'prebuilds', `linux-${process.arch}`, 'dupn.glibc.node'), 'the prebuild names its C library');
+  }
+  t.ok(SOURCE_BUILT.endsWith(path.join(version, platformTag(), 'dupn.node')), `a source build is kept per version and platform (${SOURCE_BUILT})`);
+  t.notOk(SOURCE_BUILT.includes('node_modules'), 'outside node_modules, so npm ci keeps it');
+});
+
+t.test('DUPN_CACHE_DIR moves the source build', async (t) => {
+  const saved = process.env.DUPN_CACHE_DIR;
+  t.teardown(() => {
+    if (saved === undefined) delete process.env.DUPN_CACHE_DIR;
+    else process.env.DUPN_CACHE_DIR = saved;
+  });
+  process.env.DUPN_CACHE_DIR = tmp;
+  t.equal(path.dirname(path.dirname(path.dirname(sourceBuildPath()))), tmp);
+});
+
+t.test('E_NATIVE_LOAD advice: musl has no prebuild, and the source build command is given', async (t) => {
+  const musl = missingBinaryAdvice('musl', 'linux-x64-musl');
+  t.match(musl, /no prebuilt binary for musl/);
+  t.match(musl, /npx dupn build-native/);
+  const other = missingBinaryAdvice('glibc', 'linux-riscv64-glibc');
+  t.match(other, /this is linux-riscv64-glibc/);
+  t.match(other, /npx dupn build-native/);
+  t.match(other, /npm ci keeps it/);
+});
+
+t.test("the repository's prebuilds, when present, were built from the current sources", { skip: !fs.existsSync(path.join(ROOT, 'prebuilds')) && 'no prebuilds/ in this checkout (npm run prebuild makes them)' }, async (t) => {
+  const r = spawnSync('bash', [path.join(ROOT, 'scripts', 'prebuild.sh'), '--check'], { cwd: ROOT, encoding: 'utf8' });
+  t.equal(r.status, 0, `scripts/prebuild.sh --check: ${r.stderr.trim()} (run npm run prebuild)`);
 });
 
 t.test('DUPN_NATIVE naming a missing file falls through and still loads', async (t) => {
@@ -114,7 +146,7 @@ t.test('loadAddon: every candidate failing throws one E_NATIVE_LOAD listing them
   t.ok(e.message.includes(`${MISSING} (not found)`), 'a missing file is reported as not found');
   t.ok(e.message.includes(`${NOT_AN_ADDON} (`), 'the text file is listed with a reason');
   t.notOk(e.message.includes(`${NOT_AN_ADDON} (not found)`), '…the load error, not "not found"');
-  t.ok(e.message.includes('npm run build:native'), 'says how to build from source');
+  t.ok(e.message.includes('npx dupn build-native'), 'says how to build from source');
   t.ok(e.message.includes('DUPN_NATIVE'), 'mentions DUPN_NATIVE');
   // the order of the tried list follows the order of the paths
   const at = paths.map((p) => e.message.indexOf(p));

@@ -1,8 +1,8 @@
 /**
- * The secondary node-gyp build (binding.gyp) must build the same addon as the primary cmake-js build
+ * The secondary node-gyp build (native/binding.gyp) must build the same addon as the primary cmake-js build
  * (CMakeLists.txt) and compute bit-identical results on every ISA path this CPU supports.
  *
- * binding.gyp and native/ are copied into a fresh temp directory, so node-gyp's build/ never touches the
+ * native/ (with its binding.gyp) is copied into a fresh temp directory, so node-gyp's build/ never touches the
  * repository's cmake-js build/. Each addon is then loaded in its own child process through the real loader
  * (DUPN_NATIVE → lib/native.ts), and the child reports which .node file it really loaded.
  * Nothing is downloaded: node-gyp is pointed at the local Node headers. A missing node-gyp, missing headers
@@ -169,13 +169,12 @@ t.test('node-gyp builds an addon bit-identical to the cmake-js build', async (t)
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dupn-node-gyp-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  fs.copyFileSync(path.join(ROOT, 'binding.gyp'), path.join(dir, 'binding.gyp'));
   fs.cpSync(path.join(ROOT, 'native'), path.join(dir, 'native'), { recursive: true });
   // The layout of an installed package: node-addon-api resolvable from the package directory.
   fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'junction');
 
   const build = await run(NODE_GYP, ['rebuild', '-j', '2', `--nodedir=${nodedir}`], {
-    cwd: dir,
+    cwd: path.join(dir, 'native'),
     env: childEnv({ npm_config_nodedir: nodedir }),
     timeoutMs: 15 * 60_000,
   });
@@ -184,7 +183,7 @@ t.test('node-gyp builds an addon bit-identical to the cmake-js build', async (t)
     output: build.code === 0 ? undefined : `${build.stdout}\n${build.stderr}`.slice(-8000),
   });
   t.notMatch(build.stderr, /\bhttps?:\/\/\S+\.tar\.gz/, 'node-gyp downloaded nothing');
-  const gypAddon = path.join(dir, 'build', 'Release', 'dupn.node');
+  const gypAddon = path.join(dir, 'native', 'build', 'Release', 'dupn.node');
   t.ok(fs.existsSync(gypAddon), 'build/Release/dupn.node exists in the temp directory');
   if (build.code !== 0 || !fs.existsSync(gypAddon)) return;
   t.not(fs.realpathSync(gypAddon), fs.realpathSync(CMAKE_ADDON), 'a different file from the cmake-js build');

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 /**
- * The `dupn` command line: synth, train, eval and export-onnx. Every failure prints one line naming the
+ * The `dupn` command line: synth, train, eval, export-onnx and build-native. Every failure prints one line naming the
  * error code and the problem and exits with status 1 (2 for a usage error).
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DupnError } from '../errors';
 import { Model } from '../model';
+import { packageVersion } from '../native';
+import { buildNativeCommand } from './build-native';
 import { evalCommand } from './eval';
 import { list, numberFlag } from './settings';
 import { synthCommand } from './synth';
@@ -39,6 +41,7 @@ function dataOptions(c: Command): Command {
 export function program(): Command {
   const cmd = new Command('dupn')
     .description('Deep User Perception Network: train and evaluate user-representation models')
+    .version(packageVersion(), '-V, --version', 'print the dupn version')
     .showHelpAfterError()
     .exitOverride();
 
@@ -106,6 +109,13 @@ export function program(): Command {
       io.out(`wrote ${files.join(', ')}`);
       model.dispose();
     });
+
+  cmd
+    .command('build-native')
+    .description('build the native addon from source (platforms without a prebuilt binary); needs python3, make and a C++17 compiler')
+    .option('--out <file>', 'where to write dupn.node (default: the per-user cache the loader reads)')
+    .option('--jobs <n>', 'parallel compile jobs', num('--jobs'))
+    .action(async (flags: { out?: string; jobs?: number }) => buildNativeCommand(flags, io));
   return cmd;
 }
 
