@@ -3,7 +3,7 @@
  * behind the same Model API — the reference users trust and the benchmark peer. Sessions are created
  * once, asynchronously; onnxruntime-node has no synchronous run, so the `*Sync` twins are refused.
  */
-import * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
 import { Backend } from '../backend';
 import { CandidateColumns, UserColumns, validateCandidateColumns, validateUserColumns } from '../columns';
 import { ResolvedConfig, taskOutputs } from '../config';
@@ -11,14 +11,41 @@ import { DupnError } from '../errors';
 import { Tensors } from '../tensors';
 import { Feed, buildOnnxGraphs, candidateFeeds, padUsers, predictFeeds, raggedAttention } from './export';
 
+/** How a user adds the optional peer; the variable stops its install script downloading CUDA libraries. */
+export const INSTALL_ONNXRUNTIME = 'ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node@^1.30.0';
+
+let ortModule: typeof Ort | undefined;
+
+/**
+ * onnxruntime-node, an optional peer dependency (hundreds of MiB that most users never load): required on
+ * first use. Absent, it is E_UNSUPPORTED with the command that installs it.
+ */
+export function onnxruntime(): typeof Ort {
+  if (ortModule) return ortModule;
+  try {
+    ortModule = require('onnxruntime-node') as typeof Ort;
+    return ortModule;
+  } catch (e) {
+    const missing = (e as { code?: string }).code === 'MODULE_NOT_FOUND' && /onnxruntime-node/.test((e as Error).message);
+    throw new DupnError(
+      'E_UNSUPPORTED',
+      missing
+        ? `backend "onnxruntime" needs onnxruntime-node, an optional peer dependency of dupn that is not installed: run \`${INSTALL_ONNXRUNTIME}\``
+        : `onnxruntime-node is installed but does not load: ${(e as Error).message.split('\n')[0]}`,
+      { cause: e },
+    );
+  }
+}
+
 interface Sessions {
-  user: ort.InferenceSession;
-  heads: ort.InferenceSession[];
+  user: Ort.InferenceSession;
+  heads: Ort.InferenceSession[];
 }
 
 /** dupn's feeds (lib/onnx/export.ts) as onnxruntime tensors. */
-export function toOrt(feeds: Record<string, Feed>): Record<string, ort.Tensor> {
-  const out: Record<string, ort.Tensor> = {};
+export function toOrt(feeds: Record<string, Feed>): Record<string, Ort.Tensor> {
+  const ort = onnxruntime();
+  const out: Record<string, Ort.Tensor> = {};
   for (const [name, f] of Object.entries(feeds)) out[name] = new ort.Tensor(f.type, f.data, f.dims);
   return out;
 }
@@ -37,8 +64,9 @@ export class OnnxBackend implements Backend {
     tensors: Tensors,
     threads: number,
   ) {
+    const ort = onnxruntime();
     const graphs = buildOnnxGraphs(config, tensors);
-    const options: ort.InferenceSession.SessionOptions = {
+    const options: Ort.InferenceSession.SessionOptions = {
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
       executionMode: 'sequential',
