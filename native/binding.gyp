@@ -39,10 +39,11 @@
       },
     },
     'conditions': [
-      # The baseline is x86-64-v2; wider sets only inside their own kernel libraries.
+      # The baseline is x86-64-v2; wider sets only inside their own kernel libraries. No MMX (CMakeLists.txt
+      # says why).
       ['target_arch=="x64" and OS!="win"', {
-        'cflags': ['-msse4.2', '-mpopcnt'],
-        'xcode_settings': { 'OTHER_CFLAGS': ['-msse4.2', '-mpopcnt'] },
+        'cflags': ['-msse4.2', '-mpopcnt', '-mno-mmx'],
+        'xcode_settings': { 'OTHER_CFLAGS': ['-msse4.2', '-mpopcnt', '-mno-mmx'] },
       }],
     ],
   },

@@ -102,6 +102,12 @@ for arch in x64 arm64; do
     objdump -T "$bin" | grep -E "GLIBC_$got" >&2
     exit 1
   fi
+  # MMX registers alias the x87 stack: code that touches them without emms breaks the caller's long double
+  # math (CMakeLists.txt, -mno-mmx).
+  if [[ $arch == x64 ]] && objdump -d "$bin" | grep -qE '%mm[0-7]'; then
+    say "linux-x64 uses MMX registers"
+    exit 1
+  fi
   libs=$(needed "$bin")
   if grep -qE 'libstdc\+\+|libgcc_s' <<<"$libs"; then
     say "linux-$arch still links the C++ runtime dynamically ($libs)"
