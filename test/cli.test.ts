@@ -103,8 +103,12 @@ t.test('malformed and hostile input files never crash the trainer', async (t) =>
   rows.splice(30, 0, '\u0000\u0001garbage');
   fs.writeFileSync(log, rows.join('\n'));
   const out = path.join(dir, 'log.safetensors');
-  const r = run(['train', '--data', log, '--config', settings, '--out', out, '--epochs', '1', '--no-progress', '--valid-from', '1511544070']);
+  const r = run(['train', '--data', log, '--config', settings, '--out', out, '--epochs', '1', '--no-progress', '--valid-from', String(1511544070 + 6 * 3600)]);
   t.equal(r.status, 0, r.stderr);
+  t.match(r.stderr, /log\.csv: 480 rows, 40 users, \d+ examples, 3 malformed lines skipped/, 'the reader report');
+  const late = run(['train', '--data', log, '--config', settings, '--out', out, '--no-progress', '--valid-from', '1511544070']);
+  t.equal(late.status, 1, 'a split that leaves no training example is refused');
+  t.match(late.stderr, /^dupn: E_INPUT: .*no training examples: all \d+ examples are cut at or after the validation split/m);
   t.match(r.stderr, /3 malformed lines skipped/);
   t.match(r.stderr, /line 6: /);
   t.match(r.stderr, /line 18: .*time/);
@@ -115,8 +119,9 @@ t.test('malformed and hostile input files never crash the trainer', async (t) =>
   const jsonl = path.join(dir, 'bad.jsonl');
   fs.writeFileSync(jsonl, ['{"not": "an example"}', '[1,2', 'null', ''].join('\n'));
   const j = run(['train', '--data', jsonl, '--config', settings, '--out', out, '--no-progress']);
-  t.equal(j.status, 0, j.stderr);
+  t.equal(j.status, 1, 'a file with no example is refused, not trained on');
   t.match(j.stderr, /3 malformed lines skipped/);
+  t.match(j.stderr, /^dupn: E_INPUT: .*bad\.jsonl: no examples: all 3 data lines are malformed.*line 1: /m);
 
   const missing = run(['train', '--data', path.join(dir, 'nope.csv'), '--out', out]);
   t.equal(missing.status, 1);

@@ -83,7 +83,12 @@ t.test('Taobao layout: rows, unsorted blocks, a reappearing user, malformed line
   const src = readExamples(taobao, { minHistory: 1 });
   await collect(src.examples);
   const r = src.report();
-  t.same([r.rows, r.users, r.malformed, r.reappearedUsers, r.complete], [7, 3, 3, 1, true]);
+  // User 1 comes back after user 2: the file is not grouped by user, so its rows are grouped in memory.
+  t.same([r.rows, r.users, r.malformed, r.reappearedUsers, r.grouping, r.complete], [7, 2, 3, 0, 'memory', true]);
+  const streamed = readExamples(taobao, { minHistory: 1, grouping: 'stream' });
+  await collect(streamed.examples);
+  const s = streamed.report();
+  t.same([s.users, s.reappearedUsers, s.grouping], [3, 1, 'stream'], 'grouping "stream" keeps consecutive blocks and counts the reappearance');
   t.same(
     r.firstMalformed.map((m) => m.line),
     [4, 6, 7],
@@ -128,7 +133,7 @@ t.test('TSV with a header, a column mapping, day-level dates, shop and brand', a
   const bad = new MalformedLog(tsv);
   const rows: LogRow[] = await collect(readLogRows(tsv, tmallOptions, undefined, bad));
   t.equal(rows.length, 5);
-  t.same(rows[0], { userId: 'u1', item: 'i1', category: 'c1', shop: 'm1', brand: 'b1', type: 'pv', time: noon(11, 10), line: 2 });
+  t.same(rows[0], { userId: 'u1', item: 'i1', category: 'c1', shop: 'm1', brand: 'b1', type: 'pv', time: noon(11, 10), line: 2, dayLevel: true });
   t.notOk('brand' in rows[1], 'an empty brand is missing');
   t.same([rows[2].type, rows[2].price, rows[3].type, rows[4].type], ['buy', 129.5, 'fav', 'cart']);
   t.same(
@@ -140,12 +145,13 @@ t.test('TSV with a header, a column mapping, day-level dates, shop and brand', a
   );
 
   const examples = await collect(readExamples(tsv, tmallOptions).examples);
-  // Sorted: i4 (11-09), i1 (11-10), i2 + i3 (11-11, file order), i5 (11-12). Cuts need a later time than the
-  // row before, so i3 (same day as i2) is no cut.
+  // Sorted: i4 (11-09), i1 (11-10), i2 + i3 (11-11, file order), i5 (11-12). A day-level log's rows of one day
+  // are spread one second apart in file order, so i3 (same day as i2, after it) is a cut of its own.
   t.same(
     examples.map((e) => e.time),
-    [noon(11, 10), noon(11, 11), noon(11, 12)],
+    [noon(11, 10), noon(11, 11), noon(11, 11) + 1, noon(11, 12)],
   );
+  t.same(examples[2].user.behaviors.map((b) => b.item), ['i4', 'i1', 'i2'], 'the cut within a day sees the earlier row of that day');
   const e = examples[1];
   t.same(
     e.user.behaviors.map((b) => b.item),
@@ -166,7 +172,7 @@ t.test('TSV with a header, a column mapping, day-level dates, shop and brand', a
       { candidate: { item: 'i3', category: 'c2', shop: 'm2', brand: 'b2' }, label: 4 },
     ],
   );
-  t.notOk('ppp' in examples[2].labels, 'no purchase in the horizon: no price label');
+  t.notOk('ppp' in examples[3].labels, 'no purchase in the horizon: no price label');
 
   await rejectsCode(
     t,
@@ -243,7 +249,8 @@ t.test('labels on a hand-made timeline', async (t) => {
   const cutsOf = (seed: number): number[] => new ExampleBuilder(config, { seed }).build({ userId: 'u2', rows: long, firstLine: 100 }).map((e) => e.time / 1000);
   const cuts = cutsOf(1);
   t.equal(cuts.length, 8);
-  t.ok(cuts.every((c, k) => c >= 5 + (95 * k) / 8 && c < 5 + (95 * (k + 1)) / 8), `one cut per stratum: ${cuts.join(',')}`);
+  // minHistory 1 (the default): the eligible cuts are behaviours 1 … 99.
+  t.ok(cuts.every((c, k) => c >= 1 + (99 * k) / 8 && c < 1 + (99 * (k + 1)) / 8), `one cut per stratum: ${cuts.join(',')}`);
   t.same(cutsOf(1), cuts, 'deterministic by seed');
 });
 
@@ -333,7 +340,7 @@ t.test('a large file streams with a small buffer', async (t) => {
   const p = file('big.csv', synthetic(2000, 100, 9));
   const src = readExamples(p, { maxExamplesPerUser: 4 });
   let n = 0;
-  for await (const e of src.examples) if (e.user.behaviors.length >= 5) n++;
+  for await (const e of src.examples) if (e.user.behaviors.length >= 1) n++;
   const r = src.report();
   t.same([r.rows, r.users, r.malformed, r.examples, n], [200_000, 2000, 0, 8000, 8000]);
   t.ok(r.maxRowsHeld < 20_000, `at most ${r.maxRowsHeld} rows held at once`);

@@ -34,7 +34,21 @@ function num(flag: string): (v: string) => number {
 function dataOptions(c: Command): Command {
   return c
     .addOption(new Option('--format <name>', 'input format (default by extension)').choices(['taobao', 'csv', 'jsonl']))
-    .option('--columns <mapping>', 'column mapping, e.g. user=user_id,item=item_id,category=cat_id,type=action,day=time_stamp')
+    .option(
+      '--columns <mapping>',
+      'column mapping role=column (index or header name): user, item, category, shop, brand, type, price, scene, and a time: ' +
+        'time (Unix seconds or ISO date-time), day (a date), month+day (with --year), day+offset (ms since the day began), or none (file order)',
+    )
+    .option('--delimiter <c>', 'field delimiter (default: tab for .tsv, else comma; "tab" for a tab)')
+    .option('--header', 'the first line is a header (default: when --columns names a column)')
+    .option('--no-header', 'the first line is data')
+    .option('--types <codes>', 'behaviour codes of the type column, e.g. 0=pv,1=cart,2=buy,3=fav')
+    .option('--year <n>', 'year of month/day or MMDD dates', num('--year'))
+    .addOption(new Option('--time-unit <unit>', 'unit of a numeric time column').choices(['s', 'ms']))
+    .addOption(new Option('--grouping <how>', 'auto: check whether rows of a user are contiguous; memory: group an interleaved (time-sorted) log in memory').choices(['auto', 'stream', 'memory']))
+    .option('--min-history <n>', 'fewest behaviours before a cut (default 1)', num('--min-history'))
+    .option('--examples-per-user <n>', 'most cuts per user (default 8)', num('--examples-per-user'))
+    .option('--negatives <n>', 'sampled negatives per label list (default 4)', num('--negatives'))
     .option('--strict', 'stop at the first malformed line');
 }
 
@@ -93,6 +107,7 @@ export function program(): Command {
     .requiredOption('--model <file>', 'model file')
     .requiredOption('--data <path>', 'labelled data (same formats as train)')
     .option('--popularity <path>', 'also score the popularity baseline counted from this training data')
+    .option('--valid-from <unix>', 'evaluate only the examples cut at or after this time (negatives of earlier cuts from before it)', num('--valid-from'))
     .option('--config <file>', 'settings JSON (its data section)')
     .option('--threads <n>', 'threads', num('--threads'))
     .option('--json', 'print the report as JSON');

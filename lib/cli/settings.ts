@@ -56,3 +56,48 @@ export function numberFlag(flag: string): (v: string) => number {
     return n;
   };
 }
+
+/** The reader flags `train` and `eval` share (lib/cli/main.ts `dataOptions`). */
+export interface ReaderFlags {
+  format?: 'taobao' | 'csv' | 'jsonl';
+  columns?: string;
+  strict?: boolean;
+  delimiter?: string;
+  header?: boolean;
+  types?: string;
+  year?: number;
+  timeUnit?: 's' | 'ms';
+  grouping?: 'auto' | 'stream' | 'memory';
+  minHistory?: number;
+  examplesPerUser?: number;
+  negatives?: number;
+}
+
+/** `0=pv,1=cart,2=buy,3=fav` → `{ "0": "pv", … }` (refused with E_INPUT naming the pair). */
+export function parseTypes(spec: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of list(spec)) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0 || eq === pair.length - 1) throw new DupnError('E_INPUT', `--types: "${pair}" is not code=type (e.g. 0=pv,1=cart,2=buy,3=fav)`, { path: '--types' });
+    out[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+/** The settings file's data section with the reader flags laid over it, key by key. */
+export function readerOptions(flags: ReaderFlags, settings: Settings): Omit<ReadExamplesOptions, 'config'> {
+  const o: Omit<ReadExamplesOptions, 'config'> = { ...settings.data };
+  if (flags.format !== undefined) o.format = flags.format;
+  if (flags.columns !== undefined) o.columns = flags.columns;
+  if (flags.strict) o.strict = true;
+  if (flags.delimiter !== undefined) o.delimiter = flags.delimiter === '\\t' || flags.delimiter === 'tab' ? '\t' : flags.delimiter;
+  if (flags.header !== undefined) o.header = flags.header;
+  if (flags.types !== undefined) o.types = parseTypes(flags.types);
+  if (flags.year !== undefined) o.year = flags.year;
+  if (flags.timeUnit !== undefined) o.timeUnit = flags.timeUnit;
+  if (flags.grouping !== undefined) o.grouping = flags.grouping;
+  if (flags.minHistory !== undefined) o.minHistory = flags.minHistory;
+  if (flags.examplesPerUser !== undefined) o.maxExamplesPerUser = flags.examplesPerUser;
+  if (flags.negatives !== undefined) o.negatives = flags.negatives;
+  return o;
+}

@@ -4,7 +4,7 @@
  * Validation metrics are printed after every epoch; the model file and the checkpoint are written
  * atomically after every epoch, the checkpoint also every `--checkpoint-every` steps.
  */
-import { DataFormat, ExampleSource, defaultValidFrom, formatOf, readExamples, splitByTime } from '../data';
+import { ExampleSource, ReadExamplesOptions, defaultValidFrom, formatOf, readExamples, splitByTime } from '../data';
 import { TrainingExample } from '../data/example';
 import { DupnError } from '../errors';
 import { evaluate, formatReport, modelScorer } from '../evaluate';
@@ -12,9 +12,10 @@ import { DataPosition, fit, isDataPosition } from '../train/fit';
 import { TrainOptions } from '../train/options';
 import { Trainer } from '../train/trainer';
 import { progressSink } from './progress';
-import { Settings, readSettings } from './settings';
+import { formatDataReport, refuseEmpty } from './data-report';
+import { ReaderFlags, Settings, readSettings, readerOptions } from './settings';
 
-export interface TrainFlags {
+export interface TrainFlags extends ReaderFlags {
   data: string;
   out: string;
   valid?: string;
@@ -39,9 +40,6 @@ export interface TrainFlags {
   warmup?: number;
   decay?: 'none' | 'linear' | 'cosine';
   maxSteps?: number;
-  format?: DataFormat;
-  columns?: string;
-  strict?: boolean;
   progress?: boolean;
 }
 
@@ -71,14 +69,6 @@ function trainOptions(flags: TrainFlags, settings: Settings): { options: TrainOp
   return { options: o, epochs: flags.epochs ?? fileEpochs ?? 1 };
 }
 
-function reportMalformed(what: string, source: ExampleSource, io: Output): void {
-  const r = source.report();
-  if (r.malformed === 0) return;
-  io.err(`${what}: ${r.malformed} malformed line${r.malformed > 1 ? 's' : ''} skipped (--strict makes them fatal):`);
-  for (const m of r.firstMalformed.slice(0, 10)) io.err(`  line ${m.line}: ${m.problem}`);
-  if (r.malformed > 10) io.err(`  … ${r.malformed - 10} more`);
-}
-
 export async function trainCommand(flags: TrainFlags, io: Output): Promise<void> {
   const settings = await readSettings(flags.config);
   const { options, epochs } = trainOptions(flags, settings);
@@ -103,25 +93,50 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
     trainer = Trainer.create(settings.model ?? {}, options);
   }
 
-  const dataOptions = { ...settings.data, config: trainer.config } as Parameters<typeof readExamples>[1] & object;
-  if (flags.format !== undefined) dataOptions.format = flags.format;
-  if (flags.columns !== undefined) dataOptions.columns = flags.columns;
-  if (flags.strict) dataOptions.strict = true;
-  const source = readExamples(flags.data, dataOptions);
-  let trainData: AsyncIterable<TrainingExample> = source.examples;
+  const dataOptions: ReadExamplesOptions = { ...readerOptions(flags, settings), config: trainer.config };
+  let trainData: AsyncIterable<TrainingExample>;
   let validData: (() => AsyncIterable<TrainingExample>) | undefined;
   let validSource: ExampleSource | undefined;
+  let source: ExampleSource;
   if (flags.valid) {
+    source = readExamples(flags.data, dataOptions);
+    trainData = source.examples;
     validSource = readExamples(flags.valid, dataOptions);
     validData = () => validSource!.examples;
   } else if (formatOf(flags.data, dataOptions) !== 'jsonl') {
-    // A behaviour log without a validation file: hold out the last day, as SPEC §5 splits by time.
+    // A behaviour log without a validation file: hold out the last day, as SPEC §5 splits by time; negatives
+    // and labels of training cuts come from before the split only (trainBefore).
     const validFrom = flags.validFrom ?? (await defaultValidFrom(flags.data, dataOptions));
+    source = readExamples(flags.data, { ...dataOptions, trainBefore: validFrom });
     const split = splitByTime(source.examples, validFrom);
     trainData = split.train;
     validData = () => split.validation;
     io.err(`validation: examples cut at or after ${new Date(validFrom * 1000).toISOString()} (--valid-from ${validFrom})`);
+  } else {
+    source = readExamples(flags.data, dataOptions);
+    trainData = source.examples;
   }
+  // The first pass shows what the reader made of the file; a file that gives nothing is refused before training.
+  let firstPass = true;
+  const counted = trainData;
+  trainData = {
+    async *[Symbol.asyncIterator]() {
+      let n = 0;
+      for await (const ex of counted) {
+        n++;
+        yield ex;
+      }
+      if (firstPass) {
+        firstPass = false;
+        for (const line of formatDataReport(flags.data, source.report())) io.err(line);
+        const all = source.report().examples;
+        if (n === 0 && all > 0) {
+          throw new DupnError('E_INPUT', `${flags.data}: no training examples: all ${all} examples are cut at or after the validation split (--valid-from)`, { path: '--valid-from' });
+        }
+        if (n === 0) refuseEmpty(flags.data, source.report());
+      }
+    },
+  };
 
   const progress = progressSink(io.stream, flags.progress === false);
   const reports = await fit(trainer, {
@@ -143,8 +158,8 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
     },
   });
   progress.stop();
-  reportMalformed(flags.data, source, io);
-  if (validSource) reportMalformed(flags.valid!, validSource, io);
+  if (firstPass) for (const line of formatDataReport(`${flags.data} (first pass, not read to the end)`, source.report())) io.err(line);
+  if (validSource) for (const line of formatDataReport(flags.valid!, validSource.report())) io.err(line);
   await trainer.save(flags.out);
   io.out(`saved ${flags.out} (${trainer.steps} steps${reports.length === 0 ? '; nothing left to train' : ''})`);
   trainer.dispose();

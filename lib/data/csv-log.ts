@@ -5,13 +5,20 @@
  *
  * Column mapping (`columns`): `role=column` pairs, comma-separated (`user=0,item=1,type=3,time=4`) or as
  * an object. A column is a 0-based index or a header name (`user=user_id,item=item_id,day=time_stamp`).
- * Roles: `user`, `item` (required), `type`, one of `time` / `day` (required), `category`, `shop`, `brand`,
- * `price`, `scene`, and any other name (an extra item field, e.g. `seller=3`, kept in {@link LogRow.extra}).
+ * Roles: `user`, `item` (required), `type`, at most one of `time` / `day`, `month` (with `day`), `offset`
+ * (with `time` or `day`), `category`, `shop`, `brand`, `price`, `scene`, and any other name (an extra item
+ * field, e.g. `seller=3`, kept in {@link LogRow.extra}). A session log without user ids maps `user` to the
+ * session id: the session is the user.
  *
- * - `time`: Unix seconds (`timeUnit: 'ms'` for milliseconds); anything but a plain decimal number is malformed.
+ * - `time`: Unix seconds, fractions allowed (`timeUnit: 'ms'` for milliseconds), or an ISO 8601 date or
+ *   date-time (`2017-11-25`, `2017-11-25T08:30:00Z`, `2017-11-25 08:30:00`, UTC unless a zone is given).
  * - `day`: a calendar day, placed at 12:00 UTC so that a day never moves to its neighbour in any time zone:
  *   `MMDD` (3–4 digits, e.g. Tmall's `1111` = 11 Nov) in the year `year` (default 2015, the year of the Tmall
- *   logs), `YYYYMMDD`, or `YYYY-MM-DD`. Rows of one user on one day keep their file order.
+ *   logs), `YYYYMMDD`, or `YYYY-MM-DD`. With a `month` column, `day` is the day of that month (1–31) in
+ *   `year`. Rows of one user on one day keep their file order ({@link LogRow.dayLevel}).
+ * - `offset`: milliseconds added to the `time` or `day` (a session's date plus the time since its start,
+ *   as in Diginetica's `eventdate` + `timeframe`); the row is then at 00:00 UTC of the day plus the offset.
+ * - Neither `time` nor `day`: the file order is the time (row n of the file at n seconds).
  * - `type`: mapped through `types` (e.g. Tmall's `{"0":"pv","1":"cart","2":"buy","3":"fav"}`); without a
  *   `type` column every row is `defaultType` (`pv`). A type outside `knownTypes` is malformed in strict mode;
  *   otherwise it is kept (the model gives it the unknown-type id) and counted in `unknownTypes`.
@@ -39,6 +46,8 @@ export interface LogRow {
   extra?: Record<string, string>;
   /** 1-based line number in the file. */
   line: number;
+  /** The time is a day only (a `day` column without `offset`): rows of one day are ordered by the file. */
+  dayLevel?: boolean;
 }
 
 /** Column of one role: a 0-based index or a header name. */
@@ -67,7 +76,7 @@ export interface LogReadOptions {
   knownTypes?: readonly string[];
   /** Type of every row when there is no `type` column (default `pv`). */
   defaultType?: string;
-  /** Unit of the `time` column (default seconds). */
+  /** Unit of a numeric `time` column (default seconds). */
   timeUnit?: 's' | 'ms';
   /** The first malformed row throws `DupnError('E_INPUT', 'file:line: problem')`. */
   strict?: boolean;
@@ -86,7 +95,7 @@ export interface LogStats {
 /** The Taobao UserBehavior layout. */
 export const TAOBAO_COLUMNS: ColumnMapping = { user: 0, item: 1, category: 2, type: 3, time: 4 };
 
-const FIXED_ROLES = ['user', 'item', 'category', 'shop', 'brand', 'type', 'time', 'day', 'price', 'scene'];
+const FIXED_ROLES = ['user', 'item', 'category', 'shop', 'brand', 'type', 'time', 'day', 'month', 'offset', 'price', 'scene'];
 const ROLE_RE = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
 const NUMBER_RE = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 
@@ -121,8 +130,14 @@ export function parseColumns(spec: string | ColumnMapping): ColumnMapping {
   }
   if (out['user'] === undefined) throw new DupnError('E_INPUT', 'columns.user: missing (the user id column)', { path: 'columns.user' });
   if (out['item'] === undefined) throw new DupnError('E_INPUT', 'columns.item: missing (the item id column)', { path: 'columns.item' });
-  if ((out['time'] === undefined) === (out['day'] === undefined)) {
-    throw new DupnError('E_INPUT', 'columns: give exactly one of time (Unix seconds) and day (a date)', { path: 'columns.time' });
+  if (out['time'] !== undefined && out['day'] !== undefined) {
+    throw new DupnError('E_INPUT', 'columns: give at most one of time (Unix seconds or an ISO date-time) and day (a date)', { path: 'columns.time' });
+  }
+  if (out['month'] !== undefined && out['day'] === undefined) {
+    throw new DupnError('E_INPUT', 'columns.month: needs a day column (the day of the month)', { path: 'columns.month' });
+  }
+  if (out['offset'] !== undefined && out['time'] === undefined && out['day'] === undefined) {
+    throw new DupnError('E_INPUT', 'columns.offset: needs a time or day column to add the milliseconds to', { path: 'columns.offset' });
   }
   return out;
 }
@@ -155,6 +170,29 @@ export function dayToTime(value: string, year = 2015): number | undefined {
   const date = new Date(ms);
   // Date.UTC rolls 31 Feb over into March; a round trip catches it.
   if (date.getUTCFullYear() !== y || date.getUTCMonth() !== m - 1 || date.getUTCDate() !== d) return undefined;
+  return ms / 1000;
+}
+
+const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$/i;
+
+/**
+ * Unix seconds of an ISO 8601 date or date-time (`2017-11-25`, `2017-11-25T08:30:00Z`, `2017-11-25
+ * 08:30:00.250+08:00`; UTC without a zone), or undefined when it is not one. A date alone is 00:00 UTC.
+ */
+export function isoToTime(value: string): number | undefined {
+  const m = ISO_RE.exec(value);
+  if (m === null) return undefined;
+  const [y, mo, d, h, mi, sec] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i] ?? 0));
+  if (h > 23 || mi > 59 || sec > 60) return undefined;
+  let ms = Date.UTC(y, mo - 1, d, h, mi, sec) + (m[7] ? Number(m[7]) * 1000 : 0);
+  const check = new Date(Date.UTC(y, mo - 1, d));
+  if (check.getUTCFullYear() !== y || check.getUTCMonth() !== mo - 1 || check.getUTCDate() !== d) return undefined;
+  const zone = m[8];
+  if (zone !== undefined && zone.toUpperCase() !== 'Z') {
+    const z = /^([+-])(\d{2}):?(\d{2})$/.exec(zone);
+    if (z === null || Number(z[2]) > 23 || Number(z[3]) > 59) return undefined;
+    ms -= (z[1] === '-' ? -1 : 1) * (Number(z[2]) * 60 + Number(z[3])) * 60_000;
+  }
   return ms / 1000;
 }
 
@@ -326,17 +364,38 @@ export async function* readLogBatches(
       type = types[raw] ?? raw;
     }
     let time: number;
+    let dayLevel = false;
     if (at['time'] !== undefined) {
       const raw = clean(f[at['time']]);
-      time = NUMBER_RE.test(raw) ? Number(raw) * timeScale : NaN;
-      if (!Number.isFinite(time)) return `${p.label['time']}: time must be a number (Unix ${timeScale === 1 ? 'seconds' : 'milliseconds'}), got ${describe(raw)}`;
-    } else {
+      time = NUMBER_RE.test(raw) ? Number(raw) * timeScale : (isoToTime(raw) ?? NaN);
+      if (!Number.isFinite(time)) {
+        return `${p.label['time']}: time must be a number (Unix ${timeScale === 1 ? 'seconds' : 'milliseconds'}) or an ISO date-time, got ${describe(raw)}`;
+      }
+    } else if (at['day'] !== undefined) {
       const raw = clean(f[at['day']]);
-      const t = dayToTime(raw, year);
-      if (t === undefined) return `${p.label['day']}: not a date (MMDD, YYYYMMDD or YYYY-MM-DD), got ${describe(raw)}`;
+      let t: number | undefined;
+      if (at['month'] !== undefined) {
+        const month = clean(f[at['month']]);
+        t = /^\d{1,2}$/.test(month) && /^\d{1,2}$/.test(raw) ? dayToTime(`${month.padStart(2, '0')}${raw.padStart(2, '0')}`, year) : undefined;
+        if (t === undefined) return `${p.label['month']} and ${p.label['day']}: not a date in ${year}, got month ${describe(month)} day ${describe(raw)}`;
+      } else {
+        t = dayToTime(raw, year);
+        if (t === undefined) return `${p.label['day']}: not a date (MMDD, YYYYMMDD or YYYY-MM-DD), got ${describe(raw)}`;
+      }
       time = t;
+      dayLevel = at['offset'] === undefined;
+    } else {
+      time = line;
+    }
+    if (at['offset'] !== undefined) {
+      const raw = clean(f[at['offset']]);
+      const offset = NUMBER_RE.test(raw) ? Number(raw) : NaN;
+      if (!Number.isFinite(offset) || offset < 0) return `${p.label['offset']}: offset must be a number of milliseconds >= 0, got ${describe(raw)}`;
+      // A day is placed at 12:00; an offset counts from the start of the day.
+      time += (at['day'] !== undefined ? -43_200 : 0) + offset / 1000;
     }
     const row: LogRow = { userId, item, type, time, line };
+    if (dayLevel) row.dayLevel = true;
     for (const role of ['category', 'shop', 'brand', 'scene'] as const) {
       if (at[role] === undefined) continue;
       const v = clean(f[at[role]]);

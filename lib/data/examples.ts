@@ -28,7 +28,7 @@
  * the horizon, never twice in one list. A timeline's own rows enter the ring before its examples are cut (the
  * first users of a file would otherwise get none); a list may still come up short when the ring holds too
  * few distinct entities (counted in `shortOfNegatives`). Everything random is drawn from mulberry32 streams
- * seeded by `seed`, the user and the block's first line: the same file gives the same examples.
+ * seeded by `seed`, the user and the timeline's first time: the same log gives the same cuts in any row order.
  */
 import { ResolvedConfig, TaskConfig } from '../config';
 import { DupnError, describe } from '../errors';
@@ -46,7 +46,7 @@ export type ClassOf = 'price' | 'category';
 export interface ExampleOptions {
   /** Seed of cut selection and negative sampling [0]. */
   seed?: number;
-  /** Fewest behaviours before a cut [5]. */
+  /** Fewest behaviours before a cut [1]: short sessions give examples too. */
   minHistory?: number;
   /** Most examples per user timeline [8]; `Infinity` keeps every eligible cut. */
   maxExamplesPerUser?: number;
@@ -58,6 +58,13 @@ export interface ExampleOptions {
   negatives?: number;
   /** Behaviours in the popularity ring buffer [100,000]. */
   popularityWindow?: number;
+  /**
+   * The train/validation split time (Unix seconds), when examples will be split by time there: a cut
+   * before it draws its negatives only from rows before it and its horizon ends there, so nothing of the
+   * validation period leaks into training (an item first seen then would otherwise be a training negative,
+   * never a positive).
+   */
+  trainBefore?: number;
   /** Class of multiclass tasks, for all or by task name ['price']. */
   classOf?: ClassOf | Record<string, ClassOf>;
   /** Ascending price thresholds of the price levels (at most classes - 1). */
@@ -74,6 +81,10 @@ export interface ExampleStats {
   unlabelled: number;
   /** Label lists that got fewer than `negatives` negatives. */
   shortOfNegatives: number;
+  /** Timelines that gave no cut: fewer than `minHistory` + 1 behaviours, or no behaviour at a later time. */
+  shortTimelines: number;
+  /** Eligible cuts left out by `maxExamplesPerUser`. */
+  cutsNotTaken: number;
 }
 
 /** The value of an item field (`item`, `category`, `shop`, `brand`, `price`, or an extra column) of a row. */
@@ -153,9 +164,12 @@ const GRADE_OF: Record<string, number> = { pv: GRADES.click, click: GRADES.click
 
 /** Turns user timelines into training examples for one model config (see the module comment for the policy). */
 export class ExampleBuilder {
-  readonly stats: ExampleStats = { examples: 0, unlabelled: 0, shortOfNegatives: 0 };
+  readonly stats: ExampleStats = { examples: 0, unlabelled: 0, shortOfNegatives: 0, shortTimelines: 0, cutsNotTaken: 0 };
   private readonly plans: Plan[];
   private readonly ring: PopularityRing;
+  /** Rows before `trainBefore` only (the ring of training cuts); undefined without a split. */
+  private readonly trainRing?: PopularityRing;
+  private readonly trainBefore: number;
   private readonly seed: number;
   private readonly minHistory: number;
   private readonly maxCuts: number;
@@ -172,11 +186,16 @@ export class ExampleBuilder {
     const seed = options.seed ?? 0;
     if (typeof seed !== 'number' || !Number.isInteger(seed)) optionError('seed', `must be an integer, got ${describe(seed)}`);
     this.seed = seed;
-    this.minHistory = intOption(options.minHistory, 'minHistory', 0, 5);
+    this.minHistory = intOption(options.minHistory, 'minHistory', 0, 1);
     this.maxCuts = intOption(options.maxExamplesPerUser, 'maxExamplesPerUser', 1, 8, true);
     this.horizonBehaviors = intOption(options.horizonBehaviors, 'horizonBehaviors', 1, 50);
     this.negatives = intOption(options.negatives, 'negatives', 0, 4);
     this.ring = new PopularityRing(intOption(options.popularityWindow, 'popularityWindow', 1, 100_000));
+    if (options.trainBefore !== undefined) {
+      if (typeof options.trainBefore !== 'number' || !Number.isFinite(options.trainBefore)) optionError('trainBefore', `must be a finite number (Unix seconds), got ${describe(options.trainBefore)}`);
+      this.trainRing = new PopularityRing(intOption(options.popularityWindow, 'popularityWindow', 1, 100_000));
+    }
+    this.trainBefore = options.trainBefore ?? Infinity;
     const hs = options.horizonSeconds ?? 86_400;
     if (typeof hs !== 'number' || !(hs > 0)) optionError('horizonSeconds', `must be a number > 0, got ${describe(hs)}`);
     this.horizonSeconds = hs;
@@ -213,19 +232,27 @@ export class ExampleBuilder {
   /** The examples of one timeline (feeds its rows into the popularity ring first). */
   build(timeline: UserTimeline): TrainingExample[] {
     const rows = timeline.rows;
-    for (const row of rows) this.ring.add(row);
-    const rng = mulberry32(seedFor(this.seed, `examples|${timeline.userId}|${timeline.firstLine}`));
+    for (const row of rows) {
+      this.ring.add(row);
+      if (this.trainRing !== undefined && row.time < this.trainBefore) this.trainRing.add(row);
+    }
+    // Seeded by the user and the timeline's first time, not by file position: the same log in another row
+    // order (grouped by user, or sorted by time) gives the same cuts.
+    const rng = mulberry32(seedFor(this.seed, `examples|${timeline.userId}|${rows[0]?.time ?? 0}`));
     const cuts = this.pickCuts(rows, rng);
     if (cuts.length === 0) return [];
     const behaviors = rows.slice(0, cuts[cuts.length - 1]).map((r) => this.behavior(r));
     const out: TrainingExample[] = [];
     for (const i of cuts) {
       const time = rows[i].time;
+      const training = time < this.trainBefore;
+      const until = training ? Math.min(time + this.horizonSeconds, this.trainBefore) : time + this.horizonSeconds;
       let end = i + 1;
-      while (end < rows.length && end - i < this.horizonBehaviors && rows[end].time < time + this.horizonSeconds) end++;
+      while (end < rows.length && end - i < this.horizonBehaviors && rows[end].time < until) end++;
+      const ring = training && this.trainRing !== undefined ? this.trainRing : this.ring;
       const labels: Record<string, LabelledCandidate[] | number> = {};
       for (const plan of this.plans) {
-        const label = plan.kind === 'class' ? this.classLabel(plan, rows, i, end) : this.candidateLabels(plan, rows, i, end, rng);
+        const label = plan.kind === 'class' ? this.classLabel(plan, rows, i, end) : this.candidateLabels(plan, rows, i, end, rng, ring);
         if (label !== undefined) labels[plan.name] = label;
       }
       if (Object.keys(labels).length === 0) {
@@ -245,7 +272,9 @@ export class ExampleBuilder {
       if (i === 0 || rows[i].time > rows[i - 1].time) eligible.push(i);
     }
     const E = eligible.length;
+    if (E === 0) this.stats.shortTimelines++;
     if (E <= this.maxCuts) return eligible;
+    this.stats.cutsNotTaken += E - this.maxCuts;
     const k = this.maxCuts;
     const cuts: number[] = new Array(k);
     for (let s = 0; s < k; ++s) {
@@ -267,7 +296,14 @@ export class ExampleBuilder {
     return b;
   }
 
-  private candidateLabels(plan: Extract<Plan, { kind: 'next' | 'rank' }>, rows: LogRow[], i: number, end: number, rng: () => number): LabelledCandidate[] | undefined {
+  private candidateLabels(
+    plan: Extract<Plan, { kind: 'next' | 'rank' }>,
+    rows: LogRow[],
+    i: number,
+    end: number,
+    rng: () => number,
+    ring: PopularityRing,
+  ): LabelledCandidate[] | undefined {
     const keyOf = (row: LogRow): string | undefined => {
       if (plan.key.length === 1) {
         const v = fieldOf(row, plan.key[0]);
@@ -309,7 +345,7 @@ export class ExampleBuilder {
       if (acted.size === 0) return undefined;
       for (const { row, grade } of acted.values()) out.push({ candidate: candidate(row), label: grade });
     }
-    const negatives = this.ring.sample(rng, this.negatives, keyOf, new Set(acted.keys()));
+    const negatives = ring.sample(rng, this.negatives, keyOf, new Set(acted.keys()));
     if (negatives.length < this.negatives) this.stats.shortOfNegatives++;
     for (const row of negatives) out.push({ candidate: candidate(row), label: 0 });
     return out;

@@ -13,13 +13,13 @@ import { ExampleBuilder, ExampleOptions, ExampleStats } from './examples';
 import { JsonlStats, readJsonlBatches } from './jsonl';
 import { KEEP_MALFORMED, MalformedLog } from './lines';
 import { TimeHistogram, ValidFromOptions } from './split';
-import { TimelineOptions, TimelineStats, groupTimelines, timelineStats } from './timeline';
+import { TimelineOptions, TimelineStats, groupTimelines, groupTimelinesInMemory, timelineStats } from './timeline';
 
 export { GRADES } from './example';
 export type { LabelledCandidate, MalformedRow, TrainingExample } from './example';
-export { TAOBAO_COLUMNS, dayToTime, parseColumns, readLogBatches, readLogRows } from './csv-log';
+export { TAOBAO_COLUMNS, dayToTime, isoToTime, parseColumns, readLogBatches, readLogRows } from './csv-log';
 export type { ColumnMapping, ColumnRef, LogReadOptions, LogRow, LogStats } from './csv-log';
-export { groupTimelines, timelineStats } from './timeline';
+export { groupTimelines, groupTimelinesInMemory, timelineStats } from './timeline';
 export type { TimelineOptions, TimelineStats, UserTimeline } from './timeline';
 export { ExampleBuilder, PopularityRing, fieldOf } from './examples';
 export type { ClassOf, ExampleOptions, ExampleStats } from './examples';
@@ -68,6 +68,12 @@ export interface DataReport {
   shortOfNegatives: number;
   /** Logs: most rows held in memory at once. */
   maxRowsHeld: number;
+  /** Logs: how rows were grouped into users (`memory` when the file is not grouped by user). */
+  grouping?: 'stream' | 'memory';
+  /** Logs: timelines that gave no cut (shorter than `minHistory` + 1, or no behaviour at a later time). */
+  shortTimelines: number;
+  /** Logs: eligible cuts left out by `maxExamplesPerUser`. */
+  cutsNotTaken: number;
   /** Whether the pass reached the end of the file. */
   complete: boolean;
 }
@@ -98,12 +104,13 @@ interface Pass {
   malformed: MalformedLog;
   examples: number;
   complete: boolean;
+  grouping?: 'stream' | 'memory';
 }
 
 function emptyReport(): DataReport {
   return {
     rows: 0, users: 0, examples: 0, malformed: 0, firstMalformed: [], lines: 0, reappearedUsers: 0,
-    splitBlocks: 0, unknownTypes: 0, unlabelled: 0, shortOfNegatives: 0, maxRowsHeld: 0, complete: false,
+    splitBlocks: 0, unknownTypes: 0, unlabelled: 0, shortOfNegatives: 0, maxRowsHeld: 0, shortTimelines: 0, cutsNotTaken: 0, complete: false,
   };
 }
 
@@ -129,6 +136,10 @@ export function readExamples(path: string, options: ReadExamplesOptions = {}): E
   new ExampleBuilder(config, options); // validates the example options now rather than mid-file
 
   let pass: Pass | undefined;
+  let grouping: 'stream' | 'memory' | undefined = options.grouping === 'auto' || options.grouping === undefined ? undefined : options.grouping;
+  if (grouping !== undefined && grouping !== 'stream' && grouping !== 'memory') {
+    throw new DupnError('E_INPUT', `grouping: must be "auto", "stream" or "memory", got ${JSON.stringify(options.grouping)}`, { path: 'grouping' });
+  }
   async function* run(p: Pass): AsyncGenerator<TrainingExample> {
     if (logOpts === undefined) {
       for await (const batch of readJsonlBatches(path, { strict, config: jsonlConfig }, p.jsonl, p.malformed)) {
@@ -139,7 +150,11 @@ export function readExamples(path: string, options: ReadExamplesOptions = {}): E
       }
     } else {
       const builder = p.builder as ExampleBuilder;
-      for await (const timeline of groupTimelines(readLogBatches(path, logOpts, p.log, p.malformed), p.timeline, options)) {
+      grouping ??= (await groupedByUser(path, logOpts)) ? 'stream' : 'memory';
+      p.grouping = grouping;
+      const batches = readLogBatches(path, logOpts, p.log, p.malformed);
+      const timelines = grouping === 'memory' ? groupTimelinesInMemory(batches, p.timeline, options, path) : groupTimelines(batches, p.timeline, options);
+      for await (const timeline of timelines) {
         for (const ex of builder.build(timeline)) {
           p.examples++;
           yield ex;
@@ -180,10 +195,32 @@ export function readExamples(path: string, options: ReadExamplesOptions = {}): E
     r.unlabelled = b?.unlabelled ?? 0;
     r.shortOfNegatives = b?.shortOfNegatives ?? 0;
     r.maxRowsHeld = pass.timeline.maxRowsHeld;
+    r.shortTimelines = b?.shortTimelines ?? 0;
+    r.cutsNotTaken = b?.cutsNotTaken ?? 0;
+    if (pass.grouping !== undefined) r.grouping = pass.grouping;
     r.complete = pass.complete;
     return r;
   };
   return { examples, report };
+}
+
+/**
+ * Whether every user's rows form one contiguous block (one pass over the file, holding only the set of user
+ * ids seen). Malformed lines are ignored here; the real pass reports them.
+ */
+export async function groupedByUser(path: string, options: LogReadOptions): Promise<boolean> {
+  const finished = new Set<string>();
+  let current: string | undefined;
+  const stats = { lines: 0, rows: 0, unknownTypes: 0 };
+  for await (const batch of readLogBatches(path, { ...options, strict: false }, stats, new MalformedLog(path, false, 0))) {
+    for (const row of batch) {
+      if (row.userId === current) continue;
+      if (finished.has(row.userId)) return false;
+      if (current !== undefined) finished.add(current);
+      current = row.userId;
+    }
+  }
+  return true;
 }
 
 /**
@@ -194,7 +231,7 @@ export function readExamples(path: string, options: ReadExamplesOptions = {}): E
 export async function defaultValidFrom(path: string, options: ReadExamplesOptions & ValidFromOptions = {}): Promise<number> {
   const format = formatOf(path, options);
   const hist = new TimeHistogram(options);
-  const malformed = new MalformedLog(path, options.strict === true, 0);
+  const malformed = new MalformedLog(path, options.strict === true, 5);
   if (format === 'jsonl') {
     const stats = { lines: 0, rows: 0, users: 0 };
     for await (const batch of readJsonlBatches(path, { strict: options.strict === true }, stats, malformed)) for (const ex of batch) hist.add(ex.time);
@@ -202,6 +239,10 @@ export async function defaultValidFrom(path: string, options: ReadExamplesOption
     const config = resolveConfig(options.config ?? {});
     const stats = { lines: 0, rows: 0, unknownTypes: 0 };
     for await (const batch of readLogBatches(path, logOptions(options, format, config), stats, malformed)) for (const row of batch) hist.add(row.time);
+  }
+  if (hist.count === 0 && malformed.count > 0) {
+    const first = malformed.first.map((m) => `line ${m.line}: ${m.problem}`).join('; ');
+    throw new DupnError('E_INPUT', `${path}: all ${malformed.count} data lines are malformed (check --columns, --delimiter, --header, --types), e.g. ${first}`, { path });
   }
   return hist.validFrom();
 }

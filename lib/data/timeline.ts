@@ -1,13 +1,21 @@
 /**
- * Rows → per-user timelines. Logs are grouped by user (one contiguous block each), so only the current
- * user's rows are held: memory is bounded by the largest user, not by the file. Rows within a block may be
- * in any time order; a block is sorted stably by time (rows at the same time keep their file order).
+ * Rows → per-user timelines, in one of two ways:
+ *
+ * - `stream` ({@link groupTimelines}): the log is grouped by user (one contiguous block each), so only the
+ *   current user's rows are held: memory is bounded by the largest user, not by the file.
+ * - `memory` ({@link groupTimelinesInMemory}): rows of a user anywhere in the file (event logs sorted by
+ *   time, users interleaved); every row is held, at most `maxMemoryRows` of them.
+ *
+ * Rows of a timeline may be in any time order; it is sorted stably by time (rows at the same time keep their
+ * file order), and rows whose time is a day only ({@link LogRow.dayLevel}) are then spread one second apart
+ * within their day in file order, so that a day-level log still has cuts within a day.
  *
  * A user id that comes back after another user starts a new block (a separate timeline, counted in
  * `reappeared`); ids are remembered for the last `recentUsers` users only, so a reappearance further back is
  * not counted (it is still a separate timeline). A block longer than `maxUserRows` is cut there (counted in
  * `splitBlocks`), so that one runaway user cannot exhaust memory.
  */
+import { DupnError } from '../errors';
 import { LogRow } from './csv-log';
 
 /** One block of one user's rows, sorted by time. */
@@ -25,6 +33,13 @@ export interface TimelineOptions {
   maxUserRows?: number;
   /** How many finished user ids are remembered to detect reappearances (default 65,536). */
   recentUsers?: number;
+  /**
+   * `auto` (default): `stream` when the file is grouped by user, else `memory` (readExamples checks with one
+   * pass over the user column first); or either one forced.
+   */
+  grouping?: 'auto' | 'stream' | 'memory';
+  /** Most rows `memory` grouping holds (default 20,000,000); a larger log must be grouped by user first. */
+  maxMemoryRows?: number;
 }
 
 /** Counters of one grouping pass. */
@@ -63,9 +78,8 @@ export async function* groupTimelines(
   const finish = (): UserTimeline => {
     const rows = current;
     current = [];
-    if (!isSorted(rows)) rows.sort((a, b) => a.time - b.time); // Array.prototype.sort is stable
     stats.users++;
-    return { userId: rows[0].userId, rows, firstLine: rows[0].line };
+    return timeline(rows);
   };
   const remember = (id: string): void => {
     recent.delete(id);
@@ -89,6 +103,55 @@ export async function* groupTimelines(
     }
   }
   if (current.length > 0) yield finish();
+}
+
+/**
+ * Every row of each user wherever it is in the file, one timeline per user in the order users first
+ * appear. Throws `DupnError('E_UNSUPPORTED')` past `maxMemoryRows` rows.
+ */
+export async function* groupTimelinesInMemory(
+  batches: AsyncIterable<LogRow[]>,
+  stats: TimelineStats,
+  options: TimelineOptions = {},
+  path = 'the log',
+): AsyncGenerator<UserTimeline> {
+  const maxUserRows = options.maxUserRows ?? 100_000;
+  const maxRows = options.maxMemoryRows ?? 20_000_000;
+  const users = new Map<string, LogRow[]>();
+  let held = 0;
+  for await (const batch of batches) {
+    for (const row of batch) {
+      let rows = users.get(row.userId);
+      if (rows === undefined) users.set(row.userId, (rows = []));
+      rows.push(row);
+    }
+    held += batch.length;
+    if (held > maxRows) {
+      throw new DupnError(
+        'E_UNSUPPORTED',
+        `${path}: the log is not grouped by user (users interleave) and has more than ${maxRows} rows, the most grouping in memory holds ` +
+          '(maxMemoryRows): group it by user first, e.g. `sort -s -t, -k1,1 log.csv > by-user.csv` (a stable sort keeps each user\'s order)',
+      );
+    }
+  }
+  stats.maxRowsHeld = Math.max(stats.maxRowsHeld, held);
+  for (const rows of users.values()) {
+    for (let i = 0; i < rows.length; i += maxUserRows) {
+      if (i > 0) stats.splitBlocks++;
+      stats.users++;
+      yield timeline(i === 0 && rows.length <= maxUserRows ? rows : rows.slice(i, i + maxUserRows));
+    }
+  }
+}
+
+/** A user's rows as a timeline: sorted stably by time, day-level ties spread in file order. */
+function timeline(rows: LogRow[]): UserTimeline {
+  if (!isSorted(rows)) rows.sort((a, b) => a.time - b.time); // Array.prototype.sort is stable
+  for (let i = 1; i < rows.length; ++i) {
+    // Same day (noon + the rows before it), so one second later; the next day's noon is 86,400 s on.
+    if (rows[i].dayLevel && rows[i - 1].dayLevel && rows[i].time <= rows[i - 1].time) rows[i].time = rows[i - 1].time + 1;
+  }
+  return { userId: rows[0].userId, rows, firstLine: rows[0].line };
 }
 
 function isSorted(rows: LogRow[]): boolean {

@@ -1,0 +1,145 @@
+// Logs as they come (issue 10, reading): users interleaved by time, the time forms logs have, sessions
+// without users, numeric behaviour codes, and splits that leak nothing of the validation period into training.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ExampleBuilder, isoToTime, readExamples, readLogRows } from '../lib/data';
+import { LabelledCandidate, TrainingExample } from '../lib/data/example';
+import { LogRow } from '../lib/data/csv-log';
+import { resolveConfig } from '../lib/config';
+import { mulberry32 } from '../lib/random';
+import { ROOT } from './support/child';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dupn-logs-'));
+t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+const file = (name: string, lines: string[]): string => {
+  const p = path.join(dir, name);
+  fs.writeFileSync(p, lines.join('\n') + '\n');
+  return p;
+};
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+const key = (e: TrainingExample): string => `${e.userId}@${e.time}:${e.user.behaviors.map((b) => b.item).join(',')}`;
+
+// 30 users × 20 behaviours, in Taobao's layout; rows grouped by user, and the same rows sorted by time.
+const rand = mulberry32(5);
+const rows: [string, string, string, string, number][] = [];
+for (let u = 0; u < 30; u++) {
+  let time = 1_511_000_000 + Math.floor(rand() * 5000);
+  for (let k = 0; k < 20; k++) {
+    time += 1 + Math.floor(rand() * 4000);
+    rows.push([`u${u}`, `i${Math.floor(rand() * 60)}`, `c${Math.floor(rand() * 7)}`, rand() < 0.8 ? 'pv' : 'buy', time]);
+  }
+}
+const byUser = file('by-user.csv', rows.map((r) => r.join(',')));
+const byTime = file('by-time.csv', [...rows].sort((a, b) => a[4] - b[4]).map((r) => r.join(',')));
+
+t.test('a log sorted by time (users interleaved) gives the same examples as the same log grouped by user', async (t) => {
+  const grouped = readExamples(byUser, { seed: 3 });
+  const interleaved = readExamples(byTime, { seed: 3 });
+  const a = (await collect(grouped.examples)).map(key).sort();
+  const b = (await collect(interleaved.examples)).map(key).sort();
+  t.ok(a.length > 0);
+  t.same(b, a, `${b.length} examples, the same cuts and histories`);
+  t.equal(grouped.report().grouping, 'stream');
+  t.equal(interleaved.report().grouping, 'memory');
+  t.equal(interleaved.report().users, 30);
+  const streamed = readExamples(byTime, { grouping: 'stream' });
+  await collect(streamed.examples);
+  t.ok(streamed.report().reappearedUsers > 0, 'forcing "stream" on it shows the reappearances instead');
+});
+
+t.test('time forms: ISO date-times, milliseconds, month + day, a date plus an offset, none (file order)', async (t) => {
+  t.equal(isoToTime('2017-11-25'), Date.UTC(2017, 10, 25) / 1000);
+  t.equal(isoToTime('2017-11-25T08:30:00Z'), Date.UTC(2017, 10, 25, 8, 30) / 1000);
+  t.equal(isoToTime('2017-11-25 08:30:00.5'), Date.UTC(2017, 10, 25, 8, 30) / 1000 + 0.5);
+  t.equal(isoToTime('2017-11-25T08:30:00+08:00'), Date.UTC(2017, 10, 25, 0, 30) / 1000);
+  t.equal(isoToTime('2017-02-30'), undefined);
+  t.equal(isoToTime('25/11/2017'), undefined);
+
+  const iso = file('iso.csv', ['user,item,when', 'a,x,2017-11-25T08:30:00Z', 'a,y,2017-11-25 09:00:00', 'a,z,soon']);
+  const got: LogRow[] = [];
+  const bad: string[] = [];
+  const m = { add: (_line: number, problem: string) => bad.push(problem), count: 0, first: [], strict: false };
+  for await (const r of readLogRows(iso, { columns: 'user=user,item=item,time=when' }, undefined, m as never)) got.push(r);
+  t.same(got.map((r) => r.time), [Date.UTC(2017, 10, 25, 8, 30) / 1000, Date.UTC(2017, 10, 25, 9) / 1000]);
+  t.match(bad[0], /time must be a number .* or an ISO date-time, got "soon"/);
+
+  const ms = file('ms.csv', ['1,x,1511544070500', '1,y,1511544071250.5']);
+  t.same((await collect(readLogRows(ms, { columns: 'user=0,item=1,time=2', timeUnit: 'ms' }))).map((r) => r.time), [1511544070.5, 1511544071.2505]);
+
+  // Tmall: separate month and day columns, numeric action codes, a header.
+  const tmall = file('tmall.csv', ['user_id,item_id,month,day,action', 'u,i1,11,09,0', 'u,i2,11,11,2', 'u,i3,02,30,0']);
+  const tm = await collect(readLogRows(tmall, { columns: 'user=user_id,item=item_id,month=month,day=day,type=action', types: { '0': 'pv', '2': 'buy' }, year: 2014 }));
+  t.same(tm.map((r) => [r.time, r.type, r.dayLevel]), [[Date.UTC(2014, 10, 9, 12) / 1000, 'pv', true], [Date.UTC(2014, 10, 11, 12) / 1000, 'buy', true]], 'Feb 30 is malformed');
+
+  // Diginetica: a session's date plus the milliseconds since it began; the session is the user.
+  const dg = file('dg.csv', ['session_id;user_id;item_id;timeframe;eventdate', '1;NA;81766;526309;2016-05-09', '1;NA;31331;1031018;2016-05-09']);
+  const d = await collect(readLogRows(dg, { columns: 'user=session_id,item=item_id,day=eventdate,offset=timeframe', delimiter: ';' }));
+  t.same(d.map((r) => [r.userId, r.time, r.dayLevel]), [['1', Date.UTC(2016, 4, 9) / 1000 + 526.309, undefined], ['1', Date.UTC(2016, 4, 9) / 1000 + 1031.018, undefined]]);
+
+  // No time column: the file order.
+  const order = file('order.csv', ['s1,a', 's1,b', 's2,c']);
+  t.same((await collect(readLogRows(order, { columns: 'user=0,item=1' }))).map((r) => r.time), [1, 2, 3]);
+});
+
+t.test('day-level rows of one user and day are spread in file order, so a day-level log has cuts within a day', async (t) => {
+  const day = file('days.csv', ['u,a,1111', 'u,b,1111', 'u,c,1111', 'u,d,1112']);
+  const ex = await collect(readExamples(day, { columns: 'user=0,item=1,day=2' }).examples);
+  const noon = Date.UTC(2015, 10, 11, 12) / 1000;
+  t.same(ex.map((e) => e.time), [noon + 1, noon + 2, noon + 86_400]);
+  t.same(ex.map((e) => e.user.behaviors.map((b) => b.item).join('')), ['a', 'ab', 'abc']);
+});
+
+t.test('trainBefore: training cuts draw negatives from before the split only, and their horizon ends there', async (t) => {
+  const config = resolveConfig({});
+  const split = 10_000;
+  const row = (user: string, item: string, time: number, line: number): LogRow => ({ userId: user, item, type: 'pv', time, line });
+  const builder = new ExampleBuilder(config, { trainBefore: split, negatives: 6, seed: 2 });
+  // Items n… appear only after the split; before it the catalogue is o0 … o9.
+  const timelines = [
+    { userId: 'v', rows: [...Array.from({ length: 10 }, (_, k) => row('v', `o${k}`, 100 + k, k + 1)), ...Array.from({ length: 30 }, (_, k) => row('v', `n${k}`, split + k, k + 11))], firstLine: 1 },
+    { userId: 'w', rows: Array.from({ length: 12 }, (_, k) => row('w', `o${k % 10}`, split - 20 + 2 * k, k + 41)), firstLine: 41 },
+  ];
+  const examples = timelines.flatMap((tl) => builder.build(tl));
+  const training = examples.filter((e) => e.time < split);
+  t.ok(training.length > 0 && examples.some((e) => e.time >= split));
+  const leaked = training.flatMap((e) => (e.labels['ctr'] as LabelledCandidate[]).map((c) => String(c.candidate['item']))).filter((i) => i.startsWith('n'));
+  t.same(leaked, [], 'no item of the validation period is a training negative or label');
+  const l2rLate = training.flatMap((e) => (e.labels['l2r'] as LabelledCandidate[]).filter((c) => c.label > 0).map((c) => String(c.candidate['item']))).filter((i) => i.startsWith('n'));
+  t.same(l2rLate, [], 'a training horizon stops at the split');
+});
+
+const CLI = path.join(ROOT, 'dist', 'lib', 'cli', 'main.js');
+const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 300_000 });
+
+t.test('dupn train reads a Tmall-like and a session log with flags only, and reports what it read', { skip: !fs.existsSync(CLI) && 'dist/ is not built (npm run compile)' }, async (t) => {
+  const tmallRows = ['user_id,item_id,cat_id,merchant_id,brand_id,month,day,action,age_range,gender,province'];
+  for (let u = 0; u < 25; u++) for (let k = 0; k < 12; k++) tmallRows.push(`${u},${(u * 3 + k) % 40},${k % 6},${k % 9},${k % 5},11,${String(1 + (k >> 1)).padStart(2, '0')},${k % 5 === 4 ? 2 : k % 7 === 3 ? 3 : 0},1,0,x`);
+  const tmall = file('tmall-like.csv', tmallRows);
+  const out = path.join(dir, 'm.safetensors');
+  const small = path.join(dir, 'small.json');
+  fs.writeFileSync(small, JSON.stringify({ model: { itemFields: [{ name: 'item', buckets: 101, dim: 8 }, { name: 'category', buckets: 11, dim: 4 }, { name: 'shop', buckets: 13, dim: 4 }, { name: 'brand', buckets: 7, dim: 4 }], hidden: 16, attentionHidden: 8 } }));
+  const r = cli(['train', '--data', tmall, '--config', small, '--out', out, '--no-progress', '--columns', 'user=user_id,item=item_id,category=cat_id,shop=merchant_id,brand=brand_id,month=month,day=day,type=action', '--types', '0=pv,1=cart,2=buy,3=fav', '--year', '2014']);
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stderr, /tmall-like\.csv: 300 rows, 25 users, \d+ examples/);
+
+  const sessions = ['session_id;user_id;item_id;timeframe;eventdate'];
+  for (let s = 0; s < 40; s++) for (let k = 0; k < 4; k++) sessions.push(`${s};NA;${(s * 5 + k * 3) % 30};${k * 40_000 + (s % 3)};2016-05-${String(1 + (s % 9)).padStart(2, '0')}`);
+  // Interleave the sessions as an event log would.
+  const shuffled = [sessions[0], ...sessions.slice(1).sort((a, b) => Number(a.split(';')[3]) - Number(b.split(';')[3]))];
+  const dg = file('sessions.csv', shuffled);
+  const d = cli(['train', '--data', dg, '--config', small, '--out', out, '--no-progress', '--delimiter', ';', '--columns', 'user=session_id,item=item_id,day=eventdate,offset=timeframe']);
+  t.equal(d.status, 0, d.stderr);
+  t.match(d.stderr, /sessions\.csv: 160 rows, 40 users \(not grouped by user: grouped in memory\), \d+ examples/);
+
+  const none = file('garbage.csv', ['a;b;c', 'd;e;f']);
+  const g = cli(['train', '--data', none, '--config', small, '--out', out, '--no-progress']);
+  t.equal(g.status, 1);
+  t.match(g.stderr, /^dupn: E_INPUT: .*garbage\.csv: all 2 data lines are malformed .*line 1: expected 5 columns/m, 'all rows malformed is said as such, with the first lines');
+});
