@@ -53,9 +53,9 @@ t.test('synth, train, eval', async (t) => {
   t.ok(fs.existsSync(model));
   const ev = run(['eval', '--model', model, '--data', validFile, '--popularity', trainFile, '--json']);
   t.equal(ev.status, 0, ev.stderr);
-  const report = JSON.parse(ev.stdout) as { model: { tasks: Record<string, { auc: number }> }; popularity: object };
+  const report = JSON.parse(ev.stdout) as { model: { tasks: Record<string, { auc: number }> }; 'label-popularity': object };
   for (const task of ['ctr', 'l2r', 'ppp', 'spp']) t.ok(report.model.tasks[task].auc > 0 && report.model.tasks[task].auc < 1, `${task} AUC in range`);
-  t.ok(report.popularity);
+  t.ok(report['label-popularity'], 'the popularity of labels counted from --popularity');
 });
 
 t.test('kill -9 during training, then --resume: nothing lost', async (t) => {

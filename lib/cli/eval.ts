@@ -1,8 +1,11 @@
 /**
- * `dupn eval`: the per-task validation table of a model file on a data file, optionally beside the
- * popularity baseline counted from a training file.
+ * `dupn eval`: the per-task validation table of a model file on a data file; with `--valid-from` on a log,
+ * beside the four sequence baselines counted from the rows before it and with the next-item table;
+ * `--popularity <train>` adds the label-popularity baseline counted from a training file.
  */
-import { ReadExamplesOptions, readExamples, splitByTime } from '../data';
+import { ReadExamplesOptions, formatOf, readExamples, readTimelines, splitByTime } from '../data';
+import { BASELINES, SequenceStats, candidateTasks } from '../eval/baselines';
+import { NextItemReport, evaluateNextItem, formatNextItem } from '../eval/next-item';
 import { TrainingExample } from '../data/example';
 import { EvalReport, evaluate, formatReport, modelScorer, popularityScorer } from '../evaluate';
 import { Model } from '../model';
@@ -35,9 +38,20 @@ export async function evalCommand(flags: EvalFlags, io: Output): Promise<void> {
     // The baseline counts positives over the training examples, so they are held in memory once.
     const train: TrainingExample[] = [];
     for await (const ex of readExamples(flags.popularity, dataOptions).examples) train.push(ex);
-    baselines['popularity'] = await evaluate(popularityScorer(train), part(), model.config);
+    baselines['label-popularity'] = await evaluate(popularityScorer(train), part(), model.config);
   }
-  if (flags.json) io.out(JSON.stringify({ model: report, ...baselines }, null, 2));
-  else io.out(formatReport(report, baselines));
+  // A log split by time: the four sequence baselines counted from its rows before the split, and the
+  // next-item protocols (full catalogue, sampled) beside the model.
+  let nextItem: NextItemReport | undefined;
+  if (flags.validFrom !== undefined && formatOf(flags.data, dataOptions) !== 'jsonl') {
+    const stats = await SequenceStats.from(readTimelines(flags.data, dataOptions), model.config, { before: flags.validFrom });
+    for (const name of BASELINES) baselines[name] = await evaluate(stats.scorer(name), part(), candidateTasks(model.config));
+    if ([...stats.byTask.values()].some((e) => e.fields.join() === 'item')) nextItem = await evaluateNextItem(part(), stats, model);
+  }
+  if (flags.json) io.out(JSON.stringify({ model: report, ...baselines, ...(nextItem ? { nextItem } : {}) }, null, 2));
+  else {
+    io.out(formatReport(report, baselines));
+    if (nextItem) io.out(formatNextItem(nextItem));
+  }
   model.dispose();
 }

@@ -98,7 +98,8 @@ export function program(): Command {
     .option('--warmup <steps>', 'linear learning-rate warm-up', num('--warmup'))
     .addOption(new Option('--decay <shape>', 'learning-rate decay (needs totalSteps in the settings)').choices(['none', 'linear', 'cosine']))
     .option('--max-steps <n>', 'stop after this many steps in all', num('--max-steps'))
-    .option('--no-progress', 'plain progress lines even on a terminal');
+    .option('--no-progress', 'plain progress lines even on a terminal')
+    .option('--no-next-item', 'skip the next-item table (full catalogue and sampled) after training a log');
   dataOptions(train).action(async (flags) => trainCommand(flags, io));
 
   const evalCmd = cmd

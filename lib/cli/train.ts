@@ -4,10 +4,12 @@
  * Validation metrics are printed after every epoch; the model file and the checkpoint are written
  * atomically after every epoch, the checkpoint also every `--checkpoint-every` steps.
  */
-import { ExampleSource, ReadExamplesOptions, defaultValidFrom, formatOf, readExamples, splitByTime } from '../data';
+import { ExampleSource, ReadExamplesOptions, defaultValidFrom, formatOf, readExamples, readTimelines, splitByTime } from '../data';
 import { TrainingExample } from '../data/example';
 import { DupnError } from '../errors';
-import { evaluate, formatReport, modelScorer } from '../evaluate';
+import { EvalReport, evaluate, formatReport, modelScorer } from '../evaluate';
+import { BASELINES, SequenceStats, candidateTasks } from '../eval/baselines';
+import { evaluateNextItem, formatNextItem } from '../eval/next-item';
 import { DataPosition, fit, isDataPosition } from '../train/fit';
 import { TrainOptions } from '../train/options';
 import { Trainer } from '../train/trainer';
@@ -41,6 +43,8 @@ export interface TrainFlags extends ReaderFlags {
   decay?: 'none' | 'linear' | 'cosine';
   maxSteps?: number;
   progress?: boolean;
+  /** `--no-next-item`: skip the full-catalogue and sampled next-item table after training. */
+  nextItem?: boolean;
 }
 
 /** Where the CLI writes: results to `out`, progress and notes to `err`. */
@@ -98,6 +102,9 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
   let validData: (() => AsyncIterable<TrainingExample>) | undefined;
   let validSource: ExampleSource | undefined;
   let source: ExampleSource;
+  // The baselines of a log, counted from its training period (none for JSON Lines or a separate --valid).
+  let stats: SequenceStats | undefined;
+  let baselineReports: Record<string, EvalReport> | undefined;
   if (flags.valid) {
     source = readExamples(flags.data, dataOptions);
     trainData = source.examples;
@@ -108,6 +115,7 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
     // and labels of training cuts come from before the split only (trainBefore).
     const validFrom = flags.validFrom ?? (await defaultValidFrom(flags.data, dataOptions));
     source = readExamples(flags.data, { ...dataOptions, trainBefore: validFrom });
+    stats = await SequenceStats.from(readTimelines(flags.data, dataOptions), trainer.config, { before: validFrom });
     const split = splitByTime(source.examples, validFrom);
     trainData = split.train;
     validData = () => split.validation;
@@ -153,7 +161,13 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
     onEpoch: async (r) => {
       progress.pause();
       io.out(`epoch ${r.epoch + 1}/${epochs}: ${r.steps} steps, ${r.examples} examples, ${r.seconds.toFixed(1)} s, train loss ${r.trainLoss.toFixed(4)}`);
-      if (r.validation) io.out(formatReport(r.validation));
+      if (r.validation) {
+        if (stats && validData && baselineReports === undefined) {
+          baselineReports = {};
+          for (const name of BASELINES) baselineReports[name] = await evaluate(stats.scorer(name), validData(), candidateTasks(trainer.config));
+        }
+        io.out(formatReport(r.validation, baselineReports ?? {}));
+      }
       await trainer.save(flags.out);
     },
   });
@@ -162,5 +176,13 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
   if (validSource) for (const line of formatDataReport(flags.valid!, validSource.report())) io.err(line);
   await trainer.save(flags.out);
   io.out(`saved ${flags.out} (${trainer.steps} steps${reports.length === 0 ? '; nothing left to train' : ''})`);
+  if (stats && validData && flags.nextItem !== false && [...stats.byTask.values()].some((e) => e.fields.join() === 'item')) {
+    const model = trainer.toModel();
+    try {
+      io.out(formatNextItem(await evaluateNextItem(validData(), stats, model)));
+    } finally {
+      model.dispose();
+    }
+  }
   trainer.dispose();
 }

@@ -13,7 +13,7 @@ import { ExampleBuilder, ExampleOptions, ExampleStats } from './examples';
 import { JsonlStats, readJsonlBatches } from './jsonl';
 import { KEEP_MALFORMED, MalformedLog } from './lines';
 import { TimeHistogram, ValidFromOptions } from './split';
-import { TimelineOptions, TimelineStats, groupTimelines, groupTimelinesInMemory, timelineStats } from './timeline';
+import { TimelineOptions, TimelineStats, UserTimeline, groupTimelines, groupTimelinesInMemory, timelineStats } from './timeline';
 
 export { GRADES } from './example';
 export type { LabelledCandidate, MalformedRow, TrainingExample } from './example';
@@ -152,9 +152,7 @@ export function readExamples(path: string, options: ReadExamplesOptions = {}): E
       const builder = p.builder as ExampleBuilder;
       grouping ??= (await groupedByUser(path, logOpts)) ? 'stream' : 'memory';
       p.grouping = grouping;
-      const batches = readLogBatches(path, logOpts, p.log, p.malformed);
-      const timelines = grouping === 'memory' ? groupTimelinesInMemory(batches, p.timeline, options, path) : groupTimelines(batches, p.timeline, options);
-      for await (const timeline of timelines) {
+      for await (const timeline of timelinesOf(path, logOpts, grouping, p.log, p.timeline, p.malformed, options)) {
         for (const ex of builder.build(timeline)) {
           p.examples++;
           yield ex;
@@ -202,6 +200,32 @@ export function readExamples(path: string, options: ReadExamplesOptions = {}): E
     return r;
   };
   return { examples, report };
+}
+
+function timelinesOf(
+  path: string,
+  logOpts: LogReadOptions,
+  grouping: 'stream' | 'memory',
+  log: LogStats,
+  stats: TimelineStats,
+  malformed: MalformedLog,
+  options: TimelineOptions,
+): AsyncGenerator<UserTimeline> {
+  const batches = readLogBatches(path, logOpts, log, malformed);
+  return grouping === 'memory' ? groupTimelinesInMemory(batches, stats, options, path) : groupTimelines(batches, stats, options);
+}
+
+/**
+ * The user timelines of a behaviour log (not JSON Lines), grouped as {@link readExamples} groups them
+ * (`grouping`, default `auto`); malformed lines are skipped (fatal with `strict`). The baselines count
+ * their statistics from these.
+ */
+export async function* readTimelines(path: string, options: ReadExamplesOptions = {}): AsyncGenerator<UserTimeline> {
+  const format = formatOf(path, options);
+  if (format === 'jsonl') throw new DupnError('E_INPUT', `${path}: JSON Lines hold examples, not a behaviour log`, { path });
+  const logOpts = logOptions(options, format, resolveConfig(options.config ?? {}));
+  const grouping = options.grouping === 'stream' || options.grouping === 'memory' ? options.grouping : (await groupedByUser(path, logOpts)) ? 'stream' : 'memory';
+  yield* timelinesOf(path, logOpts, grouping, { lines: 0, rows: 0, unknownTypes: 0 }, timelineStats(), new MalformedLog(path, options.strict === true, 0), options);
 }
 
 /**

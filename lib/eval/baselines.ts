@@ -1,0 +1,182 @@
+/**
+ * The simple baselines every learning claim is shown beside, counted from the training period of a log:
+ *
+ * - `popularity`: how often the entity was acted on.
+ * - `recent` ("recently seen"): the user's own entities, the most recent first; the rest by popularity.
+ * - `successors` (item-to-item): how often the entity directly followed the user's last one.
+ * - `rules` (sequential rules, Ludewig & Jannach 2018): entities that followed the last one within
+ *   `window` steps, each occurrence weighted 1/distance.
+ *
+ * An entity is what a task's candidates are compared by, as in example construction: the item when the
+ * target includes `item`, else the tuple of the target fields (a shop for `["shop"]`). Ties are broken by
+ * popularity, which is what these heuristics do in practice. They score binary and rank tasks (as Scorers of
+ * lib/evaluate.ts) and whole catalogues (lib/eval/next-item.ts).
+ */
+import { ResolvedConfig, TaskConfig } from '../config';
+import { TrainingExample } from '../data/example';
+import { fieldOf } from '../data/examples';
+import { UserTimeline } from '../data/timeline';
+import { Scorer } from '../evaluate';
+import { BehaviorInput, CandidateInput } from '../features';
+
+export const BASELINES = ['popularity', 'recent', 'successors', 'rules'] as const;
+export type BaselineName = (typeof BASELINES)[number];
+
+/** The fields that identify a task's entity. */
+export function entityFields(task: TaskConfig): string[] {
+  const target = task.kind === 'multiclass' ? [] : task.target;
+  return target.includes('item') ? ['item'] : [...target];
+}
+
+function keyOf(fields: string[], get: (f: string) => unknown): string | undefined {
+  const parts: string[] = [];
+  for (const f of fields) {
+    const v = get(f);
+    if (v === undefined || v === null || v === '') return undefined;
+    parts.push(String(v));
+  }
+  return parts.join('\u0001');
+}
+
+/** The entity of a history behaviour or a candidate for these fields (undefined when a field is missing). */
+export const behaviorKey = (fields: string[], b: BehaviorInput | CandidateInput): string | undefined => keyOf(fields, (f) => b[f]);
+
+/** Counts of one entity definition over the training timelines. */
+export class EntityStats {
+  readonly count = new Map<string, number>();
+  readonly successors = new Map<string, Map<string, number>>();
+  readonly rules = new Map<string, Map<string, number>>();
+  /** The candidate fields of each entity as last seen (what a catalogue scores). */
+  readonly features = new Map<string, CandidateInput>();
+  maxCount = 0;
+
+  constructor(
+    readonly fields: string[],
+    readonly target: string[],
+    readonly window: number,
+  ) {}
+
+  add(keys: (string | undefined)[], features: (CandidateInput | undefined)[]): void {
+    for (let i = 0; i < keys.length; i++) {
+      const a = keys[i];
+      if (a === undefined) continue;
+      const n = (this.count.get(a) ?? 0) + 1;
+      this.count.set(a, n);
+      if (n > this.maxCount) this.maxCount = n;
+      if (features[i]) this.features.set(a, features[i]!);
+      for (let d = 1; d <= this.window && i + d < keys.length; d++) {
+        const b = keys[i + d];
+        if (b === undefined) continue;
+        if (d === 1) bump(this.successors, a, b, 1);
+        bump(this.rules, a, b, 1 / d);
+      }
+    }
+  }
+
+  /** A popularity in [0, 1) small enough to only break ties of another score. */
+  tieBreak(key: string | undefined): number {
+    return key === undefined ? 0 : (this.count.get(key) ?? 0) / (this.maxCount + 1);
+  }
+
+  /** The baseline's score of `candidate` after `history` (oldest first). */
+  score(name: BaselineName, history: (string | undefined)[], candidate: string | undefined): number {
+    const pop = this.tieBreak(candidate);
+    if (name === 'popularity' || candidate === undefined) return pop;
+    if (name === 'recent') {
+      for (let j = history.length - 1; j >= 0; j--) if (history[j] === candidate) return 1 + j + pop;
+      return pop;
+    }
+    const last = lastKey(history);
+    if (last === undefined) return pop;
+    const table = name === 'successors' ? this.successors : this.rules;
+    return (table.get(last)?.get(candidate) ?? 0) + pop;
+  }
+}
+
+function bump(m: Map<string, Map<string, number>>, a: string, b: string, w: number): void {
+  let row = m.get(a);
+  if (row === undefined) m.set(a, (row = new Map()));
+  row.set(b, (row.get(b) ?? 0) + w);
+}
+
+function lastKey(history: (string | undefined)[]): string | undefined {
+  for (let j = history.length - 1; j >= 0; j--) if (history[j] !== undefined) return history[j];
+  return undefined;
+}
+
+/** Options of {@link SequenceStats}. */
+export interface SequenceStatsOptions {
+  /** Only rows before this time (Unix seconds) count: the training period. */
+  before?: number;
+  /** Steps within which the sequential rules count a successor (default 10). */
+  window?: number;
+}
+
+/** The baselines' counts for every binary/rank task of a config, from training timelines. */
+export class SequenceStats {
+  readonly byTask = new Map<string, EntityStats>();
+  private readonly before: number;
+
+  constructor(config: ResolvedConfig, options: SequenceStatsOptions = {}) {
+    this.before = options.before ?? Infinity;
+    const window = options.window ?? 10;
+    for (const task of config.tasks) {
+      if (task.kind === 'multiclass') continue;
+      this.byTask.set(task.name, new EntityStats(entityFields(task), task.target, window));
+    }
+  }
+
+  /** Counts one timeline's rows before the split. */
+  add(timeline: UserTimeline): void {
+    const rows = timeline.rows.filter((r) => r.time < this.before);
+    for (const stats of this.byTask.values()) {
+      const keys = rows.map((r) => keyOf(stats.fields, (f) => fieldOf(r, f)));
+      const features = rows.map((r) => {
+        const c: CandidateInput = {};
+        for (const f of stats.target) {
+          const v = fieldOf(r, f);
+          if (v !== undefined) c[f] = v;
+        }
+        return c;
+      });
+      stats.add(keys, features);
+    }
+  }
+
+  /** Counts every timeline of a stream. */
+  static async from(timelines: AsyncIterable<UserTimeline>, config: ResolvedConfig, options: SequenceStatsOptions = {}): Promise<SequenceStats> {
+    const s = new SequenceStats(config, options);
+    for await (const tl of timelines) s.add(tl);
+    return s;
+  }
+
+  /** One baseline as a Scorer of the binary/rank tasks (evaluate with {@link candidateTasks}). */
+  scorer(name: BaselineName): Scorer {
+    return {
+      scoreExamples: async (examples: TrainingExample[]) => {
+        const out: Record<string, Float64Array> = {};
+        for (const [task, stats] of this.byTask) {
+          const scores: number[] = [];
+          for (const ex of examples) {
+            const label = ex.labels[task];
+            if (!Array.isArray(label)) continue;
+            const history = ex.user.behaviors.map((b) => behaviorKey(stats.fields, b));
+            // x / (1 + x): the same order, inside [0, 1) as binary tasks' probabilities must be (the
+            // log-loss of a baseline means nothing; its AUC, GAUC and NDCG do).
+            for (const c of label) {
+              const x = stats.score(name, history, behaviorKey(stats.fields, c.candidate));
+              scores.push(x / (1 + x));
+            }
+          }
+          out[task] = Float64Array.from(scores);
+        }
+        return out;
+      },
+    };
+  }
+}
+
+/** The config with its binary/rank tasks only: what the sequence baselines score. */
+export function candidateTasks(config: ResolvedConfig): ResolvedConfig {
+  return { ...config, tasks: config.tasks.filter((t) => t.kind !== 'multiclass') };
+}

@@ -1,0 +1,200 @@
+/**
+ * Next-item evaluation, the way sequential recommenders are compared:
+ *
+ * - **Full catalogue**: for each test case (a history and the entity that came next), every entity of the
+ *   training catalogue is scored and the true one's rank gives HR@k, MRR@k and NDCG@k (k = 20 by default).
+ * - **Sampled** (the protocol of SASRec and the papers after it): the true entity among `sampled` (100)
+ *   entities drawn uniformly from the catalogue that the user never touched in the history or the label;
+ *   HR@10 and NDCG@10.
+ *
+ * Ties are broken uniformly at random in expectation (the metric is averaged over every placement of the
+ * true entity among the entities with its score), so a scorer gains nothing from ties. Cases whose true
+ * entity is not in the catalogue (first seen in the test period) cannot be ranked by the count-based
+ * baselines and are left out, and counted.
+ */
+import { TrainingExample } from '../data/example';
+import { DupnError } from '../errors';
+import { Model } from '../model';
+import { mulberry32 } from '../random';
+import { BASELINES, BaselineName, EntityStats, SequenceStats, behaviorKey } from './baselines';
+
+/** Metrics of one scorer. */
+export interface NextItemMetrics {
+  hr: number;
+  mrr: number;
+  ndcg: number;
+  sampledHr: number;
+  sampledNdcg: number;
+}
+
+export interface NextItemReport {
+  task: string;
+  /** Catalogue size (entities of the training period). */
+  catalogue: number;
+  /** Cases ranked. */
+  cases: number;
+  /** Cases left out: the true entity is not in the catalogue. */
+  unseenTargets: number;
+  k: number;
+  sampledK: number;
+  sampled: number;
+  /** By scorer: `model` and the baselines. */
+  scorers: Record<string, NextItemMetrics>;
+}
+
+export interface NextItemOptions {
+  /** The binary/rank task whose positive is the next entity (default: the first binary task targeting item). */
+  task?: string;
+  k?: number;
+  sampledK?: number;
+  /** Negatives of the sampled protocol (default 100). */
+  sampled?: number;
+  seed?: number;
+  /** Users encoded per model call (default 64). */
+  batchSize?: number;
+}
+
+/** Expected HR, reciprocal rank and NDCG at k when the target ties with `equal` others and `greater` beat it. */
+export function tiedRankMetrics(greater: number, equal: number, k: number): { hr: number; rr: number; ndcg: number } {
+  let hr = 0;
+  let rr = 0;
+  let ndcg = 0;
+  const n = equal + 1;
+  for (let p = greater + 1; p <= Math.min(k, greater + n); p++) {
+    hr += 1;
+    rr += 1 / p;
+    ndcg += 1 / Math.log2(p + 1);
+  }
+  return { hr: hr / n, rr: rr / n, ndcg: ndcg / n };
+}
+
+function rankOf(scores: ArrayLike<number>, target: number, k: number, among?: readonly number[]): { hr: number; rr: number; ndcg: number } {
+  const s = scores[target];
+  let greater = 0;
+  let equal = 0;
+  const visit = (i: number): void => {
+    if (i === target) return;
+    if (scores[i] > s) greater++;
+    else if (scores[i] === s) equal++;
+  };
+  if (among) for (const i of among) visit(i);
+  else for (let i = 0; i < scores.length; i++) visit(i);
+  return tiedRankMetrics(greater, equal, k);
+}
+
+interface Case {
+  history: (string | undefined)[];
+  example: TrainingExample;
+  target: number;
+  sample: number[];
+}
+
+/** Full-catalogue and sampled next-item metrics of a model (optional) and the four baselines. */
+export async function evaluateNextItem(
+  examples: Iterable<TrainingExample> | AsyncIterable<TrainingExample>,
+  stats: SequenceStats,
+  model: Model | undefined,
+  options: NextItemOptions = {},
+): Promise<NextItemReport> {
+  const k = options.k ?? 20;
+  const sampledK = options.sampledK ?? 10;
+  const sampled = options.sampled ?? 100;
+  let taskName = options.task;
+  if (taskName === undefined) {
+    for (const [name, s] of stats.byTask) if (s.fields.length === 1 && s.fields[0] === 'item') {
+      taskName = name;
+      break;
+    }
+  }
+  const es: EntityStats | undefined = taskName === undefined ? undefined : stats.byTask.get(taskName);
+  if (es === undefined || taskName === undefined) throw new DupnError('E_TASK', `next-item evaluation needs a binary or rank task over items${taskName ? `; "${taskName}" is not one` : ''}`);
+  const keys = [...es.count.keys()];
+  const index = new Map(keys.map((key, i) => [key, i]));
+  const rng = mulberry32(options.seed ?? 7);
+  const cases: Case[] = [];
+  let unseen = 0;
+  const add = (ex: TrainingExample): void => {
+    const label = ex.labels[taskName!];
+    if (!Array.isArray(label)) return;
+    const positive = label.find((c) => c.label > 0);
+    if (!positive) return;
+    const target = index.get(behaviorKey(es.fields, positive.candidate) ?? '');
+    if (target === undefined) {
+      unseen++;
+      return;
+    }
+    const history = ex.user.behaviors.map((b) => behaviorKey(es.fields, b));
+    const touched = new Set<string | undefined>([...history, ...label.filter((c) => c.label > 0).map((c) => behaviorKey(es.fields, c.candidate))]);
+    const sample: number[] = [];
+    const free = keys.length - [...touched].filter((t) => t !== undefined && index.has(t)).length;
+    const want = Math.min(sampled, free);
+    const picked = new Set<number>();
+    while (sample.length < want) {
+      const i = Math.floor(rng() * keys.length);
+      if (picked.has(i) || touched.has(keys[i])) continue;
+      picked.add(i);
+      sample.push(i);
+    }
+    cases.push({ history, example: ex, target, sample });
+  };
+  if (Symbol.asyncIterator in examples) for await (const ex of examples as AsyncIterable<TrainingExample>) add(ex);
+  else for (const ex of examples as Iterable<TrainingExample>) add(ex);
+
+  const scorers: Record<string, NextItemMetrics> = {};
+  const sums = (): NextItemMetrics => ({ hr: 0, mrr: 0, ndcg: 0, sampledHr: 0, sampledNdcg: 0 });
+  const account = (m: NextItemMetrics, scores: ArrayLike<number>, c: Case): void => {
+    const full = rankOf(scores, c.target, k);
+    const samp = rankOf(scores, c.target, sampledK, c.sample);
+    m.hr += full.hr;
+    m.mrr += full.rr;
+    m.ndcg += full.ndcg;
+    m.sampledHr += samp.hr;
+    m.sampledNdcg += samp.ndcg;
+  };
+  const mean = (m: NextItemMetrics): NextItemMetrics => {
+    const n = Math.max(1, cases.length);
+    return { hr: m.hr / n, mrr: m.mrr / n, ndcg: m.ndcg / n, sampledHr: m.sampledHr / n, sampledNdcg: m.sampledNdcg / n };
+  };
+
+  if (model !== undefined) {
+    const m = sums();
+    const task = model.config.tasks.find((t) => t.name === taskName);
+    if (task === undefined || task.kind === 'multiclass') throw new DupnError('E_TASK', `the model has no binary or rank task "${taskName}"`);
+    const packed = model.packCandidates(keys.map((key) => es.features.get(key) ?? {}), { tasks: [taskName] });
+    const batch = options.batchSize ?? 64;
+    for (let b = 0; b < cases.length; b += batch) {
+      const part = cases.slice(b, b + batch);
+      const U = await model.encode(part.map((c) => c.example.user));
+      for (let i = 0; i < part.length; i++) {
+        const scores = await model.score(taskName, U.subarray(i * model.userDim, (i + 1) * model.userDim), packed);
+        account(m, scores, part[i]);
+      }
+    }
+    scorers['model'] = mean(m);
+  }
+  for (const name of BASELINES) {
+    const m = sums();
+    const scores = new Float64Array(keys.length);
+    for (const c of cases) {
+      for (let i = 0; i < keys.length; i++) scores[i] = es.score(name as BaselineName, c.history, keys[i]);
+      account(m, scores, c);
+    }
+    scorers[name] = mean(m);
+  }
+  return { task: taskName, catalogue: keys.length, cases: cases.length, unseenTargets: unseen, k, sampledK, sampled, scorers };
+}
+
+/** The report as a table: one row per scorer. */
+export function formatNextItem(r: NextItemReport): string {
+  const head = ['scorer', `HR@${r.k}`, `MRR@${r.k}`, `NDCG@${r.k}`, `HR@${r.sampledK}/${r.sampled}`, `NDCG@${r.sampledK}/${r.sampled}`];
+  const rows = Object.entries(r.scorers).map(([name, m]) => [name, ...[m.hr, m.mrr, m.ndcg, m.sampledHr, m.sampledNdcg].map((x) => x.toFixed(4))]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i].length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [
+    `next ${r.task === 'ctr' ? 'item' : 'entity'} (task ${r.task}): ${r.cases} cases over a catalogue of ${r.catalogue}` +
+      `${r.unseenTargets ? `; ${r.unseenTargets} cases left out (the true entity is new in the test period)` : ''}; sampled: the true one among ${r.sampled} the user never touched`,
+    line(head),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...rows.map(line),
+  ].join('\n') + '\n';
+}
