@@ -82,5 +82,5 @@ t.test('the model is ranked over the same catalogue and samples', async (t) => {
   const m = r.scorers['model'];
   t.ok(m, 'a model row');
   for (const v of Object.values(m)) t.ok(v >= 0 && v <= 1, 'metrics in [0, 1]');
-  t.same(Object.keys(r.scorers), ['model', 'popularity', 'recent', 'successors', 'rules']);
+  t.same(Object.keys(r.scorers), ['model', 'model+prior', 'popularity', 'recent', 'successors', 'rules']);
 });

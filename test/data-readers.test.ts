@@ -246,11 +246,13 @@ t.test('labels on a hand-made timeline', async (t) => {
 
   // At most maxExamplesPerUser cuts, spread over the timeline, and the same ones for the same seed.
   const long = Array.from({ length: 100 }, (_, k) => row('u2', `x${k}`, 'pv', 1000 * k, 's', 100 + k));
-  const cutsOf = (seed: number): number[] => new ExampleBuilder(config, { seed }).build({ userId: 'u2', rows: long, firstLine: 100 }).map((e) => e.time / 1000);
+  const cutsOf = (seed: number): number[] =>
+    new ExampleBuilder(config, { seed, maxExamplesPerUser: 8 }).build({ userId: 'u2', rows: long, firstLine: 100 }).map((e) => e.time / 1000);
   const cuts = cutsOf(1);
   t.equal(cuts.length, 8);
   // minHistory 1 (the default): the eligible cuts are behaviours 1 … 99.
   t.ok(cuts.every((c, k) => c >= 1 + (99 * k) / 8 && c < 1 + (99 * (k + 1)) / 8), `one cut per stratum: ${cuts.join(',')}`);
+  t.equal(new ExampleBuilder(config, { seed: 1 }).build({ userId: 'u2', rows: long, firstLine: 100 }).length, 64, 'at most 64 cuts by default');
   t.same(cutsOf(1), cuts, 'deterministic by seed');
 });
 

@@ -47,7 +47,7 @@ function dataOptions(c: Command): Command {
     .addOption(new Option('--time-unit <unit>', 'unit of a numeric time column').choices(['s', 'ms']))
     .addOption(new Option('--grouping <how>', 'auto: check whether rows of a user are contiguous; memory: group an interleaved (time-sorted) log in memory').choices(['auto', 'stream', 'memory']))
     .option('--min-history <n>', 'fewest behaviours before a cut (default 1)', num('--min-history'))
-    .option('--examples-per-user <n>', 'most cuts per user (default 8)', num('--examples-per-user'))
+    .option('--examples-per-user <n>', 'most cuts per user (default 64)', num('--examples-per-user'))
     .option('--negatives <n>', 'sampled negatives per label list (default 4)', num('--negatives'))
     .option('--strict', 'stop at the first malformed line');
 }
@@ -87,9 +87,9 @@ export function program(): Command {
     .option('--tasks <names>', 'train only these heads (comma-separated)', list)
     .option('--freeze-tensors <names>', 'keep these tensors fixed: names or prefixes ending in "." (comma-separated)', list)
     .option('--epochs <n>', 'passes over the data', num('--epochs'))
-    .option('--batch-size <n>', 'examples per step (default 256)', num('--batch-size'))
-    .option('--lr <rate>', 'learning rate (default 0.001)', num('--lr'))
-    .option('--embedding-lr <rate>', 'learning rate of the embedding rows (default: --lr for adam, 0.05 for adagrad)', num('--embedding-lr'))
+    .option('--batch-size <n>', 'examples per step (default 64)', num('--batch-size'))
+    .option('--lr <rate>', 'learning rate (default 0.005)', num('--lr'))
+    .option('--embedding-lr <rate>', 'learning rate of the embedding rows (default 0.05)', num('--embedding-lr'))
     .addOption(new Option('--embedding-optimizer <name>', 'optimizer of the embedding rows').choices(['adam', 'adagrad']))
     .option('--threads <n>', 'threads (default: all cores)', num('--threads'))
     .option('--seed <n>', 'seed of new weights', num('--seed'))

@@ -48,7 +48,7 @@ export interface ExampleOptions {
   seed?: number;
   /** Fewest behaviours before a cut [1]: short sessions give examples too. */
   minHistory?: number;
-  /** Most examples per user timeline [8]; `Infinity` keeps every eligible cut. */
+  /** Most examples per user timeline [64]; `Infinity` keeps every eligible cut. */
   maxExamplesPerUser?: number;
   /** Horizon length in seconds [86,400: one day]. */
   horizonSeconds?: number;
@@ -187,7 +187,7 @@ export class ExampleBuilder {
     if (typeof seed !== 'number' || !Number.isInteger(seed)) optionError('seed', `must be an integer, got ${describe(seed)}`);
     this.seed = seed;
     this.minHistory = intOption(options.minHistory, 'minHistory', 0, 1);
-    this.maxCuts = intOption(options.maxExamplesPerUser, 'maxExamplesPerUser', 1, 8, true);
+    this.maxCuts = intOption(options.maxExamplesPerUser, 'maxExamplesPerUser', 1, 64, true);
     this.horizonBehaviors = intOption(options.horizonBehaviors, 'horizonBehaviors', 1, 50);
     this.negatives = intOption(options.negatives, 'negatives', 0, 4);
     this.ring = new PopularityRing(intOption(options.popularityWindow, 'popularityWindow', 1, 100_000));

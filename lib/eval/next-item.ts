@@ -161,6 +161,12 @@ export async function evaluateNextItem(
     const task = model.config.tasks.find((t) => t.name === taskName);
     if (task === undefined || task.kind === 'multiclass') throw new DupnError('E_TASK', `the model has no binary or rank task "${taskName}"`);
     const packed = model.packCandidates(keys.map((key) => es.features.get(key) ?? {}), { tasks: [taskName] });
+    // Trained against negatives sampled by popularity, a head learns about log p(item | user) − log q(item):
+    // it demotes popular items. Adding the log prior back (the training period's log count) turns that
+    // into log p(item | user) up to a constant: "model+prior" (the log-Q correction at scoring time).
+    const logPrior = Float64Array.from(keys, (key) => Math.log(es.count.get(key) ?? 1));
+    const withPrior = sums();
+    const corrected = new Float64Array(keys.length);
     const batch = options.batchSize ?? 64;
     for (let b = 0; b < cases.length; b += batch) {
       const part = cases.slice(b, b + batch);
@@ -168,9 +174,15 @@ export async function evaluateNextItem(
       for (let i = 0; i < part.length; i++) {
         const scores = await model.score(taskName, U.subarray(i * model.userDim, (i + 1) * model.userDim), packed);
         account(m, scores, part[i]);
+        for (let j = 0; j < keys.length; j++) {
+          const logit = task.kind === 'binary' ? Math.log(scores[j] + 1e-30) - Math.log1p(-scores[j] + 1e-30) : scores[j];
+          corrected[j] = logit + logPrior[j];
+        }
+        account(withPrior, corrected, part[i]);
       }
     }
     scorers['model'] = mean(m);
+    scorers['model+prior'] = mean(withPrior);
   }
   for (const name of BASELINES) {
     const m = sums();
