@@ -146,6 +146,14 @@ t.test('dupn train reads a Tmall-like and a session log with flags only, and rep
   t.equal(d.status, 0, d.stderr);
   t.match(d.stderr, /sessions\.csv: 160 rows, 40 users \(not grouped by user: grouped in memory\), \d+ examples/);
 
+  // A new model on a log without a settings file: tables sized from the distinct ids, not the paper's 170 MiB.
+  const sizedOut = path.join(dir, 'sized.safetensors');
+  const sized = cli(['train', '--data', byUser, '--out', sizedOut, '--no-progress', '--no-next-item', '--max-steps', '2']);
+  t.equal(sized.status, 0, sized.stderr);
+  t.match(sized.stderr, /tables sized from the data .*item: 60 ids → 512 buckets; category: 7 ids → 64 buckets/);
+  const bytes = fs.statSync(sizedOut).size;
+  t.ok(bytes < 16 * 2 ** 20, `the model file is ${(bytes / 2 ** 20).toFixed(1)} MiB`);
+
   const none = file('garbage.csv', ['a;b;c', 'd;e;f']);
   const g = cli(['train', '--data', none, '--config', small, '--out', out, '--no-progress']);
   t.equal(g.status, 1);

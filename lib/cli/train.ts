@@ -15,6 +15,7 @@ import { TrainOptions } from '../train/options';
 import { Trainer } from '../train/trainer';
 import { progressSink } from './progress';
 import { formatDataReport, refuseEmpty } from './data-report';
+import { sizeTablesFromData } from './table-sizes';
 import { ReaderFlags, Settings, readSettings, readerOptions } from './settings';
 
 export interface TrainFlags extends ReaderFlags {
@@ -43,6 +44,8 @@ export interface TrainFlags extends ReaderFlags {
   decay?: 'none' | 'linear' | 'cosine';
   maxSteps?: number;
   progress?: boolean;
+  /** `--no-data-sized-tables`: keep the config's (paper-size) table sizes for a new model. */
+  dataSizedTables?: boolean;
   /** `--no-next-item`: skip the full-catalogue and sampled next-item table after training. */
   nextItem?: boolean;
 }
@@ -94,7 +97,13 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
     trainer = t;
     io.err(`initialised from ${flags.init}${fresh.length ? `; new tensors: ${fresh.join(', ')}` : ''}`);
   } else {
-    trainer = Trainer.create(settings.model ?? {}, options);
+    let model = settings.model ?? {};
+    if (formatOf(flags.data, readerOptions(flags, settings)) !== 'jsonl' && flags.dataSizedTables !== false) {
+      const sized = await sizeTablesFromData(flags.data, model, readerOptions(flags, settings));
+      model = sized.config;
+      if (sized.notes.length > 0) io.err(`tables sized from the data (--no-data-sized-tables keeps the defaults): ${sized.notes.join('; ')}`);
+    }
+    trainer = Trainer.create(model, options);
   }
 
   const dataOptions: ReadExamplesOptions = { ...readerOptions(flags, settings), config: trainer.config };
