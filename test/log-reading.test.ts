@@ -115,6 +115,35 @@ t.test('trainBefore: training cuts draw negatives from before the split only, an
   t.same(l2rLate, [], 'a training horizon stops at the split');
 });
 
+t.test('leave-one-out: the last behaviour tests, the second-last validates, training sees neither', async (t) => {
+  const byUserRows = new Map<string, typeof rows>();
+  for (const r of rows) byUserRows.set(r[0], [...(byUserRows.get(r[0]) ?? []), r]);
+  const train = await collect(readExamples(byUser, { leaveOneOut: 'train' }).examples);
+  const valid = await collect(readExamples(byUser, { leaveOneOut: 'valid' }).examples);
+  const test = await collect(readExamples(byUser, { leaveOneOut: 'test' }).examples);
+  t.equal(valid.length, 30);
+  t.equal(test.length, 30);
+  let leaks = 0;
+  for (const e of valid) {
+    const mine = byUserRows.get(String(e.userId))!;
+    t.equal((e.labels['ctr'] as LabelledCandidate[])[0].candidate['item'], mine[18][1], `${e.userId}: valid target is the second-last item`);
+    t.equal(e.user.behaviors.length, 18);
+  }
+  for (const e of test) {
+    const mine = byUserRows.get(String(e.userId))!;
+    t.equal((e.labels['ctr'] as LabelledCandidate[])[0].candidate['item'], mine[19][1]);
+    t.equal(e.user.behaviors.length, 19, 'the test history includes the validation behaviour');
+  }
+  for (const e of train) {
+    const mine = byUserRows.get(String(e.userId))!;
+    if (e.time >= mine[18][4]) leaks++;
+    const horizonTimes = (e.labels['l2r'] as LabelledCandidate[]).filter((c) => c.label > 0).map((c) => String(c.candidate['item']));
+    // An item acted on in the held-out rows may appear earlier too; its time decides.
+    for (const item of horizonTimes) if (!mine.slice(0, 18).some((r) => r[1] === item)) leaks++;
+  }
+  t.equal(leaks, 0, `${train.length} training examples, none cut at or labelled from the held-out behaviours`);
+});
+
 const CLI = path.join(ROOT, 'dist', 'lib', 'cli', 'main.js');
 const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 300_000 });
 
@@ -153,6 +182,10 @@ t.test('dupn train reads a Tmall-like and a session log with flags only, and rep
   t.match(sized.stderr, /tables sized from the data .*item: 60 ids → 512 buckets; category: 7 ids → 64 buckets/);
   const bytes = fs.statSync(sizedOut).size;
   t.ok(bytes < 16 * 2 ** 20, `the model file is ${(bytes / 2 ** 20).toFixed(1)} MiB`);
+
+  const loo = cli(['train', '--data', byUser, '--out', sizedOut, '--no-progress', '--split', 'leave-one-out', '--max-steps', '2']);
+  t.equal(loo.status, 0, loo.stderr);
+  t.match(loo.stdout, /test \(the last behaviour of each user\):\nnext item \(task ctr\): \d+ cases/);
 
   const none = file('garbage.csv', ['a;b;c', 'd;e;f']);
   const g = cli(['train', '--data', none, '--config', small, '--out', out, '--no-progress']);

@@ -44,6 +44,8 @@ export interface TrainFlags extends ReaderFlags {
   decay?: 'none' | 'linear' | 'cosine';
   maxSteps?: number;
   progress?: boolean;
+  /** How a log without --valid is split: `time` (its last day, or --valid-from) or `leave-one-out`. */
+  split?: 'time' | 'leave-one-out';
   /** `--no-data-sized-tables`: keep the config's (paper-size) table sizes for a new model. */
   dataSizedTables?: boolean;
   /** `--no-next-item`: skip the full-catalogue and sampled next-item table after training. */
@@ -114,11 +116,20 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
   // The baselines of a log, counted from its training period (none for JSON Lines or a separate --valid).
   let stats: SequenceStats | undefined;
   let baselineReports: Record<string, EvalReport> | undefined;
+  let testData: (() => AsyncIterable<TrainingExample>) | undefined;
   if (flags.valid) {
     source = readExamples(flags.data, dataOptions);
     trainData = source.examples;
     validSource = readExamples(flags.valid, dataOptions);
     validData = () => validSource!.examples;
+  } else if (formatOf(flags.data, dataOptions) !== 'jsonl' && flags.split === 'leave-one-out') {
+    // Leave-one-out: each user's second-last behaviour validates, the last one tests (the next-item table).
+    source = readExamples(flags.data, { ...dataOptions, leaveOneOut: 'train' });
+    trainData = source.examples;
+    validData = () => readExamples(flags.data, { ...dataOptions, leaveOneOut: 'valid' }).examples;
+    testData = () => readExamples(flags.data, { ...dataOptions, leaveOneOut: 'test' }).examples;
+    stats = await SequenceStats.from(readTimelines(flags.data, dataOptions), trainer.config, { holdLast: 2 });
+    io.err('validation: leave-one-out (the second-last behaviour of each user with 3 or more validates, the last tests)');
   } else if (formatOf(flags.data, dataOptions) !== 'jsonl') {
     // A behaviour log without a validation file: hold out the last day, as SPEC §5 splits by time; negatives
     // and labels of training cuts come from before the split only (trainBefore).
@@ -188,7 +199,8 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
   if (stats && validData && flags.nextItem !== false && [...stats.byTask.values()].some((e) => e.fields.join() === 'item')) {
     const model = trainer.toModel();
     try {
-      io.out(formatNextItem(await evaluateNextItem(validData(), stats, model)));
+      if (testData) io.out('test (the last behaviour of each user):');
+      io.out(formatNextItem(await evaluateNextItem((testData ?? validData)(), stats, model)));
     } finally {
       model.dispose();
     }

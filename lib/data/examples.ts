@@ -65,6 +65,13 @@ export interface ExampleOptions {
    * never a positive).
    */
   trainBefore?: number;
+  /**
+   * Leave-one-out split (the sequential-recommendation protocol, for logs with or without time): per user with
+   * at least 3 behaviours, the last is the test target and the second-last the validation target. `train`:
+   * cuts, horizons and negatives from the rest only (users with fewer behaviours train on all of theirs);
+   * `valid` / `test`: one example per such user, the history before the target and the target as its label.
+   */
+  leaveOneOut?: 'train' | 'valid' | 'test';
   /** Class of multiclass tasks, for all or by task name ['price']. */
   classOf?: ClassOf | Record<string, ClassOf>;
   /** Ascending price thresholds of the price levels (at most classes - 1). */
@@ -170,6 +177,7 @@ export class ExampleBuilder {
   /** Rows before `trainBefore` only (the ring of training cuts); undefined without a split. */
   private readonly trainRing?: PopularityRing;
   private readonly trainBefore: number;
+  private readonly leaveOneOut?: 'train' | 'valid' | 'test';
   private readonly seed: number;
   private readonly minHistory: number;
   private readonly maxCuts: number;
@@ -196,6 +204,10 @@ export class ExampleBuilder {
       this.trainRing = new PopularityRing(intOption(options.popularityWindow, 'popularityWindow', 1, 100_000));
     }
     this.trainBefore = options.trainBefore ?? Infinity;
+    if (options.leaveOneOut !== undefined && !['train', 'valid', 'test'].includes(options.leaveOneOut)) {
+      optionError('leaveOneOut', `must be "train", "valid" or "test", got ${describe(options.leaveOneOut)}`);
+    }
+    this.leaveOneOut = options.leaveOneOut;
     const hs = options.horizonSeconds ?? 86_400;
     if (typeof hs !== 'number' || !(hs > 0)) optionError('horizonSeconds', `must be a number > 0, got ${describe(hs)}`);
     this.horizonSeconds = hs;
@@ -232,14 +244,26 @@ export class ExampleBuilder {
   /** The examples of one timeline (feeds its rows into the popularity ring first). */
   build(timeline: UserTimeline): TrainingExample[] {
     const rows = timeline.rows;
-    for (const row of rows) {
-      this.ring.add(row);
-      if (this.trainRing !== undefined && row.time < this.trainBefore) this.trainRing.add(row);
+    // Leave-one-out holds a user's last two behaviours out of everything training sees, negatives included.
+    const held = this.leaveOneOut !== undefined && rows.length >= 3 ? 2 : 0;
+    const kept = rows.length - held;
+    for (let r = 0; r < kept; r++) {
+      this.ring.add(rows[r]);
+      if (this.trainRing !== undefined && rows[r].time < this.trainBefore) this.trainRing.add(rows[r]);
     }
     // Seeded by the user and the timeline's first time, not by file position: the same log in another row
     // order (grouped by user, or sorted by time) gives the same cuts.
     const rng = mulberry32(seedFor(this.seed, `examples|${timeline.userId}|${rows[0]?.time ?? 0}`));
-    const cuts = this.pickCuts(rows, rng);
+    let cuts: number[];
+    let limit = kept;
+    if (this.leaveOneOut === 'valid' || this.leaveOneOut === 'test') {
+      if (held === 0) return [];
+      const target = rows.length - (this.leaveOneOut === 'valid' ? 2 : 1);
+      cuts = [target];
+      limit = target + 1;
+    } else {
+      cuts = this.pickCuts(rows.slice(0, kept), rng);
+    }
     if (cuts.length === 0) return [];
     const behaviors = rows.slice(0, cuts[cuts.length - 1]).map((r) => this.behavior(r));
     const out: TrainingExample[] = [];
@@ -248,7 +272,7 @@ export class ExampleBuilder {
       const training = time < this.trainBefore;
       const until = training ? Math.min(time + this.horizonSeconds, this.trainBefore) : time + this.horizonSeconds;
       let end = i + 1;
-      while (end < rows.length && end - i < this.horizonBehaviors && rows[end].time < until) end++;
+      while (end < limit && end - i < this.horizonBehaviors && rows[end].time < until) end++;
       const ring = training && this.trainRing !== undefined ? this.trainRing : this.ring;
       const labels: Record<string, LabelledCandidate[] | number> = {};
       for (const plan of this.plans) {

@@ -110,15 +110,19 @@ export interface SequenceStatsOptions {
   before?: number;
   /** Steps within which the sequential rules count a successor (default 10). */
   window?: number;
+  /** Leave-one-out: the last this many behaviours of each user with at least 3 are held out (2). */
+  holdLast?: number;
 }
 
 /** The baselines' counts for every binary/rank task of a config, from training timelines. */
 export class SequenceStats {
   readonly byTask = new Map<string, EntityStats>();
   private readonly before: number;
+  private readonly holdLast: number;
 
   constructor(config: ResolvedConfig, options: SequenceStatsOptions = {}) {
     this.before = options.before ?? Infinity;
+    this.holdLast = options.holdLast ?? 0;
     const window = options.window ?? 10;
     for (const task of config.tasks) {
       if (task.kind === 'multiclass') continue;
@@ -126,9 +130,10 @@ export class SequenceStats {
     }
   }
 
-  /** Counts one timeline's rows before the split. */
+  /** Counts one timeline's rows before the split (and before its held-out last ones). */
   add(timeline: UserTimeline): void {
-    const rows = timeline.rows.filter((r) => r.time < this.before);
+    const all = timeline.rows;
+    const rows = all.slice(0, all.length >= 3 ? all.length - this.holdLast : all.length).filter((r) => r.time < this.before);
     for (const stats of this.byTask.values()) {
       const keys = rows.map((r) => keyOf(stats.fields, (f) => fieldOf(r, f)));
       const features = rows.map((r) => {

@@ -204,7 +204,7 @@ export function formatNextItem(r: NextItemReport): string {
   const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [
     `next ${r.task === 'ctr' ? 'item' : 'entity'} (task ${r.task}): ${r.cases} cases over a catalogue of ${r.catalogue}` +
-      `${r.unseenTargets ? `; ${r.unseenTargets} cases left out (the true entity is new in the test period)` : ''}; sampled: the true one among ${r.sampled} the user never touched`,
+      `${r.unseenTargets ? `; ${r.unseenTargets} cases left out (the true entity is not in the training catalogue)` : ''}; sampled: the true one among ${r.sampled} the user never touched`,
     line(head),
     widths.map((w) => '-'.repeat(w)).join('  '),
     ...rows.map(line),
