@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ExampleBuilder, isoToTime, readExamples, readLogRows } from '../lib/data';
+import { ExampleBuilder, isHeldOutUser, isoToTime, readExamples, readLogRows, splitByUser } from '../lib/data';
 import { LabelledCandidate, TrainingExample } from '../lib/data/example';
 import { LogRow } from '../lib/data/csv-log';
 import { resolveConfig } from '../lib/config';
@@ -144,6 +144,28 @@ t.test('leave-one-out: the last behaviour tests, the second-last validates, trai
   t.equal(leaks, 0, `${train.length} training examples, none cut at or labelled from the held-out behaviours`);
 });
 
+t.test('split by user: a hash of the id decides, and held-out users feed no training negative', async (t) => {
+  const config = resolveConfig({});
+  const ids = Array.from({ length: 40 }, (_, u) => `user${u}`);
+  const held = ids.filter((id) => isHeldOutUser(id, 0.5));
+  t.ok(held.length > 5 && held.length < 35, `${held.length} of 40 held out at share 0.5`);
+  t.same(ids.filter((id) => isHeldOutUser(id, 0.5)), held, 'the same users every time');
+  const builder = new ExampleBuilder(config, { validUsers: 0.5, negatives: 5, seed: 1 });
+  const examples = ids.flatMap((id, u) =>
+    builder.build({ userId: id, rows: Array.from({ length: 12 }, (_, k) => ({ userId: id, item: `${held.includes(id) ? 'h' : 'o'}${(u + k) % 30}`, type: 'pv', time: 100 + k, line: u * 12 + k + 1 })), firstLine: u * 12 + 1 }),
+  );
+  const { train, validation } = splitByUser(
+    { async *[Symbol.asyncIterator]() { yield* examples; } },
+    0.5,
+  );
+  const tr = await collect(train);
+  const va = await collect(validation);
+  t.ok(tr.length > 0 && va.length > 0);
+  t.ok(va.every((e) => held.includes(String(e.userId))) && tr.every((e) => !held.includes(String(e.userId))));
+  const fromHeld = tr.flatMap((e) => (e.labels['ctr'] as LabelledCandidate[]).map((c) => String(c.candidate['item']))).filter((i) => i.startsWith('h'));
+  t.same(fromHeld, [], 'no training label or negative comes from a held-out user');
+});
+
 const CLI = path.join(ROOT, 'dist', 'lib', 'cli', 'main.js');
 const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 300_000 });
 
@@ -186,6 +208,10 @@ t.test('dupn train reads a Tmall-like and a session log with flags only, and rep
   const loo = cli(['train', '--data', byUser, '--out', sizedOut, '--no-progress', '--split', 'leave-one-out', '--max-steps', '2']);
   t.equal(loo.status, 0, loo.stderr);
   t.match(loo.stdout, /test \(the last behaviour of each user\):\nnext item \(task ctr\): \d+ cases/);
+
+  const byUserSplit = cli(['train', '--data', byUser, '--out', sizedOut, '--no-progress', '--split', 'user', '--max-steps', '2']);
+  t.equal(byUserSplit.status, 0, byUserSplit.stderr);
+  t.match(byUserSplit.stderr, /validation: the users whose id hashes into the held-out 10%/);
 
   const none = file('garbage.csv', ['a;b;c', 'd;e;f']);
   const g = cli(['train', '--data', none, '--config', small, '--out', out, '--no-progress']);

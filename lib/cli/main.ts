@@ -78,7 +78,7 @@ export function program(): Command {
     .requiredOption('--out <file>', 'model file to write (.safetensors)')
     .option('--valid <path>', 'validation data (default for logs: the last day of --data)')
     .option('--valid-from <unix>', 'split a log by time here instead of at its last day', num('--valid-from'))
-    .addOption(new Option('--split <how>', 'split of a log without --valid: time (its last day) or leave-one-out (per user: last tests, second-last validates)').choices(['time', 'leave-one-out']))
+    .addOption(new Option('--split <how>', 'split of a log without --valid: time (its last day), leave-one-out (per user: last tests, second-last validates) or user (10% of users by id hash validate)').choices(['time', 'leave-one-out', 'user']))
     .option('--config <file>', 'settings JSON: {"model": {...}, "train": {...}, "data": {...}}')
     .option('--checkpoint <file>', 'checkpoint file (default <out>.ckpt)')
     .option('--checkpoint-every <steps>', 'also checkpoint every this many steps', num('--checkpoint-every'))

@@ -4,7 +4,10 @@
  * Validation metrics are printed after every epoch; the model file and the checkpoint are written
  * atomically after every epoch, the checkpoint also every `--checkpoint-every` steps.
  */
-import { ExampleSource, ReadExamplesOptions, defaultValidFrom, formatOf, readExamples, readTimelines, splitByTime } from '../data';
+import { ExampleSource, ReadExamplesOptions, defaultValidFrom, formatOf, readExamples, readTimelines, splitByTime, splitByUser } from '../data';
+
+/** The share of users `--split user` holds out. */
+const VALID_USERS = 0.1;
 import { TrainingExample } from '../data/example';
 import { DupnError } from '../errors';
 import { EvalReport, evaluate, formatReport, modelScorer } from '../evaluate';
@@ -45,7 +48,7 @@ export interface TrainFlags extends ReaderFlags {
   maxSteps?: number;
   progress?: boolean;
   /** How a log without --valid is split: `time` (its last day, or --valid-from) or `leave-one-out`. */
-  split?: 'time' | 'leave-one-out';
+  split?: 'time' | 'leave-one-out' | 'user';
   /** `--no-data-sized-tables`: keep the config's (paper-size) table sizes for a new model. */
   dataSizedTables?: boolean;
   /** `--no-next-item`: skip the full-catalogue and sampled next-item table after training. */
@@ -130,6 +133,14 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
     testData = () => readExamples(flags.data, { ...dataOptions, leaveOneOut: 'test' }).examples;
     stats = await SequenceStats.from(readTimelines(flags.data, dataOptions), trainer.config, { holdLast: 2 });
     io.err('validation: leave-one-out (the second-last behaviour of each user with 3 or more validates, the last tests)');
+  } else if (formatOf(flags.data, dataOptions) !== 'jsonl' && flags.split === 'user') {
+    // By user: a tenth of the users (by a hash of the id) validate; their rows feed no training negative.
+    source = readExamples(flags.data, { ...dataOptions, validUsers: VALID_USERS });
+    const split = splitByUser(source.examples, VALID_USERS);
+    trainData = split.train;
+    validData = () => split.validation;
+    stats = await SequenceStats.from(readTimelines(flags.data, dataOptions), trainer.config, { validUsers: VALID_USERS });
+    io.err(`validation: the users whose id hashes into the held-out ${VALID_USERS * 100}%`);
   } else if (formatOf(flags.data, dataOptions) !== 'jsonl') {
     // A behaviour log without a validation file: hold out the last day, as SPEC §5 splits by time; negatives
     // and labels of training cuts come from before the split only (trainBefore).

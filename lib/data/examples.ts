@@ -37,6 +37,7 @@ import { bucket } from '../hashing';
 import { mulberry32, seedFor } from '../random';
 import { LogRow } from './csv-log';
 import { GRADES, LabelledCandidate, TrainingExample } from './example';
+import { isHeldOutUser } from './split';
 import { UserTimeline } from './timeline';
 
 /** What the class of a multiclass task is. */
@@ -72,6 +73,11 @@ export interface ExampleOptions {
    * `valid` / `test`: one example per such user, the history before the target and the target as its label.
    */
   leaveOneOut?: 'train' | 'valid' | 'test';
+  /**
+   * Split by user: the share of users ({@link isHeldOutUser}) held out for validation. Their rows never enter
+   * the ring that training users' negatives come from.
+   */
+  validUsers?: number;
   /** Class of multiclass tasks, for all or by task name ['price']. */
   classOf?: ClassOf | Record<string, ClassOf>;
   /** Ascending price thresholds of the price levels (at most classes - 1). */
@@ -178,6 +184,7 @@ export class ExampleBuilder {
   private readonly trainRing?: PopularityRing;
   private readonly trainBefore: number;
   private readonly leaveOneOut?: 'train' | 'valid' | 'test';
+  private readonly validUsers: number;
   private readonly seed: number;
   private readonly minHistory: number;
   private readonly maxCuts: number;
@@ -199,8 +206,14 @@ export class ExampleBuilder {
     this.horizonBehaviors = intOption(options.horizonBehaviors, 'horizonBehaviors', 1, 50);
     this.negatives = intOption(options.negatives, 'negatives', 0, 4);
     this.ring = new PopularityRing(intOption(options.popularityWindow, 'popularityWindow', 1, 100_000));
-    if (options.trainBefore !== undefined) {
-      if (typeof options.trainBefore !== 'number' || !Number.isFinite(options.trainBefore)) optionError('trainBefore', `must be a finite number (Unix seconds), got ${describe(options.trainBefore)}`);
+    this.validUsers = options.validUsers ?? 0;
+    if (options.validUsers !== undefined && !(typeof options.validUsers === 'number' && options.validUsers > 0 && options.validUsers < 1)) {
+      optionError('validUsers', `must be a share in (0, 1), got ${describe(options.validUsers)}`);
+    }
+    if (options.trainBefore !== undefined || options.validUsers !== undefined) {
+      if (options.trainBefore !== undefined && (typeof options.trainBefore !== 'number' || !Number.isFinite(options.trainBefore))) {
+        optionError('trainBefore', `must be a finite number (Unix seconds), got ${describe(options.trainBefore)}`);
+      }
       this.trainRing = new PopularityRing(intOption(options.popularityWindow, 'popularityWindow', 1, 100_000));
     }
     this.trainBefore = options.trainBefore ?? Infinity;
@@ -247,9 +260,10 @@ export class ExampleBuilder {
     // Leave-one-out holds a user's last two behaviours out of everything training sees, negatives included.
     const held = this.leaveOneOut !== undefined && rows.length >= 3 ? 2 : 0;
     const kept = rows.length - held;
+    const heldOutUser = this.validUsers > 0 && isHeldOutUser(timeline.userId, this.validUsers);
     for (let r = 0; r < kept; r++) {
       this.ring.add(rows[r]);
-      if (this.trainRing !== undefined && rows[r].time < this.trainBefore) this.trainRing.add(rows[r]);
+      if (this.trainRing !== undefined && rows[r].time < this.trainBefore && !heldOutUser) this.trainRing.add(rows[r]);
     }
     // Seeded by the user and the timeline's first time, not by file position: the same log in another row
     // order (grouped by user, or sorted by time) gives the same cuts.
@@ -269,7 +283,7 @@ export class ExampleBuilder {
     const out: TrainingExample[] = [];
     for (const i of cuts) {
       const time = rows[i].time;
-      const training = time < this.trainBefore;
+      const training = time < this.trainBefore && !heldOutUser;
       const until = training ? Math.min(time + this.horizonSeconds, this.trainBefore) : time + this.horizonSeconds;
       let end = i + 1;
       while (end < limit && end - i < this.horizonBehaviors && rows[end].time < until) end++;

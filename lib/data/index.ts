@@ -23,7 +23,7 @@ export { groupTimelines, groupTimelinesInMemory, timelineStats } from './timelin
 export type { TimelineOptions, TimelineStats, UserTimeline } from './timeline';
 export { ExampleBuilder, PopularityRing, fieldOf } from './examples';
 export type { ClassOf, ExampleOptions, ExampleStats } from './examples';
-export { TimeHistogram, isValidation, splitByTime, validFromTimes } from './split';
+export { TimeHistogram, isHeldOutUser, isValidation, splitByTime, splitByUser, validFromTimes } from './split';
 export type { ValidFromOptions } from './split';
 export { checkExample, readJsonl, readJsonlBatches, writeJsonl } from './jsonl';
 export type { JsonlReadOptions, JsonlStats } from './jsonl';

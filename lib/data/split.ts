@@ -4,6 +4,26 @@
  * timestamps (see {@link TimeHistogram}).
  */
 import { DupnError, describe } from '../errors';
+import { seedFor } from '../random';
+
+/**
+ * Whether a user is in the held-out share of a split by user: a hash of the id, so the same user is always on
+ * the same side (in every file, pass and process) and about `share` of the users are.
+ */
+export function isHeldOutUser(userId: string, share: number): boolean {
+  return seedFor(0, `user-split|${userId}`) / 2 ** 32 < share;
+}
+
+/** Both parts of a re-creatable example stream split by user ({@link isHeldOutUser}). */
+export function splitByUser<T extends { userId: string | number }>(examples: AsyncIterable<T>, share: number): { train: AsyncIterable<T>; validation: AsyncIterable<T> } {
+  if (typeof share !== 'number' || !(share > 0 && share < 1)) throw new DupnError('E_INPUT', `validUsers: must be a share in (0, 1), got ${describe(share)}`, { path: 'validUsers' });
+  const part = (validation: boolean): AsyncIterable<T> => ({
+    async *[Symbol.asyncIterator]() {
+      for await (const e of examples) if (isHeldOutUser(String(e.userId), share) === validation) yield e;
+    },
+  });
+  return { train: part(false), validation: part(true) };
+}
 
 /** True when `example` belongs to the validation part. */
 export function isValidation(example: { time: number }, validFrom: number): boolean {

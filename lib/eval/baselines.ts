@@ -15,6 +15,7 @@
 import { ResolvedConfig, TaskConfig } from '../config';
 import { TrainingExample } from '../data/example';
 import { fieldOf } from '../data/examples';
+import { isHeldOutUser } from '../data/split';
 import { UserTimeline } from '../data/timeline';
 import { Scorer } from '../evaluate';
 import { BehaviorInput, CandidateInput } from '../features';
@@ -112,6 +113,8 @@ export interface SequenceStatsOptions {
   window?: number;
   /** Leave-one-out: the last this many behaviours of each user with at least 3 are held out (2). */
   holdLast?: number;
+  /** Split by user: the users held out for validation (this share, lib/data/split.ts) are not counted. */
+  validUsers?: number;
 }
 
 /** The baselines' counts for every binary/rank task of a config, from training timelines. */
@@ -119,10 +122,12 @@ export class SequenceStats {
   readonly byTask = new Map<string, EntityStats>();
   private readonly before: number;
   private readonly holdLast: number;
+  private readonly validUsers: number;
 
   constructor(config: ResolvedConfig, options: SequenceStatsOptions = {}) {
     this.before = options.before ?? Infinity;
     this.holdLast = options.holdLast ?? 0;
+    this.validUsers = options.validUsers ?? 0;
     const window = options.window ?? 10;
     for (const task of config.tasks) {
       if (task.kind === 'multiclass') continue;
@@ -132,6 +137,7 @@ export class SequenceStats {
 
   /** Counts one timeline's rows before the split (and before its held-out last ones). */
   add(timeline: UserTimeline): void {
+    if (this.validUsers > 0 && isHeldOutUser(timeline.userId, this.validUsers)) return;
     const all = timeline.rows;
     const rows = all.slice(0, all.length >= 3 ? all.length - this.holdLast : all.length).filter((r) => r.time < this.before);
     for (const stats of this.byTask.values()) {
