@@ -170,7 +170,8 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
         for (const line of formatDataReport(flags.data, source.report())) io.err(line);
         const all = source.report().examples;
         if (n === 0 && all > 0) {
-          throw new DupnError('E_INPUT', `${flags.data}: no training examples: all ${all} examples are cut at or after the validation split (--valid-from)`, { path: '--valid-from' });
+          const where = flags.split === 'user' ? 'belong to held-out users (--split user)' : flags.split === 'leave-one-out' ? 'are held out (--split leave-one-out)' : 'are cut at or after the validation split (--valid-from)';
+          throw new DupnError('E_INPUT', `${flags.data}: no training examples: all ${all} examples ${where}`, { path: '--split' });
         }
         if (n === 0) refuseEmpty(flags.data, source.report());
       }

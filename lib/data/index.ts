@@ -5,6 +5,7 @@
  * file (same seed, same file → same sequence), so a trainer can re-read it each epoch and skip the first k
  * examples on resume.
  */
+import { promises as fsp } from 'node:fs';
 import { DupnConfig, ResolvedConfig, resolveConfig } from '../config';
 import { DupnError } from '../errors';
 import { LogReadOptions, LogStats, parseColumns, readLogBatches } from './csv-log';
@@ -233,6 +234,24 @@ export async function* readTimelines(path: string, options: ReadExamplesOptions 
  * ids seen). Malformed lines are ignored here; the real pass reports them.
  */
 export async function groupedByUser(path: string, options: LogReadOptions): Promise<boolean> {
+  // Several readers of one run (table sizing, baselines, training) ask about the same unchanged file.
+  let key: string | undefined;
+  try {
+    const st = await fsp.stat(path);
+    key = JSON.stringify([path, st.size, st.mtimeMs, options.columns, options.delimiter, options.header, options.format]);
+    const known = groupedCache.get(key);
+    if (known !== undefined) return known;
+  } catch {
+    // the read below reports the problem
+  }
+  const grouped = await scanGrouping(path, options);
+  if (key !== undefined) groupedCache.set(key, grouped);
+  return grouped;
+}
+
+const groupedCache = new Map<string, boolean>();
+
+async function scanGrouping(path: string, options: LogReadOptions): Promise<boolean> {
   const finished = new Set<string>();
   let current: string | undefined;
   const stats = { lines: 0, rows: 0, unknownTypes: 0 };
