@@ -77,7 +77,8 @@ interface Acc {
   requests: number[];
 }
 
-function isAsyncIterable<T>(x: Iterable<T> | AsyncIterable<T>): x is AsyncIterable<T> {
+/** Whether an example source is async (a file stream) rather than an array or other iterable. */
+export function isAsyncIterable<T>(x: Iterable<T> | AsyncIterable<T>): x is AsyncIterable<T> {
   return typeof (x as AsyncIterable<T>)[Symbol.asyncIterator] === 'function';
 }
 

@@ -156,11 +156,18 @@ export function packageVersion(): string {
   return (JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-/** The C library on Linux ("glibc" or "musl"; what detect-libc reads), null elsewhere. */
+let libcOfProcess: 'glibc' | 'musl' | null | undefined;
+
+/** The C library on Linux ("glibc" or "musl"; what detect-libc reads), null elsewhere. Asked once: a report is not cheap. */
 export function libc(): 'glibc' | 'musl' | null {
-  if (process.platform !== 'linux') return null;
-  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
-  return header?.glibcVersionRuntime ? 'glibc' : 'musl';
+  if (libcOfProcess === undefined) {
+    if (process.platform !== 'linux') libcOfProcess = null;
+    else {
+      const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+      libcOfProcess = header?.glibcVersionRuntime ? 'glibc' : 'musl';
+    }
+  }
+  return libcOfProcess;
 }
 
 /** `linux-x64-glibc`, `darwin-arm64`, …: what a binary must be built for to load here. */

@@ -22,7 +22,7 @@ t.test('tied ranks count in expectation over every placement of the target among
 
 t.test('counts: popularity, recency, direct successors and distance-weighted rules', async (t) => {
   const s = new EntityStats(['item'], ['item'], 3);
-  s.add(['a', 'b', 'c', 'a', 'b'], []);
+  s.add(['a', 'b', 'c', 'a', 'b']);
   t.equal(s.count.get('a'), 2);
   t.equal(s.successors.get('a')?.get('b'), 2);
   t.equal(s.successors.get('b')?.get('a'), undefined, 'b → a is two steps: not a direct successor');

@@ -13,6 +13,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { localNodeDir } from '../lib/cli/build-native';
 import { CMAKE_ADDON, ROOT, tsNodeRegister } from './support/child';
 
 const NODE_GYP = path.join(ROOT, 'node_modules', '.bin', process.platform === 'win32' ? 'node-gyp.cmd' : 'node-gyp');
@@ -57,14 +58,6 @@ function run(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.Proce
       resolve({ code, signal, stdout, stderr, ms: Date.now() - start });
     });
   });
-}
-
-/** Node's own headers, so node-gyp needs no download: $npm_config_nodedir, else the prefix of this node. */
-function localNodeDir(): string | undefined {
-  const candidates = [process.env.npm_config_nodedir, path.dirname(path.dirname(process.execPath))].filter(
-    (d): d is string => !!d,
-  );
-  return candidates.find((d) => fs.existsSync(path.join(d, 'include', 'node', 'node_api.h')));
 }
 
 /**

@@ -36,7 +36,7 @@ function findNodeGyp(): string | undefined {
 }
 
 /** A folder with include/node/node_api.h for this Node (its install prefix), so node-gyp downloads nothing. */
-function localNodeDir(): string | undefined {
+export function localNodeDir(): string | undefined {
   const candidates = [process.env.npm_config_nodedir, path.dirname(path.dirname(process.execPath))].filter((d): d is string => !!d);
   return candidates.find((d) => fs.existsSync(path.join(d, 'include', 'node', 'node_api.h')));
 }

@@ -24,7 +24,7 @@ export function formatDataReport(what: string, r: DataReport): string[] {
 }
 
 /** Throws `DupnError('E_INPUT')` when a pass gave no examples, with the most likely reason. */
-export function refuseEmpty(what: string, r: DataReport, part = 'examples'): void {
+export function refuseEmpty(what: string, r: DataReport): void {
   if (r.examples > 0) return;
   let why: string;
   if (r.rows === 0 && r.malformed > 0) {
@@ -41,5 +41,5 @@ export function refuseEmpty(what: string, r: DataReport, part = 'examples'): voi
   } else {
     why = `nothing fell in this part of the data (${r.rows} rows, ${r.users} users)`;
   }
-  throw new DupnError('E_INPUT', `${what}: no ${part}: ${why}`, { path: what });
+  throw new DupnError('E_INPUT', `${what}: no examples: ${why}`, { path: what });
 }

@@ -46,7 +46,7 @@ export async function evalCommand(flags: EvalFlags, io: Output): Promise<void> {
   if (flags.validFrom !== undefined && formatOf(flags.data, dataOptions) !== 'jsonl') {
     const stats = await SequenceStats.from(readTimelines(flags.data, dataOptions), model.config, { before: flags.validFrom });
     for (const name of BASELINES) baselines[name] = await evaluate(stats.scorer(name), part(), candidateTasks(model.config));
-    if ([...stats.byTask.values()].some((e) => e.fields.join() === 'item')) nextItem = await evaluateNextItem(part(), stats, model);
+    if (stats.itemTask() !== undefined) nextItem = await evaluateNextItem(part(), stats, model);
   }
   if (flags.json) io.out(JSON.stringify({ model: report, ...baselines, ...(nextItem ? { nextItem } : {}) }, null, 2));
   else {

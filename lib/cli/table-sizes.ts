@@ -6,7 +6,7 @@
  * text, so the query table keeps one bucket. A settings file that sets `itemFields` or `query` decides itself.
  */
 import { DupnConfig, ResolvedConfig, resolveConfig } from '../config';
-import { ReadExamplesOptions, readTimelines } from '../data';
+import { ReadExamplesOptions, readRows } from '../data';
 import { fieldOf } from '../data/examples';
 
 export interface SizedTables {
@@ -18,8 +18,8 @@ export interface SizedTables {
 export async function sizeTablesFromData(path: string, model: DupnConfig, data: ReadExamplesOptions): Promise<SizedTables> {
   const base: ResolvedConfig = resolveConfig(model);
   const distinct = new Map<string, Set<string>>(base.itemFields.map((f) => [f.name, new Set<string>()]));
-  for await (const timeline of readTimelines(path, { ...data, config: base })) {
-    for (const row of timeline.rows) {
+  for await (const batch of readRows(path, { ...data, config: base })) {
+    for (const row of batch) {
       for (const [name, seen] of distinct) {
         const v = fieldOf(row, name);
         if (v !== undefined) seen.add(String(v));

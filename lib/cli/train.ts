@@ -8,10 +8,11 @@ import { ExampleSource, ReadExamplesOptions, defaultValidFrom, formatOf, readExa
 
 /** The share of users `--split user` holds out. */
 const VALID_USERS = 0.1;
+import { ResolvedConfig } from '../config';
 import { TrainingExample } from '../data/example';
 import { DupnError } from '../errors';
 import { EvalReport, evaluate, formatReport, modelScorer } from '../evaluate';
-import { BASELINES, SequenceStats, candidateTasks } from '../eval/baselines';
+import { BASELINES, SequenceStats, SequenceStatsOptions, candidateTasks } from '../eval/baselines';
 import { evaluateNextItem, formatNextItem } from '../eval/next-item';
 import { DataPosition, fit, isDataPosition } from '../train/fit';
 import { TrainOptions } from '../train/options';
@@ -81,10 +82,61 @@ function trainOptions(flags: TrainFlags, settings: Settings): { options: TrainOp
   return { options: o, epochs: flags.epochs ?? fileEpochs ?? 1 };
 }
 
+/** The training and validation parts of a data file, and the baselines' counts where it is a log. */
+interface Parts {
+  source: ExampleSource;
+  train: AsyncIterable<TrainingExample>;
+  valid?: () => AsyncIterable<TrainingExample>;
+  /** Leave-one-out: each user's last behaviour, for the next-item table. */
+  test?: () => AsyncIterable<TrainingExample>;
+  /** The four baselines' counts, from the training part only. */
+  stats?: SequenceStats;
+  /** Where examples that are not training ones went (for the no-training-examples error). */
+  heldOut: string;
+  note?: string;
+}
+
+/**
+ * A behaviour log without a validation file, split as `--split` says. In every split the training cuts'
+ * negatives and labels, and the baselines' counts, come from the training part only.
+ */
+async function splitLog(flags: TrainFlags, options: ReadExamplesOptions, config: ResolvedConfig): Promise<Parts> {
+  const counted = (o: SequenceStatsOptions) => SequenceStats.from(readTimelines(flags.data, options), config, o);
+  if (flags.split === 'leave-one-out') {
+    const source = readExamples(flags.data, { ...options, leaveOneOut: 'train' });
+    const part = (leaveOneOut: 'valid' | 'test') => () => readExamples(flags.data, { ...options, leaveOneOut }).examples;
+    return {
+      source, train: source.examples, valid: part('valid'), test: part('test'), stats: await counted({ holdLast: 2 }),
+      heldOut: 'are held out (--split leave-one-out)',
+      note: 'validation: leave-one-out (the second-last behaviour of each user with 3 or more validates, the last tests)',
+    };
+  }
+  if (flags.split === 'user') {
+    const source = readExamples(flags.data, { ...options, validUsers: VALID_USERS });
+    const { train, validation } = splitByUser(source.examples, VALID_USERS);
+    return {
+      source, train, valid: () => validation, stats: await counted({ validUsers: VALID_USERS }),
+      heldOut: 'belong to held-out users (--split user)',
+      note: `validation: the users whose id hashes into the held-out ${VALID_USERS * 100}%`,
+    };
+  }
+  // By time (SPEC §5): the last day unless --valid-from says otherwise.
+  const validFrom = flags.validFrom ?? (await defaultValidFrom(flags.data, options));
+  const source = readExamples(flags.data, { ...options, trainBefore: validFrom });
+  const { train, validation } = splitByTime(source.examples, validFrom);
+  return {
+    source, train, valid: () => validation, stats: await counted({ before: validFrom }),
+    heldOut: 'are cut at or after the validation split (--valid-from)',
+    note: `validation: examples cut at or after ${new Date(validFrom * 1000).toISOString()} (--valid-from ${validFrom})`,
+  };
+}
+
 export async function trainCommand(flags: TrainFlags, io: Output): Promise<void> {
   const settings = await readSettings(flags.config);
   const { options, epochs } = trainOptions(flags, settings);
   const checkpoint = flags.checkpoint ?? `${flags.out}.ckpt`;
+  const reader = readerOptions(flags, settings);
+  const log = formatOf(flags.data, reader) !== 'jsonl';
 
   let trainer: Trainer;
   let start: DataPosition | undefined;
@@ -103,62 +155,35 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
     io.err(`initialised from ${flags.init}${fresh.length ? `; new tensors: ${fresh.join(', ')}` : ''}`);
   } else {
     let model = settings.model ?? {};
-    if (formatOf(flags.data, readerOptions(flags, settings)) !== 'jsonl' && flags.dataSizedTables !== false) {
-      const sized = await sizeTablesFromData(flags.data, model, readerOptions(flags, settings));
+    if (log && flags.dataSizedTables !== false) {
+      const sized = await sizeTablesFromData(flags.data, model, reader);
       model = sized.config;
       if (sized.notes.length > 0) io.err(`tables sized from the data (--no-data-sized-tables keeps the defaults): ${sized.notes.join('; ')}`);
     }
     trainer = Trainer.create(model, options);
   }
 
-  const dataOptions: ReadExamplesOptions = { ...readerOptions(flags, settings), config: trainer.config };
-  let trainData: AsyncIterable<TrainingExample>;
-  let validData: (() => AsyncIterable<TrainingExample>) | undefined;
+  const dataOptions: ReadExamplesOptions = { ...reader, config: trainer.config };
   let validSource: ExampleSource | undefined;
-  let source: ExampleSource;
-  // The baselines of a log, counted from its training period (none for JSON Lines or a separate --valid).
-  let stats: SequenceStats | undefined;
   let baselineReports: Record<string, EvalReport> | undefined;
-  let testData: (() => AsyncIterable<TrainingExample>) | undefined;
+  let parts: Parts;
   if (flags.valid) {
-    source = readExamples(flags.data, dataOptions);
-    trainData = source.examples;
-    validSource = readExamples(flags.valid, dataOptions);
-    validData = () => validSource!.examples;
-  } else if (formatOf(flags.data, dataOptions) !== 'jsonl' && flags.split === 'leave-one-out') {
-    // Leave-one-out: each user's second-last behaviour validates, the last one tests (the next-item table).
-    source = readExamples(flags.data, { ...dataOptions, leaveOneOut: 'train' });
-    trainData = source.examples;
-    validData = () => readExamples(flags.data, { ...dataOptions, leaveOneOut: 'valid' }).examples;
-    testData = () => readExamples(flags.data, { ...dataOptions, leaveOneOut: 'test' }).examples;
-    stats = await SequenceStats.from(readTimelines(flags.data, dataOptions), trainer.config, { holdLast: 2 });
-    io.err('validation: leave-one-out (the second-last behaviour of each user with 3 or more validates, the last tests)');
-  } else if (formatOf(flags.data, dataOptions) !== 'jsonl' && flags.split === 'user') {
-    // By user: a tenth of the users (by a hash of the id) validate; their rows feed no training negative.
-    source = readExamples(flags.data, { ...dataOptions, validUsers: VALID_USERS });
-    const split = splitByUser(source.examples, VALID_USERS);
-    trainData = split.train;
-    validData = () => split.validation;
-    stats = await SequenceStats.from(readTimelines(flags.data, dataOptions), trainer.config, { validUsers: VALID_USERS });
-    io.err(`validation: the users whose id hashes into the held-out ${VALID_USERS * 100}%`);
-  } else if (formatOf(flags.data, dataOptions) !== 'jsonl') {
-    // A behaviour log without a validation file: hold out the last day, as SPEC §5 splits by time; negatives
-    // and labels of training cuts come from before the split only (trainBefore).
-    const validFrom = flags.validFrom ?? (await defaultValidFrom(flags.data, dataOptions));
-    source = readExamples(flags.data, { ...dataOptions, trainBefore: validFrom });
-    stats = await SequenceStats.from(readTimelines(flags.data, dataOptions), trainer.config, { before: validFrom });
-    const split = splitByTime(source.examples, validFrom);
-    trainData = split.train;
-    validData = () => split.validation;
-    io.err(`validation: examples cut at or after ${new Date(validFrom * 1000).toISOString()} (--valid-from ${validFrom})`);
+    const source = readExamples(flags.data, dataOptions);
+    const valid = readExamples(flags.valid, dataOptions);
+    validSource = valid;
+    parts = { source, train: source.examples, valid: () => valid.examples, heldOut: `are in ${flags.valid}` };
+  } else if (log) {
+    parts = await splitLog(flags, dataOptions, trainer.config);
+    if (parts.note) io.err(parts.note);
   } else {
-    source = readExamples(flags.data, dataOptions);
-    trainData = source.examples;
+    const source = readExamples(flags.data, dataOptions);
+    parts = { source, train: source.examples, heldOut: '' };
   }
+  const { source, valid: validData, test: testData, stats } = parts;
   // The first pass shows what the reader made of the file; a file that gives nothing is refused before training.
   let firstPass = true;
-  const counted = trainData;
-  trainData = {
+  const counted = parts.train;
+  const trainData: AsyncIterable<TrainingExample> = {
     async *[Symbol.asyncIterator]() {
       let n = 0;
       for await (const ex of counted) {
@@ -169,10 +194,7 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
         firstPass = false;
         for (const line of formatDataReport(flags.data, source.report())) io.err(line);
         const all = source.report().examples;
-        if (n === 0 && all > 0) {
-          const where = flags.split === 'user' ? 'belong to held-out users (--split user)' : flags.split === 'leave-one-out' ? 'are held out (--split leave-one-out)' : 'are cut at or after the validation split (--valid-from)';
-          throw new DupnError('E_INPUT', `${flags.data}: no training examples: all ${all} examples ${where}`, { path: '--split' });
-        }
+        if (n === 0 && all > 0) throw new DupnError('E_INPUT', `${flags.data}: no training examples: all ${all} examples ${parts.heldOut}`, { path: '--split' });
         if (n === 0) refuseEmpty(flags.data, source.report());
       }
     },
@@ -208,7 +230,7 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
   if (validSource) for (const line of formatDataReport(flags.valid!, validSource.report())) io.err(line);
   await trainer.save(flags.out);
   io.out(`saved ${flags.out} (${trainer.steps} steps${reports.length === 0 ? '; nothing left to train' : ''})`);
-  if (stats && validData && flags.nextItem !== false && [...stats.byTask.values()].some((e) => e.fields.join() === 'item')) {
+  if (stats && validData && flags.nextItem !== false && stats.itemTask() !== undefined) {
     const model = trainer.toModel();
     try {
       if (testData) io.out('test (the last behaviour of each user):');

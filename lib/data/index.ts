@@ -8,7 +8,7 @@
 import { promises as fsp } from 'node:fs';
 import { DupnConfig, ResolvedConfig, resolveConfig } from '../config';
 import { DupnError } from '../errors';
-import { LogReadOptions, LogStats, parseColumns, readLogBatches } from './csv-log';
+import { LogReadOptions, LogRow, LogStats, parseColumns, readLogBatches } from './csv-log';
 import { MalformedRow, TrainingExample } from './example';
 import { ExampleBuilder, ExampleOptions, ExampleStats } from './examples';
 import { JsonlStats, readJsonlBatches } from './jsonl';
@@ -222,11 +222,24 @@ function timelinesOf(
  * their statistics from these.
  */
 export async function* readTimelines(path: string, options: ReadExamplesOptions = {}): AsyncGenerator<UserTimeline> {
-  const format = formatOf(path, options);
-  if (format === 'jsonl') throw new DupnError('E_INPUT', `${path}: JSON Lines hold examples, not a behaviour log`, { path });
-  const logOpts = logOptions(options, format, resolveConfig(options.config ?? {}));
+  const logOpts = logOptionsOf(path, options);
   const grouping = options.grouping === 'stream' || options.grouping === 'memory' ? options.grouping : (await groupedByUser(path, logOpts)) ? 'stream' : 'memory';
   yield* timelinesOf(path, logOpts, grouping, { lines: 0, rows: 0, unknownTypes: 0 }, timelineStats(), new MalformedLog(path, options.strict === true, 0), options);
+}
+
+/**
+ * The rows of a behaviour log in file order, in batches, read as {@link readExamples} reads them: for a pass
+ * that needs rows but not users (a time histogram, distinct ids), so nothing is grouped or held. Malformed
+ * lines go to `malformed` (skipped; fatal with `strict`).
+ */
+export function readRows(path: string, options: ReadExamplesOptions = {}, malformed = new MalformedLog(path, options.strict === true, 0)): AsyncGenerator<LogRow[]> {
+  return readLogBatches(path, logOptionsOf(path, options), { lines: 0, rows: 0, unknownTypes: 0 }, malformed);
+}
+
+function logOptionsOf(path: string, options: ReadExamplesOptions): LogReadOptions {
+  const format = formatOf(path, options);
+  if (format === 'jsonl') throw new DupnError('E_INPUT', `${path}: JSON Lines hold examples, not a behaviour log`, { path });
+  return logOptions(options, format, resolveConfig(options.config ?? {}));
 }
 
 /**
@@ -279,9 +292,7 @@ export async function defaultValidFrom(path: string, options: ReadExamplesOption
     const stats = { lines: 0, rows: 0, users: 0 };
     for await (const batch of readJsonlBatches(path, { strict: options.strict === true }, stats, malformed)) for (const ex of batch) hist.add(ex.time);
   } else {
-    const config = resolveConfig(options.config ?? {});
-    const stats = { lines: 0, rows: 0, unknownTypes: 0 };
-    for await (const batch of readLogBatches(path, logOptions(options, format, config), stats, malformed)) for (const row of batch) hist.add(row.time);
+    for await (const batch of readRows(path, options, malformed)) for (const row of batch) hist.add(row.time);
   }
   if (hist.count === 0 && malformed.count > 0) {
     const first = malformed.first.map((m) => `line ${m.line}: ${m.problem}`).join('; ');

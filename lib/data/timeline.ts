@@ -23,7 +23,7 @@ export interface UserTimeline {
   userId: string;
   /** Oldest first (stable by file order at equal times). */
   rows: LogRow[];
-  /** Line of the block's first row in the file: identifies the block (seeds are derived from it). */
+  /** Line of the block's first row in the file: where the block starts (for reports; seeds use the user and its first time). */
   firstLine: number;
 }
 

@@ -47,7 +47,7 @@ export class EntityStats {
   readonly count = new Map<string, number>();
   readonly successors = new Map<string, Map<string, number>>();
   readonly rules = new Map<string, Map<string, number>>();
-  /** The candidate fields of each entity as last seen (what a catalogue scores). */
+  /** The candidate fields of each entity as first seen (what a catalogue scores). */
   readonly features = new Map<string, CandidateInput>();
   maxCount = 0;
 
@@ -57,14 +57,15 @@ export class EntityStats {
     readonly window: number,
   ) {}
 
-  add(keys: (string | undefined)[], features: (CandidateInput | undefined)[]): void {
+  /** Counts one sequence of entity keys; `featuresOf(i)` gives the candidate fields of entity i, asked once per entity. */
+  add(keys: (string | undefined)[], featuresOf?: (i: number) => CandidateInput): void {
     for (let i = 0; i < keys.length; i++) {
       const a = keys[i];
       if (a === undefined) continue;
       const n = (this.count.get(a) ?? 0) + 1;
       this.count.set(a, n);
       if (n > this.maxCount) this.maxCount = n;
-      if (features[i]) this.features.set(a, features[i]!);
+      if (featuresOf && n === 1) this.features.set(a, featuresOf(i));
       for (let d = 1; d <= this.window && i + d < keys.length; d++) {
         const b = keys[i + d];
         if (b === undefined) continue;
@@ -79,18 +80,25 @@ export class EntityStats {
     return key === undefined ? 0 : (this.count.get(key) ?? 0) / (this.maxCount + 1);
   }
 
-  /** The baseline's score of `candidate` after `history` (oldest first). */
-  score(name: BaselineName, history: (string | undefined)[], candidate: string | undefined): number {
-    const pop = this.tieBreak(candidate);
-    if (name === 'popularity' || candidate === undefined) return pop;
+  /**
+   * The baseline's scores after one `history` (oldest first): what depends on the history alone (the last
+   * entity, the position of each seen one) is looked up once here, so scoring a whole catalogue costs one map
+   * lookup per candidate.
+   */
+  scorerFor(name: BaselineName, history: readonly (string | undefined)[]): (candidate: string | undefined) => number {
     if (name === 'recent') {
-      for (let j = history.length - 1; j >= 0; j--) if (history[j] === candidate) return 1 + j + pop;
-      return pop;
+      const position = new Map<string, number>();
+      history.forEach((k, j) => k !== undefined && position.set(k, j));
+      return (c) => (c === undefined ? 0 : (position.has(c) ? 1 + position.get(c)! : 0) + this.tieBreak(c));
     }
-    const last = lastKey(history);
-    if (last === undefined) return pop;
-    const table = name === 'successors' ? this.successors : this.rules;
-    return (table.get(last)?.get(candidate) ?? 0) + pop;
+    const last = name === 'popularity' ? undefined : lastKey(history);
+    const row = last === undefined ? undefined : (name === 'successors' ? this.successors : this.rules).get(last);
+    return (c) => (c === undefined ? 0 : (row?.get(c) ?? 0) + this.tieBreak(c));
+  }
+
+  /** The baseline's score of one `candidate` after `history` (oldest first). */
+  score(name: BaselineName, history: readonly (string | undefined)[], candidate: string | undefined): number {
+    return this.scorerFor(name, history)(candidate);
   }
 }
 
@@ -100,7 +108,7 @@ function bump(m: Map<string, Map<string, number>>, a: string, b: string, w: numb
   row.set(b, (row.get(b) ?? 0) + w);
 }
 
-function lastKey(history: (string | undefined)[]): string | undefined {
+function lastKey(history: readonly (string | undefined)[]): string | undefined {
   for (let j = history.length - 1; j >= 0; j--) if (history[j] !== undefined) return history[j];
   return undefined;
 }
@@ -142,16 +150,21 @@ export class SequenceStats {
     const rows = all.slice(0, all.length >= 3 ? all.length - this.holdLast : all.length).filter((r) => r.time < this.before);
     for (const stats of this.byTask.values()) {
       const keys = rows.map((r) => keyOf(stats.fields, (f) => fieldOf(r, f)));
-      const features = rows.map((r) => {
+      stats.add(keys, (i) => {
         const c: CandidateInput = {};
         for (const f of stats.target) {
-          const v = fieldOf(r, f);
+          const v = fieldOf(rows[i], f);
           if (v !== undefined) c[f] = v;
         }
         return c;
       });
-      stats.add(keys, features);
     }
+  }
+
+  /** The first task whose entity is the item (what next-item evaluation ranks), if any. */
+  itemTask(): string | undefined {
+    for (const [name, s] of this.byTask) if (s.fields.length === 1 && s.fields[0] === 'item') return name;
+    return undefined;
   }
 
   /** Counts every timeline of a stream. */
@@ -171,11 +184,11 @@ export class SequenceStats {
           for (const ex of examples) {
             const label = ex.labels[task];
             if (!Array.isArray(label)) continue;
-            const history = ex.user.behaviors.map((b) => behaviorKey(stats.fields, b));
+            const score = stats.scorerFor(name, ex.user.behaviors.map((b) => behaviorKey(stats.fields, b)));
             // x / (1 + x): the same order, inside [0, 1) as binary tasks' probabilities must be (the
             // log-loss of a baseline means nothing; its AUC, GAUC and NDCG do).
             for (const c of label) {
-              const x = stats.score(name, history, behaviorKey(stats.fields, c.candidate));
+              const x = score(behaviorKey(stats.fields, c.candidate));
               scores.push(x / (1 + x));
             }
           }

@@ -16,7 +16,8 @@ import { TrainingExample } from '../data/example';
 import { DupnError } from '../errors';
 import { Model } from '../model';
 import { mulberry32 } from '../random';
-import { BASELINES, BaselineName, EntityStats, SequenceStats, behaviorKey } from './baselines';
+import { isAsyncIterable } from '../evaluate';
+import { BASELINES, EntityStats, SequenceStats, behaviorKey } from './baselines';
 
 /** Metrics of one scorer. */
 export interface NextItemMetrics {
@@ -99,13 +100,7 @@ export async function evaluateNextItem(
   const k = options.k ?? 20;
   const sampledK = options.sampledK ?? 10;
   const sampled = options.sampled ?? 100;
-  let taskName = options.task;
-  if (taskName === undefined) {
-    for (const [name, s] of stats.byTask) if (s.fields.length === 1 && s.fields[0] === 'item') {
-      taskName = name;
-      break;
-    }
-  }
+  const taskName = options.task ?? stats.itemTask();
   const es: EntityStats | undefined = taskName === undefined ? undefined : stats.byTask.get(taskName);
   if (es === undefined || taskName === undefined) throw new DupnError('E_TASK', `next-item evaluation needs a binary or rank task over items${taskName ? `; "${taskName}" is not one` : ''}`);
   const keys = [...es.count.keys()];
@@ -114,7 +109,7 @@ export async function evaluateNextItem(
   const cases: Case[] = [];
   let unseen = 0;
   const add = (ex: TrainingExample): void => {
-    const label = ex.labels[taskName!];
+    const label = ex.labels[taskName];
     if (!Array.isArray(label)) return;
     const positive = label.find((c) => c.label > 0);
     if (!positive) return;
@@ -137,8 +132,8 @@ export async function evaluateNextItem(
     }
     cases.push({ history, example: ex, target, sample });
   };
-  if (Symbol.asyncIterator in examples) for await (const ex of examples as AsyncIterable<TrainingExample>) add(ex);
-  else for (const ex of examples as Iterable<TrainingExample>) add(ex);
+  if (isAsyncIterable(examples)) for await (const ex of examples) add(ex);
+  else for (const ex of examples) add(ex);
 
   const scorers: Record<string, NextItemMetrics> = {};
   const sums = (): NextItemMetrics => ({ hr: 0, mrr: 0, ndcg: 0, sampledHr: 0, sampledNdcg: 0 });
@@ -188,7 +183,8 @@ export async function evaluateNextItem(
     const m = sums();
     const scores = new Float64Array(keys.length);
     for (const c of cases) {
-      for (let i = 0; i < keys.length; i++) scores[i] = es.score(name as BaselineName, c.history, keys[i]);
+      const score = es.scorerFor(name, c.history);
+      for (let i = 0; i < keys.length; i++) scores[i] = score(keys[i]);
       account(m, scores, c);
     }
     scorers[name] = mean(m);
