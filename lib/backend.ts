@@ -16,6 +16,14 @@ export interface Backend {
   score(heads: number[], user: Float32Array, cands: CandidateColumns, outs: Float32Array[], threads: number, async: true): Promise<void>;
   predict(head: number, users: Float32Array, out: Float32Array, async: false): void;
   predict(head: number, users: Float32Array, out: Float32Array, async: true): Promise<void>;
+  /** retrieval heads: the item tower's vector of every candidate (C × dim). Native engine only. */
+  itemVectors?(head: number, cands: CandidateColumns, out: Float32Array, threads: number, async: true): Promise<void>;
+  itemVectors?(head: number, cands: CandidateColumns, out: Float32Array, threads: number, async: false): void;
+  /** Exact top-k rows of `vectors` (n × dim) by dot product with `query`, best first; `found[0]` = how many. */
+  topK?(vectors: Float32Array, dim: number, query: Float32Array, k: number, skip: Uint8Array | null, index: Int32Array, score: Float32Array,
+    found: Int32Array, threads: number, async: true): Promise<void>;
+  topK?(vectors: Float32Array, dim: number, query: Float32Array, k: number, skip: Uint8Array | null, index: Int32Array, score: Float32Array,
+    found: Int32Array, threads: number, async: false): void;
   /** Frees the engine's resources; calls in flight finish first. */
   release(): void;
 }

@@ -54,7 +54,28 @@ export interface MulticlassTask {
   layers: number[];
 }
 
-export type TaskConfig = BinaryTask | RankTask | MulticlassTask;
+/**
+ * A retrieval head (candidate generation): score = ⟨user tower(U), item tower(t)⟩ + w·h, where both towers
+ * are ReLU MLPs of widths `layers` (the last width is the vectors' dimension, linear) and, with `history`,
+ * h holds the {@link HISTORY_FEATURES} numbers that say whether and how recently the user acted on the
+ * candidate (computed by dupn from the user's behaviours; see `historyFeatures`). Item vectors can be
+ * precomputed for a catalogue and searched for the top k (`Model.retrieve`).
+ */
+export interface RetrievalTask {
+  name: string;
+  kind: 'retrieval';
+  target: string[];
+  layers: number[];
+  history: boolean;
+}
+
+export type TaskConfig = BinaryTask | RankTask | MulticlassTask | RetrievalTask;
+
+/**
+ * Width of the history features of a retrieval head: one-hot of how many behaviours back the user last
+ * acted on the candidate (1, 2–3, 4–7, …, ≥ 128: 8 buckets), then log(1 + times acted on it).
+ */
+export const HISTORY_FEATURES = 9;
 
 /** The fully resolved configuration: every key present, defaults applied. */
 export interface ResolvedConfig {
@@ -73,7 +94,8 @@ export interface ResolvedConfig {
 type TaskInput =
   | ({ name: string; kind: 'binary' } & Partial<Omit<BinaryTask, 'name' | 'kind'>>)
   | ({ name: string; kind: 'rank' } & Partial<Omit<RankTask, 'name' | 'kind'>>)
-  | ({ name: string; kind: 'multiclass' } & Partial<Omit<MulticlassTask, 'name' | 'kind'>>);
+  | ({ name: string; kind: 'multiclass' } & Partial<Omit<MulticlassTask, 'name' | 'kind'>>)
+  | ({ name: string; kind: 'retrieval' } & Partial<Omit<RetrievalTask, 'name' | 'kind'>>);
 
 /** Config as a caller writes it: every key optional; `properties` merges key by key with the defaults. */
 export interface DupnConfig {
@@ -205,8 +227,9 @@ function task(v: unknown, path: string, itemFields: TableField[]): TaskConfig {
   if (!isPlainObject(v)) fail(path, `must be an object, got ${describe(v)}`);
   const taskName = name(v['name'], `${path}.name`);
   const kind = v['kind'];
-  if (kind === 'binary' || kind === 'rank') {
-    checkKeys(v, kind === 'rank' ? ['name', 'kind', 'target', 'layers', 'denseFeatures'] : ['name', 'kind', 'target', 'layers'], path);
+  if (kind === 'binary' || kind === 'rank' || kind === 'retrieval') {
+    const keys = { binary: [], rank: ['denseFeatures'], retrieval: ['history'] }[kind];
+    checkKeys(v, ['name', 'kind', 'target', 'layers', ...keys], path);
     const targetRaw = v['target'] === undefined ? itemFields.map((f) => f.name) : v['target'];
     const target: string[] = [];
     array(targetRaw, `${path}.target`, 64).forEach((t, i) => {
@@ -220,6 +243,15 @@ function task(v: unknown, path: string, itemFields: TableField[]): TaskConfig {
     });
     if (target.length === 0) fail(`${path}.target`, 'must name at least one item field');
     const hidden = layers(v['layers'] ?? [64], `${path}.layers`);
+    if (kind === 'retrieval') {
+      if (hidden.length === 0) fail(`${path}.layers`, 'must give at least the vector width (e.g. [64])');
+      if (!target.some((t) => (itemFields.find((f) => f.name === t)?.dim ?? 0) > 0)) {
+        fail(`${path}.target`, 'must name an item field with an embedding (dim > 0): the item tower needs an input');
+      }
+      const history = v['history'] ?? true;
+      if (typeof history !== 'boolean') fail(`${path}.history`, `must be true or false, got ${describe(history)}`);
+      return { name: taskName, kind, target, layers: hidden, history };
+    }
     if (kind === 'binary') return { name: taskName, kind, target, layers: hidden };
     const denseFeatures = int(v['denseFeatures'] ?? 0, `${path}.denseFeatures`, 0, MAX_DIM);
     return { name: taskName, kind, target, layers: hidden, denseFeatures };
@@ -233,7 +265,7 @@ function task(v: unknown, path: string, itemFields: TableField[]): TaskConfig {
       layers: layers(v['layers'] ?? [64], `${path}.layers`),
     };
   }
-  fail(`${path}.kind`, `must be "binary", "rank" or "multiclass", got ${describe(kind)}`);
+  fail(`${path}.kind`, `must be "binary", "rank", "multiclass" or "retrieval", got ${describe(kind)}`);
 }
 
 /**
@@ -345,12 +377,35 @@ export function targetDim(c: ResolvedConfig, t: TaskConfig): number {
   return t.target.reduce((s, n) => s + (c.itemFields.find((f) => f.name === n)?.dim ?? 0), 0);
 }
 
-/** Output width of a task's last layer: 1 for binary/rank, `classes` for multiclass. */
+/**
+ * Output width of a task's last layer: 1 for binary/rank, `classes` for multiclass, the vectors' width
+ * (the last of `layers`) for retrieval.
+ */
 export function taskOutputs(t: TaskConfig): number {
+  if (t.kind === 'retrieval') return t.layers[t.layers.length - 1];
   return t.kind === 'multiclass' ? t.classes : 1;
 }
 
-/** Input width of a task's first layer: U, then t, then dense features. */
+/** Per-candidate dense numbers a task reads: rank's denseFeatures, a retrieval head's history features. */
+export function denseCount(t: TaskConfig): number {
+  if (t.kind === 'rank') return t.denseFeatures;
+  if (t.kind === 'retrieval') return t.history ? HISTORY_FEATURES : 0;
+  return 0;
+}
+
+/** Input width of a task's first layer: U, then t, then dense features (retrieval: U alone, its user tower). */
 export function headInputDim(c: ResolvedConfig, t: TaskConfig): number {
-  return deriveDims(c).userDim + targetDim(c, t) + (t.kind === 'rank' ? t.denseFeatures : 0);
+  if (t.kind === 'retrieval') return deriveDims(c).userDim;
+  return deriveDims(c).userDim + targetDim(c, t) + denseCount(t);
+}
+
+/** The hidden widths and tensor-name stems of a task's layer stacks (one stack, two for retrieval). */
+export function layerStacks(c: ResolvedConfig, t: TaskConfig): { stem: string; widths: number[] }[] {
+  if (t.kind === 'retrieval') {
+    return [
+      { stem: `head.${t.name}.user`, widths: [deriveDims(c).userDim, ...t.layers] },
+      { stem: `head.${t.name}.item`, widths: [targetDim(c, t), ...t.layers] },
+    ];
+  }
+  return [{ stem: `head.${t.name}`, widths: [headInputDim(c, t), ...t.layers, taskOutputs(t)] }];
 }

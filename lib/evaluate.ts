@@ -97,8 +97,9 @@ function checkedLabel(task: TaskConfig, label: unknown, path: string): LabelledC
   if (!Array.isArray(label)) labelError(path, `must be an array of labelled candidates, got ${describe(label)}`);
   label.forEach((c: unknown, j) => {
     const l = typeof c === 'object' && c !== null ? (c as { label?: unknown }).label : undefined;
-    const ok = task.kind === 'binary' ? l === 0 || l === 1 : typeof l === 'number' && Number.isInteger(l) && l >= GRADES.none && l <= GRADES.buy;
-    if (!ok) labelError(`${path}[${j}].label`, `must be ${task.kind === 'binary' ? '0 or 1' : `a grade in 0..${GRADES.buy}`}, got ${describe(l)}`);
+    const binary = task.kind !== 'rank';
+    const ok = binary ? l === 0 || l === 1 : typeof l === 'number' && Number.isInteger(l) && l >= GRADES.none && l <= GRADES.buy;
+    if (!ok) labelError(`${path}[${j}].label`, `must be ${binary ? '0 or 1' : `a grade in 0..${GRADES.buy}`}, got ${describe(l)}`);
   });
   return label as LabelledCandidate[];
 }
@@ -112,8 +113,9 @@ function checkScores(task: TaskConfig, scores: unknown, expected: number): Float
   if (scores.length !== expected) throw new DupnError('E_INPUT', `${path}: expected ${expected} scores for this batch, got ${scores.length}`, { path });
   for (let i = 0; i < scores.length; i++) {
     const s = scores[i];
-    const bad = typeof s !== 'number' || !Number.isFinite(s) || (task.kind !== 'rank' && (s < 0 || s > 1));
-    if (bad) throw new DupnError('E_INPUT', `${path}[${i}]: must be a finite ${task.kind === 'rank' ? 'number' : 'probability in [0, 1]'}, got ${describe(s)}`, { path: `${path}[${i}]` });
+    const raw = task.kind === 'rank' || task.kind === 'retrieval';
+    const bad = typeof s !== 'number' || !Number.isFinite(s) || (!raw && (s < 0 || s > 1));
+    if (bad) throw new DupnError('E_INPUT', `${path}[${i}]: must be a finite ${raw ? 'number' : 'probability in [0, 1]'}, got ${describe(s)}`, { path: `${path}[${i}]` });
   }
   return scores;
 }
@@ -183,7 +185,7 @@ function report(acc: Acc, k: number): TaskReport {
     };
   }
   const positives = acc.labels.reduce((s, l) => s + (l > 0 ? 1 : 0), 0);
-  const probs = t.kind === 'rank' ? scores.map((s) => 1 / (1 + Math.exp(-s))) : scores;
+  const probs = t.kind === 'rank' || t.kind === 'retrieval' ? scores.map((s) => 1 / (1 + Math.exp(-s))) : scores;
   const g = gaucDetail(scores, labels, acc.users);
   const out: TaskReport = {
     ...base,
@@ -260,7 +262,8 @@ export function modelScorer(model: Model): Scorer {
         const parts: Float32Array[] = [];
         for (const r of rows) {
           if (!Array.isArray(r.label)) continue; // evaluate() reports the malformed label
-          parts.push(await model.score(task.name, vectors.subarray(r.i * dim, (r.i + 1) * dim), r.label.map((c) => c.candidate)));
+          const user = task.kind === 'retrieval' ? { user: examples[r.i].user } : {};
+          parts.push(await model.score(task.name, vectors.subarray(r.i * dim, (r.i + 1) * dim), r.label.map((c) => c.candidate), user));
         }
         const scores = new Float64Array(parts.reduce((s, p) => s + p.length, 0));
         let at = 0;
@@ -365,7 +368,7 @@ export function popularityScorer(train: Iterable<TrainingExample>, options: Popu
           for (const c of label) {
             const s = byKey?.get(candidateKey(c.candidate));
             const p = s ? (s.positive + prior * base) / (s.seen + prior) : base;
-            col.push(kind === 'rank' ? Math.log(p / (1 - p)) : p);
+            col.push(kind === 'rank' || kind === 'retrieval' ? Math.log(p / (1 - p)) : p);
           }
         }
       }

@@ -4,7 +4,7 @@
  * all strings of one table are hashed in a single native call.
  */
 import { CandidateColumns, UserColumns } from './columns';
-import { ResolvedConfig, TaskConfig } from './config';
+import { HISTORY_FEATURES, ResolvedConfig, TaskConfig, denseCount } from './config';
 import { DupnError, describe, inputError } from './errors';
 import { Categorical, hashKey } from './hashing';
 import { native } from './native';
@@ -169,23 +169,70 @@ export function packUsers(config: ResolvedConfig, users: unknown, options: PackO
   return { lengths, items, properties, queryOffsets, queryTokens: queryTokensOut, profile };
 }
 
+/** The field whose value identifies a task's candidate in a user's history: `item` when targeted, else the first target. */
+export function historyField(task: TaskConfig & { target: string[] }): string {
+  return task.target.includes('item') ? 'item' : task.target[0];
+}
+
 /**
- * Packs candidates for one or more binary/rank tasks: the union of their target fields is hashed (other
- * columns stay 0), and `dense` carries the rank tasks' dense features (they must agree on the count).
+ * Where each entity of a user's history last occurred and how often: key (the value of `field`, as hashed)
+ * → { back: behaviours back from the end (1 = the latest), count }. Only the last `maxSeqLen` behaviours
+ * count, as only they reach the model.
  */
-export function packCandidates(config: ResolvedConfig, tasks: TaskConfig | TaskConfig[], candidates: unknown): CandidateColumns {
+export function historyIndex(behaviors: readonly BehaviorInput[], field: string, maxSeqLen: number): Map<string, { back: number; count: number }> {
+  const index = new Map<string, { back: number; count: number }>();
+  const from = Math.max(0, behaviors.length - maxSeqLen);
+  for (let i = from; i < behaviors.length; i++) {
+    const v = behaviors[i]?.[field];
+    if (v === undefined || v === null) continue;
+    const key = hashKey(v, `behaviors[${i}].${field}`);
+    const seen = index.get(key);
+    if (seen === undefined) index.set(key, { back: behaviors.length - i, count: 1 });
+    else {
+      seen.back = behaviors.length - i;
+      seen.count++;
+    }
+  }
+  return index;
+}
+
+/**
+ * The {@link HISTORY_FEATURES} history features of one candidate (a retrieval head's `h`): one-hot of
+ * floor(log2(back)) capped at 7 (back = behaviours since the user last acted on it), then log(1 + count);
+ * all zero when the user never did. Written to out[at .. at + 9).
+ */
+export function historyFeatures(seen: { back: number; count: number } | undefined, out: Float32Array, at: number): void {
+  out.fill(0, at, at + HISTORY_FEATURES);
+  if (seen === undefined) return;
+  out[at + Math.min(HISTORY_FEATURES - 2, Math.floor(Math.log2(seen.back)))] = 1;
+  out[at + HISTORY_FEATURES - 1] = Math.log1p(seen.count);
+}
+
+/**
+ * Packs candidates for one or more binary/rank/retrieval tasks: the union of their target fields is hashed
+ * (other columns stay 0), and `dense` carries the rank tasks' dense features or a retrieval task's history
+ * features (computed from `user`'s behaviours; zeros without a user). Tasks must agree on the count.
+ */
+export function packCandidates(config: ResolvedConfig, tasks: TaskConfig | TaskConfig[], candidates: unknown, user?: UserInput): CandidateColumns {
   if (!Array.isArray(candidates)) inputError('candidates', `must be an array, got ${describe(candidates)}`);
   const list = Array.isArray(tasks) ? tasks : [tasks];
   const names = new Set<string>();
   let D = 0;
+  let history: Map<string, { back: number; count: number }> | undefined;
+  let historyKey = '';
   for (const task of list) {
     if (task.kind === 'multiclass') throw new DupnError('E_TASK', `task "${task.name}" is multiclass: use predict(), not score()`, { path: 'task' });
     task.target.forEach((n) => names.add(n));
-    if (task.kind === 'rank' && task.denseFeatures > 0) {
-      if (D > 0 && D !== task.denseFeatures) {
-        throw new DupnError('E_TASK', `tasks: rank tasks with different denseFeatures (${D}, ${task.denseFeatures}) cannot be scored in one call`, { path: 'tasks' });
+    const d = denseCount(task);
+    if (d > 0) {
+      if (D > 0 && (D !== d || task.kind === 'retrieval' || history !== undefined)) {
+        throw new DupnError('E_TASK', `tasks: tasks with different dense inputs (denseFeatures or history features: ${D}, ${d}) cannot be scored in one call`, { path: 'tasks' });
       }
-      D = task.denseFeatures;
+      D = d;
+      if (task.kind === 'retrieval') {
+        historyKey = historyField(task);
+        history = user === undefined ? new Map() : historyIndex(isObject(user) && Array.isArray(user.behaviors) ? user.behaviors : [], historyKey, config.maxSeqLen);
+      }
     }
   }
   const C = candidates.length;
@@ -200,7 +247,9 @@ export function packCandidates(config: ResolvedConfig, tasks: TaskConfig | TaskC
     fields.forEach((f, j) => {
       keys[j][c] = hashKey(cand[f.name], `${path}.${f.name}`);
     });
-    if (D > 0) {
+    if (history !== undefined) {
+      historyFeatures(history.get(hashKey(cand[historyKey], `${path}.${historyKey}`)), dense, c * D);
+    } else if (D > 0) {
       const d = cand['dense'];
       if (d === undefined || d === null || typeof d !== 'object' || typeof (d as ArrayLike<number>).length !== 'number') {
         inputError(`${path}.dense`, `must be an array of ${D} numbers, got ${describe(d)}`);

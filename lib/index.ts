@@ -8,7 +8,7 @@ export { DupnError } from './errors';
 export type { DupnErrorCode } from './errors';
 export { fingerprint64, bucket, bucketMany } from './hashing';
 export type { Categorical } from './hashing';
-export { resolveConfig, defaultConfig, deriveDims } from './config';
+export { resolveConfig, defaultConfig, deriveDims, HISTORY_FEATURES } from './config';
 export type {
   DupnConfig,
   ResolvedConfig,
@@ -16,12 +16,15 @@ export type {
   BinaryTask,
   RankTask,
   MulticlassTask,
+  RetrievalTask,
   TableField,
   PropertiesConfig,
   QueryConfig,
   Dims,
 } from './config';
 export type { UserInput, BehaviorInput, CandidateInput, PackOptions } from './features';
+export { historyFeatures, historyIndex } from './features';
+export type { Retrieved, RetrieveOptions } from './retrieval';
 export type { UserColumns, CandidateColumns } from './columns';
 export { tensorSpecs } from './tensors';
 export type { TensorSpec } from './tensors';

@@ -5,7 +5,7 @@
  */
 import * as os from 'node:os';
 import { CandidateColumns, UserColumns } from './columns';
-import { DupnConfig, MulticlassTask, ResolvedConfig, TaskConfig, deriveDims, resolveConfig, taskOutputs } from './config';
+import { DupnConfig, MulticlassTask, ResolvedConfig, RetrievalTask, TaskConfig, deriveDims, resolveConfig, taskOutputs } from './config';
 import { DupnError, describe, inputError } from './errors';
 import { CandidateInput, PackOptions, UserInput, packCandidates, packUsers } from './features';
 import { initTensors } from './init';
@@ -13,6 +13,7 @@ import { firstNonFinite, loadModelFile, saveModelFile } from './model-file';
 import { Backend, BackendName } from './backend';
 import { fromNativeError, native } from './native';
 import { nativeSpec } from './native-spec';
+import { Catalogue, Retrieved, RetrieveOptions, catalogueKeys, mergeTop } from './retrieval';
 import { Tensors, elementCount, tensorSpecs } from './tensors';
 
 // onnxruntime-node and the protobuf code load only when a model asks for them, so native users never
@@ -66,6 +67,11 @@ export interface EncodeOptions extends PackOptions {
 export interface ScoreOptions {
   /** Write the scores here (one per candidate) instead of a new array. */
   out?: Float32Array;
+  /**
+   * retrieval heads with history features: the user whose vector this is, so candidates they acted on get
+   * their history term (without it the term is zero: the plain two-tower score).
+   */
+  user?: UserInput;
 }
 
 /** What {@link Model.explain} returns for one user. */
@@ -123,6 +129,7 @@ export class Model {
   /** Arithmetic of the large products: `'fp32'` or `'bf16'`. */
   readonly precision: 'fp32' | 'bf16';
   private handle: Backend | null;
+  private readonly catalogues = new Map<string, Catalogue>();
 
   private constructor(config: ResolvedConfig, tensors: Tensors, options: ModelOptions) {
     const backend = options.backend ?? 'native';
@@ -296,7 +303,7 @@ export class Model {
   }
 
   // Validates a scoring call for several tasks at once; one output per task (options.out only for one).
-  private scoreArgs(tasks: string[], userVector: unknown, candidates: CandidateInput[] | CandidateColumns, out?: unknown) {
+  private scoreArgs(tasks: string[], userVector: unknown, candidates: CandidateInput[] | CandidateColumns, out?: unknown, user?: UserInput) {
     const h = this.live();
     const picked = tasks.map((name) => {
       const { task: t, index } = this.task(name);
@@ -306,7 +313,7 @@ export class Model {
     if (!(userVector instanceof Float32Array)) inputError('userVector', `must be a Float32Array, got ${describe(userVector)}`);
     if (userVector.length !== this.userDim) inputError('userVector', `must have userDim = ${this.userDim} entries, got ${userVector.length}`);
     checkFinite(userVector, 'userVector');
-    const cols = Array.isArray(candidates) ? packCandidates(this.config, picked.map((p) => p.t), candidates) : candidates;
+    const cols = Array.isArray(candidates) ? packCandidates(this.config, picked.map((p) => p.t), candidates, user) : candidates;
     if (typeof cols !== 'object' || cols === null || !(cols.items instanceof Int32Array)) inputError('candidates', 'must be an array of candidates or CandidateColumns');
     const F = this.config.itemFields.length;
     const count = F > 0 ? Math.floor(cols.items.length / F) : 0;
@@ -319,7 +326,7 @@ export class Model {
    * W_U·U is computed once; the rest per candidate (decoupled scoring).
    */
   async score(task: string, userVector: Float32Array, candidates: CandidateInput[] | CandidateColumns, options: ScoreOptions = {}): Promise<Float32Array> {
-    const a = this.scoreArgs([task], userVector, candidates, options.out);
+    const a = this.scoreArgs([task], userVector, candidates, options.out, options.user);
     try {
       await a.h.score(a.heads, a.userVector, a.cols, a.outs, this.threads, true);
     } catch (e) {
@@ -330,7 +337,7 @@ export class Model {
 
   /** Synchronous {@link score}. */
   scoreSync(task: string, userVector: Float32Array, candidates: CandidateInput[] | CandidateColumns, options: ScoreOptions = {}): Float32Array {
-    const a = this.scoreArgs([task], userVector, candidates, options.out);
+    const a = this.scoreArgs([task], userVector, candidates, options.out, options.user);
     try {
       a.h.score(a.heads, a.userVector, a.cols, a.outs, this.threads, false);
     } catch (e) {
@@ -364,6 +371,83 @@ export class Model {
       throw fromNativeError(e, 'scoreAll');
     }
     return Object.fromEntries(tasks.map((t, i) => [t, a.outs[i]]));
+  }
+
+  private retrievalTask(task: string): { t: RetrievalTask; index: number; h: Backend & Required<Pick<Backend, 'itemVectors' | 'topK'>> } {
+    const { task: t, index } = this.task(task);
+    if (t.kind !== 'retrieval') throw new DupnError('E_TASK', `task "${t.name}" is ${t.kind}, not a retrieval head`, { path: 'task' });
+    const h = this.live();
+    if (!h.itemVectors || !h.topK) throw new DupnError('E_UNSUPPORTED', `retrieval runs on the native backend only (this model runs on ${this.backend})`);
+    return { t, index, h: h as Backend & Required<Pick<Backend, 'itemVectors' | 'topK'>> };
+  }
+
+  /** The item tower's vector of each candidate of a `retrieval` head (C × dim, row-major). */
+  async itemVectors(task: string, candidates: CandidateInput[] | CandidateColumns): Promise<Float32Array> {
+    const { t, index, h } = this.retrievalTask(task);
+    const cols = Array.isArray(candidates) ? packCandidates(this.config, t, candidates) : candidates;
+    const F = this.config.itemFields.length;
+    if (typeof cols !== 'object' || cols === null || !(cols.items instanceof Int32Array)) inputError('candidates', 'must be an array of candidates or CandidateColumns');
+    const out = new Float32Array((cols.items.length / F) * taskOutputs(t));
+    try {
+      await h.itemVectors(index, cols, out, this.threads, true);
+    } catch (e) {
+      throw fromNativeError(e, 'itemVectors');
+    }
+    return out;
+  }
+
+  /** The user tower's vector of a `retrieval` head for B user vectors (B × dim): the query of {@link retrieve}. */
+  async queryVectors(task: string, userVectors: Float32Array): Promise<Float32Array> {
+    const { t, index, h } = this.retrievalTask(task);
+    if (!(userVectors instanceof Float32Array) || userVectors.length % this.userDim !== 0) {
+      inputError('userVectors', `must be a Float32Array of B × userDim (${this.userDim}) entries, got ${describe(userVectors)}`);
+    }
+    checkFinite(userVectors, 'userVectors');
+    const out = new Float32Array((userVectors.length / this.userDim) * taskOutputs(t));
+    try {
+      await h.predict(index, userVectors, out, true);
+    } catch (e) {
+      throw fromNativeError(e, 'queryVectors');
+    }
+    return out;
+  }
+
+  /**
+   * Sets the catalogue that {@link retrieve} searches for a `retrieval` task: every item's vector is
+   * computed once here (replacing an earlier catalogue). Rows of the results index `candidates`.
+   */
+  async setCatalogue(task: string, candidates: CandidateInput[]): Promise<void> {
+    const { t } = this.retrievalTask(task);
+    if (!Array.isArray(candidates)) inputError('candidates', `must be an array, got ${describe(candidates)}`);
+    const cols = packCandidates(this.config, t, candidates);
+    const vectors = await this.itemVectors(task, cols);
+    this.catalogues.set(t.name, new Catalogue(t, cols.items, vectors, taskOutputs(t), catalogueKeys(t, candidates)));
+  }
+
+  /**
+   * The `k` catalogue items (see {@link setCatalogue}) with the highest score for one user vector, best
+   * first: exact search by SIMD dot products over every item vector, plus the history term of the items
+   * `options.user` acted on. Scores equal {@link score} on the same items.
+   */
+  async retrieve(task: string, userVector: Float32Array, k: number, options: RetrieveOptions = {}): Promise<Retrieved> {
+    const { t, index, h } = this.retrievalTask(task);
+    const cat = this.catalogues.get(t.name);
+    if (cat === undefined) throw new DupnError('E_TASK', `task "${t.name}" has no catalogue: call setCatalogue() first`, { path: 'task' });
+    if (typeof k !== 'number' || !Number.isInteger(k) || k < 0 || k > 1 << 24) inputError('k', `must be an integer in 0..16777216, got ${describe(k)}`);
+    if (!(userVector instanceof Float32Array) || userVector.length !== this.userDim) inputError('userVector', `must be a Float32Array of userDim = ${this.userDim} entries`);
+    checkFinite(userVector, 'userVector');
+    const plan = cat.plan(this.config, options);
+    const query = await this.queryVectors(task, userVector);
+    const top: Retrieved = { index: new Int32Array(k), score: new Float32Array(k) };
+    const found = new Int32Array(1);
+    const historyScores = new Float32Array(plan.rows.length);
+    try {
+      await h.topK(cat.vectors, cat.dim, query, k, plan.skip, top.index, top.score, found, this.threads, true);
+      if (plan.rows.length > 0) await h.score([index], userVector, cat.columns(plan.rows, plan.dense, this.config.itemFields.length), [historyScores], this.threads, true);
+    } catch (e) {
+      throw fromNativeError(e, 'retrieve');
+    }
+    return mergeTop(k, top, found[0], plan.rows, historyScores);
   }
 
   private scoringTasks(tasks: unknown): string[] {

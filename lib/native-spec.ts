@@ -2,12 +2,12 @@
  * Config + tensors → the spec object the native addon reads (lib/native.ts). The arrays are passed by
  * reference: the addon borrows them (and the trainer updates them in place).
  */
-import { ResolvedConfig, taskOutputs } from './config';
+import { ResolvedConfig, denseCount, layerStacks } from './config';
 import { DupnError } from './errors';
 import { NativeModelSpec, NativeTable } from './native';
-import { Tensors } from './tensors';
+import { Tensors, historyWeightName } from './tensors';
 
-const KIND_CODE = { binary: 0, rank: 1, multiclass: 2 } as const;
+const KIND_CODE = { binary: 0, rank: 1, multiclass: 2, retrieval: 3 } as const;
 
 function tableOf(tensors: Tensors, name: string, rows: number, dim: number): NativeTable {
   return { rows, dim, data: dim > 0 ? (tensors.get(name) ?? null) : null };
@@ -41,16 +41,20 @@ export function nativeSpec(c: ResolvedConfig, t: Tensors, projectionCache: numbe
       b: get(`lstm.${d}.b`),
     })),
     attn: { w: get('attn.w'), b: get('attn.b'), v: get('attn.v') },
-    heads: c.tasks.map((task) => ({
-      kind: KIND_CODE[task.kind],
-      targetFields: task.kind === 'multiclass' ? [] : task.target.map((n) => c.itemFields.findIndex((f) => f.name === n)),
-      dense: task.kind === 'rank' ? task.denseFeatures : 0,
-      layers: [...task.layers, taskOutputs(task)].map((out, k) => ({
-        w: get(`head.${task.name}.${k}.w`),
-        b: get(`head.${task.name}.${k}.b`),
-        out,
-      })),
-    })),
+    heads: c.tasks.map((task) => {
+      const [main, item] = layerStacks(c, task).map(({ stem, widths }) =>
+        widths.slice(1).map((out, k) => ({ w: get(`${stem}.${k}.w`), b: get(`${stem}.${k}.b`), out })),
+      );
+      const dense = denseCount(task);
+      return {
+        kind: KIND_CODE[task.kind],
+        targetFields: task.kind === 'multiclass' ? [] : task.target.map((n) => c.itemFields.findIndex((f) => f.name === n)),
+        dense,
+        layers: main,
+        ...(item !== undefined ? { itemLayers: item } : {}),
+        ...(task.kind === 'retrieval' && dense > 0 ? { denseW: get(historyWeightName(task.name)) } : {}),
+      };
+    }),
   };
 }
 

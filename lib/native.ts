@@ -34,11 +34,16 @@ export interface NativeModelSpec {
   lstm: { wx: Float32Array; wp: Float32Array; wh: Float32Array; b: Float32Array }[];
   attn: { w: Float32Array; b: Float32Array; v: Float32Array };
   heads: {
-    /** 0 binary, 1 rank, 2 multiclass */
+    /** 0 binary, 1 rank, 2 multiclass, 3 retrieval */
     kind: number;
     targetFields: number[];
     dense: number;
+    /** retrieval: the user tower. */
     layers: { w: Float32Array; b: Float32Array; out: number }[];
+    /** retrieval: the item tower. */
+    itemLayers?: { w: Float32Array; b: Float32Array; out: number }[];
+    /** retrieval with history features: their weights. */
+    denseW?: Float32Array;
   }[];
 }
 
@@ -61,6 +66,8 @@ export interface NativeHeadLabels {
   label?: Float32Array;
   /** [C] example × candidate weight. */
   weight?: Float32Array;
+  /** retrieval: [C] subtracted from each candidate's logit (log Q of its sampling); absent: 0. */
+  offset?: Float32Array;
   /** multiclass: [B] class per user, -1 for no label. */
   classes?: Int32Array;
   /** multiclass: [B] example weight. */

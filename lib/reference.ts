@@ -4,8 +4,8 @@
  * linear in the input size. Weights are read from the float32 tensors; every intermediate is a double.
  */
 import { DupnError, inputError } from './errors';
-import { ResolvedConfig, TaskConfig, deriveDims, headInputDim, targetDim, taskOutputs } from './config';
-import { Tensors } from './tensors';
+import { ResolvedConfig, TaskConfig, deriveDims, denseCount, layerStacks, targetDim } from './config';
+import { Tensors, historyWeightName } from './tensors';
 import { CandidateColumns, UserColumns } from './columns';
 
 export interface ReferenceOutput {
@@ -313,15 +313,16 @@ interface Layer {
 }
 
 /** The layers of `task`'s head as float64: widths [in, ...layers, outputs]. */
-function headLayers(config: ResolvedConfig, tensors: Tensors, task: TaskConfig): Layer[] {
-  const widths = [headInputDim(config, task), ...task.layers, taskOutputs(task)];
+/** Layers of a task's stack (0: the head, or a retrieval head's user tower; 1: its item tower). */
+function headLayers(config: ResolvedConfig, tensors: Tensors, task: TaskConfig, stack = 0): Layer[] {
+  const { stem, widths } = layerStacks(config, task)[stack];
   const layers: Layer[] = [];
   for (let k = 0; k + 1 < widths.length; k++) {
     const rows = widths[k + 1];
     const cols = widths[k];
     layers.push({
-      w: Float64Array.from(tensor(tensors, `head.${task.name}.${k}.w`, rows * cols)),
-      b: Float64Array.from(tensor(tensors, `head.${task.name}.${k}.b`, rows)),
+      w: Float64Array.from(tensor(tensors, `${stem}.${k}.w`, rows * cols)),
+      b: Float64Array.from(tensor(tensors, `${stem}.${k}.b`, rows)),
       rows,
       cols,
     });
@@ -367,8 +368,8 @@ export function referenceScore(
   const F = config.itemFields.length;
   if (cands.items.length % F !== 0) inputError('candidates.items', `length ${cands.items.length} is not a multiple of F = ${F}`);
   const C = cands.items.length / F;
-  const D = t.kind === 'rank' ? t.denseFeatures : 0;
-  if (cands.dense.length !== C * D) inputError('candidates.dense', `must hold C × denseFeatures = ${C * D} values, got ${cands.dense.length}`);
+  const D = denseCount(t);
+  if (D > 0 && cands.dense.length !== C * D) inputError('candidates.dense', `must hold C × denseFeatures = ${C * D} values, got ${cands.dense.length}`);
 
   const dt = targetDim(config, t);
   const targets = t.target.map((name) => {
@@ -377,6 +378,28 @@ export function referenceScore(
     return { fi, f, table: f.dim > 0 ? tensor(tensors, `emb.item.${f.name}`, f.buckets * f.dim) : new Float32Array(0) };
   });
 
+  if (t.kind === 'retrieval') {
+    // ⟨user tower(U), item tower(t)⟩ + w·h.
+    const u = runHead(headLayers(config, tensors, t, 0), Float64Array.from(user));
+    const itemLayers = headLayers(config, tensors, t, 1);
+    const w = D > 0 ? tensor(tensors, historyWeightName(t.name), D) : new Float32Array(0);
+    const out = new Float64Array(C);
+    const x = new Float64Array(dt);
+    for (let c = 0; c < C; c++) {
+      let at = 0;
+      for (const { fi, f, table } of targets) {
+        if (f.dim === 0) continue;
+        copyRow(table, f.buckets, f.dim, cands.items[c * F + fi], x, at, `candidates.items[${c * F + fi}]`);
+        at += f.dim;
+      }
+      const v = runHead(itemLayers, x);
+      let s = 0;
+      for (let j = 0; j < v.length; j++) s += u[j] * v[j];
+      for (let k = 0; k < D; k++) s += w[k] * cands.dense[c * D + k];
+      out[c] = s;
+    }
+    return out;
+  }
   const layers = headLayers(config, tensors, t);
   const out = new Float64Array(C);
   const input = new Float64Array(d.userDim + dt + D);

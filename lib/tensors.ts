@@ -2,7 +2,12 @@
  * The tensor layout of a model (SPEC §7): names and shapes, in the one canonical order used by the model
  * file, the native addon and the reference. Weights are float32, row-major `[rows, cols]`, y = W x + b.
  */
-import { ResolvedConfig, deriveDims, headInputDim, taskOutputs } from './config';
+import { HISTORY_FEATURES, ResolvedConfig, deriveDims, layerStacks } from './config';
+
+/** The tensor of a retrieval head's history-feature weights. */
+export function historyWeightName(task: string): string {
+  return `head.${task}.history.w`;
+}
 
 export interface TensorSpec {
   name: string;
@@ -31,11 +36,13 @@ export function tensorSpecs(c: ResolvedConfig): TensorSpec[] {
   out.push({ name: 'attn.b', shape: [c.attentionHidden] });
   out.push({ name: 'attn.v', shape: [c.attentionHidden] });
   for (const t of c.tasks) {
-    const widths = [headInputDim(c, t), ...t.layers, taskOutputs(t)];
-    for (let k = 0; k + 1 < widths.length; k++) {
-      out.push({ name: `head.${t.name}.${k}.w`, shape: [widths[k + 1], widths[k]] });
-      out.push({ name: `head.${t.name}.${k}.b`, shape: [widths[k + 1]] });
+    for (const { stem, widths } of layerStacks(c, t)) {
+      for (let k = 0; k + 1 < widths.length; k++) {
+        out.push({ name: `${stem}.${k}.w`, shape: [widths[k + 1], widths[k]] });
+        out.push({ name: `${stem}.${k}.b`, shape: [widths[k + 1]] });
+      }
     }
+    if (t.kind === 'retrieval' && t.history) out.push({ name: historyWeightName(t.name), shape: [1, HISTORY_FEATURES] });
   }
   return out;
 }

@@ -3,7 +3,7 @@
  * Everything here is a pure function of its arguments (seeded PRNG), so a failing test reproduces exactly.
  */
 import { DupnError } from './errors';
-import { ResolvedConfig, TaskConfig } from './config';
+import { ResolvedConfig, TaskConfig, denseCount } from './config';
 import { Tensors, elementCount, tensorSpecs } from './tensors';
 import { CandidateColumns, UserColumns } from './columns';
 import { mulberry32, seedFor } from './random';
@@ -89,7 +89,7 @@ export function randomCandidateColumns(
   for (let c = 0; c < count; c++) {
     for (let f = 0; f < F; f++) items[c * F + f] = randInt(rand, config.itemFields[f].buckets);
   }
-  const D = t.kind === 'rank' ? t.denseFeatures : 0;
+  const D = denseCount(t);
   const dense = new Float32Array(count * D);
   for (let i = 0; i < dense.length; i++) dense[i] = rand() * 2 - 1;
   return { items, dense };

@@ -30,6 +30,8 @@ function smallConfig(variant: number): ResolvedConfig {
       { name: 'l2r', kind: 'rank', target: ['item', 'shop', 'brand'], layers: [5], denseFeatures: 2 },
       { name: 'ppp', kind: 'multiclass', classes: 4, layers: [5] },
       { name: 'spp', kind: 'binary', target: ['brand'], layers: [3] },
+      // Two towers of odd widths; history features on in one variant, off in the other.
+      { name: 'ret', kind: 'retrieval', target: ['item', 'shop'], layers: variant === 1 ? [3] : [4, 3], history: variant !== 1 },
     ],
   });
 }
@@ -55,7 +57,8 @@ function randomBatch(config: ResolvedConfig, seed: number, B: number, pairwise: 
     const cols = randomCandidateColumns(config, task, seed + h, C);
     const label = Float32Array.from({ length: C }, () => (task.kind === 'rank' ? Math.floor(rand() * 5) : rand() < 0.4 ? 1 : 0));
     const weight = Float32Array.from({ length: C }, () => 0.5 + rand());
-    return { lambda: h === 0 ? 1 : 0.5 + h * 0.25, pairwise, items: cols.items, dense: cols.dense, owner: Int32Array.from(owner), label, weight };
+    const offset = task.kind === 'retrieval' ? { offset: Float32Array.from({ length: C }, () => -3 * rand()) } : {};
+    return { lambda: h === 0 ? 1 : 0.5 + h * 0.25, pairwise, items: cols.items, dense: cols.dense, owner: Int32Array.from(owner), label, weight, ...offset };
   });
   return { users, heads };
 }
@@ -156,6 +159,7 @@ t.test('gradient of a batch whose users have no behaviours and no labels is zero
       h.owner = new Int32Array(0);
       h.label = new Float32Array(0);
       h.weight = new Float32Array(0);
+      if (h.offset) h.offset = new Float32Array(0);
     }
   }
   const trainer = new (native().NativeTrainer)(nativeSpec(config, tensors, 0, false), '', paramsOf(config, tensors));

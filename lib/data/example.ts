@@ -8,7 +8,7 @@ import { CandidateInput, UserInput } from '../features';
 /** Behaviour grades of `rank` labels (SPEC §3: buy > cart > fav > click > none). */
 export const GRADES = { none: 0, click: 1, fav: 2, cart: 3, buy: 4 } as const;
 
-/** A candidate and its label for one `binary` or `rank` task. */
+/** A candidate and its label for one `binary`, `rank` or `retrieval` task (retrieval: 1 = the positive). */
 export interface LabelledCandidate {
   /** The target entity's fields (the task's `target` item fields) and, for rank tasks, `dense`. */
   candidate: CandidateInput;
@@ -16,6 +16,11 @@ export interface LabelledCandidate {
   label: number;
   /** Per-candidate weight (default 1), multiplied into the example weight. */
   weight?: number;
+  /**
+   * `retrieval`: log of the probability with which this candidate was sampled (log Q), subtracted from its
+   * logit in the sampled softmax (the sampling-bias correction); default 0.
+   */
+  logQ?: number;
 }
 
 /** One training or validation example. */

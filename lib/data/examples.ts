@@ -122,13 +122,44 @@ export function fieldOf(row: LogRow, name: string): string | number | undefined 
 export class PopularityRing {
   private readonly rows: LogRow[] = [];
   private next = 0;
+  private readonly counted: { keyOf: (row: LogRow) => string | undefined; counts: Map<string, number> }[] = [];
 
   constructor(readonly size: number) {}
 
+  /**
+   * Counts the rows held by `keyOf` from now on (for {@link logQ}); returns the counter's id. Register
+   * before adding rows.
+   */
+  track(keyOf: (row: LogRow) => string | undefined): number {
+    this.counted.push({ keyOf, counts: new Map() });
+    return this.counted.length - 1;
+  }
+
+  /**
+   * log of the probability that a uniform draw from the ring has `key` under counter `id` (at least one
+   * row's worth, so an entity not held gets the rarest entity's value).
+   */
+  logQ(id: number, key: string): number {
+    const n = this.counted[id].counts.get(key) ?? 1;
+    return Math.log(n / Math.max(1, this.rows.length));
+  }
+
+  private count(row: LogRow, by: number): void {
+    for (const c of this.counted) {
+      const k = c.keyOf(row);
+      if (k === undefined) continue;
+      const n = (c.counts.get(k) ?? 0) + by;
+      if (n > 0) c.counts.set(k, n);
+      else c.counts.delete(k);
+    }
+  }
+
   /** Adds a behaviour, evicting the oldest when full. */
   add(row: LogRow): void {
+    this.count(row, 1);
     if (this.rows.length < this.size) this.rows.push(row);
     else {
+      this.count(this.rows[this.next], -1);
       this.rows[this.next] = row;
       this.next = (this.next + 1) % this.size;
     }
@@ -159,8 +190,37 @@ export class PopularityRing {
 }
 
 type Plan =
-  | { kind: 'next' | 'rank'; name: string; target: string[]; key: string[]; dense: number }
+  | {
+      kind: 'next' | 'rank';
+      name: string;
+      target: string[];
+      key: string[];
+      keyOf: (row: LogRow) => string | undefined;
+      dense: number;
+      /** retrieval: the rings' counter of this key (for log Q), else -1. */
+      counter: number;
+    }
   | { kind: 'class'; name: string; classes: number; classOf: ClassOf; thresholds: number[] };
+
+/** The key of a row's entity: the value of one field, or the tuple of several; undefined when one is missing. */
+function entityKey(fields: string[]): (row: LogRow) => string | undefined {
+  if (fields.length === 1) {
+    const f = fields[0];
+    return (row) => {
+      const v = fieldOf(row, f);
+      return v === undefined ? undefined : String(v);
+    };
+  }
+  return (row) => {
+    const parts: string[] = [];
+    for (const f of fields) {
+      const v = fieldOf(row, f);
+      if (v === undefined) return undefined;
+      parts.push(String(v));
+    }
+    return parts.join('\u0001');
+  };
+}
 
 function optionError(name: string, problem: string): never {
   throw new DupnError('E_INPUT', `options.${name}: ${problem}`, { path: `options.${name}` });
@@ -232,7 +292,15 @@ export class ExampleBuilder {
   private plan(task: TaskConfig, options: ExampleOptions): Plan {
     if (task.kind !== 'multiclass') {
       const key = task.target.includes('item') ? ['item'] : task.target;
-      return { kind: task.kind === 'binary' ? 'next' : 'rank', name: task.name, target: task.target, key, dense: task.kind === 'rank' ? task.denseFeatures : 0 };
+      const kind = task.kind === 'rank' ? 'rank' : 'next';
+      // A retrieval head's history features are computed from the user when batches are packed.
+      let counter = -1;
+      const keyOf = entityKey(key);
+      if (task.kind === 'retrieval') {
+        counter = this.ring.track(keyOf);
+        this.trainRing?.track(keyOf);
+      }
+      return { kind, name: task.name, target: task.target, key, keyOf, dense: task.kind === 'rank' ? task.denseFeatures : 0, counter };
     }
     const c = options.classOf;
     const classOf = (typeof c === 'string' ? c : c?.[task.name]) ?? 'price';
@@ -342,19 +410,7 @@ export class ExampleBuilder {
     rng: () => number,
     ring: PopularityRing,
   ): LabelledCandidate[] | undefined {
-    const keyOf = (row: LogRow): string | undefined => {
-      if (plan.key.length === 1) {
-        const v = fieldOf(row, plan.key[0]);
-        return v === undefined ? undefined : String(v);
-      }
-      const parts: string[] = [];
-      for (const f of plan.key) {
-        const v = fieldOf(row, f);
-        if (v === undefined) return undefined;
-        parts.push(String(v));
-      }
-      return parts.join('\u0001');
-    };
+    const keyOf = plan.keyOf;
     const candidate = (row: LogRow): CandidateInput => {
       const c: CandidateInput = {};
       for (const f of plan.target) {
@@ -386,6 +442,13 @@ export class ExampleBuilder {
     const negatives = ring.sample(rng, this.negatives, keyOf, new Set(acted.keys()));
     if (negatives.length < this.negatives) this.stats.shortOfNegatives++;
     for (const row of negatives) out.push({ candidate: candidate(row), label: 0 });
+    if (plan.counter >= 0) {
+      // The sampled softmax subtracts log Q; the positive's row is in the ring already (its timeline's rows are).
+      out[0].logQ = ring.logQ(plan.counter, keyOf(rows[i])!);
+      out.forEach((lc, n) => {
+        if (n > 0) lc.logQ = ring.logQ(plan.counter, keyOf(negatives[n - 1])!);
+      });
+    }
     return out;
   }
 

@@ -63,7 +63,7 @@ function checkLabels(name: string, value: unknown, task: TaskConfig | undefined)
     }
     const label = lc['label'];
     if (!finite(label)) return `${p}.label: must be a finite number, got ${describe(label)}`;
-    if (task !== undefined && task.kind === 'binary' && label !== 0 && label !== 1) return `${p}.label: a binary label must be 0 or 1, got ${label}`;
+    if (task !== undefined && (task.kind === 'binary' || task.kind === 'retrieval') && label !== 0 && label !== 1) return `${p}.label: a binary label must be 0 or 1, got ${label}`;
     if (task !== undefined && task.kind === 'rank' && (!Number.isInteger(label) || label < 0 || label > 4)) return `${p}.label: a rank grade must be an integer in [0, 4], got ${label}`;
     const w = lc['weight'];
     if (w !== undefined && (!finite(w) || w < 0)) return `${p}.weight: must be a finite number >= 0, got ${describe(w)}`;

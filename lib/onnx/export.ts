@@ -12,9 +12,9 @@ import * as nodePath from 'node:path';
 import { onnx } from './generated/onnx';
 import { writeFileAtomic } from '../atomic-file';
 import { CandidateColumns, UserColumns } from '../columns';
-import { ResolvedConfig, TaskConfig, deriveDims, targetDim, taskOutputs } from '../config';
+import { ResolvedConfig, RetrievalTask, TaskConfig, denseCount, deriveDims, targetDim, taskOutputs } from '../config';
 import { DupnError, inputError } from '../errors';
-import { Tensors, elementCount, tensorSpecs } from '../tensors';
+import { Tensors, elementCount, historyWeightName, tensorSpecs } from '../tensors';
 import { AttrValue, DataType, encodeModel, floatTensor, int64Tensor, model, node, valueInfo } from './proto';
 
 export const ONNX_OPSET = 17;
@@ -281,7 +281,54 @@ function linear(g: GraphBuilder, x: string, w: string, b?: string): string {
   return g.op('Gemm', b ? [x, w, b] : [x, w], { transB: { int: 1 } });
 }
 
+function headModel(config: ResolvedConfig, g: GraphBuilder, task: string): Uint8Array {
+  return encodeModel(
+    model({
+      graph: g.graph(`dupn_head_${task}`),
+      opset: ONNX_OPSET,
+      irVersion: ONNX_IR_VERSION,
+      metadata: metadata(config, 'head', { 'dupn.task': task }),
+    }),
+  );
+}
+
+/**
+ * A retrieval head: score = item tower(t) · user tower(U)ᵀ (+ dense · wᵀ for the history features), with
+ * the towers as Gemm/Relu stacks over `head.<task>.user.*` and `head.<task>.item.*`.
+ */
+function buildRetrievalGraph(config: ResolvedConfig, tensors: Tensors, task: RetrievalTask): Uint8Array {
+  const d = deriveDims(config);
+  const g = new GraphBuilder(shapesOf(config), tensors);
+  const tower = (x: string, stem: string, depth: number): string => {
+    for (let k = 0; k < depth; k++) {
+      if (k > 0) x = g.op('Relu', [x]);
+      x = linear(g, x, g.weight(`${stem}.${k}.w`), g.weight(`${stem}.${k}.b`));
+    }
+    return x;
+  };
+  const user = g.input('user', DataType.FLOAT, [1, d.userDim]);
+  const u = tower(user, `head.${task.name}.user`, task.layers.length); // [1, dim]
+  const tParts: string[] = [];
+  for (const name of task.target) {
+    const f = config.itemFields.find((x) => x.name === name)!;
+    if (f.dim === 0) continue;
+    const ids = g.input(`candidate.${f.name}`, DataType.INT64, ['C']);
+    tParts.push(g.op('Gather', [g.weight(`emb.item.${f.name}`), ids], { axis: { int: 0 } }));
+  }
+  const v = tower(g.concat(tParts, 1), `head.${task.name}.item`, task.layers.length); // [C, dim]
+  let x = g.op('Gemm', [v, u], { transB: { int: 1 } }); // [C, 1]
+  const D = denseCount(task);
+  if (D > 0) {
+    const dense = g.input('dense', DataType.FLOAT, ['C', D]);
+    x = g.sum([x, linear(g, dense, g.weight(historyWeightName(task.name)))]);
+  }
+  g.op('Reshape', [x, g.ints([-1])], {}, 'score');
+  g.output('score', ['C']);
+  return headModel(config, g, task.name);
+}
+
 function buildHeadGraph(config: ResolvedConfig, tensors: Tensors, task: TaskConfig): Uint8Array {
+  if (task.kind === 'retrieval') return buildRetrievalGraph(config, tensors, task);
   const d = deriveDims(config);
   const g = new GraphBuilder(shapesOf(config), tensors);
   const widths = [d.userDim + targetDim(config, task) + (task.kind === 'rank' ? task.denseFeatures : 0), ...task.layers, taskOutputs(task)];
@@ -337,14 +384,7 @@ function buildHeadGraph(config: ResolvedConfig, tensors: Tensors, task: TaskConf
     g.op('Reshape', [x, g.ints([-1])], {}, 'score');
     g.output('score', ['C']);
   }
-  return encodeModel(
-    model({
-      graph: g.graph(`dupn_head_${task.name}`),
-      opset: ONNX_OPSET,
-      irVersion: ONNX_IR_VERSION,
-      metadata: metadata(config, 'head', { 'dupn.task': task.name }),
-    }),
-  );
+  return headModel(config, g, task.name);
 }
 
 /**
@@ -501,7 +541,7 @@ export function candidateFeeds(
     feeds[`candidate.${name}`] = { type: 'int64', data: int64s(C, (c) => cands.items[c * F + fi]), dims: [C] };
     any = true;
   }
-  const D = t.kind === 'rank' ? t.denseFeatures : 0;
+  const D = denseCount(t);
   if (D > 0) feeds['dense'] = { type: 'float32', data: Float32Array.from(cands.dense), dims: [C, D] };
   else if (!any) {
     // See buildHeadGraph: with no per-candidate data, the first target field's ids carry C.

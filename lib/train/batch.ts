@@ -3,16 +3,22 @@
  * labelled candidates (sorted by their user, as the addon requires) or the class labels. Every label is
  * checked and a bad one is reported with its path (`examples[3].labels.ctr[2].label`).
  */
-import { ResolvedConfig, TaskConfig } from '../config';
+import { ResolvedConfig, RetrievalTask, TaskConfig, denseCount } from '../config';
 import { describe, inputError } from '../errors';
-import { CandidateInput, packCandidates, packUsers } from '../features';
+import { CandidateInput, historyFeatures, historyField, historyIndex, packCandidates, packUsers } from '../features';
+import { hashKey } from '../hashing';
 import { NativeHeadLabels, NativeTrainBatch } from '../native';
 import { LabelledCandidate, TrainingExample } from '../data/example';
 
-/** Per head: the task weight λ (0: not trained) and, for rank heads, whether to add the pairwise loss. */
+/**
+ * Per head: the task weight λ (0: not trained), for rank heads whether to add the pairwise loss, and for
+ * retrieval heads whether each user's softmax also takes the other examples' positives as negatives
+ * (in-batch negatives, with their log Q; default true).
+ */
 export interface HeadPlan {
   lambda: number;
   pairwise: boolean;
+  inBatch?: boolean;
 }
 
 function weightOf(v: unknown, path: string): number {
@@ -26,7 +32,9 @@ function candidateLabels(task: TaskConfig, examples: TrainingExample[], plan: He
   const owner: number[] = [];
   const label: number[] = [];
   const weight: number[] = [];
+  const offset: number[] = [];
   const index: number[] = []; // position of each candidate in its example's label list (for messages)
+  const source: number[] = []; // the example whose label list holds it (an in-batch negative's own example)
   if (plan.lambda > 0) {
     examples.forEach((ex, b) => {
       const list = ex.labels?.[task.name];
@@ -43,13 +51,18 @@ function candidateLabels(task: TaskConfig, examples: TrainingExample[], plan: He
         } else if (typeof y !== 'number' || !(y >= 0 && y <= 1)) {
           inputError(`${at}.label`, `must be a number in [0, 1], got ${describe(y)}`);
         }
+        const q = lc.logQ ?? 0;
+        if (typeof q !== 'number' || !Number.isFinite(q)) inputError(`${at}.logQ`, `must be a finite number, got ${describe(q)}`);
         cands.push(lc.candidate);
         owner.push(b);
         index.push(i);
+        source.push(b);
         label.push(y);
         weight.push(w * weightOf(lc.weight, `${at}.weight`));
+        offset.push(q);
       });
     });
+    if (task.kind === 'retrieval' && plan.inBatch !== false) addInBatch(task, cands, owner, index, source, label, weight, offset);
   }
   let cols;
   try {
@@ -59,10 +72,11 @@ function candidateLabels(task: TaskConfig, examples: TrainingExample[], plan: He
     const m = /^candidates\[(\d+)\](.*)$/.exec((e as { path?: string }).path ?? '');
     if (m) {
       const i = Number(m[1]);
-      inputError(`examples[${owner[i]}].labels.${task.name}[${index[i]}].candidate${m[2]}`, (e as Error).message.replace(/^[^:]*: /, ''));
+      inputError(`examples[${source[i]}].labels.${task.name}[${index[i]}].candidate${m[2]}`, (e as Error).message.replace(/^[^:]*: /, ''));
     }
     throw e;
   }
+  if (task.kind === 'retrieval' && denseCount(task) > 0) fillHistory(config, task, examples, cands, owner, cols.dense);
   return {
     lambda: plan.lambda,
     pairwise: plan.pairwise,
@@ -71,7 +85,70 @@ function candidateLabels(task: TaskConfig, examples: TrainingExample[], plan: He
     owner: Int32Array.from(owner),
     label: Float32Array.from(label),
     weight: Float32Array.from(weight),
+    ...(task.kind === 'retrieval' ? { offset: Float32Array.from(offset) } : {}),
   };
+}
+
+/**
+ * In-batch negatives: every example's list also gets the other examples' positives (label 0, same weight,
+ * their own log Q), except those equal to one of its own candidates. Keeps the lists grouped by owner.
+ */
+function addInBatch(task: RetrievalTask, cands: CandidateInput[], owner: number[], index: number[], source: number[],
+  label: number[], weight: number[], offset: number[]): void {
+  const field = historyField(task);
+  const keyOf = (c: CandidateInput, i: number): string => hashKey(c?.[field], `candidates[${i}].${field}`);
+  const positives: { cand: CandidateInput; key: string; logQ: number; owner: number; index: number }[] = [];
+  const own = new Map<number, Set<string>>();
+  for (let i = 0; i < cands.length; i++) {
+    const key = keyOf(cands[i], i);
+    if (!own.has(owner[i])) own.set(owner[i], new Set());
+    own.get(owner[i])!.add(key);
+    if (label[i] > 0) positives.push({ cand: cands[i], key, logQ: offset[i], owner: owner[i], index: index[i] });
+  }
+  if (positives.length < 2) return;
+  const n = cands.length;
+  const lists: { cands: CandidateInput[]; owner: number[]; index: number[]; source: number[]; label: number[]; weight: number[]; offset: number[] } = {
+    cands: [], owner: [], index: [], source: [], label: [], weight: [], offset: [],
+  };
+  let i = 0;
+  while (i < n) {
+    const b = owner[i];
+    let w = 1;
+    let j = i;
+    for (; j < n && owner[j] === b; j++) {
+      lists.cands.push(cands[j]); lists.owner.push(b); lists.index.push(index[j]); lists.source.push(source[j]);
+      lists.label.push(label[j]); lists.weight.push(weight[j]); lists.offset.push(offset[j]);
+      if (label[j] > 0) w = weight[j];
+    }
+    const mine = own.get(b)!;
+    for (const p of positives) {
+      if (p.owner === b || mine.has(p.key)) continue;
+      lists.cands.push(p.cand); lists.owner.push(b); lists.index.push(p.index); lists.source.push(p.owner);
+      lists.label.push(0); lists.weight.push(w); lists.offset.push(p.logQ);
+    }
+    i = j;
+  }
+  const replace = <T>(dst: T[], src: T[]): void => {
+    dst.length = 0;
+    for (const v of src) dst.push(v);
+  };
+  replace(cands, lists.cands); replace(owner, lists.owner); replace(index, lists.index); replace(source, lists.source);
+  replace(label, lists.label); replace(weight, lists.weight); replace(offset, lists.offset);
+}
+
+/** A retrieval head's history features of each candidate against its owner's behaviours. */
+function fillHistory(config: ResolvedConfig, task: RetrievalTask, examples: TrainingExample[], cands: CandidateInput[], owner: number[], dense: Float32Array): void {
+  const field = historyField(task);
+  const D = denseCount(task);
+  let b = -1;
+  let history = new Map<string, { back: number; count: number }>();
+  for (let c = 0; c < cands.length; c++) {
+    if (owner[c] !== b) {
+      b = owner[c];
+      history = historyIndex(examples[b].user.behaviors, field, config.maxSeqLen);
+    }
+    historyFeatures(history.get(hashKey(cands[c]?.[field], `candidates[${c}].${field}`)), dense, c * D);
+  }
 }
 
 function classLabels(task: TaskConfig & { kind: 'multiclass' }, examples: TrainingExample[], plan: HeadPlan): NativeHeadLabels {

@@ -8,11 +8,13 @@
  * - rank: the same with y = [grade > 0] and w multiplied by the grade weight, plus (optionally) the pairwise
  *   logistic loss softplus(−(z_a − z_b)) over the pairs of one user's candidates with grade_a > grade_b,
  *   weighted by the mean of the two candidates' weights and averaged over all pairs of the batch;
- * - multiclass: w · (−log softmax(z)_y).
+ * - multiclass: w · (−log softmax(z)_y);
+ * - retrieval: per user, the sampled softmax over that user's candidates of z_c − offset_c (z_c the
+ *   head's score), Σ_c w_c y_c (logsumexp − (z_c − offset_c)), divided by Σ w_c y_c over the batch.
  */
-import { ResolvedConfig, deriveDims } from '../config';
+import { ResolvedConfig, denseCount, deriveDims } from '../config';
 import { NativeTrainBatch } from '../native';
-import { referenceEncode, referenceHead } from '../reference';
+import { referenceEncode, referenceHead, referenceScore } from '../reference';
 import { Tensors } from '../tensors';
 
 /** Point-wise weight of each rank grade 0..4 (none, click, fav, cart, buy); native/include/dupn/train.h has the same. */
@@ -42,7 +44,33 @@ export function referenceLoss(config: ResolvedConfig, tensors: Tensors, batch: N
       heads.push(0);
       return;
     }
-    if (task.kind === 'multiclass') {
+    if (task.kind === 'retrieval') {
+      const owner = lab.owner!;
+      const C = owner.length;
+      const byUser = new Map<number, number[]>();
+      for (let c = 0; c < C; c++) {
+        if (!byUser.has(owner[c])) byUser.set(owner[c], []);
+        byUser.get(owner[c])!.push(c);
+      }
+      for (const [b, cands] of byUser) {
+        const D = denseCount(task);
+        const items = new Int32Array(cands.length * F);
+        const dense = new Float32Array(cands.length * D);
+        cands.forEach((c, i) => {
+          items.set(lab.items!.subarray(c * F, (c + 1) * F), i * F);
+          if (D > 0) dense.set(lab.dense!.subarray(c * D, (c + 1) * D), i * D);
+        });
+        const s = referenceScore(config, tensors, task.name, user.subarray(b * d.userDim, (b + 1) * d.userDim), { items, dense });
+        const z = cands.map((c, i) => s[i] - (lab.offset ? lab.offset[c] : 0));
+        const mx = Math.max(...z);
+        const lse = mx + Math.log(z.reduce((a, v) => a + Math.exp(v - mx), 0));
+        cands.forEach((c, i) => {
+          const wy = lab.weight![c] * lab.label![c];
+          sum += wy * (lse - z[i]);
+          total += wy;
+        });
+      }
+    } else if (task.kind === 'multiclass') {
       const classes = lab.classes!;
       for (let b = 0; b < classes.length; b++) {
         if (classes[b] < 0) continue;

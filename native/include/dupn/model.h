@@ -33,13 +33,15 @@ struct LstmIn {
   const float* b = nullptr;   // [4H]
 };
 
-enum class TaskKind : int { Binary = 0, Rank = 1, Multiclass = 2 };
+enum class TaskKind : int { Binary = 0, Rank = 1, Multiclass = 2, Retrieval = 3 };
 
 struct HeadIn {
   TaskKind kind = TaskKind::Binary;
   std::vector<int> target_fields;  // indices into item_tables, in target order
   int dense = 0;
-  std::vector<DenseIn> layers;
+  std::vector<DenseIn> layers;       // retrieval: the user tower (first layer sees U)
+  std::vector<DenseIn> item_layers;  // retrieval: the item tower (first layer sees t)
+  const float* dense_w = nullptr;    // retrieval: [dense] weights of the linear dense term
 };
 
 // Everything needed to build a Model; pointers are borrowed for the life of the Model.
@@ -75,7 +77,11 @@ struct Head {
   // Layer 0 split by input block so W_U·U is computed once per user (decoupled scoring).
   PackedLayer first_user, first_target, first_dense;  // b lives in first_user
   std::vector<PackedLayer> rest;
-  // W_t·t per candidate, when the model was built with a cache (binary/rank heads with a target).
+  // Retrieval: score = ⟨user tower(U), item tower(t)⟩ + dense_w·dense. The user tower is first_user + rest
+  // (like a multiclass head's MLP, `outputs` = the vector width); the item tower is its own stack.
+  std::vector<PackedLayer> item_tower;
+  AlignedFloats dense_w;
+  // W_t·t per candidate (retrieval: the item vector), when the model was built with a cache.
   std::unique_ptr<ProjectionCache> cache;
 };
 
@@ -157,7 +163,17 @@ struct ScoreJob {
 void score(const Model& m, const KernelTable& k, const std::vector<ScoreJob>& jobs, const float* user,
            const CandidateBatch& in, int threads);
 
-// Class probabilities (B × classes) of a multiclass head from B user vectors.
+// Class probabilities (B × classes) of a multiclass head from B user vectors; for a retrieval head the
+// user tower's output (B × outputs, raw).
 void predict(const Model& m, const KernelTable& k, const Head& h, const float* users, int batch, float* out);
+
+// The item tower's vector (C × outputs) of every candidate of a retrieval head (validated beforehand).
+void item_vectors(const Model& m, const KernelTable& k, const Head& h, const CandidateBatch& in, float* out, int threads);
+
+// Exact top-k by dot product: the `k` rows of `vectors` (n × dim) with the largest ⟨row, query⟩, best first
+// (ties: lower row first), skipping rows whose `skip` byte is non-zero (skip may be null). Writes
+// min(k, rows left) entries and returns that count.
+int top_k(const float* vectors, int64_t n, int dim, const float* query, int k, const uint8_t* skip, int32_t* index,
+          float* score, int threads);
 
 }  // namespace dupn

@@ -29,6 +29,7 @@ struct HeadLabels {
   const int32_t* owner = nullptr;
   const float* label = nullptr;
   const float* weight = nullptr;
+  const float* offset = nullptr;     // retrieval: per candidate, subtracted from its logit (log Q); null: 0
   const int32_t* classes = nullptr;  // [B] or null
   const float* class_weight = nullptr;
   float lambda = 1.0f;    // the task weight λ_k (0: the head is not trained)

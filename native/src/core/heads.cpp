@@ -24,12 +24,13 @@ thread_local ScoreScratch tls_score;
 
 
 
-// Runs layers 1.. of a head on M rows whose layer-0 pre-activations are in `z0` (M × first width);
-// returns a pointer to the M × outputs result (inside z0 or `tmp`).
-float* run_rest(const KernelTable& k, const Head& h, int M, AlignedFloats& z0, AlignedFloats& tmp) {
+// Runs `layers` (ReLU before each) on M rows whose previous pre-activations are in `z0` (M × width);
+// returns a pointer to the M × last-width result (inside z0 or `tmp`).
+float* run_layers(const KernelTable& k, const std::vector<PackedLayer>& layers, size_t from, int width, int M,
+                  AlignedFloats& z0, AlignedFloats& tmp) {
   float* cur = z0.data();
-  int width = h.first_user.out;
-  for (const PackedLayer& l : h.rest) {
+  for (size_t li = from; li < layers.size(); ++li) {
+    const PackedLayer& l = layers[li];
     float* next = grow(cur == z0.data() ? tmp : z0, static_cast<size_t>(M) * l.out);
     if (l.out == 1) {
       k.relu_dot(M, width, cur, width, l.wt.data(), l.b[0], next);
@@ -46,23 +47,97 @@ float* run_rest(const KernelTable& k, const Head& h, int M, AlignedFloats& z0, A
   return cur;
 }
 
+float* run_rest(const KernelTable& k, const Head& h, int M, AlignedFloats& z0, AlignedFloats& tmp) {
+  return run_layers(k, h.rest, 0, h.first_user.out, M, z0, tmp);
+}
+
+// The item tower over M rows of target embeddings `t` (M × target_dim); result M × outputs.
+float* run_item_tower(const KernelTable& k, const Head& h, const float* t, int M, AlignedFloats& z0, AlignedFloats& tmp) {
+  const PackedLayer& first = h.item_tower[0];
+  float* z = grow(z0, static_cast<size_t>(M) * first.out + 1);
+  fill_rows(z, M, first.out, first.b.data());
+  k.sgemm(M, first.out, first.in, t, first.in, first.wt.data(), z, first.out, true);
+  return run_layers(k, h.item_tower, 1, first.out, M, z0, tmp);
+}
+
+// Concatenated target embeddings of candidate i (`dst` gets target_dim floats).
+void gather_target(const Model& m, const Head& h, const int32_t* ids, float* dst) {
+  for (int f : h.target_fields) {
+    const Table& tab = m.item_tables[f];
+    if (tab.dim == 0) continue;
+    std::memcpy(dst, tab.data + static_cast<int64_t>(ids[f]) * tab.dim, sizeof(float) * tab.dim);
+    dst += tab.dim;
+  }
+}
+
+// Rows of width W for candidates [c0, c0 + M) into `out`: from the cache, or `project(t, n)` over the gathered
+// target embeddings of the n misses (it returns n × W), which then enter the cache. The same arithmetic with or
+// without the cache, so a cached candidate scores bit for bit as an uncached one.
+template <typename Project>
+void cached_rows(const Model& m, const Head& h, const CandidateBatch& in, int c0, int M, int W, float* out, Project project) {
+  const int F = m.item_fields(), T = static_cast<int>(h.target_fields.size());
+  ScoreScratch& sc = tls_score;
+  float* t = grow(sc.t, static_cast<size_t>(M) * h.target_dim + 1);
+  int32_t* key = grow(sc.key, static_cast<size_t>(T) + 1);
+  std::vector<int>& missed = sc.missed;
+  missed.clear();
+  for (int i = 0; i < M; ++i) {
+    const int32_t* ids = in.items + static_cast<int64_t>(c0 + i) * F;
+    for (int j = 0; j < T; ++j) key[j] = ids[h.target_fields[j]];
+    if (h.cache && h.cache->get(key, out + static_cast<size_t>(i) * W)) continue;
+    gather_target(m, h, ids, t + missed.size() * h.target_dim);
+    missed.push_back(i);
+  }
+  if (missed.empty()) return;
+  const float* v = project(t, static_cast<int>(missed.size()));
+  for (size_t r = 0; r < missed.size(); ++r) {
+    const float* row = v + r * W;
+    std::memcpy(out + static_cast<size_t>(missed[r]) * W, row, sizeof(float) * W);
+    if (h.cache) {
+      const int32_t* ids = in.items + static_cast<int64_t>(c0 + missed[r]) * F;
+      for (int j = 0; j < T; ++j) key[j] = ids[h.target_fields[j]];
+      h.cache->put(key, row);
+    }
+  }
+}
+
+// Item vectors of candidates [c0, c0 + M) into `out` (M × outputs).
+void item_block(const Model& m, const KernelTable& k, const Head& h, const CandidateBatch& in, int c0, int M, float* out) {
+  ScoreScratch& sc = tls_score;
+  cached_rows(m, h, in, c0, M, h.outputs, out, [&](const float* t, int n) { return run_item_tower(k, h, t, n, sc.z0, sc.tmp); });
+}
+
+// The user tower of a retrieval head for B user vectors (B × outputs into `out`).
+void user_tower(const KernelTable& k, const Head& h, int user_dim, const float* users, int B, float* out) {
+  const int W = h.first_user.out;
+  AlignedFloats z0(static_cast<size_t>(B) * W + 1), tmp;
+  fill_rows(z0.data(), B, W, h.first_user.b.data());
+  k.sgemm(B, W, user_dim, users, user_dim, h.first_user.wt.data(), z0.data(), W, true);
+  const float* y = run_rest(k, h, B, z0, tmp);
+  std::memcpy(out, y, sizeof(float) * static_cast<size_t>(B) * h.outputs);
+}
+
 }  // namespace
 
 void score(const Model& m, const KernelTable& k, const std::vector<ScoreJob>& jobs, const float* user,
            const CandidateBatch& in, int threads) {
-  const int F = m.item_fields();
   const int heads = static_cast<int>(jobs.size());
   // W_U·U + b of every head, once for all candidates; the caller's thread computes them, workers only read.
   size_t total = 0;
-  for (const ScoreJob& j : jobs) total += static_cast<size_t>(j.head->first_user.out);
+  for (const ScoreJob& j : jobs) total += static_cast<size_t>(std::max(j.head->first_user.out, j.head->outputs));
   float* bases = grow(tls_score.base, total + 1);
   const float** base_of = grow(tls_score.base_of, static_cast<size_t>(heads) + 1);
   for (int j = 0, off = 0; j < heads; ++j) {
     const Head& h = *jobs[static_cast<size_t>(j)].head;
     float* b = bases + off;
+    base_of[j] = b;
+    if (h.kind == TaskKind::Retrieval) {
+      user_tower(k, h, m.user_dim, user, 1, b);
+      off += h.outputs;
+      continue;
+    }
     std::copy(h.first_user.b.begin(), h.first_user.b.end(), b);
     k.sgemm(1, h.first_user.out, m.user_dim, user, m.user_dim, h.first_user.wt.data(), b, h.first_user.out, true);
-    base_of[j] = b;
     off += h.first_user.out;
   }
 
@@ -74,44 +149,31 @@ void score(const Model& m, const KernelTable& k, const std::vector<ScoreJob>& jo
     const Head& h = *job.head;
     const float* base = base_of[item / blocks];
     float* out = job.out;
-    const int W = h.first_user.out, T = static_cast<int>(h.target_fields.size());
+    const int W = h.first_user.out;
     const int c0 = (item % blocks) * kCandidateBlock, M = std::min(in.count, c0 + kCandidateBlock) - c0;
     ScoreScratch& sc = tls_score;
-    float* t = grow(sc.t, static_cast<size_t>(M) * h.target_dim + 1);
+    if (h.kind == TaskKind::Retrieval) {
+      const int D = h.outputs;
+      float* v = grow(sc.p, static_cast<size_t>(M) * D + 1);
+      item_block(m, k, h, in, c0, M, v);
+      for (int i = 0; i < M; ++i) {
+        const float* row = v + static_cast<size_t>(i) * D;
+        float s = 0.0f;
+        for (int c = 0; c < D; ++c) s += base[c] * row[c];
+        const float* d = in.dense + static_cast<int64_t>(c0 + i) * h.dense;
+        for (int c = 0; c < h.dense; ++c) s += h.dense_w[c] * d[c];
+        out[c0 + i] = s;
+      }
+      return;
+    }
     float* p = grow(sc.p, static_cast<size_t>(M) * W);
     float* z = grow(sc.z0, static_cast<size_t>(M) * W);
-    int32_t* key = grow(sc.key, static_cast<size_t>(T) + 1);
-    std::vector<int>& missed = sc.missed;
-    missed.clear();
-    // z0 = W_t·t (from the cache, or computed for the misses), + W_d·dense, + (W_U·U + b): the same order
-    // with or without the cache, so a cached candidate scores bit for bit as an uncached one.
-    for (int i = 0; i < M; ++i) {
-      const int32_t* ids = in.items + static_cast<int64_t>(c0 + i) * F;
-      for (int j = 0; j < T; ++j) key[j] = ids[h.target_fields[j]];
-      if (h.cache && h.cache->get(key, z + static_cast<size_t>(i) * W)) continue;
-      float* dst = t + missed.size() * h.target_dim;
-      for (int f : h.target_fields) {
-        const Table& tab = m.item_tables[f];
-        if (tab.dim == 0) continue;
-        std::memcpy(dst, tab.data + static_cast<int64_t>(ids[f]) * tab.dim, sizeof(float) * tab.dim);
-        dst += tab.dim;
-      }
-      missed.push_back(i);
-    }
-    const int misses = static_cast<int>(missed.size());
-    if (misses > 0) {
-      if (h.target_dim > 0) k.sgemm(misses, W, h.target_dim, t, h.target_dim, h.first_target.wt.data(), p, W, false);
-      else std::fill(p, p + static_cast<size_t>(misses) * W, 0.0f);
-      for (int r = 0; r < misses; ++r) {
-        const float* row = p + static_cast<size_t>(r) * W;
-        std::memcpy(z + static_cast<size_t>(missed[r]) * W, row, sizeof(float) * W);
-        if (h.cache) {
-          const int32_t* ids = in.items + static_cast<int64_t>(c0 + missed[r]) * F;
-          for (int j = 0; j < T; ++j) key[j] = ids[h.target_fields[j]];
-          h.cache->put(key, row);
-        }
-      }
-    }
+    // z0 = W_t·t (cached or computed), + W_d·dense, + (W_U·U + b).
+    cached_rows(m, h, in, c0, M, W, z, [&](const float* t, int n) {
+      if (h.target_dim > 0) k.sgemm(n, W, h.target_dim, t, h.target_dim, h.first_target.wt.data(), p, W, false);
+      else std::fill(p, p + static_cast<size_t>(n) * W, 0.0f);
+      return p;
+    });
     if (h.dense > 0)
       k.sgemm(M, W, h.dense, in.dense + static_cast<int64_t>(c0) * h.dense, h.dense, h.first_dense.wt.data(), z, W, true);
     for (int i = 0; i < M; ++i) {
@@ -129,6 +191,10 @@ void predict(const Model& m, const KernelTable& k, const Head& h, const float* u
   fill_rows(z0.data(), batch, W, h.first_user.b.data());
   k.sgemm(batch, W, m.user_dim, users, m.user_dim, h.first_user.wt.data(), z0.data(), W, true);
   const float* y = run_rest(k, h, batch, z0, tmp);
+  if (h.kind == TaskKind::Retrieval) {
+    std::memcpy(out, y, sizeof(float) * static_cast<size_t>(batch) * h.outputs);
+    return;
+  }
   for (int b = 0; b < batch; ++b) {
     const float* row = y + static_cast<size_t>(b) * h.outputs;
     float* p = out + static_cast<size_t>(b) * h.outputs;
@@ -137,6 +203,54 @@ void predict(const Model& m, const KernelTable& k, const Head& h, const float* u
     for (int c = 0; c < h.outputs; ++c) total += (p[c] = std::exp(row[c] - top));
     for (int c = 0; c < h.outputs; ++c) p[c] /= total;
   }
+}
+
+void item_vectors(const Model& m, const KernelTable& k, const Head& h, const CandidateBatch& in, float* out, int threads) {
+  const int blocks = (in.count + kCandidateBlock - 1) / kCandidateBlock;
+  parallel_for(blocks, threads, [&](int, int b) {
+    const int c0 = b * kCandidateBlock;
+    item_block(m, k, h, in, c0, std::min(in.count, c0 + kCandidateBlock) - c0, out + static_cast<size_t>(c0) * h.outputs);
+  });
+}
+
+int top_k(const float* vectors, int64_t n, int dim, const float* query, int k, const uint8_t* skip, int32_t* index,
+          float* score, int threads) {
+  if (k <= 0 || n <= 0) return 0;
+  // Each part keeps its own k best (a min-heap on (score, -row)), merged at the end: one pass over memory.
+  using Entry = std::pair<float, int64_t>;
+  auto better = [](const Entry& a, const Entry& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
+  constexpr int64_t kPart = 1 << 14;
+  const int parts = static_cast<int>((n + kPart - 1) / kPart);
+  std::vector<std::vector<Entry>> best(static_cast<size_t>(parts));
+  parallel_for(parts, threads, [&](int, int p) {
+    std::vector<Entry>& heap = best[static_cast<size_t>(p)];
+    heap.reserve(static_cast<size_t>(k) + 1);
+    const int64_t r1 = std::min(n, (p + 1) * kPart);
+    for (int64_t r = p * kPart; r < r1; ++r) {
+      if (skip && skip[r]) continue;
+      const float* row = vectors + r * dim;
+      float s = 0.0f;
+      for (int c = 0; c < dim; ++c) s += row[c] * query[c];
+      const Entry e{s, r};
+      if (static_cast<int>(heap.size()) < k) {
+        heap.push_back(e);
+        std::push_heap(heap.begin(), heap.end(), better);
+      } else if (better(e, heap.front())) {
+        std::pop_heap(heap.begin(), heap.end(), better);
+        heap.back() = e;
+        std::push_heap(heap.begin(), heap.end(), better);
+      }
+    }
+  });
+  std::vector<Entry> all;
+  for (const auto& b : best) all.insert(all.end(), b.begin(), b.end());
+  const int found = static_cast<int>(std::min<size_t>(all.size(), static_cast<size_t>(k)));
+  std::partial_sort(all.begin(), all.begin() + found, all.end(), better);
+  for (int i = 0; i < found; ++i) {
+    index[i] = static_cast<int32_t>(all[static_cast<size_t>(i)].second);
+    score[i] = all[static_cast<size_t>(i)].first;
+  }
+  return found;
 }
 
 }  // namespace dupn

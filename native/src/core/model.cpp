@@ -32,6 +32,39 @@ PackedLayer pack(const DenseIn& d, int col0, int cols, bool with_bias) {
   return p;
 }
 
+// Checks a stack of layers starting at `width` inputs; returns the last width, or -1.
+int stack_width(const std::vector<DenseIn>& layers, int width) {
+  for (const DenseIn& d : layers) {
+    if (!d.w || !d.b || d.in != width || d.out < 1) return -1;
+    width = d.out;
+  }
+  return width;
+}
+
+// The two towers of a retrieval head: both end at the same width (the vectors' dimension).
+bool build_retrieval(const Model& m, const HeadIn& in, Head& h, int cache, const std::string& what, std::string* error) {
+  if (h.target_dim == 0 || in.layers.empty() || in.item_layers.empty()) {
+    *error = what + ": a retrieval head needs a target with embeddings and layers in both towers";
+    return false;
+  }
+  const int du = stack_width(in.layers, m.user_dim), dt = stack_width(in.item_layers, h.target_dim);
+  if (du < 0 || dt < 0 || du != dt) {
+    *error = what + ": the user and item towers have the wrong shapes";
+    return false;
+  }
+  if (h.dense < 0 || (h.dense > 0 && !in.dense_w)) {
+    *error = what + ": dense weights missing";
+    return false;
+  }
+  h.outputs = du;
+  h.first_user = pack(in.layers[0], 0, m.user_dim, true);
+  for (size_t k = 1; k < in.layers.size(); ++k) h.rest.push_back(pack(in.layers[k], 0, in.layers[k].in, true));
+  for (const DenseIn& d : in.item_layers) h.item_tower.push_back(pack(d, 0, d.in, true));
+  if (h.dense > 0) h.dense_w.assign(in.dense_w, in.dense_w + h.dense);
+  if (cache > 0) h.cache = std::make_unique<ProjectionCache>(cache, static_cast<int>(h.target_fields.size()), h.outputs);
+  return true;
+}
+
 }  // namespace
 
 std::unique_ptr<Model> Model::build(const ModelSpec& s, std::string* error) {
@@ -151,7 +184,8 @@ std::unique_ptr<Model> Model::build(const ModelSpec& s, std::string* error) {
     Head h;
     h.kind = in.kind;
     h.target_fields = in.target_fields;
-    h.dense = in.kind == TaskKind::Rank ? in.dense : 0;
+    const bool retrieval = in.kind == TaskKind::Retrieval;
+    h.dense = in.kind == TaskKind::Rank || retrieval ? in.dense : 0;
     if (in.kind == TaskKind::Multiclass && !in.target_fields.empty()) {
       *error = what + ": a multiclass head has no target";
       return nullptr;
@@ -166,6 +200,11 @@ std::unique_ptr<Model> Model::build(const ModelSpec& s, std::string* error) {
     if (in.layers.empty() || h.dense < 0) {
       *error = what + ": no layers";
       return nullptr;
+    }
+    if (retrieval) {
+      if (!build_retrieval(*m, in, h, s.projection_cache, what, error)) return nullptr;
+      m->heads.push_back(std::move(h));
+      continue;
     }
     int width = m->user_dim + h.target_dim + h.dense;
     for (size_t k = 0; k < in.layers.size(); ++k) {

@@ -32,7 +32,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NativeModel",
                        {InstanceMethod<&NativeModel::Encode>("encode"), InstanceMethod<&NativeModel::Score>("score"),
-                        InstanceMethod<&NativeModel::Predict>("predict"), InstanceMethod<&NativeModel::Release>("release"),
+                        InstanceMethod<&NativeModel::Predict>("predict"), InstanceMethod<&NativeModel::ItemVectors>("itemVectors"),
+                        InstanceMethod<&NativeModel::TopK>("topK"), InstanceMethod<&NativeModel::Release>("release"),
                         InstanceAccessor<&NativeModel::Isa>("isa")});
   }
 
@@ -147,7 +148,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     const dupn::Model& m = model(env);
     const int hi = int_arg(info[0], "head", 0, static_cast<int32_t>(m.heads.size()) - 1);
     const dupn::Head& head = m.heads[hi];
-    if (head.kind != dupn::TaskKind::Multiclass) throw_code(env, "E_TASK", "predict: head is not multiclass");
+    if (head.kind != dupn::TaskKind::Multiclass && head.kind != dupn::TaskKind::Retrieval)
+      throw_code(env, "E_TASK", "predict: head is not multiclass or retrieval");
     View<float> users = f32(info[1], "users");
     View<float> out = f32(info[2], "probabilities output");
     if (users.length % m.user_dim != 0) throw_code(env, "E_INPUT", "users: length is not a multiple of userDim");
@@ -157,6 +159,68 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     std::shared_ptr<Holder> h = holder_;
     return Run(info, info[3].ToBoolean(), {info[1], info[2]},
                [h, k, hi, users, out, batch] { dupn::predict(*h->model, *k, h->model->heads[hi], users.data, static_cast<int>(batch), out.data); });
+  }
+
+  // itemVectors(head, candidates {items, dense}, out: Float32Array (C × dim), threads, async): a retrieval
+  // head's item tower over every candidate.
+  Napi::Value ItemVectors(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const dupn::Model& m = model(env);
+    const int hi = int_arg(info[0], "head", 0, static_cast<int32_t>(m.heads.size()) - 1);
+    const dupn::Head& head = m.heads[hi];
+    if (head.kind != dupn::TaskKind::Retrieval) throw_code(env, "E_TASK", "itemVectors: head is not a retrieval head");
+    Napi::Object c = obj(info[1], "candidates");
+    View<int32_t> items = i32(c.Get("items"), "candidates.items");
+    if (m.item_fields() == 0 || items.length % m.item_fields() != 0 || items.length / m.item_fields() > 0x7fffffff)
+      throw_code(env, "E_INPUT", "candidates.items: length is not a multiple of the item-field count");
+    dupn::CandidateBatch in;
+    in.count = static_cast<int>(items.length / m.item_fields());
+    in.items = items.data;
+    in.items_len = items.length;
+    // The item tower never reads dense features.
+    dupn::Head check_head;
+    check_head.target_fields = head.target_fields;
+    const std::string err = dupn::validate_candidates(m, check_head, in);
+    if (!err.empty()) throw_code(env, "E_INPUT", "candidates." + err);
+    View<float> out = f32(info[2], "vectors output");
+    if (out.length != static_cast<int64_t>(in.count) * head.outputs) throw_code(env, "E_INPUT", "vectors output: expected candidates × dim floats");
+    const int threads = int_arg(info[3], "threads", 1, 1024);
+    const dupn::KernelTable* k = kernels_;
+    std::shared_ptr<Holder> h = holder_;
+    return Run(info, info[4].ToBoolean(), {info[1], c.Get("items"), info[2]},
+               [h, k, hi, in, out, threads] { dupn::item_vectors(*h->model, *k, h->model->heads[hi], in, out.data, threads); });
+  }
+
+  // topK(vectors: Float32Array (n × dim), dim, query: Float32Array (dim), k, skip: Uint8Array (n) | null,
+  //      index: Int32Array (k), score: Float32Array (k), found: Int32Array (1), threads, async)
+  Napi::Value TopK(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    model(env);
+    const int dim = int_arg(info[1], "dim", 1, 1 << 20);
+    View<float> vectors = f32(info[0], "vectors");
+    View<float> query = f32(info[2], "query");
+    const int k = int_arg(info[3], "k", 0, 1 << 24);
+    if (vectors.length % dim != 0) throw_code(env, "E_INPUT", "vectors: length is not a multiple of dim");
+    const int64_t n = vectors.length / dim;
+    if (n > 0x7fffffff) throw_code(env, "E_INPUT", "vectors: more than 2^31 - 1 rows");
+    if (query.length != dim) throw_code(env, "E_INPUT", "query: expected dim floats");
+    const uint8_t* skip = nullptr;
+    if (!info[4].IsNull() && !info[4].IsUndefined()) {
+      if (!info[4].IsTypedArray() || info[4].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+        throw_code(env, "E_INPUT", "skip: expected a Uint8Array");
+      Napi::Uint8Array a = info[4].As<Napi::Uint8Array>();
+      if (static_cast<int64_t>(a.ElementLength()) != n) throw_code(env, "E_INPUT", "skip: expected one byte per row");
+      skip = a.Data();
+    }
+    View<int32_t> index = i32(info[5], "index output");
+    View<float> score = f32(info[6], "score output");
+    View<int32_t> found = i32(info[7], "found output");
+    if (index.length != k || score.length != k || found.length != 1) throw_code(env, "E_INPUT", "topK: outputs must hold k entries (found: 1)");
+    const int threads = int_arg(info[8], "threads", 1, 1024);
+    return Run(info, info[9].ToBoolean(), {info[0], info[2], info[4], info[5], info[6], info[7]},
+               [vectors, n, dim, query, k, skip, index, score, found, threads] {
+                 found.data[0] = dupn::top_k(vectors.data, n, dim, query.data, k, skip, index.data, score.data, threads);
+               });
   }
 
   Napi::Value Release(const Napi::CallbackInfo& info) {

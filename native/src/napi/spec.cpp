@@ -34,6 +34,24 @@ const float* weights(const Napi::Object& o, const char* key, int64_t expected, c
   return w.data;
 }
 
+std::vector<dupn::DenseIn> layer_stack(const Napi::Object& ho, const char* key, int64_t width, const std::string& what) {
+  Napi::Value layers = ho.Get(key);
+  if (!layers.IsArray()) throw_code(ho.Env(), "E_INPUT", what + "." + key + ": expected an array");
+  std::vector<dupn::DenseIn> out;
+  for (uint32_t k = 0; k < layers.As<Napi::Array>().Length(); ++k) {
+    const std::string lw = what + "." + key + "[" + std::to_string(k) + "]";
+    Napi::Object lo = obj(layers.As<Napi::Array>().Get(k), lw);
+    dupn::DenseIn d;
+    d.in = static_cast<int>(width);
+    d.out = int_arg(lo.Get("out"), (lw + ".out").c_str(), 1, 1 << 20);
+    d.w = weights(lo, "w", static_cast<int64_t>(d.out) * width, lw);
+    d.b = weights(lo, "b", d.out, lw);
+    out.push_back(d);
+    width = d.out;
+  }
+  return out;
+}
+
 }  // namespace
 
 dupn::UserBatch user_batch(const Napi::Value& v) {
@@ -111,26 +129,20 @@ dupn::ModelSpec parse_spec(const Napi::Object& s, std::vector<Napi::ObjectRefere
     const std::string what = "heads[" + std::to_string(i) + "]";
     Napi::Object ho = obj(heads.As<Napi::Array>().Get(i), what);
     dupn::HeadIn h;
-    h.kind = static_cast<dupn::TaskKind>(int_arg(ho.Get("kind"), (what + ".kind").c_str(), 0, 2));
+    h.kind = static_cast<dupn::TaskKind>(int_arg(ho.Get("kind"), (what + ".kind").c_str(), 0, 3));
+    const bool retrieval = h.kind == dupn::TaskKind::Retrieval;
     h.dense = int_arg(ho.Get("dense"), (what + ".dense").c_str(), 0, 1 << 20);
     Napi::Value tf = ho.Get("targetFields");
     if (!tf.IsArray()) throw_code(env, "E_INPUT", what + ".targetFields: expected an array");
     for (uint32_t j = 0; j < tf.As<Napi::Array>().Length(); ++j)
       h.target_fields.push_back(int_arg(tf.As<Napi::Array>().Get(j), (what + ".targetFields").c_str(), 0, static_cast<int32_t>(spec.item_tables.size()) - 1));
-    int64_t width = user_dim + h.dense;
-    for (int f : h.target_fields) width += spec.item_tables[f].dim;
-    Napi::Value layers = ho.Get("layers");
-    if (!layers.IsArray()) throw_code(env, "E_INPUT", what + ".layers: expected an array");
-    for (uint32_t k = 0; k < layers.As<Napi::Array>().Length(); ++k) {
-      const std::string lw = what + ".layers[" + std::to_string(k) + "]";
-      Napi::Object lo = obj(layers.As<Napi::Array>().Get(k), lw);
-      dupn::DenseIn d;
-      d.in = static_cast<int>(width);
-      d.out = int_arg(lo.Get("out"), (lw + ".out").c_str(), 1, 1 << 20);
-      d.w = weights(lo, "w", static_cast<int64_t>(d.out) * width, lw);
-      d.b = weights(lo, "b", d.out, lw);
-      h.layers.push_back(d);
-      width = d.out;
+    int64_t target = 0;
+    for (int f : h.target_fields) target += spec.item_tables[f].dim;
+    // A retrieval head's user tower sees U alone, its item tower t alone; other heads see [U ; t ; dense].
+    h.layers = layer_stack(ho, "layers", retrieval ? user_dim : user_dim + target + h.dense, what);
+    if (retrieval) {
+      h.item_layers = layer_stack(ho, "itemLayers", target, what);
+      if (h.dense > 0) h.dense_w = weights(ho, "denseW", h.dense, what);
     }
     spec.heads.push_back(std::move(h));
   }

@@ -73,7 +73,10 @@ ParsedBatch parse_batch(const Napi::Value& v, const dupn::Model& m) {
       lab.owner = owner.data;
       lab.label = label.data;
       lab.weight = weight.data;
-      for (const char* key : {"items", "dense", "owner", "label", "weight"}) out.pins.push_back(ho.Get(key));
+      View<float> offset = f32(ho.Get("offset"), (at + ".offset").c_str(), true);
+      if (offset.data && offset.length != C) throw_code(v.Env(), "E_INPUT", at + ".offset: expected one entry per candidate");
+      lab.offset = offset.data;
+      for (const char* key : {"items", "dense", "owner", "label", "weight", "offset"}) out.pins.push_back(ho.Get(key));
     }
     out.batch.heads.push_back(lab);
   }

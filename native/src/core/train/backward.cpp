@@ -19,7 +19,8 @@ struct Scratch {
   AlignedFloats gates[2], cs[2], tcs[2];
   AlignedFloats hstate, cstate, dh_carry, dc_carry, zeros, x0, dlogit, aw;
   std::vector<int> order, rowoff;
-  HeadScratch head;
+  HeadScratch head, item_head;
+  AlignedFloats dvec, duser;
 };
 
 Scratch& scratch() {
@@ -76,6 +77,7 @@ class ChunkPass {
       const HeadLabels& lab = batch_.heads[h];
       if (lab.lambda == 0.0f || totals[h] <= 0.0) continue;
       if (m_.heads[h].kind == TaskKind::Multiclass) multiclass(static_cast<int>(h), lab, totals[h], train_shared, du);
+      else if (m_.heads[h].kind == TaskKind::Retrieval) retrieval(static_cast<int>(h), lab, totals[h], cand_begin[h], train_shared, du);
       else candidates(static_cast<int>(h), lab, totals[h], pair_totals[h], cand_begin[h], train_shared, du);
     }
   }
@@ -239,7 +241,7 @@ class ChunkPass {
       }
       for (int j = 0; j < head.dense; ++j) row[at + j] = lab.candidates.dense[static_cast<int64_t>(gc) * head.dense + j];
     }
-    head_forward(t_, k_, h, x0, nc, s_.head);
+    head_forward(t_, k_, t_.heads[h], x0, nc, s_.head);
     const float* z = s_.head.acts[t_.heads[h].size() - 1].data();
     float* dz = zeroed(s_.dlogit, static_cast<size_t>(nc));
     const bool rank = head.kind == TaskKind::Rank;
@@ -269,7 +271,7 @@ class ChunkPass {
       }
     }
     g_.head_loss[h] += loss;
-    head_backward(t_, k_, h, x0, nc, dz, train_shared, s_.head, g_);
+    head_backward(t_, k_, t_.heads[h], x0, nc, dz, train_shared, s_.head, g_);
     if (!train_shared) return;
     const float* dx0 = s_.head.dx0.data();
     for (int c = 0; c < nc; ++c) {
@@ -287,10 +289,101 @@ class ChunkPass {
     }
   }
 
+  // Sampled softmax per user over its candidates: z_c = ⟨user tower(U), item tower(t_c)⟩ + w_d·dense_c −
+  // offset_c; loss = Σ_c w_c y_c (logsumexp_user(z) − z_c) / total.
+  void retrieval(int h, const HeadLabels& lab, double total, const std::vector<int32_t>& begin, bool train_shared, float* du) {
+    const Head& head = m_.heads[h];
+    const int c0 = begin[b0_], c1 = begin[b0_ + nb_], nc = c1 - c0;
+    if (nc == 0) return;
+    const int F = m_.item_fields(), UD = m_.user_dim, D = head.outputs, T = head.target_dim, ND = head.dense;
+    const std::vector<HeadLayer>& user_layers = t_.heads[h];
+    const std::vector<HeadLayer>& item_layers = t_.item_towers[h];
+    head_forward(t_, k_, user_layers, s_.uvec.data(), nb_, s_.head);
+    const float* u = s_.head.acts[user_layers.size() - 1].data();
+    float* x0 = grow(s_.x0, static_cast<size_t>(nc) * T);
+    for (int c = 0; c < nc; ++c) {
+      float* row = x0 + static_cast<size_t>(c) * T;
+      for (int f : head.target_fields) {
+        const Table& tab = m_.item_tables[f];
+        if (tab.dim == 0) continue;
+        std::memcpy(row, tab.data + static_cast<int64_t>(lab.candidates.items[static_cast<int64_t>(c0 + c) * F + f]) * tab.dim,
+                    tab.dim * sizeof(float));
+        row += tab.dim;
+      }
+    }
+    head_forward(t_, k_, item_layers, x0, nc, s_.item_head);
+    const float* v = s_.item_head.acts[item_layers.size() - 1].data();
+    const float* wd = ND > 0 ? t_.params[t_.dense_w[h]].data : nullptr;
+    float* dz = zeroed(s_.dlogit, static_cast<size_t>(nc));
+    std::vector<double> z(static_cast<size_t>(nc));
+    for (int c = 0; c < nc; ++c) {
+      const int gc = c0 + c;
+      const float* ur = u + static_cast<size_t>(lab.owner[gc] - b0_) * D;
+      const float* vr = v + static_cast<size_t>(c) * D;
+      double s = 0.0;
+      for (int j = 0; j < D; ++j) s += static_cast<double>(ur[j]) * vr[j];
+      for (int j = 0; j < ND; ++j) s += static_cast<double>(wd[j]) * lab.candidates.dense[static_cast<int64_t>(gc) * ND + j];
+      z[static_cast<size_t>(c)] = s - (lab.offset ? lab.offset[gc] : 0.0f);
+    }
+    double loss = 0.0;
+    for (int i = 0; i < nb_; ++i) {
+      const int from = begin[b0_ + i] - c0, to = begin[b0_ + i + 1] - c0;
+      if (from == to) continue;
+      double mx = z[static_cast<size_t>(from)], pos = 0.0;
+      for (int c = from; c < to; ++c) {
+        mx = std::max(mx, z[static_cast<size_t>(c)]);
+        pos += static_cast<double>(lab.weight[c0 + c]) * lab.label[c0 + c];
+      }
+      if (pos == 0.0) continue;
+      double sum = 0.0;
+      for (int c = from; c < to; ++c) sum += std::exp(z[static_cast<size_t>(c)] - mx);
+      const double lse = mx + std::log(sum);
+      for (int c = from; c < to; ++c) {
+        const double wy = static_cast<double>(lab.weight[c0 + c]) * lab.label[c0 + c];
+        loss += wy * (lse - z[static_cast<size_t>(c)]) / total;
+        dz[c] = static_cast<float>(lab.lambda * (pos * std::exp(z[static_cast<size_t>(c)] - lse) - wy) / total);
+      }
+    }
+    g_.head_loss[h] += loss;
+    // dv_c = dz_c u_owner, du_owner += dz_c v_c, dw_d += dz_c dense_c.
+    float* dv = grow(s_.dvec, static_cast<size_t>(nc) * D);
+    float* dun = zeroed(s_.duser, static_cast<size_t>(nb_) * D);
+    float* dwd = ND > 0 ? g_.dense[t_.dense_w[h]].data() : nullptr;
+    for (int c = 0; c < nc; ++c) {
+      const int gc = c0 + c, o = lab.owner[gc] - b0_;
+      const float* ur = u + static_cast<size_t>(o) * D;
+      const float* vr = v + static_cast<size_t>(c) * D;
+      float* dvr = dv + static_cast<size_t>(c) * D;
+      float* dur = dun + static_cast<size_t>(o) * D;
+      for (int j = 0; j < D; ++j) {
+        dvr[j] = dz[c] * ur[j];
+        dur[j] += dz[c] * vr[j];
+      }
+      for (int j = 0; j < ND; ++j) dwd[j] += dz[c] * lab.candidates.dense[static_cast<int64_t>(gc) * ND + j];
+    }
+    head_backward(t_, k_, item_layers, x0, nc, dv, train_shared, s_.item_head, g_);
+    if (train_shared) {
+      const float* dx0 = s_.item_head.dx0.data();
+      for (int c = 0; c < nc; ++c) {
+        const float* row = dx0 + static_cast<size_t>(c) * T;
+        for (int f : head.target_fields) {
+          const Table& tab = m_.item_tables[f];
+          if (tab.dim == 0) continue;
+          g_.sparse[t_.item[f]].add(lab.candidates.items[static_cast<int64_t>(c0 + c) * F + f], row, 1.0f);
+          row += tab.dim;
+        }
+      }
+    }
+    head_backward(t_, k_, user_layers, s_.uvec.data(), nb_, dun, train_shared, s_.head, g_);
+    if (!train_shared) return;
+    const float* dx0 = s_.head.dx0.data();
+    for (size_t i = 0; i < static_cast<size_t>(nb_) * UD; ++i) du[i] += dx0[i];
+  }
+
   void multiclass(int h, const HeadLabels& lab, double total, bool train_shared, float* du) {
     const Head& head = m_.heads[h];
     const int C = head.outputs, UD = m_.user_dim;
-    head_forward(t_, k_, h, s_.uvec.data(), nb_, s_.head);
+    head_forward(t_, k_, t_.heads[h], s_.uvec.data(), nb_, s_.head);
     const float* z = s_.head.acts[t_.heads[h].size() - 1].data();
     float* dz = zeroed(s_.dlogit, static_cast<size_t>(nb_) * C);
     double loss = 0.0;
@@ -308,7 +401,7 @@ class ChunkPass {
         dz[static_cast<size_t>(i) * C + c] = static_cast<float>(lab.lambda * w * (std::exp(zi[c] - mx) / sum - (c == y ? 1.0 : 0.0)));
     }
     g_.head_loss[h] += loss;
-    head_backward(t_, k_, h, s_.uvec.data(), nb_, dz, train_shared, s_.head, g_);
+    head_backward(t_, k_, t_.heads[h], s_.uvec.data(), nb_, dz, train_shared, s_.head, g_);
     if (!train_shared) return;
     const float* dx0 = s_.head.dx0.data();
     for (size_t i = 0; i < static_cast<size_t>(nb_) * UD; ++i) du[i] += dx0[i];

@@ -6,8 +6,8 @@
 
 namespace dupn {
 
-void head_forward(const Trainer::Impl& t, const KernelTable& k, int head, const float* x0, int rows, HeadScratch& s) {
-  const auto& layers = t.heads[head];
+void head_forward(const Trainer::Impl& t, const KernelTable& k, const std::vector<HeadLayer>& layers, const float* x0, int rows,
+                  HeadScratch& s) {
   if (s.acts.size() < layers.size()) s.acts.resize(layers.size());
   const float* in = x0;
   for (size_t l = 0; l < layers.size(); ++l) {
@@ -23,9 +23,8 @@ void head_forward(const Trainer::Impl& t, const KernelTable& k, int head, const 
   }
 }
 
-void head_backward(const Trainer::Impl& t, const KernelTable& k, int head, const float* x0, int rows, float* dout,
-                   bool want_dx0, HeadScratch& s, Grads& g) {
-  const auto& layers = t.heads[head];
+void head_backward(const Trainer::Impl& t, const KernelTable& k, const std::vector<HeadLayer>& layers, const float* x0, int rows,
+                   float* dout, bool want_dx0, HeadScratch& s, Grads& g) {
   float* dcur = dout;
   for (int l = static_cast<int>(layers.size()) - 1; l >= 0; --l) {
     const HeadLayer& L = layers[l];

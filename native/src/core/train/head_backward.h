@@ -13,12 +13,13 @@ struct HeadScratch {
 };
 
 // acts[k] for rows of x0 (rows × in0).
-void head_forward(const Trainer::Impl& t, const KernelTable& k, int head, const float* x0, int rows, HeadScratch& s);
+void head_forward(const Trainer::Impl& t, const KernelTable& k, const std::vector<HeadLayer>& layers, const float* x0, int rows,
+                  HeadScratch& s);
 
 // Adds the weight gradients of `head` for d(loss)/d(logits) = dout (rows × outputs, overwritten) and,
 // when want_dx0, leaves d(loss)/d(x0) in s.dx0 (rows × in0).
-void head_backward(const Trainer::Impl& t, const KernelTable& k, int head, const float* x0, int rows, float* dout,
-                   bool want_dx0, HeadScratch& s, Grads& g);
+void head_backward(const Trainer::Impl& t, const KernelTable& k, const std::vector<HeadLayer>& layers, const float* x0, int rows,
+                   float* dout, bool want_dx0, HeadScratch& s, Grads& g);
 
 // log(1 + e^x) without overflow.
 inline double softplus(double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }

@@ -52,8 +52,9 @@ void Trainer::Impl::pack() {
     for (int c = 0; c < m.dq + m.du; ++c) attn_qu_t[static_cast<size_t>(c) * A + a] = row[m.dh + c];
     for (int c = 0; c < m.dp; ++c) attn_p_t[static_cast<size_t>(c) * A + a] = row[m.dh + m.dq + m.du + c];
   }
-  for (auto& layers : heads)
-    for (HeadLayer& l : layers) l.wt = transposed(params[l.w].data, l.out, l.in);
+  for (auto* stack : {&heads, &item_towers})
+    for (auto& layers : *stack)
+      for (HeadLayer& l : layers) l.wt = transposed(params[l.w].data, l.out, l.in);
 }
 
 void Trainer::Impl::reset(Grads& g) const {
@@ -128,19 +129,25 @@ std::unique_ptr<Trainer> Trainer::create(const ModelSpec& spec, const std::vecto
   impl->attn_w = find(s.attn_w, A * (m.dh + m.dq + m.du + m.dp), "attn.w", false);
   impl->attn_b = find(s.attn_b, A, "attn.b", false);
   impl->attn_v = find(s.attn_v, A, "attn.v", false);
-  for (size_t h = 0; h < s.heads.size(); ++h) {
+  auto stack = [&](const std::vector<DenseIn>& in, const std::string& what) {
     std::vector<HeadLayer> layers;
-    for (size_t l = 0; l < s.heads[h].layers.size(); ++l) {
-      const DenseIn& d = s.heads[h].layers[l];
-      const std::string what = "head " + std::to_string(h) + " layer " + std::to_string(l);
+    for (size_t l = 0; l < in.size(); ++l) {
+      const DenseIn& d = in[l];
       HeadLayer hl;
       hl.in = d.in;
       hl.out = d.out;
-      hl.w = find(d.w, static_cast<int64_t>(d.out) * d.in, what + " w", false);
-      hl.b = find(d.b, d.out, what + " b", false);
+      hl.w = find(d.w, static_cast<int64_t>(d.out) * d.in, what + " layer " + std::to_string(l) + " w", false);
+      hl.b = find(d.b, d.out, what + " layer " + std::to_string(l) + " b", false);
       layers.push_back(std::move(hl));
     }
-    impl->heads.push_back(std::move(layers));
+    return layers;
+  };
+  for (size_t h = 0; h < s.heads.size(); ++h) {
+    const std::string what = "head " + std::to_string(h);
+    impl->heads.push_back(stack(s.heads[h].layers, what));
+    impl->item_towers.push_back(stack(s.heads[h].item_layers, what + " item tower"));
+    const bool dense_term = s.heads[h].kind == TaskKind::Retrieval && m.heads[h].dense > 0;
+    impl->dense_w.push_back(dense_term ? find(s.heads[h].dense_w, m.heads[h].dense, what + " dense weights", false) : -1);
   }
   if (!ok) return nullptr;
   impl->pack();
@@ -188,6 +195,7 @@ std::string Trainer::validate(const TrainBatch& batch) const {
       } else if (!(y >= 0.0f && y <= 1.0f)) {
         return at + "label[" + std::to_string(c) + "]: a binary label must be in [0, 1]";
       }
+      if (lab.offset && !std::isfinite(lab.offset[c])) return at + "offset[" + std::to_string(c) + "] must be a finite number";
       if (!(w >= 0.0f) || !std::isfinite(w)) return at + "weight[" + std::to_string(c) + "] must be a finite number ≥ 0";
     }
   }
@@ -221,7 +229,8 @@ Plan plan(const Model& m, const TrainBatch& batch) {
     for (int b = 0; b < B; ++b) begin[b + 1] += begin[b];
     const bool rank = m.heads[h].kind == TaskKind::Rank;
     for (int c = 0; c < C; ++c)
-      p.totals[h] += static_cast<double>(lab.weight[c]) * (rank ? kGradeWeight[static_cast<int>(lab.label[c])] : 1.0f);
+      p.totals[h] += static_cast<double>(lab.weight[c]) *
+                     (rank ? kGradeWeight[static_cast<int>(lab.label[c])] : m.heads[h].kind == TaskKind::Retrieval ? lab.label[c] : 1.0f);
     if (rank && lab.pairwise)
       for (int b = 0; b < B; ++b)
         for (int x = begin[b]; x < begin[b + 1]; ++x)

@@ -70,7 +70,9 @@ struct Trainer::Impl {
   } dir[2];
   int attn_w = -1, attn_b = -1, attn_v = -1;
   AlignedFloats attn_h_t, attn_p_t, attn_qu_t;  // column blocks of attn.w, transposed
-  std::vector<std::vector<HeadLayer>> heads;
+  std::vector<std::vector<HeadLayer>> heads;        // retrieval: the user tower
+  std::vector<std::vector<HeadLayer>> item_towers;  // retrieval: the item tower (empty for other heads)
+  std::vector<int> dense_w;                          // retrieval: param of the dense weights (-1: none)
 
   // Refreshes the transposed copies from the current parameter values.
   void pack();

@@ -1,0 +1,96 @@
+/**
+ * Candidate generation with a `retrieval` head: a catalogue's item vectors computed once, and exact top-k by
+ * dot product in the native addon. With history features, the items a user acted on carry an extra term
+ * w·h; since h is zero for every other item, the exact top k is the native top k over the items the user
+ * never touched merged with those few items scored in full.
+ */
+import { CandidateColumns } from './columns';
+import { ResolvedConfig, RetrievalTask, denseCount } from './config';
+import { historyField, historyFeatures, historyIndex, UserInput } from './features';
+import { hashKey } from './hashing';
+
+/** What {@link Model.retrieve} returns: catalogue rows, best first, and their scores. */
+export interface Retrieved {
+  index: Int32Array;
+  score: Float32Array;
+}
+
+/** Options of {@link Model.retrieve}. */
+export interface RetrieveOptions {
+  /** Catalogue rows never returned (e.g. what the page already shows). */
+  exclude?: Iterable<number>;
+  /**
+   * The user whose vector this is. With a head that has history features (`history: true`, the default),
+   * the catalogue items this user acted on get their history term, as {@link Model.score} with `user` gives;
+   * without it every item scores by the dot product alone.
+   */
+  user?: UserInput;
+}
+
+/** A retrieval head's catalogue: packed candidates, their item vectors (n × dim) and row by history key. */
+export class Catalogue {
+  readonly size: number;
+  private rowsByKey?: Map<string, number>;
+
+  constructor(
+    readonly task: RetrievalTask,
+    readonly items: Int32Array,
+    readonly vectors: Float32Array,
+    readonly dim: number,
+    private readonly keys: string[],
+  ) {
+    this.size = vectors.length / dim;
+  }
+
+  /** The skip mask for `exclude` plus the user's history rows, and those history rows with their features. */
+  plan(config: ResolvedConfig, options: RetrieveOptions): { skip: Uint8Array; rows: number[]; dense: Float32Array } {
+    const skip = new Uint8Array(this.size);
+    if (options.exclude !== undefined) {
+      for (const r of options.exclude) if (Number.isInteger(r) && r >= 0 && r < this.size) skip[r] = 1;
+    }
+    const rows: number[] = [];
+    const D = denseCount(this.task);
+    if (D === 0 || options.user === undefined) return { skip, rows, dense: new Float32Array(0) };
+    if (this.rowsByKey === undefined) {
+      this.rowsByKey = new Map();
+      this.keys.forEach((k, r) => {
+        if (!this.rowsByKey!.has(k)) this.rowsByKey!.set(k, r);
+      });
+    }
+    const history = historyIndex(Array.isArray(options.user.behaviors) ? options.user.behaviors : [], historyField(this.task), config.maxSeqLen);
+    const seen: { back: number; count: number }[] = [];
+    for (const [key, s] of history) {
+      const r = this.rowsByKey.get(key);
+      if (r === undefined || skip[r]) continue;
+      skip[r] = 1;
+      rows.push(r);
+      seen.push(s);
+    }
+    const dense = new Float32Array(rows.length * D);
+    seen.forEach((s, i) => historyFeatures(s, dense, i * D));
+    return { skip, rows, dense };
+  }
+
+  /** The packed candidate columns of `rows` with their `dense` features. */
+  columns(rows: number[], dense: Float32Array, fields: number): CandidateColumns {
+    const items = new Int32Array(rows.length * fields);
+    rows.forEach((r, i) => items.set(this.items.subarray(r * fields, (r + 1) * fields), i * fields));
+    return { items, dense };
+  }
+}
+
+/** The history key of each candidate (the value of the head's history field, as hashed). */
+export function catalogueKeys(task: RetrievalTask, candidates: readonly Record<string, unknown>[]): string[] {
+  const field = historyField(task);
+  return candidates.map((c, i) => hashKey(c?.[field], `candidates[${i}].${field}`));
+}
+
+/** Merges the native top k with the fully scored history rows: the k best, ties by lower row. */
+export function mergeTop(k: number, top: Retrieved, found: number, rows: number[], scores: Float32Array): Retrieved {
+  const all: [number, number][] = [];
+  for (let i = 0; i < found; i++) all.push([top.score[i], top.index[i]]);
+  rows.forEach((r, i) => all.push([scores[i], r]));
+  all.sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  const n = Math.min(k, all.length);
+  return { index: Int32Array.from(all.slice(0, n), (e) => e[1]), score: Float32Array.from(all.slice(0, n), (e) => e[0]) };
+}
