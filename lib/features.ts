@@ -198,15 +198,23 @@ export function historyIndex(behaviors: readonly BehaviorInput[], field: string,
 
 /**
  * The {@link HISTORY_FEATURES} history features of one candidate (a retrieval head's `h`): one-hot of
- * floor(log2(back)) capped at 7 (back = behaviours since the user last acted on it), then log(1 + count);
- * all zero when the user never did. Written to out[at .. at + 9).
+ * floor(log2(back)) capped at 7 (back = behaviours since the user last acted on it), then log(1 + count),
+ * all times {@link HISTORY_SCALE}; all zero when the user never did. Written to out[at .. at + 9).
  */
 export function historyFeatures(seen: { back: number; count: number } | undefined, out: Float32Array, at: number): void {
   out.fill(0, at, at + HISTORY_FEATURES);
   if (seen === undefined) return;
-  out[at + Math.min(HISTORY_FEATURES - 2, Math.floor(Math.log2(seen.back)))] = 1;
-  out[at + HISTORY_FEATURES - 1] = Math.log1p(seen.count);
+  out[at + Math.min(HISTORY_FEATURES - 2, Math.floor(Math.log2(seen.back)))] = HISTORY_SCALE;
+  out[at + HISTORY_FEATURES - 1] = HISTORY_SCALE * Math.log1p(seen.count);
 }
+
+/**
+ * Scale of the history features. Adam moves each weight by about the learning rate per step whatever its
+ * gradient, and these few weights must grow to the size of the towers' dot products within an epoch: an
+ * input scaled by 8 is the same as an 8× learning rate on them (about the embedding rows' rate, which they
+ * resemble: one weight per bucket).
+ */
+export const HISTORY_SCALE = 8;
 
 /**
  * Packs candidates for one or more binary/rank/retrieval tasks: the union of their target fields is hashed

@@ -11,6 +11,8 @@ function scaleOf(spec: TensorSpec, specs: Map<string, TensorSpec>, hidden: numbe
   if (spec.name.startsWith('emb.')) return 0.1;
   if (spec.name.startsWith('lstm.')) return 1 / Math.sqrt(hidden);
   if (spec.name === 'attn.b') return 0;
+  // A retrieval head's history weights start at 0: no opinion on repeats until training forms one.
+  if (/^head\..*\.history\.w$/.test(spec.name)) return 0;
   if (spec.name === 'attn.w') return Math.sqrt(6 / (spec.shape[0] + spec.shape[1]));
   if (spec.name === 'attn.v') return Math.sqrt(6 / (spec.shape[0] + 1));
   // head.<task>.<k>.w / .b: fan-in is the weight's column count.

@@ -99,6 +99,7 @@ export function program(): Command {
     .option('--warmup <steps>', 'linear learning-rate warm-up', num('--warmup'))
     .addOption(new Option('--decay <shape>', 'learning-rate decay (needs totalSteps in the settings)').choices(['none', 'linear', 'cosine']))
     .option('--max-steps <n>', 'stop after this many steps in all', num('--max-steps'))
+    .option('--shuffle <n>', 'train each run of n examples in a seeded random order (default 4096; 0 keeps the file order)', num('--shuffle'))
     .option('--no-progress', 'plain progress lines even on a terminal')
     .option('--no-data-sized-tables', 'a new model on a log: keep the paper-size tables instead of sizing them from the distinct ids')
     .option('--no-next-item', 'skip the next-item table (full catalogue and sampled) after training a log');

@@ -8,7 +8,10 @@ import { ExampleSource, ReadExamplesOptions, defaultValidFrom, formatOf, readExa
 
 /** The share of users `--split user` holds out. */
 const VALID_USERS = 0.1;
-import { ResolvedConfig } from '../config';
+import { DupnConfig, ResolvedConfig, defaultConfig } from '../config';
+
+/** The retrieval head a new model trained on a log gets besides the paper's four (when the config names no tasks). */
+export const NEXT_ITEM_TASK: NonNullable<DupnConfig['tasks']>[number] = { name: 'next', kind: 'retrieval', layers: [64], history: true };
 import { TrainingExample } from '../data/example';
 import { DupnError } from '../errors';
 import { EvalReport, evaluate, formatReport, modelScorer } from '../evaluate';
@@ -52,6 +55,8 @@ export interface TrainFlags extends ReaderFlags {
   split?: 'time' | 'leave-one-out' | 'user';
   /** `--no-data-sized-tables`: keep the config's (paper-size) table sizes for a new model. */
   dataSizedTables?: boolean;
+  /** `--shuffle <n>`: train each run of n examples in a seeded random order (default 4096; 0: file order). */
+  shuffle?: number;
   /** `--no-next-item`: skip the full-catalogue and sampled next-item table after training. */
   nextItem?: boolean;
 }
@@ -155,6 +160,8 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
     io.err(`initialised from ${flags.init}${fresh.length ? `; new tensors: ${fresh.join(', ')}` : ''}`);
   } else {
     let model = settings.model ?? {};
+    // A log's model also learns candidate generation: the paper's heads plus a retrieval head over the item.
+    if (log && model.tasks === undefined) model = { ...model, tasks: [...defaultConfig().tasks, NEXT_ITEM_TASK] };
     if (log && flags.dataSizedTables !== false) {
       const sized = await sizeTablesFromData(flags.data, model, reader);
       model = sized.config;
@@ -204,6 +211,7 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
   const reports = await fit(trainer, {
     data: () => trainData,
     epochs,
+    shuffle: flags.shuffle ?? 4096,
     start,
     checkpoint,
     checkpointEvery: flags.checkpointEvery ?? 0,

@@ -17,7 +17,9 @@ import { DupnError } from '../errors';
 import { Model } from '../model';
 import { mulberry32 } from '../random';
 import { isAsyncIterable } from '../evaluate';
-import { BASELINES, EntityStats, SequenceStats, behaviorKey } from './baselines';
+import { BASELINES, EntityStats, SequenceStats, behaviorKey, entityFields } from './baselines';
+import { denseCount } from '../config';
+import { historyFeatures, historyField, historyIndex } from '../features';
 
 /** Metrics of one scorer. */
 export interface NextItemMetrics {
@@ -152,32 +154,44 @@ export async function evaluateNextItem(
   };
 
   if (model !== undefined) {
-    const m = sums();
-    const task = model.config.tasks.find((t) => t.name === taskName);
-    if (task === undefined || task.kind === 'multiclass') throw new DupnError('E_TASK', `the model has no binary or rank task "${taskName}"`);
-    const packed = model.packCandidates(keys.map((key) => es.features.get(key) ?? {}), { tasks: [taskName] });
-    // Trained against negatives sampled by popularity, a head learns about log p(item | user) − log q(item):
-    // it demotes popular items. Adding the log prior back (the training period's log count) turns that
-    // into log p(item | user) up to a constant: "model+prior" (the log-Q correction at scoring time).
+    // Every head of the model whose entity is the item scores the catalogue: `model:<task>`, and for
+    // binary/rank heads `model:<task>+prior`. Trained against negatives sampled by popularity, such a head
+    // learns about log p(item | user) − log q(item): it demotes popular items. Adding the log prior back (the
+    // training period's log count) turns that into log p(item | user) up to a constant (the log-Q correction
+    // at scoring time). A retrieval head was trained with that correction already, and scores with its
+    // history features (what the user did with each item).
+    const heads = model.config.tasks.filter((t) => t.kind !== 'multiclass' && entityFields(t).join() === es.fields.join());
+    if (heads.length === 0) throw new DupnError('E_TASK', `the model has no binary, rank or retrieval task over the entity of "${taskName}"`);
     const logPrior = Float64Array.from(keys, (key) => Math.log(es.count.get(key) ?? 1));
-    const withPrior = sums();
-    const corrected = new Float64Array(keys.length);
+    const catalogue = keys.map((key) => es.features.get(key) ?? {});
     const batch = options.batchSize ?? 64;
-    for (let b = 0; b < cases.length; b += batch) {
-      const part = cases.slice(b, b + batch);
-      const U = await model.encode(part.map((c) => c.example.user));
-      for (let i = 0; i < part.length; i++) {
-        const scores = await model.score(taskName, U.subarray(i * model.userDim, (i + 1) * model.userDim), packed);
-        account(m, scores, part[i]);
-        for (let j = 0; j < keys.length; j++) {
-          const logit = task.kind === 'binary' ? Math.log(scores[j] + 1e-30) - Math.log1p(-scores[j] + 1e-30) : scores[j];
-          corrected[j] = logit + logPrior[j];
+    for (const task of heads) {
+      const m = sums();
+      const withPrior = sums();
+      const packed = model.packCandidates(catalogue, { tasks: [task.name] });
+      const D = denseCount(task);
+      const corrected = new Float64Array(keys.length);
+      for (let b = 0; b < cases.length; b += batch) {
+        const part = cases.slice(b, b + batch);
+        const U = await model.encode(part.map((c) => c.example.user));
+        for (let i = 0; i < part.length; i++) {
+          if (task.kind === 'retrieval' && D > 0) {
+            const history = historyIndex(part[i].example.user.behaviors, historyField(task), model.config.maxSeqLen);
+            keys.forEach((key, j) => historyFeatures(history.get(key), packed.dense, j * D));
+          }
+          const scores = await model.score(task.name, U.subarray(i * model.userDim, (i + 1) * model.userDim), packed);
+          account(m, scores, part[i]);
+          if (task.kind === 'retrieval') continue;
+          for (let j = 0; j < keys.length; j++) {
+            const logit = task.kind === 'binary' ? Math.log(scores[j] + 1e-30) - Math.log1p(-scores[j] + 1e-30) : scores[j];
+            corrected[j] = logit + logPrior[j];
+          }
+          account(withPrior, corrected, part[i]);
         }
-        account(withPrior, corrected, part[i]);
       }
+      scorers[`model:${task.name}`] = mean(m);
+      if (task.kind !== 'retrieval') scorers[`model:${task.name}+prior`] = mean(withPrior);
     }
-    scorers['model'] = mean(m);
-    scorers['model+prior'] = mean(withPrior);
   }
   for (const name of BASELINES) {
     const m = sums();

@@ -62,7 +62,7 @@ function candidateLabels(task: TaskConfig, examples: TrainingExample[], plan: He
         offset.push(q);
       });
     });
-    if (task.kind === 'retrieval' && plan.inBatch !== false) addInBatch(task, cands, owner, index, source, label, weight, offset);
+    if (task.kind === 'retrieval' && plan.inBatch !== false) addInBatch(task, examples, cands, owner, index, source, label, weight, offset);
   }
   let cols;
   try {
@@ -90,10 +90,12 @@ function candidateLabels(task: TaskConfig, examples: TrainingExample[], plan: He
 }
 
 /**
- * In-batch negatives: every example's list also gets the other examples' positives (label 0, same weight,
- * their own log Q), except those equal to one of its own candidates. Keeps the lists grouped by owner.
+ * In-batch negatives: every example's list also gets the other users' positives (label 0, their own log Q),
+ * except those equal to one of its own candidates. Another example of the same user is no draw from the
+ * catalogue's distribution (its positive is often in this one's history), so it gives none. Keeps the lists
+ * grouped by owner.
  */
-function addInBatch(task: RetrievalTask, cands: CandidateInput[], owner: number[], index: number[], source: number[],
+function addInBatch(task: RetrievalTask, examples: TrainingExample[], cands: CandidateInput[], owner: number[], index: number[], source: number[],
   label: number[], weight: number[], offset: number[]): void {
   const field = historyField(task);
   const keyOf = (c: CandidateInput, i: number): string => hashKey(c?.[field], `candidates[${i}].${field}`);
@@ -122,7 +124,7 @@ function addInBatch(task: RetrievalTask, cands: CandidateInput[], owner: number[
     }
     const mine = own.get(b)!;
     for (const p of positives) {
-      if (p.owner === b || mine.has(p.key)) continue;
+      if (p.owner === b || examples[p.owner].userId === examples[b].userId || mine.has(p.key)) continue;
       lists.cands.push(p.cand); lists.owner.push(b); lists.index.push(p.index); lists.source.push(p.owner);
       lists.label.push(0); lists.weight.push(w); lists.offset.push(p.logQ);
     }

@@ -6,6 +6,7 @@
 import { DupnError, inputError } from '../errors';
 import { TrainingExample } from '../data/example';
 import { Model } from '../model';
+import { mulberry32, seedFor } from '../random';
 import { StepReport, Trainer } from './trainer';
 
 /** Where training stands in the data: `examples` of epoch `epoch` (0-based) are done. */
@@ -48,6 +49,12 @@ export interface FitOptions<V = unknown> {
   epochs?: number;
   /** Known size of one pass (for the ETA before the first epoch ends). */
   examplesPerEpoch?: number;
+  /**
+   * Shuffle window: each run of this many examples of the stream is trained in a seeded random order that
+   * depends only on the epoch and the run's position (so a resumed run continues with the same batches).
+   * Logs come user by user; without it a batch holds one user's cuts. Default 0: the stream's order.
+   */
+  shuffle?: number;
   /** Called after each epoch with a serving snapshot of the model (disposed afterwards). */
   validate?: (model: Model, epoch: number) => Promise<V>;
   /** Checkpoint path: written atomically after each epoch and every `checkpointEvery` steps. */
@@ -67,6 +74,34 @@ export function isDataPosition(v: unknown): v is DataPosition {
   return typeof v === 'object' && v !== null && Number.isSafeInteger(p.epoch) && p.epoch >= 0 && Number.isSafeInteger(p.examples) && p.examples >= 0;
 }
 
+/** The stream in windows of `window` examples, each window in a seeded random order (Fisher–Yates). */
+async function* shuffled(
+  data: AsyncIterable<TrainingExample> | Iterable<TrainingExample>,
+  window: number,
+  epoch: number,
+): AsyncGenerator<TrainingExample> {
+  if (window <= 1) {
+    yield* data;
+    return;
+  }
+  let buf: TrainingExample[] = [];
+  let w = 0;
+  const flush = function* (): Generator<TrainingExample> {
+    const rand = mulberry32(seedFor(epoch, `shuffle|${w++}`));
+    for (let i = buf.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [buf[i], buf[j]] = [buf[j], buf[i]];
+    }
+    yield* buf;
+    buf = [];
+  };
+  for await (const ex of data) {
+    buf.push(ex);
+    if (buf.length === window) yield* flush();
+  }
+  if (buf.length > 0) yield* flush();
+}
+
 /** Trains `trainer` as `options` say; returns one report per epoch run. */
 export async function fit<V = unknown>(trainer: Trainer, options: FitOptions<V>): Promise<EpochReport<V>[]> {
   const epochs = options.epochs ?? 1;
@@ -76,6 +111,8 @@ export async function fit<V = unknown>(trainer: Trainer, options: FitOptions<V>)
   const start = options.start ?? { epoch: 0, examples: 0 };
   if (!isDataPosition(start)) inputError('options.start', 'must be a data position {epoch, examples}');
   const batchSize = trainer.options.batchSize;
+  const shuffle = options.shuffle ?? 0;
+  if (!Number.isSafeInteger(shuffle) || shuffle < 0) inputError('options.shuffle', `must be an integer ≥ 0, got ${shuffle}`);
   const reports: EpochReport<V>[] = [];
   let perEpoch = options.examplesPerEpoch;
   let smoothed = NaN;
@@ -114,7 +151,7 @@ export async function fit<V = unknown>(trainer: Trainer, options: FitOptions<V>)
       return options.maxSteps !== undefined && trainer.steps >= options.maxSteps;
     };
     let stopped = false;
-    for await (const ex of options.data()) {
+    for await (const ex of shuffled(options.data(), shuffle, epoch)) {
       if (seen++ < skip) continue;
       batch.push(ex);
       if (batch.length === batchSize && (stopped = await runBatch())) break;
