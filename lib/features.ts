@@ -175,30 +175,28 @@ export function historyField(task: TaskConfig & { target: string[] }): string {
 }
 
 /**
- * Where each entity of a user's history last occurred and how often: key (the value of `field`, as hashed)
- * → { back: behaviours back from the end (1 = the latest), count }. Only the last `maxSeqLen` behaviours
- * count, as only they reach the model.
+ * How recently and how often the user acted on each entity of their history: key (the value of `field`, as
+ * hashed) → { back: its rank among the distinct entities by last occurrence (1 = the latest; repeated rows
+ * of one item do not push the others back), count }. Only the last `maxSeqLen` behaviours count, as only
+ * they reach the model.
  */
 export function historyIndex(behaviors: readonly BehaviorInput[], field: string, maxSeqLen: number): Map<string, { back: number; count: number }> {
   const index = new Map<string, { back: number; count: number }>();
   const from = Math.max(0, behaviors.length - maxSeqLen);
-  for (let i = from; i < behaviors.length; i++) {
+  for (let i = behaviors.length - 1; i >= from; i--) {
     const v = behaviors[i]?.[field];
     if (v === undefined || v === null) continue;
     const key = hashKey(v, `behaviors[${i}].${field}`);
     const seen = index.get(key);
-    if (seen === undefined) index.set(key, { back: behaviors.length - i, count: 1 });
-    else {
-      seen.back = behaviors.length - i;
-      seen.count++;
-    }
+    if (seen === undefined) index.set(key, { back: index.size + 1, count: 1 });
+    else seen.count++;
   }
   return index;
 }
 
 /**
  * The {@link HISTORY_FEATURES} history features of one candidate (a retrieval head's `h`): one-hot of
- * floor(log2(back)) capped at 7 (back = behaviours since the user last acted on it), then log(1 + count),
+ * floor(log2(back)) capped at 7 (back: the {@link historyIndex} recency rank), then log(1 + count),
  * all times {@link HISTORY_SCALE}; all zero when the user never did. Written to out[at .. at + 9).
  */
 export function historyFeatures(seen: { back: number; count: number } | undefined, out: Float32Array, at: number): void {
@@ -214,7 +212,7 @@ export function historyFeatures(seen: { back: number; count: number } | undefine
  * input scaled by 8 is the same as an 8× learning rate on them (about the embedding rows' rate, which they
  * resemble: one weight per bucket).
  */
-export const HISTORY_SCALE = 8;
+export const HISTORY_SCALE = 32;
 
 /**
  * Packs candidates for one or more binary/rank/retrieval tasks: the union of their target fields is hashed

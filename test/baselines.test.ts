@@ -79,8 +79,8 @@ t.test('the model is ranked over the same catalogue and samples', async (t) => {
   const model = Model.create(config, { seed: 4, threads: 1 });
   t.teardown(() => model.dispose());
   const r = await evaluateNextItem(tests, stats, model, { seed: 1 });
-  const m = r.scorers['model'];
+  const m = r.scorers['model:ctr'];
   t.ok(m, 'a model row');
   for (const v of Object.values(m)) t.ok(v >= 0 && v <= 1, 'metrics in [0, 1]');
-  t.same(Object.keys(r.scorers), ['model', 'model+prior', 'popularity', 'recent', 'successors', 'rules']);
+  t.same(Object.keys(r.scorers), ['model:ctr', 'model:ctr+prior', 'popularity', 'recent', 'successors', 'rules']);
 });

@@ -31,6 +31,8 @@ function oddConfig(opts: { bidirectional: boolean; query: boolean; profile: bool
       { name: 'l2r', kind: 'rank', target: ['item', 'shop'], layers: [17], denseFeatures: 3 },
       { name: 'ppp', kind: 'multiclass', classes: 7, layers: [21] },
       { name: 'spp', kind: 'binary', target: ['shop'], layers: [] },
+      { name: 'ret', kind: 'retrieval', target: ['item', 'shop', 'brand'], layers: [11, 6] },
+      { name: 'ret1', kind: 'retrieval', target: ['category'], layers: [5], history: false },
     ],
   };
 }

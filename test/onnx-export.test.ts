@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import * as nodePath from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { DupnConfig, ResolvedConfig, deriveDims, resolveConfig } from '../lib/config';
+import { DupnConfig, ResolvedConfig, denseCount, deriveDims, resolveConfig } from '../lib/config';
 import { elementCount, tensorSpecs } from '../lib/tensors';
 import { referenceEncode, referencePredict, referenceScore } from '../lib/reference';
 import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
@@ -62,6 +62,8 @@ function oddConfig(o: Opts): DupnConfig {
       { name: 'ppp', kind: 'multiclass', classes: 7, layers: [21] },
       { name: 'spp', kind: 'binary', target: ['shop'], layers: [] },
       { name: 'plain', kind: 'rank', target: ['category'], layers: [4, 3] },
+      { name: 'ret', kind: 'retrieval', target: ['item', 'shop', 'brand'], layers: [11, 6] },
+      { name: 'ret1', kind: 'retrieval', target: ['category'], layers: [5], history: false },
     ],
   };
 }
@@ -240,7 +242,7 @@ t.test('file contract: opset, initializers, inputs, metadata', async (t) => {
         if (task.kind === 'multiclass') t.same(inputs, ['user']);
         else {
           const cands = task.target.filter((f) => config.itemFields.find((x) => x.name === f)!.dim > 0).map((f) => `candidate.${f}`);
-          const dense = task.kind === 'rank' && task.denseFeatures > 0 ? ['dense'] : [];
+          const dense = denseCount(task) > 0 ? ['dense'] : [];
           t.same(inputs, ['user', ...cands, ...dense], `${label} ${name}: head inputs in target order`);
         }
         t.same(m.graph!.output!.map((o) => o.name), [task.kind === 'multiclass' ? 'probabilities' : 'score']);
