@@ -58,8 +58,8 @@ export interface MulticlassTask {
  * A retrieval head (candidate generation): score = ⟨user tower(U), item tower(t)⟩ + w·h, where both towers
  * are ReLU MLPs of widths `layers` (the last width is the vectors' dimension, linear) and, with `history`,
  * h holds the {@link HISTORY_FEATURES} numbers that say whether and how recently the user acted on the
- * candidate (computed by dupn from the user's behaviours; see `historyFeatures`). Item vectors can be
- * precomputed for a catalogue and searched for the top k (`Model.retrieve`).
+ * candidate (computed by dupn from the user's behaviours; see `historyFeatures`) and how popular it was in
+ * training. Item vectors can be precomputed for a catalogue and searched for the top k (`Model.retrieve`).
  */
 export interface RetrievalTask {
   name: string;
@@ -72,10 +72,11 @@ export interface RetrievalTask {
 export type TaskConfig = BinaryTask | RankTask | MulticlassTask | RetrievalTask;
 
 /**
- * Width of the history features of a retrieval head: one-hot of how many behaviours back the user last
- * acted on the candidate (1, 2–3, 4–7, …, ≥ 128: 8 buckets), then log(1 + times acted on it).
+ * Width of the dense input of a retrieval head with `history`: a one-hot of the candidate's recency among the
+ * user's distinct items (8 buckets), log(1 + times the user acted on it), and the item's log prior (its log
+ * popularity during training, kept in the tensor `head.<task>.prior`).
  */
-export const HISTORY_FEATURES = 9;
+export const HISTORY_FEATURES = 10;
 
 /** The fully resolved configuration: every key present, defaults applied. */
 export interface ResolvedConfig {

@@ -8,6 +8,7 @@ import { HISTORY_FEATURES, ResolvedConfig, TaskConfig, denseCount } from './conf
 import { DupnError, describe, inputError } from './errors';
 import { Categorical, hashKey } from './hashing';
 import { native } from './native';
+import { PRIOR_FLOOR, historyField } from './tensors';
 
 /** One behaviour: item fields (config.itemFields; default item, category, shop, brand) plus properties. */
 export interface BehaviorInput {
@@ -169,10 +170,7 @@ export function packUsers(config: ResolvedConfig, users: unknown, options: PackO
   return { lengths, items, properties, queryOffsets, queryTokens: queryTokensOut, profile };
 }
 
-/** The field whose value identifies a task's candidate in a user's history: `item` when targeted, else the first target. */
-export function historyField(task: TaskConfig & { target: string[] }): string {
-  return task.target.includes('item') ? 'item' : task.target[0];
-}
+export { historyField };
 
 /**
  * How recently and how often the user acted on each entity of their history: key (the value of `field`, as
@@ -195,16 +193,27 @@ export function historyIndex(behaviors: readonly BehaviorInput[], field: string,
 }
 
 /**
- * The {@link HISTORY_FEATURES} history features of one candidate (a retrieval head's `h`): one-hot of
- * floor(log2(back)) capped at 7 (back: the {@link historyIndex} recency rank), then log(1 + count),
- * all times {@link HISTORY_SCALE}; all zero when the user never did. Written to out[at .. at + 9).
+ * The user part of a candidate's history features (a retrieval head's h, all but the last, the prior): a
+ * one-hot of {@link recencyBucket}(back) (back: the {@link historyIndex} recency rank), then log(1 + count),
+ * all times {@link HISTORY_SCALE}; all zero when the user never acted on it. Writes out[at .. at + 9).
  */
 export function historyFeatures(seen: { back: number; count: number } | undefined, out: Float32Array, at: number): void {
-  out.fill(0, at, at + HISTORY_FEATURES);
+  out.fill(0, at, at + HISTORY_FEATURES - 1);
   if (seen === undefined) return;
-  out[at + Math.min(HISTORY_FEATURES - 2, Math.floor(Math.log2(seen.back)))] = HISTORY_SCALE;
-  out[at + HISTORY_FEATURES - 1] = HISTORY_SCALE * Math.log1p(seen.count);
+  out[at + recencyBucket(seen.back)] = HISTORY_SCALE;
+  out[at + HISTORY_FEATURES - 2] = HISTORY_SCALE * Math.log1p(seen.count);
 }
+
+/**
+ * The recency bucket of a distinct-item rank: ranks 1, 2, 3 and 4 each their own (the next item is most
+ * often one of the last few, and their order matters), then 5–7, 8–15, 16–31, 32 and more.
+ */
+export function recencyBucket(back: number): number {
+  if (back <= 4) return Math.max(0, back - 1);
+  return Math.min(RECENCY_BUCKETS - 1, 2 + Math.floor(Math.log2(back)));
+}
+
+const RECENCY_BUCKETS = HISTORY_FEATURES - 2;
 
 /**
  * Scale of the history features. Adam moves each weight by about the learning rate per step whatever its
@@ -219,13 +228,20 @@ export const HISTORY_SCALE = 32;
  * (other columns stay 0), and `dense` carries the rank tasks' dense features or a retrieval task's history
  * features (computed from `user`'s behaviours; zeros without a user). Tasks must agree on the count.
  */
-export function packCandidates(config: ResolvedConfig, tasks: TaskConfig | TaskConfig[], candidates: unknown, user?: UserInput): CandidateColumns {
+export function packCandidates(
+  config: ResolvedConfig,
+  tasks: TaskConfig | TaskConfig[],
+  candidates: unknown,
+  user?: UserInput,
+  prior?: (task: string) => Float32Array | undefined,
+): CandidateColumns {
   if (!Array.isArray(candidates)) inputError('candidates', `must be an array, got ${describe(candidates)}`);
   const list = Array.isArray(tasks) ? tasks : [tasks];
   const names = new Set<string>();
   let D = 0;
   let history: Map<string, { back: number; count: number }> | undefined;
   let historyKey = '';
+  let priorTable: Float32Array | undefined;
   for (const task of list) {
     if (task.kind === 'multiclass') throw new DupnError('E_TASK', `task "${task.name}" is multiclass: use predict(), not score()`, { path: 'task' });
     task.target.forEach((n) => names.add(n));
@@ -237,6 +253,7 @@ export function packCandidates(config: ResolvedConfig, tasks: TaskConfig | TaskC
       D = d;
       if (task.kind === 'retrieval') {
         historyKey = historyField(task);
+        priorTable = prior?.(task.name);
         history = user === undefined ? new Map() : historyIndex(isObject(user) && Array.isArray(user.behaviors) ? user.behaviors : [], historyKey, config.maxSeqLen);
       }
     }
@@ -272,5 +289,9 @@ export function packCandidates(config: ResolvedConfig, tasks: TaskConfig | TaskC
   const items = new Int32Array(C * F);
   const addon = native();
   fields.forEach((f, j) => addon.bucketStrings(keys[j], f.buckets, items, f.index, F));
+  if (history !== undefined) {
+    const fi = config.itemFields.findIndex((f) => f.name === historyKey);
+    for (let c = 0; c < C; c++) dense[c * D + D - 1] = priorTable ? priorTable[items[c * F + fi]] : PRIOR_FLOOR;
+  }
   return { items, dense };
 }

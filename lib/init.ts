@@ -5,14 +5,15 @@
  */
 import { ResolvedConfig } from './config';
 import { mulberry32, seedFor } from './random';
-import { Tensors, TensorSpec, elementCount, tensorSpecs } from './tensors';
+import { PRIOR_FLOOR, Tensors, TensorSpec, elementCount, isPrior, tensorSpecs } from './tensors';
 
 function scaleOf(spec: TensorSpec, specs: Map<string, TensorSpec>, hidden: number): number {
   if (spec.name.startsWith('emb.')) return 0.1;
   if (spec.name.startsWith('lstm.')) return 1 / Math.sqrt(hidden);
   if (spec.name === 'attn.b') return 0;
-  // A retrieval head's history weights start at 0: no opinion on repeats until training forms one.
-  if (/^head\..*\.history\.w$/.test(spec.name)) return 0;
+  // A retrieval head's history weights start at 0 (no opinion on repeats until training forms one); its
+  // prior table is filled below.
+  if (/^head\..*\.(history\.w|prior)$/.test(spec.name)) return 0;
   if (spec.name === 'attn.w') return Math.sqrt(6 / (spec.shape[0] + spec.shape[1]));
   if (spec.name === 'attn.v') return Math.sqrt(6 / (spec.shape[0] + 1));
   // head.<task>.<k>.w / .b: fan-in is the weight's column count.
@@ -33,6 +34,7 @@ export function initTensors(config: ResolvedConfig, seed: number): Tensors {
     const scale = scaleOf(spec, byName, H);
     if (scale !== 0) for (let i = 0; i < data.length; ++i) data[i] = (rand() * 2 - 1) * scale;
     if (/^lstm\.(fw|bw)\.b$/.test(spec.name)) data.fill(1, H, 2 * H);
+    if (isPrior(spec.name)) data.fill(PRIOR_FLOOR);
     out.set(spec.name, data);
   }
   return out;

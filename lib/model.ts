@@ -5,7 +5,7 @@
  */
 import * as os from 'node:os';
 import { CandidateColumns, UserColumns } from './columns';
-import { DupnConfig, MulticlassTask, ResolvedConfig, RetrievalTask, TaskConfig, deriveDims, resolveConfig, taskOutputs } from './config';
+import { DupnConfig, MulticlassTask, ResolvedConfig, RetrievalTask, TaskConfig, denseCount, deriveDims, resolveConfig, taskOutputs } from './config';
 import { DupnError, describe, inputError } from './errors';
 import { CandidateInput, PackOptions, UserInput, packCandidates, packUsers } from './features';
 import { initTensors } from './init';
@@ -14,7 +14,7 @@ import { Backend, BackendName } from './backend';
 import { fromNativeError, native } from './native';
 import { nativeSpec } from './native-spec';
 import { Catalogue, Retrieved, RetrieveOptions, catalogueKeys, mergeTop } from './retrieval';
-import { Tensors, elementCount, tensorSpecs } from './tensors';
+import { Tensors, elementCount, historyWeightName, priorName, tensorSpecs } from './tensors';
 
 // onnxruntime-node and the protobuf code load only when a model asks for them, so native users never
 // pay for them (onnxruntime's binary alone is hundreds of MiB).
@@ -258,8 +258,11 @@ export class Model {
    */
   packCandidates(candidates: CandidateInput[], options: { tasks?: string[] } = {}): CandidateColumns {
     const tasks = this.scoringTasks(options.tasks).map((name) => this.task(name).task);
-    return packCandidates(this.config, tasks, candidates);
+    return packCandidates(this.config, tasks, candidates, undefined, this.prior);
   }
+
+  /** A retrieval head's prior table (see `priorName`), for packing its candidates. */
+  private readonly prior = (task: string): Float32Array | undefined => this.tensors.get(priorName(task));
 
   /** User vectors U for a batch (B × userDim, row-major). */
   async encode(users: UserInput[], options: EncodeOptions = {}): Promise<Float32Array> {
@@ -313,7 +316,7 @@ export class Model {
     if (!(userVector instanceof Float32Array)) inputError('userVector', `must be a Float32Array, got ${describe(userVector)}`);
     if (userVector.length !== this.userDim) inputError('userVector', `must have userDim = ${this.userDim} entries, got ${userVector.length}`);
     checkFinite(userVector, 'userVector');
-    const cols = Array.isArray(candidates) ? packCandidates(this.config, picked.map((p) => p.t), candidates, user) : candidates;
+    const cols = Array.isArray(candidates) ? packCandidates(this.config, picked.map((p) => p.t), candidates, user, this.prior) : candidates;
     if (typeof cols !== 'object' || cols === null || !(cols.items instanceof Int32Array)) inputError('candidates', 'must be an array of candidates or CandidateColumns');
     const F = this.config.itemFields.length;
     const count = F > 0 ? Math.floor(cols.items.length / F) : 0;
@@ -419,9 +422,21 @@ export class Model {
   async setCatalogue(task: string, candidates: CandidateInput[]): Promise<void> {
     const { t } = this.retrievalTask(task);
     if (!Array.isArray(candidates)) inputError('candidates', `must be an array, got ${describe(candidates)}`);
-    const cols = packCandidates(this.config, t, candidates);
+    const cols = packCandidates(this.config, t, candidates, undefined, this.prior);
+    const dim = taskOutputs(t);
     const vectors = await this.itemVectors(task, cols);
-    this.catalogues.set(t.name, new Catalogue(t, cols.items, vectors, taskOutputs(t), catalogueKeys(t, candidates)));
+    // The prior term w_p·prior(item) is the same for every user: it rides along as one more column of the
+    // item vectors (the query gets w_p there), so the top k stays a plain dot-product search.
+    const D = denseCount(t);
+    const wide = D > 0 ? dim + 1 : dim;
+    const stored = D > 0 ? new Float32Array(cols.dense.length / D * wide) : vectors;
+    if (D > 0) {
+      for (let c = 0; c < cols.dense.length / D; c++) {
+        stored.set(vectors.subarray(c * dim, (c + 1) * dim), c * wide);
+        stored[c * wide + dim] = cols.dense[c * D + D - 1];
+      }
+    }
+    this.catalogues.set(t.name, new Catalogue(t, cols.items, stored, wide, catalogueKeys(t, candidates), D > 0 ? cols.dense : undefined));
   }
 
   /**
@@ -437,7 +452,14 @@ export class Model {
     if (!(userVector instanceof Float32Array) || userVector.length !== this.userDim) inputError('userVector', `must be a Float32Array of userDim = ${this.userDim} entries`);
     checkFinite(userVector, 'userVector');
     const plan = cat.plan(this.config, options);
-    const query = await this.queryVectors(task, userVector);
+    let query = await this.queryVectors(task, userVector);
+    if (cat.dim > query.length) {
+      const wide = new Float32Array(cat.dim);
+      wide.set(query);
+      const w = this.tensors.get(historyWeightName(t.name))!;
+      wide[query.length] = w[w.length - 1];
+      query = wide;
+    }
     const top: Retrieved = { index: new Int32Array(k), score: new Float32Array(k) };
     const found = new Int32Array(1);
     const historyScores = new Float32Array(plan.rows.length);

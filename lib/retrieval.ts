@@ -38,6 +38,8 @@ export class Catalogue {
     readonly vectors: Float32Array,
     readonly dim: number,
     private readonly keys: string[],
+    /** With history features: every row's dense features (the prior in the last column). */
+    private readonly dense?: Float32Array,
   ) {
     this.size = vectors.length / dim;
   }
@@ -67,7 +69,10 @@ export class Catalogue {
       seen.push(s);
     }
     const dense = new Float32Array(rows.length * D);
-    seen.forEach((s, i) => historyFeatures(s, dense, i * D));
+    seen.forEach((s, i) => {
+      historyFeatures(s, dense, i * D);
+      dense[i * D + D - 1] = this.dense ? this.dense[rows[i] * D + D - 1] : 0;
+    });
     return { skip, rows, dense };
   }
 

@@ -9,6 +9,28 @@ export function historyWeightName(task: string): string {
   return `head.${task}.history.w`;
 }
 
+/**
+ * A retrieval head's log prior per bucket of its history field: log of the share of the training sampler's
+ * draws that were this item (its recent popularity), set by the trainer from the examples' log Q, never by
+ * gradients. Buckets never seen keep {@link PRIOR_FLOOR}.
+ */
+export function priorName(task: string): string {
+  return `head.${task}.prior`;
+}
+
+/** Whether a tensor is a retrieval head's prior table. */
+export function isPrior(name: string): boolean {
+  return /^head\.[^]*\.prior$/.test(name);
+}
+
+/** The log prior of an item never seen in training: rarer than once in a full popularity window (10^5). */
+export const PRIOR_FLOOR = Math.log(1e-5);
+
+/** The field that identifies a candidate in the user's history: `item` when targeted, else the first target. */
+export function historyField(task: { target: string[] }): string {
+  return task.target.includes('item') ? 'item' : task.target[0];
+}
+
 export interface TensorSpec {
   name: string;
   shape: number[];
@@ -42,7 +64,11 @@ export function tensorSpecs(c: ResolvedConfig): TensorSpec[] {
         out.push({ name: `${stem}.${k}.b`, shape: [widths[k + 1]] });
       }
     }
-    if (t.kind === 'retrieval' && t.history) out.push({ name: historyWeightName(t.name), shape: [1, HISTORY_FEATURES] });
+    if (t.kind === 'retrieval' && t.history) {
+      out.push({ name: historyWeightName(t.name), shape: [1, HISTORY_FEATURES] });
+      const field = c.itemFields.find((f) => f.name === historyField(t))!;
+      out.push({ name: priorName(t.name), shape: [field.buckets] });
+    }
   }
   return out;
 }

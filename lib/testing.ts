@@ -4,7 +4,7 @@
  */
 import { DupnError } from './errors';
 import { ResolvedConfig, TaskConfig, denseCount } from './config';
-import { Tensors, elementCount, tensorSpecs } from './tensors';
+import { Tensors, elementCount, historyField, priorName, tensorSpecs } from './tensors';
 import { CandidateColumns, UserColumns } from './columns';
 import { mulberry32, seedFor } from './random';
 
@@ -93,4 +93,20 @@ export function randomCandidateColumns(
   const dense = new Float32Array(count * D);
   for (let i = 0; i < dense.length; i++) dense[i] = rand() * 2 - 1;
   return { items, dense };
+}
+
+/**
+ * `cands` with a retrieval head's prior column set from its prior table, as `packCandidates` fills it (the
+ * ONNX head graph looks the prior up itself, so a comparison needs the two to agree).
+ */
+export function withPrior(config: ResolvedConfig, tensors: Map<string, Float32Array>, task: string, cands: CandidateColumns): CandidateColumns {
+  const t = config.tasks.find((x) => x.name === task);
+  const D = t ? denseCount(t) : 0;
+  if (!t || t.kind !== 'retrieval' || D === 0) return cands;
+  const table = tensors.get(priorName(task))!;
+  const F = config.itemFields.length;
+  const fi = config.itemFields.findIndex((f) => f.name === historyField(t));
+  const dense = Float32Array.from(cands.dense);
+  for (let c = 0; c < dense.length / D; c++) dense[c * D + D - 1] = table[cands.items[c * F + fi]];
+  return { items: cands.items, dense };
 }

@@ -11,7 +11,7 @@ import * as ort from 'onnxruntime-node';
 import { DupnConfig, ResolvedConfig, denseCount, deriveDims, resolveConfig } from '../lib/config';
 import { elementCount, tensorSpecs } from '../lib/tensors';
 import { referenceEncode, referencePredict, referenceScore } from '../lib/reference';
-import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
+import { randomCandidateColumns, randomTensors, randomUserColumns, withPrior } from '../lib/testing';
 import { Feed, buildOnnxGraphs, candidateFeeds, exportOnnx, padUsers, predictFeeds, raggedAttention } from '../lib/onnx/export';
 import { decodeModel, floatTensorData, metadataOf } from '../lib/onnx/proto';
 import { allFinite, relError } from './support/compare';
@@ -126,7 +126,7 @@ async function check(t: Test, config: ResolvedConfig, tensors: Map<string, Float
       continue;
     }
     for (const b of new Set([0, B - 1])) {
-      const cands = randomCandidateColumns(config, task, seed + b, 41);
+      const cands = withPrior(config, tensors, task.name, randomCandidateColumns(config, task, seed + b, 41));
       const out = (await head.run(toOrt(candidateFeeds(config, task, U.subarray(b * d.userDim, (b + 1) * d.userDim), cands))))['score'];
       t.same(out.dims, [41], `${label}: ${task.name} dims`);
       const rs = referenceScore(config, tensors, task.name, ref.user.subarray(b * d.userDim, (b + 1) * d.userDim), cands);

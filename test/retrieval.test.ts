@@ -46,7 +46,7 @@ t.test('config: retrieval keys, defaults and refusals name the path', async (t) 
   throwsCode(t, () => resolveConfig({ itemFields: [{ name: 'item', buckets: 8, dim: 0 }, { name: 'category', buckets: 8, dim: 4 }], tasks: [{ name: 'r', kind: 'retrieval', target: ['item'] }] }), 'E_CONFIG', 'tasks[0].target');
 });
 
-t.test('history features: log2 buckets of the distinct-item recency rank, log count, only the last maxSeqLen', async (t) => {
+t.test('history features: buckets of the distinct-item recency rank (1, 2, 3, 4, then log2), log count, only the last maxSeqLen', async (t) => {
   const b = (item: string): BehaviorInput => ({ type: 'pv', time: 0, item });
   const behaviors = ['x', 'a', 'b', 'a', 'm', 'c', 'm'].map(b);
   const index = historyIndex(behaviors, 'item', 6);
@@ -57,16 +57,18 @@ t.test('history features: log2 buckets of the distinct-item recency rank, log co
   t.same(index.get('b'), { back: 4, count: 1 });
   const out = new Float32Array(2 * HISTORY_FEATURES);
   const expect = (back: number, bucket: number): void => {
+    out.fill(-7);
     historyFeatures({ back, count: 3 }, out, HISTORY_FEATURES);
     const want = new Float32Array(HISTORY_FEATURES);
     want[bucket] = HISTORY_SCALE;
-    want[HISTORY_FEATURES - 1] = Math.fround(HISTORY_SCALE * Math.log1p(3));
-    t.same(Array.from(out.subarray(HISTORY_FEATURES)), Array.from(want), `back ${back} → bucket ${bucket}`);
+    want[HISTORY_FEATURES - 2] = Math.fround(HISTORY_SCALE * Math.log1p(3));
+    want[HISTORY_FEATURES - 1] = -7;
+    t.same(Array.from(out.subarray(HISTORY_FEATURES)), Array.from(want), `back ${back} → bucket ${bucket}; the prior column untouched`);
   };
-  [[1, 0], [2, 1], [3, 1], [4, 2], [7, 2], [8, 3], [100, 6], [128, 7], [5000, 7]].forEach(([back, bucket]) => expect(back, bucket));
+  [[1, 0], [2, 1], [3, 2], [4, 3], [5, 4], [7, 4], [8, 5], [15, 5], [16, 6], [31, 6], [32, 7], [5000, 7]].forEach(([back, bucket]) => expect(back, bucket));
   out.fill(5);
   historyFeatures(undefined, out, 0);
-  t.ok(out.subarray(0, HISTORY_FEATURES).every((x) => x === 0), 'never acted on: all zero');
+  t.ok(out.subarray(0, HISTORY_FEATURES - 1).every((x) => x === 0), 'never acted on: all zero');
 });
 
 for (const isa of isas()) {

@@ -14,7 +14,7 @@ import { writeFileAtomic } from '../atomic-file';
 import { CandidateColumns, UserColumns } from '../columns';
 import { ResolvedConfig, RetrievalTask, TaskConfig, denseCount, deriveDims, targetDim, taskOutputs } from '../config';
 import { DupnError, inputError } from '../errors';
-import { Tensors, elementCount, historyWeightName, tensorSpecs } from '../tensors';
+import { Tensors, elementCount, historyField, historyWeightName, priorName, tensorSpecs } from '../tensors';
 import { AttrValue, DataType, encodeModel, floatTensor, int64Tensor, model, node, valueInfo } from './proto';
 
 export const ONNX_OPSET = 17;
@@ -309,18 +309,23 @@ function buildRetrievalGraph(config: ResolvedConfig, tensors: Tensors, task: Ret
   const user = g.input('user', DataType.FLOAT, [1, d.userDim]);
   const u = tower(user, `head.${task.name}.user`, task.layers.length); // [1, dim]
   const tParts: string[] = [];
+  const ids = new Map<string, string>();
   for (const name of task.target) {
     const f = config.itemFields.find((x) => x.name === name)!;
     if (f.dim === 0) continue;
-    const ids = g.input(`candidate.${f.name}`, DataType.INT64, ['C']);
-    tParts.push(g.op('Gather', [g.weight(`emb.item.${f.name}`), ids], { axis: { int: 0 } }));
+    ids.set(name, g.input(`candidate.${f.name}`, DataType.INT64, ['C']));
+    tParts.push(g.op('Gather', [g.weight(`emb.item.${f.name}`), ids.get(name)!], { axis: { int: 0 } }));
   }
   const v = tower(g.concat(tParts, 1), `head.${task.name}.item`, task.layers.length); // [C, dim]
   let x = g.op('Gemm', [v, u], { transB: { int: 1 } }); // [C, 1]
   const D = denseCount(task);
   if (D > 0) {
-    const dense = g.input('dense', DataType.FLOAT, ['C', D]);
-    x = g.sum([x, linear(g, dense, g.weight(historyWeightName(task.name)))]);
+    // h = [the user's history features (input) ; the item's log prior (looked up here)].
+    const field = historyField(task);
+    const key = ids.get(field) ?? g.input(`candidate.${field}`, DataType.INT64, ['C']);
+    const dense = g.input('dense', DataType.FLOAT, ['C', D - 1]);
+    const prior = g.op('Unsqueeze', [g.op('Gather', [g.weight(priorName(task.name)), key], { axis: { int: 0 } }), g.ints([1])]);
+    x = g.sum([x, linear(g, g.concat([dense, prior], 1), g.weight(historyWeightName(task.name)))]);
   }
   g.op('Reshape', [x, g.ints([-1])], {}, 'score');
   g.output('score', ['C']);
@@ -542,7 +547,13 @@ export function candidateFeeds(
     any = true;
   }
   const D = denseCount(t);
-  if (D > 0) feeds['dense'] = { type: 'float32', data: Float32Array.from(cands.dense), dims: [C, D] };
+  if (t.kind === 'retrieval' && D > 0) {
+    // The graph looks the prior up itself: the feed holds the user's history features only.
+    feeds['dense'] = { type: 'float32', data: Float32Array.from({ length: C * (D - 1) }, (_, i) => cands.dense[Math.floor(i / (D - 1)) * D + (i % (D - 1))]), dims: [C, D - 1] };
+    const field = historyField(t);
+    const fi = config.itemFields.findIndex((f) => f.name === field);
+    feeds[`candidate.${field}`] = { type: 'int64', data: int64s(C, (c) => cands.items[c * F + fi]), dims: [C] };
+  } else if (D > 0) feeds['dense'] = { type: 'float32', data: Float32Array.from(cands.dense), dims: [C, D] };
   else if (!any) {
     // See buildHeadGraph: with no per-candidate data, the first target field's ids carry C.
     const fi = config.itemFields.findIndex((f) => f.name === t.target[0]);

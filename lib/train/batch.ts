@@ -7,6 +7,7 @@ import { ResolvedConfig, RetrievalTask, TaskConfig, denseCount } from '../config
 import { describe, inputError } from '../errors';
 import { CandidateInput, historyFeatures, historyField, historyIndex, packCandidates, packUsers } from '../features';
 import { hashKey } from '../hashing';
+import { PRIOR_FLOOR } from '../tensors';
 import { NativeHeadLabels, NativeTrainBatch } from '../native';
 import { LabelledCandidate, TrainingExample } from '../data/example';
 
@@ -27,7 +28,7 @@ function weightOf(v: unknown, path: string): number {
   return v;
 }
 
-function candidateLabels(task: TaskConfig, examples: TrainingExample[], plan: HeadPlan, config: ResolvedConfig): NativeHeadLabels {
+function candidateLabels(task: TaskConfig, examples: TrainingExample[], plan: HeadPlan, config: ResolvedConfig, prior?: Float32Array): NativeHeadLabels {
   const cands: CandidateInput[] = [];
   const owner: number[] = [];
   const label: number[] = [];
@@ -51,8 +52,9 @@ function candidateLabels(task: TaskConfig, examples: TrainingExample[], plan: He
         } else if (typeof y !== 'number' || !(y >= 0 && y <= 1)) {
           inputError(`${at}.label`, `must be a number in [0, 1], got ${describe(y)}`);
         }
-        const q = lc.logQ ?? 0;
-        if (typeof q !== 'number' || !Number.isFinite(q)) inputError(`${at}.logQ`, `must be a finite number, got ${describe(q)}`);
+        // NaN marks "not given" until the history features are filled (offset 0, prior from the table).
+        const q = lc.logQ ?? Number.NaN;
+        if (lc.logQ !== undefined && (typeof q !== 'number' || !Number.isFinite(q))) inputError(`${at}.logQ`, `must be a finite number, got ${describe(q)}`);
         cands.push(lc.candidate);
         owner.push(b);
         index.push(i);
@@ -76,7 +78,8 @@ function candidateLabels(task: TaskConfig, examples: TrainingExample[], plan: He
     }
     throw e;
   }
-  if (task.kind === 'retrieval' && denseCount(task) > 0) fillHistory(config, task, examples, cands, owner, cols.dense);
+  if (task.kind === 'retrieval' && denseCount(task) > 0) fillHistory(config, task, examples, cands, owner, offset, cols, prior);
+  for (let c = 0; c < offset.length; c++) if (Number.isNaN(offset[c])) offset[c] = 0;
   return {
     lambda: plan.lambda,
     pairwise: plan.pairwise,
@@ -138,10 +141,27 @@ function addInBatch(task: RetrievalTask, examples: TrainingExample[], cands: Can
   replace(label, lists.label); replace(weight, lists.weight); replace(offset, lists.offset);
 }
 
-/** A retrieval head's history features of each candidate against its owner's behaviours. */
-function fillHistory(config: ResolvedConfig, task: RetrievalTask, examples: TrainingExample[], cands: CandidateInput[], owner: number[], dense: Float32Array): void {
+/**
+ * A retrieval head's history features of each candidate against its owner's behaviours, and its log prior:
+ * the candidate's log Q when the example gives one (which then also becomes the prior table's value for its
+ * bucket: the table ends training holding each item's latest estimate), else the table's value.
+ */
+function fillHistory(config: ResolvedConfig, task: RetrievalTask, examples: TrainingExample[], cands: CandidateInput[], owner: number[],
+  offset: number[], cols: { items: Int32Array; dense: Float32Array }, prior: Float32Array | undefined): void {
   const field = historyField(task);
   const D = denseCount(task);
+  const F = config.itemFields.length;
+  const fi = config.itemFields.findIndex((f) => f.name === field);
+  const dense = cols.dense;
+  for (let c = 0; c < cands.length; c++) {
+    const bucket = cols.items[c * F + fi];
+    if (!Number.isNaN(offset[c])) {
+      dense[c * D + D - 1] = offset[c];
+      if (prior) prior[bucket] = offset[c];
+    } else {
+      dense[c * D + D - 1] = prior ? prior[bucket] : PRIOR_FLOOR;
+    }
+  }
   let b = -1;
   let history = new Map<string, { back: number; count: number }>();
   for (let c = 0; c < cands.length; c++) {
@@ -176,7 +196,7 @@ function classLabels(task: TaskConfig & { kind: 'multiclass' }, examples: Traini
  * Packs `examples` for the native trainer. Labels of tasks the model does not have are ignored (a data
  * set may carry more tasks than a model trains); heads with λ = 0 get no labels.
  */
-export function packTrainBatch(config: ResolvedConfig, examples: TrainingExample[], plans: HeadPlan[]): NativeTrainBatch {
+export function packTrainBatch(config: ResolvedConfig, examples: TrainingExample[], plans: HeadPlan[], priors?: (task: string) => Float32Array | undefined): NativeTrainBatch {
   if (!Array.isArray(examples)) inputError('examples', `must be an array, got ${describe(examples)}`);
   examples.forEach((ex, b) => {
     if (typeof ex !== 'object' || ex === null) inputError(`examples[${b}]`, `must be a training example, got ${describe(ex)}`);
@@ -192,7 +212,7 @@ export function packTrainBatch(config: ResolvedConfig, examples: TrainingExample
     throw e;
   }
   const heads = config.tasks.map((task, h) =>
-    task.kind === 'multiclass' ? classLabels(task, examples, plans[h]) : candidateLabels(task, examples, plans[h], config),
+    task.kind === 'multiclass' ? classLabels(task, examples, plans[h]) : candidateLabels(task, examples, plans[h], config, priors?.(task.name)),
   );
   return { users, heads };
 }

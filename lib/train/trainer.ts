@@ -16,7 +16,7 @@ import { NativeTrainer, fromNativeError, native } from '../native';
 import { nativeSpec } from '../native-spec';
 import { encodeSafetensors, parseSafetensors } from '../safetensors';
 import { writeFileAtomic } from '../atomic-file';
-import { Tensors, elementCount, tensorSpecs } from '../tensors';
+import { Tensors, elementCount, isPrior, priorName, tensorSpecs } from '../tensors';
 import { packTrainBatch } from './batch';
 import { ResolvedTrainOptions, TrainOptions, frozenBy, learningRateAt, resolveTrainOptions } from './options';
 
@@ -72,7 +72,8 @@ export class Trainer {
       this.moments.set(spec.name, { m: new Float32Array(n), v });
     }
     const params = tensorSpecs(config).map((s) => ({ data: tensors.get(s.name)!, ...this.moments.get(s.name)! }));
-    this.frozen = tensorSpecs(config).map((s) => options.freezeTensors.some((p) => frozenBy(s.name, p)));
+    // Priors are statistics the batches set, not weights: the optimizer never moves them.
+    this.frozen = tensorSpecs(config).map((s) => isPrior(s.name) || options.freezeTensors.some((p) => frozenBy(s.name, p)));
     try {
       this.handle = new (native().NativeTrainer)(nativeSpec(config, tensors, 0, false), options.isa, params);
     } catch (e) {
@@ -129,7 +130,7 @@ export class Trainer {
     if (this.running) throw new DupnError('E_INPUT', 'step: the previous step has not finished (await it)');
     if (!Array.isArray(examples) || examples.length === 0) inputError('examples', 'must be a non-empty array');
     const o = this.options;
-    const batch = packTrainBatch(this.config, examples, o.lambdas.map((lambda) => ({ lambda, pairwise: o.pairwise })));
+    const batch = packTrainBatch(this.config, examples, o.lambdas.map((lambda) => ({ lambda, pairwise: o.pairwise })), (task) => this.tensors.get(priorName(task)));
     const step = this.stepCount + 1;
     const scale = learningRateAt(1, o, step);
     const report = new Float64Array(2 + 2 * this.config.tasks.length);
