@@ -232,6 +232,7 @@ export class Model {
   dispose(): void {
     this.handle?.release();
     this.handle = null;
+    this.catalogues.clear();
   }
 
   private live(): Backend {

@@ -7,6 +7,7 @@
 import { CandidateColumns } from './columns';
 import { ResolvedConfig, RetrievalTask, denseCount } from './config';
 import { historyField, historyFeatures, historyIndex, UserInput } from './features';
+import { describe, inputError } from './errors';
 import { hashKey } from './hashing';
 
 /** What {@link Model.retrieve} returns: catalogue rows, best first, and their scores. */
@@ -48,7 +49,18 @@ export class Catalogue {
   plan(config: ResolvedConfig, options: RetrieveOptions): { skip: Uint8Array; rows: number[]; dense: Float32Array } {
     const skip = new Uint8Array(this.size);
     if (options.exclude !== undefined) {
-      for (const r of options.exclude) if (Number.isInteger(r) && r >= 0 && r < this.size) skip[r] = 1;
+      const ex: unknown = options.exclude;
+      if (typeof ex !== 'object' || ex === null || typeof (ex as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+        inputError('options.exclude', `must be an iterable of catalogue rows, got ${describe(ex)}`);
+      }
+      let i = 0;
+      for (const r of ex as Iterable<unknown>) {
+        if (typeof r !== 'number' || !Number.isInteger(r) || r < 0 || r >= this.size) {
+          inputError(`options.exclude[${i}]`, `must be a catalogue row 0..${this.size - 1}, got ${describe(r)}`);
+        }
+        skip[r] = 1;
+        i++;
+      }
     }
     const rows: number[] = [];
     const D = denseCount(this.task);

@@ -181,12 +181,12 @@ t.test('dupn train reads a Tmall-like and a session log with flags only, and rep
   t.match(r.stderr, /tmall-like\.csv: 300 rows, 25 users, \d+ examples/);
   for (const b of ['popularity', 'recent', 'successors', 'rules']) t.match(r.stdout, new RegExp(`^\\s+${b}\\s+\\d+`, 'm'), `the validation table has the ${b} baseline`);
   t.match(r.stdout, /next item \(task ctr\): \d+ cases over a catalogue of \d+/, 'and the next-item table');
-  t.match(r.stdout, /^model\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+$/m);
+  t.match(r.stdout, /^model:next\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+$/m, 'the retrieval head a log model gets is in the next-item table');
   const validFrom = String(Date.UTC(2014, 10, 5) / 1000);
   const ev = cli(['eval', '--model', out, '--data', tmall, '--json', '--valid-from', validFrom, '--columns', 'user=user_id,item=item_id,category=cat_id,shop=merchant_id,brand=brand_id,month=month,day=day,type=action', '--types', '0=pv,1=cart,2=buy,3=fav', '--year', '2014']);
   t.equal(ev.status, 0, ev.stderr);
   const j = JSON.parse(ev.stdout) as Record<string, { tasks?: Record<string, { auc: number }>; scorers?: Record<string, { hr: number }> }>;
-  t.ok(j['recent']?.tasks?.['ctr'] && j['nextItem']?.scorers?.['model'], 'eval --valid-from: the baselines and the next-item report');
+  t.ok(j['recent']?.tasks?.['ctr'] && j['nextItem']?.scorers?.['model:next'], 'eval --valid-from: the baselines and the next-item report');
 
   const sessions = ['session_id;user_id;item_id;timeframe;eventdate'];
   for (let s = 0; s < 40; s++) for (let k = 0; k < 4; k++) sessions.push(`${s};NA;${(s * 5 + k * 3) % 30};${k * 40_000 + (s % 3)};2016-05-${String(1 + (s % 9)).padStart(2, '0')}`);

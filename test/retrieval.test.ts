@@ -155,6 +155,9 @@ t.test('retrieve: exact top k equals sorting score() over the whole catalogue, w
   await rejectsCode(t, () => model.retrieve('ctr', U.subarray(0, model.userDim), 3), 'E_TASK', 'not a retrieval head');
   await rejectsCode(t, () => model.retrieve('next', U.subarray(0, model.userDim), -1), 'E_INPUT', 'k');
   await rejectsCode(t, () => model.retrieve('next', new Float32Array(3), 2), 'E_INPUT', 'userVector');
+  await rejectsCode(t, () => model.retrieve('next', U.subarray(0, model.userDim), 2, { exclude: [3, 700] }), 'E_INPUT', 'options.exclude[1]');
+  await rejectsCode(t, () => model.retrieve('next', U.subarray(0, model.userDim), 2, { exclude: [1.5] }), 'E_INPUT', 'options.exclude[0]');
+  await rejectsCode(t, () => model.retrieve('next', U.subarray(0, model.userDim), 2, { exclude: 5 as never }), 'E_INPUT', 'options.exclude');
   model.dispose();
 });
 
@@ -221,4 +224,27 @@ t.test('learning: a world where the next item is mostly one of the last three se
   // A random guess hits 3 / 300 = 1%; the planted repeats alone allow about 80%.
   t.ok(hits / test.length >= 0.6, `HR@3 ${(hits / test.length).toFixed(3)} ≥ 0.6 (random: 0.010)`);
   model.dispose();
+});
+
+t.test('freeze shared with tasks [next]: only the retrieval head moves (both towers, history weights, prior)', async (t) => {
+  const rand = mulberry32(5);
+  const item = (i: number): CandidateInput => ({ item: `i${i}`, category: `c${i % 9}`, brand: `b${i % 4}` });
+  const examples: TrainingExample[] = Array.from({ length: 96 }, (_, u) => {
+    const history = Array.from({ length: 5 }, () => Math.floor(rand() * 50));
+    return {
+      user: { behaviors: history.map((h, k) => ({ type: 'pv', time: 10 + k, ...item(h) }) as BehaviorInput) },
+      userId: `u${u}`,
+      time: 100,
+      labels: { next: [history[4], 7, 9].map((n, j) => ({ candidate: item(n), label: j === 0 ? 1 : 0, logQ: -3 - j })) },
+    };
+  });
+  const trainer = Trainer.create(config, { seed: 9, freeze: 'shared', tasks: ['next'], batchSize: 32 });
+  const before = new Map([...trainer.toModel().weights].map(([k, v]) => [k, Float32Array.from(v)]));
+  await fit(trainer, { data: () => examples, epochs: 1 });
+  const after = trainer.toModel().weights;
+  for (const [name, b] of before) {
+    const changed = !b.every((v, i) => v === after.get(name)![i]);
+    t.equal(changed, name.startsWith('head.next.'), `${name} ${changed ? 'changed' : 'unchanged'}`);
+  }
+  trainer.dispose();
 });

@@ -44,8 +44,12 @@ LossReport Trainer::step(const KernelTable& k, const TrainBatch& batch, const Op
 
   // Which params this step may change: heads with a positive λ, the shared network when it trains.
   std::vector<bool> trainable(t.params.size(), opt.train_shared);
-  for (size_t h = 0; h < t.heads.size(); ++h)
-    for (const HeadLayer& l : t.heads[h]) trainable[l.w] = trainable[l.b] = batch.heads[h].lambda > 0.0f;
+  for (size_t h = 0; h < t.heads.size(); ++h) {
+    const bool on = batch.heads[h].lambda > 0.0f;
+    for (const auto* stack : {&t.heads[h], &t.item_towers[h]})
+      for (const HeadLayer& l : *stack) trainable[l.w] = trainable[l.b] = on;
+    if (t.dense_w[h] >= 0) trainable[t.dense_w[h]] = on;
+  }
 
   const Grads& g = t.parts[0];
   for (size_t i = 0; i < t.params.size(); ++i) {
