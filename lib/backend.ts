@@ -19,11 +19,14 @@ export interface Backend {
   /** retrieval heads: the item tower's vector of every candidate (C × dim). Native engine only. */
   itemVectors?(head: number, cands: CandidateColumns, out: Float32Array, threads: number, async: true): Promise<void>;
   itemVectors?(head: number, cands: CandidateColumns, out: Float32Array, threads: number, async: false): void;
-  /** Exact top-k rows of `vectors` (n × dim) by dot product with `query`, best first; `found[0]` = how many. */
-  topK?(vectors: Float32Array, dim: number, query: Float32Array, k: number, skip: Uint8Array | null, index: Int32Array, score: Float32Array,
-    found: Int32Array, threads: number, async: true): Promise<void>;
-  topK?(vectors: Float32Array, dim: number, query: Float32Array, k: number, skip: Uint8Array | null, index: Int32Array, score: Float32Array,
-    found: Int32Array, threads: number, async: false): void;
+  /**
+   * Exact top-k of n rows by dot product with `query`, best first; `found[0]` = how many. `blocked` holds the
+   * rows in blocks of `block` rows, each block transposed (dim × its rows): see `blockTransposed`.
+   */
+  topK?(blocked: Float32Array, dim: number, block: number, query: Float32Array, k: number, skip: Uint8Array | null, index: Int32Array,
+    score: Float32Array, found: Int32Array, threads: number, async: true): Promise<void>;
+  topK?(blocked: Float32Array, dim: number, block: number, query: Float32Array, k: number, skip: Uint8Array | null, index: Int32Array,
+    score: Float32Array, found: Int32Array, threads: number, async: false): void;
   /** Frees the engine's resources; calls in flight finish first. */
   release(): void;
 }

@@ -13,7 +13,7 @@ import { firstNonFinite, loadModelFile, saveModelFile } from './model-file';
 import { Backend, BackendName } from './backend';
 import { fromNativeError, native } from './native';
 import { nativeSpec } from './native-spec';
-import { Catalogue, Retrieved, RetrieveOptions, catalogueKeys, mergeTop } from './retrieval';
+import { Catalogue, Retrieved, RetrieveOptions, SEARCH_BLOCK, blockTransposed, catalogueKeys, mergeTop } from './retrieval';
 import { Tensors, elementCount, historyWeightName, priorName, tensorSpecs } from './tensors';
 
 // onnxruntime-node and the protobuf code load only when a model asks for them, so native users never
@@ -437,7 +437,7 @@ export class Model {
         stored[c * wide + dim] = cols.dense[c * D + D - 1];
       }
     }
-    this.catalogues.set(t.name, new Catalogue(t, cols.items, stored, wide, catalogueKeys(t, candidates), D > 0 ? cols.dense : undefined));
+    this.catalogues.set(t.name, new Catalogue(t, cols.items, blockTransposed(stored, wide), wide, catalogueKeys(t, candidates), D > 0 ? cols.dense : undefined));
   }
 
   /**
@@ -465,7 +465,7 @@ export class Model {
     const found = new Int32Array(1);
     const historyScores = new Float32Array(plan.rows.length);
     try {
-      await h.topK(cat.vectors, cat.dim, query, k, plan.skip, top.index, top.score, found, this.threads, true);
+      await h.topK(cat.vectors, cat.dim, SEARCH_BLOCK, query, k, plan.skip, top.index, top.score, found, this.threads, true);
       if (plan.rows.length > 0) await h.score([index], userVector, cat.columns(plan.rows, plan.dense, this.config.itemFields.length), [historyScores], this.threads, true);
     } catch (e) {
       throw fromNativeError(e, 'retrieve');

@@ -28,7 +28,7 @@ export interface RetrieveOptions {
   user?: UserInput;
 }
 
-/** A retrieval head's catalogue: packed candidates, their item vectors (n × dim) and row by history key. */
+/** A retrieval head's catalogue: packed candidates, their item vectors (in the search layout) and row by history key. */
 export class Catalogue {
   readonly size: number;
   private rowsByKey?: Map<string, number>;
@@ -94,6 +94,25 @@ export class Catalogue {
     rows.forEach((r, i) => items.set(this.items.subarray(r * fields, (r + 1) * fields), i * fields));
     return { items, dense };
   }
+}
+
+/** Rows per block of a catalogue's search layout: 4 MiB of vectors at dim 64, a few blocks per thread. */
+export const SEARCH_BLOCK = 16_384;
+
+/**
+ * `vectors` (n × dim, row-major) in the search layout of the native top-k: blocks of {@link SEARCH_BLOCK}
+ * rows (the last may be shorter), each block transposed to dim × its rows, so one block's scores are one
+ * wide 1 × rows product on the kernels.
+ */
+export function blockTransposed(vectors: Float32Array, dim: number): Float32Array {
+  const n = vectors.length / dim;
+  const out = new Float32Array(vectors.length);
+  for (let r0 = 0; r0 < n; r0 += SEARCH_BLOCK) {
+    const rows = Math.min(SEARCH_BLOCK, n - r0);
+    const base = r0 * dim;
+    for (let i = 0; i < rows; i++) for (let j = 0; j < dim; j++) out[base + j * rows + i] = vectors[base + i * dim + j];
+  }
+  return out;
 }
 
 /** The history key of each candidate (the value of the head's history field, as hashed). */

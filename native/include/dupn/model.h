@@ -170,10 +170,11 @@ void predict(const Model& m, const KernelTable& k, const Head& h, const float* u
 // The item tower's vector (C × outputs) of every candidate of a retrieval head (validated beforehand).
 void item_vectors(const Model& m, const KernelTable& k, const Head& h, const CandidateBatch& in, float* out, int threads);
 
-// Exact top-k by dot product: the `k` rows of `vectors` (n × dim) with the largest ⟨row, query⟩, best first
-// (ties: lower row first), skipping rows whose `skip` byte is non-zero (skip may be null). Writes
-// min(k, rows left) entries and returns that count.
-int top_k(const float* vectors, int64_t n, int dim, const float* query, int k, const uint8_t* skip, int32_t* index,
-          float* score, int threads);
+// Exact top-k by dot product: the `k` of n rows with the largest ⟨row, query⟩, best first (ties: lower row
+// first), skipping rows whose `skip` byte is non-zero (skip may be null). `blocked` holds the rows in blocks
+// of `block` rows (the last may be shorter), each block transposed (dim × its rows), so that one block's
+// scores are one wide GEMM row. Writes min(k, rows left) entries and returns that count.
+int top_k(const KernelTable& k, const float* blocked, int64_t n, int dim, int block, const float* query, int count,
+          const uint8_t* skip, int32_t* index, float* score, int threads);
 
 }  // namespace dupn

@@ -213,25 +213,26 @@ void item_vectors(const Model& m, const KernelTable& k, const Head& h, const Can
   });
 }
 
-int top_k(const float* vectors, int64_t n, int dim, const float* query, int k, const uint8_t* skip, int32_t* index,
-          float* score, int threads) {
+int top_k(const KernelTable& kt, const float* blocked, int64_t n, int dim, int block, const float* query, int k,
+          const uint8_t* skip, int32_t* index, float* score, int threads) {
   if (k <= 0 || n <= 0) return 0;
-  // Each part keeps its own k best (a min-heap on (score, -row)), merged at the end: one pass over memory.
+  // Each block keeps its own k best (a min-heap on (score, -row)), merged at the end: one pass over memory,
+  // the scores of a block as one 1 × rows GEMM on the kernel path.
   using Entry = std::pair<float, int64_t>;
   auto better = [](const Entry& a, const Entry& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
-  constexpr int64_t kPart = 1 << 14;
-  const int parts = static_cast<int>((n + kPart - 1) / kPart);
+  const int parts = static_cast<int>((n + block - 1) / block);
   std::vector<std::vector<Entry>> best(static_cast<size_t>(parts));
   parallel_for(parts, threads, [&](int, int p) {
     std::vector<Entry>& heap = best[static_cast<size_t>(p)];
     heap.reserve(static_cast<size_t>(k) + 1);
-    const int64_t r1 = std::min(n, (p + 1) * kPart);
-    for (int64_t r = p * kPart; r < r1; ++r) {
+    const int64_t r0 = static_cast<int64_t>(p) * block;
+    const int rows = static_cast<int>(std::min<int64_t>(n, r0 + block) - r0);
+    float* s = grow(tls_score.tmp, static_cast<size_t>(rows));
+    kt.sgemm(1, rows, dim, query, dim, blocked + r0 * dim, s, rows, false);
+    for (int i = 0; i < rows; ++i) {
+      const int64_t r = r0 + i;
       if (skip && skip[r]) continue;
-      const float* row = vectors + r * dim;
-      float s = 0.0f;
-      for (int c = 0; c < dim; ++c) s += row[c] * query[c];
-      const Entry e{s, r};
+      const Entry e{s[i], r};
       if (static_cast<int>(heap.size()) < k) {
         heap.push_back(e);
         std::push_heap(heap.begin(), heap.end(), better);

@@ -191,35 +191,38 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                [h, k, hi, in, out, threads] { dupn::item_vectors(*h->model, *k, h->model->heads[hi], in, out.data, threads); });
   }
 
-  // topK(vectors: Float32Array (n × dim), dim, query: Float32Array (dim), k, skip: Uint8Array (n) | null,
-  //      index: Int32Array (k), score: Float32Array (k), found: Int32Array (1), threads, async)
+  // topK(vectors: Float32Array (n × dim, in blocks of `block` rows, each transposed), dim, block,
+  //      query: Float32Array (dim), k, skip: Uint8Array (n) | null, index: Int32Array (k), score: Float32Array (k),
+  //      found: Int32Array (1), threads, async)
   Napi::Value TopK(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     model(env);
     const int dim = int_arg(info[1], "dim", 1, 1 << 20);
+    const int block = int_arg(info[2], "block", 1, 1 << 20);
     View<float> vectors = f32(info[0], "vectors");
-    View<float> query = f32(info[2], "query");
-    const int k = int_arg(info[3], "k", 0, 1 << 24);
+    View<float> query = f32(info[3], "query");
+    const int k = int_arg(info[4], "k", 0, 1 << 24);
     if (vectors.length % dim != 0) throw_code(env, "E_INPUT", "vectors: length is not a multiple of dim");
     const int64_t n = vectors.length / dim;
     if (n > 0x7fffffff) throw_code(env, "E_INPUT", "vectors: more than 2^31 - 1 rows");
     if (query.length != dim) throw_code(env, "E_INPUT", "query: expected dim floats");
     const uint8_t* skip = nullptr;
-    if (!info[4].IsNull() && !info[4].IsUndefined()) {
-      if (!info[4].IsTypedArray() || info[4].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    if (!info[5].IsNull() && !info[5].IsUndefined()) {
+      if (!info[5].IsTypedArray() || info[5].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
         throw_code(env, "E_INPUT", "skip: expected a Uint8Array");
-      Napi::Uint8Array a = info[4].As<Napi::Uint8Array>();
+      Napi::Uint8Array a = info[5].As<Napi::Uint8Array>();
       if (static_cast<int64_t>(a.ElementLength()) != n) throw_code(env, "E_INPUT", "skip: expected one byte per row");
       skip = a.Data();
     }
-    View<int32_t> index = i32(info[5], "index output");
-    View<float> score = f32(info[6], "score output");
-    View<int32_t> found = i32(info[7], "found output");
+    View<int32_t> index = i32(info[6], "index output");
+    View<float> score = f32(info[7], "score output");
+    View<int32_t> found = i32(info[8], "found output");
     if (index.length != k || score.length != k || found.length != 1) throw_code(env, "E_INPUT", "topK: outputs must hold k entries (found: 1)");
-    const int threads = int_arg(info[8], "threads", 1, 1024);
-    return Run(info, info[9].ToBoolean(), {info[0], info[2], info[4], info[5], info[6], info[7]},
-               [vectors, n, dim, query, k, skip, index, score, found, threads] {
-                 found.data[0] = dupn::top_k(vectors.data, n, dim, query.data, k, skip, index.data, score.data, threads);
+    const int threads = int_arg(info[9], "threads", 1, 1024);
+    const dupn::KernelTable* kt = kernels_;
+    return Run(info, info[10].ToBoolean(), {info[0], info[3], info[5], info[6], info[7], info[8]},
+               [kt, vectors, n, dim, block, query, k, skip, index, score, found, threads] {
+                 found.data[0] = dupn::top_k(*kt, vectors.data, n, dim, block, query.data, k, skip, index.data, score.data, threads);
                });
   }
 
