@@ -12,6 +12,7 @@ import { Model } from '../lib/model';
 import { fit } from '../lib/train/fit';
 import { learningRateAt, resolveTrainOptions } from '../lib/train/options';
 import { Trainer } from '../lib/train/trainer';
+import { tensorSpecs } from '../lib/tensors';
 import { rejectsCode } from './support/errors';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dupn-trainer-'));
@@ -213,4 +214,38 @@ t.test('Adagrad embeddings and the learning-rate schedule', async (t) => {
   t.throws(() => resolveTrainOptions(cfg, { learningRate: -1 } as never), /learningRate/);
   t.throws(() => resolveTrainOptions(cfg, { lr: 1 } as never), /not a trainer option/);
   trainer.dispose();
+});
+
+t.test('row-wise Adagrad embeddings: one accumulator per row, a checkpoint about the size of the model, exact resume', async (t) => {
+  const opts = { batchSize: 40, deterministic: true, seed: 7, embeddingOptimizer: 'rowwise-adagrad' as const };
+  const whole = Trainer.create(cfg, opts);
+  const reports = await fit(whole, { data: () => data.slice(0, 400), epochs: 3 });
+  t.ok(reports[2].trainLoss < reports[0].trainLoss, `it learns: epoch loss ${reports[0].trainLoss.toFixed(4)} → ${reports[2].trainLoss.toFixed(4)}`);
+
+  const ckpt = path.join(dir, 'rowwise.ckpt');
+  const adamCkpt = path.join(dir, 'adam.ckpt');
+  const part = Trainer.create(cfg, opts);
+  await fit(part, { data: () => data.slice(0, 400), epochs: 3, checkpoint: ckpt, checkpointEvery: 1, maxSteps: 13 });
+  part.dispose();
+  const adam = Trainer.create(cfg, { ...opts, embeddingOptimizer: 'adam' });
+  await adam.saveCheckpoint(adamCkpt, null);
+  adam.dispose();
+  const model = path.join(dir, 'rowwise.safetensors');
+  await whole.save(model);
+  const [c, a, m] = [ckpt, adamCkpt, model].map((p) => fs.statSync(p).size);
+  // Tables: their values plus one float per row; every other tensor keeps Adam's m and v (three times).
+  let floats = 0;
+  for (const s of tensorSpecs(cfg)) {
+    const n = s.shape.reduce((x, y) => x * y, 1);
+    floats += s.name.startsWith('emb.') && s.shape[1] > 1 ? n + s.shape[0] : 3 * n;
+  }
+  t.ok(c >= 4 * floats && c < 4 * floats + 65_536, `row-wise checkpoint ${(c / 2 ** 20).toFixed(2)} MiB: the tables once plus a float per row, the rest three times (${(4 * floats / 2 ** 20).toFixed(2)} MiB of tensors)`);
+  t.ok(a > 2.8 * m && c < 0.6 * a, `lazy Adam's checkpoint: ${(a / 2 ** 20).toFixed(2)} MiB (the model: ${(m / 2 ** 20).toFixed(2)} MiB)`);
+
+  const { trainer, position } = await Trainer.resume(ckpt);
+  t.equal(trainer.options.embeddingOptimizer, 'rowwise-adagrad', 'the optimizer comes back with the checkpoint');
+  await fit(trainer, { data: () => data.slice(0, 400), epochs: 3, start: position as { epoch: number; examples: number } });
+  t.ok(tensorsEqual(trainer.toModel(), whole.toModel()), 'resumed weights are bit-identical to an uninterrupted run');
+  trainer.dispose();
+  whole.dispose();
 });

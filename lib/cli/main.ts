@@ -12,6 +12,7 @@ import { evalCommand } from './eval';
 import { list, numberFlag } from './settings';
 import { synthCommand } from './synth';
 import { Output, trainCommand } from './train';
+import { EMBEDDING_OPTIMIZERS } from '../train/options';
 
 const io: Output = {
   out: (line) => process.stdout.write(`${line}\n`),
@@ -91,7 +92,7 @@ export function program(): Command {
     .option('--batch-size <n>', 'examples per step (default 64)', num('--batch-size'))
     .option('--lr <rate>', 'learning rate (default 0.005)', num('--lr'))
     .option('--embedding-lr <rate>', 'learning rate of the embedding rows (default 0.05)', num('--embedding-lr'))
-    .addOption(new Option('--embedding-optimizer <name>', 'optimizer of the embedding rows').choices(['adam', 'adagrad']))
+    .addOption(new Option('--embedding-optimizer <name>', 'optimizer of the embedding rows').choices([...EMBEDDING_OPTIMIZERS]))
     .option('--threads <n>', 'threads (default: all cores)', num('--threads'))
     .option('--seed <n>', 'seed of new weights', num('--seed'))
     .option('--deterministic', 'one thread, fixed order: bit-identical runs')

@@ -18,7 +18,7 @@ import { EvalReport, evaluate, formatReport, modelScorer } from '../evaluate';
 import { BASELINES, SequenceStats, SequenceStatsOptions, candidateTasks } from '../eval/baselines';
 import { evaluateNextItem, formatNextItem } from '../eval/next-item';
 import { DataPosition, fit, isDataPosition } from '../train/fit';
-import { TrainOptions } from '../train/options';
+import { EmbeddingOptimizer, TrainOptions } from '../train/options';
 import { Trainer } from '../train/trainer';
 import { progressSink } from './progress';
 import { formatDataReport, refuseEmpty } from './data-report';
@@ -42,7 +42,7 @@ export interface TrainFlags extends ReaderFlags {
   batchSize?: number;
   lr?: number;
   embeddingLr?: number;
-  embeddingOptimizer?: 'adam' | 'adagrad';
+  embeddingOptimizer?: EmbeddingOptimizer;
   threads?: number;
   seed?: number;
   deterministic?: boolean;

@@ -6,6 +6,10 @@ import { DupnError, describe, inputError } from '../errors';
 import { tensorSpecs } from '../tensors';
 
 /** How {@link Trainer} learns. Every key is optional. */
+/** The optimizers of the embedding tables (see {@link TrainOptions.embeddingOptimizer}). */
+export const EMBEDDING_OPTIMIZERS = ['adam', 'adagrad', 'rowwise-adagrad'] as const;
+export type EmbeddingOptimizer = (typeof EMBEDDING_OPTIMIZERS)[number];
+
 export interface TrainOptions {
   /** Examples per optimizer step (default 64: what learned best on the synthetic and the real logs, docs/training.md). */
   batchSize?: number;
@@ -13,8 +17,13 @@ export interface TrainOptions {
   learningRate?: number;
   /** Step size for embedding rows (default 0.05, for lazy Adam and Adagrad alike). */
   embeddingLearningRate?: number;
-  /** `'adam'` (lazy, row-wise Adam: default) or `'adagrad'` for the embedding tables. */
-  embeddingOptimizer?: 'adam' | 'adagrad';
+  /**
+   * Optimizer of the embedding tables: `'adam'` (lazy Adam: only the rows a batch touched move; default),
+   * `'adagrad'`, or `'rowwise-adagrad'` (one accumulator per row, of the mean squared gradient, as large-table
+   * trainers keep it: the optimizer state of a table is one float per row instead of two per value, so a
+   * checkpoint is about the size of the model instead of three times it).
+   */
+  embeddingOptimizer?: EmbeddingOptimizer;
   /** Adam β1, β2, ε (defaults 0.9, 0.999, 1e-8). */
   beta1?: number;
   beta2?: number;
@@ -78,7 +87,9 @@ export function resolveTrainOptions(config: ResolvedConfig, o: TrainOptions = {}
   for (const k of Object.keys(o)) if (!KEYS.has(k)) inputError(`options.${k}`, 'is not a trainer option');
   const opt = (k: keyof TrainOptions) => o[k] !== undefined;
   const embeddingOptimizer = o.embeddingOptimizer ?? 'adam';
-  if (embeddingOptimizer !== 'adam' && embeddingOptimizer !== 'adagrad') inputError('options.embeddingOptimizer', `must be "adam" or "adagrad", got ${describe(embeddingOptimizer)}`);
+  if (!EMBEDDING_OPTIMIZERS.includes(embeddingOptimizer)) {
+    inputError('options.embeddingOptimizer', `must be ${EMBEDDING_OPTIMIZERS.map((x) => `"${x}"`).join(', ')}, got ${describe(embeddingOptimizer)}`);
+  }
   const learningRate = opt('learningRate') ? num(o.learningRate, 'options.learningRate', 0, 10) : 5e-3;
   const decay = o.decay ?? 'none';
   if (!['none', 'linear', 'cosine'].includes(decay)) inputError('options.decay', `must be "none", "linear" or "cosine", got ${describe(decay)}`);

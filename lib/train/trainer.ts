@@ -18,7 +18,23 @@ import { encodeSafetensors, parseSafetensors } from '../safetensors';
 import { writeFileAtomic } from '../atomic-file';
 import { Tensors, elementCount, isPrior, priorName, tensorSpecs } from '../tensors';
 import { packTrainBatch } from './batch';
-import { ResolvedTrainOptions, TrainOptions, frozenBy, learningRateAt, resolveTrainOptions } from './options';
+import { EmbeddingOptimizer, ResolvedTrainOptions, TrainOptions, frozenBy, learningRateAt, resolveTrainOptions } from './options';
+
+/**
+ * Zeroed optimizer state of one tensor: m and v like the data, or, for an embedding table under row-wise
+ * Adagrad, no m and one v per row. Adagrad accumulators start small and positive (as TensorFlow's do), so
+ * the first steps are bounded; row-wise ones at 0 (as FBGEMM's: the first step is then a normalised one).
+ */
+function freshMoments(spec: { name: string; shape: number[] }, optimizer: EmbeddingOptimizer): { m: Float32Array; v: Float32Array } {
+  const n = elementCount(spec.shape);
+  const table = spec.name.startsWith('emb.');
+  if (table && optimizer === 'rowwise-adagrad' && spec.shape.length === 2 && spec.shape[1] > 1) {
+    return { m: new Float32Array(0), v: new Float32Array(spec.shape[0]) };
+  }
+  const v = new Float32Array(n);
+  if (table && optimizer === 'adagrad') v.fill(0.1);
+  return { m: new Float32Array(n), v };
+}
 
 /** What one step reports. */
 export interface StepReport {
@@ -65,11 +81,7 @@ export class Trainer {
     this.moments = moments ?? new Map();
     for (const spec of tensorSpecs(config)) {
       if (this.moments.has(spec.name)) continue;
-      const n = elementCount(spec.shape);
-      const v = new Float32Array(n);
-      // Adagrad accumulators start small and positive (as TensorFlow's do), so the first steps are bounded.
-      if (options.embeddingOptimizer === 'adagrad' && spec.name.startsWith('emb.')) v.fill(0.1);
-      this.moments.set(spec.name, { m: new Float32Array(n), v });
+      this.moments.set(spec.name, freshMoments(spec, options.embeddingOptimizer));
     }
     const params = tensorSpecs(config).map((s) => ({ data: tensors.get(s.name)!, ...this.moments.get(s.name)! }));
     // Priors are statistics the batches set, not weights: the optimizer never moves them.
@@ -192,8 +204,12 @@ export class Trainer {
     const specs = tensorSpecs(this.config);
     const tensors = [
       ...specs.map((s) => ({ name: s.name, data: this.tensors.get(s.name)!, shape: s.shape })),
-      ...specs.map((s) => ({ name: `opt.m.${s.name}`, data: this.moments.get(s.name)!.m, shape: s.shape })),
-      ...specs.map((s) => ({ name: `opt.v.${s.name}`, data: this.moments.get(s.name)!.v, shape: s.shape })),
+      // Row-wise state (no m, one v per row) is stored as it is: opt.v.<table> of shape [rows].
+      ...specs.filter((s) => this.moments.get(s.name)!.m.length > 0).map((s) => ({ name: `opt.m.${s.name}`, data: this.moments.get(s.name)!.m, shape: s.shape })),
+      ...specs.map((s) => {
+        const v = this.moments.get(s.name)!.v;
+        return { name: `opt.v.${s.name}`, data: v, shape: v.length === elementCount(s.shape) ? s.shape : [v.length] };
+      }),
     ];
     const { isa: _isa, threads: _threads, ...kept } = this.options;
     const metadata = {
@@ -250,7 +266,11 @@ export class Trainer {
     for (const s of tensorSpecs(config)) {
       const n = elementCount(s.shape);
       tensors.set(s.name, read(s.name, n));
-      moments.set(s.name, { m: read(`opt.m.${s.name}`, n), v: read(`opt.v.${s.name}`, n) });
+      const fresh = freshMoments(s, o.embeddingOptimizer);
+      moments.set(s.name, {
+        m: fresh.m.length > 0 ? read(`opt.m.${s.name}`, n) : fresh.m,
+        v: read(`opt.v.${s.name}`, fresh.v.length),
+      });
     }
     return { trainer: new Trainer(config, tensors, o, moments, step), position };
   }

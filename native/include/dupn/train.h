@@ -14,11 +14,14 @@ namespace dupn {
 
 // One trainable tensor: its values and the optimizer state beside it (Adam: m and v; Adagrad: the
 // accumulator in v, m unused). `data` is the same array the ModelSpec points at.
+// A trainable tensor and its optimizer state: m and v as large as the data, or, for an embedding table
+// trained with row-wise Adagrad, no m and one v per row (m_size 0, v_size = rows).
 struct Param {
   float* data = nullptr;
   float* m = nullptr;
   float* v = nullptr;
   int64_t size = 0;
+  int64_t m_size = -1, v_size = -1;  // -1: the same as size
 };
 
 // Labels of one head for a batch. Binary/rank: candidates sorted by owner (the user row they belong to),

@@ -109,10 +109,13 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
       View<float> data = f32(p.Get("data"), (at + ".data").c_str());
       View<float> m = f32(p.Get("m"), (at + ".m").c_str());
       View<float> v = f32(p.Get("v"), (at + ".v").c_str());
-      if (m.length != data.length || v.length != data.length) throw_code(env, "E_INPUT", at + ": m and v must match data in length");
+      // m and v as long as data, or (row-wise state of a table, checked by the core) no m and one v per row.
+      const bool full = m.length == data.length && v.length == data.length;
+      const bool rows = m.length == 0 && v.length > 0 && v.length < data.length && data.length % v.length == 0;
+      if (!full && !rows) throw_code(env, "E_INPUT", at + ": m and v must match data in length (or m empty and v one per row)");
       native_index_.push_back(data.length == 0 ? -1 : static_cast<int>(params.size()));
       if (data.length == 0) continue;
-      params.push_back({data.data, m.data, v.data, data.length});
+      params.push_back({data.data, m.data, v.data, data.length, m.length, v.length});
       for (const char* key : {"data", "m", "v"}) holder->refs.push_back(Napi::Persistent(p.Get(key).As<Napi::Object>()));
     }
     sizes_.clear();

@@ -29,6 +29,15 @@ void adagrad(float lr, float eps, float* p, float* v, const float* g, int n, flo
   }
 }
 
+// Row-wise Adagrad (as large-table trainers keep it): one accumulator per row, of the mean squared gradient.
+void rowwise_adagrad(float lr, float eps, float* p, float* v_row, const float* g, int n, float scale) {
+  double sq = 0.0;
+  for (int i = 0; i < n; ++i) sq += static_cast<double>(g[i] * scale) * (g[i] * scale);
+  *v_row += static_cast<float>(sq / n);
+  const float step = lr / (std::sqrt(*v_row) + eps);
+  for (int i = 0; i < n; ++i) p[i] -= step * g[i] * scale;
+}
+
 }  // namespace
 
 LossReport Trainer::step(const KernelTable& k, const TrainBatch& batch, const OptimizerConfig& opt, int threads) {
@@ -63,7 +72,8 @@ LossReport Trainer::step(const KernelTable& k, const TrainBatch& batch, const Op
     for (size_t r2 = 0; r2 < s.rows.size(); ++r2) {
       const int64_t at = static_cast<int64_t>(s.rows[r2]) * s.dim;
       const float* gr = s.g.data() + r2 * s.dim;
-      if (opt.embedding_adagrad) adagrad(opt.embedding_lr, opt.eps, p.data + at, p.v + at, gr, s.dim, scale);
+      if (t.rowwise[i]) rowwise_adagrad(opt.embedding_lr, opt.eps, p.data + at, p.v + s.rows[r2], gr, s.dim, scale);
+      else if (opt.embedding_adagrad) adagrad(opt.embedding_lr, opt.eps, p.data + at, p.v + at, gr, s.dim, scale);
       else rows.update(p.data + at, p.m + at, p.v + at, gr, s.dim, scale);
     }
   }

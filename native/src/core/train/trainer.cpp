@@ -85,11 +85,14 @@ std::unique_ptr<Trainer> Trainer::create(const ModelSpec& spec, const std::vecto
   impl->table_dim.assign(params.size(), 0);
   std::unordered_map<const float*, int> by_ptr;
   for (size_t i = 0; i < params.size(); ++i) {
-    if (!params[i].data || params[i].size <= 0 || !params[i].m || !params[i].v) {
+    Param& p = impl->params[i];
+    if (p.m_size < 0) p.m_size = p.size;
+    if (p.v_size < 0) p.v_size = p.size;
+    if (!p.data || p.size <= 0 || !p.v || (p.m_size > 0 && !p.m)) {
       *error = "param " + std::to_string(i) + ": missing data or optimizer state";
       return nullptr;
     }
-    by_ptr[params[i].data] = static_cast<int>(i);
+    by_ptr[p.data] = static_cast<int>(i);
   }
   // Finds the param behind a weight pointer of `size` values; -1 when the weight is empty.
   bool ok = true;
@@ -150,6 +153,19 @@ std::unique_ptr<Trainer> Trainer::create(const ModelSpec& spec, const std::vecto
     impl->dense_w.push_back(dense_term ? find(s.heads[h].dense_w, m.heads[h].dense, what + " dense weights", false) : -1);
   }
   if (!ok) return nullptr;
+  // Optimizer state: full m and v for every param, or one v per row (and no m) for a table.
+  impl->rowwise.assign(impl->params.size(), false);
+  for (size_t i = 0; i < impl->params.size(); ++i) {
+    const Param& p = impl->params[i];
+    if (p.m_size == p.size && p.v_size == p.size) continue;
+    const int dim = impl->table_dim[i];
+    if (impl->is_table[i] && dim > 0 && p.m_size == 0 && p.v_size * dim == p.size) {
+      impl->rowwise[i] = true;
+      continue;
+    }
+    *error = "param " + std::to_string(i) + ": optimizer state must match the data, or be one value per row of a table";
+    return nullptr;
+  }
   impl->pack();
   std::unique_ptr<Trainer> t(new Trainer());
   t->impl_ = std::move(impl);

@@ -56,6 +56,7 @@ struct Trainer::Impl {
   std::unique_ptr<Model> model;  // dimensions, tables and validation (its packed weights go stale; unused)
   std::vector<Param> params;
   std::vector<bool> is_table;
+  std::vector<bool> rowwise;   // a table whose optimizer state is one accumulator per row (row-wise Adagrad)
   std::vector<int> table_dim;  // row width of each table param
   std::vector<Grads> parts;    // per-worker gradients, kept between steps so warm steps reuse memory
 
