@@ -101,7 +101,7 @@ function installScripts(nodeModules: string): string[] {
 // What the user's app does with dupn, run in the app with its own node_modules (CommonJS).
 const USE = String.raw`
 const fs = require('node:fs');
-const { Model, DupnError, resolveConfig } = require('dupn');
+const { Model, DupnError, resolveConfig, readExamples } = require('dupn');
 (async () => {
   const config = resolveConfig({
     maxSeqLen: 20,
@@ -118,10 +118,13 @@ const { Model, DupnError, resolveConfig } = require('dupn');
   let onnx = '';
   try { Model.create(config, { seed: 3, backend: 'onnxruntime' }); } catch (e) { onnx = e instanceof DupnError ? e.code + ' ' + e.message : String(e); }
   const files = await m.exportOnnx('m.onnx');
+  fs.writeFileSync('log.csv', '1,2,3,pv,1511544070\n2,2,3,pv,1511544071\n1,4,3,pv,1511544072\n');
+  let disk = '';
+  try { for await (const _ of readExamples('log.csv', { grouping: 'disk' }).examples) void _; } catch (e) { disk = e instanceof DupnError ? e.code + ' ' + e.message : String(e); }
   const loaded = Object.keys(require.cache).filter((k) => k.endsWith('.node'));
   process.stdout.write('REPORT ' + JSON.stringify({
     isa: m.isa, userDim: m.userDim, u: Array.from(U.subarray(0, 4)), finite: U.every(Number.isFinite) && s.every(Number.isFinite),
-    scores: s.length, same: U.every((x, i) => Object.is(x, U2[i])), file: fs.statSync('m.safetensors').size, onnx, files: files.length, loaded,
+    scores: s.length, same: U.every((x, i) => Object.is(x, U2[i])), file: fs.statSync('m.safetensors').size, onnx, disk, files: files.length, loaded,
   }) + '\n');
   m.dispose(); back.dispose();
 })().catch((e) => { console.error(e); process.exit(1); });
@@ -162,6 +165,7 @@ t.test('npm install of the packed tarball works with no compiler, no flags and n
   const size = du(nm);
   t.ok(size < 20 * 2 ** 20, `installed node_modules is ${(size / 2 ** 20).toFixed(1)} MB (< 20 MB)`);
   t.notOk(fs.existsSync(path.join(nm, 'onnxruntime-node')), 'onnxruntime-node is not installed (optional peer)');
+  t.notOk(fs.existsSync(path.join(nm, '@duckdb')), '@duckdb/node-api is not installed (optional peer)');
   t.same(installScripts(nm), [], 'no installed package has an install script');
   t.notMatch(install.stderr, /install scripts/i, 'npm reports no install script to approve or skip');
 
@@ -174,6 +178,7 @@ t.test('npm install of the packed tarball works with no compiler, no flags and n
   t.ok(r.same, 'the saved and loaded model encodes bit-identically');
   t.match(String(r.onnx), /^E_UNSUPPORTED .*ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node/, 'backend onnxruntime names the install command');
   t.ok(Number(r.files) >= 2, 'ONNX export works without onnxruntime-node');
+  t.match(String(r.disk), /^E_UNSUPPORTED .*npm install @duckdb\/node-api/, 'grouping on disk without DuckDB names the install command');
   t.comment(`isa ${String(r.isa)}, U[0..4) ${JSON.stringify(r.u)}`);
 
   const esm = run('node', ['--input-type=module', '-e', ESM], app, bare);

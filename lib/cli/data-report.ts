@@ -8,7 +8,7 @@ import { DupnError } from '../errors';
 /** The reader's report as lines: rows, malformed (the first few), users, examples, cuts dropped and why. */
 export function formatDataReport(what: string, r: DataReport): string[] {
   const lines = [
-    `${what}: ${r.rows} rows, ${r.users} users${r.grouping === 'memory' ? ' (not grouped by user: grouped in memory)' : ''}, ${r.examples} examples` +
+    `${what}: ${r.rows} rows, ${r.users} users${r.grouping === 'memory' ? ' (not grouped by user: grouped in memory)' : r.grouping === 'disk' ? ' (not grouped by user: grouped on disk by DuckDB)' : ''}, ${r.examples} examples` +
       `${r.malformed > 0 ? `, ${r.malformed} malformed line${r.malformed > 1 ? 's' : ''} skipped (--strict makes them fatal)` : ''}`,
   ];
   for (const m of r.firstMalformed.slice(0, 5)) lines.push(`  line ${m.line}: ${m.problem}`);

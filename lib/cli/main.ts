@@ -46,7 +46,7 @@ function dataOptions(c: Command): Command {
     .option('--types <codes>', 'behaviour codes of the type column, e.g. 0=pv,1=cart,2=buy,3=fav')
     .option('--year <n>', 'year of month/day or MMDD dates', num('--year'))
     .addOption(new Option('--time-unit <unit>', 'unit of a numeric time column').choices(['s', 'ms']))
-    .addOption(new Option('--grouping <how>', 'auto: check whether rows of a user are contiguous; memory: group an interleaved (time-sorted) log in memory').choices(['auto', 'stream', 'memory']))
+    .addOption(new Option('--grouping <how>', 'auto: check whether rows of a user are contiguous; memory: group an interleaved (time-sorted) log in memory; disk: out of core with DuckDB (optional @duckdb/node-api; auto picks it past 20 M rows)').choices(['auto', 'stream', 'memory', 'disk']))
     .option('--min-history <n>', 'fewest behaviours before a cut (default 1)', num('--min-history'))
     .option('--examples-per-user <n>', 'most cuts per user (default 64)', num('--examples-per-user'))
     .option('--negatives <n>', 'sampled negatives per label list (default 4)', num('--negatives'))

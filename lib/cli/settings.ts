@@ -67,7 +67,7 @@ export interface ReaderFlags {
   types?: string;
   year?: number;
   timeUnit?: 's' | 'ms';
-  grouping?: 'auto' | 'stream' | 'memory';
+  grouping?: 'auto' | 'stream' | 'memory' | 'disk';
   minHistory?: number;
   examplesPerUser?: number;
   negatives?: number;

@@ -28,6 +28,7 @@
 import * as nodePath from 'node:path';
 import { DupnError, describe } from '../errors';
 import { MAX_LINE_CHARS, MalformedLog, readLineBatches } from './lines';
+import { duckdbTextRows } from './duckdb';
 
 /** One behaviour row of a log. */
 export interface LogRow {
@@ -317,18 +318,21 @@ export async function* readLogBatches(
   if (!header) plan = makePlan(undefined);
 
   const extras = Object.keys(mapping).filter((r) => !FIXED_ROLES.includes(r));
-  for await (const batch of readLineBatches(path, MAX_LINE_CHARS)) {
+  // A Parquet file comes as rows of text fields with its column names as the header (line 1).
+  const parquet = isParquet(path);
+  if (parquet && !header) plan = undefined;
+  const source = parquet ? parquetFieldBatches(path) : textFieldBatches(path, delimiter);
+  for await (const batch of source) {
     const rows: LogRow[] = [];
-    for (let k = 0; k < batch.lines.length; ++k) {
+    for (let k = 0; k < batch.fields.length; ++k) {
       const line = batch.first + k;
-      const text = batch.lines[k];
+      const fields = batch.fields[k];
       stats.lines++;
-      if (text === null) {
+      if (fields === null) {
         malformed.add(line, `line longer than ${MAX_LINE_CHARS} characters`);
         continue;
       }
-      if (text.trim().length === 0) continue;
-      const fields = splitFields(text, delimiter);
+      if (fields === undefined) continue;
       if (typeof fields === 'string') {
         if (plan === undefined) throw new DupnError('E_INPUT', `${path}:${line}: header: ${fields}`, { path: `${path}:${line}` });
         malformed.add(line, fields);
@@ -420,6 +424,31 @@ export async function* readLogBatches(
     }
     return row;
   }
+}
+
+/** Fields of numbered lines: split, a problem with the quoting, `null` for an over-long line, `undefined` for a blank one. */
+interface FieldBatch {
+  first: number;
+  fields: (string[] | string | null | undefined)[];
+}
+
+async function* textFieldBatches(path: string, delimiter: string): AsyncGenerator<FieldBatch> {
+  for await (const batch of readLineBatches(path, MAX_LINE_CHARS)) {
+    yield {
+      first: batch.first,
+      fields: batch.lines.map((text) => (text === null ? null : text.trim().length === 0 ? undefined : splitFields(text, delimiter))),
+    };
+  }
+}
+
+/** Whether a data file is Parquet (read through DuckDB, an optional peer dependency). */
+export function isParquet(path: string): boolean {
+  return /\.parquet$/i.test(path);
+}
+
+/** A Parquet file's column names (line 1), then its rows as text fields (NULL → ""), in file order. */
+async function* parquetFieldBatches(path: string): AsyncGenerator<FieldBatch> {
+  yield* duckdbTextRows(path);
 }
 
 /** `s.trim()`, without the copy in the usual case of nothing to trim. */

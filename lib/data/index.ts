@@ -14,7 +14,8 @@ import { ExampleBuilder, ExampleOptions, ExampleStats } from './examples';
 import { JsonlStats, readJsonlBatches } from './jsonl';
 import { KEEP_MALFORMED, MalformedLog } from './lines';
 import { TimeHistogram, ValidFromOptions } from './split';
-import { TimelineOptions, TimelineStats, UserTimeline, groupTimelines, groupTimelinesInMemory, timelineStats } from './timeline';
+import { GROUPINGS, Grouping, TimelineOptions, TimelineStats, UserTimeline, groupTimelines, groupTimelinesInMemory, timelineStats } from './timeline';
+import { groupTimelinesOnDisk } from './duckdb';
 
 export { GRADES } from './example';
 export type { LabelledCandidate, MalformedRow, TrainingExample } from './example';
@@ -70,7 +71,7 @@ export interface DataReport {
   /** Logs: most rows held in memory at once. */
   maxRowsHeld: number;
   /** Logs: how rows were grouped into users (`memory` when the file is not grouped by user). */
-  grouping?: 'stream' | 'memory';
+  grouping?: Grouping;
   /** Logs: timelines that gave no cut (shorter than `minHistory` + 1, or no behaviour at a later time). */
   shortTimelines: number;
   /** Logs: eligible cuts left out by `maxExamplesPerUser`. */
@@ -105,7 +106,7 @@ interface Pass {
   malformed: MalformedLog;
   examples: number;
   complete: boolean;
-  grouping?: 'stream' | 'memory';
+  grouping?: Grouping;
 }
 
 function emptyReport(): DataReport {
@@ -137,9 +138,9 @@ export function readExamples(path: string, options: ReadExamplesOptions = {}): E
   new ExampleBuilder(config, options); // validates the example options now rather than mid-file
 
   let pass: Pass | undefined;
-  let grouping: 'stream' | 'memory' | undefined = options.grouping === 'auto' || options.grouping === undefined ? undefined : options.grouping;
-  if (grouping !== undefined && grouping !== 'stream' && grouping !== 'memory') {
-    throw new DupnError('E_INPUT', `grouping: must be "auto", "stream" or "memory", got ${JSON.stringify(options.grouping)}`, { path: 'grouping' });
+  let grouping: Grouping | undefined = options.grouping === 'auto' || options.grouping === undefined ? undefined : options.grouping;
+  if (grouping !== undefined && !GROUPINGS.includes(grouping)) {
+    throw new DupnError('E_INPUT', `grouping: must be "auto", "stream", "memory" or "disk", got ${JSON.stringify(options.grouping)}`, { path: 'grouping' });
   }
   async function* run(p: Pass): AsyncGenerator<TrainingExample> {
     if (logOpts === undefined) {
@@ -151,7 +152,7 @@ export function readExamples(path: string, options: ReadExamplesOptions = {}): E
       }
     } else {
       const builder = p.builder as ExampleBuilder;
-      grouping ??= (await groupedByUser(path, logOpts)) ? 'stream' : 'memory';
+      grouping ??= await autoGrouping(path, logOpts, options);
       p.grouping = grouping;
       for await (const timeline of timelinesOf(path, logOpts, grouping, p.log, p.timeline, p.malformed, options)) {
         for (const ex of builder.build(timeline)) {
@@ -206,13 +207,14 @@ export function readExamples(path: string, options: ReadExamplesOptions = {}): E
 function timelinesOf(
   path: string,
   logOpts: LogReadOptions,
-  grouping: 'stream' | 'memory',
+  grouping: Grouping,
   log: LogStats,
   stats: TimelineStats,
   malformed: MalformedLog,
   options: TimelineOptions,
 ): AsyncGenerator<UserTimeline> {
   const batches = readLogBatches(path, logOpts, log, malformed);
+  if (grouping === 'disk') return groupTimelinesOnDisk(batches, stats, options);
   return grouping === 'memory' ? groupTimelinesInMemory(batches, stats, options, path) : groupTimelines(batches, stats, options);
 }
 
@@ -223,7 +225,7 @@ function timelinesOf(
  */
 export async function* readTimelines(path: string, options: ReadExamplesOptions = {}): AsyncGenerator<UserTimeline> {
   const logOpts = logOptionsOf(path, options);
-  const grouping = options.grouping === 'stream' || options.grouping === 'memory' ? options.grouping : (await groupedByUser(path, logOpts)) ? 'stream' : 'memory';
+  const grouping = options.grouping !== undefined && options.grouping !== 'auto' ? options.grouping : await autoGrouping(path, logOpts, options);
   yield* timelinesOf(path, logOpts, grouping, { lines: 0, rows: 0, unknownTypes: 0 }, timelineStats(), new MalformedLog(path, options.strict === true, 0), options);
 }
 
@@ -246,7 +248,18 @@ function logOptionsOf(path: string, options: ReadExamplesOptions): LogReadOption
  * Whether every user's rows form one contiguous block (one pass over the file, holding only the set of user
  * ids seen). Malformed lines are ignored here; the real pass reports them.
  */
+/** `auto` grouping: stream a file grouped by user, else group in memory up to `maxMemoryRows` rows, else on disk. */
+async function autoGrouping(path: string, logOpts: LogReadOptions, options: TimelineOptions): Promise<Grouping> {
+  const scan = await scanOf(path, logOpts);
+  if (scan.grouped) return 'stream';
+  return scan.rows <= (options.maxMemoryRows ?? 20_000_000) ? 'memory' : 'disk';
+}
+
 export async function groupedByUser(path: string, options: LogReadOptions): Promise<boolean> {
+  return (await scanOf(path, options)).grouped;
+}
+
+async function scanOf(path: string, options: LogReadOptions): Promise<{ grouped: boolean; rows: number }> {
   // Several readers of one run (table sizing, baselines, training) ask about the same unchanged file.
   let key: string | undefined;
   try {
@@ -257,26 +270,33 @@ export async function groupedByUser(path: string, options: LogReadOptions): Prom
   } catch {
     // the read below reports the problem
   }
-  const grouped = await scanGrouping(path, options);
-  if (key !== undefined) groupedCache.set(key, grouped);
-  return grouped;
+  const scan = await scanGrouping(path, options);
+  if (key !== undefined) groupedCache.set(key, scan);
+  return scan;
 }
 
-const groupedCache = new Map<string, boolean>();
+const groupedCache = new Map<string, { grouped: boolean; rows: number }>();
 
-async function scanGrouping(path: string, options: LogReadOptions): Promise<boolean> {
+// One pass: whether users form contiguous blocks, and how many rows there are (what `auto` decides by).
+async function scanGrouping(path: string, options: LogReadOptions): Promise<{ grouped: boolean; rows: number }> {
   const finished = new Set<string>();
   let current: string | undefined;
+  let grouped = true;
   const stats = { lines: 0, rows: 0, unknownTypes: 0 };
   for await (const batch of readLogBatches(path, { ...options, strict: false }, stats, new MalformedLog(path, false, 0))) {
+    if (!grouped) continue;
     for (const row of batch) {
       if (row.userId === current) continue;
-      if (finished.has(row.userId)) return false;
+      if (finished.has(row.userId)) {
+        grouped = false;
+        finished.clear();
+        break;
+      }
       if (current !== undefined) finished.add(current);
       current = row.userId;
     }
   }
-  return true;
+  return { grouped, rows: stats.rows };
 }
 
 /**

@@ -1,10 +1,12 @@
 /**
- * Rows → per-user timelines, in one of two ways:
+ * Rows → per-user timelines, in one of three ways:
  *
  * - `stream` ({@link groupTimelines}): the log is grouped by user (one contiguous block each), so only the
  *   current user's rows are held: memory is bounded by the largest user, not by the file.
  * - `memory` ({@link groupTimelinesInMemory}): rows of a user anywhere in the file (event logs sorted by
  *   time, users interleaved); every row is held, at most `maxMemoryRows` of them.
+ * - `disk` (`groupTimelinesOnDisk` in duckdb.ts): the same timelines for an interleaved log of any size,
+ *   sorted out of core by an embedded DuckDB (an optional peer dependency).
  *
  * Rows of a timeline may be in any time order; it is sorted stably by time (rows at the same time keep their
  * file order), and rows whose time is a day only ({@link LogRow.dayLevel}) are then spread one second apart
@@ -34,13 +36,21 @@ export interface TimelineOptions {
   /** How many finished user ids are remembered to detect reappearances (default 65,536). */
   recentUsers?: number;
   /**
-   * `auto` (default): `stream` when the file is grouped by user, else `memory` (readExamples checks with one
-   * pass over the user column first); or either one forced.
+   * `auto` (default): `stream` when the file is grouped by user, else `memory` up to `maxMemoryRows` rows and
+   * `disk` past them (readExamples checks with one pass over the user column first); or one of them forced.
    */
-  grouping?: 'auto' | 'stream' | 'memory';
-  /** Most rows `memory` grouping holds (default 20,000,000); a larger log must be grouped by user first. */
+  grouping?: Grouping | 'auto';
+  /** Most rows `memory` grouping holds (default 20,000,000); past them `auto` groups on disk. */
   maxMemoryRows?: number;
+  /** `disk` grouping: DuckDB's memory limit (default "1GB"; DuckDB's syntax, e.g. "512MB"). */
+  diskMemoryLimit?: string;
+  /** `disk` grouping: where its temporary folder goes (default the OS's temporary folder). */
+  tempDir?: string;
 }
+
+/** How rows become user timelines (see the module comment). */
+export type Grouping = 'stream' | 'memory' | 'disk';
+export const GROUPINGS: readonly Grouping[] = ['stream', 'memory', 'disk'];
 
 /** Counters of one grouping pass. */
 export interface TimelineStats {
@@ -79,7 +89,7 @@ export async function* groupTimelines(
     const rows = current;
     current = [];
     stats.users++;
-    return timeline(rows);
+    return timelineOf(rows);
   };
   const remember = (id: string): void => {
     recent.delete(id);
@@ -130,7 +140,8 @@ export async function* groupTimelinesInMemory(
       throw new DupnError(
         'E_UNSUPPORTED',
         `${path}: the log is not grouped by user (users interleave) and has more than ${maxRows} rows, the most grouping in memory holds ` +
-          '(maxMemoryRows): group it by user first, e.g. `sort -s -t, -k1,1 log.csv > by-user.csv` (a stable sort keeps each user\'s order)',
+          '(maxMemoryRows): use --grouping disk (grouping: "disk", out of core with the optional @duckdb/node-api) or group it by user first, ' +
+          'e.g. `sort -s -t, -k1,1 log.csv > by-user.csv` (a stable sort keeps each user\'s order)',
       );
     }
   }
@@ -139,13 +150,13 @@ export async function* groupTimelinesInMemory(
     for (let i = 0; i < rows.length; i += maxUserRows) {
       if (i > 0) stats.splitBlocks++;
       stats.users++;
-      yield timeline(i === 0 && rows.length <= maxUserRows ? rows : rows.slice(i, i + maxUserRows));
+      yield timelineOf(i === 0 && rows.length <= maxUserRows ? rows : rows.slice(i, i + maxUserRows));
     }
   }
 }
 
 /** A user's rows as a timeline: sorted stably by time, day-level ties spread in file order. */
-function timeline(rows: LogRow[]): UserTimeline {
+export function timelineOf(rows: LogRow[]): UserTimeline {
   if (!isSorted(rows)) rows.sort((a, b) => a.time - b.time); // Array.prototype.sort is stable
   for (let i = 1; i < rows.length; ++i) {
     // Same day (noon + the rows before it), so one second later; the next day's noon is 86,400 s on.
