@@ -2,7 +2,7 @@
  * bench/grouping — reading an interleaved (time-sorted) log of N rows into user timelines: in memory against
  * on disk with DuckDB, each in its own process, wall time and peak resident memory. The log is generated
  * (Taobao layout, 1 user in 20 active at a time, so users interleave), unless --data names one.
- *   node dist/bench/grouping.js [--rows 2000000] [--data log.csv]
+ *   node dist/bench/grouping.js [--rows 2000000] [--data log.csv] [--limit 1GB]
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -17,11 +17,11 @@ function arg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
-async function child(file: string, grouping: 'memory' | 'disk'): Promise<void> {
+async function child(file: string, grouping: 'memory' | 'disk', limit: string): Promise<void> {
   const t0 = Date.now();
   let users = 0;
   let rows = 0;
-  for await (const tl of readTimelines(file, { grouping })) {
+  for await (const tl of readTimelines(file, { grouping, diskMemoryLimit: limit })) {
     users++;
     rows += tl.rows.length;
   }
@@ -48,17 +48,18 @@ function generate(file: string, n: number): void {
 
 async function main(): Promise<void> {
   const mode = arg('child');
-  if (mode === 'memory' || mode === 'disk') return child(arg('file')!, mode);
+  const limit = arg('limit') ?? '1GB';
+  if (mode === 'memory' || mode === 'disk') return child(arg('file')!, mode, limit);
   const n = Number(arg('rows') ?? 2_000_000);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dupn-grouping-'));
   try {
     const file = arg('data') ?? path.join(dir, 'log.csv');
     if (!arg('data')) generate(file, n);
     console.log(`bench/grouping · ${machineLine()}`);
-    console.log(`${file}: ${(fs.statSync(file).size / 2 ** 20).toFixed(0)} MiB\n`);
+    console.log(`${file}: ${(fs.statSync(file).size / 2 ** 20).toFixed(0)} MiB; DuckDB memory limit ${limit}\n`);
     console.log('grouping | users | rows | seconds | peak RSS MiB');
     for (const g of ['memory', 'disk'] as const) {
-      const r = JSON.parse(execFileSync(process.execPath, [__filename, '--child', g, '--file', file], { maxBuffer: 1 << 20 }).toString()) as Record<string, number>;
+      const r = JSON.parse(execFileSync(process.execPath, [__filename, '--child', g, '--file', file, '--limit', limit], { maxBuffer: 1 << 20 }).toString()) as Record<string, number>;
       console.log(`${g.padEnd(8)} | ${r['users']} | ${r['rows']} | ${r['seconds'].toFixed(1)} | ${r['maxRssMiB'].toFixed(0)}`);
     }
   } finally {
