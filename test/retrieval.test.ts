@@ -5,6 +5,8 @@
 import t from 'tap';
 import { HISTORY_FEATURES, resolveConfig } from '../lib/config';
 import { TrainingExample } from '../lib/data/example';
+import { LogRow } from '../lib/data/csv-log';
+import { PopularityRing } from '../lib/data/examples';
 import { BehaviorInput, CandidateInput, HISTORY_SCALE, UserInput, historyFeatures, historyIndex } from '../lib/features';
 import { Model } from '../lib/model';
 import { referenceEncode, referenceScore } from '../lib/reference';
@@ -267,4 +269,26 @@ t.test('freeze shared with tasks [next]: only the retrieval head moves (both tow
     t.equal(changed, name.startsWith('head.next.'), `${name} ${changed ? 'changed' : 'unchanged'}`);
   }
   trainer.dispose();
+});
+
+t.test('mixed negatives: the ring draws distinct items uniformly, with log Q = -log(distinct), and forgets evicted ones', async (t) => {
+  const ring = new PopularityRing(6);
+  const id = ring.track((r) => r.item);
+  const row = (item: string, time: number): LogRow => ({ userId: 'u', item, type: 'pv', time, line: time });
+  // a a a a b c: popularity would draw a two times in three; uniform draws each of a, b, c a third of the time.
+  ['a', 'a', 'a', 'a', 'b', 'c'].forEach((it, i) => ring.add(row(it, i)));
+  const rng = mulberry32(1);
+  const seen = new Map<string, number>();
+  for (let n = 0; n < 3000; n++) {
+    const d = ring.uniform(id, rng, 1, new Set());
+    t.equal(d.rows.length, 1);
+    seen.set(d.rows[0].item, (seen.get(d.rows[0].item) ?? 0) + 1);
+    if (n === 0) t.equal(d.logQ, -Math.log(3), 'log Q = -log 3');
+  }
+  for (const k of ['a', 'b', 'c']) t.ok(Math.abs(seen.get(k)! / 3000 - 1 / 3) < 0.04, `${k} drawn ${seen.get(k)} of 3000 times`);
+  t.same(ring.uniform(id, rng, 5, new Set(['a'])).rows.map((r) => r.item).sort(), ['b', 'c'], 'exclusions hold, no entity twice');
+  // Six more rows evict everything: only d and e remain.
+  ['d', 'd', 'e', 'd', 'e', 'e'].forEach((it, i) => ring.add(row(it, 10 + i)));
+  t.same(ring.uniform(id, rng, 5, new Set()).rows.map((r) => r.item).sort(), ['d', 'e'], 'evicted entities are gone');
+  t.equal(ring.logQ(id, 'd'), Math.log(3 / 6), 'popularity log Q of d: 3 of 6 rows');
 });

@@ -50,6 +50,7 @@ function dataOptions(c: Command): Command {
     .option('--min-history <n>', 'fewest behaviours before a cut (default 1)', num('--min-history'))
     .option('--examples-per-user <n>', 'most cuts per user (default 64)', num('--examples-per-user'))
     .option('--negatives <n>', 'sampled negatives per label list (default 4)', num('--negatives'))
+    .option('--uniform-negatives <n>', 'retrieval heads: more negatives drawn uniformly from the distinct items (default 4)', num('--uniform-negatives'))
     .option('--strict', 'stop at the first malformed line');
 }
 

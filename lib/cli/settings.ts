@@ -71,6 +71,7 @@ export interface ReaderFlags {
   minHistory?: number;
   examplesPerUser?: number;
   negatives?: number;
+  uniformNegatives?: number;
 }
 
 /** `0=pv,1=cart,2=buy,3=fav` → `{ "0": "pv", … }` (refused with E_INPUT naming the pair). */
@@ -99,5 +100,6 @@ export function readerOptions(flags: ReaderFlags, settings: Settings): Omit<Read
   if (flags.minHistory !== undefined) o.minHistory = flags.minHistory;
   if (flags.examplesPerUser !== undefined) o.maxExamplesPerUser = flags.examplesPerUser;
   if (flags.negatives !== undefined) o.negatives = flags.negatives;
+  if (flags.uniformNegatives !== undefined) o.uniformNegatives = flags.uniformNegatives;
   return o;
 }

@@ -57,6 +57,11 @@ export interface ExampleOptions {
   horizonBehaviors?: number;
   /** Sampled negatives per binary/rank label list [4]. */
   negatives?: number;
+  /**
+   * Retrieval heads: further negatives per list drawn uniformly from the distinct items of the ring (not by
+   * popularity), with their own log Q [4]: mixed negative sampling.
+   */
+  uniformNegatives?: number;
   /** Behaviours in the popularity ring buffer [100,000]. */
   popularityWindow?: number;
   /**
@@ -122,7 +127,7 @@ export function fieldOf(row: LogRow, name: string): string | number | undefined 
 export class PopularityRing {
   private readonly rows: LogRow[] = [];
   private next = 0;
-  private readonly counted: { keyOf: (row: LogRow) => string | undefined; counts: Map<string, number> }[] = [];
+  private readonly counted: Counter[] = [];
 
   constructor(readonly size: number) {}
 
@@ -131,8 +136,26 @@ export class PopularityRing {
    * before adding rows.
    */
   track(keyOf: (row: LogRow) => string | undefined): number {
-    this.counted.push({ keyOf, counts: new Map() });
+    this.counted.push({ keyOf, counts: new Map(), keys: [], at: new Map(), rowOf: new Map() });
     return this.counted.length - 1;
+  }
+
+  /**
+   * Up to `count` rows of distinct entities (under counter `id`) drawn uniformly from the distinct entities
+   * the ring holds — not by popularity — none in `exclude`, and the log of that draw's probability (1 / the
+   * number of distinct entities).
+   */
+  uniform(id: number, rng: () => number, count: number, exclude: ReadonlySet<string>): { rows: LogRow[]; logQ: number } {
+    const c = this.counted[id];
+    const rows: LogRow[] = [];
+    const taken = new Set<string>();
+    for (let tries = 20 * count + 20; tries > 0 && rows.length < count && c.keys.length > 0; --tries) {
+      const key = c.keys[Math.floor(rng() * c.keys.length)];
+      if (exclude.has(key) || taken.has(key)) continue;
+      taken.add(key);
+      rows.push(c.rowOf.get(key)!);
+    }
+    return { rows, logQ: -Math.log(Math.max(1, c.keys.length)) };
   }
 
   /**
@@ -149,8 +172,25 @@ export class PopularityRing {
       const k = c.keyOf(row);
       if (k === undefined) continue;
       const n = (c.counts.get(k) ?? 0) + by;
-      if (n > 0) c.counts.set(k, n);
-      else c.counts.delete(k);
+      if (n > 0) {
+        if (!c.counts.has(k)) {
+          c.at.set(k, c.keys.length);
+          c.keys.push(k);
+        }
+        c.counts.set(k, n);
+        if (by > 0) c.rowOf.set(k, row);
+      } else {
+        // Swap-remove from the list of distinct keys, so a uniform draw stays O(1).
+        c.counts.delete(k);
+        const i = c.at.get(k)!;
+        const last = c.keys.pop()!;
+        if (last !== k) {
+          c.keys[i] = last;
+          c.at.set(last, i);
+        }
+        c.at.delete(k);
+        c.rowOf.delete(k);
+      }
     }
   }
 
@@ -187,6 +227,16 @@ export class PopularityRing {
     }
     return out;
   }
+}
+
+/** Counts of one entity definition over the ring's rows, and its distinct entities (for uniform draws). */
+interface Counter {
+  keyOf: (row: LogRow) => string | undefined;
+  counts: Map<string, number>;
+  keys: string[];
+  at: Map<string, number>;
+  /** A row of each distinct entity held (its latest), to build a candidate from. */
+  rowOf: Map<string, LogRow>;
 }
 
 type Plan =
@@ -251,6 +301,7 @@ export class ExampleBuilder {
   private readonly horizonSeconds: number;
   private readonly horizonBehaviors: number;
   private readonly negatives: number;
+  private readonly uniformNegatives: number;
   private readonly categoryClasses?: Record<string, number>;
   private readonly withPrice: boolean;
 
@@ -265,6 +316,7 @@ export class ExampleBuilder {
     this.maxCuts = intOption(options.maxExamplesPerUser, 'maxExamplesPerUser', 1, 64, true);
     this.horizonBehaviors = intOption(options.horizonBehaviors, 'horizonBehaviors', 1, 50);
     this.negatives = intOption(options.negatives, 'negatives', 0, 4);
+    this.uniformNegatives = intOption(options.uniformNegatives, 'uniformNegatives', 0, 4);
     this.ring = new PopularityRing(intOption(options.popularityWindow, 'popularityWindow', 1, 100_000));
     this.validUsers = options.validUsers ?? 0;
     if (options.validUsers !== undefined && !(typeof options.validUsers === 'number' && options.validUsers > 0 && options.validUsers < 1)) {
@@ -448,6 +500,11 @@ export class ExampleBuilder {
       out.forEach((lc, n) => {
         if (n > 0) lc.logQ = ring.logQ(plan.counter, keyOf(negatives[n - 1])!);
       });
+      // Mixed negative sampling: popular negatives alone never show the model the rare items a full catalogue
+      // (or the sampled protocol's uniform draws) holds; these come uniformly from the distinct items.
+      const taken = new Set([...acted.keys(), ...negatives.map((r) => keyOf(r)!)]);
+      const uniform = ring.uniform(plan.counter, rng, this.uniformNegatives, taken);
+      for (const row of uniform.rows) out.push({ candidate: candidate(row), label: 0, logQ: uniform.logQ });
     }
     return out;
   }
