@@ -51,13 +51,24 @@ float* run_rest(const KernelTable& k, const Head& h, int M, AlignedFloats& z0, A
   return run_layers(k, h.rest, 0, h.first_user.out, M, z0, tmp);
 }
 
-// The item tower over M rows of target embeddings `t` (M × target_dim); result M × outputs.
-float* run_item_tower(const KernelTable& k, const Head& h, const float* t, int M, AlignedFloats& z0, AlignedFloats& tmp) {
-  const PackedLayer& first = h.item_tower[0];
+// A whole MLP on M input rows x (M × first.in): `first` (with its bias), then `layers` from `from` on;
+// returns the M × last-width result (inside z0 or tmp).
+float* run_mlp(const KernelTable& k, const PackedLayer& first, const std::vector<PackedLayer>& layers, size_t from, const float* x,
+               int M, AlignedFloats& z0, AlignedFloats& tmp) {
   float* z = grow(z0, static_cast<size_t>(M) * first.out + 1);
   fill_rows(z, M, first.out, first.b.data());
-  k.sgemm(M, first.out, first.in, t, first.in, first.wt.data(), z, first.out, true);
-  return run_layers(k, h.item_tower, 1, first.out, M, z0, tmp);
+  k.sgemm(M, first.out, first.in, x, first.in, first.wt.data(), z, first.out, true);
+  return run_layers(k, layers, from, first.out, M, z0, tmp);
+}
+
+// The MLP over user vectors of a multiclass or retrieval head (its first layer sees U alone).
+float* run_user_mlp(const KernelTable& k, const Head& h, const float* users, int B, AlignedFloats& z0, AlignedFloats& tmp) {
+  return run_mlp(k, h.first_user, h.rest, 0, users, B, z0, tmp);
+}
+
+// The item tower over M rows of target embeddings `t` (M × target_dim); result M × outputs.
+float* run_item_tower(const KernelTable& k, const Head& h, const float* t, int M, AlignedFloats& z0, AlignedFloats& tmp) {
+  return run_mlp(k, h.item_tower[0], h.item_tower, 1, t, M, z0, tmp);
 }
 
 // Concatenated target embeddings of candidate i (`dst` gets target_dim floats).
@@ -107,16 +118,6 @@ void item_block(const Model& m, const KernelTable& k, const Head& h, const Candi
   cached_rows(m, h, in, c0, M, h.outputs, out, [&](const float* t, int n) { return run_item_tower(k, h, t, n, sc.z0, sc.tmp); });
 }
 
-// The user tower of a retrieval head for B user vectors (B × outputs into `out`).
-void user_tower(const KernelTable& k, const Head& h, int user_dim, const float* users, int B, float* out) {
-  const int W = h.first_user.out;
-  AlignedFloats z0(static_cast<size_t>(B) * W + 1), tmp;
-  fill_rows(z0.data(), B, W, h.first_user.b.data());
-  k.sgemm(B, W, user_dim, users, user_dim, h.first_user.wt.data(), z0.data(), W, true);
-  const float* y = run_rest(k, h, B, z0, tmp);
-  std::memcpy(out, y, sizeof(float) * static_cast<size_t>(B) * h.outputs);
-}
-
 }  // namespace
 
 void score(const Model& m, const KernelTable& k, const std::vector<ScoreJob>& jobs, const float* user,
@@ -132,7 +133,8 @@ void score(const Model& m, const KernelTable& k, const std::vector<ScoreJob>& jo
     float* b = bases + off;
     base_of[j] = b;
     if (h.kind == TaskKind::Retrieval) {
-      user_tower(k, h, m.user_dim, user, 1, b);
+      // The query vector; this thread's scratch is free again before the candidate loop uses it.
+      std::memcpy(b, run_user_mlp(k, h, user, 1, tls_score.z0, tls_score.tmp), sizeof(float) * h.outputs);
       off += h.outputs;
       continue;
     }
@@ -185,12 +187,9 @@ void score(const Model& m, const KernelTable& k, const std::vector<ScoreJob>& jo
   });
 }
 
-void predict(const Model& m, const KernelTable& k, const Head& h, const float* users, int batch, float* out) {
-  const int W = h.first_user.out;
-  AlignedFloats z0(static_cast<size_t>(batch) * W), tmp;
-  fill_rows(z0.data(), batch, W, h.first_user.b.data());
-  k.sgemm(batch, W, m.user_dim, users, m.user_dim, h.first_user.wt.data(), z0.data(), W, true);
-  const float* y = run_rest(k, h, batch, z0, tmp);
+void predict(const Model&, const KernelTable& k, const Head& h, const float* users, int batch, float* out) {
+  AlignedFloats z0, tmp;
+  const float* y = run_user_mlp(k, h, users, batch, z0, tmp);
   if (h.kind == TaskKind::Retrieval) {
     std::memcpy(out, y, sizeof(float) * static_cast<size_t>(batch) * h.outputs);
     return;
