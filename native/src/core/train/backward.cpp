@@ -21,6 +21,7 @@ struct Scratch {
   std::vector<int> order, rowoff;
   HeadScratch head, item_head;
   AlignedFloats dvec, duser;
+  std::vector<double> logits;
 };
 
 Scratch& scratch() {
@@ -220,25 +221,40 @@ class ChunkPass {
     }
   }
 
+  // Candidate gc's target embeddings (the head's target fields, in order) into `dst`.
+  void gather_target(const Head& head, const HeadLabels& lab, int gc, float* dst) const {
+    const int F = m_.item_fields();
+    for (int f : head.target_fields) {
+      const Table& tab = m_.item_tables[f];
+      if (tab.dim == 0) continue;
+      std::memcpy(dst, tab.data + static_cast<int64_t>(lab.candidates.items[static_cast<int64_t>(gc) * F + f]) * tab.dim, tab.dim * sizeof(float));
+      dst += tab.dim;
+    }
+  }
+
+  // The gradient of candidate gc's target embeddings (`src`, laid out as gather_target lays them) into its rows.
+  void scatter_target(const Head& head, const HeadLabels& lab, int gc, const float* src) {
+    const int F = m_.item_fields();
+    for (int f : head.target_fields) {
+      const Table& tab = m_.item_tables[f];
+      if (tab.dim == 0) continue;
+      g_.sparse[t_.item[f]].add(lab.candidates.items[static_cast<int64_t>(gc) * F + f], src, 1.0f);
+      src += tab.dim;
+    }
+  }
+
   void candidates(int h, const HeadLabels& lab, double total, double pair_total, const std::vector<int32_t>& begin,
                   bool train_shared, float* du) {
     const Head& head = m_.heads[h];
     const int c0 = begin[b0_], c1 = begin[b0_ + nb_], nc = c1 - c0;
     if (nc == 0) return;
-    const int F = m_.item_fields(), UD = m_.user_dim, in0 = UD + head.target_dim + head.dense;
+    const int UD = m_.user_dim, at = UD + head.target_dim, in0 = at + head.dense;
     float* x0 = grow(s_.x0, static_cast<size_t>(nc) * in0);
     for (int c = 0; c < nc; ++c) {
       const int gc = c0 + c;
       float* row = x0 + static_cast<size_t>(c) * in0;
       std::memcpy(row, s_.uvec.data() + static_cast<size_t>(lab.owner[gc] - b0_) * UD, UD * sizeof(float));
-      int at = UD;
-      for (int f : head.target_fields) {
-        const Table& tab = m_.item_tables[f];
-        if (tab.dim == 0) continue;
-        std::memcpy(row + at, tab.data + static_cast<int64_t>(lab.candidates.items[static_cast<int64_t>(gc) * F + f]) * tab.dim,
-                    tab.dim * sizeof(float));
-        at += tab.dim;
-      }
+      gather_target(head, lab, gc, row + UD);
       for (int j = 0; j < head.dense; ++j) row[at + j] = lab.candidates.dense[static_cast<int64_t>(gc) * head.dense + j];
     }
     head_forward(t_, k_, t_.heads[h], x0, nc, s_.head);
@@ -279,13 +295,7 @@ class ChunkPass {
       const float* row = dx0 + static_cast<size_t>(c) * in0;
       float* dU = du + static_cast<size_t>(lab.owner[gc] - b0_) * UD;
       for (int j = 0; j < UD; ++j) dU[j] += row[j];
-      int at = UD;
-      for (int f : head.target_fields) {
-        const Table& tab = m_.item_tables[f];
-        if (tab.dim == 0) continue;
-        g_.sparse[t_.item[f]].add(lab.candidates.items[static_cast<int64_t>(gc) * F + f], row + at, 1.0f);
-        at += tab.dim;
-      }
+      scatter_target(head, lab, gc, row + UD);
     }
   }
 
@@ -295,27 +305,19 @@ class ChunkPass {
     const Head& head = m_.heads[h];
     const int c0 = begin[b0_], c1 = begin[b0_ + nb_], nc = c1 - c0;
     if (nc == 0) return;
-    const int F = m_.item_fields(), UD = m_.user_dim, D = head.outputs, T = head.target_dim, ND = head.dense;
+    const int UD = m_.user_dim, D = head.outputs, T = head.target_dim, ND = head.dense;
     const std::vector<HeadLayer>& user_layers = t_.heads[h];
     const std::vector<HeadLayer>& item_layers = t_.item_towers[h];
     head_forward(t_, k_, user_layers, s_.uvec.data(), nb_, s_.head);
     const float* u = s_.head.acts[user_layers.size() - 1].data();
     float* x0 = grow(s_.x0, static_cast<size_t>(nc) * T);
-    for (int c = 0; c < nc; ++c) {
-      float* row = x0 + static_cast<size_t>(c) * T;
-      for (int f : head.target_fields) {
-        const Table& tab = m_.item_tables[f];
-        if (tab.dim == 0) continue;
-        std::memcpy(row, tab.data + static_cast<int64_t>(lab.candidates.items[static_cast<int64_t>(c0 + c) * F + f]) * tab.dim,
-                    tab.dim * sizeof(float));
-        row += tab.dim;
-      }
-    }
+    for (int c = 0; c < nc; ++c) gather_target(head, lab, c0 + c, x0 + static_cast<size_t>(c) * T);
     head_forward(t_, k_, item_layers, x0, nc, s_.item_head);
     const float* v = s_.item_head.acts[item_layers.size() - 1].data();
     const float* wd = ND > 0 ? t_.params[t_.dense_w[h]].data : nullptr;
     float* dz = zeroed(s_.dlogit, static_cast<size_t>(nc));
-    std::vector<double> z(static_cast<size_t>(nc));
+    std::vector<double>& z = s_.logits;
+    z.resize(static_cast<size_t>(nc));
     for (int c = 0; c < nc; ++c) {
       const int gc = c0 + c;
       const float* ur = u + static_cast<size_t>(lab.owner[gc] - b0_) * D;
@@ -362,18 +364,8 @@ class ChunkPass {
       for (int j = 0; j < ND; ++j) dwd[j] += dz[c] * lab.candidates.dense[static_cast<int64_t>(gc) * ND + j];
     }
     head_backward(t_, k_, item_layers, x0, nc, dv, train_shared, s_.item_head, g_);
-    if (train_shared) {
-      const float* dx0 = s_.item_head.dx0.data();
-      for (int c = 0; c < nc; ++c) {
-        const float* row = dx0 + static_cast<size_t>(c) * T;
-        for (int f : head.target_fields) {
-          const Table& tab = m_.item_tables[f];
-          if (tab.dim == 0) continue;
-          g_.sparse[t_.item[f]].add(lab.candidates.items[static_cast<int64_t>(c0 + c) * F + f], row, 1.0f);
-          row += tab.dim;
-        }
-      }
-    }
+    if (train_shared)
+      for (int c = 0; c < nc; ++c) scatter_target(head, lab, c0 + c, s_.item_head.dx0.data() + static_cast<size_t>(c) * T);
     head_backward(t_, k_, user_layers, s_.uvec.data(), nb_, dun, train_shared, s_.head, g_);
     if (!train_shared) return;
     const float* dx0 = s_.head.dx0.data();
