@@ -32,10 +32,15 @@ PackedLayer pack(const DenseIn& d, int col0, int cols, bool with_bias) {
   return p;
 }
 
-// Checks a stack of layers starting at `width` inputs; returns the last width, or -1.
-int stack_width(const std::vector<DenseIn>& layers, int width) {
-  for (const DenseIn& d : layers) {
-    if (!d.w || !d.b || d.in != width || d.out < 1) return -1;
+// Checks a stack of layers starting at `width` inputs; returns the last width, or -1 with the first bad
+// layer's index in *bad.
+int stack_width(const std::vector<DenseIn>& layers, int width, size_t* bad = nullptr) {
+  for (size_t k = 0; k < layers.size(); ++k) {
+    const DenseIn& d = layers[k];
+    if (!d.w || !d.b || d.in != width || d.out < 1) {
+      if (bad) *bad = k;
+      return -1;
+    }
     width = d.out;
   }
   return width;
@@ -206,14 +211,11 @@ std::unique_ptr<Model> Model::build(const ModelSpec& s, std::string* error) {
       m->heads.push_back(std::move(h));
       continue;
     }
-    int width = m->user_dim + h.target_dim + h.dense;
-    for (size_t k = 0; k < in.layers.size(); ++k) {
-      const DenseIn& d = in.layers[k];
-      if (!d.w || !d.b || d.in != width || d.out < 1) {
-        *error = what + ": layer " + std::to_string(k) + " has the wrong shape";
-        return nullptr;
-      }
-      width = d.out;
+    size_t bad = 0;
+    const int width = stack_width(in.layers, m->user_dim + h.target_dim + h.dense, &bad);
+    if (width < 0) {
+      *error = what + ": layer " + std::to_string(bad) + " has the wrong shape";
+      return nullptr;
     }
     h.outputs = width;
     if (in.kind != TaskKind::Multiclass && width != 1) {
