@@ -172,14 +172,33 @@ export function packUsers(config: ResolvedConfig, users: unknown, options: PackO
 
 export { historyField };
 
+/** What {@link historyIndex} returns: per entity key, its recency rank among the distinct ones and its count. */
+export type HistoryIndex = Map<string, { back: number; count: number }>;
+
+/**
+ * Where a retrieval head's dense input comes from when its candidates are packed: per candidate c, the
+ * history its features are taken against (undefined: none, all zero) and its log prior given the bucket of
+ * its history field. Absent: no history, and the prior of an item never seen ({@link PRIOR_FLOOR}).
+ */
+export interface RetrievalInputs {
+  history(c: number): HistoryIndex | undefined;
+  prior(c: number, bucket: number): number;
+}
+
+/** The usual {@link RetrievalInputs}: every candidate against one user's history, the prior from `table`. */
+export function userInputs(config: ResolvedConfig, task: TaskConfig & { target: string[] }, user: UserInput | undefined, table: Float32Array | undefined): RetrievalInputs {
+  const history = user === undefined ? undefined : historyIndex(isObject(user) && Array.isArray(user.behaviors) ? user.behaviors : [], historyField(task), config.maxSeqLen);
+  return { history: () => history, prior: (_c, bucket) => (table ? table[bucket] : PRIOR_FLOOR) };
+}
+
 /**
  * How recently and how often the user acted on each entity of their history: key (the value of `field`, as
  * hashed) → { back: its rank among the distinct entities by last occurrence (1 = the latest; repeated rows
  * of one item do not push the others back), count }. Only the last `maxSeqLen` behaviours count, as only
  * they reach the model.
  */
-export function historyIndex(behaviors: readonly BehaviorInput[], field: string, maxSeqLen: number): Map<string, { back: number; count: number }> {
-  const index = new Map<string, { back: number; count: number }>();
+export function historyIndex(behaviors: readonly BehaviorInput[], field: string, maxSeqLen: number): HistoryIndex {
+  const index: HistoryIndex = new Map();
   const from = Math.max(0, behaviors.length - maxSeqLen);
   for (let i = behaviors.length - 1; i >= from; i--) {
     const v = behaviors[i]?.[field];
@@ -226,36 +245,29 @@ export const HISTORY_SCALE = 32;
 /**
  * Packs candidates for one or more binary/rank/retrieval tasks: the union of their target fields is hashed
  * (other columns stay 0), and `dense` carries the rank tasks' dense features or a retrieval task's history
- * features (computed from `user`'s behaviours; zeros without a user). Tasks must agree on the count.
+ * features and log prior (from `retrieval`). Tasks must agree on the count.
  */
 export function packCandidates(
   config: ResolvedConfig,
   tasks: TaskConfig | TaskConfig[],
   candidates: unknown,
-  user?: UserInput,
-  prior?: (task: string) => Float32Array | undefined,
+  retrieval?: RetrievalInputs,
 ): CandidateColumns {
   if (!Array.isArray(candidates)) inputError('candidates', `must be an array, got ${describe(candidates)}`);
   const list = Array.isArray(tasks) ? tasks : [tasks];
   const names = new Set<string>();
   let D = 0;
-  let history: Map<string, { back: number; count: number }> | undefined;
-  let historyKey = '';
-  let priorTable: Float32Array | undefined;
+  let historyKey: string | undefined;
   for (const task of list) {
     if (task.kind === 'multiclass') throw new DupnError('E_TASK', `task "${task.name}" is multiclass: use predict(), not score()`, { path: 'task' });
     task.target.forEach((n) => names.add(n));
     const d = denseCount(task);
     if (d > 0) {
-      if (D > 0 && (D !== d || task.kind === 'retrieval' || history !== undefined)) {
+      if (D > 0 && (D !== d || task.kind === 'retrieval' || historyKey !== undefined)) {
         throw new DupnError('E_TASK', `tasks: tasks with different dense inputs (denseFeatures or history features: ${D}, ${d}) cannot be scored in one call`, { path: 'tasks' });
       }
       D = d;
-      if (task.kind === 'retrieval') {
-        historyKey = historyField(task);
-        priorTable = prior?.(task.name);
-        history = user === undefined ? new Map() : historyIndex(isObject(user) && Array.isArray(user.behaviors) ? user.behaviors : [], historyKey, config.maxSeqLen);
-      }
+      if (task.kind === 'retrieval') historyKey = historyField(task);
     }
   }
   const C = candidates.length;
@@ -270,9 +282,7 @@ export function packCandidates(
     fields.forEach((f, j) => {
       keys[j][c] = hashKey(cand[f.name], `${path}.${f.name}`);
     });
-    if (history !== undefined) {
-      historyFeatures(history.get(hashKey(cand[historyKey], `${path}.${historyKey}`)), dense, c * D);
-    } else if (D > 0) {
+    if (D > 0 && historyKey === undefined) {
       const d = cand['dense'];
       if (d === undefined || d === null || typeof d !== 'object' || typeof (d as ArrayLike<number>).length !== 'number') {
         inputError(`${path}.dense`, `must be an array of ${D} numbers, got ${describe(d)}`);
@@ -289,9 +299,14 @@ export function packCandidates(
   const items = new Int32Array(C * F);
   const addon = native();
   fields.forEach((f, j) => addon.bucketStrings(keys[j], f.buckets, items, f.index, F));
-  if (history !== undefined) {
+  if (historyKey !== undefined) {
+    // The history field is a target field, so its keys are hashed above already.
+    const hk = keys[fields.findIndex((f) => f.name === historyKey)];
     const fi = config.itemFields.findIndex((f) => f.name === historyKey);
-    for (let c = 0; c < C; c++) dense[c * D + D - 1] = priorTable ? priorTable[items[c * F + fi]] : PRIOR_FLOOR;
+    for (let c = 0; c < C; c++) {
+      historyFeatures(retrieval?.history(c)?.get(hk[c]), dense, c * D);
+      dense[c * D + D - 1] = retrieval ? retrieval.prior(c, items[c * F + fi]) : PRIOR_FLOOR;
+    }
   }
   return { items, dense };
 }

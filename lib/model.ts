@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import { CandidateColumns, UserColumns } from './columns';
 import { DupnConfig, MulticlassTask, ResolvedConfig, RetrievalTask, TaskConfig, denseCount, deriveDims, resolveConfig, taskOutputs } from './config';
 import { DupnError, describe, inputError } from './errors';
-import { CandidateInput, PackOptions, UserInput, packCandidates, packUsers } from './features';
+import { CandidateInput, PackOptions, RetrievalInputs, UserInput, packCandidates, packUsers, userInputs } from './features';
 import { initTensors } from './init';
 import { firstNonFinite, loadModelFile, saveModelFile } from './model-file';
 import { Backend, BackendName } from './backend';
@@ -259,11 +259,14 @@ export class Model {
    */
   packCandidates(candidates: CandidateInput[], options: { tasks?: string[] } = {}): CandidateColumns {
     const tasks = this.scoringTasks(options.tasks).map((name) => this.task(name).task);
-    return packCandidates(this.config, tasks, candidates, undefined, this.prior);
+    return packCandidates(this.config, tasks, candidates, this.retrievalInputs(tasks));
   }
 
-  /** A retrieval head's prior table (see `priorName`), for packing its candidates. */
-  private readonly prior = (task: string): Float32Array | undefined => this.tensors.get(priorName(task));
+  /** The dense inputs of the retrieval head among `tasks`, if any: `user`'s history, this model's prior table. */
+  private retrievalInputs(tasks: TaskConfig[], user?: UserInput): RetrievalInputs | undefined {
+    const t = tasks.find((x): x is RetrievalTask => x.kind === 'retrieval' && x.history);
+    return t === undefined ? undefined : userInputs(this.config, t, user, this.tensors.get(priorName(t.name)));
+  }
 
   /** User vectors U for a batch (B × userDim, row-major). */
   async encode(users: UserInput[], options: EncodeOptions = {}): Promise<Float32Array> {
@@ -317,7 +320,8 @@ export class Model {
     if (!(userVector instanceof Float32Array)) inputError('userVector', `must be a Float32Array, got ${describe(userVector)}`);
     if (userVector.length !== this.userDim) inputError('userVector', `must have userDim = ${this.userDim} entries, got ${userVector.length}`);
     checkFinite(userVector, 'userVector');
-    const cols = Array.isArray(candidates) ? packCandidates(this.config, picked.map((p) => p.t), candidates, user, this.prior) : candidates;
+    const tasksOf = picked.map((p) => p.t);
+    const cols = Array.isArray(candidates) ? packCandidates(this.config, tasksOf, candidates, this.retrievalInputs(tasksOf, user)) : candidates;
     if (typeof cols !== 'object' || cols === null || !(cols.items instanceof Int32Array)) inputError('candidates', 'must be an array of candidates or CandidateColumns');
     const F = this.config.itemFields.length;
     const count = F > 0 ? Math.floor(cols.items.length / F) : 0;
@@ -423,7 +427,7 @@ export class Model {
   async setCatalogue(task: string, candidates: CandidateInput[]): Promise<void> {
     const { t } = this.retrievalTask(task);
     if (!Array.isArray(candidates)) inputError('candidates', `must be an array, got ${describe(candidates)}`);
-    const cols = packCandidates(this.config, t, candidates, undefined, this.prior);
+    const cols = packCandidates(this.config, t, candidates, this.retrievalInputs([t]));
     const dim = taskOutputs(t);
     const vectors = await this.itemVectors(task, cols);
     // The prior term w_p·prior(item) is the same for every user: it rides along as one more column of the

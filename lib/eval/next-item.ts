@@ -171,13 +171,21 @@ export async function evaluateNextItem(
       const packed = model.packCandidates(catalogue, { tasks: [task.name] });
       const D = denseCount(task);
       const corrected = new Float64Array(keys.length);
+      let acted: number[] = []; // catalogue rows whose history features the previous case set
       for (let b = 0; b < cases.length; b += batch) {
         const part = cases.slice(b, b + batch);
         const U = await model.encode(part.map((c) => c.example.user));
         for (let i = 0; i < part.length; i++) {
           if (task.kind === 'retrieval' && D > 0) {
-            const history = historyIndex(part[i].example.user.behaviors, historyField(task), model.config.maxSeqLen);
-            keys.forEach((key, j) => historyFeatures(history.get(key), packed.dense, j * D));
+            // Only the items this user acted on have non-zero history features: clear the last case's, set these.
+            for (const j of acted) historyFeatures(undefined, packed.dense, j * D);
+            acted = [];
+            for (const [key, seen] of historyIndex(part[i].example.user.behaviors, historyField(task), model.config.maxSeqLen)) {
+              const j = index.get(key);
+              if (j === undefined) continue;
+              historyFeatures(seen, packed.dense, j * D);
+              acted.push(j);
+            }
           }
           const scores = await model.score(task.name, U.subarray(i * model.userDim, (i + 1) * model.userDim), packed);
           account(m, scores, part[i]);

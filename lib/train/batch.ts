@@ -3,9 +3,9 @@
  * labelled candidates (sorted by their user, as the addon requires) or the class labels. Every label is
  * checked and a bad one is reported with its path (`examples[3].labels.ctr[2].label`).
  */
-import { ResolvedConfig, RetrievalTask, TaskConfig, denseCount } from '../config';
+import { ResolvedConfig, RetrievalTask, TaskConfig } from '../config';
 import { describe, inputError } from '../errors';
-import { CandidateInput, historyFeatures, historyField, historyIndex, packCandidates, packUsers } from '../features';
+import { CandidateInput, HistoryIndex, RetrievalInputs, historyField, historyIndex, packCandidates, packUsers } from '../features';
 import { hashKey } from '../hashing';
 import { PRIOR_FLOOR } from '../tensors';
 import { NativeHeadLabels, NativeTrainBatch } from '../native';
@@ -28,14 +28,21 @@ function weightOf(v: unknown, path: string): number {
   return v;
 }
 
+/** One labelled candidate of a head, where it came from (for messages) and, for retrieval, its log Q. */
+interface Labelled {
+  cand: CandidateInput;
+  owner: number;
+  /** The example whose label list holds it (an in-batch negative's own example) and its position there. */
+  source: number;
+  index: number;
+  label: number;
+  weight: number;
+  /** undefined: not given (offset 0, prior from the table). */
+  logQ?: number;
+}
+
 function candidateLabels(task: TaskConfig, examples: TrainingExample[], plan: HeadPlan, config: ResolvedConfig, prior?: Float32Array): NativeHeadLabels {
-  const cands: CandidateInput[] = [];
-  const owner: number[] = [];
-  const label: number[] = [];
-  const weight: number[] = [];
-  const offset: number[] = [];
-  const index: number[] = []; // position of each candidate in its example's label list (for messages)
-  const source: number[] = []; // the example whose label list holds it (an in-batch negative's own example)
+  let rows: Labelled[] = [];
   if (plan.lambda > 0) {
     examples.forEach((ex, b) => {
       const list = ex.labels?.[task.name];
@@ -52,125 +59,87 @@ function candidateLabels(task: TaskConfig, examples: TrainingExample[], plan: He
         } else if (typeof y !== 'number' || !(y >= 0 && y <= 1)) {
           inputError(`${at}.label`, `must be a number in [0, 1], got ${describe(y)}`);
         }
-        // NaN marks "not given" until the history features are filled (offset 0, prior from the table).
-        const q = lc.logQ ?? Number.NaN;
-        if (lc.logQ !== undefined && (typeof q !== 'number' || !Number.isFinite(q))) inputError(`${at}.logQ`, `must be a finite number, got ${describe(q)}`);
-        cands.push(lc.candidate);
-        owner.push(b);
-        index.push(i);
-        source.push(b);
-        label.push(y);
-        weight.push(w * weightOf(lc.weight, `${at}.weight`));
-        offset.push(q);
+        const q = lc.logQ;
+        if (q !== undefined && (typeof q !== 'number' || !Number.isFinite(q))) inputError(`${at}.logQ`, `must be a finite number, got ${describe(q)}`);
+        rows.push({ cand: lc.candidate, owner: b, source: b, index: i, label: y, weight: w * weightOf(lc.weight, `${at}.weight`), logQ: q });
       });
     });
-    if (task.kind === 'retrieval' && plan.inBatch !== false) addInBatch(task, examples, cands, owner, index, source, label, weight, offset);
+    if (task.kind === 'retrieval' && plan.inBatch !== false) rows = withInBatch(task, examples, rows);
   }
   let cols;
   try {
-    cols = packCandidates(config, task, cands);
+    cols = packCandidates(config, task, rows.map((r) => r.cand), task.kind === 'retrieval' ? trainingInputs(config, task, examples, rows, prior) : undefined);
   } catch (e) {
     // packCandidates names `candidates[i]`; say which example and label it was.
     const m = /^candidates\[(\d+)\](.*)$/.exec((e as { path?: string }).path ?? '');
     if (m) {
-      const i = Number(m[1]);
-      inputError(`examples[${source[i]}].labels.${task.name}[${index[i]}].candidate${m[2]}`, (e as Error).message.replace(/^[^:]*: /, ''));
+      const r = rows[Number(m[1])];
+      inputError(`examples[${r.source}].labels.${task.name}[${r.index}].candidate${m[2]}`, (e as Error).message.replace(/^[^:]*: /, ''));
     }
     throw e;
   }
-  if (task.kind === 'retrieval' && denseCount(task) > 0) fillHistory(config, task, examples, cands, owner, offset, cols, prior);
-  for (let c = 0; c < offset.length; c++) if (Number.isNaN(offset[c])) offset[c] = 0;
   return {
     lambda: plan.lambda,
     pairwise: plan.pairwise,
     items: cols.items,
     dense: cols.dense,
-    owner: Int32Array.from(owner),
-    label: Float32Array.from(label),
-    weight: Float32Array.from(weight),
-    ...(task.kind === 'retrieval' ? { offset: Float32Array.from(offset) } : {}),
+    owner: Int32Array.from(rows, (r) => r.owner),
+    label: Float32Array.from(rows, (r) => r.label),
+    weight: Float32Array.from(rows, (r) => r.weight),
+    ...(task.kind === 'retrieval' ? { offset: Float32Array.from(rows, (r) => r.logQ ?? 0) } : {}),
   };
 }
 
 /**
- * In-batch negatives: every example's list also gets the other users' positives (label 0, their own log Q),
- * except those equal to one of its own candidates. Another example of the same user is no draw from the
- * catalogue's distribution (its positive is often in this one's history), so it gives none. Keeps the lists
- * grouped by owner.
+ * In-batch negatives: every example's list also gets the other users' positives (label 0, the weight of
+ * its own positive, their own log Q), except those equal to one of its own candidates. Another example of
+ * the same user is no draw from the catalogue's distribution (its positive is often in this one's history),
+ * so it gives none. Keeps the lists grouped by owner.
  */
-function addInBatch(task: RetrievalTask, examples: TrainingExample[], cands: CandidateInput[], owner: number[], index: number[], source: number[],
-  label: number[], weight: number[], offset: number[]): void {
+function withInBatch(task: RetrievalTask, examples: TrainingExample[], rows: Labelled[]): Labelled[] {
   const field = historyField(task);
-  const keyOf = (c: CandidateInput, i: number): string => hashKey(c?.[field], `candidates[${i}].${field}`);
-  const positives: { cand: CandidateInput; key: string; logQ: number; owner: number; index: number }[] = [];
-  const own = new Map<number, Set<string>>();
-  for (let i = 0; i < cands.length; i++) {
-    const key = keyOf(cands[i], i);
-    if (!own.has(owner[i])) own.set(owner[i], new Set());
-    own.get(owner[i])!.add(key);
-    if (label[i] > 0) positives.push({ cand: cands[i], key, logQ: offset[i], owner: owner[i], index: index[i] });
-  }
-  if (positives.length < 2) return;
-  const n = cands.length;
-  const lists: { cands: CandidateInput[]; owner: number[]; index: number[]; source: number[]; label: number[]; weight: number[]; offset: number[] } = {
-    cands: [], owner: [], index: [], source: [], label: [], weight: [], offset: [],
-  };
-  let i = 0;
-  while (i < n) {
-    const b = owner[i];
+  const keys = rows.map((r, i) => hashKey(r.cand?.[field], `candidates[${i}].${field}`));
+  const positives = rows.map((r, i) => ({ r, key: keys[i] })).filter((p) => p.r.label > 0);
+  if (positives.length < 2) return rows;
+  const out: Labelled[] = [];
+  for (let i = 0; i < rows.length; ) {
+    const b = rows[i].owner;
+    const mine = new Set<string>();
     let w = 1;
-    let j = i;
-    for (; j < n && owner[j] === b; j++) {
-      lists.cands.push(cands[j]); lists.owner.push(b); lists.index.push(index[j]); lists.source.push(source[j]);
-      lists.label.push(label[j]); lists.weight.push(weight[j]); lists.offset.push(offset[j]);
-      if (label[j] > 0) w = weight[j];
+    for (; i < rows.length && rows[i].owner === b; i++) {
+      out.push(rows[i]);
+      mine.add(keys[i]);
+      if (rows[i].label > 0) w = rows[i].weight;
     }
-    const mine = own.get(b)!;
-    for (const p of positives) {
-      if (p.owner === b || examples[p.owner].userId === examples[b].userId || mine.has(p.key)) continue;
-      lists.cands.push(p.cand); lists.owner.push(b); lists.index.push(p.index); lists.source.push(p.owner);
-      lists.label.push(0); lists.weight.push(w); lists.offset.push(p.logQ);
+    for (const { r, key } of positives) {
+      if (r.owner === b || examples[r.owner].userId === examples[b].userId || mine.has(key)) continue;
+      out.push({ ...r, owner: b, label: 0, weight: w });
     }
-    i = j;
   }
-  const replace = <T>(dst: T[], src: T[]): void => {
-    dst.length = 0;
-    for (const v of src) dst.push(v);
-  };
-  replace(cands, lists.cands); replace(owner, lists.owner); replace(index, lists.index); replace(source, lists.source);
-  replace(label, lists.label); replace(weight, lists.weight); replace(offset, lists.offset);
+  return out;
 }
 
 /**
- * A retrieval head's history features of each candidate against its owner's behaviours, and its log prior:
- * the candidate's log Q when the example gives one (which then also becomes the prior table's value for its
- * bucket: the table ends training holding each item's latest estimate), else the table's value.
+ * A retrieval head's dense inputs in training: each candidate against its owner's history, and as its log
+ * prior the log Q the example gives — which also becomes the prior table's value for its bucket, so the
+ * table ends training holding each item's latest estimate — else the table's value.
  */
-function fillHistory(config: ResolvedConfig, task: RetrievalTask, examples: TrainingExample[], cands: CandidateInput[], owner: number[],
-  offset: number[], cols: { items: Int32Array; dense: Float32Array }, prior: Float32Array | undefined): void {
-  const field = historyField(task);
-  const D = denseCount(task);
-  const F = config.itemFields.length;
-  const fi = config.itemFields.findIndex((f) => f.name === field);
-  const dense = cols.dense;
-  for (let c = 0; c < cands.length; c++) {
-    const bucket = cols.items[c * F + fi];
-    if (!Number.isNaN(offset[c])) {
-      dense[c * D + D - 1] = offset[c];
-      if (prior) prior[bucket] = offset[c];
-    } else {
-      dense[c * D + D - 1] = prior ? prior[bucket] : PRIOR_FLOOR;
-    }
-  }
-  let b = -1;
-  let history = new Map<string, { back: number; count: number }>();
-  for (let c = 0; c < cands.length; c++) {
-    if (owner[c] !== b) {
-      b = owner[c];
-      history = historyIndex(examples[b].user.behaviors, field, config.maxSeqLen);
-    }
-    historyFeatures(history.get(hashKey(cands[c]?.[field], `candidates[${c}].${field}`)), dense, c * D);
-  }
+function trainingInputs(config: ResolvedConfig, task: RetrievalTask, examples: TrainingExample[], rows: Labelled[], table: Float32Array | undefined): RetrievalInputs {
+  const histories = new Map<number, HistoryIndex>();
+  return {
+    history: (c) => {
+      const b = rows[c].owner;
+      let h = histories.get(b);
+      if (h === undefined) histories.set(b, (h = historyIndex(examples[b].user.behaviors, historyField(task), config.maxSeqLen)));
+      return h;
+    },
+    prior: (c, bucket) => {
+      const q = rows[c].logQ;
+      if (q === undefined) return table ? table[bucket] : PRIOR_FLOOR;
+      if (table) table[bucket] = q;
+      return q;
+    },
+  };
 }
 
 function classLabels(task: TaskConfig & { kind: 'multiclass' }, examples: TrainingExample[], plan: HeadPlan): NativeHeadLabels {
