@@ -433,15 +433,8 @@ export class Model {
     // The prior term w_p·prior(item) is the same for every user: it rides along as one more column of the
     // item vectors (the query gets w_p there), so the top k stays a plain dot-product search.
     const D = denseCount(t);
-    const wide = D > 0 ? dim + 1 : dim;
-    const stored = D > 0 ? new Float32Array(cols.dense.length / D * wide) : vectors;
-    if (D > 0) {
-      for (let c = 0; c < cols.dense.length / D; c++) {
-        stored.set(vectors.subarray(c * dim, (c + 1) * dim), c * wide);
-        stored[c * wide + dim] = cols.dense[c * D + D - 1];
-      }
-    }
-    this.catalogues.set(t.name, new Catalogue(t, cols.items, blockTransposed(stored, wide), wide, catalogueKeys(t, candidates), D > 0 ? cols.dense : undefined));
+    const layout = blockTransposed(vectors, dim, D > 0 ? (c) => cols.dense[c * D + D - 1] : undefined);
+    this.catalogues.set(t.name, new Catalogue(t, cols.items, layout, D > 0 ? dim + 1 : dim, catalogueKeys(t, candidates), D > 0 ? cols.dense : undefined));
   }
 
   /**

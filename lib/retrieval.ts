@@ -100,17 +100,22 @@ export class Catalogue {
 export const SEARCH_BLOCK = 16_384;
 
 /**
- * `vectors` (n × dim, row-major) in the search layout of the native top-k: blocks of {@link SEARCH_BLOCK}
- * rows (the last may be shorter), each block transposed to dim × its rows, so one block's scores are one
- * wide 1 × rows product on the kernels.
+ * `vectors` (n × dim, row-major), with `extra(i)` as one more column when given, in the search layout of the
+ * native top-k: blocks of {@link SEARCH_BLOCK} rows (the last may be shorter), each block transposed to
+ * width × its rows, so one block's scores are one wide 1 × rows product on the kernels.
  */
-export function blockTransposed(vectors: Float32Array, dim: number): Float32Array {
+export function blockTransposed(vectors: Float32Array, dim: number, extra?: (row: number) => number): Float32Array {
   const n = vectors.length / dim;
-  const out = new Float32Array(vectors.length);
+  const width = extra ? dim + 1 : dim;
+  const out = new Float32Array(n * width);
   for (let r0 = 0; r0 < n; r0 += SEARCH_BLOCK) {
     const rows = Math.min(SEARCH_BLOCK, n - r0);
-    const base = r0 * dim;
-    for (let i = 0; i < rows; i++) for (let j = 0; j < dim; j++) out[base + j * rows + i] = vectors[base + i * dim + j];
+    const base = r0 * width;
+    for (let i = 0; i < rows; i++) {
+      const from = (r0 + i) * dim;
+      for (let j = 0; j < dim; j++) out[base + j * rows + i] = vectors[from + j];
+      if (extra) out[base + dim * rows + i] = extra(r0 + i);
+    }
   }
   return out;
 }
