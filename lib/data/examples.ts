@@ -136,7 +136,7 @@ export class PopularityRing {
    * before adding rows.
    */
   track(keyOf: (row: LogRow) => string | undefined): number {
-    this.counted.push({ keyOf, counts: new Map(), keys: [], at: new Map(), rowOf: new Map() });
+    this.counted.push({ keyOf, held: new Map(), keys: [] });
     return this.counted.length - 1;
   }
 
@@ -153,7 +153,7 @@ export class PopularityRing {
       const key = c.keys[Math.floor(rng() * c.keys.length)];
       if (exclude.has(key) || taken.has(key)) continue;
       taken.add(key);
-      rows.push(c.rowOf.get(key)!);
+      rows.push(c.held.get(key)!.row);
     }
     return { rows, logQ: -Math.log(Math.max(1, c.keys.length)) };
   }
@@ -163,7 +163,7 @@ export class PopularityRing {
    * row's worth, so an entity not held gets the rarest entity's value).
    */
   logQ(id: number, key: string): number {
-    const n = this.counted[id].counts.get(key) ?? 1;
+    const n = this.counted[id].held.get(key)?.n ?? 1;
     return Math.log(n / Math.max(1, this.rows.length));
   }
 
@@ -171,25 +171,21 @@ export class PopularityRing {
     for (const c of this.counted) {
       const k = c.keyOf(row);
       if (k === undefined) continue;
-      const n = (c.counts.get(k) ?? 0) + by;
-      if (n > 0) {
-        if (!c.counts.has(k)) {
-          c.at.set(k, c.keys.length);
-          c.keys.push(k);
-        }
-        c.counts.set(k, n);
-        if (by > 0) c.rowOf.set(k, row);
+      const e = c.held.get(k);
+      if (e === undefined) {
+        c.held.set(k, { n: 1, at: c.keys.length, row });
+        c.keys.push(k);
+      } else if (e.n + by > 0) {
+        e.n += by;
+        if (by > 0) e.row = row;
       } else {
         // Swap-remove from the list of distinct keys, so a uniform draw stays O(1).
-        c.counts.delete(k);
-        const i = c.at.get(k)!;
+        c.held.delete(k);
         const last = c.keys.pop()!;
         if (last !== k) {
-          c.keys[i] = last;
-          c.at.set(last, i);
+          c.keys[e.at] = last;
+          c.held.get(last)!.at = e.at;
         }
-        c.at.delete(k);
-        c.rowOf.delete(k);
       }
     }
   }
@@ -232,11 +228,9 @@ export class PopularityRing {
 /** Counts of one entity definition over the ring's rows, and its distinct entities (for uniform draws). */
 interface Counter {
   keyOf: (row: LogRow) => string | undefined;
-  counts: Map<string, number>;
+  /** Per distinct entity held: its rows in the ring, its place in `keys`, its latest row (a candidate's fields). */
+  held: Map<string, { n: number; at: number; row: LogRow }>;
   keys: string[];
-  at: Map<string, number>;
-  /** A row of each distinct entity held (its latest), to build a candidate from. */
-  rowOf: Map<string, LogRow>;
 }
 
 type Plan =
