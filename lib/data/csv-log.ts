@@ -315,13 +315,12 @@ export async function* readLogBatches(
     }
     return { delimiter, header, count, index, label };
   };
-  if (!header) plan = makePlan(undefined);
 
   const extras = Object.keys(mapping).filter((r) => !FIXED_ROLES.includes(r));
   // A Parquet file comes as rows of text fields with its column names as the header (line 1).
   const parquet = isParquet(path);
-  if (parquet && !header) plan = undefined;
-  const source = parquet ? parquetFieldBatches(path) : textFieldBatches(path, delimiter);
+  if (!header && !parquet) plan = makePlan(undefined);
+  const source: AsyncIterable<FieldBatch> = parquet ? duckdbTextRows(path) : textFieldBatches(path, delimiter);
   for await (const batch of source) {
     const rows: LogRow[] = [];
     for (let k = 0; k < batch.fields.length; ++k) {
@@ -444,11 +443,6 @@ async function* textFieldBatches(path: string, delimiter: string): AsyncGenerato
 /** Whether a data file is Parquet (read through DuckDB, an optional peer dependency). */
 export function isParquet(path: string): boolean {
   return /\.parquet$/i.test(path);
-}
-
-/** A Parquet file's column names (line 1), then its rows as text fields (NULL → ""), in file order. */
-async function* parquetFieldBatches(path: string): AsyncGenerator<FieldBatch> {
-  yield* duckdbTextRows(path);
 }
 
 /** `s.trim()`, without the copy in the usual case of nothing to trim. */
