@@ -146,7 +146,8 @@ class Model {
 // Checks every id of a batch against its table (untrusted columnar input); "" when valid, else a
 // message naming the field and the offending position.
 std::string validate_users(const Model& m, const UserBatch& in);
-std::string validate_candidates(const Model& m, const Head& h, const CandidateBatch& in);
+// `with_dense` false checks the ids only (a retrieval head's item tower never reads dense features).
+std::string validate_candidates(const Model& m, const Head& h, const CandidateBatch& in, bool with_dense = true);
 
 // U for every user (B × user_dim) and, when attention is non-null, the attention weight of every kept
 // behaviour (N = Σ lengths, in input order). Splits the batch across `threads` threads.

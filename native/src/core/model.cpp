@@ -283,18 +283,19 @@ std::string validate_users(const Model& m, const UserBatch& in) {
   return "";
 }
 
-std::string validate_candidates(const Model& m, const Head& h, const CandidateBatch& in) {
+std::string validate_candidates(const Model& m, const Head& h, const CandidateBatch& in, bool with_dense) {
   const int F = m.item_fields();
+  const int dense = with_dense ? h.dense : 0;
   if (in.count < 0) return "candidates: negative count";
   if (in.items_len != static_cast<int64_t>(in.count) * F)
     return "items: expected " + std::to_string(static_cast<int64_t>(in.count) * F) + " entries (candidates × item fields), got " + std::to_string(in.items_len);
   // Heads without dense features ignore the array (it may carry another rank head's features).
-  if (h.dense > 0 && in.dense_len != static_cast<int64_t>(in.count) * h.dense)
-    return "dense: expected " + std::to_string(static_cast<int64_t>(in.count) * h.dense) + " entries (candidates × denseFeatures), got " + std::to_string(in.dense_len);
+  if (dense > 0 && in.dense_len != static_cast<int64_t>(in.count) * dense)
+    return "dense: expected " + std::to_string(static_cast<int64_t>(in.count) * dense) + " entries (candidates × denseFeatures), got " + std::to_string(in.dense_len);
   std::string e;
   for (int f : h.target_fields)
     if (!(e = check_ids(in.items, in.count, F, f, m.item_tables[f].rows, "items", "item field")).empty()) return e;
-  for (int64_t i = 0; h.dense > 0 && i < in.dense_len; ++i) {
+  for (int64_t i = 0; dense > 0 && i < in.dense_len; ++i) {
     const float v = in.dense[i];
     if (!(v == v) || v - v != 0.0f) return "dense[" + std::to_string(i) + "] is not a finite number";
   }

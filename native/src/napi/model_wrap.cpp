@@ -177,10 +177,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     in.count = static_cast<int>(items.length / m.item_fields());
     in.items = items.data;
     in.items_len = items.length;
-    // The item tower never reads dense features.
-    dupn::Head check_head;
-    check_head.target_fields = head.target_fields;
-    const std::string err = dupn::validate_candidates(m, check_head, in);
+    const std::string err = dupn::validate_candidates(m, head, in, false);
     if (!err.empty()) throw_code(env, "E_INPUT", "candidates." + err);
     View<float> out = f32(info[2], "vectors output");
     if (out.length != static_cast<int64_t>(in.count) * head.outputs) throw_code(env, "E_INPUT", "vectors output: expected candidates × dim floats");
