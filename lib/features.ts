@@ -170,8 +170,6 @@ export function packUsers(config: ResolvedConfig, users: unknown, options: PackO
   return { lengths, items, properties, queryOffsets, queryTokens: queryTokensOut, profile };
 }
 
-export { historyField };
-
 /** What {@link historyIndex} returns: per entity key, its recency rank among the distinct ones and its count. */
 export type HistoryIndex = Map<string, { back: number; count: number }>;
 

@@ -6,7 +6,8 @@
  */
 import { CandidateColumns } from './columns';
 import { ResolvedConfig, RetrievalTask, denseCount } from './config';
-import { historyField, historyFeatures, historyIndex, UserInput } from './features';
+import { UserInput, historyFeatures, historyIndex } from './features';
+import { historyField } from './tensors';
 import { describe, inputError } from './errors';
 import { hashKey } from './hashing';
 

@@ -5,13 +5,7 @@
  * atomically after every epoch, the checkpoint also every `--checkpoint-every` steps.
  */
 import { ExampleSource, ReadExamplesOptions, defaultValidFrom, formatOf, readExamples, readTimelines, splitByTime, splitByUser } from '../data';
-
-/** The share of users `--split user` holds out. */
-const VALID_USERS = 0.1;
 import { DupnConfig, ResolvedConfig, defaultConfig } from '../config';
-
-/** The retrieval head a new model trained on a log gets besides the paper's four (when the config names no tasks). */
-export const NEXT_ITEM_TASK: NonNullable<DupnConfig['tasks']>[number] = { name: 'next', kind: 'retrieval', layers: [64], history: true };
 import { TrainingExample } from '../data/example';
 import { DupnError } from '../errors';
 import { EvalReport, evaluate, formatReport, modelScorer } from '../evaluate';
@@ -24,6 +18,12 @@ import { progressSink } from './progress';
 import { formatDataReport, refuseEmpty } from './data-report';
 import { sizeTablesFromData } from './table-sizes';
 import { ReaderFlags, Settings, readSettings, readerOptions } from './settings';
+
+/** The share of users `--split user` holds out. */
+const VALID_USERS = 0.1;
+
+/** The retrieval head a new model trained on a log gets besides the paper's four (when the config names no tasks). */
+export const NEXT_ITEM_TASK: NonNullable<DupnConfig['tasks']>[number] = { name: 'next', kind: 'retrieval', layers: [64], history: true };
 
 export interface TrainFlags extends ReaderFlags {
   data: string;

@@ -19,7 +19,8 @@ import { mulberry32 } from '../random';
 import { isAsyncIterable } from '../evaluate';
 import { BASELINES, EntityStats, SequenceStats, behaviorKey, entityFields } from './baselines';
 import { denseCount } from '../config';
-import { historyFeatures, historyField, historyIndex } from '../features';
+import { historyFeatures, historyIndex } from '../features';
+import { historyField } from '../tensors';
 
 /** Metrics of one scorer. */
 export interface NextItemMetrics {

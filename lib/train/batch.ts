@@ -5,9 +5,9 @@
  */
 import { ResolvedConfig, RetrievalTask, TaskConfig } from '../config';
 import { describe, inputError } from '../errors';
-import { CandidateInput, HistoryIndex, RetrievalInputs, historyField, historyIndex, packCandidates, packUsers } from '../features';
+import { CandidateInput, HistoryIndex, RetrievalInputs, historyIndex, packCandidates, packUsers } from '../features';
 import { hashKey } from '../hashing';
-import { PRIOR_FLOOR } from '../tensors';
+import { PRIOR_FLOOR, historyField } from '../tensors';
 import { NativeHeadLabels, NativeTrainBatch } from '../native';
 import { LabelledCandidate, TrainingExample } from '../data/example';
 

@@ -13,9 +13,8 @@
 namespace dupn {
 
 // One trainable tensor: its values and the optimizer state beside it (Adam: m and v; Adagrad: the
-// accumulator in v, m unused). `data` is the same array the ModelSpec points at.
-// A trainable tensor and its optimizer state: m and v as large as the data, or, for an embedding table
-// trained with row-wise Adagrad, no m and one v per row (m_size 0, v_size = rows).
+// accumulator in v, m unused; row-wise Adagrad of a table: no m and one v per row, m_size 0 and
+// v_size = rows). `data` is the same array the ModelSpec points at.
 struct Param {
   float* data = nullptr;
   float* m = nullptr;
