@@ -10,6 +10,8 @@ import { LabelledCandidate, TrainingExample } from '../lib/data/example';
 import { LogRow } from '../lib/data/csv-log';
 import { resolveConfig } from '../lib/config';
 import { mulberry32 } from '../lib/random';
+import { bucket } from '../lib/hashing';
+import { Model } from '../lib/model';
 import { ROOT } from './support/child';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dupn-logs-'));
@@ -182,6 +184,19 @@ t.test('dupn train reads a Tmall-like and a session log with flags only, and rep
   for (const b of ['popularity', 'recent', 'successors', 'rules']) t.match(r.stdout, new RegExp(`^\\s+${b}\\s+\\d+`, 'm'), `the validation table has the ${b} baseline`);
   t.match(r.stdout, /next item \(task ctr\): \d+ cases over a catalogue of \d+/, 'and the next-item table');
   t.match(r.stdout, /^model:next\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+$/m, 'the retrieval head a log model gets is in the next-item table');
+  t.match(r.stdout, /^model:next − recent \(paired, ± one standard error\): HR@20 [+−][\d.]+ ± [\d.]+, MRR@20 /m, 'beside its paired difference from "recently seen"');
+  // The saved prior is the training period's popularity (days 1-5; day 6 validates): log(count / 250) per bucket.
+  const counts = new Map<number, number>();
+  for (let u = 0; u < 25; u++) for (let k = 0; k < 10; k++) {
+    const b = bucket(String((u * 3 + k) % 40), 101);
+    counts.set(b, (counts.get(b) ?? 0) + 1);
+  }
+  const saved = await Model.load(out);
+  const prior = saved.weights.get('head.next.prior')!;
+  saved.dispose();
+  const wrong = [...counts].filter(([b, n]) => Math.abs(prior[b] - Math.log(n / 250)) > 1e-6);
+  t.same(wrong, [], 'head.next.prior holds log(count / total) of the training period');
+  t.ok([...prior].every((v, b) => counts.has(b) || v < Math.log(1 / 250)), 'buckets no training item hashes to are below every counted share');
   const validFrom = String(Date.UTC(2014, 10, 5) / 1000);
   const ev = cli(['eval', '--model', out, '--data', tmall, '--json', '--valid-from', validFrom, '--columns', 'user=user_id,item=item_id,category=cat_id,shop=merchant_id,brand=brand_id,month=month,day=day,type=action', '--types', '0=pv,1=cart,2=buy,3=fav', '--year', '2014']);
   t.equal(ev.status, 0, ev.stderr);

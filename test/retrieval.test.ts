@@ -15,6 +15,7 @@ import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib
 import { fit } from '../lib/train/fit';
 import { packTrainBatch } from '../lib/train/batch';
 import { Trainer } from '../lib/train/trainer';
+import { bucket } from '../lib/hashing';
 import { isas, relError } from './support/compare';
 import { rejectsCode, throwsCode } from './support/errors';
 
@@ -291,4 +292,23 @@ t.test('mixed negatives: the ring draws distinct items uniformly, with log Q = -
   ['d', 'd', 'e', 'd', 'e', 'e'].forEach((it, i) => ring.add(row(it, 10 + i)));
   t.same(ring.uniform(id, rng, 5, new Set()).rows.map((r) => r.item).sort(), ['d', 'e'], 'evicted entities are gone');
   t.equal(ring.logQ(id, 'd'), Math.log(3 / 6), 'popularity log Q of d: 3 of 6 rows');
+});
+
+t.test('Trainer.setPrior: log(count / total) per bucket of the history field, the floor below every share, refusals name the problem', async (t) => {
+  const trainer = Trainer.create(config, { seed: 3 });
+  // i1 and i2 may share a bucket of 997: the table holds the bucket's share either way.
+  const counts: [string, number][] = [['i1', 6], ['i2', 3], ['i3', 1], ['i4', 0]];
+  trainer.setPrior('next', counts);
+  const prior = trainer.toModel().weights.get('head.next.prior')!;
+  const share = new Map<number, number>();
+  for (const [v, n] of counts) share.set(bucket(v, 997), (share.get(bucket(v, 997)) ?? 0) + n / 10);
+  for (const [b, s] of share) if (s > 0) t.ok(Math.abs(prior[b] - Math.log(s)) < 1e-6, `bucket ${b}: log ${s}`);
+  const floor = Math.min(...prior);
+  t.ok(floor < Math.log(0.1), `the floor ${floor.toFixed(2)} is below the rarest share`);
+  if (!share.get(bucket('i4', 997))) t.equal(prior[bucket('i4', 997)], floor, 'a zero count is no count');
+  throwsCode(t, () => trainer.setPrior('ctr', counts), 'E_TASK', 'not a retrieval task');
+  throwsCode(t, () => trainer.setPrior('plain', counts), 'E_TASK', 'history features');
+  throwsCode(t, () => trainer.setPrior('next', [['i1', -1]]), 'E_INPUT', 'counts[0]');
+  throwsCode(t, () => trainer.setPrior('next', [['i1', NaN]]), 'E_INPUT', 'finite');
+  trainer.dispose();
 });

@@ -14,6 +14,7 @@ import { evaluateNextItem, formatNextItem } from '../eval/next-item';
 import { DataPosition, fit, isDataPosition } from '../train/fit';
 import { EmbeddingOptimizer, TrainOptions } from '../train/options';
 import { Trainer } from '../train/trainer';
+import { historyField } from '../tensors';
 import { progressSink } from './progress';
 import { formatDataReport, refuseEmpty } from './data-report';
 import { sizeTablesFromData } from './table-sizes';
@@ -207,6 +208,21 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
     },
   };
 
+  // Retrieval heads serve with the training period's popularity as their prior (Trainer.setPrior).
+  const setPriors = (): void => {
+    if (!stats) return;
+    for (const t of trainer.config.tasks) {
+      const es = stats.byTask.get(t.name);
+      if (t.kind !== 'retrieval' || !t.history || es === undefined) continue;
+      const field = historyField(t);
+      const counts: [string | number, number][] = [];
+      for (const [key, n] of es.count) {
+        const v = es.features.get(key)?.[field];
+        if (typeof v === 'string' || typeof v === 'number') counts.push([v, n]);
+      }
+      trainer.setPrior(t.name, counts);
+    }
+  };
   const progress = progressSink(io.stream, flags.progress === false);
   const reports = await fit(trainer, {
     data: () => trainData,
@@ -230,12 +246,14 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
         }
         io.out(formatReport(r.validation, baselineReports ?? {}));
       }
+      setPriors();
       await trainer.save(flags.out);
     },
   });
   progress.stop();
   if (firstPass) for (const line of formatDataReport(`${flags.data} (first pass, not read to the end)`, source.report())) io.err(line);
   if (validSource) for (const line of formatDataReport(flags.valid!, validSource.report())) io.err(line);
+  setPriors();
   await trainer.save(flags.out);
   io.out(`saved ${flags.out} (${trainer.steps} steps${reports.length === 0 ? '; nothing left to train' : ''})`);
   if (stats && validData && flags.nextItem !== false && stats.itemTask() !== undefined) {

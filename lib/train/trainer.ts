@@ -16,7 +16,8 @@ import { NativeTrainer, fromNativeError, native } from '../native';
 import { nativeSpec } from '../native-spec';
 import { encodeSafetensors, parseSafetensors } from '../safetensors';
 import { writeFileAtomic } from '../atomic-file';
-import { Tensors, elementCount, isPrior, priorName, tensorSpecs } from '../tensors';
+import { PRIOR_FLOOR, Tensors, elementCount, historyField, isPrior, priorName, tensorSpecs } from '../tensors';
+import { Categorical, bucketMany } from '../hashing';
 import { packTrainBatch } from './batch';
 import { EmbeddingOptimizer, ResolvedTrainOptions, TrainOptions, frozenBy, learningRateAt, resolveTrainOptions } from './options';
 
@@ -181,6 +182,44 @@ export class Trainer {
       tasks[t.name] = { loss: report[2 + i], weight: report[2 + T + i] };
     });
     return { step, loss: report[0], tasks, gradNorm: report[1], learningRate: o.learningRate * scale };
+  }
+
+  /**
+   * Sets retrieval head `task`'s log prior (the `head.<task>.prior` table) from counts of its history field's
+   * values — for an item head, how often each item was acted on in the training period: each bucket gets
+   * log(its count / the total). Buckets with no count get the floor, below every counted share.
+   *
+   * Training fills the table as it goes, each bucket with the log Q its item had in the last batch that held
+   * it: a share of the popularity ring *at that example's place in the log*, which early users see with few
+   * rows in it. That is right for the loss of that batch and noisy as a popularity to serve with; `dupn train`
+   * calls this after every epoch with the training period's counts, so a saved model ranks the items it knows
+   * nothing else about by their popularity.
+   */
+  setPrior(task: string, counts: Iterable<readonly [Categorical, number]>): void {
+    this.idle('setPrior');
+    const t = this.config.tasks.find((x) => x.name === task);
+    if (t === undefined || t.kind !== 'retrieval' || !t.history) {
+      throw new DupnError('E_TASK', `task: "${task}" is not a retrieval task with history features (only those have a prior)`, { path: 'task' });
+    }
+    const values: Categorical[] = [];
+    const n: number[] = [];
+    for (const [value, count] of counts) {
+      if (typeof count !== 'number' || !Number.isFinite(count) || count < 0) inputError(`counts[${n.length}]`, `count must be a finite number ≥ 0, got ${String(count)}`);
+      values.push(value);
+      n.push(count);
+    }
+    const field = historyField(t);
+    const buckets = this.config.itemFields.find((f) => f.name === field)!.buckets;
+    const at = bucketMany(values, buckets);
+    const sum = new Float64Array(buckets);
+    let total = 0;
+    for (let i = 0; i < n.length; i++) {
+      sum[at[i]] += n[i];
+      total += n[i];
+    }
+    const table = this.tensors.get(priorName(task))!;
+    const floor = total > 0 ? Math.min(PRIOR_FLOOR, Math.log(0.5 / total)) : PRIOR_FLOOR;
+    for (let b = 0; b < buckets; b++) table[b] = sum[b] > 0 ? Math.log(sum[b] / total) : floor;
   }
 
   /** A serving model over a snapshot of the current weights (later steps do not change it). */
