@@ -12,7 +12,8 @@ export function historyWeightName(task: string): string {
 /**
  * A retrieval head's log prior per bucket of its history field: log of the share of the training sampler's
  * draws that were this item (its recent popularity), set by the trainer from the examples' log Q, never by
- * gradients. Buckets never seen keep {@link PRIOR_FLOOR}.
+ * gradients, and at the end from the training period's counts (`Trainer.setPrior`). Buckets never seen keep
+ * {@link PRIOR_FLOOR} (or lower: below every counted share).
  */
 export function priorName(task: string): string {
   return `head.${task}.prior`;
