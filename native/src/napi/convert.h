@@ -4,7 +4,9 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <cstring>
 #include <string>
+#include <vector>
 
 namespace dupn_napi {
 
@@ -34,6 +36,66 @@ inline View<float> f32(const Napi::Value& v, const char* what, bool allow_null =
   return typed<float, napi_float32_array>(v, what, allow_null);
 }
 inline View<int32_t> i32(const Napi::Value& v, const char* what) { return typed<int32_t, napi_int32_array>(v, what); }
+
+// A copy, in memory the addon owns, of what a call reads from a caller's typed array, taken once on the
+// JavaScript thread. Whatever the caller then does to its array — rewrite it, transfer or detach it, shrink a
+// resizable buffer, hand out a fresh array from a getter, write a SharedArrayBuffer from another thread — a
+// job reads only this copy: the worst outcome is a wrong answer for that caller. Ids and vectors are small
+// beside the compute they feed.
+template <typename T, napi_typedarray_type kType>
+std::vector<T> copy_of(const Napi::Value& v, const char* what) {
+  const View<T> view = typed<T, kType>(v, what);
+  return std::vector<T>(view.data, view.data + view.length);
+}
+
+inline std::vector<int32_t> i32_copy(const Napi::Value& v, const char* what) { return copy_of<int32_t, napi_int32_array>(v, what); }
+inline std::vector<float> f32_copy(const Napi::Value& v, const char* what) { return copy_of<float, napi_float32_array>(v, what); }
+
+// An output array of a call. A synchronous call writes the caller's array itself. An async job writes a
+// buffer the addon owns, delivered into the caller's array on the JavaScript thread when the job settles,
+// after checking that the array still has its length: one detached, transferred or resized meanwhile gets
+// nothing, and the call rejects (E_INPUT) instead of a worker thread writing freed memory.
+template <typename T, napi_typedarray_type kType>
+class Output {
+ public:
+  Output(const Napi::Value& v, const char* what, bool async, bool allow_null = false) : what_(what) {
+    const View<T> view = typed<T, kType>(v, what, allow_null);
+    present_ = !(allow_null && (v.IsNull() || v.IsUndefined()));
+    length_ = view.length;
+    if (!present_) return;
+    if (!async) {
+      data_ = view.data;
+      return;
+    }
+    own_.resize(static_cast<size_t>(length_));
+    data_ = own_.data();
+    ref_ = Napi::Persistent(v.As<Napi::Object>());
+  }
+
+  T* data() const { return data_; }
+  int64_t length() const { return length_; }
+
+  // JavaScript thread, when an async job settles: "" when delivered (or nothing to deliver), else why not.
+  std::string deliver() const {
+    if (ref_.IsEmpty()) return "";
+    auto arr = ref_.Value().As<Napi::TypedArrayOf<T>>();
+    if (static_cast<int64_t>(arr.ElementLength()) != length_ || (length_ > 0 && arr.Data() == nullptr))
+      return what_ + ": the array was detached, transferred or resized during the call; nothing was written";
+    if (length_ > 0) std::memcpy(arr.Data(), own_.data(), static_cast<size_t>(length_) * sizeof(T));
+    return "";
+  }
+
+ private:
+  std::string what_;
+  bool present_ = false;
+  int64_t length_ = 0;
+  T* data_ = nullptr;
+  std::vector<T> own_;
+  Napi::ObjectReference ref_;
+};
+
+using F32Out = Output<float, napi_float32_array>;
+using I32Out = Output<int32_t, napi_int32_array>;
 
 inline int32_t int_arg(const Napi::Value& v, const char* what, int32_t min, int32_t max) {
   if (!v.IsNumber()) throw_code(v.Env(), "E_INPUT", std::string(what) + ": expected an integer");

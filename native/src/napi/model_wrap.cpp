@@ -1,6 +1,8 @@
 // The NativeModel class: builds a core Model from borrowed weights and runs encode/score/predict either
-// synchronously or on a worker thread that settles a Promise. Inputs are read in place; outputs go to
-// caller-owned Float32Arrays. Everything an async job touches is pinned until it settles.
+// synchronously or on a worker thread that settles a Promise. What a call reads from the caller's arrays is
+// copied first and validated as copied (convert.h: copy_of); outputs go to the caller's arrays, for async
+// calls through an owned buffer delivered when the job settles (convert.h: Output). Arrays the library owns
+// (a catalogue's vectors) are read in place and pinned until the job settles.
 #include <napi.h>
 
 #include <cstdlib>
@@ -25,6 +27,48 @@ namespace {
 struct Holder {
   std::unique_ptr<dupn::Model> model;
   std::vector<Napi::ObjectReference> refs;
+};
+
+// Candidate columns {items, dense}, copied (convert.h: copy_of).
+struct Candidates {
+  std::vector<int32_t> items;
+  std::vector<float> dense;
+  int count = 0;
+  dupn::CandidateBatch batch() const {
+    dupn::CandidateBatch b;
+    b.count = count;
+    b.items = items.data();
+    b.items_len = static_cast<int64_t>(items.size());
+    b.dense = dense.data();
+    b.dense_len = static_cast<int64_t>(dense.size());
+    return b;
+  }
+};
+
+std::shared_ptr<const Candidates> candidates(const Napi::Value& v, const dupn::Model& m, bool with_dense = true) {
+  Napi::Object c = obj(v, "candidates");
+  auto out = std::make_shared<Candidates>();
+  out->items = i32_copy(c.Get("items"), "candidates.items");
+  if (with_dense) out->dense = f32_copy(c.Get("dense"), "candidates.dense");
+  const int64_t n = static_cast<int64_t>(out->items.size());
+  if (m.item_fields() == 0 || n % m.item_fields() != 0 || n / m.item_fields() > 0x7fffffff)
+    throw_code(v.Env(), "E_INPUT", "candidates.items: length is not a multiple of the item-field count");
+  out->count = static_cast<int>(n / m.item_fields());
+  return out;
+}
+
+// Several outputs delivered as one (score's one output per head).
+template <typename Out>
+struct Deliver {
+  std::shared_ptr<std::vector<Out>> outs;
+  explicit Deliver(std::shared_ptr<std::vector<Out>> o) : outs(std::move(o)) {}
+  std::string deliver() const {
+    for (const Out& o : *outs) {
+      std::string why = o.deliver();
+      if (!why.empty()) return why;
+    }
+    return "";
+  }
 };
 
 class NativeModel : public Napi::ObjectWrap<NativeModel> {
@@ -67,37 +111,45 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return *holder_->model;
   }
 
-  // Runs fn now, or on a worker thread returning a Promise, pinning `pins` until it settles.
-  Napi::Value Run(const Napi::CallbackInfo& info, bool async, const std::vector<Napi::Value>& pins, std::function<void()> fn) {
+  // Runs fn now, or on a worker thread returning a Promise that delivers `outs` and settles, pinning
+  // `pins` until then.
+  template <typename... Outs>
+  Napi::Value Run(const Napi::CallbackInfo& info, bool async, const std::vector<Napi::Value>& pins, std::function<void()> fn,
+                  std::shared_ptr<Outs>... outs) {
     if (!async) {
       fn();
       return info.Env().Undefined();
     }
-    return submit(info.Env(), holder_, pins, std::move(fn));
+    return submit(info.Env(), holder_, pins, std::move(fn), [outs...]() {
+      std::string why;
+      ((why.empty() ? (void)(why = outs->deliver()) : (void)0), ...);
+      return why;
+    });
   }
 
   // encode(columns, users: Float32Array, attention: Float32Array | null, threads, async)
   Napi::Value Encode(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const dupn::Model& m = model(env);
-    dupn::UserBatch in = user_batch(info[0]);
-    View<float> users = f32(info[1], "users output");
-    View<float> attention = f32(info[2], "attention output", true);
+    const bool async = info[4].ToBoolean();
+    std::shared_ptr<const UserColumns> cols = user_columns(info[0]);
+    const dupn::UserBatch in = cols->batch();
+    auto users = std::make_shared<F32Out>(info[1], "users output", async);
+    auto attention = std::make_shared<F32Out>(info[2], "attention output", async, true);
     const int threads = int_arg(info[3], "threads", 1, 1024);
     const std::string err = dupn::validate_users(m, in);
     if (!err.empty()) throw_code(env, "E_INPUT", "columns." + err);
     int64_t steps = 0;
     for (int b = 0; b < in.batch; ++b) steps += in.lengths[b];
-    if (users.length != static_cast<int64_t>(in.batch) * m.user_dim)
+    if (users->length() != static_cast<int64_t>(in.batch) * m.user_dim)
       throw_code(env, "E_INPUT", "users output: expected " + std::to_string(static_cast<int64_t>(in.batch) * m.user_dim) + " floats");
-    if (attention.data && attention.length != steps)
+    if (attention->data() && attention->length() != steps)
       throw_code(env, "E_INPUT", "attention output: expected " + std::to_string(steps) + " floats (Σ lengths)");
     const dupn::KernelTable* k = kernels_;
     std::shared_ptr<Holder> h = holder_;
-    return Run(info, info[4].ToBoolean(), {info[0], info[0].As<Napi::Object>().Get("lengths"), info[0].As<Napi::Object>().Get("items"),
-                                           info[0].As<Napi::Object>().Get("properties"), info[0].As<Napi::Object>().Get("queryOffsets"),
-                                           info[0].As<Napi::Object>().Get("queryTokens"), info[0].As<Napi::Object>().Get("profile"), info[1], info[2]},
-               [h, k, in, users, attention, threads] { dupn::encode(*h->model, *k, in, users.data, attention.data, threads); });
+    return Run(info, async, {}, [h, k, cols, in, users, attention, threads] {
+      dupn::encode(*h->model, *k, in, users->data(), attention->data(), threads);
+    }, users, attention);
   }
 
   // score(heads: number[], user: Float32Array, candidates {items, dense}, outs: Float32Array[], threads, async):
@@ -105,60 +157,57 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value Score(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const dupn::Model& m = model(env);
+    const bool async = info[5].ToBoolean();
     if (!info[0].IsArray() || !info[3].IsArray()) throw_code(env, "E_INPUT", "score: heads and outs must be arrays");
     Napi::Array heads = info[0].As<Napi::Array>(), outs = info[3].As<Napi::Array>();
     if (heads.Length() != outs.Length()) throw_code(env, "E_INPUT", "score: one output per head");
-    View<float> user = f32(info[1], "userVector");
-    if (user.length != m.user_dim) throw_code(env, "E_INPUT", "userVector: expected " + std::to_string(m.user_dim) + " floats");
-    Napi::Object c = obj(info[2], "candidates");
-    View<int32_t> items = i32(c.Get("items"), "candidates.items");
-    View<float> dense = f32(c.Get("dense"), "candidates.dense");
+    auto user = std::make_shared<const std::vector<float>>(f32_copy(info[1], "userVector"));
+    if (static_cast<int64_t>(user->size()) != m.user_dim) throw_code(env, "E_INPUT", "userVector: expected " + std::to_string(m.user_dim) + " floats");
+    std::shared_ptr<const Candidates> cands = candidates(info[2], m);
+    const dupn::CandidateBatch in = cands->batch();
     const int threads = int_arg(info[4], "threads", 1, 1024);
-    dupn::CandidateBatch in;
-    if (m.item_fields() == 0 || items.length % m.item_fields() != 0 || items.length / m.item_fields() > 0x7fffffff)
-      throw_code(env, "E_INPUT", "candidates.items: length is not a multiple of the item-field count");
-    in.count = static_cast<int>(items.length / m.item_fields());
-    in.items = items.data;
-    in.items_len = items.length;
-    in.dense = dense.data;
-    in.dense_len = dense.length;
     // Head pointers stay valid while the job holds `holder_` (the model it points into).
     std::vector<dupn::ScoreJob> jobs;
-    std::vector<Napi::Value> pins = {info[1], info[2], c.Get("items"), c.Get("dense")};
+    auto outputs = std::make_shared<std::vector<F32Out>>();
+    outputs->reserve(heads.Length());
     for (uint32_t i = 0; i < heads.Length(); ++i) {
       const int hi = int_arg(heads.Get(i), "head", 0, static_cast<int32_t>(m.heads.size()) - 1);
       if (m.heads[hi].kind == dupn::TaskKind::Multiclass) throw_code(env, "E_TASK", "score: head is multiclass");
       const std::string err = dupn::validate_candidates(m, m.heads[hi], in);
       if (!err.empty()) throw_code(env, "E_INPUT", "candidates." + err);
-      View<float> out = f32(outs.Get(i), "scores output");
-      if (out.length != in.count) throw_code(env, "E_INPUT", "scores output: expected one float per candidate");
-      jobs.push_back({&m.heads[hi], out.data});
-      pins.push_back(outs.Get(i));
+      outputs->emplace_back(outs.Get(i), "scores output", async);
+      if (outputs->back().length() != in.count) throw_code(env, "E_INPUT", "scores output: expected one float per candidate");
+      jobs.push_back({&m.heads[hi], outputs->back().data()});
     }
     const dupn::KernelTable* k = kernels_;
     std::shared_ptr<Holder> h = holder_;
-    return Run(info, info[5].ToBoolean(), pins, [h, k, jobs, user, in, threads] {
-      dupn::score(*h->model, *k, jobs, user.data, in, threads);
-    });
+    auto all = std::make_shared<Deliver<F32Out>>(outputs);
+    return Run(info, async, {}, [h, k, jobs, user, cands, in, threads] {
+      dupn::score(*h->model, *k, jobs, user->data(), in, threads);
+    }, all);
   }
 
   // predict(head, users: Float32Array (B × userDim), out: Float32Array (B × classes), async)
   Napi::Value Predict(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const dupn::Model& m = model(env);
+    const bool async = info[3].ToBoolean();
     const int hi = int_arg(info[0], "head", 0, static_cast<int32_t>(m.heads.size()) - 1);
     const dupn::Head& head = m.heads[hi];
     if (head.kind != dupn::TaskKind::Multiclass && head.kind != dupn::TaskKind::Retrieval)
       throw_code(env, "E_TASK", "predict: head is not multiclass or retrieval");
-    View<float> users = f32(info[1], "users");
-    View<float> out = f32(info[2], "probabilities output");
-    if (users.length % m.user_dim != 0) throw_code(env, "E_INPUT", "users: length is not a multiple of userDim");
-    const int64_t batch = users.length / m.user_dim;
-    if (out.length != batch * head.outputs) throw_code(env, "E_INPUT", "probabilities output: expected batch × classes floats");
+    auto users = std::make_shared<const std::vector<float>>(f32_copy(info[1], "users"));
+    auto out = std::make_shared<F32Out>(info[2], "probabilities output", async);
+    const int64_t n = static_cast<int64_t>(users->size());
+    if (n % m.user_dim != 0) throw_code(env, "E_INPUT", "users: length is not a multiple of userDim");
+    const int64_t batch = n / m.user_dim;
+    if (batch > 0x7fffffff) throw_code(env, "E_INPUT", "users: too many users");
+    if (out->length() != batch * head.outputs) throw_code(env, "E_INPUT", "probabilities output: expected batch × classes floats");
     const dupn::KernelTable* k = kernels_;
     std::shared_ptr<Holder> h = holder_;
-    return Run(info, info[3].ToBoolean(), {info[1], info[2]},
-               [h, k, hi, users, out, batch] { dupn::predict(*h->model, *k, h->model->heads[hi], users.data, static_cast<int>(batch), out.data); });
+    return Run(info, async, {}, [h, k, hi, users, out, batch] {
+      dupn::predict(*h->model, *k, h->model->heads[hi], users->data(), static_cast<int>(batch), out->data());
+    }, out);
   }
 
   // itemVectors(head, candidates {items, dense}, out: Float32Array (C × dim), threads, async): a retrieval
@@ -166,43 +215,41 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value ItemVectors(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const dupn::Model& m = model(env);
+    const bool async = info[4].ToBoolean();
     const int hi = int_arg(info[0], "head", 0, static_cast<int32_t>(m.heads.size()) - 1);
     const dupn::Head& head = m.heads[hi];
     if (head.kind != dupn::TaskKind::Retrieval) throw_code(env, "E_TASK", "itemVectors: head is not a retrieval head");
-    Napi::Object c = obj(info[1], "candidates");
-    View<int32_t> items = i32(c.Get("items"), "candidates.items");
-    if (m.item_fields() == 0 || items.length % m.item_fields() != 0 || items.length / m.item_fields() > 0x7fffffff)
-      throw_code(env, "E_INPUT", "candidates.items: length is not a multiple of the item-field count");
-    dupn::CandidateBatch in;
-    in.count = static_cast<int>(items.length / m.item_fields());
-    in.items = items.data;
-    in.items_len = items.length;
+    std::shared_ptr<const Candidates> cands = candidates(info[1], m, false);
+    const dupn::CandidateBatch in = cands->batch();
     const std::string err = dupn::validate_candidates(m, head, in, false);
     if (!err.empty()) throw_code(env, "E_INPUT", "candidates." + err);
-    View<float> out = f32(info[2], "vectors output");
-    if (out.length != static_cast<int64_t>(in.count) * head.outputs) throw_code(env, "E_INPUT", "vectors output: expected candidates × dim floats");
+    auto out = std::make_shared<F32Out>(info[2], "vectors output", async);
+    if (out->length() != static_cast<int64_t>(in.count) * head.outputs) throw_code(env, "E_INPUT", "vectors output: expected candidates × dim floats");
     const int threads = int_arg(info[3], "threads", 1, 1024);
     const dupn::KernelTable* k = kernels_;
     std::shared_ptr<Holder> h = holder_;
-    return Run(info, info[4].ToBoolean(), {info[1], c.Get("items"), info[2]},
-               [h, k, hi, in, out, threads] { dupn::item_vectors(*h->model, *k, h->model->heads[hi], in, out.data, threads); });
+    return Run(info, async, {}, [h, k, hi, cands, in, out, threads] {
+      dupn::item_vectors(*h->model, *k, h->model->heads[hi], in, out->data(), threads);
+    }, out);
   }
 
   // topK(vectors: Float32Array (n × dim, in blocks of `block` rows, each transposed), dim, block,
   //      query: Float32Array (dim), k, skip: Uint8Array (n) | null, index: Int32Array (k), score: Float32Array (k),
-  //      found: Int32Array (1), threads, async)
+  //      found: Int32Array (1), threads, async). `vectors` and `skip` are the library's own (a catalogue and
+  //      its exclusion mask), read in place; the query is copied.
   Napi::Value TopK(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     model(env);
+    const bool async = info[10].ToBoolean();
     const int dim = int_arg(info[1], "dim", 1, 1 << 20);
     const int block = int_arg(info[2], "block", 1, 1 << 20);
     View<float> vectors = f32(info[0], "vectors");
-    View<float> query = f32(info[3], "query");
+    auto query = std::make_shared<const std::vector<float>>(f32_copy(info[3], "query"));
     const int k = int_arg(info[4], "k", 0, 1 << 24);
     if (vectors.length % dim != 0) throw_code(env, "E_INPUT", "vectors: length is not a multiple of dim");
     const int64_t n = vectors.length / dim;
     if (n > 0x7fffffff) throw_code(env, "E_INPUT", "vectors: more than 2^31 - 1 rows");
-    if (query.length != dim) throw_code(env, "E_INPUT", "query: expected dim floats");
+    if (static_cast<int64_t>(query->size()) != dim) throw_code(env, "E_INPUT", "query: expected dim floats");
     const uint8_t* skip = nullptr;
     if (!info[5].IsNull() && !info[5].IsUndefined()) {
       if (!info[5].IsTypedArray() || info[5].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
@@ -211,16 +258,15 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       if (static_cast<int64_t>(a.ElementLength()) != n) throw_code(env, "E_INPUT", "skip: expected one byte per row");
       skip = a.Data();
     }
-    View<int32_t> index = i32(info[6], "index output");
-    View<float> score = f32(info[7], "score output");
-    View<int32_t> found = i32(info[8], "found output");
-    if (index.length != k || score.length != k || found.length != 1) throw_code(env, "E_INPUT", "topK: outputs must hold k entries (found: 1)");
+    auto index = std::make_shared<I32Out>(info[6], "index output", async);
+    auto score = std::make_shared<F32Out>(info[7], "score output", async);
+    auto found = std::make_shared<I32Out>(info[8], "found output", async);
+    if (index->length() != k || score->length() != k || found->length() != 1) throw_code(env, "E_INPUT", "topK: outputs must hold k entries (found: 1)");
     const int threads = int_arg(info[9], "threads", 1, 1024);
     const dupn::KernelTable* kt = kernels_;
-    return Run(info, info[10].ToBoolean(), {info[0], info[3], info[5], info[6], info[7], info[8]},
-               [kt, vectors, n, dim, block, query, k, skip, index, score, found, threads] {
-                 found.data[0] = dupn::top_k(*kt, vectors.data, n, dim, block, query.data, k, skip, index.data, score.data, threads);
-               });
+    return Run(info, async, {info[0], info[5]}, [kt, vectors, n, dim, block, query, k, skip, index, score, found, threads] {
+      found->data()[0] = dupn::top_k(*kt, vectors.data, n, dim, block, query->data(), k, skip, index->data(), score->data(), threads);
+    }, index, score, found);
   }
 
   Napi::Value Release(const Napi::CallbackInfo& info) {

@@ -54,28 +54,33 @@ std::vector<dupn::DenseIn> layer_stack(const Napi::Object& ho, const char* key, 
 
 }  // namespace
 
-dupn::UserBatch user_batch(const Napi::Value& v) {
+std::shared_ptr<const UserColumns> user_columns(const Napi::Value& v) {
   Napi::Object o = obj(v, "columns");
+  auto c = std::make_shared<UserColumns>();
+  c->lengths = i32_copy(o.Get("lengths"), "lengths");
+  c->items = i32_copy(o.Get("items"), "items");
+  c->properties = i32_copy(o.Get("properties"), "properties");
+  c->query_offsets = i32_copy(o.Get("queryOffsets"), "queryOffsets");
+  c->query_tokens = i32_copy(o.Get("queryTokens"), "queryTokens");
+  c->profile = i32_copy(o.Get("profile"), "profile");
+  if (c->lengths.size() > 0x7fffffff) throw_code(v.Env(), "E_INPUT", "lengths: too many users");
+  if (c->query_offsets.size() != c->lengths.size() + 1) throw_code(v.Env(), "E_INPUT", "queryOffsets: expected lengths.length + 1 entries");
+  return c;
+}
+
+dupn::UserBatch UserColumns::batch() const {
   dupn::UserBatch b;
-  View<int32_t> lengths = i32(o.Get("lengths"), "lengths");
-  View<int32_t> items = i32(o.Get("items"), "items");
-  View<int32_t> props = i32(o.Get("properties"), "properties");
-  View<int32_t> qoff = i32(o.Get("queryOffsets"), "queryOffsets");
-  View<int32_t> qtok = i32(o.Get("queryTokens"), "queryTokens");
-  View<int32_t> profile = i32(o.Get("profile"), "profile");
-  if (lengths.length > 0x7fffffff) throw_code(v.Env(), "E_INPUT", "lengths: too many users");
-  b.batch = static_cast<int>(lengths.length);
-  if (qoff.length != lengths.length + 1) throw_code(v.Env(), "E_INPUT", "queryOffsets: expected lengths.length + 1 entries");
-  b.lengths = lengths.data;
-  b.items = items.data;
-  b.items_len = items.length;
-  b.properties = props.data;
-  b.properties_len = props.length;
-  b.query_offsets = qoff.data;
-  b.query_tokens = qtok.data;
-  b.query_token_count = qtok.length;
-  b.profile = profile.data;
-  b.profile_len = profile.length;
+  b.batch = static_cast<int>(lengths.size());
+  b.lengths = lengths.data();
+  b.items = items.data();
+  b.items_len = static_cast<int64_t>(items.size());
+  b.properties = properties.data();
+  b.properties_len = static_cast<int64_t>(properties.size());
+  b.query_offsets = query_offsets.data();
+  b.query_tokens = query_tokens.data();
+  b.query_token_count = static_cast<int64_t>(query_tokens.size());
+  b.profile = profile.data();
+  b.profile_len = static_cast<int64_t>(profile.size());
   return b;
 }
 

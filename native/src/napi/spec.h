@@ -1,6 +1,7 @@
 #pragma once
 #include <napi.h>
 
+#include <memory>
 #include <vector>
 
 #include "convert.h"
@@ -14,7 +15,12 @@ Napi::Object obj(const Napi::Value& v, const std::string& what);
 // the caller's to set).
 dupn::ModelSpec parse_spec(const Napi::Object& s, std::vector<Napi::ObjectReference>& refs);
 
-// User columns {lengths, items, properties, queryOffsets, queryTokens, profile} read in place.
-dupn::UserBatch user_batch(const Napi::Value& v);
+// User columns {lengths, items, properties, queryOffsets, queryTokens, profile}, copied (convert.h: copy_of).
+struct UserColumns {
+  std::vector<int32_t> lengths, items, properties, query_offsets, query_tokens, profile;
+  // A view of the copies (valid while this lives).
+  dupn::UserBatch batch() const;
+};
+std::shared_ptr<const UserColumns> user_columns(const Napi::Value& v);
 
 }  // namespace dupn_napi

@@ -27,6 +27,7 @@ struct TrainerHolder {
 // as core structs, plus every array to pin.
 struct ParsedBatch {
   dupn::TrainBatch batch;
+  std::shared_ptr<const UserColumns> users;  // what batch.users points into
   std::vector<Napi::Value> pins;
 };
 
@@ -34,8 +35,8 @@ ParsedBatch parse_batch(const Napi::Value& v, const dupn::Model& m) {
   ParsedBatch out;
   Napi::Object o = obj(v, "batch");
   Napi::Object users = obj(o.Get("users"), "batch.users");
-  out.batch.users = user_batch(users);
-  for (const char* key : {"lengths", "items", "properties", "queryOffsets", "queryTokens", "profile"}) out.pins.push_back(users.Get(key));
+  out.users = user_columns(users);
+  out.batch.users = out.users->batch();
   Napi::Value heads = o.Get("heads");
   if (!heads.IsArray() || heads.As<Napi::Array>().Length() != m.heads.size())
     throw_code(v.Env(), "E_INPUT", "batch.heads: expected one entry per head");
@@ -175,7 +176,7 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
     std::shared_ptr<TrainerHolder> h = holder_;
     auto batch = std::make_shared<dupn::TrainBatch>(std::move(pb.batch));
     if (h->busy.exchange(true)) throw_code(env, "E_INPUT", "step: the previous step has not finished (await it)");
-    auto fn = [h, k, batch, opt, out, threads] {
+    auto fn = [h, k, batch, users = pb.users, opt, out, threads] {
       struct Idle {
         TrainerHolder& h;
         ~Idle() { h.busy = false; }

@@ -1,0 +1,162 @@
+// Issue 11, items 1 and 2: nothing a caller does to its own arrays during a call, and no worker torn down with
+// calls in flight, may crash the process. A call reads what the arrays held when it was made (the addon copies
+// them), so scribbling over them afterwards changes nothing; an output array detached, transferred or shrunk
+// before the call settles gets an E_INPUT rejection instead of a write into freed memory.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { resolveConfig } from '../lib/config';
+import { Model } from '../lib/model';
+import { UserColumns } from '../lib/features';
+import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
+import { ROOT, tsNodeRegister } from './support/child';
+import { rejectsCode } from './support/errors';
+
+const config = resolveConfig({
+  maxSeqLen: 40,
+  itemFields: [
+    { name: 'item', buckets: 1001, dim: 12 },
+    { name: 'category', buckets: 37, dim: 6 },
+    { name: 'shop', buckets: 17, dim: 0 },
+    { name: 'brand', buckets: 13, dim: 4 },
+  ],
+  query: { buckets: 97, dim: 5 },
+  hidden: 13,
+  attentionHidden: 7,
+  tasks: [
+    { name: 'ctr', kind: 'binary', target: ['item', 'category'], layers: [8] },
+    { name: 'ppp', kind: 'multiclass', classes: 5, layers: [6] },
+    { name: 'next', kind: 'retrieval', target: ['item', 'category', 'brand'], layers: [9] },
+  ],
+});
+
+const lengths = [0, 1, 40, 17, 3, 40, 25, 9];
+
+function copyColumns(c: UserColumns): UserColumns {
+  return {
+    lengths: c.lengths.slice(), items: c.items.slice(), properties: c.properties.slice(),
+    queryOffsets: c.queryOffsets.slice(), queryTokens: c.queryTokens.slice(), profile: c.profile.slice(),
+  };
+}
+
+function scribble(...arrays: (Int32Array | Float32Array)[]): void {
+  for (const a of arrays) a.fill(a instanceof Int32Array ? 0x7fffffff : Number.NaN);
+}
+
+t.test('async calls read the arrays as they were at the call: scribbling over them afterwards changes nothing', async (t) => {
+  const model = Model.fromTensors(config, randomTensors(config, 3, 0.5), { threads: 2 });
+  const cols = randomUserColumns(config, 11, lengths);
+  const want = model.encodeColumnsSync(copyColumns(cols));
+  for (let round = 0; round < 20; round++) {
+    const c = copyColumns(cols);
+    const p = model.encodeColumns(c);
+    scribble(c.lengths, c.items, c.properties, c.queryOffsets, c.queryTokens);
+    c.lengths.fill(1 << 30, 0, 1);
+    t.same(Array.from(await p), Array.from(want), `encodeColumns round ${round}`);
+  }
+  const u = want.slice(2 * model.userDim, 3 * model.userDim);
+  const cands = randomCandidateColumns(config, 'ctr', 5, 300);
+  const scores = model.scoreSync('ctr', u, cands);
+  const uc = u.slice();
+  const cc = { items: cands.items.slice(), dense: cands.dense.slice() };
+  const p = model.score('ctr', uc, cc);
+  scribble(uc, cc.items, cc.dense);
+  t.same(Array.from(await p), Array.from(scores), 'score: the user vector and the candidate columns');
+
+  const probs = model.predictFromVectorsSync('ppp', want);
+  const wc = want.slice();
+  const pp = model.predictFromVectors('ppp', wc);
+  scribble(wc);
+  t.same(Array.from(await pp), Array.from(probs), 'predictFromVectors: the user vectors');
+
+  const rc = randomCandidateColumns(config, 'next', 6, 200);
+  const vectors = await model.itemVectors('next', rc);
+  const rcc = { items: rc.items.slice(), dense: rc.dense.slice() };
+  const pv = model.itemVectors('next', rcc);
+  scribble(rcc.items);
+  t.same(Array.from(await pv), Array.from(vectors), 'itemVectors: the candidate ids');
+  model.dispose();
+});
+
+t.test('columns behind getters that return a fresh array on every read are read once', async (t) => {
+  const model = Model.fromTensors(config, randomTensors(config, 4, 0.5), { threads: 2 });
+  const cols = randomUserColumns(config, 12, lengths);
+  const want = model.encodeColumnsSync(copyColumns(cols));
+  let reads = 0;
+  const fresh = Object.fromEntries(
+    (Object.keys(cols) as (keyof UserColumns)[]).map((k) => [k, { get: () => (reads++, cols[k].slice()), enumerable: true }]),
+  );
+  const tricky = Object.defineProperties({}, fresh) as UserColumns;
+  t.same(Array.from(await model.encodeColumns(tricky)), Array.from(want), 'the same vectors');
+  t.ok(reads > 0);
+  model.dispose();
+});
+
+t.test('an output array detached, transferred or shrunk during the call: E_INPUT naming it, nothing written', async (t) => {
+  const model = Model.fromTensors(config, randomTensors(config, 5, 0.5), { threads: 2 });
+  const cols = randomUserColumns(config, 13, lengths);
+  const n = lengths.length * model.userDim;
+  for (let round = 0; round < 10; round++) {
+    const out = new Float32Array(n);
+    const p = model.encodeColumns(copyColumns(cols), { out });
+    structuredClone(out.buffer, { transfer: [out.buffer] });
+    await rejectsCode(t, () => p, 'E_INPUT', 'users output', `transferred (round ${round})`);
+
+    const rab = new ArrayBuffer(n * 4, { maxByteLength: n * 4 });
+    const shrunk = new Float32Array(rab);
+    const q = model.encodeColumns(copyColumns(cols), { out: shrunk });
+    rab.resize(8);
+    await rejectsCode(t, () => q, 'E_INPUT', 'users output', `a resizable buffer shrunk (round ${round})`);
+  }
+  const cands = randomCandidateColumns(config, 'ctr', 7, 50);
+  const scores = new Float32Array(50);
+  const s = model.score('ctr', new Float32Array(model.userDim), cands, { out: scores });
+  structuredClone(scores.buffer, { transfer: [scores.buffer] });
+  await rejectsCode(t, () => s, 'E_INPUT', 'scores output');
+  // Still serving afterwards.
+  t.equal((await model.encodeColumns(copyColumns(cols))).length, n);
+  model.dispose();
+});
+
+t.test('an output that overlaps an input (sync and async) gets the answer of the input as it was', async (t) => {
+  const model = Model.fromTensors(config, randomTensors(config, 6, 0.5), { threads: 2 });
+  const u = new Float32Array(3 * model.userDim).map((_, i) => Math.sin(i));
+  const want = model.predictFromVectorsSync('ppp', u.slice());
+  // The first 3 × 5 floats of the users' own array take the probabilities.
+  const sync = u.slice();
+  model.predictFromVectorsSync('ppp', sync, { out: sync.subarray(0, 15) });
+  t.same(Array.from(sync.subarray(0, 15)), Array.from(want), 'sync');
+  const asyncIn = u.slice();
+  await model.predictFromVectors('ppp', asyncIn, { out: asyncIn.subarray(0, 15) });
+  t.same(Array.from(asyncIn.subarray(0, 15)), Array.from(want), 'async');
+  model.dispose();
+});
+
+t.test('worker.terminate() with calls queued and running: the process survives', async (t) => {
+  // Each worker owns a model and keeps 8–12 encodes of 64 users in flight; the parent terminates it at a random
+  // moment. Before the fix this aborted the process ('terminate called after throwing Napi::Error') 5 of 5 times.
+  const code = `
+    const { Worker } = require('node:worker_threads');
+    const src = ${JSON.stringify(`
+      const { parentPort } = require('node:worker_threads');
+      const { Model } = require(${JSON.stringify(path.join(ROOT, 'lib', 'index.ts'))});
+      const m = Model.create({ itemFields: [{ name: 'item', buckets: 5000, dim: 16 }, { name: 'category', buckets: 50, dim: 8 }, { name: 'shop', buckets: 50, dim: 4 }, { name: 'brand', buckets: 50, dim: 4 }] }, { seed: 1, threads: 2 });
+      const users = Array.from({ length: 64 }, (_, u) => ({ behaviors: Array.from({ length: 100 }, (_, k) => ({ item: 'i' + (u * 7 + k), category: 'c', type: 'pv', time: 1000 + k })), now: 5000 }));
+      const cols = m.pack(users);
+      for (let i = 0; i < 8; i++) m.encodeColumns(cols).catch(() => {});
+      parentPort.postMessage('go');
+      setInterval(() => { for (let i = 0; i < 4; i++) m.encodeColumns(cols).catch(() => {}); }, 1);
+    `)};
+    let left = 8;
+    const one = () => {
+      const w = new Worker(src, { eval: true });
+      w.on('error', (e) => { console.log('worker error ' + e.message); process.exit(3); });
+      w.on('message', () => setTimeout(() => w.terminate().then(() => (--left > 0 ? one() : console.log('survived'))), Math.random() * 30));
+    };
+    one();
+  `;
+  const r = spawnSync(process.execPath, ['-r', tsNodeRegister(), '-e', code], { encoding: 'utf8', timeout: 240_000, cwd: ROOT });
+  t.equal(r.signal, null, `no signal (stderr: ${r.stderr.slice(-400)})`);
+  t.equal(r.status, 0, r.stderr.slice(-400));
+  t.match(r.stdout, /survived/, r.stdout.slice(-400));
+});
