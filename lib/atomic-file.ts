@@ -4,7 +4,7 @@
  * system, so rename is atomic), are fsynced, and only then renamed over the target.
  */
 import { randomBytes } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { constants as fsc, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { DupnError } from './errors';
@@ -17,6 +17,7 @@ const MAX_WRITE = 1 << 30;
  * file is untouched, the temporary file is removed, and the promise rejects with `DupnError('E_IO')`.
  */
 export async function writeFileAtomic(path: string, chunks: Uint8Array[]): Promise<void> {
+  checkPath(path, 'path');
   // pid + random suffix: concurrent writers (threads or processes) never share a temp file.
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   let handle: FileHandle | undefined;
@@ -47,6 +48,90 @@ export async function writeFileAtomic(path: string, chunks: Uint8Array[]): Promi
     throw new DupnError('E_IO', `cannot write ${path}: ${reason}`, { cause: err });
   }
   await syncDirectory(nodePath.dirname(nodePath.resolve(path)));
+  await removeStaleTemporaries(path);
+}
+
+/**
+ * A path dupn may open: a non-empty string without a NUL byte (the native side would cut it there and open
+ * another file than `fs` would). Throws `DupnError('E_INPUT')` naming `name`.
+ */
+export function checkPath(path: unknown, name: string): asserts path is string {
+  if (typeof path !== 'string' || path.length === 0) {
+    throw new DupnError('E_INPUT', `${name}: must be a non-empty string (a file path), got ${path === null ? 'null' : typeof path}`, { path: name });
+  }
+  if (path.includes('\0')) throw new DupnError('E_INPUT', `${name}: contains a NUL byte`, { path: name });
+}
+
+/**
+ * Reads a whole file that must be a regular one (a model, checkpoint or ONNX file: untrusted input). Opened
+ * without blocking, so a FIFO cannot stall the call waiting for a writer; a FIFO, a device (/dev/zero would
+ * read forever) or a directory is refused before anything is read; then exactly the size the file had is
+ * read. Rejects with `DupnError('E_IO')` naming `what` and the path.
+ */
+export async function readRegularFile(path: string, what: string): Promise<Buffer> {
+  checkPath(path, 'path');
+  let handle: FileHandle | undefined;
+  try {
+    handle = await fsp.open(path, fsc.O_RDONLY | (fsc.O_NONBLOCK ?? 0));
+    const st = await handle.stat();
+    if (!st.isFile()) throw new Error(`not a regular file (${kindOf(st)})`);
+    const size = st.size;
+    const out = Buffer.allocUnsafe(size);
+    let done = 0;
+    while (done < size) {
+      const { bytesRead } = await handle.read(out, done, Math.min(MAX_WRITE, size - done), done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return done === size ? out : out.subarray(0, done);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new DupnError('E_IO', `cannot read ${what} ${path}: ${reason}`, { cause: err });
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+function kindOf(st: import('node:fs').Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  return 'not a file';
+}
+
+/**
+ * Temporaries of earlier writes of `path` whose writer is gone (killed mid-write: up to a whole checkpoint
+ * each) are removed. Only names of our own pattern, and only when no process with that pid is alive: a
+ * concurrent writer keeps its file. Best effort.
+ */
+async function removeStaleTemporaries(path: string): Promise<void> {
+  const dir = nodePath.dirname(nodePath.resolve(path));
+  const base = nodePath.basename(path);
+  let names: string[];
+  try {
+    names = await fsp.readdir(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(`${base}.tmp-`)) continue;
+    const m = /^(\d+)-[0-9a-f]{12}$/.exec(name.slice(base.length + 5));
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || isAlive(pid)) continue;
+    await fsp.unlink(nodePath.join(dir, name)).catch(() => undefined);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /**

@@ -7,10 +7,9 @@
  * every tensor is checked against the layout that config implies, so the native code downstream can rely on
  * names, shapes and finiteness without checking again.
  */
-import { promises as fsp } from 'node:fs';
 import { ResolvedConfig, resolveConfig } from './config';
 import { DupnError, describe } from './errors';
-import { writeFileAtomic } from './atomic-file';
+import { checkPath, readRegularFile, writeFileAtomic } from './atomic-file';
 import { native } from './native';
 import { encodeSafetensors, parseSafetensors } from './safetensors';
 import { elementCount, tensorSpecs } from './tensors';
@@ -172,15 +171,11 @@ export async function loadModelFile(path: string): Promise<ModelFileContents> {
  * writes them, leaves existing maps intact), else a plain read.
  */
 async function fileBytes(path: string): Promise<Uint8Array> {
+  checkPath(path, 'path');
   try {
     return new Uint8Array(native().mapFile(path));
   } catch {
-    // No map (missing file, a directory, no mmap here): a plain read gives the usual errors, or the bytes.
+    // No map (missing file, not a regular file, no mmap here): the plain read says why, or gives the bytes.
   }
-  try {
-    return await fsp.readFile(path);
-  } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new DupnError('E_IO', `cannot read model file ${path}: ${reason}`, { cause: err });
-  }
+  return readRegularFile(path, 'model file');
 }

@@ -10,6 +10,7 @@ import { DupnError, describe, inputError } from './errors';
 import { CandidateInput, PackOptions, RetrievalInputs, UserInput, packCandidates, packUsers, userInputs } from './features';
 import { initTensors } from './init';
 import { firstNonFinite, loadModelFile, saveModelFile } from './model-file';
+import { checkPath } from './atomic-file';
 import { Backend, BackendName } from './backend';
 import { fromNativeError, native } from './native';
 import { nativeSpec } from './native-spec';
@@ -167,7 +168,8 @@ export class Model {
 
   /**
    * A model from a config and named float32 tensors (the layout of docs/format.md). Every tensor is checked
-   * for presence, size and finiteness.
+   * for presence, size and finiteness, and copied: the native side reads the embedding tables in place, so
+   * the model must own them (a caller's array may be changed, transferred or detached later).
    */
   static fromTensors(config: DupnConfig, tensors: Map<string, Float32Array>, options: ModelOptions = {}): Model {
     const resolved = resolveConfig(config);
@@ -178,15 +180,17 @@ export class Model {
       if (t.length !== elementCount(spec.shape)) {
         throw new DupnError('E_MODEL_FILE', `tensor "${spec.name}" has ${t.length} values, expected ${elementCount(spec.shape)} for shape [${spec.shape.join(', ')}]`);
       }
-      const bad = firstNonFinite(t);
+      const copy = t.slice();
+      const bad = firstNonFinite(copy);
       if (bad >= 0) throw new DupnError('E_MODEL_FILE', `tensor "${spec.name}" holds a non-finite value at ${bad}`);
-      own.set(spec.name, t);
+      own.set(spec.name, copy);
     }
     return new Model(resolved, own, options);
   }
 
   /** Loads a `.safetensors` model file (docs/format.md). Rejects with `E_IO` or `E_MODEL_FILE`. */
   static async load(path: string, options: ModelOptions = {}): Promise<Model> {
+    checkPath(path, 'path');
     const { config, tensors } = await loadModelFile(path);
     return new Model(config, tensors, options);
   }
@@ -198,6 +202,7 @@ export class Model {
    * like {@link load} does. Rejects with `E_IO` when a file cannot be read, `E_MODEL_FILE` when one is bad.
    */
   static async fromOnnx(path: string, options: ModelOptions = {}): Promise<Model> {
+    checkPath(path, 'path');
     const { config, tensors } = await onnxImport().readOnnxModel(path);
     return new Model(config, tensors, options);
   }
@@ -205,6 +210,7 @@ export class Model {
   /** Writes the model to `path` atomically (temporary file, then rename). */
   async save(path: string): Promise<void> {
     this.live();
+    checkPath(path, 'path');
     await saveModelFile(path, this.config, this.tensors);
   }
 
@@ -215,6 +221,7 @@ export class Model {
    */
   async exportOnnx(path: string): Promise<string[]> {
     this.live();
+    checkPath(path, 'path');
     return onnxExport().exportOnnx(this.config, this.tensors, path);
   }
 
@@ -223,9 +230,13 @@ export class Model {
     return this.live().isa;
   }
 
-  /** The weights, by tensor name (read-only use: the native side reads the same memory). */
+  /**
+   * A copy of the weights, by tensor name, made on every read of this property (take it once: it is as
+   * large as the model). The native side reads the model's own arrays in place, and a caller could
+   * otherwise change, transfer or detach them under it.
+   */
   get weights(): ReadonlyMap<string, Float32Array> {
-    return this.tensors;
+    return new Map([...this.tensors].map(([name, t]) => [name, t.slice()]));
   }
 
   /** Releases the native model; later calls reject with `E_DISPOSED`. Calls in flight finish first. */

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { resolveConfig } from '../lib/config';
 import { Model } from '../lib/model';
-import { UserColumns } from '../lib/features';
+import { UserColumns } from '../lib/columns';
 import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
 import { ROOT, tsNodeRegister } from './support/child';
 import { rejectsCode } from './support/errors';
@@ -84,7 +84,7 @@ t.test('columns behind getters that return a fresh array on every read are read 
   const want = model.encodeColumnsSync(copyColumns(cols));
   let reads = 0;
   const fresh = Object.fromEntries(
-    (Object.keys(cols) as (keyof UserColumns)[]).map((k) => [k, { get: () => (reads++, cols[k].slice()), enumerable: true }]),
+    (['lengths', 'items', 'properties', 'queryOffsets', 'queryTokens', 'profile'] as const).map((k) => [k, { get: () => (reads++, cols[k].slice()), enumerable: true }]),
   );
   const tricky = Object.defineProperties({}, fresh) as UserColumns;
   t.same(Array.from(await model.encodeColumns(tricky)), Array.from(want), 'the same vectors');
@@ -102,7 +102,7 @@ t.test('an output array detached, transferred or shrunk during the call: E_INPUT
     structuredClone(out.buffer, { transfer: [out.buffer] });
     await rejectsCode(t, () => p, 'E_INPUT', 'users output', `transferred (round ${round})`);
 
-    const rab = new ArrayBuffer(n * 4, { maxByteLength: n * 4 });
+    const rab = new (ArrayBuffer as unknown as new (bytes: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(bytes: number): void })(n * 4, { maxByteLength: n * 4 });
     const shrunk = new Float32Array(rab);
     const q = model.encodeColumns(copyColumns(cols), { out: shrunk });
     rab.resize(8);
@@ -159,4 +159,18 @@ t.test('worker.terminate() with calls queued and running: the process survives',
   t.equal(r.signal, null, `no signal (stderr: ${r.stderr.slice(-400)})`);
   t.equal(r.status, 0, r.stderr.slice(-400));
   t.match(r.stdout, /survived/, r.stdout.slice(-400));
+});
+
+t.test('the model owns its weights: the arrays given to fromTensors and those read from weights can be detached', async (t) => {
+  const tensors = randomTensors(config, 8, 0.5);
+  const model = Model.fromTensors(config, tensors, { threads: 2 });
+  const cols = randomUserColumns(config, 14, lengths);
+  const want = model.encodeColumnsSync(copyColumns(cols));
+  for (const a of tensors.values()) structuredClone(a.buffer, { transfer: [a.buffer] });
+  const w = model.weights.get('emb.item.item')!;
+  structuredClone(w.buffer, { transfer: [w.buffer] });
+  t.equal(tensors.get('emb.item.item')!.length, 0, 'the caller’s array is detached');
+  t.same(Array.from(await model.encodeColumns(copyColumns(cols))), Array.from(want), 'the model still encodes as before');
+  t.ok(model.weights.get('emb.item.item')!.length > 0, 'and its weights still read');
+  model.dispose();
 });

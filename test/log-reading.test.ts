@@ -232,4 +232,8 @@ t.test('dupn train reads a Tmall-like and a session log with flags only, and rep
   const g = cli(['train', '--data', none, '--config', small, '--out', out, '--no-progress']);
   t.equal(g.status, 1);
   t.match(g.stderr, /^dupn: E_INPUT: .*garbage\.csv: all 2 data lines are malformed .*line 1: expected 5 columns/m, 'all rows malformed is said as such, with the first lines');
+  const empty = file('empty.csv', []);
+  const e = cli(['train', '--data', empty, '--config', small, '--out', out, '--no-progress']);
+  t.equal(e.status, 1, 'an empty file is refused');
+  t.match(e.stderr, /^dupn: E_INPUT: .*empty\.csv: no data rows \(the file is empty, or holds a header only\)/m);
 });

@@ -318,5 +318,6 @@ export async function defaultValidFrom(path: string, options: ReadExamplesOption
     const first = malformed.first.map((m) => `line ${m.line}: ${m.problem}`).join('; ');
     throw new DupnError('E_INPUT', `${path}: all ${malformed.count} data lines are malformed (check --columns, --delimiter, --header, --types), e.g. ${first}`, { path });
   }
+  if (hist.count === 0) throw new DupnError('E_INPUT', `${path}: no data rows (the file is empty, or holds a header only): nothing to train on`, { path });
   return hist.validFrom();
 }

@@ -7,11 +7,11 @@
  * config goes through the same validation as a caller's, and every initializer is checked against the layout
  * that config implies (name, graph, data type, dims, byte length, finiteness) before anything reaches native code.
  */
-import { promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
 import { onnx } from './generated/onnx';
 import { ResolvedConfig } from '../config';
 import { DupnError, describe } from '../errors';
+import { readRegularFile } from '../atomic-file';
 import { checkModelMetadata, firstNonFinite, float32At, shapeText } from '../model-file';
 import { TensorSpec, elementCount, tensorSpecs } from '../tensors';
 
@@ -202,12 +202,7 @@ export function decodeOnnxModel(bytes: Uint8Array, source: string): OnnxModelFil
 }
 
 async function readBytes(path: string, what: string): Promise<Buffer> {
-  try {
-    return await fsp.readFile(path);
-  } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new DupnError('E_IO', `cannot read ${what} ${path}: ${reason}`, { cause: err });
-  }
+  return readRegularFile(path, what);
 }
 
 function sameBits(a: Float32Array, b: Float32Array): boolean {

@@ -5,7 +5,6 @@
  * state + step + the caller's data position) written atomically.
  */
 import * as os from 'node:os';
-import { promises as fsp } from 'node:fs';
 import { DupnConfig, ResolvedConfig, resolveConfig } from '../config';
 import { DupnError, inputError } from '../errors';
 import { TrainingExample } from '../data/example';
@@ -15,7 +14,7 @@ import { loadModelFile, saveModelFile, float32At } from '../model-file';
 import { NativeTrainer, fromNativeError, native } from '../native';
 import { nativeSpec } from '../native-spec';
 import { encodeSafetensors, parseSafetensors } from '../safetensors';
-import { writeFileAtomic } from '../atomic-file';
+import { readRegularFile, writeFileAtomic } from '../atomic-file';
 import { PRIOR_FLOOR, Tensors, elementCount, historyField, isPrior, priorName, tensorSpecs } from '../tensors';
 import { Categorical, bucketMany } from '../hashing';
 import { packTrainBatch } from './batch';
@@ -53,12 +52,6 @@ export interface StepReport {
 
 const CHECKPOINT_FORMAT = 'dupn-checkpoint';
 const CHECKPOINT_VERSION = '1';
-
-function copy(t: ReadonlyMap<string, Float32Array>): Tensors {
-  const out: Tensors = new Map();
-  for (const [k, v] of t) out.set(k, Float32Array.from(v));
-  return out;
-}
 
 export class Trainer {
   readonly config: ResolvedConfig;
@@ -123,7 +116,7 @@ export class Trainer {
   /** A trainer over a copy of `model`'s weights. */
   static fromModel(model: Model, options: TrainOptions = {}): Trainer {
     const o = resolveTrainOptions(model.config, options, os.availableParallelism());
-    return new Trainer(model.config, copy(model.weights), o);
+    return new Trainer(model.config, new Map(model.weights), o); // weights are copies
   }
 
   private live(): NativeTrainer {
@@ -225,7 +218,7 @@ export class Trainer {
   /** A serving model over a snapshot of the current weights (later steps do not change it). */
   toModel(options: ModelOptions = {}): Model {
     this.idle('toModel');
-    return Model.fromTensors(this.config, copy(this.tensors), options);
+    return Model.fromTensors(this.config, this.tensors, options); // which copies them
   }
 
   /** Saves the current weights as a model file (atomically). */
@@ -267,12 +260,7 @@ export class Trainer {
    * a deliberate change, any other option. Returns the saved position.
    */
   static async resume(path: string, options: TrainOptions = {}): Promise<{ trainer: Trainer; position: unknown }> {
-    let bytes: Uint8Array;
-    try {
-      bytes = await fsp.readFile(path);
-    } catch (e) {
-      throw new DupnError('E_IO', `cannot read checkpoint ${path}: ${(e as Error).message}`, { cause: e });
-    }
+    const bytes = await readRegularFile(path, 'checkpoint');
     const fail = (problem: string): never => {
       throw new DupnError('E_MODEL_FILE', `${path}: ${problem}`);
     };
