@@ -131,6 +131,8 @@ export class Model {
   readonly precision: 'fp32' | 'bf16';
   private handle: Backend | null;
   private readonly catalogues = new Map<string, Catalogue>();
+  private multiStep = 0;
+  private releaseWhenIdle: Backend | null = null;
 
   private constructor(config: ResolvedConfig, tensors: Tensors, options: ModelOptions) {
     const backend = options.backend ?? 'native';
@@ -239,11 +241,31 @@ export class Model {
     return new Map([...this.tensors].map(([name, t]) => [name, t.slice()]));
   }
 
-  /** Releases the native model; later calls reject with `E_DISPOSED`. Calls in flight finish first. */
+  /**
+   * Releases the native model; later calls reject with `E_DISPOSED`. Calls in flight finish first, those
+   * of several native steps (`predict`, `retrieve`) included: the model is released when the last one ends.
+   */
   dispose(): void {
-    this.handle?.release();
+    const h = this.handle;
     this.handle = null;
     this.catalogues.clear();
+    if (h === null) return;
+    if (this.multiStep === 0) h.release();
+    else this.releaseWhenIdle = h;
+  }
+
+  /** Runs a call of several native steps on one handle, so that dispose() in between lets it finish. */
+  private async holding<T>(fn: (h: Backend) => Promise<T>): Promise<T> {
+    const h = this.live();
+    this.multiStep++;
+    try {
+      return await fn(h);
+    } finally {
+      if (--this.multiStep === 0 && this.releaseWhenIdle !== null) {
+        this.releaseWhenIdle.release();
+        this.releaseWhenIdle = null;
+      }
+    }
   }
 
   private live(): Backend {
@@ -291,7 +313,10 @@ export class Model {
 
   /** {@link encode} from already-hashed columns (see {@link UserColumns}); every id is range-checked. */
   async encodeColumns(cols: UserColumns, options: { out?: Float32Array; attention?: Float32Array } = {}): Promise<Float32Array> {
-    const h = this.live();
+    return this.encodeOn(this.live(), cols, options);
+  }
+
+  private async encodeOn(h: Backend, cols: UserColumns, options: { out?: Float32Array; attention?: Float32Array }): Promise<Float32Array> {
     const out = checkOut(options.out, this.batchOf(cols) * this.userDim, 'options.out');
     try {
       await h.encode(cols, out, options.attention ?? null, this.threads, true);
@@ -418,6 +443,10 @@ export class Model {
   /** The user tower's vector of a `retrieval` head for B user vectors (B × dim): the query of {@link retrieve}. */
   async queryVectors(task: string, userVectors: Float32Array): Promise<Float32Array> {
     const { t, index, h } = this.retrievalTask(task);
+    return this.queryOn(h, t, index, userVectors);
+  }
+
+  private async queryOn(h: Backend, t: RetrievalTask, index: number, userVectors: Float32Array): Promise<Float32Array> {
     if (!(userVectors instanceof Float32Array) || userVectors.length % this.userDim !== 0) {
       inputError('userVectors', `must be a Float32Array of B × userDim (${this.userDim}) entries, got ${describe(userVectors)}`);
     }
@@ -461,24 +490,26 @@ export class Model {
     if (!(userVector instanceof Float32Array) || userVector.length !== this.userDim) inputError('userVector', `must be a Float32Array of userDim = ${this.userDim} entries`);
     checkFinite(userVector, 'userVector');
     const plan = cat.plan(this.config, options);
-    let query = await this.queryVectors(task, userVector);
-    if (cat.dim > query.length) {
-      const wide = new Float32Array(cat.dim);
-      wide.set(query);
-      const w = this.tensors.get(historyWeightName(t.name))!;
-      wide[query.length] = w[w.length - 1];
-      query = wide;
-    }
-    const top: Retrieved = { index: new Int32Array(k), score: new Float32Array(k) };
-    const found = new Int32Array(1);
-    const historyScores = new Float32Array(plan.rows.length);
-    try {
-      await h.topK(cat.vectors, cat.dim, SEARCH_BLOCK, query, k, plan.skip, top.index, top.score, found, this.threads, true);
-      if (plan.rows.length > 0) await h.score([index], userVector, cat.columns(plan.rows, plan.dense, this.config.itemFields.length), [historyScores], this.threads, true);
-    } catch (e) {
-      throw fromNativeError(e, 'retrieve');
-    }
-    return mergeTop(k, top, found[0], plan.rows, historyScores);
+    return this.holding(async () => {
+      let query = await this.queryOn(h, t, index, userVector);
+      if (cat.dim > query.length) {
+        const wide = new Float32Array(cat.dim);
+        wide.set(query);
+        const w = this.tensors.get(historyWeightName(t.name))!;
+        wide[query.length] = w[w.length - 1];
+        query = wide;
+      }
+      const top: Retrieved = { index: new Int32Array(k), score: new Float32Array(k) };
+      const found = new Int32Array(1);
+      const historyScores = new Float32Array(plan.rows.length);
+      try {
+        await h.topK(cat.vectors, cat.dim, SEARCH_BLOCK, query, k, plan.skip, top.index, top.score, found, this.threads, true);
+        if (plan.rows.length > 0) await h.score([index], userVector, cat.columns(plan.rows, plan.dense, this.config.itemFields.length), [historyScores], this.threads, true);
+      } catch (e) {
+        throw fromNativeError(e, 'retrieve');
+      }
+      return mergeTop(k, top, found[0], plan.rows, historyScores);
+    });
   }
 
   private scoringTasks(tasks: unknown): string[] {
@@ -493,19 +524,20 @@ export class Model {
     return { t, index };
   }
 
-  private predictArgs(task: string, users: unknown, out: unknown) {
+  private predictArgs(task: string, users: unknown, out: unknown, handle?: Backend) {
     const { t, index } = this.multiclassTask(task);
     if (!(users instanceof Float32Array) || users.length % this.userDim !== 0) {
       inputError('userVectors', `must be a Float32Array of B × userDim (${this.userDim}) entries, got ${describe(users)}`);
     }
     checkFinite(users, 'userVectors');
-    return { h: this.live(), index, users, out: checkOut(out, (users.length / this.userDim) * t.classes, 'options.out') };
+    return { h: handle ?? this.live(), index, users, out: checkOut(out, (users.length / this.userDim) * t.classes, 'options.out') };
   }
 
   /** Class probabilities (B × classes) of a `multiclass` head for a batch of users. */
   async predict(task: string, users: UserInput[], options: EncodeOptions = {}): Promise<Float32Array> {
     this.multiclassTask(task); // fail before encoding
-    return this.predictFromVectors(task, await this.encode(users, { now: options.now }), options);
+    const cols = this.pack(users, { now: options.now });
+    return this.holding(async (h) => this.predictOn(h, task, await this.encodeOn(h, cols, {}), options));
   }
 
   /** Synchronous {@link predict}. */
@@ -516,7 +548,11 @@ export class Model {
 
   /** {@link predict} from user vectors already encoded (B × userDim). */
   async predictFromVectors(task: string, userVectors: Float32Array, options: ScoreOptions = {}): Promise<Float32Array> {
-    const a = this.predictArgs(task, userVectors, options.out);
+    return this.predictOn(this.live(), task, userVectors, options);
+  }
+
+  private async predictOn(h: Backend, task: string, userVectors: Float32Array, options: ScoreOptions): Promise<Float32Array> {
+    const a = this.predictArgs(task, userVectors, options.out, h);
     try {
       await a.h.predict(a.index, a.users, a.out, true);
     } catch (e) {

@@ -174,3 +174,26 @@ t.test('the model owns its weights: the arrays given to fromTensors and those re
   t.ok(model.weights.get('emb.item.item')!.length > 0, 'and its weights still read');
   model.dispose();
 });
+
+t.test('calls issued before dispose() finish, those of several native steps (predict, retrieve) included; later ones reject', async (t) => {
+  const model = Model.fromTensors(config, randomTensors(config, 9, 0.5), { threads: 2 });
+  const users = [{ behaviors: [{ type: 'pv', time: 10, item: 'i1', category: 'c1' }, { type: 'pv', time: 20, item: 'i2', category: 'c2' }], now: 30 }];
+  const want = model.predictSync('ppp', users);
+  const catalogue = Array.from({ length: 300 }, (_, i) => ({ item: `i${i}`, category: `c${i % 7}`, brand: `b${i % 3}` }));
+  await model.setCatalogue('next', catalogue);
+  const u = model.encodeSync(users);
+  const top = await model.retrieve('next', u, 5, { user: users[0] });
+  for (let round = 0; round < 5; round++) {
+    const again = Model.fromTensors(config, randomTensors(config, 9, 0.5), { threads: 2 });
+    await again.setCatalogue('next', catalogue);
+    const p = again.predict('ppp', users);
+    const r = again.retrieve('next', u, 5, { user: users[0] });
+    const e = again.encode(users);
+    again.dispose();
+    t.same(Array.from(await p), Array.from(want), `predict in flight at dispose() resolves (round ${round})`);
+    t.same(Array.from((await r).index), Array.from(top.index), 'so does retrieve');
+    t.equal((await e).length, again.userDim, 'and encode');
+    await rejectsCode(t, () => again.predict('ppp', users), 'E_DISPOSED', 'disposed', 'a call after dispose() rejects');
+  }
+  model.dispose();
+});
