@@ -7,11 +7,12 @@
  * every tensor is checked against the layout that config implies, so the native code downstream can rely on
  * names, shapes and finiteness without checking again.
  */
+import { createHash } from 'node:crypto';
 import { ResolvedConfig, resolveConfig } from './config';
 import { DupnError, describe } from './errors';
 import { checkPath, readRegularFile, writeFileAtomic } from './atomic-file';
 import { native } from './native';
-import { encodeSafetensors, parseSafetensors } from './safetensors';
+import { ParsedSafetensors, encodeSafetensors, parseSafetensors } from './safetensors';
 import { elementCount, tensorSpecs } from './tensors';
 
 export const FORMAT = 'dupn';
@@ -67,8 +68,40 @@ export async function saveModelFile(path: string, config: ResolvedConfig, tensor
     return { name: spec.name, data, shape: spec.shape };
   });
 
-  const metadata = { format: FORMAT, format_version: FORMAT_VERSION, config: configJson };
+  const metadata = { format: FORMAT, format_version: FORMAT_VERSION, config: configJson, [CHECKSUM_KEY]: tensorsDigest(ordered.map((o) => o.data)) };
   await writeFileAtomic(path, encodeSafetensors(metadata, ordered));
+}
+
+/**
+ * The `__metadata__` key of the tensor data's checksum: the SHA-256 (hex) of every tensor's little-endian
+ * bytes, in the order they lie in the file. dupn writes it into model files and checkpoints and checks it
+ * on load (`verifyChecksum: false` skips that; a file without the key, older or from another tool, is not
+ * checked). Cost: measured 0.16 s on the 178 MB paper-size model file (load 0.15 s without, 0.30 s with).
+ */
+export const CHECKSUM_KEY = 'tensors_sha256';
+
+/** {@link CHECKSUM_KEY}'s value for tensors written in this order. */
+export function tensorsDigest(tensors: readonly Float32Array[]): string {
+  const h = createHash('sha256');
+  for (const t of tensors) {
+    if (LITTLE_ENDIAN) h.update(new Uint8Array(t.buffer, t.byteOffset, t.byteLength));
+    else {
+      const le = new DataView(new ArrayBuffer(t.byteLength));
+      t.forEach((v, i) => le.setFloat32(4 * i, v, true));
+      h.update(new Uint8Array(le.buffer));
+    }
+  }
+  return h.digest('hex');
+}
+
+/** Checks a parsed file's tensor bytes against its checksum, if it has one; `fail` says what is wrong. */
+export function verifyChecksum(bytes: Uint8Array, parsed: ParsedSafetensors, fail: (problem: string) => never): void {
+  const want = parsed.metadata[CHECKSUM_KEY];
+  if (want === undefined) return;
+  const h = createHash('sha256');
+  for (const e of [...parsed.tensors.values()].sort((a, b) => a.begin - b.begin)) h.update(bytes.subarray(parsed.dataStart + e.begin, parsed.dataStart + e.end));
+  const got = h.digest('hex');
+  if (got !== want) fail(`the tensor data do not match the file's checksum (__metadata__.${CHECKSUM_KEY}): the file is corrupt or was changed after it was written`);
 }
 
 /**
@@ -103,7 +136,7 @@ export function checkModelMetadata(
  * Tensors are zero-copy views over `bytes` where alignment allows, so `bytes` must not be modified afterwards.
  * Throws only `DupnError('E_MODEL_FILE')`.
  */
-export function decodeModelFile(bytes: Uint8Array, source: string): ModelFileContents {
+export function decodeModelFile(bytes: Uint8Array, source: string, options: LoadOptions = {}): ModelFileContents {
   // Typed as a never-returning function so TypeScript narrows after each check.
   const fail: (problem: string, cause?: unknown) => never = (problem, cause) => {
     throw new DupnError('E_MODEL_FILE', `${source}: ${problem}`, { cause });
@@ -139,7 +172,8 @@ export function decodeModelFile(bytes: Uint8Array, source: string): ModelFileCon
     const shown = extra.slice(0, 5).map((n) => describe(n)).join(', ');
     fail(`unexpected tensor${extra.length > 1 ? 's' : ''} not in the config: ${shown}${extra.length > 5 ? `, … (${extra.length} in all)` : ''}`);
   }
-
+  // Last, so that a file with a structural problem is told that problem rather than "corrupt".
+  if (options.verifyChecksum !== false) verifyChecksum(bytes, parsed, fail);
   return { config, tensors };
 }
 
@@ -160,9 +194,15 @@ export function float32At(bytes: Uint8Array, offset: number, count: number): Flo
   return out;
 }
 
+/** Options of reading a model file. */
+export interface LoadOptions {
+  /** Check the tensor data against the file's checksum ({@link CHECKSUM_KEY}) [true]. */
+  verifyChecksum?: boolean;
+}
+
 /** Reads and validates a model file. Rejects with `E_IO` when the file cannot be read, `E_MODEL_FILE` when it is bad. */
-export async function loadModelFile(path: string): Promise<ModelFileContents> {
-  return decodeModelFile(await fileBytes(path), path);
+export async function loadModelFile(path: string, options: LoadOptions = {}): Promise<ModelFileContents> {
+  return decodeModelFile(await fileBytes(path), path, options);
 }
 
 /**

@@ -7,6 +7,8 @@ import { tensorSpecs, elementCount } from '../lib/tensors';
 import { writeFileAtomic } from '../lib/atomic-file';
 import { mulberry32 as rng } from '../lib/random';
 import { FORMAT, FORMAT_VERSION, decodeModelFile, loadModelFile, saveModelFile } from '../lib/model-file';
+import { parseSafetensors } from '../lib/safetensors';
+import { Model } from '../lib/model';
 
 function smallConfig(): ResolvedConfig {
   return resolveConfig({
@@ -99,7 +101,8 @@ t.test('save then load round-trips bit for bit', async (t) => {
   const n = Number(Buffer.from(bytes.buffer, bytes.byteOffset, 8).readBigUInt64LE(0));
   t.equal((8 + n) % 8, 0, 'data section 8-aligned');
   const meta = splitFile(bytes).header['__metadata__'];
-  t.same(meta, { format: FORMAT, format_version: FORMAT_VERSION, config: JSON.stringify(config) }, 'metadata');
+  t.match(meta, { format: FORMAT, format_version: FORMAT_VERSION, config: JSON.stringify(config), tensors_sha256: /^[0-9a-f]{64}$/ }, 'metadata');
+  t.same(Object.keys(meta).sort(), ['config', 'format', 'format_version', 'tensors_sha256'], 'and nothing else');
   const decoded = decodeModelFile(bytes, path);
   for (const data of decoded.tensors.values()) t.equal(data.buffer, bytes.buffer, 'zero-copy view');
 
@@ -331,4 +334,21 @@ t.test('writeFileAtomic', async (t) => {
 
   await t.rejects(loadModelFile(nodePath.join(gone, 'm.safetensors')), { code: 'E_IO', message: /cannot read model file .*gone.m\.safetensors.*ENOENT/ });
   await t.rejects(loadModelFile(dir), { code: 'E_IO', message: /cannot read model file/ });
+});
+
+t.test('a checksum of the tensor data: a finite change anywhere in the data is caught on load, unless the caller skips the check', async (t) => {
+  const dir = t.testdir({});
+  const { bytes } = await validFile(dir);
+  const parsed = parseSafetensors(bytes);
+  // One byte in the middle of the data, one in the last tensor: both keep every value finite.
+  for (const at of [parsed.dataStart + Math.floor((bytes.length - parsed.dataStart) / 2), bytes.length - 2]) {
+    const b = bytes.slice();
+    b[at] ^= 0x01;
+    const path = nodePath.join(dir, `flipped-${at}.safetensors`);
+    await fsp.writeFile(path, b);
+    await t.rejects(Model.load(path), { code: 'E_MODEL_FILE', message: /do not match the file's checksum/ }, `byte ${at} flipped`);
+    const m = await Model.load(path, { verifyChecksum: false });
+    t.ok(m.userDim > 0, 'verifyChecksum: false loads it');
+    m.dispose();
+  }
 });

@@ -13,6 +13,8 @@ import { fit } from '../lib/train/fit';
 import { learningRateAt, resolveTrainOptions } from '../lib/train/options';
 import { Trainer } from '../lib/train/trainer';
 import { tensorSpecs } from '../lib/tensors';
+import { encodeSafetensors, parseSafetensors } from '../lib/safetensors';
+import { float32At } from '../lib/model-file';
 import { rejectsCode } from './support/errors';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dupn-trainer-'));
@@ -248,4 +250,39 @@ t.test('row-wise Adagrad embeddings: one accumulator per row, a checkpoint about
   t.ok(tensorsEqual(trainer.toModel(), whole.toModel()), 'resumed weights are bit-identical to an uninterrupted run');
   trainer.dispose();
   whole.dispose();
+});
+
+t.test('Trainer.resume validates a checkpoint like a model file: NaN/Inf weights or optimizer state, negative second moments, wrong shapes', async (t) => {
+  const ckpt = path.join(dir, 'check.ckpt');
+  const trainer = Trainer.create(cfg, { batchSize: 40, seed: 3 });
+  await fit(trainer, { data: () => data.slice(0, 80), epochs: 1 });
+  await trainer.saveCheckpoint(ckpt, { epoch: 0, examples: 80 });
+  trainer.dispose();
+  const bytes = fs.readFileSync(ckpt);
+  const parsed = parseSafetensors(bytes);
+  // Rewrites one tensor of the checkpoint (optionally under another shape) and resumes from the result.
+  const rewrite = (name: string, edit: (a: Float32Array) => void, shape?: number[]): string => {
+    const tensors = [...parsed.tensors].map(([n, e]) => {
+      const a = Float32Array.from(float32At(bytes, parsed.dataStart + e.begin, (e.end - e.begin) / 4));
+      if (n === name) edit(a);
+      return { name: n, data: a, shape: n === name && shape ? shape : e.shape };
+    });
+    const out = path.join(dir, `bad-${name}.ckpt`);
+    // Without the checksum, so that the checks behind it are what is tested; with it the file is refused as corrupt.
+    const { tensors_sha256: _sum, ...meta } = parsed.metadata;
+    fs.writeFileSync(out, Buffer.concat(encodeSafetensors(meta, tensors)));
+    fs.writeFileSync(`${out}.summed`, Buffer.concat(encodeSafetensors(parsed.metadata, tensors)));
+    return out;
+  };
+  const w = 'head.ctr.0.w';
+  await rejectsCode(t, () => Trainer.resume(rewrite(w, (a) => (a[3] = NaN))), 'E_MODEL_FILE', `"${w}" holds a non-finite value at 3`);
+  await rejectsCode(t, () => Trainer.resume(rewrite(`opt.m.${w}`, (a) => (a[0] = Infinity))), 'E_MODEL_FILE', `"opt.m.${w}" holds a non-finite value at 0`);
+  await rejectsCode(t, () => Trainer.resume(rewrite(`opt.v.${w}`, (a) => (a[5] = -1))), 'E_MODEL_FILE', `"opt.v.${w}" holds a negative value at 5`);
+  const shape = parsed.tensors.get(w)!.shape;
+  await rejectsCode(t, () => Trainer.resume(rewrite(w, () => undefined, [shape[1], shape[0]])), 'E_MODEL_FILE', 'does not match the config');
+  const { trainer: ok } = await Trainer.resume(rewrite(w, () => undefined));
+  t.equal(ok.steps, 2, 'the untouched rewrite resumes');
+  ok.dispose();
+  const flipped = `${rewrite(w, (a) => (a[0] = a[0] + 1))}.summed`;
+  await rejectsCode(t, () => Trainer.resume(flipped), 'E_MODEL_FILE', 'do not match the file\'s checksum');
 });

@@ -10,7 +10,7 @@ import { DupnError, inputError } from '../errors';
 import { TrainingExample } from '../data/example';
 import { initTensors } from '../init';
 import { Model, ModelOptions } from '../model';
-import { loadModelFile, saveModelFile, float32At } from '../model-file';
+import { CHECKSUM_KEY, firstNonFinite, float32At, loadModelFile, saveModelFile, shapeText, tensorsDigest, verifyChecksum } from '../model-file';
 import { NativeTrainer, fromNativeError, native } from '../native';
 import { nativeSpec } from '../native-spec';
 import { encodeSafetensors, parseSafetensors } from '../safetensors';
@@ -251,6 +251,7 @@ export class Trainer {
       options: JSON.stringify(kept),
       step: String(this.stepCount),
       position: JSON.stringify(position ?? null),
+      [CHECKSUM_KEY]: tensorsDigest(tensors.map((x) => x.data)),
     };
     await writeFileAtomic(path, encodeSafetensors(metadata, tensors));
   }
@@ -282,23 +283,34 @@ export class Trainer {
     if (!Number.isSafeInteger(step) || step < 0) fail(`bad step ${JSON.stringify(meta['step'])}`);
     const { lambdas: _l, ...rest } = saved as TrainOptions & { lambdas?: number[] };
     const o = resolveTrainOptions(config, { ...rest, ...options }, os.availableParallelism());
-    const read = (name: string, count: number): Float32Array => {
+    // Checked like a model file: dtype, shape, finiteness; optimizer second moments and accumulators ≥ 0.
+    const read = (name: string, shape: readonly number[], nonNegative = false): Float32Array => {
       const e = parsed.tensors.get(name);
       if (!e) fail(`missing tensor "${name}"`);
-      if (e!.dtype !== 'F32' || e!.end - e!.begin !== 4 * count) fail(`tensor "${name}" has the wrong dtype or size`);
-      return Float32Array.from(float32At(bytes, parsed.dataStart + e!.begin, count));
+      const count = elementCount(shape);
+      if (e!.dtype !== 'F32') fail(`tensor "${name}" is ${e!.dtype}, expected F32`);
+      if (shapeText(e!.shape) !== shapeText(shape)) fail(`tensor "${name}": shape ${shapeText(e!.shape)} does not match the config, expected ${shapeText(shape)}`);
+      if (e!.end - e!.begin !== 4 * count) fail(`tensor "${name}" has ${e!.end - e!.begin} bytes, shape ${shapeText(shape)} needs ${4 * count}`);
+      const data = Float32Array.from(float32At(bytes, parsed.dataStart + e!.begin, count));
+      const bad = firstNonFinite(data);
+      if (bad >= 0) fail(`tensor "${name}" holds a non-finite value at ${bad}`);
+      if (nonNegative) {
+        const neg = data.findIndex((x) => x < 0);
+        if (neg >= 0) fail(`tensor "${name}" holds a negative value at ${neg} (optimizer second moments are ≥ 0)`);
+      }
+      return data;
     };
     const tensors: Tensors = new Map();
     const moments = new Map<string, { m: Float32Array; v: Float32Array }>();
     for (const s of tensorSpecs(config)) {
-      const n = elementCount(s.shape);
-      tensors.set(s.name, read(s.name, n));
+      tensors.set(s.name, read(s.name, s.shape));
       const fresh = freshMoments(s, o.embeddingOptimizer);
       moments.set(s.name, {
-        m: fresh.m.length > 0 ? read(`opt.m.${s.name}`, n) : fresh.m,
-        v: read(`opt.v.${s.name}`, fresh.v.length),
+        m: fresh.m.length > 0 ? read(`opt.m.${s.name}`, s.shape) : fresh.m,
+        v: read(`opt.v.${s.name}`, fresh.v.length === elementCount(s.shape) ? s.shape : [fresh.v.length], true),
       });
     }
+    verifyChecksum(bytes, parsed, fail); // last: a structural problem is said as such
     return { trainer: new Trainer(config, tensors, o, moments, step), position };
   }
 
