@@ -3,6 +3,7 @@
  * implement this, so the public API, feature pipeline and validation are the same whichever runs.
  */
 import { CandidateColumns, UserColumns } from './columns';
+import { DupnError } from './errors';
 
 export type BackendName = 'native' | 'onnxruntime';
 
@@ -29,4 +30,49 @@ export interface Backend {
     score: Float32Array, found: Int32Array, threads: number, async: false): void;
   /** Frees the engine's resources; calls in flight finish first. */
   release(): void;
+}
+
+/**
+ * The engine with every output checked before a caller sees it: finite but extreme weights (a corrupt or
+ * badly trained model) can overflow to Inf or NaN, and a NaN passed along poisons whatever a service does
+ * with it. A call whose output is not finite fails with `DupnError('E_NUMERIC')` naming the call and the
+ * first bad entry, so the service can fall back. The scan is one pass over outputs that are small beside
+ * the compute.
+ */
+export function withFiniteOutputs(inner: Backend): Backend {
+  const check = (call: string, what: string, out: Float32Array | null, rowWidth = 0, count = out?.length ?? 0): void => {
+    if (out === null) return;
+    for (let i = 0; i < count; i++) {
+      if (Number.isFinite(out[i])) continue;
+      const where = rowWidth > 0 ? `${what} ${Math.floor(i / rowWidth)} (entry ${i % rowWidth})` : `${what}[${i}]`;
+      throw new DupnError('E_NUMERIC', `${call}: ${where} is ${out[i]}: the model's weights overflow on this input; the result is withheld`, { path: call });
+    }
+  };
+  const after = <R>(r: R, fn: () => void): R => (r instanceof Promise ? (r.then(fn) as R) : (fn(), r));
+  const g: Backend = {
+    get isa() {
+      return inner.isa;
+    },
+    encode: ((cols: UserColumns, users: Float32Array, attention: Float32Array | null, threads: number, async: boolean) =>
+      after(inner.encode(cols, users, attention, threads, async as true), () => {
+        check('encode', 'user', users, users.length / Math.max(1, cols.lengths.length));
+        check('encode', 'attention weight', attention);
+      })) as Backend['encode'],
+    score: ((heads: number[], user: Float32Array, cands: CandidateColumns, outs: Float32Array[], threads: number, async: boolean) =>
+      after(inner.score(heads, user, cands, outs, threads, async as true), () => outs.forEach((o) => check('score', 'candidate', o, 1)))) as Backend['score'],
+    predict: ((head: number, users: Float32Array, out: Float32Array, async: boolean) =>
+      after(inner.predict(head, users, out, async as true), () => check('predict', 'output', out))) as Backend['predict'],
+    release: () => inner.release(),
+  };
+  if (inner.itemVectors) {
+    const iv = inner.itemVectors.bind(inner);
+    g.itemVectors = ((head: number, cands: CandidateColumns, out: Float32Array, threads: number, async: boolean) =>
+      after(iv(head, cands, out, threads, async as true), () => check('itemVectors', 'vector entry', out))) as Backend['itemVectors'];
+  }
+  if (inner.topK) {
+    const tk = inner.topK.bind(inner);
+    g.topK = ((blocked: Float32Array, dim: number, block: number, query: Float32Array, k: number, skip: Uint8Array | null, index: Int32Array, score: Float32Array, found: Int32Array, threads: number, async: boolean) =>
+      after(tk(blocked, dim, block, query, k, skip, index, score, found, threads, async as true), () => check('retrieve', 'score', score, 0, found[0]))) as Backend['topK'];
+  }
+  return g;
 }

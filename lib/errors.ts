@@ -12,6 +12,7 @@ export type DupnErrorCode =
   | 'E_IO' // a file could not be read or written
   | 'E_UNSUPPORTED' // the call is not available with this backend (e.g. *Sync on onnxruntime)
   | 'E_DIVERGED' // training produced a non-finite loss or gradient (the step was not applied)
+  | 'E_NUMERIC' // a model's output was not finite (its weights overflow on this input): the result is withheld
   | 'E_INTERNAL'; // a native failure that is not the caller's fault
 
 /** The one error class of dupn: `code` says what kind of failure, `message` names the field and the problem. */

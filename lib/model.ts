@@ -11,7 +11,7 @@ import { CandidateInput, PackOptions, RetrievalInputs, UserInput, packCandidates
 import { initTensors } from './init';
 import { firstNonFinite, loadModelFile, saveModelFile } from './model-file';
 import { checkPath } from './atomic-file';
-import { Backend, BackendName } from './backend';
+import { Backend, BackendName, withFiniteOutputs } from './backend';
 import { fromNativeError, native } from './native';
 import { nativeSpec } from './native-spec';
 import { Catalogue, Retrieved, RetrieveOptions, SEARCH_BLOCK, blockTransposed, catalogueKeys, mergeTop } from './retrieval';
@@ -154,12 +154,12 @@ export class Model {
     this.precision = precision;
     if (backend === 'onnxruntime') {
       if (precision !== 'fp32') throw new DupnError('E_UNSUPPORTED', 'options.precision: "bf16" runs on the native backend only', { path: 'options.precision' });
-      this.handle = new (onnxBackend().OnnxBackend)(config, tensors, this.threads);
+      this.handle = withFiniteOutputs(new (onnxBackend().OnnxBackend)(config, tensors, this.threads));
       return;
     }
     const isa = options.isa ?? process.env.DUPN_ISA ?? '';
     try {
-      this.handle = new (native().NativeModel)(nativeSpec(config, tensors, cacheSize(options.candidateCache), precision === 'bf16'), isa);
+      this.handle = withFiniteOutputs(new (native().NativeModel)(nativeSpec(config, tensors, cacheSize(options.candidateCache), precision === 'bf16'), isa));
     } catch (e) {
       throw fromNativeError(e, 'model');
     }

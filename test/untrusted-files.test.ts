@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { resolveConfig } from '../lib/config';
 import { Model } from '../lib/model';
 import { Trainer } from '../lib/train/trainer';
+import { randomTensors } from '../lib/testing';
 import { rejectsCode } from './support/errors';
 
 const config = resolveConfig({
@@ -107,4 +108,35 @@ t.test("a write removes the temporaries that killed writers left of the same fil
   t.ok(fs.existsSync(other), 'temporaries of other files stay');
   t.ok((await Model.load(target)).userDim > 0, 'and the file itself loads');
   model.dispose();
+});
+
+t.test('finite but extreme weights never give a caller a NaN or Inf: the call fails with E_NUMERIC instead', async (t) => {
+  const users = [{ behaviors: [{ type: 'pv', time: 1, item: 'a', category: 'c' }, { type: 'pv', time: 2, item: 'b', category: 'd' }], now: 3 }];
+  const cand = [{ item: 'a', category: 'c', shop: 's', brand: 'b' }];
+  const seen = { ok: 0, numeric: 0 };
+  for (const name of randomTensors(config, 1, 0.5).keys()) {
+    const tensors = randomTensors(config, 1, 0.5);
+    const a = tensors.get(name)!;
+    for (let i = 0; i < a.length; i++) a[i] = i % 2 ? -3e38 : 3e38;
+    const model = Model.fromTensors(config, tensors, { threads: 1 });
+    const calls: [string, () => Promise<Float32Array> | Float32Array][] = [
+      ['encode', () => model.encode(users)],
+      ['encodeSync', () => model.encodeSync(users)],
+      ['score', () => model.score('ctr', new Float32Array(model.userDim).fill(0.5), cand)],
+      ['scoreSync', () => model.scoreSync('l2r', new Float32Array(model.userDim).fill(-0.5), cand)],
+      ['predict', () => model.predict('ppp', users)],
+    ];
+    for (const [label, call] of calls) {
+      try {
+        const out = await call();
+        if (!out.every(Number.isFinite)) t.fail(`${name} · ${label}: a non-finite output reached the caller`);
+        seen.ok++;
+      } catch (e) {
+        t.equal((e as { code?: string }).code, 'E_NUMERIC', `${name} · ${label}: ${(e as Error).message}`);
+        seen.numeric++;
+      }
+    }
+    model.dispose();
+  }
+  t.ok(seen.numeric >= 10, `E_NUMERIC in ${seen.numeric} calls (finite in ${seen.ok})`);
 });
