@@ -1,7 +1,9 @@
 /**
  * Crash-safe file replacement: readers (and a process restarted after a crash) see either the old file or the
  * complete new one, never a torn mix. The data go to a temporary file in the same directory (same file
- * system, so rename is atomic), are fsynced, and only then renamed over the target.
+ * system, so rename is atomic), are fsynced, and only then renamed over the target. A set of files that belong
+ * together is written the same way, all temporaries first. Also here: the checks every path and every read of
+ * an untrusted model-like file go through.
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsc, promises as fsp } from 'node:fs';
@@ -17,7 +19,41 @@ const MAX_WRITE = 1 << 30;
  * file is untouched, the temporary file is removed, and the promise rejects with `DupnError('E_IO')`.
  */
 export async function writeFileAtomic(path: string, chunks: Uint8Array[]): Promise<void> {
-  checkPath(path, 'path');
+  await writeFilesAtomic([{ path, chunks }]);
+}
+
+/**
+ * Writes a set of files that belong together (an ONNX user file and its head files): every file goes to its
+ * temporary first, and only when all are written and fsynced are they renamed into place, the first file of
+ * the list last. A failure while writing (a full disk, the usual one) leaves the previous set whole and
+ * removes every temporary; the renames that follow need no space. Rejects with `DupnError('E_IO')`.
+ */
+export async function writeFilesAtomic(files: { path: string; chunks: Uint8Array[] }[]): Promise<void> {
+  for (const [i, f] of files.entries()) checkPath(f.path, files.length === 1 ? 'path' : `files[${i}].path`);
+  const temps: string[] = [];
+  let current = files[0]?.path ?? '';
+  try {
+    for (const f of files) {
+      current = f.path;
+      temps.push(await writeTemporary(f.path, f.chunks));
+    }
+    for (let i = files.length - 1; i >= 0; i--) {
+      current = files[i].path;
+      await fsp.rename(temps[i], files[i].path);
+      temps[i] = '';
+    }
+  } catch (err) {
+    await Promise.all(temps.filter((p) => p !== '').map((p) => fsp.unlink(p).catch(() => undefined)));
+    if (err instanceof DupnError) throw err;
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new DupnError('E_IO', `cannot write ${current}: ${reason}`, { cause: err });
+  }
+  for (const dir of new Set(files.map((f) => nodePath.dirname(nodePath.resolve(f.path))))) await syncDirectory(dir);
+  for (const f of files) await removeStaleTemporaries(f.path);
+}
+
+/** Writes and fsyncs `chunks` to a fresh temporary beside `path`; returns its name (removed on failure). */
+async function writeTemporary(path: string, chunks: Uint8Array[]): Promise<string> {
   // pid + random suffix: concurrent writers (threads or processes) never share a temp file.
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   let handle: FileHandle | undefined;
@@ -39,16 +75,12 @@ export async function writeFileAtomic(path: string, chunks: Uint8Array[]): Promi
     await handle.sync();
     await handle.close();
     handle = undefined;
-    await fsp.rename(tmp, path);
-    created = false;
+    return tmp;
   } catch (err) {
     if (handle) await handle.close().catch(() => undefined);
     if (created) await fsp.unlink(tmp).catch(() => undefined);
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new DupnError('E_IO', `cannot write ${path}: ${reason}`, { cause: err });
+    throw err;
   }
-  await syncDirectory(nodePath.dirname(nodePath.resolve(path)));
-  await removeStaleTemporaries(path);
 }
 
 /**

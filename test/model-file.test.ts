@@ -4,7 +4,7 @@ import * as nodePath from 'node:path';
 import { ResolvedConfig, resolveConfig } from '../lib/config';
 import { DupnError } from '../lib/errors';
 import { tensorSpecs, elementCount } from '../lib/tensors';
-import { writeFileAtomic } from '../lib/atomic-file';
+import { writeFileAtomic, writeFilesAtomic } from '../lib/atomic-file';
 import { mulberry32 as rng } from '../lib/random';
 import { FORMAT, FORMAT_VERSION, decodeModelFile, loadModelFile, saveModelFile } from '../lib/model-file';
 import { parseSafetensors } from '../lib/safetensors';
@@ -351,4 +351,19 @@ t.test('a checksum of the tensor data: a finite change anywhere in the data is c
     t.ok(m.userDim > 0, 'verifyChecksum: false loads it');
     m.dispose();
   }
+});
+
+t.test('writeFilesAtomic: a failure while writing any file of a set leaves the whole previous set, and no temporaries', async (t) => {
+  const dir = t.testdir({ 'm.onnx': 'old user', 'm.ctr.onnx': 'old ctr', 'm.ppp.onnx': 'old ppp' });
+  const files = ['m.onnx', 'm.ctr.onnx', 'm.ppp.onnx'].map((n) => nodePath.join(dir, n));
+  const good = (s: string) => [new TextEncoder().encode(s)];
+  // The last file fails (a chunk that is no bytes stands for a full disk): nothing of the new set is published.
+  await t.rejects(
+    writeFilesAtomic([{ path: files[0], chunks: good('new user') }, { path: files[1], chunks: good('new ctr') }, { path: files[2], chunks: [42 as unknown as Uint8Array] }]),
+    { code: 'E_IO', message: /m\.ppp\.onnx/ },
+  );
+  t.same(await Promise.all(files.map((f) => fsp.readFile(f, 'utf8'))), ['old user', 'old ctr', 'old ppp'], 'the old set is whole');
+  t.same((await fsp.readdir(dir)).filter((n) => n.includes('.tmp-')), [], 'no temporaries left');
+  await writeFilesAtomic(files.map((f, i) => ({ path: f, chunks: good(`new ${i}`) })));
+  t.same(await Promise.all(files.map((f) => fsp.readFile(f, 'utf8'))), ['new 0', 'new 1', 'new 2'], 'a set that writes is published whole');
 });

@@ -10,7 +10,7 @@
  */
 import * as nodePath from 'node:path';
 import { onnx } from './generated/onnx';
-import { writeFileAtomic } from '../atomic-file';
+import { writeFilesAtomic } from '../atomic-file';
 import { CandidateColumns, UserColumns } from '../columns';
 import { ResolvedConfig, RetrievalTask, TaskConfig, denseCount, deriveDims, targetDim, taskOutputs } from '../config';
 import { DupnError, inputError } from '../errors';
@@ -416,15 +416,13 @@ export async function exportOnnx(config: ResolvedConfig, tensors: Tensors, path:
   const base = nodePath.basename(path);
   const stem = base.toLowerCase().endsWith('.onnx') ? base.slice(0, -'.onnx'.length) : base;
   const graphs = buildOnnxGraphs(config, tensors, stem);
-  const written: string[] = [];
-  await writeFileAtomic(path, [graphs.user]);
-  written.push(path);
-  for (const t of config.tasks) {
-    const file = nodePath.join(dir, headFileName(stem, t.name));
-    await writeFileAtomic(file, [graphs.heads.get(t.name)!]);
-    written.push(file);
-  }
-  return written;
+  // One set: a failure while writing leaves the previous export loadable (writeFilesAtomic).
+  const files = [
+    { path, chunks: [graphs.user] },
+    ...config.tasks.map((t) => ({ path: nodePath.join(dir, headFileName(stem, t.name)), chunks: [graphs.heads.get(t.name)!] })),
+  ];
+  await writeFilesAtomic(files);
+  return files.map((f) => f.path);
 }
 
 // ---------------------------------------------------------------------------------------------------------
