@@ -197,3 +197,40 @@ t.test('calls issued before dispose() finish, those of several native steps (pre
   }
   model.dispose();
 });
+
+t.test('columns on a SharedArrayBuffer that another thread keeps writing: every call resolves or rejects typed', async (t) => {
+  const model = Model.fromTensors(config, randomTensors(config, 10, 0.5), { threads: 2 });
+  const cols = randomUserColumns(config, 15, lengths);
+  const shared = (a: Int32Array): Int32Array => {
+    const s = new Int32Array(new SharedArrayBuffer(Math.max(4, a.byteLength)), 0, a.length);
+    s.set(a);
+    return s;
+  };
+  const sab: UserColumns = {
+    lengths: shared(cols.lengths), items: shared(cols.items), properties: shared(cols.properties),
+    queryOffsets: shared(cols.queryOffsets), queryTokens: shared(cols.queryTokens), profile: shared(cols.profile),
+  };
+  const { Worker } = await import('node:worker_threads');
+  // The writer scribbles over ids and lengths without pause until told to stop.
+  const stop = new Int32Array(new SharedArrayBuffer(4));
+  const writer = new Worker(
+    `const { workerData: [stop, ...arrays] } = require('node:worker_threads');
+     let x = 1;
+     while (Atomics.load(stop, 0) === 0) for (const a of arrays) for (let i = 0; i < a.length; i += 7) a[i] = (x = (x * 1103515245 + 12345) | 0);`,
+    { eval: true, workerData: [stop, sab.lengths, sab.items, sab.properties, sab.queryOffsets] },
+  );
+  const codes = new Map<string, number>();
+  for (let i = 0; i < 300; i++) {
+    try {
+      await model.encodeColumns(sab);
+      codes.set('ok', (codes.get('ok') ?? 0) + 1);
+    } catch (e) {
+      const code = (e as { code?: string }).code ?? String(e);
+      codes.set(code, (codes.get(code) ?? 0) + 1);
+    }
+  }
+  Atomics.store(stop, 0, 1);
+  await writer.terminate();
+  t.same([...codes.keys()].filter((k) => k !== 'ok' && k !== 'E_INPUT'), [], `results: ${JSON.stringify(Object.fromEntries(codes))}`);
+  model.dispose();
+});
