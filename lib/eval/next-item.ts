@@ -34,14 +34,8 @@ export interface NextItemMetrics {
   sampledNdcg: number;
 }
 
-/** Mean and one standard error (of the mean over cases) of each metric. */
-export interface NextItemSpread {
-  hr: number;
-  mrr: number;
-  ndcg: number;
-  sampledHr: number;
-  sampledNdcg: number;
-}
+/** One standard error (of the mean over cases) of each metric. */
+export type NextItemSpread = NextItemMetrics;
 
 /**
  * A model head against a baseline on the same cases: the mean per-case difference of each metric (model
@@ -105,7 +99,8 @@ export function tiedRankMetrics(greater: number, equal: number, k: number): { hr
   return { hr: hr / n, rr: rr / n, ndcg: ndcg / n };
 }
 
-function rankOf(scores: ArrayLike<number>, target: number, k: number, among?: readonly number[]): { hr: number; rr: number; ndcg: number } {
+/** The target's tied-rank metrics among the first `size` scores, or among the rows `among` when given. */
+function rankOf(scores: ArrayLike<number>, target: number, k: number, size: number, among?: readonly number[]): { hr: number; rr: number; ndcg: number } {
   const s = scores[target];
   let greater = 0;
   let equal = 0;
@@ -115,7 +110,7 @@ function rankOf(scores: ArrayLike<number>, target: number, k: number, among?: re
     else if (scores[i] === s) equal++;
   };
   if (among) for (const i of among) visit(i);
-  else for (let i = 0; i < scores.length; i++) visit(i);
+  else for (let i = 0; i < size; i++) visit(i);
   return tiedRankMetrics(greater, equal, k);
 }
 
@@ -133,20 +128,19 @@ class Tally {
     this.values.sampledNdcg.push(sampled.ndcg);
   }
 
-  mean(): NextItemMetrics {
-    return metricsOf((m) => meanAndError(this.values[m])[0]);
+  /** The mean of each metric and its standard error. */
+  summary(): { mean: NextItemMetrics; standardError: NextItemSpread } {
+    const mean = metricsOf(() => 0);
+    const standardError = metricsOf(() => 0);
+    for (const m of METRICS) [mean[m], standardError[m]] = meanAndError(this.values[m]);
+    return { mean, standardError };
   }
 
-  standardError(): NextItemSpread {
-    return metricsOf((m) => meanAndError(this.values[m])[1]);
-  }
-
-  /** Mean and standard error of this tally minus `other`, case by case. */
-  minus(other: Tally): { difference: NextItemMetrics; standardError: NextItemSpread } {
-    const d = metricsOf(() => 0);
-    const e = metricsOf(() => 0);
-    for (const m of METRICS) [d[m], e[m]] = meanAndError(this.values[m].map((v, i) => v - other.values[m][i]));
-    return { difference: d, standardError: e };
+  /** This tally minus `other`, case by case. */
+  minus(other: Tally): Tally {
+    const d = new Tally();
+    for (const m of METRICS) d.values[m] = this.values[m].map((v, i) => v - other.values[m][i]);
+    return d;
   }
 }
 
@@ -166,11 +160,20 @@ function meanAndError(xs: number[]): [number, number] {
   return [mean, Math.sqrt(ss / (n - 1) / n)];
 }
 
+/** A test case in one catalogue view: the row of its true entity and the rows of its sampled negatives. */
 interface Case {
-  history: (string | undefined)[];
-  example: TrainingExample;
   target: number;
   sample: number[];
+}
+
+/**
+ * One view of the evaluation: the first `size` entities of the catalogue, and per labelled example its case
+ * there (undefined when its true entity is not among them), with a tally per scorer.
+ */
+interface View {
+  size: number;
+  cases: (Case | undefined)[];
+  tallies: Map<string, Tally>;
 }
 
 /** The ranked part of a report: one catalogue, its cases and every scorer's metrics. */
@@ -188,7 +191,8 @@ export interface Ranking {
  * (the warm cases, where the count-based baselines can compete at all), and over the open catalogue, the
  * training entities plus every entity the test period's histories and labels hold (what a shop's catalogue
  * has on the test day, new items included: the baselines give them nothing, a model scores them by their
- * attributes), with every case.
+ * attributes), with every case. The training entities come first in the open catalogue, so one scoring of
+ * it serves both views (a scorer's score of an entity does not depend on the others).
  */
 export async function evaluateNextItem(
   examples: Iterable<TrainingExample> | AsyncIterable<TrainingExample>,
@@ -196,10 +200,13 @@ export async function evaluateNextItem(
   model: Model | undefined,
   options: NextItemOptions = {},
 ): Promise<NextItemReport> {
+  const k = options.k ?? 20;
+  const sampledK = options.sampledK ?? 10;
+  const sampled = options.sampled ?? 100;
   const taskName = options.task ?? stats.itemTask();
   const es: EntityStats | undefined = taskName === undefined ? undefined : stats.byTask.get(taskName);
   if (es === undefined || taskName === undefined) throw new DupnError('E_TASK', `next-item evaluation needs a binary or rank task over items${taskName ? `; "${taskName}" is not one` : ''}`);
-  const labelled: { ex: TrainingExample; positive: CandidateInput }[] = [];
+  const labelled: { ex: TrainingExample; label: LabelledCandidate[]; positive: CandidateInput }[] = [];
   const fresh = new Map<string, CandidateInput>(); // entities first seen in the test period, with their fields
   const note = (key: string | undefined, fields: BehaviorInput | CandidateInput): void => {
     if (key === undefined || es.count.has(key) || fresh.has(key)) return;
@@ -212,69 +219,51 @@ export async function evaluateNextItem(
     if (!Array.isArray(label)) return;
     const positive = label.find((c) => c.label > 0);
     if (!positive) return;
-    labelled.push({ ex, positive: positive.candidate });
+    labelled.push({ ex, label, positive: positive.candidate });
     for (const b of ex.user.behaviors) note(behaviorKey(es.fields, b), b);
     for (const c of label) if (c.label > 0) note(behaviorKey(es.fields, c.candidate), c.candidate);
   };
   if (isAsyncIterable(examples)) for await (const ex of examples) add(ex);
   else for (const ex of examples) add(ex);
 
-  const warmKeys = [...es.count.keys()];
-  const warm = await rank(warmKeys, es, labelled, taskName, model, options);
-  const openKeys = [...warmKeys, ...fresh.keys()];
-  const open = await rank(openKeys, es, labelled, taskName, model, options, fresh);
-  return {
-    task: taskName,
-    ...warm.ranking,
-    unseenTargets: warm.unseen,
-    k: options.k ?? 20,
-    sampledK: options.sampledK ?? 10,
-    sampled: options.sampled ?? 100,
-    open: { ...open.ranking, newEntities: fresh.size },
-  };
-}
-
-async function rank(
-  keys: string[],
-  es: EntityStats,
-  labelled: { ex: TrainingExample; positive: CandidateInput }[],
-  taskName: string,
-  model: Model | undefined,
-  options: NextItemOptions,
-  fresh?: Map<string, CandidateInput>,
-): Promise<{ ranking: Ranking; unseen: number }> {
-  const k = options.k ?? 20;
-  const sampledK = options.sampledK ?? 10;
-  const sampled = options.sampled ?? 100;
+  const keys = [...es.count.keys(), ...fresh.keys()];
   const index = new Map(keys.map((key, i) => [key, i]));
-  const rng = mulberry32(options.seed ?? 7);
-  const cases: Case[] = [];
-  let unseen = 0;
-  for (const { ex, positive } of labelled) {
-    const label = ex.labels[taskName] as LabelledCandidate[];
-    const target = index.get(behaviorKey(es.fields, positive) ?? '');
-    if (target === undefined) {
-      unseen++;
-      continue;
-    }
-    const history = ex.user.behaviors.map((b) => behaviorKey(es.fields, b));
-    const touched = new Set<string | undefined>([...history, ...label.filter((c) => c.label > 0).map((c) => behaviorKey(es.fields, c.candidate))]);
-    const sample: number[] = [];
-    const free = keys.length - [...touched].filter((t) => t !== undefined && index.has(t)).length;
-    const want = Math.min(sampled, free);
-    const picked = new Set<number>();
-    while (sample.length < want) {
-      const i = Math.floor(rng() * keys.length);
-      if (picked.has(i) || touched.has(keys[i])) continue;
-      picked.add(i);
-      sample.push(i);
-    }
-    cases.push({ history, example: ex, target, sample });
-  }
-
-  const tallies = new Map<string, Tally>();
-  const account = (m: Tally, scores: ArrayLike<number>, c: Case): void => {
-    m.add(rankOf(scores, c.target, k), rankOf(scores, c.target, sampledK, c.sample));
+  const histories = labelled.map(({ ex }) => ex.user.behaviors.map((b) => behaviorKey(es.fields, b)));
+  // Each view draws its sampled negatives from its own catalogue, with its own stream of the seed.
+  const views: View[] = [es.count.size, keys.length].map((size) => {
+    const rng = mulberry32(options.seed ?? 7);
+    const cases = labelled.map(({ label, positive }, j): Case | undefined => {
+      const target = index.get(behaviorKey(es.fields, positive) ?? '');
+      if (target === undefined || target >= size) return undefined;
+      const touched = new Set<string | undefined>([...histories[j], ...label.filter((c) => c.label > 0).map((c) => behaviorKey(es.fields, c.candidate))]);
+      const free = size - [...touched].filter((t) => t !== undefined && (index.get(t) ?? size) < size).length;
+      const want = Math.min(sampled, free);
+      const sample: number[] = [];
+      const picked = new Set<number>();
+      while (sample.length < want) {
+        const i = Math.floor(rng() * size);
+        if (picked.has(i) || touched.has(keys[i])) continue;
+        picked.add(i);
+        sample.push(i);
+      }
+      return { target, sample };
+    });
+    return { size, cases, tallies: new Map() };
+  });
+  // The examples some view ranks: every one whose true entity is in the open catalogue.
+  const ranked = labelled.map((_, j) => j).filter((j) => views.some((v) => v.cases[j] !== undefined));
+  /** Scorer `name`'s scores of example j's catalogue into every view's tally of it. */
+  const accountant = (name: string): ((scores: ArrayLike<number>, j: number) => void) => {
+    const tallies = views.map((v) => {
+      const t = new Tally();
+      v.tallies.set(name, t);
+      return t;
+    });
+    return (scores, j) =>
+      views.forEach((v, n) => {
+        const c = v.cases[j];
+        if (c !== undefined) tallies[n].add(rankOf(scores, c.target, k, v.size), rankOf(scores, c.target, sampledK, v.size, c.sample));
+      });
   };
 
   if (model !== undefined) {
@@ -288,67 +277,78 @@ async function rank(
     const heads = model.config.tasks.filter((t) => t.kind !== 'multiclass' && entityFields(t).join() === es.fields.join());
     if (heads.length === 0) throw new DupnError('E_TASK', `the model has no binary, rank or retrieval task over the entity of "${taskName}"`);
     const logPrior = Float64Array.from(keys, (key) => Math.log(es.count.get(key) ?? 0.5));
-    const catalogue = keys.map((key) => es.features.get(key) ?? fresh?.get(key) ?? {});
+    const catalogue = keys.map((key) => es.features.get(key) ?? fresh.get(key) ?? {});
     const batch = options.batchSize ?? 64;
     for (const task of heads) {
-      const m = new Tally();
-      const withPrior = new Tally();
+      const account = accountant(`model:${task.name}`);
+      const accountPrior = task.kind === 'retrieval' ? undefined : accountant(`model:${task.name}+prior`);
       const packed = model.packCandidates(catalogue, { tasks: [task.name] });
       const D = denseCount(task);
       const corrected = new Float64Array(keys.length);
       let acted: number[] = []; // catalogue rows whose history features the previous case set
-      for (let b = 0; b < cases.length; b += batch) {
-        const part = cases.slice(b, b + batch);
-        const U = await model.encode(part.map((c) => c.example.user));
+      for (let b = 0; b < ranked.length; b += batch) {
+        const part = ranked.slice(b, b + batch);
+        const U = await model.encode(part.map((j) => labelled[j].ex.user));
         for (let i = 0; i < part.length; i++) {
+          const j = part[i];
           if (task.kind === 'retrieval' && D > 0) {
             // Only the items this user acted on have non-zero history features: clear the last case's, set these.
-            for (const j of acted) historyFeatures(undefined, packed.dense, j * D);
+            for (const r of acted) historyFeatures(undefined, packed.dense, r * D);
             acted = [];
-            for (const [key, seen] of historyIndex(part[i].example.user.behaviors, historyField(task), model.config.maxSeqLen)) {
-              const j = index.get(key);
-              if (j === undefined) continue;
-              historyFeatures(seen, packed.dense, j * D);
-              acted.push(j);
+            for (const [key, seen] of historyIndex(labelled[j].ex.user.behaviors, historyField(task), model.config.maxSeqLen)) {
+              const r = index.get(key);
+              if (r === undefined) continue;
+              historyFeatures(seen, packed.dense, r * D);
+              acted.push(r);
             }
           }
           const scores = await model.score(task.name, U.subarray(i * model.userDim, (i + 1) * model.userDim), packed);
-          account(m, scores, part[i]);
-          if (task.kind === 'retrieval') continue;
-          for (let j = 0; j < keys.length; j++) {
-            const logit = task.kind === 'binary' ? Math.log(scores[j] + 1e-30) - Math.log1p(-scores[j] + 1e-30) : scores[j];
-            corrected[j] = logit + logPrior[j];
+          account(scores, j);
+          if (accountPrior === undefined) continue;
+          for (let r = 0; r < keys.length; r++) {
+            const logit = task.kind === 'binary' ? Math.log(scores[r] + 1e-30) - Math.log1p(-scores[r] + 1e-30) : scores[r];
+            corrected[r] = logit + logPrior[r];
           }
-          account(withPrior, corrected, part[i]);
+          accountPrior(corrected, j);
         }
       }
-      tallies.set(`model:${task.name}`, m);
-      if (task.kind !== 'retrieval') tallies.set(`model:${task.name}+prior`, withPrior);
     }
   }
+  const scores = new Float64Array(keys.length);
   for (const name of BASELINES) {
-    const m = new Tally();
-    const scores = new Float64Array(keys.length);
-    for (const c of cases) {
-      const score = es.scorerFor(name, c.history);
+    const account = accountant(name);
+    for (const j of ranked) {
+      const score = es.scorerFor(name, histories[j]);
       for (let i = 0; i < keys.length; i++) scores[i] = score(keys[i]);
-      account(m, scores, c);
+      account(scores, j);
     }
-    tallies.set(name, m);
   }
-  const scorers: Record<string, NextItemMetrics> = {};
-  const standardErrors: Record<string, NextItemSpread> = {};
-  for (const [name, m] of tallies) {
-    scorers[name] = m.mean();
-    standardErrors[name] = m.standardError();
-  }
+
   // The retrieval heads are the ones meant for this; a model without one compares its other heads.
   const retrieval = new Set(model?.config.tasks.filter((t) => t.kind === 'retrieval').map((t) => `model:${t.name}`));
-  const recent = tallies.get('recent')!;
-  const comparisons = [...tallies]
-    .filter(([name]) => name.startsWith('model:') && !name.endsWith('+prior') && (retrieval.size === 0 || retrieval.has(name)))
-    .map(([name, m]) => ({ scorer: name, baseline: 'recent', ...m.minus(recent) }));
-  return { ranking: { catalogue: keys.length, cases: cases.length, scorers, standardErrors, comparisons }, unseen };
+  const rankingOf = (v: View): Ranking => {
+    const scorers: Record<string, NextItemMetrics> = {};
+    const standardErrors: Record<string, NextItemSpread> = {};
+    for (const [name, t] of v.tallies) ({ mean: scorers[name], standardError: standardErrors[name] } = t.summary());
+    const recent = v.tallies.get('recent')!;
+    const comparisons = [...v.tallies]
+      .filter(([name]) => name.startsWith('model:') && !name.endsWith('+prior') && (retrieval.size === 0 || retrieval.has(name)))
+      .map(([name, t]) => {
+        const { mean, standardError } = t.minus(recent).summary();
+        return { scorer: name, baseline: 'recent', difference: mean, standardError };
+      });
+    return { catalogue: v.size, cases: v.cases.filter((c) => c !== undefined).length, scorers, standardErrors, comparisons };
+  };
+  const [warm, open] = views;
+  return {
+    task: taskName,
+    ...rankingOf(warm),
+    unseenTargets: warm.cases.filter((c) => c === undefined).length,
+    k,
+    sampledK,
+    sampled,
+    open: { ...rankingOf(open), newEntities: fresh.size },
+  };
 }
 
 function signed(x: number): string {
