@@ -51,18 +51,24 @@ std::vector<T> copy_of(const Napi::Value& v, const char* what) {
 inline std::vector<int32_t> i32_copy(const Napi::Value& v, const char* what) { return copy_of<int32_t, napi_int32_array>(v, what); }
 inline std::vector<float> f32_copy(const Napi::Value& v, const char* what) { return copy_of<float, napi_float32_array>(v, what); }
 
+// What an async job hands back on the JavaScript thread when it settles: "" when done, else why not.
+class Delivery {
+ public:
+  virtual ~Delivery() = default;
+  virtual std::string deliver() const = 0;
+};
+
 // An output array of a call. A synchronous call writes the caller's array itself. An async job writes a
 // buffer the addon owns, delivered into the caller's array on the JavaScript thread when the job settles,
 // after checking that the array still has its length: one detached, transferred or resized meanwhile gets
 // nothing, and the call rejects (E_INPUT) instead of a worker thread writing freed memory.
 template <typename T, napi_typedarray_type kType>
-class Output {
+class Output : public Delivery {
  public:
   Output(const Napi::Value& v, const char* what, bool async, bool allow_null = false) : what_(what) {
     const View<T> view = typed<T, kType>(v, what, allow_null);
-    present_ = !(allow_null && (v.IsNull() || v.IsUndefined()));
     length_ = view.length;
-    if (!present_) return;
+    if (allow_null && (v.IsNull() || v.IsUndefined())) return;
     if (!async) {
       data_ = view.data;
       return;
@@ -76,7 +82,7 @@ class Output {
   int64_t length() const { return length_; }
 
   // JavaScript thread, when an async job settles: "" when delivered (or nothing to deliver), else why not.
-  std::string deliver() const {
+  std::string deliver() const override {
     if (ref_.IsEmpty()) return "";
     auto arr = ref_.Value().As<Napi::TypedArrayOf<T>>();
     if (static_cast<int64_t>(arr.ElementLength()) != length_ || (length_ > 0 && arr.Data() == nullptr))
@@ -87,7 +93,6 @@ class Output {
 
  private:
   std::string what_;
-  bool present_ = false;
   int64_t length_ = 0;
   T* data_ = nullptr;
   std::vector<T> own_;

@@ -57,20 +57,6 @@ std::shared_ptr<const Candidates> candidates(const Napi::Value& v, const dupn::M
   return out;
 }
 
-// Several outputs delivered as one (score's one output per head).
-template <typename Out>
-struct Deliver {
-  std::shared_ptr<std::vector<Out>> outs;
-  explicit Deliver(std::shared_ptr<std::vector<Out>> o) : outs(std::move(o)) {}
-  std::string deliver() const {
-    for (const Out& o : *outs) {
-      std::string why = o.deliver();
-      if (!why.empty()) return why;
-    }
-    return "";
-  }
-};
-
 class NativeModel : public Napi::ObjectWrap<NativeModel> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -111,19 +97,21 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return *holder_->model;
   }
 
-  // Runs fn now, or on a worker thread returning a Promise that delivers `outs` and settles, pinning
-  // `pins` until then.
-  template <typename... Outs>
-  Napi::Value Run(const Napi::CallbackInfo& info, bool async, const std::vector<Napi::Value>& pins, std::function<void()> fn,
-                  std::shared_ptr<Outs>... outs) {
+  using Outputs = std::vector<std::shared_ptr<const Delivery>>;
+
+  // Runs fn now, or on a worker thread returning a Promise that delivers `outs` (the first failure rejects
+  // it) and settles, pinning `pins` until then.
+  Napi::Value Run(const Napi::CallbackInfo& info, bool async, const std::vector<Napi::Value>& pins, std::function<void()> fn, Outputs outs) {
     if (!async) {
       fn();
       return info.Env().Undefined();
     }
-    return submit(info.Env(), holder_, pins, std::move(fn), [outs...]() {
-      std::string why;
-      ((why.empty() ? (void)(why = outs->deliver()) : (void)0), ...);
-      return why;
+    return submit(info.Env(), holder_, pins, std::move(fn), [outs = std::move(outs)] {
+      for (const auto& o : outs) {
+        std::string why = o->deliver();
+        if (!why.empty()) return why;
+      }
+      return std::string();
     });
   }
 
@@ -149,7 +137,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     std::shared_ptr<Holder> h = holder_;
     return Run(info, async, {}, [h, k, cols, in, users, attention, threads] {
       dupn::encode(*h->model, *k, in, users->data(), attention->data(), threads);
-    }, users, attention);
+    }, {users, attention});
   }
 
   // score(heads: number[], user: Float32Array, candidates {items, dense}, outs: Float32Array[], threads, async):
@@ -168,23 +156,22 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     const int threads = int_arg(info[4], "threads", 1, 1024);
     // Head pointers stay valid while the job holds `holder_` (the model it points into).
     std::vector<dupn::ScoreJob> jobs;
-    auto outputs = std::make_shared<std::vector<F32Out>>();
-    outputs->reserve(heads.Length());
+    Outputs delivered;
     for (uint32_t i = 0; i < heads.Length(); ++i) {
       const int hi = int_arg(heads.Get(i), "head", 0, static_cast<int32_t>(m.heads.size()) - 1);
       if (m.heads[hi].kind == dupn::TaskKind::Multiclass) throw_code(env, "E_TASK", "score: head is multiclass");
       const std::string err = dupn::validate_candidates(m, m.heads[hi], in);
       if (!err.empty()) throw_code(env, "E_INPUT", "candidates." + err);
-      outputs->emplace_back(outs.Get(i), "scores output", async);
-      if (outputs->back().length() != in.count) throw_code(env, "E_INPUT", "scores output: expected one float per candidate");
-      jobs.push_back({&m.heads[hi], outputs->back().data()});
+      auto out = std::make_shared<F32Out>(outs.Get(i), "scores output", async);
+      if (out->length() != in.count) throw_code(env, "E_INPUT", "scores output: expected one float per candidate");
+      jobs.push_back({&m.heads[hi], out->data()});
+      delivered.push_back(std::move(out));
     }
     const dupn::KernelTable* k = kernels_;
     std::shared_ptr<Holder> h = holder_;
-    auto all = std::make_shared<Deliver<F32Out>>(outputs);
     return Run(info, async, {}, [h, k, jobs, user, cands, in, threads] {
       dupn::score(*h->model, *k, jobs, user->data(), in, threads);
-    }, all);
+    }, std::move(delivered));
   }
 
   // predict(head, users: Float32Array (B × userDim), out: Float32Array (B × classes), async)
@@ -207,7 +194,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     std::shared_ptr<Holder> h = holder_;
     return Run(info, async, {}, [h, k, hi, users, out, batch] {
       dupn::predict(*h->model, *k, h->model->heads[hi], users->data(), static_cast<int>(batch), out->data());
-    }, out);
+    }, {out});
   }
 
   // itemVectors(head, candidates {items, dense}, out: Float32Array (C × dim), threads, async): a retrieval
@@ -230,7 +217,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     std::shared_ptr<Holder> h = holder_;
     return Run(info, async, {}, [h, k, hi, cands, in, out, threads] {
       dupn::item_vectors(*h->model, *k, h->model->heads[hi], in, out->data(), threads);
-    }, out);
+    }, {out});
   }
 
   // topK(vectors: Float32Array (n × dim, in blocks of `block` rows, each transposed), dim, block,
@@ -266,7 +253,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     const dupn::KernelTable* kt = kernels_;
     return Run(info, async, {info[0], info[5]}, [kt, vectors, n, dim, block, query, k, skip, index, score, found, threads] {
       found->data()[0] = dupn::top_k(*kt, vectors.data, n, dim, block, query->data(), k, skip, index->data(), score->data(), threads);
-    }, index, score, found);
+    }, {index, score, found});
   }
 
   Napi::Value Release(const Napi::CallbackInfo& info) {
