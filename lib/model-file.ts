@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { ResolvedConfig, resolveConfig } from './config';
 import { DupnError, describe } from './errors';
-import { checkPath, readRegularFile, writeFileAtomic } from './atomic-file';
+import { readRegularFile, writeFileAtomic } from './atomic-file';
 import { native } from './native';
 import { ParsedSafetensors, encodeSafetensors, parseSafetensors } from './safetensors';
 import { elementCount, tensorSpecs } from './tensors';
@@ -152,16 +152,9 @@ export function decodeModelFile(bytes: Uint8Array, source: string, options: Load
   const specs = tensorSpecs(config);
   const tensors = new Map<string, Float32Array>();
   for (const spec of specs) {
-    const entry = parsed.tensors.get(spec.name);
-    if (entry === undefined) fail(`missing tensor "${spec.name}" (shape ${shapeText(spec.shape)} expected by the config)`);
-    const where = `tensor "${spec.name}"`;
-    if (entry.dtype !== 'F32') fail(`${where}: dtype ${entry.dtype}, expected F32`);
-    if (entry.shape.length !== spec.shape.length || entry.shape.some((d, i) => d !== spec.shape[i])) {
-      fail(`${where}: shape ${shapeText(entry.shape)} does not match the config, expected ${shapeText(spec.shape)}`);
-    }
-    const data = float32At(bytes, parsed.dataStart + entry.begin, elementCount(spec.shape));
+    const data = tensorAt(bytes, parsed, spec.name, spec.shape, fail);
     const bad = firstNonFinite(data);
-    if (bad >= 0) fail(`${where}: non-finite value (${data[bad]}) at index ${bad}`);
+    if (bad >= 0) fail(`tensor "${spec.name}": non-finite value (${data[bad]}) at index ${bad}`);
     tensors.set(spec.name, data);
   }
 
@@ -175,6 +168,21 @@ export function decodeModelFile(bytes: Uint8Array, source: string, options: Load
   // Last, so that a file with a structural problem is told that problem rather than "corrupt".
   if (options.verifyChecksum !== false) verifyChecksum(bytes, parsed, fail);
   return { config, tensors };
+}
+
+/**
+ * Tensor `name` of a parsed safetensors file (a model file or a checkpoint), checked to be there, F32 and of
+ * `shape` (parseSafetensors has checked that its bytes lie in the file and match its own shape): a view or
+ * a copy as {@link float32At} gives it. Every problem goes through `fail`, naming the tensor.
+ */
+export function tensorAt(bytes: Uint8Array, parsed: ParsedSafetensors, name: string, shape: readonly number[], fail: (problem: string) => never): Float32Array {
+  const entry = parsed.tensors.get(name);
+  if (entry === undefined) fail(`missing tensor "${name}" (shape ${shapeText(shape)} expected by the config)`);
+  if (entry.dtype !== 'F32') fail(`tensor "${name}": dtype ${entry.dtype}, expected F32`);
+  if (entry.shape.length !== shape.length || entry.shape.some((d, i) => d !== shape[i])) {
+    fail(`tensor "${name}": shape ${shapeText(entry.shape)} does not match the config, expected ${shapeText(shape)}`);
+  }
+  return float32At(bytes, parsed.dataStart + entry.begin, elementCount(shape));
 }
 
 /**
@@ -211,11 +219,10 @@ export async function loadModelFile(path: string, options: LoadOptions = {}): Pr
  * writes them, leaves existing maps intact), else a plain read.
  */
 async function fileBytes(path: string): Promise<Uint8Array> {
-  checkPath(path, 'path');
   try {
     return new Uint8Array(native().mapFile(path));
   } catch {
-    // No map (missing file, not a regular file, no mmap here): the plain read says why, or gives the bytes.
+    // No map (a bad path, a missing or not regular file, no mmap here): the plain read says why, or gives the bytes.
   }
   return readRegularFile(path, 'model file');
 }

@@ -10,7 +10,6 @@ import { DupnError, describe, inputError } from './errors';
 import { CandidateInput, PackOptions, RetrievalInputs, UserInput, packCandidates, packUsers, userInputs } from './features';
 import { initTensors } from './init';
 import { firstNonFinite, loadModelFile, saveModelFile } from './model-file';
-import { checkPath } from './atomic-file';
 import { Backend, BackendName, withFiniteOutputs } from './backend';
 import { fromNativeError, native } from './native';
 import { nativeSpec } from './native-spec';
@@ -197,7 +196,6 @@ export class Model {
 
   /** Loads a `.safetensors` model file (docs/format.md). Rejects with `E_IO` or `E_MODEL_FILE`. */
   static async load(path: string, options: ModelOptions = {}): Promise<Model> {
-    checkPath(path, 'path');
     const { config, tensors } = await loadModelFile(path, { verifyChecksum: options.verifyChecksum });
     return new Model(config, tensors, options);
   }
@@ -209,7 +207,6 @@ export class Model {
    * like {@link load} does. Rejects with `E_IO` when a file cannot be read, `E_MODEL_FILE` when one is bad.
    */
   static async fromOnnx(path: string, options: ModelOptions = {}): Promise<Model> {
-    checkPath(path, 'path');
     const { config, tensors } = await onnxImport().readOnnxModel(path);
     return new Model(config, tensors, options);
   }
@@ -217,7 +214,6 @@ export class Model {
   /** Writes the model to `path` atomically (temporary file, then rename). */
   async save(path: string): Promise<void> {
     this.live();
-    checkPath(path, 'path');
     await saveModelFile(path, this.config, this.tensors);
   }
 
@@ -228,7 +224,6 @@ export class Model {
    */
   async exportOnnx(path: string): Promise<string[]> {
     this.live();
-    checkPath(path, 'path');
     return onnxExport().exportOnnx(this.config, this.tensors, path);
   }
 

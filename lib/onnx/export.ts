@@ -10,7 +10,7 @@
  */
 import * as nodePath from 'node:path';
 import { onnx } from './generated/onnx';
-import { writeFilesAtomic } from '../atomic-file';
+import { checkPath, writeFilesAtomic } from '../atomic-file';
 import { CandidateColumns, UserColumns } from '../columns';
 import { ResolvedConfig, RetrievalTask, TaskConfig, denseCount, deriveDims, targetDim, taskOutputs } from '../config';
 import { DupnError, inputError } from '../errors';
@@ -412,6 +412,7 @@ export function buildOnnxGraphs(
  * without `.onnx`), each file atomically. Returns the written paths, the user graph first.
  */
 export async function exportOnnx(config: ResolvedConfig, tensors: Tensors, path: string): Promise<string[]> {
+  checkPath(path, 'path'); // before the head files' names are made from it
   const dir = nodePath.dirname(path);
   const base = nodePath.basename(path);
   const stem = base.toLowerCase().endsWith('.onnx') ? base.slice(0, -'.onnx'.length) : base;

@@ -201,10 +201,6 @@ export function decodeOnnxModel(bytes: Uint8Array, source: string): OnnxModelFil
   return out;
 }
 
-async function readBytes(path: string, what: string): Promise<Buffer> {
-  return readRegularFile(path, what);
-}
-
 function sameBits(a: Float32Array, b: Float32Array): boolean {
   if (a.length !== b.length) return false;
   const x = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
@@ -228,7 +224,7 @@ function configDifference(a: ResolvedConfig, b: ResolvedConfig): string | null {
  * Rejects with `E_IO` when a file cannot be read, `E_MODEL_FILE` when one is bad.
  */
 export async function readOnnxModel(path: string): Promise<{ config: ResolvedConfig; tensors: Map<string, Float32Array> }> {
-  const user = decodeOnnxModel(await readBytes(path, 'ONNX model file'), path);
+  const user = decodeOnnxModel(await readRegularFile(path, 'ONNX model file'), path);
   if (user.graph !== 'user') {
     throw new DupnError('E_MODEL_FILE', `${path}: metadata_props dupn.graph is "${user.graph}" (the head of task "${user.task}"); open the user file, which lists the heads`);
   }
@@ -253,7 +249,7 @@ export async function readOnnxModel(path: string): Promise<{ config: ResolvedCon
     const fail: Fail = (problem, cause) => {
       throw new DupnError('E_MODEL_FILE', `${headPath}: ${problem}`, cause === undefined ? undefined : { cause });
     };
-    const head = decodeOnnxModel(await readBytes(headPath, `head file of task "${task.name}"`), headPath);
+    const head = decodeOnnxModel(await readRegularFile(headPath, `head file of task "${task.name}"`), headPath);
     if (head.graph !== 'head' || head.task !== task.name) {
       fail(`listed in ${path} as the head of task "${task.name}", but its metadata_props say dupn.graph = "${head.graph}"${head.task === undefined ? '' : `, dupn.task = "${head.task}"`}`);
     }

@@ -10,7 +10,7 @@ import { DupnError, inputError } from '../errors';
 import { TrainingExample } from '../data/example';
 import { initTensors } from '../init';
 import { Model, ModelOptions } from '../model';
-import { CHECKSUM_KEY, firstNonFinite, float32At, loadModelFile, saveModelFile, shapeText, tensorsDigest, verifyChecksum } from '../model-file';
+import { CHECKSUM_KEY, firstNonFinite, loadModelFile, saveModelFile, tensorAt, tensorsDigest, verifyChecksum } from '../model-file';
 import { NativeTrainer, fromNativeError, native } from '../native';
 import { nativeSpec } from '../native-spec';
 import { encodeSafetensors, parseSafetensors } from '../safetensors';
@@ -283,15 +283,10 @@ export class Trainer {
     if (!Number.isSafeInteger(step) || step < 0) fail(`bad step ${JSON.stringify(meta['step'])}`);
     const { lambdas: _l, ...rest } = saved as TrainOptions & { lambdas?: number[] };
     const o = resolveTrainOptions(config, { ...rest, ...options }, os.availableParallelism());
-    // Checked like a model file: dtype, shape, finiteness; optimizer second moments and accumulators ≥ 0.
+    // Checked like a model file (tensorAt: there, F32, the config's shape; then finite), and optimizer second
+    // moments and accumulators ≥ 0. Copied: the trainer writes them.
     const read = (name: string, shape: readonly number[], nonNegative = false): Float32Array => {
-      const e = parsed.tensors.get(name);
-      if (!e) fail(`missing tensor "${name}"`);
-      const count = elementCount(shape);
-      if (e!.dtype !== 'F32') fail(`tensor "${name}" is ${e!.dtype}, expected F32`);
-      if (shapeText(e!.shape) !== shapeText(shape)) fail(`tensor "${name}": shape ${shapeText(e!.shape)} does not match the config, expected ${shapeText(shape)}`);
-      if (e!.end - e!.begin !== 4 * count) fail(`tensor "${name}" has ${e!.end - e!.begin} bytes, shape ${shapeText(shape)} needs ${4 * count}`);
-      const data = Float32Array.from(float32At(bytes, parsed.dataStart + e!.begin, count));
+      const data = Float32Array.from(tensorAt(bytes, parsed, name, shape, fail));
       const bad = firstNonFinite(data);
       if (bad >= 0) fail(`tensor "${name}" holds a non-finite value at ${bad}`);
       if (nonNegative) {
