@@ -13,7 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DupnError } from '../errors';
 import { LogRow } from './csv-log';
-import { TimelineOptions, TimelineStats, UserTimeline, timelineOf } from './timeline';
+import { TimelineOptions, TimelineStats, UserTimeline, userTimelines } from './timeline';
 
 interface DuckChunk {
   rowCount: number;
@@ -129,26 +129,21 @@ export async function* groupTimelinesOnDisk(
     const result = await connection.stream('SELECT u, r FROM rows ORDER BY min(s) OVER (PARTITION BY u), s');
     let user: string | undefined;
     let rows: LogRow[] = [];
-    const finish = function* (): Generator<UserTimeline> {
-      for (let i = 0; i < rows.length; i += maxUserRows) {
-        if (i > 0) stats.splitBlocks++;
-        stats.users++;
-        yield timelineOf(i === 0 && rows.length <= maxUserRows ? rows : rows.slice(i, i + maxUserRows));
-      }
-      rows = [];
-    };
     for (;;) {
       const chunk = await result.fetchChunk();
       if (chunk === null || chunk.rowCount === 0) break;
       const [users, payloads] = chunk.getColumns();
       for (let i = 0; i < chunk.rowCount; i++) {
         const u = users[i] as string;
-        if (u !== user && rows.length > 0) yield* finish();
+        if (u !== user && rows.length > 0) {
+          yield* userTimelines(rows, maxUserRows, stats);
+          rows = [];
+        }
         user = u;
         rows.push(JSON.parse(payloads[i] as string) as LogRow);
       }
     }
-    if (rows.length > 0) yield* finish();
+    if (rows.length > 0) yield* userTimelines(rows, maxUserRows, stats);
   } finally {
     connection?.closeSync?.();
     instance?.closeSync?.();

@@ -14,7 +14,7 @@ import { ExampleBuilder, ExampleOptions, ExampleStats } from './examples';
 import { JsonlStats, readJsonlBatches } from './jsonl';
 import { KEEP_MALFORMED, MalformedLog } from './lines';
 import { TimeHistogram, ValidFromOptions } from './split';
-import { GROUPINGS, Grouping, TimelineOptions, TimelineStats, UserTimeline, groupTimelines, groupTimelinesInMemory, timelineStats } from './timeline';
+import { GROUPINGS, Grouping, MAX_MEMORY_ROWS, TimelineOptions, TimelineStats, UserTimeline, groupTimelines, groupTimelinesInMemory, timelineStats } from './timeline';
 import { groupTimelinesOnDisk } from './duckdb';
 
 export { GRADES } from './example';
@@ -244,17 +244,17 @@ function logOptionsOf(path: string, options: ReadExamplesOptions): LogReadOption
   return logOptions(options, format, resolveConfig(options.config ?? {}));
 }
 
-/**
- * Whether every user's rows form one contiguous block (one pass over the file, holding only the set of user
- * ids seen). Malformed lines are ignored here; the real pass reports them.
- */
 /** `auto` grouping: stream a file grouped by user, else group in memory up to `maxMemoryRows` rows, else on disk. */
 async function autoGrouping(path: string, logOpts: LogReadOptions, options: TimelineOptions): Promise<Grouping> {
   const scan = await scanOf(path, logOpts);
   if (scan.grouped) return 'stream';
-  return scan.rows <= (options.maxMemoryRows ?? 20_000_000) ? 'memory' : 'disk';
+  return scan.rows <= (options.maxMemoryRows ?? MAX_MEMORY_ROWS) ? 'memory' : 'disk';
 }
 
+/**
+ * Whether every user's rows form one contiguous block (one pass over the file, holding only the set of user
+ * ids seen). Malformed lines are ignored here; the real pass reports them.
+ */
 export async function groupedByUser(path: string, options: LogReadOptions): Promise<boolean> {
   return (await scanOf(path, options)).grouped;
 }

@@ -48,6 +48,9 @@ export interface TimelineOptions {
   tempDir?: string;
 }
 
+/** The default of {@link TimelineOptions.maxMemoryRows}. */
+export const MAX_MEMORY_ROWS = 20_000_000;
+
 /** How rows become user timelines (see the module comment). */
 export type Grouping = 'stream' | 'memory' | 'disk';
 export const GROUPINGS: readonly Grouping[] = ['stream', 'memory', 'disk'];
@@ -126,7 +129,7 @@ export async function* groupTimelinesInMemory(
   path = 'the log',
 ): AsyncGenerator<UserTimeline> {
   const maxUserRows = options.maxUserRows ?? 100_000;
-  const maxRows = options.maxMemoryRows ?? 20_000_000;
+  const maxRows = options.maxMemoryRows ?? MAX_MEMORY_ROWS;
   const users = new Map<string, LogRow[]>();
   let held = 0;
   for await (const batch of batches) {
@@ -146,17 +149,23 @@ export async function* groupTimelinesInMemory(
     }
   }
   stats.maxRowsHeld = Math.max(stats.maxRowsHeld, held);
-  for (const rows of users.values()) {
-    for (let i = 0; i < rows.length; i += maxUserRows) {
-      if (i > 0) stats.splitBlocks++;
-      stats.users++;
-      yield timelineOf(i === 0 && rows.length <= maxUserRows ? rows : rows.slice(i, i + maxUserRows));
-    }
+  for (const rows of users.values()) yield* userTimelines(rows, maxUserRows, stats);
+}
+
+/**
+ * All of one user's rows (grouped in memory or on disk) as timelines: one, or blocks of `maxUserRows`
+ * when longer (counted in `splitBlocks`).
+ */
+export function* userTimelines(rows: LogRow[], maxUserRows: number, stats: TimelineStats): Generator<UserTimeline> {
+  for (let i = 0; i < rows.length; i += maxUserRows) {
+    if (i > 0) stats.splitBlocks++;
+    stats.users++;
+    yield timelineOf(i === 0 && rows.length <= maxUserRows ? rows : rows.slice(i, i + maxUserRows));
   }
 }
 
 /** A user's rows as a timeline: sorted stably by time, day-level ties spread in file order. */
-export function timelineOf(rows: LogRow[]): UserTimeline {
+function timelineOf(rows: LogRow[]): UserTimeline {
   if (!isSorted(rows)) rows.sort((a, b) => a.time - b.time); // Array.prototype.sort is stable
   for (let i = 1; i < rows.length; ++i) {
     // Same day (noon + the rows before it), so one second later; the next day's noon is 86,400 s on.

@@ -5,11 +5,11 @@ import { ResolvedConfig } from '../config';
 import { DupnError, describe, inputError } from '../errors';
 import { tensorSpecs } from '../tensors';
 
-/** How {@link Trainer} learns. Every key is optional. */
 /** The optimizers of the embedding tables (see {@link TrainOptions.embeddingOptimizer}). */
 export const EMBEDDING_OPTIMIZERS = ['adam', 'adagrad', 'rowwise-adagrad'] as const;
 export type EmbeddingOptimizer = (typeof EMBEDDING_OPTIMIZERS)[number];
 
+/** How {@link Trainer} learns. Every key is optional. */
 export interface TrainOptions {
   /** Examples per optimizer step (default 64: what learned best on the synthetic and the real logs, docs/training.md). */
   batchSize?: number;
