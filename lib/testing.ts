@@ -30,6 +30,14 @@ export function randomTensors(config: ResolvedConfig, seed: number, scale = 0.5)
   return out;
 }
 
+/** A copy of user columns, every array its own. */
+export function cloneUserColumns(c: UserColumns): UserColumns {
+  return {
+    lengths: c.lengths.slice(), items: c.items.slice(), properties: c.properties.slice(),
+    queryOffsets: c.queryOffsets.slice(), queryTokens: c.queryTokens.slice(), profile: c.profile.slice(),
+  };
+}
+
 /**
  * A batch of users with the given `lengths` and valid, in-range rows for every table: item fields in
  * [0, buckets), type in [0, types.length] and scene in [0, scenes.length] (the last row, "unknown", included),

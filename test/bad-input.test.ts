@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserColumns } from '../lib/columns';
 import { Model } from '../lib/model';
-import { randomUserColumns } from '../lib/testing';
+import { cloneUserColumns, randomUserColumns } from '../lib/testing';
 import { rejectsCode, throwsCode } from './support/errors';
 
 const config = {
@@ -87,14 +87,7 @@ t.test('bad scoring calls', async (t) => {
 t.test('bad columns are range-checked natively, never read out of bounds', async (t) => {
   const good = randomUserColumns(model.config, 3, [3, 0, 10]);
   const tweak = (f: (c: UserColumns) => void): UserColumns => {
-    const c: UserColumns = {
-      lengths: good.lengths.slice(),
-      items: good.items.slice(),
-      properties: good.properties.slice(),
-      queryOffsets: good.queryOffsets.slice(),
-      queryTokens: good.queryTokens.slice(),
-      profile: good.profile.slice(),
-    };
+    const c = cloneUserColumns(good);
     f(c);
     return c;
   };

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { resolveConfig } from '../lib/config';
 import { Model } from '../lib/model';
 import { UserColumns } from '../lib/columns';
-import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
+import { cloneUserColumns, randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
 import { ROOT, tsNodeRegister } from './support/child';
 import { rejectsCode } from './support/errors';
 
@@ -32,13 +32,6 @@ const config = resolveConfig({
 
 const lengths = [0, 1, 40, 17, 3, 40, 25, 9];
 
-function copyColumns(c: UserColumns): UserColumns {
-  return {
-    lengths: c.lengths.slice(), items: c.items.slice(), properties: c.properties.slice(),
-    queryOffsets: c.queryOffsets.slice(), queryTokens: c.queryTokens.slice(), profile: c.profile.slice(),
-  };
-}
-
 function scribble(...arrays: (Int32Array | Float32Array)[]): void {
   for (const a of arrays) a.fill(a instanceof Int32Array ? 0x7fffffff : Number.NaN);
 }
@@ -46,9 +39,9 @@ function scribble(...arrays: (Int32Array | Float32Array)[]): void {
 t.test('async calls read the arrays as they were at the call: scribbling over them afterwards changes nothing', async (t) => {
   const model = Model.fromTensors(config, randomTensors(config, 3, 0.5), { threads: 2 });
   const cols = randomUserColumns(config, 11, lengths);
-  const want = model.encodeColumnsSync(copyColumns(cols));
+  const want = model.encodeColumnsSync(cloneUserColumns(cols));
   for (let round = 0; round < 20; round++) {
-    const c = copyColumns(cols);
+    const c = cloneUserColumns(cols);
     const p = model.encodeColumns(c);
     scribble(c.lengths, c.items, c.properties, c.queryOffsets, c.queryTokens);
     c.lengths.fill(1 << 30, 0, 1);
@@ -81,7 +74,7 @@ t.test('async calls read the arrays as they were at the call: scribbling over th
 t.test('columns behind getters that return a fresh array on every read are read once', async (t) => {
   const model = Model.fromTensors(config, randomTensors(config, 4, 0.5), { threads: 2 });
   const cols = randomUserColumns(config, 12, lengths);
-  const want = model.encodeColumnsSync(copyColumns(cols));
+  const want = model.encodeColumnsSync(cloneUserColumns(cols));
   let reads = 0;
   const fresh = Object.fromEntries(
     (['lengths', 'items', 'properties', 'queryOffsets', 'queryTokens', 'profile'] as const).map((k) => [k, { get: () => (reads++, cols[k].slice()), enumerable: true }]),
@@ -98,13 +91,13 @@ t.test('an output array detached, transferred or shrunk during the call: E_INPUT
   const n = lengths.length * model.userDim;
   for (let round = 0; round < 10; round++) {
     const out = new Float32Array(n);
-    const p = model.encodeColumns(copyColumns(cols), { out });
+    const p = model.encodeColumns(cloneUserColumns(cols), { out });
     structuredClone(out.buffer, { transfer: [out.buffer] });
     await rejectsCode(t, () => p, 'E_INPUT', 'users output', `transferred (round ${round})`);
 
     const rab = new (ArrayBuffer as unknown as new (bytes: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(bytes: number): void })(n * 4, { maxByteLength: n * 4 });
     const shrunk = new Float32Array(rab);
-    const q = model.encodeColumns(copyColumns(cols), { out: shrunk });
+    const q = model.encodeColumns(cloneUserColumns(cols), { out: shrunk });
     rab.resize(8);
     await rejectsCode(t, () => q, 'E_INPUT', 'users output', `a resizable buffer shrunk (round ${round})`);
   }
@@ -114,7 +107,7 @@ t.test('an output array detached, transferred or shrunk during the call: E_INPUT
   structuredClone(scores.buffer, { transfer: [scores.buffer] });
   await rejectsCode(t, () => s, 'E_INPUT', 'scores output');
   // Still serving afterwards.
-  t.equal((await model.encodeColumns(copyColumns(cols))).length, n);
+  t.equal((await model.encodeColumns(cloneUserColumns(cols))).length, n);
   model.dispose();
 });
 
@@ -165,12 +158,12 @@ t.test('the model owns its weights: the arrays given to fromTensors and those re
   const tensors = randomTensors(config, 8, 0.5);
   const model = Model.fromTensors(config, tensors, { threads: 2 });
   const cols = randomUserColumns(config, 14, lengths);
-  const want = model.encodeColumnsSync(copyColumns(cols));
+  const want = model.encodeColumnsSync(cloneUserColumns(cols));
   for (const a of tensors.values()) structuredClone(a.buffer, { transfer: [a.buffer] });
   const w = model.weights.get('emb.item.item')!;
   structuredClone(w.buffer, { transfer: [w.buffer] });
   t.equal(tensors.get('emb.item.item')!.length, 0, 'the caller’s array is detached');
-  t.same(Array.from(await model.encodeColumns(copyColumns(cols))), Array.from(want), 'the model still encodes as before');
+  t.same(Array.from(await model.encodeColumns(cloneUserColumns(cols))), Array.from(want), 'the model still encodes as before');
   t.ok(model.weights.get('emb.item.item')!.length > 0, 'and its weights still read');
   model.dispose();
 });
