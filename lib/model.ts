@@ -254,12 +254,11 @@ export class Model {
     else this.releaseWhenIdle = h;
   }
 
-  /** Runs a call of several native steps on one handle, so that dispose() in between lets it finish. */
-  private async holding<T>(fn: (h: Backend) => Promise<T>): Promise<T> {
-    const h = this.live();
+  /** Runs a call of several native steps (on a handle it took), so that dispose() in between lets it finish. */
+  private async holding<T>(fn: () => Promise<T>): Promise<T> {
     this.multiStep++;
     try {
-      return await fn(h);
+      return await fn();
     } finally {
       if (--this.multiStep === 0 && this.releaseWhenIdle !== null) {
         this.releaseWhenIdle.release();
@@ -537,7 +536,8 @@ export class Model {
   async predict(task: string, users: UserInput[], options: EncodeOptions = {}): Promise<Float32Array> {
     this.multiclassTask(task); // fail before encoding
     const cols = this.pack(users, { now: options.now });
-    return this.holding(async (h) => this.predictOn(h, task, await this.encodeOn(h, cols, {}), options));
+    const h = this.live();
+    return this.holding(async () => this.predictOn(h, task, await this.encodeOn(h, cols, {}), options));
   }
 
   /** Synchronous {@link predict}. */
