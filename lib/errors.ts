@@ -1,19 +1,33 @@
 /**
- * Machine-readable error codes. Every error dupn throws or rejects with is a {@link DupnError}
- * carrying one of these, so callers can branch on `err.code` instead of parsing messages.
+ * Machine-readable error codes, the one list (docs/errors.md says what each means and what to do; a test
+ * checks the two agree, and that every code the native addon throws is on it). Every error dupn throws or
+ * rejects with is a {@link DupnError} carrying one of these, so callers can branch on `err.code` instead of
+ * parsing messages.
  */
-export type DupnErrorCode =
-  | 'E_CONFIG' // the model config is invalid
-  | 'E_INPUT' // a request (users, candidates, columns, options) is invalid
-  | 'E_TASK' // an unknown task, or a task of the wrong kind for the call
-  | 'E_MODEL_FILE' // a model file is unreadable, corrupt or does not match its config
-  | 'E_DISPOSED' // the model was disposed
-  | 'E_NATIVE_LOAD' // the native addon could not be loaded
-  | 'E_IO' // a file could not be read or written
-  | 'E_UNSUPPORTED' // the call is not available with this backend (e.g. *Sync on onnxruntime)
-  | 'E_DIVERGED' // training produced a non-finite loss or gradient (the step was not applied)
-  | 'E_NUMERIC' // a model's output was not finite (its weights overflow on this input): the result is withheld
-  | 'E_INTERNAL'; // a native failure that is not the caller's fault
+export const ERROR_CODES = [
+  'E_CONFIG', // the model config is invalid
+  'E_INPUT', // a request (users, candidates, columns, options) is invalid
+  'E_TASK', // an unknown task, or a task of the wrong kind for the call
+  'E_MODEL_FILE', // a model file is unreadable, corrupt or does not match its config
+  'E_DISPOSED', // the model was disposed
+  'E_BUSY', // a trainer step is running: await it before the next call that needs the weights
+  'E_NATIVE_LOAD', // the native addon could not be loaded
+  'E_IO', // a file could not be read or written
+  'E_UNSUPPORTED', // the call is not available with this backend (e.g. *Sync on onnxruntime)
+  'E_DIVERGED', // training produced a non-finite loss or gradient (the step was not applied)
+  'E_NUMERIC', // a model's output was not finite (its weights overflow on this input): the result is withheld
+  'E_INTERNAL', // a native failure that is not the caller's fault
+] as const;
+
+/** One of {@link ERROR_CODES}. */
+export type DupnErrorCode = (typeof ERROR_CODES)[number];
+
+const KNOWN: ReadonlySet<string> = new Set(ERROR_CODES);
+
+/** Whether `code` is one of {@link ERROR_CODES}. */
+export function isErrorCode(code: unknown): code is DupnErrorCode {
+  return typeof code === 'string' && KNOWN.has(code);
+}
 
 /** The one error class of dupn: `code` says what kind of failure, `message` names the field and the problem. */
 export class DupnError extends Error {

@@ -4,7 +4,7 @@
  */
 export { Model } from './model';
 export type { ModelOptions, CreateOptions, EncodeOptions, ScoreOptions, Explanation } from './model';
-export { DupnError } from './errors';
+export { DupnError, ERROR_CODES, isErrorCode } from './errors';
 export type { DupnErrorCode } from './errors';
 export { fingerprint64, bucket, bucketMany } from './hashing';
 export type { Categorical } from './hashing';

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Backend } from './backend';
 import { UserColumns } from './columns';
-import { DupnError, DupnErrorCode } from './errors';
+import { DupnError, isErrorCode } from './errors';
 
 /** An embedding table handed to the addon; `data` is borrowed (kept alive by the addon), null when dim is 0. */
 export interface NativeTable {
@@ -119,6 +119,8 @@ export interface NativeAddon {
   NativeTrainer: new (spec: NativeModelSpec, isa: string, params: NativeParam[]) => NativeTrainer;
   /** Comma-separated ISA paths this CPU can run, best last. */
   supportedIsas: string;
+  /** Every code the addon puts on its errors (native/src/napi/error_codes.h). */
+  errorCodes: string[];
   /** One instruction set's kernels, called directly (tests hold them against a float64 reference). */
   kernels: {
     sgemm(isa: string, M: number, N: number, K: number, A: Float32Array, lda: number, B: Float32Array, C: Float32Array, ldc: number, accumulate: boolean): void;
@@ -266,15 +268,13 @@ export function native(): NativeAddon {
   return cached;
 }
 
-const CODES: ReadonlySet<string> = new Set(['E_CONFIG', 'E_INPUT', 'E_TASK', 'E_MODEL_FILE', 'E_DISPOSED', 'E_IO', 'E_UNSUPPORTED', 'E_INTERNAL']);
-
 /** Native errors carry a `code`; turn them into DupnError (anything unexpected becomes E_INTERNAL). */
 export function fromNativeError(e: unknown, context: string): DupnError {
   if (e instanceof DupnError) return e;
   const code = (e as { code?: unknown }).code;
   const message = e instanceof Error ? e.message : String(e);
   return new DupnError(
-    typeof code === 'string' && CODES.has(code) ? (code as DupnErrorCode) : 'E_INTERNAL',
+    isErrorCode(code) ? code : 'E_INTERNAL',
     `${context}: ${message}`,
     { cause: e },
   );

@@ -149,7 +149,7 @@ t.test('bad examples are refused with a path, and the trainer keeps working', as
   const p1 = trainer.step(data.slice(0, 8));
   await rejectsCode(t, () => trainer.step(data.slice(0, 8)), 'E_INPUT', 'previous step');
   t.throws(() => trainer.toModel(), /toModel: a step is running/);
-  await rejectsCode(t, () => trainer.save(path.join(dir, 'torn.safetensors')), 'E_INPUT', 'save: a step is running');
+  await rejectsCode(t, () => trainer.save(path.join(dir, 'torn.safetensors')), 'E_BUSY', 'save: a step is running');
   await p1;
   trainer.dispose();
   await rejectsCode(t, () => trainer.step(data.slice(0, 8)), 'E_DISPOSED', 'disposed');

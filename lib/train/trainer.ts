@@ -127,13 +127,13 @@ export class Trainer {
   // Reading the weights while a step writes them would give a torn snapshot.
   private idle(what: string): void {
     this.live();
-    if (this.running) throw new DupnError('E_INPUT', `${what}: a step is running (await it first)`);
+    if (this.running) throw new DupnError('E_BUSY', `${what}: a step is running (await it first)`);
   }
 
   /** One optimizer step on `examples` (a batch; any size ≥ 1). Rejects with E_INPUT naming a bad example. */
   async step(examples: TrainingExample[]): Promise<StepReport> {
     const h = this.live();
-    if (this.running) throw new DupnError('E_INPUT', 'step: the previous step has not finished (await it)');
+    if (this.running) throw new DupnError('E_BUSY', 'step: the previous step has not finished (await it)');
     if (!Array.isArray(examples) || examples.length === 0) inputError('examples', 'must be a non-empty array');
     const o = this.options;
     const batch = packTrainBatch(this.config, examples, o.lambdas.map((lambda) => ({ lambda, pairwise: o.pairwise })), (task) => this.tensors.get(priorName(task)));

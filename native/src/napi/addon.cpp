@@ -15,6 +15,7 @@
 #include "map_file.h"
 #include "model_wrap.h"
 #include "trainer_wrap.h"
+#include "error_codes.h"
 
 // measureFmaPeak(isa: string, threads: number, millis: number) → GFLOP/s of independent multiply-adds
 // on `threads` threads at once: the yardstick the benchmarks report against.
@@ -22,7 +23,7 @@ static Napi::Value MeasureFmaPeak(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string error;
   const dupn::KernelTable* k = dupn::select_kernels(info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "", &error);
-  if (!k) dupn_napi::throw_code(env, "E_INPUT", error);
+  if (!k) dupn_napi::throw_code(env, dupn_napi::codes::kInput, error);
   const int threads = dupn_napi::int_arg(info[1], "threads", 1, 1024);
   const double millis = dupn_napi::int_arg(info[2], "millis", 1, 60000);
   // Calibrate one thread's iteration count to ~millis, then run all threads together.
@@ -56,6 +57,9 @@ static Napi::Object InitDupn(Napi::Env env, Napi::Object exports) {
   dupn_napi::InitMapFile(env, exports);
   exports.Set("measureFmaPeak", Napi::Function::New(env, MeasureFmaPeak));
   exports.Set("supportedIsas", Napi::String::New(env, dupn::supported_isas()));
+  Napi::Array codes = Napi::Array::New(env);
+  for (const char* code : dupn_napi::codes::kAll) codes.Set(codes.Length(), Napi::String::New(env, code));
+  exports.Set("errorCodes", codes);
   return exports;
 }
 

@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "dupn/thread_pool.h"
+#include "error_codes.h"
 
 namespace dupn_napi {
 namespace {
@@ -93,11 +94,11 @@ Napi::Promise submit(Napi::Env env, std::shared_ptr<void> keep, const std::vecto
     tsfn.BlockingCall(job, [](Napi::Env env, Napi::Function, AsyncJob* j) {
       try {
         if (!j->error.empty()) {
-          reject(env, j, "E_INTERNAL", j->error);
+          reject(env, j, codes::kInternal, j->error);
         } else {
           const std::string why = j->finish ? j->finish() : std::string();
           if (why.empty()) j->deferred.Resolve(env.Undefined());
-          else reject(env, j, "E_INPUT", why);
+          else reject(env, j, codes::kInput, why);
         }
       } catch (...) {
         // The environment is shutting down and cannot take a settled Promise: nothing to report to.

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 #include <vector>
+#include "error_codes.h"
 
 namespace dupn_napi {
 
@@ -26,7 +27,7 @@ template <typename T, napi_typedarray_type kType>
 View<T> typed(const Napi::Value& v, const char* what, bool allow_null = false) {
   if (allow_null && (v.IsNull() || v.IsUndefined())) return {};
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kType)
-    throw_code(v.Env(), "E_INPUT", std::string(what) + ": expected a " +
+    throw_code(v.Env(), codes::kInput, std::string(what) + ": expected a " +
                                        (kType == napi_float32_array ? "Float32Array" : "Int32Array"));
   auto arr = v.As<Napi::TypedArrayOf<T>>();
   return {arr.Data(), static_cast<int64_t>(arr.ElementLength())};
@@ -103,10 +104,10 @@ using F32Out = Output<float, napi_float32_array>;
 using I32Out = Output<int32_t, napi_int32_array>;
 
 inline int32_t int_arg(const Napi::Value& v, const char* what, int32_t min, int32_t max) {
-  if (!v.IsNumber()) throw_code(v.Env(), "E_INPUT", std::string(what) + ": expected an integer");
+  if (!v.IsNumber()) throw_code(v.Env(), codes::kInput, std::string(what) + ": expected an integer");
   const double d = v.As<Napi::Number>().DoubleValue();
   if (!(d >= min && d <= max) || d != static_cast<double>(static_cast<int64_t>(d)))
-    throw_code(v.Env(), "E_INPUT", std::string(what) + ": expected an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+    throw_code(v.Env(), codes::kInput, std::string(what) + ": expected an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
   return static_cast<int32_t>(d);
 }
 

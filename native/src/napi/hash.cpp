@@ -8,6 +8,7 @@
 #include "convert.h"
 #include "dupn/fingerprint64.h"
 #include "hash.h"
+#include "error_codes.h"
 
 namespace dupn_napi {
 namespace {
@@ -23,7 +24,7 @@ const char* utf8(napi_env env, napi_value s, std::vector<char>& buf, size_t* len
 
 Napi::Value Fingerprint64(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) throw_code(env, "E_INPUT", "fingerprint64: value must be a string");
+  if (info.Length() < 1 || !info[0].IsString()) throw_code(env, codes::kInput, "fingerprint64: value must be a string");
   std::vector<char> buf(256);
   size_t len = 0;
   const char* p = utf8(env, info[0], buf, &len);
@@ -34,7 +35,7 @@ Napi::Value Fingerprint64(const Napi::CallbackInfo& info) {
 // fingerprint64(values[i]) % buckets.
 Napi::Value BucketStrings(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsArray()) throw_code(env, "E_INPUT", "bucketStrings: values must be an array of strings");
+  if (!info[0].IsArray()) throw_code(env, codes::kInput, "bucketStrings: values must be an array of strings");
   Napi::Array values = info[0].As<Napi::Array>();
   const uint32_t buckets = static_cast<uint32_t>(int_arg(info[1], "buckets", 1, 0x7fffffff));
   View<int32_t> out = i32(info[2], "out");
@@ -42,14 +43,14 @@ Napi::Value BucketStrings(const Napi::CallbackInfo& info) {
   const int64_t stride = int_arg(info[4], "stride", 1, 0x7fffffff);
   const uint32_t n = values.Length();
   if (n > 0 && offset + static_cast<int64_t>(n - 1) * stride >= out.length)
-    throw_code(env, "E_INPUT", "bucketStrings: out is too short");
+    throw_code(env, codes::kInput, "bucketStrings: out is too short");
   std::vector<char> buf(256);
   for (uint32_t i = 0; i < n; ++i) {
     napi_value v;
     napi_get_element(env, values, i, &v);
     napi_valuetype type;
     napi_typeof(env, v, &type);
-    if (type != napi_string) throw_code(env, "E_INPUT", "bucketStrings: values[" + std::to_string(i) + "] is not a string");
+    if (type != napi_string) throw_code(env, codes::kInput, "bucketStrings: values[" + std::to_string(i) + "] is not a string");
     size_t len = 0;
     const char* p = utf8(env, v, buf, &len);
     out.data[offset + i * stride] = static_cast<int32_t>(dupn::bucket_of(dupn::fingerprint64(p, len), buckets));

@@ -8,6 +8,7 @@
 #include "convert.h"
 #include "dupn/kernels.h"
 #include "kernels_binding.h"
+#include "error_codes.h"
 
 namespace dupn_napi {
 namespace {
@@ -15,12 +16,12 @@ namespace {
 const dupn::KernelTable& table(const Napi::Value& isa) {
   std::string error;
   const dupn::KernelTable* k = dupn::select_kernels(isa.IsString() ? isa.As<Napi::String>().Utf8Value() : "", &error);
-  if (!k) throw_code(isa.Env(), "E_INPUT", error);
+  if (!k) throw_code(isa.Env(), codes::kInput, error);
   return *k;
 }
 
 void need(Napi::Env env, bool ok, const char* what) {
-  if (!ok) throw_code(env, "E_INPUT", std::string(what) + ": array too short for the given sizes");
+  if (!ok) throw_code(env, codes::kInput, std::string(what) + ": array too short for the given sizes");
 }
 
 // sgemm(isa, M, N, K, A, lda, B, C, ldc, accumulate)
@@ -91,7 +92,7 @@ Napi::Value ReluDot(const Napi::CallbackInfo& info) {
   need(env, ldx >= K, "ldx");
   need(env, M == 0 || x.length >= static_cast<int64_t>(M - 1) * ldx + K, "x");
   need(env, w.length >= K && out.length >= M, "w/out");
-  if (!info[6].IsNumber()) throw_code(env, "E_INPUT", "bias must be a number");
+  if (!info[6].IsNumber()) throw_code(env, codes::kInput, "bias must be a number");
   k.relu_dot(M, K, x.data, ldx, w.data, info[6].As<Napi::Number>().FloatValue(), out.data);
   return env.Undefined();
 }
@@ -102,7 +103,7 @@ Napi::Value ReluDot(const Napi::CallbackInfo& info) {
 Napi::Value SgemmBf16(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const dupn::Bf16Kernels* k = dupn::bf16_kernels();
-  if (!k) throw_code(env, "E_UNSUPPORTED", "this CPU has no AVX-512-BF16");
+  if (!k) throw_code(env, codes::kUnsupported, "this CPU has no AVX-512-BF16");
   const int M = int_arg(info[0], "M", 0, 1 << 20), N = int_arg(info[1], "N", 0, 1 << 20), K = int_arg(info[2], "K", 0, 1 << 20);
   View<float> A = f32(info[3], "A"), B = f32(info[5], "B"), C = f32(info[6], "C");
   const int lda = int_arg(info[4], "lda", 0, 1 << 24), ldc = int_arg(info[7], "ldc", 0, 1 << 24);

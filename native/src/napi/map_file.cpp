@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "error_codes.h"
 #define DUPN_HAVE_MMAP 1
 #endif
 
@@ -23,22 +24,22 @@ namespace {
 
 Napi::Value MapFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) throw_code(env, "E_INPUT", "mapFile: path must be a string");
+  if (info.Length() < 1 || !info[0].IsString()) throw_code(env, codes::kInput, "mapFile: path must be a string");
   const std::string path = info[0].As<Napi::String>().Utf8Value();
-  if (path.find('\0') != std::string::npos) throw_code(env, "E_INPUT", "mapFile: the path contains a NUL byte");
+  if (path.find('\0') != std::string::npos) throw_code(env, codes::kInput, "mapFile: the path contains a NUL byte");
 #ifdef DUPN_HAVE_MMAP
   // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below as not a regular file).
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) throw_code(env, "E_IO", "cannot open model file " + path + ": " + std::strerror(errno));
+  if (fd < 0) throw_code(env, codes::kIo, "cannot open model file " + path + ": " + std::strerror(errno));
   struct stat st;
   if (::fstat(fd, &st) != 0) {
     const std::string why = std::strerror(errno);
     ::close(fd);
-    throw_code(env, "E_IO", "cannot stat model file " + path + ": " + why);
+    throw_code(env, codes::kIo, "cannot stat model file " + path + ": " + why);
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    throw_code(env, "E_IO", "cannot map model file " + path + ": " + (S_ISDIR(st.st_mode) ? "it is a directory" : "not a regular file"));
+    throw_code(env, codes::kIo, "cannot map model file " + path + ": " + (S_ISDIR(st.st_mode) ? "it is a directory" : "not a regular file"));
   }
   const size_t size = static_cast<size_t>(st.st_size);
   if (size == 0) {
@@ -47,13 +48,13 @@ Napi::Value MapFile(const Napi::CallbackInfo& info) {
   }
   void* data = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
   ::close(fd);
-  if (data == MAP_FAILED) throw_code(env, "E_IO", "cannot map model file " + path + ": " + std::strerror(errno));
+  if (data == MAP_FAILED) throw_code(env, codes::kIo, "cannot map model file " + path + ": " + std::strerror(errno));
   return Napi::ArrayBuffer::New(env, data, size, [](Napi::Env, void* p, size_t* n) {
     ::munmap(p, *n);
     delete n;
   }, new size_t(size));
 #else
-  throw_code(env, "E_UNSUPPORTED", "mapFile: memory maps are not available on this platform");
+  throw_code(env, codes::kUnsupported, "mapFile: memory maps are not available on this platform");
 #endif
 }
 

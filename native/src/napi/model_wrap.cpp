@@ -18,6 +18,7 @@
 #include "dupn/model.h"
 #include "dupn/thread_pool.h"
 #include "model_wrap.h"
+#include "error_codes.h"
 
 namespace dupn_napi {
 namespace {
@@ -52,7 +53,7 @@ std::shared_ptr<const Candidates> candidates(const Napi::Value& v, const dupn::M
   if (with_dense) out->dense = f32_copy(c.Get("dense"), "candidates.dense");
   const int64_t n = static_cast<int64_t>(out->items.size());
   if (m.item_fields() == 0 || n % m.item_fields() != 0 || n / m.item_fields() > 0x7fffffff)
-    throw_code(v.Env(), "E_INPUT", "candidates.items: length is not a multiple of the item-field count");
+    throw_code(v.Env(), codes::kInput, "candidates.items: length is not a multiple of the item-field count");
   out->count = static_cast<int>(n / m.item_fields());
   return out;
 }
@@ -73,7 +74,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     std::string isa_error;
     const std::string forced = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
     kernels_ = dupn::select_kernels(forced, &isa_error);
-    if (!kernels_) throw_code(env, "E_INPUT", isa_error);
+    if (!kernels_) throw_code(env, codes::kInput, isa_error);
 
     auto holder = std::make_shared<Holder>();
     Napi::Object s = obj(info[0], "spec");
@@ -82,18 +83,18 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     spec.bf16 = s.Get("bf16").ToBoolean();
     spec.gate_block = kernels_->lstm_step ? kernels_->gate_block : 0;
     if (spec.bf16 && (!dupn::bf16_kernels() || std::string(kernels_->isa) != "avx512"))
-      throw_code(env, "E_UNSUPPORTED",
+      throw_code(env, codes::kUnsupported,
                  std::string("precision \"bf16\" needs AVX-512-BF16 and the avx512 path; this CPU runs ") + dupn::supported_isas() +
                      (dupn::bf16_kernels() ? " (the isa option forced " + std::string(kernels_->isa) + ")" : " without AVX-512-BF16"));
     std::string error;
     holder->model = dupn::Model::build(spec, &error);
-    if (!holder->model) throw_code(env, "E_MODEL_FILE", error);
+    if (!holder->model) throw_code(env, codes::kConfig, "the config does not build a model: " + error);
     holder_ = std::move(holder);
   }
 
  private:
   const dupn::Model& model(Napi::Env env) {
-    if (!holder_) throw_code(env, "E_DISPOSED", "the model was disposed");
+    if (!holder_) throw_code(env, codes::kDisposed, "the model was disposed");
     return *holder_->model;
   }
 
@@ -126,13 +127,13 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     auto attention = std::make_shared<F32Out>(info[2], "attention output", async, true);
     const int threads = int_arg(info[3], "threads", 1, 1024);
     const std::string err = dupn::validate_users(m, in);
-    if (!err.empty()) throw_code(env, "E_INPUT", "columns." + err);
+    if (!err.empty()) throw_code(env, codes::kInput, "columns." + err);
     int64_t steps = 0;
     for (int b = 0; b < in.batch; ++b) steps += in.lengths[b];
     if (users->length() != static_cast<int64_t>(in.batch) * m.user_dim)
-      throw_code(env, "E_INPUT", "users output: expected " + std::to_string(static_cast<int64_t>(in.batch) * m.user_dim) + " floats");
+      throw_code(env, codes::kInput, "users output: expected " + std::to_string(static_cast<int64_t>(in.batch) * m.user_dim) + " floats");
     if (attention->data() && attention->length() != steps)
-      throw_code(env, "E_INPUT", "attention output: expected " + std::to_string(steps) + " floats (Σ lengths)");
+      throw_code(env, codes::kInput, "attention output: expected " + std::to_string(steps) + " floats (Σ lengths)");
     const dupn::KernelTable* k = kernels_;
     std::shared_ptr<Holder> h = holder_;
     return Run(info, async, {}, [h, k, cols, in, users, attention, threads] {
@@ -146,11 +147,11 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     Napi::Env env = info.Env();
     const dupn::Model& m = model(env);
     const bool async = info[5].ToBoolean();
-    if (!info[0].IsArray() || !info[3].IsArray()) throw_code(env, "E_INPUT", "score: heads and outs must be arrays");
+    if (!info[0].IsArray() || !info[3].IsArray()) throw_code(env, codes::kInput, "score: heads and outs must be arrays");
     Napi::Array heads = info[0].As<Napi::Array>(), outs = info[3].As<Napi::Array>();
-    if (heads.Length() != outs.Length()) throw_code(env, "E_INPUT", "score: one output per head");
+    if (heads.Length() != outs.Length()) throw_code(env, codes::kInput, "score: one output per head");
     auto user = std::make_shared<const std::vector<float>>(f32_copy(info[1], "userVector"));
-    if (static_cast<int64_t>(user->size()) != m.user_dim) throw_code(env, "E_INPUT", "userVector: expected " + std::to_string(m.user_dim) + " floats");
+    if (static_cast<int64_t>(user->size()) != m.user_dim) throw_code(env, codes::kInput, "userVector: expected " + std::to_string(m.user_dim) + " floats");
     std::shared_ptr<const Candidates> cands = candidates(info[2], m);
     const dupn::CandidateBatch in = cands->batch();
     const int threads = int_arg(info[4], "threads", 1, 1024);
@@ -159,11 +160,11 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     Outputs delivered;
     for (uint32_t i = 0; i < heads.Length(); ++i) {
       const int hi = int_arg(heads.Get(i), "head", 0, static_cast<int32_t>(m.heads.size()) - 1);
-      if (m.heads[hi].kind == dupn::TaskKind::Multiclass) throw_code(env, "E_TASK", "score: head is multiclass");
+      if (m.heads[hi].kind == dupn::TaskKind::Multiclass) throw_code(env, codes::kTask, "score: head is multiclass");
       const std::string err = dupn::validate_candidates(m, m.heads[hi], in);
-      if (!err.empty()) throw_code(env, "E_INPUT", "candidates." + err);
+      if (!err.empty()) throw_code(env, codes::kInput, "candidates." + err);
       auto out = std::make_shared<F32Out>(outs.Get(i), "scores output", async);
-      if (out->length() != in.count) throw_code(env, "E_INPUT", "scores output: expected one float per candidate");
+      if (out->length() != in.count) throw_code(env, codes::kInput, "scores output: expected one float per candidate");
       jobs.push_back({&m.heads[hi], out->data()});
       delivered.push_back(std::move(out));
     }
@@ -182,14 +183,14 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     const int hi = int_arg(info[0], "head", 0, static_cast<int32_t>(m.heads.size()) - 1);
     const dupn::Head& head = m.heads[hi];
     if (head.kind != dupn::TaskKind::Multiclass && head.kind != dupn::TaskKind::Retrieval)
-      throw_code(env, "E_TASK", "predict: head is not multiclass or retrieval");
+      throw_code(env, codes::kTask, "predict: head is not multiclass or retrieval");
     auto users = std::make_shared<const std::vector<float>>(f32_copy(info[1], "users"));
     auto out = std::make_shared<F32Out>(info[2], "probabilities output", async);
     const int64_t n = static_cast<int64_t>(users->size());
-    if (n % m.user_dim != 0) throw_code(env, "E_INPUT", "users: length is not a multiple of userDim");
+    if (n % m.user_dim != 0) throw_code(env, codes::kInput, "users: length is not a multiple of userDim");
     const int64_t batch = n / m.user_dim;
-    if (batch > 0x7fffffff) throw_code(env, "E_INPUT", "users: too many users");
-    if (out->length() != batch * head.outputs) throw_code(env, "E_INPUT", "probabilities output: expected batch × classes floats");
+    if (batch > 0x7fffffff) throw_code(env, codes::kInput, "users: too many users");
+    if (out->length() != batch * head.outputs) throw_code(env, codes::kInput, "probabilities output: expected batch × classes floats");
     const dupn::KernelTable* k = kernels_;
     std::shared_ptr<Holder> h = holder_;
     return Run(info, async, {}, [h, k, hi, users, out, batch] {
@@ -205,13 +206,13 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     const bool async = info[4].ToBoolean();
     const int hi = int_arg(info[0], "head", 0, static_cast<int32_t>(m.heads.size()) - 1);
     const dupn::Head& head = m.heads[hi];
-    if (head.kind != dupn::TaskKind::Retrieval) throw_code(env, "E_TASK", "itemVectors: head is not a retrieval head");
+    if (head.kind != dupn::TaskKind::Retrieval) throw_code(env, codes::kTask, "itemVectors: head is not a retrieval head");
     std::shared_ptr<const Candidates> cands = candidates(info[1], m, false);
     const dupn::CandidateBatch in = cands->batch();
     const std::string err = dupn::validate_candidates(m, head, in, false);
-    if (!err.empty()) throw_code(env, "E_INPUT", "candidates." + err);
+    if (!err.empty()) throw_code(env, codes::kInput, "candidates." + err);
     auto out = std::make_shared<F32Out>(info[2], "vectors output", async);
-    if (out->length() != static_cast<int64_t>(in.count) * head.outputs) throw_code(env, "E_INPUT", "vectors output: expected candidates × dim floats");
+    if (out->length() != static_cast<int64_t>(in.count) * head.outputs) throw_code(env, codes::kInput, "vectors output: expected candidates × dim floats");
     const int threads = int_arg(info[3], "threads", 1, 1024);
     const dupn::KernelTable* k = kernels_;
     std::shared_ptr<Holder> h = holder_;
@@ -233,22 +234,22 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     View<float> vectors = f32(info[0], "vectors");
     auto query = std::make_shared<const std::vector<float>>(f32_copy(info[3], "query"));
     const int k = int_arg(info[4], "k", 0, 1 << 24);
-    if (vectors.length % dim != 0) throw_code(env, "E_INPUT", "vectors: length is not a multiple of dim");
+    if (vectors.length % dim != 0) throw_code(env, codes::kInput, "vectors: length is not a multiple of dim");
     const int64_t n = vectors.length / dim;
-    if (n > 0x7fffffff) throw_code(env, "E_INPUT", "vectors: more than 2^31 - 1 rows");
-    if (static_cast<int64_t>(query->size()) != dim) throw_code(env, "E_INPUT", "query: expected dim floats");
+    if (n > 0x7fffffff) throw_code(env, codes::kInput, "vectors: more than 2^31 - 1 rows");
+    if (static_cast<int64_t>(query->size()) != dim) throw_code(env, codes::kInput, "query: expected dim floats");
     const uint8_t* skip = nullptr;
     if (!info[5].IsNull() && !info[5].IsUndefined()) {
       if (!info[5].IsTypedArray() || info[5].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-        throw_code(env, "E_INPUT", "skip: expected a Uint8Array");
+        throw_code(env, codes::kInput, "skip: expected a Uint8Array");
       Napi::Uint8Array a = info[5].As<Napi::Uint8Array>();
-      if (static_cast<int64_t>(a.ElementLength()) != n) throw_code(env, "E_INPUT", "skip: expected one byte per row");
+      if (static_cast<int64_t>(a.ElementLength()) != n) throw_code(env, codes::kInput, "skip: expected one byte per row");
       skip = a.Data();
     }
     auto index = std::make_shared<I32Out>(info[6], "index output", async);
     auto score = std::make_shared<F32Out>(info[7], "score output", async);
     auto found = std::make_shared<I32Out>(info[8], "found output", async);
-    if (index->length() != k || score->length() != k || found->length() != 1) throw_code(env, "E_INPUT", "topK: outputs must hold k entries (found: 1)");
+    if (index->length() != k || score->length() != k || found->length() != 1) throw_code(env, codes::kInput, "topK: outputs must hold k entries (found: 1)");
     const int threads = int_arg(info[9], "threads", 1, 1024);
     const dupn::KernelTable* kt = kernels_;
     return Run(info, async, {info[0], info[5]}, [kt, vectors, n, dim, block, query, k, skip, index, score, found, threads] {

@@ -3,11 +3,12 @@
 #include "spec.h"
 
 #include <string>
+#include "error_codes.h"
 
 namespace dupn_napi {
 
 Napi::Object obj(const Napi::Value& v, const std::string& what) {
-  if (!v.IsObject()) throw_code(v.Env(), "E_INPUT", what + ": expected an object");
+  if (!v.IsObject()) throw_code(v.Env(), codes::kInput, what + ": expected an object");
   return v.As<Napi::Object>();
 }
 
@@ -20,7 +21,7 @@ dupn::Table table(const Napi::Value& v, const std::string& what, std::vector<Nap
   t.dim = int_arg(o.Get("dim"), (what + ".dim").c_str(), 0, 1 << 20);
   View<float> data = f32(o.Get("data"), (what + ".data").c_str(), t.dim == 0);
   if (t.dim > 0) {
-    if (data.length != t.rows * static_cast<int64_t>(t.dim)) throw_code(v.Env(), "E_INPUT", what + ": data has the wrong length");
+    if (data.length != t.rows * static_cast<int64_t>(t.dim)) throw_code(v.Env(), codes::kInput, what + ": data has the wrong length");
     t.data = data.data;
     refs.push_back(Napi::Persistent(o.Get("data").As<Napi::Object>()));
   }
@@ -30,13 +31,13 @@ dupn::Table table(const Napi::Value& v, const std::string& what, std::vector<Nap
 const float* weights(const Napi::Object& o, const char* key, int64_t expected, const std::string& what) {
   View<float> w = f32(o.Get(key), (what + "." + key).c_str());
   if (w.length != expected)
-    throw_code(o.Env(), "E_INPUT", what + "." + key + ": expected " + std::to_string(expected) + " values, got " + std::to_string(w.length));
+    throw_code(o.Env(), codes::kInput, what + "." + key + ": expected " + std::to_string(expected) + " values, got " + std::to_string(w.length));
   return w.data;
 }
 
 std::vector<dupn::DenseIn> layer_stack(const Napi::Object& ho, const char* key, int64_t width, const std::string& what) {
   Napi::Value layers = ho.Get(key);
-  if (!layers.IsArray()) throw_code(ho.Env(), "E_INPUT", what + "." + key + ": expected an array");
+  if (!layers.IsArray()) throw_code(ho.Env(), codes::kInput, what + "." + key + ": expected an array");
   std::vector<dupn::DenseIn> out;
   for (uint32_t k = 0; k < layers.As<Napi::Array>().Length(); ++k) {
     const std::string lw = what + "." + key + "[" + std::to_string(k) + "]";
@@ -63,8 +64,8 @@ std::shared_ptr<const UserColumns> user_columns(const Napi::Value& v) {
   c->query_offsets = i32_copy(o.Get("queryOffsets"), "queryOffsets");
   c->query_tokens = i32_copy(o.Get("queryTokens"), "queryTokens");
   c->profile = i32_copy(o.Get("profile"), "profile");
-  if (c->lengths.size() > 0x7fffffff) throw_code(v.Env(), "E_INPUT", "lengths: too many users");
-  if (c->query_offsets.size() != c->lengths.size() + 1) throw_code(v.Env(), "E_INPUT", "queryOffsets: expected lengths.length + 1 entries");
+  if (c->lengths.size() > 0x7fffffff) throw_code(v.Env(), codes::kInput, "lengths: too many users");
+  if (c->query_offsets.size() != c->lengths.size() + 1) throw_code(v.Env(), codes::kInput, "queryOffsets: expected lengths.length + 1 entries");
   return c;
 }
 
@@ -94,7 +95,7 @@ dupn::ModelSpec parse_spec(const Napi::Object& s, std::vector<Napi::ObjectRefere
   auto tables = [&](const char* key) {
     std::vector<dupn::Table> out;
     Napi::Value arr = s.Get(key);
-    if (!arr.IsArray()) throw_code(env, "E_INPUT", std::string(key) + ": expected an array");
+    if (!arr.IsArray()) throw_code(env, codes::kInput, std::string(key) + ": expected an array");
     Napi::Array a = arr.As<Napi::Array>();
     for (uint32_t i = 0; i < a.Length(); ++i) out.push_back(table(a.Get(i), std::string(key) + "[" + std::to_string(i) + "]", refs));
     return out;
@@ -114,7 +115,7 @@ dupn::ModelSpec parse_spec(const Napi::Object& s, std::vector<Napi::ObjectRefere
 
   Napi::Value lstm = s.Get("lstm");
   if (!lstm.IsArray() || lstm.As<Napi::Array>().Length() != static_cast<uint32_t>(spec.directions))
-    throw_code(env, "E_INPUT", "lstm: expected one entry per direction");
+    throw_code(env, codes::kInput, "lstm: expected one entry per direction");
   for (int d = 0; d < spec.directions; ++d) {
     const std::string what = "lstm[" + std::to_string(d) + "]";
     Napi::Object l = obj(lstm.As<Napi::Array>().Get(d), what);
@@ -129,7 +130,7 @@ dupn::ModelSpec parse_spec(const Napi::Object& s, std::vector<Napi::ObjectRefere
   spec.attn_v = weights(attn, "v", A, "attn");
 
   Napi::Value heads = s.Get("heads");
-  if (!heads.IsArray()) throw_code(env, "E_INPUT", "heads: expected an array");
+  if (!heads.IsArray()) throw_code(env, codes::kInput, "heads: expected an array");
   for (uint32_t i = 0; i < heads.As<Napi::Array>().Length(); ++i) {
     const std::string what = "heads[" + std::to_string(i) + "]";
     Napi::Object ho = obj(heads.As<Napi::Array>().Get(i), what);
@@ -138,7 +139,7 @@ dupn::ModelSpec parse_spec(const Napi::Object& s, std::vector<Napi::ObjectRefere
     const bool retrieval = h.kind == dupn::TaskKind::Retrieval;
     h.dense = int_arg(ho.Get("dense"), (what + ".dense").c_str(), 0, 1 << 20);
     Napi::Value tf = ho.Get("targetFields");
-    if (!tf.IsArray()) throw_code(env, "E_INPUT", what + ".targetFields: expected an array");
+    if (!tf.IsArray()) throw_code(env, codes::kInput, what + ".targetFields: expected an array");
     for (uint32_t j = 0; j < tf.As<Napi::Array>().Length(); ++j)
       h.target_fields.push_back(int_arg(tf.As<Napi::Array>().Get(j), (what + ".targetFields").c_str(), 0, static_cast<int32_t>(spec.item_tables.size()) - 1));
     int64_t target = 0;

@@ -13,6 +13,7 @@
 #include "dupn/train.h"
 #include "spec.h"
 #include "trainer_wrap.h"
+#include "error_codes.h"
 
 namespace dupn_napi {
 namespace {
@@ -39,20 +40,20 @@ ParsedBatch parse_batch(const Napi::Value& v, const dupn::Model& m) {
   out.batch.users = out.users->batch();
   Napi::Value heads = o.Get("heads");
   if (!heads.IsArray() || heads.As<Napi::Array>().Length() != m.heads.size())
-    throw_code(v.Env(), "E_INPUT", "batch.heads: expected one entry per head");
+    throw_code(v.Env(), codes::kInput, "batch.heads: expected one entry per head");
   const int64_t B = out.batch.users.batch, F = m.item_fields();
   for (uint32_t h = 0; h < m.heads.size(); ++h) {
     const std::string at = "batch.heads[" + std::to_string(h) + "]";
     Napi::Object ho = obj(heads.As<Napi::Array>().Get(h), at);
     dupn::HeadLabels lab;
     Napi::Value lambda = ho.Get("lambda");
-    if (!lambda.IsNumber()) throw_code(v.Env(), "E_INPUT", at + ".lambda: expected a number");
+    if (!lambda.IsNumber()) throw_code(v.Env(), codes::kInput, at + ".lambda: expected a number");
     lab.lambda = lambda.As<Napi::Number>().FloatValue();
     lab.pairwise = ho.Get("pairwise").ToBoolean();
     if (m.heads[h].kind == dupn::TaskKind::Multiclass) {
       View<int32_t> classes = i32(ho.Get("classes"), (at + ".classes").c_str());
       View<float> weight = f32(ho.Get("classWeight"), (at + ".classWeight").c_str());
-      if (classes.length != B || weight.length != B) throw_code(v.Env(), "E_INPUT", at + ": classes and classWeight need one entry per user");
+      if (classes.length != B || weight.length != B) throw_code(v.Env(), codes::kInput, at + ": classes and classWeight need one entry per user");
       lab.classes = classes.data;
       lab.class_weight = weight.data;
       out.pins.push_back(ho.Get("classes"));
@@ -65,7 +66,7 @@ ParsedBatch parse_batch(const Napi::Value& v, const dupn::Model& m) {
       View<float> weight = f32(ho.Get("weight"), (at + ".weight").c_str());
       const int64_t C = owner.length;
       if (C > 0x7fffffff || items.length != C * F || label.length != C || weight.length != C)
-        throw_code(v.Env(), "E_INPUT", at + ": items (C × item fields), owner, label and weight must describe the same C candidates");
+        throw_code(v.Env(), codes::kInput, at + ": items (C × item fields), owner, label and weight must describe the same C candidates");
       lab.candidates.count = static_cast<int>(C);
       lab.candidates.items = items.data;
       lab.candidates.items_len = items.length;
@@ -75,7 +76,7 @@ ParsedBatch parse_batch(const Napi::Value& v, const dupn::Model& m) {
       lab.label = label.data;
       lab.weight = weight.data;
       View<float> offset = f32(ho.Get("offset"), (at + ".offset").c_str(), true);
-      if (offset.data && offset.length != C) throw_code(v.Env(), "E_INPUT", at + ".offset: expected one entry per candidate");
+      if (offset.data && offset.length != C) throw_code(v.Env(), codes::kInput, at + ".offset: expected one entry per candidate");
       lab.offset = offset.data;
       for (const char* key : {"items", "dense", "owner", "label", "weight", "offset"}) out.pins.push_back(ho.Get(key));
     }
@@ -98,10 +99,10 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
     Napi::Env env = info.Env();
     std::string isa_error;
     kernels_ = dupn::select_kernels(info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "", &isa_error);
-    if (!kernels_) throw_code(env, "E_INPUT", isa_error);
+    if (!kernels_) throw_code(env, codes::kInput, isa_error);
     auto holder = std::make_shared<TrainerHolder>();
     dupn::ModelSpec spec = parse_spec(obj(info[0], "spec"), holder->refs);
-    if (!info[2].IsArray()) throw_code(env, "E_INPUT", "params: expected an array");
+    if (!info[2].IsArray()) throw_code(env, codes::kInput, "params: expected an array");
     Napi::Array arr = info[2].As<Napi::Array>();
     std::vector<dupn::Param> params;
     for (uint32_t i = 0; i < arr.Length(); ++i) {
@@ -113,7 +114,7 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
       // m and v as long as data, or (row-wise state of a table, checked by the core) no m and one v per row.
       const bool full = m.length == data.length && v.length == data.length;
       const bool rows = m.length == 0 && v.length > 0 && v.length < data.length && data.length % v.length == 0;
-      if (!full && !rows) throw_code(env, "E_INPUT", at + ": m and v must match data in length (or m empty and v one per row)");
+      if (!full && !rows) throw_code(env, codes::kInput, at + ": m and v must match data in length (or m empty and v one per row)");
       native_index_.push_back(data.length == 0 ? -1 : static_cast<int>(params.size()));
       if (data.length == 0) continue;
       params.push_back({data.data, m.data, v.data, data.length, m.length, v.length});
@@ -123,20 +124,20 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
     for (uint32_t i = 0; i < arr.Length(); ++i) sizes_.push_back(f32(arr.Get(i).As<Napi::Object>().Get("data"), "data").length);
     std::string error;
     holder->trainer = dupn::Trainer::create(spec, params, &error);
-    if (!holder->trainer) throw_code(env, "E_MODEL_FILE", error);
+    if (!holder->trainer) throw_code(env, codes::kConfig, "the config does not build a trainer: " + error);
     holder_ = std::move(holder);
   }
 
  private:
   dupn::Trainer& trainer(Napi::Env env) {
-    if (!holder_) throw_code(env, "E_DISPOSED", "the trainer was disposed");
+    if (!holder_) throw_code(env, codes::kDisposed, "the trainer was disposed");
     return *holder_->trainer;
   }
 
   static float number(const Napi::Object& o, const char* key, double min, double max) {
     Napi::Value v = o.Get(key);
     const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1e300;
-    if (!(d >= min && d <= max)) throw_code(o.Env(), "E_INPUT", std::string("options.") + key + ": out of range");
+    if (!(d >= min && d <= max)) throw_code(o.Env(), codes::kInput, std::string("options.") + key + ": out of range");
     return static_cast<float>(d);
   }
 
@@ -146,7 +147,7 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
     dupn::Trainer& t = trainer(env);
     ParsedBatch pb = parse_batch(info[0], t.model());
     const std::string err = t.validate(pb.batch);
-    if (!err.empty()) throw_code(env, "E_INPUT", "batch." + err);
+    if (!err.empty()) throw_code(env, codes::kInput, "batch." + err);
     Napi::Object o = obj(info[1], "options");
     dupn::OptimizerConfig opt;
     opt.lr = number(o, "lr", 0, 1e3);
@@ -161,7 +162,7 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
     Napi::Value frozen = o.Get("frozen");
     if (frozen.IsArray()) {
       Napi::Array f = frozen.As<Napi::Array>();
-      if (f.Length() != native_index_.size()) throw_code(env, "E_INPUT", "options.frozen: one entry per param");
+      if (f.Length() != native_index_.size()) throw_code(env, codes::kInput, "options.frozen: one entry per param");
       opt.frozen.assign(native_index_.size(), false);
       for (uint32_t i = 0; i < f.Length(); ++i)
         if (native_index_[i] >= 0 && f.Get(i).ToBoolean()) opt.frozen[native_index_[i]] = true;
@@ -169,13 +170,13 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
     Napi::Value report = info[2];
     if (!report.IsTypedArray() || report.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
         report.As<Napi::Float64Array>().ElementLength() != 2 + 2 * t.model().heads.size())
-      throw_code(env, "E_INPUT", "report: expected a Float64Array of 2 + 2 × heads");
+      throw_code(env, codes::kInput, "report: expected a Float64Array of 2 + 2 × heads");
     double* out = report.As<Napi::Float64Array>().Data();
     const int threads = int_arg(info[3], "threads", 1, 1024);
     const dupn::KernelTable* k = kernels_;
     std::shared_ptr<TrainerHolder> h = holder_;
     auto batch = std::make_shared<dupn::TrainBatch>(std::move(pb.batch));
-    if (h->busy.exchange(true)) throw_code(env, "E_INPUT", "step: the previous step has not finished (await it)");
+    if (h->busy.exchange(true)) throw_code(env, codes::kBusy, "step: the previous step has not finished (await it)");
     auto fn = [h, k, batch, users = pb.users, opt, out, threads] {
       struct Idle {
         TrainerHolder& h;
@@ -196,21 +197,21 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
   Napi::Value Gradients(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     dupn::Trainer& t = trainer(env);
-    if (holder_->busy) throw_code(env, "E_INPUT", "gradients: a step is running (await it)");
+    if (holder_->busy) throw_code(env, codes::kBusy, "gradients: a step is running (await it)");
     ParsedBatch pb = parse_batch(info[0], t.model());
     const std::string err = t.validate(pb.batch);
-    if (!err.empty()) throw_code(env, "E_INPUT", "batch." + err);
-    if (!info[1].IsArray() || info[1].As<Napi::Array>().Length() != sizes_.size()) throw_code(env, "E_INPUT", "grads: one array per param");
+    if (!err.empty()) throw_code(env, codes::kInput, "batch." + err);
+    if (!info[1].IsArray() || info[1].As<Napi::Array>().Length() != sizes_.size()) throw_code(env, codes::kInput, "grads: one array per param");
     std::vector<float*> grads;
     for (uint32_t i = 0; i < sizes_.size(); ++i) {
       View<float> g = f32(info[1].As<Napi::Array>().Get(i), "grads[i]");
-      if (g.length != sizes_[i]) throw_code(env, "E_INPUT", "grads[" + std::to_string(i) + "]: wrong length");
+      if (g.length != sizes_[i]) throw_code(env, codes::kInput, "grads[" + std::to_string(i) + "]: wrong length");
       if (sizes_[i] > 0) grads.push_back(g.data);
     }
     Napi::Value report = info[2];
     if (!report.IsTypedArray() || report.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
         report.As<Napi::Float64Array>().ElementLength() != 2 + 2 * t.model().heads.size())
-      throw_code(env, "E_INPUT", "report: expected a Float64Array of 2 + 2 × heads");
+      throw_code(env, codes::kInput, "report: expected a Float64Array of 2 + 2 × heads");
     const dupn::LossReport r = t.gradients(*kernels_, pb.batch, grads.data(), int_arg(info[3], "threads", 1, 1024));
     write_report(r, report.As<Napi::Float64Array>().Data());
     return env.Undefined();
