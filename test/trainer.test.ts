@@ -147,7 +147,7 @@ t.test('bad examples are refused with a path, and the trainer keeps working', as
   const ok = await trainer.step(data.slice(0, 8));
   t.ok(Number.isFinite(ok.loss));
   const p1 = trainer.step(data.slice(0, 8));
-  await rejectsCode(t, () => trainer.step(data.slice(0, 8)), 'E_INPUT', 'previous step');
+  await rejectsCode(t, () => trainer.step(data.slice(0, 8)), 'E_BUSY', 'previous step');
   t.throws(() => trainer.toModel(), /toModel: a step is running/);
   await rejectsCode(t, () => trainer.save(path.join(dir, 'torn.safetensors')), 'E_BUSY', 'save: a step is running');
   await p1;
