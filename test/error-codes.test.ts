@@ -3,9 +3,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DupnError, ERROR_CODES, isErrorCode } from '../lib/errors';
 import { fromNativeError, native } from '../lib/native';
-import { resolveConfig } from '../lib/config';
 import { synthesize } from '../lib/data/synthetic';
 import { Trainer } from '../lib/train/trainer';
+import { noPropertiesConfig } from './support/configs';
 
 const root = path.join(__dirname, '..');
 
@@ -46,20 +46,7 @@ t.test('an unknown native code becomes E_INTERNAL; a known one is kept', async (
 });
 
 t.test('a second step while one runs is E_BUSY, and the first one completes', async (t) => {
-  const config = resolveConfig({
-    maxSeqLen: 12,
-    itemFields: [
-      { name: 'item', buckets: 1024, dim: 8 },
-      { name: 'category', buckets: 64, dim: 4 },
-      { name: 'shop', buckets: 64, dim: 4 },
-      { name: 'brand', buckets: 64, dim: 4 },
-    ],
-    query: { buckets: 256, dim: 4 },
-    profileFields: [{ name: 'age', buckets: 16, dim: 4 }, { name: 'power', buckets: 8, dim: 4 }],
-    hidden: 8,
-    attentionHidden: 8,
-    tasks: [{ name: 'ctr', kind: 'binary', target: ['item', 'category', 'shop', 'brand'], layers: [8] }],
-  });
+  const config = noPropertiesConfig();
   const examples = Array.from(synthesize({ users: 16, seed: 3, config, items: 200, categories: 10, shops: 20, brands: 10 }));
   const trainer = Trainer.create(config, { seed: 1 });
   t.teardown(() => trainer.dispose());

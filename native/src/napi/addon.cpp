@@ -15,7 +15,6 @@
 #include "map_file.h"
 #include "model_wrap.h"
 #include "trainer_wrap.h"
-#include "error_codes.h"
 
 // measureFmaPeak(isa: string, threads: number, millis: number) → GFLOP/s of independent multiply-adds
 // on `threads` threads at once: the yardstick the benchmarks report against.

@@ -6,8 +6,8 @@
 #include <exception>
 #include <mutex>
 
+#include "convert.h"
 #include "dupn/thread_pool.h"
-#include "error_codes.h"
 
 namespace dupn_napi {
 namespace {
@@ -36,9 +36,7 @@ struct Completions {
 };
 
 void reject(Napi::Env env, AsyncJob* j, const char* code, const std::string& message) {
-  Napi::Error err = Napi::Error::New(env, message);
-  err.Set("code", Napi::String::New(env, code));
-  j->deferred.Reject(err.Value());
+  j->deferred.Reject(coded_error(env, code, message).Value());
 }
 
 Completions& completions(Napi::Env env) {

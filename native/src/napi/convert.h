@@ -7,14 +7,20 @@
 #include <cstring>
 #include <string>
 #include <vector>
+
 #include "error_codes.h"
 
 namespace dupn_napi {
 
-[[noreturn]] inline void throw_code(Napi::Env env, const char* code, const std::string& message) {
+// A JS Error carrying `code` (one of codes::k*), mapped to DupnError in TypeScript.
+inline Napi::Error coded_error(Napi::Env env, const char* code, const std::string& message) {
   Napi::Error err = Napi::Error::New(env, message);
   err.Set("code", Napi::String::New(env, code));
-  throw err;
+  return err;
+}
+
+[[noreturn]] inline void throw_code(Napi::Env env, const char* code, const std::string& message) {
+  throw coded_error(env, code, message);
 }
 
 template <typename T>

@@ -8,7 +8,6 @@
 #include "convert.h"
 #include "dupn/fingerprint64.h"
 #include "hash.h"
-#include "error_codes.h"
 
 namespace dupn_napi {
 namespace {

@@ -8,7 +8,6 @@
 #include "convert.h"
 #include "dupn/kernels.h"
 #include "kernels_binding.h"
-#include "error_codes.h"
 
 namespace dupn_napi {
 namespace {

@@ -15,7 +15,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "error_codes.h"
 #define DUPN_HAVE_MMAP 1
 #endif
 

@@ -18,7 +18,6 @@
 #include "dupn/model.h"
 #include "dupn/thread_pool.h"
 #include "model_wrap.h"
-#include "error_codes.h"
 
 namespace dupn_napi {
 namespace {

@@ -3,7 +3,6 @@
 #include "spec.h"
 
 #include <string>
-#include "error_codes.h"
 
 namespace dupn_napi {
 

@@ -13,7 +13,6 @@
 #include "dupn/train.h"
 #include "spec.h"
 #include "trainer_wrap.h"
-#include "error_codes.h"
 
 namespace dupn_napi {
 namespace {
