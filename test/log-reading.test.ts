@@ -90,6 +90,28 @@ t.test('time forms: ISO date-times, milliseconds, month + day, a date plus an of
   t.same((await collect(readLogRows(order, { columns: 'user=0,item=1' }))).map((r) => r.time), [1, 2, 3]);
 });
 
+t.test('the sequences layout of the sequential-recommendation benchmarks: a user id and its items per line', async (t) => {
+  const seq = file('seq.txt', ['1 10 11 12', '', '2\t11  13', '3', '4 10 10 14 15']);
+  const bad: string[] = [];
+  const m = { add: (line: number, problem: string) => bad.push(`${line}: ${problem}`), count: 0, first: [], strict: false };
+  const got = await collect(readLogRows(seq, { format: 'sequences' }, undefined, m as never));
+  t.same(got.map((r) => [r.userId, r.item, r.time, r.line, r.type]), [
+    ['1', '10', 1, 1, 'pv'], ['1', '11', 2, 1, 'pv'], ['1', '12', 3, 1, 'pv'],
+    ['2', '11', 4, 3, 'pv'], ['2', '13', 5, 3, 'pv'],
+    ['4', '10', 6, 5, 'pv'], ['4', '10', 7, 5, 'pv'], ['4', '14', 8, 5, 'pv'], ['4', '15', 9, 5, 'pv'],
+  ], 'white space splits, the file order is the time, a blank line is skipped');
+  t.same(bad, ['4: no items after the user id']);
+  const csv = file('seq.csv', ['u1,a,b', 'u2,,c']);
+  const bad2: string[] = [];
+  const m2 = { add: (line: number, problem: string) => bad2.push(`${line}: ${problem}`), count: 0, first: [], strict: false };
+  t.same((await collect(readLogRows(csv, { format: 'sequences', delimiter: ',' }, undefined, m2 as never))).map((r) => r.item), ['a', 'b']);
+  t.same(bad2, ['2: field 2 (item): empty item id']);
+  t.throws(() => readExamples(seq, { format: 'sequences', columns: 'user=0,item=1' }), { code: 'E_INPUT' });
+  const loo = await collect(readExamples(seq, { format: 'sequences', leaveOneOut: 'test' }).examples);
+  t.same(loo.map((e) => [e.userId, e.user.behaviors.map((b) => b.item).join(' ')]), [['1', '10 11'], ['2', ''], ['4', '10 10 14']].filter(([u]) => u !== '2'),
+    'leave-one-out: the last item of each user with 3 or more tests');
+});
+
 t.test('day-level rows of one user and day are spread in file order, so a day-level log has cuts within a day', async (t) => {
   const day = file('days.csv', ['u,a,1111', 'u,b,1111', 'u,c,1111', 'u,d,1112']);
   const ex = await collect(readExamples(day, { columns: 'user=0,item=1,day=2' }).examples);

@@ -34,7 +34,7 @@ function num(flag: string): (v: string) => number {
 /** The input options `train` and `eval` share. */
 function dataOptions(c: Command): Command {
   return c
-    .addOption(new Option('--format <name>', 'input format (default by extension)').choices(['taobao', 'csv', 'jsonl']))
+    .addOption(new Option('--format <name>', 'input format (default: jsonl for .jsonl, csv with --columns, else taobao); sequences: a user id and its items in order per line').choices(['taobao', 'csv', 'jsonl', 'sequences']))
     .option(
       '--columns <mapping>',
       'column mapping role=column (index or header name): user, item, category, shop, brand, type, price, scene, and a time: ' +

@@ -59,7 +59,7 @@ export function numberFlag(flag: string): (v: string) => number {
 
 /** The reader flags `train` and `eval` share (lib/cli/main.ts `dataOptions`). */
 export interface ReaderFlags {
-  format?: 'taobao' | 'csv' | 'jsonl';
+  format?: 'taobao' | 'csv' | 'jsonl' | 'sequences';
   columns?: string;
   strict?: boolean;
   delimiter?: string;

@@ -24,6 +24,9 @@
  *   otherwise it is kept (the model gives it the unknown-type id) and counted in `unknownTypes`.
  * - Empty `category`/`shop`/`brand`/`scene`/`price`/extra values are missing; an empty `user` or `item` is
  *   malformed, as is a negative or non-numeric `price` and a row with the wrong number of columns.
+ *
+ * The `sequences` layout (`format: 'sequences'`) has no columns: each line is a user id followed by that user's
+ * items, oldest first. Its rows are `pv`s with the file order as the time (the n-th item of the file at n seconds).
  */
 import * as nodePath from 'node:path';
 import { DupnError, describe } from '../errors';
@@ -59,8 +62,13 @@ export type ColumnMapping = Record<string, ColumnRef>;
 
 /** Options of the delimited-log reader. */
 export interface LogReadOptions {
-  /** `taobao`: the UserBehavior preset (`user_id,item_id,category_id,behavior_type,timestamp`, no header). `csv`: needs `columns`. */
-  format?: 'taobao' | 'csv';
+  /**
+   * `taobao`: the UserBehavior preset (`user_id,item_id,category_id,behavior_type,timestamp`, no header). `csv`: needs
+   * `columns`. `sequences`: one user per line, the user id and then the items in order (`7 31 2 977`, split on white
+   * space unless `delimiter` is given), as the sequential-recommendation benchmarks ship their logs; the file order
+   * is the time.
+   */
+  format?: 'taobao' | 'csv' | 'sequences';
   /** Column mapping (see the module comment); implies `format: 'csv'`. */
   columns?: string | ColumnMapping;
   /** Field delimiter; default tab for `.tsv`/`.tab` files (also gzipped), else comma. */
@@ -285,6 +293,10 @@ export async function* readLogBatches(
   stats: LogStats,
   malformed: MalformedLog,
 ): AsyncGenerator<LogRow[]> {
+  if (options.format === 'sequences') {
+    yield* readSequenceBatches(path, options, stats, malformed);
+    return;
+  }
   const taobao = options.columns === undefined;
   if (taobao && options.format === 'csv') throw new DupnError('E_INPUT', 'columns: format "csv" needs a column mapping', { path: 'columns' });
   const mapping = taobao ? TAOBAO_COLUMNS : parseColumns(options.columns as string | ColumnMapping);
@@ -422,6 +434,42 @@ export async function* readLogBatches(
       stats.unknownTypes++;
     }
     return row;
+  }
+}
+
+/** The rows of a `sequences` file (see the module comment): `user item item …` per line. */
+async function* readSequenceBatches(path: string, options: LogReadOptions, stats: LogStats, malformed: MalformedLog): AsyncGenerator<LogRow[]> {
+  if (options.columns !== undefined) throw new DupnError('E_INPUT', 'columns: format "sequences" has no columns (each line is a user id and its items)', { path: 'columns' });
+  const delimiter = options.delimiter;
+  if (delimiter !== undefined && (delimiter.length === 0 || delimiter.includes('\n'))) {
+    throw new DupnError('E_INPUT', `delimiter: must be a non-empty string without line breaks, got ${describe(delimiter)}`, { path: 'delimiter' });
+  }
+  const type = options.defaultType ?? 'pv';
+  const known = new Set(options.knownTypes ?? ['pv', 'fav', 'cart', 'buy']);
+  if (!known.has(type) && malformed.strict) {
+    throw new DupnError('E_INPUT', `defaultType: unknown behaviour type ${describe(type)} (known: ${[...known].join(', ')})`, { path: 'defaultType' });
+  }
+  const split = (text: string): string[] => (delimiter === undefined ? text.trim().split(/\s+/) : text.split(delimiter).map(clean));
+  let time = 0;
+  for await (const batch of readLineBatches(path, MAX_LINE_CHARS)) {
+    const rows: LogRow[] = [];
+    batch.lines.forEach((text, k) => {
+      const line = batch.first + k;
+      stats.lines++;
+      if (text === null) return malformed.add(line, `line longer than ${MAX_LINE_CHARS} characters`);
+      if (text.trim().length === 0) return;
+      const [userId, ...items] = split(text);
+      if (userId.length === 0) return malformed.add(line, 'field 1 (user): empty user id');
+      if (items.length === 0) return malformed.add(line, 'no items after the user id');
+      const empty = items.indexOf('');
+      if (empty >= 0) return malformed.add(line, `field ${empty + 2} (item): empty item id`);
+      for (const item of items) {
+        rows.push({ userId, item, type, time: ++time, line });
+        stats.rows++;
+        if (!known.has(type)) stats.unknownTypes++;
+      }
+    });
+    if (rows.length > 0) yield rows;
   }
 }
 

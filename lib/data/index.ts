@@ -32,7 +32,7 @@ export type { JsonlReadOptions, JsonlStats } from './jsonl';
 export { MalformedLog } from './lines';
 
 /** Input layouts. */
-export type DataFormat = 'taobao' | 'csv' | 'jsonl';
+export type DataFormat = 'taobao' | 'csv' | 'jsonl' | 'sequences';
 
 /** Options of {@link readExamples}: reader, timeline and example options together. */
 export interface ReadExamplesOptions extends Omit<LogReadOptions, 'format'>, ExampleOptions, TimelineOptions {
@@ -89,8 +89,8 @@ export interface ExampleSource {
 /** The format {@link readExamples} uses for `path` and `options`. */
 export function formatOf(path: string, options: { format?: DataFormat; columns?: unknown } = {}): DataFormat {
   if (options.format !== undefined) {
-    if (!['taobao', 'csv', 'jsonl'].includes(options.format)) {
-      throw new DupnError('E_INPUT', `format: must be "taobao", "csv" or "jsonl", got ${JSON.stringify(options.format)}`, { path: 'format' });
+    if (!['taobao', 'csv', 'jsonl', 'sequences'].includes(options.format)) {
+      throw new DupnError('E_INPUT', `format: must be "taobao", "csv", "jsonl" or "sequences", got ${JSON.stringify(options.format)}`, { path: 'format' });
     }
     return options.format;
   }
@@ -118,6 +118,10 @@ function emptyReport(): DataReport {
 
 function logOptions(options: ReadExamplesOptions, format: DataFormat, config: ResolvedConfig): LogReadOptions {
   if (format === 'csv' && options.columns === undefined) throw new DupnError('E_INPUT', 'columns: format "csv" needs a column mapping', { path: 'columns' });
+  if (format === 'sequences') {
+    if (options.columns !== undefined) throw new DupnError('E_INPUT', 'columns: format "sequences" has no columns (each line is a user id and its items)', { path: 'columns' });
+    return { ...options, format, knownTypes: options.knownTypes ?? config.properties.types };
+  }
   return { ...options, format: format === 'csv' ? 'csv' : 'taobao', columns: format === 'csv' ? options.columns : undefined, knownTypes: options.knownTypes ?? config.properties.types };
 }
 
