@@ -81,19 +81,24 @@ export class EntityStats {
   }
 
   /**
-   * The baseline's scores after one `history` (oldest first): what depends on the history alone (the last
-   * entity, the position of each seen one) is looked up once here, so scoring a whole catalogue costs one map
-   * lookup per candidate.
+   * What the baseline adds to the popularity tie-break after one `history` (oldest first), by entity: every
+   * other entity scores its tie-break alone. `recent`: 1 + the entity's last position; `successors` and
+   * `rules`: the counts after the last entity; `popularity`: nothing.
    */
-  scorerFor(name: BaselineName, history: readonly (string | undefined)[]): (candidate: string | undefined) => number {
+  boosts(name: BaselineName, history: readonly (string | undefined)[]): ReadonlyMap<string, number> {
     if (name === 'recent') {
       const position = new Map<string, number>();
-      history.forEach((k, j) => k !== undefined && position.set(k, j));
-      return (c) => (c === undefined ? 0 : (position.has(c) ? 1 + position.get(c)! : 0) + this.tieBreak(c));
+      history.forEach((k, j) => k !== undefined && position.set(k, 1 + j));
+      return position;
     }
     const last = name === 'popularity' ? undefined : lastKey(history);
-    const row = last === undefined ? undefined : (name === 'successors' ? this.successors : this.rules).get(last);
-    return (c) => (c === undefined ? 0 : (row?.get(c) ?? 0) + this.tieBreak(c));
+    return (last === undefined ? undefined : (name === 'successors' ? this.successors : this.rules).get(last)) ?? NO_BOOSTS;
+  }
+
+  /** The baseline's scores after one `history`: its {@link boosts} plus the tie-break, one map lookup per candidate. */
+  scorerFor(name: BaselineName, history: readonly (string | undefined)[]): (candidate: string | undefined) => number {
+    const boost = this.boosts(name, history);
+    return (c) => (c === undefined ? 0 : (boost.get(c) ?? 0) + this.tieBreak(c));
   }
 
   /** The baseline's score of one `candidate` after `history` (oldest first). */
@@ -101,6 +106,8 @@ export class EntityStats {
     return this.scorerFor(name, history)(candidate);
   }
 }
+
+const NO_BOOSTS: ReadonlyMap<string, number> = new Map();
 
 function bump(m: Map<string, Map<string, number>>, a: string, b: string, w: number): void {
   let row = m.get(a);

@@ -21,7 +21,7 @@ import { Model } from '../model';
 import { mulberry32 } from '../random';
 import { isAsyncIterable } from '../evaluate';
 import { BASELINES, EntityStats, SequenceStats, behaviorKey, entityFields } from './baselines';
-import { denseCount } from '../config';
+import { RetrievalTask, denseCount } from '../config';
 import { BehaviorInput, CandidateInput, historyFeatures, historyIndex } from '../features';
 import { historyField } from '../tensors';
 
@@ -83,6 +83,11 @@ export interface NextItemOptions {
   seed?: number;
   /** Users encoded per model call (default 64). */
   batchSize?: number;
+  /**
+   * Which of the model's heads over the entity score the catalogue: `retrieval` (default when the model has a
+   * retrieval head) or `all` (binary and rank heads too, with and without the log prior: slow on large logs).
+   */
+  heads?: 'retrieval' | 'all';
 }
 
 /** Expected HR, reciprocal rank and NDCG at k when the target ties with `equal` others and `greater` beat it. */
@@ -252,13 +257,16 @@ export async function evaluateNextItem(
   });
   // The examples some view ranks: every one whose true entity is in the open catalogue.
   const ranked = labelled.map((_, j) => j).filter((j) => views.some((v) => v.cases[j] !== undefined));
-  /** Scorer `name`'s scores of example j's catalogue into every view's tally of it. */
-  const accountant = (name: string): ((scores: ArrayLike<number>, j: number) => void) => {
-    const tallies = views.map((v) => {
+  /** Scorer `name`'s tallies, one per view. */
+  const accounts = (name: string): Tally[] =>
+    views.map((v) => {
       const t = new Tally();
       v.tallies.set(name, t);
       return t;
     });
+  /** Scorer `name`'s scores of example j's catalogue into every view's tally of it. */
+  const accountant = (name: string): ((scores: ArrayLike<number>, j: number) => void) => {
+    const tallies = accounts(name);
     return (scores, j) =>
       views.forEach((v, n) => {
         const c = v.cases[j];
@@ -273,38 +281,31 @@ export async function evaluateNextItem(
     // training period's log count; half a count for an entity new in the test period) turns that into
     // log p(item | user) up to a constant (the log-Q correction at scoring time). A retrieval head was
     // trained with that correction already, and scores with its history features (what the user did with
-    // each item).
-    const heads = model.config.tasks.filter((t) => t.kind !== 'multiclass' && entityFields(t).join() === es.fields.join());
-    if (heads.length === 0) throw new DupnError('E_TASK', `the model has no binary, rank or retrieval task over the entity of "${taskName}"`);
+    // each item). With a retrieval head, only retrieval heads are scored unless `heads: 'all'`: scoring the
+    // others' MLPs over a whole catalogue per case costs minutes on a log of 20,000 users.
+    const itemHeads = model.config.tasks.filter((t) => t.kind !== 'multiclass' && entityFields(t).join() === es.fields.join());
+    if (itemHeads.length === 0) throw new DupnError('E_TASK', `the model has no binary, rank or retrieval task over the entity of "${taskName}"`);
+    const anyRetrieval = itemHeads.some((t) => t.kind === 'retrieval');
+    const heads = options.heads === 'all' || !anyRetrieval ? itemHeads : itemHeads.filter((t) => t.kind === 'retrieval');
     const logPrior = Float64Array.from(keys, (key) => Math.log(es.count.get(key) ?? 0.5));
     const catalogue = keys.map((key) => es.features.get(key) ?? fresh.get(key) ?? {});
     const batch = options.batchSize ?? 64;
     for (const task of heads) {
+      if (task.kind === 'retrieval') {
+        await rankRetrieval(model, task, catalogue, index, ranked.map((j) => labelled[j]), ranked, views, k, sampledK, accounts(`model:${task.name}`), batch);
+        continue;
+      }
       const account = accountant(`model:${task.name}`);
-      const accountPrior = task.kind === 'retrieval' ? undefined : accountant(`model:${task.name}+prior`);
+      const accountPrior = accountant(`model:${task.name}+prior`);
       const packed = model.packCandidates(catalogue, { tasks: [task.name] });
-      const D = denseCount(task);
       const corrected = new Float64Array(keys.length);
-      let acted: number[] = []; // catalogue rows whose history features the previous case set
       for (let b = 0; b < ranked.length; b += batch) {
         const part = ranked.slice(b, b + batch);
         const U = await model.encode(part.map((j) => labelled[j].ex.user));
         for (let i = 0; i < part.length; i++) {
           const j = part[i];
-          if (task.kind === 'retrieval' && D > 0) {
-            // Only the items this user acted on have non-zero history features: clear the last case's, set these.
-            for (const r of acted) historyFeatures(undefined, packed.dense, r * D);
-            acted = [];
-            for (const [key, seen] of historyIndex(labelled[j].ex.user.behaviors, historyField(task), model.config.maxSeqLen)) {
-              const r = index.get(key);
-              if (r === undefined) continue;
-              historyFeatures(seen, packed.dense, r * D);
-              acted.push(r);
-            }
-          }
           const scores = await model.score(task.name, U.subarray(i * model.userDim, (i + 1) * model.userDim), packed);
           account(scores, j);
-          if (accountPrior === undefined) continue;
           for (let r = 0; r < keys.length; r++) {
             const logit = task.kind === 'binary' ? Math.log(scores[r] + 1e-30) - Math.log1p(-scores[r] + 1e-30) : scores[r];
             corrected[r] = logit + logPrior[r];
@@ -314,12 +315,18 @@ export async function evaluateNextItem(
       }
     }
   }
+  // A baseline's score is the popularity tie-break plus a few boosts (EntityStats.boosts): the same numbers as
+  // scorerFor, without a lookup per catalogue entity and case.
+  const tieBreak = Float64Array.from(keys, (key) => es.tieBreak(key));
   const scores = new Float64Array(keys.length);
   for (const name of BASELINES) {
     const account = accountant(name);
     for (const j of ranked) {
-      const score = es.scorerFor(name, histories[j]);
-      for (let i = 0; i < keys.length; i++) scores[i] = score(keys[i]);
+      scores.set(tieBreak);
+      for (const [key, x] of es.boosts(name, histories[j])) {
+        const r = index.get(key);
+        if (r !== undefined) scores[r] = x + tieBreak[r];
+      }
       account(scores, j);
     }
   }
@@ -349,6 +356,83 @@ export async function evaluateNextItem(
     sampled,
     open: { ...rankingOf(open), newEntities: fresh.size },
   };
+}
+
+/**
+ * A retrieval head's metrics for every ranked case in every view, by exact search: the catalogue's item vectors
+ * once ({@link Model.setCatalogue}: the model's catalogue for this head is replaced), then per case the top
+ * k + a margin + the new entities by {@link Model.retrieve} (history terms included), which holds every
+ * entity of either view that can outrank the target within k, and the target with each view's sampled
+ * negatives scored by {@link Model.score} (one arithmetic path for the sampled ranking).
+ */
+async function rankRetrieval(
+  model: Model,
+  task: RetrievalTask,
+  catalogue: CandidateInput[],
+  index: Map<string, number>,
+  cases: { ex: TrainingExample; positive: CandidateInput }[],
+  ids: number[],
+  views: View[],
+  k: number,
+  sampledK: number,
+  tallies: Tally[],
+  batch: number,
+): Promise<void> {
+  const fields = entityFields(task);
+  const F = model.config.itemFields.length;
+  const D = denseCount(task);
+  await model.setCatalogue(task.name, catalogue);
+  const packed = model.packCandidates(catalogue, { tasks: [task.name] });
+  const warm = Math.min(...views.map((v) => v.size));
+  const depth = Math.min(catalogue.length, k + 10 + (catalogue.length - warm));
+  const field = historyField(task);
+  for (let b = 0; b < cases.length; b += batch) {
+    const part = cases.slice(b, b + batch);
+    const U = await model.encode(part.map((c) => c.ex.user));
+    for (let i = 0; i < part.length; i++) {
+      const j = ids[b + i];
+      const { ex, positive } = part[i];
+      const u = U.subarray(i * model.userDim, (i + 1) * model.userDim);
+      const target = index.get(behaviorKey(fields, positive) ?? '');
+      if (target === undefined) continue;
+      const top = await model.retrieve(task.name, u, depth, { user: ex.user });
+      // The target and each view's sample, scored in one call; the target's history term as the user has it.
+      const rows = [target];
+      for (const v of views) rows.push(...(v.cases[j]?.sample ?? []));
+      const items = new Int32Array(rows.length * F);
+      const dense = new Float32Array(rows.length * D);
+      rows.forEach((r, n) => {
+        items.set(packed.items.subarray(r * F, (r + 1) * F), n * F);
+        if (D > 0) dense.set(packed.dense.subarray(r * D, (r + 1) * D), n * D);
+      });
+      if (D > 0) historyFeatures(historyIndex(ex.user.behaviors, field, model.config.maxSeqLen).get(String(catalogue[target][field] ?? '')), dense, 0);
+      const scores = await model.score(task.name, u, { items, dense });
+      let at = 1;
+      views.forEach((v, n) => {
+        const c = v.cases[j];
+        if (c === undefined) return;
+        const sample = Array.from({ length: c.sample.length }, (_, x) => at + x);
+        at += c.sample.length;
+        tallies[n].add(listRank(top, target, v.size, k), rankOf(scores, 0, sampledK, 0, sample));
+      });
+    }
+  }
+}
+
+/** The target's tied-rank metrics at k among the rows below `size` of a best-first top list (zero when not in it). */
+function listRank(top: { index: Int32Array; score: Float32Array }, target: number, size: number, k: number): { hr: number; rr: number; ndcg: number } {
+  let s: number | undefined;
+  for (let i = 0; i < top.index.length; i++) if (top.index[i] === target) s = top.score[i];
+  if (s === undefined) return { hr: 0, rr: 0, ndcg: 0 };
+  let greater = 0;
+  let equal = 0;
+  for (let i = 0; i < top.index.length; i++) {
+    const r = top.index[i];
+    if (r === target || r >= size) continue;
+    if (top.score[i] > s) greater++;
+    else if (top.score[i] === s) equal++;
+  }
+  return tiedRankMetrics(greater, equal, k);
 }
 
 function signed(x: number): string {
