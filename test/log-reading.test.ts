@@ -85,9 +85,9 @@ t.test('time forms: ISO date-times, milliseconds, month + day, a date plus an of
   const d = await collect(readLogRows(dg, { columns: 'user=session_id,item=item_id,day=eventdate,offset=timeframe', delimiter: ';' }));
   t.same(d.map((r) => [r.userId, r.time, r.dayLevel]), [['1', Date.UTC(2016, 4, 9) / 1000 + 526.309, undefined], ['1', Date.UTC(2016, 4, 9) / 1000 + 1031.018, undefined]]);
 
-  // No time column: the file order.
+  // No time column: the file order, a minute a row (so the time-gap buckets count steps back).
   const order = file('order.csv', ['s1,a', 's1,b', 's2,c']);
-  t.same((await collect(readLogRows(order, { columns: 'user=0,item=1' }))).map((r) => r.time), [1, 2, 3]);
+  t.same((await collect(readLogRows(order, { columns: 'user=0,item=1' }))).map((r) => r.time), [60, 120, 180]);
 });
 
 t.test('the sequences layout of the sequential-recommendation benchmarks: a user id and its items per line', async (t) => {
@@ -95,11 +95,11 @@ t.test('the sequences layout of the sequential-recommendation benchmarks: a user
   const bad: string[] = [];
   const m = { add: (line: number, problem: string) => bad.push(`${line}: ${problem}`), count: 0, first: [], strict: false };
   const got = await collect(readLogRows(seq, { format: 'sequences' }, undefined, m as never));
-  t.same(got.map((r) => [r.userId, r.item, r.time, r.line, r.type]), [
+  t.same(got.map((r) => [r.userId, r.item, r.time / 60, r.line, r.type]), [
     ['1', '10', 1, 1, 'pv'], ['1', '11', 2, 1, 'pv'], ['1', '12', 3, 1, 'pv'],
     ['2', '11', 4, 3, 'pv'], ['2', '13', 5, 3, 'pv'],
     ['4', '10', 6, 5, 'pv'], ['4', '10', 7, 5, 'pv'], ['4', '14', 8, 5, 'pv'], ['4', '15', 9, 5, 'pv'],
-  ], 'white space splits, the file order is the time, a blank line is skipped');
+  ], 'white space splits, the file order is the time (a minute an item), a blank line is skipped');
   t.same(bad, ['4: no items after the user id']);
   const csv = file('seq.csv', ['u1,a,b', 'u2,,c']);
   const bad2: string[] = [];

@@ -102,6 +102,34 @@ t.test('checkpoint and resume continue to the same weights as an uninterrupted r
   whole.dispose();
 });
 
+t.test('early stopping: stops after `patience` epochs without a better score, and a resumed run stops where it would have', async (t) => {
+  const scores = [0.1, 0.3, 0.2, 0.25, 0.5, 0.6];
+  const opts = { batchSize: 40, deterministic: true, seed: 3 };
+  const trainer = Trainer.create(cfg, opts);
+  const ckpt = path.join(dir, 'early.ckpt');
+  const reports = await fit(trainer, {
+    data: () => data.slice(0, 80),
+    epochs: 6,
+    checkpoint: ckpt,
+    validate: async (_model, epoch) => scores[epoch],
+    earlyStopping: { patience: 2, score: (v) => v },
+  });
+  t.same(reports.map((r) => [r.score, r.improved, r.stopping]), [[0.1, true, false], [0.3, true, false], [0.2, false, false], [0.25, false, true]],
+    'epoch 2 was best; epochs 3 and 4 were not better: stop after 4 of 6');
+  t.same(reports.at(-1)!.best, { epoch: 1, score: 0.3 });
+  t.equal(trainer.steps, 8);
+  trainer.dispose();
+  const { trainer: resumed, position } = await Trainer.resume(ckpt);
+  t.same(position, { epoch: 4, examples: 0, best: { epoch: 1, score: 0.3 } }, 'the checkpoint carries the best epoch');
+  const again = await fit(resumed, { data: () => data.slice(0, 80), epochs: 6, start: position as { epoch: number; examples: number }, validate: async (_m, e) => scores[e], earlyStopping: { patience: 2, score: (v) => v } });
+  t.same(again, [], 'a resumed run that had stopped trains nothing more');
+  t.equal(resumed.steps, 8);
+  resumed.dispose();
+  const noValidate = Trainer.create(cfg, opts);
+  await rejectsCode(t, () => fit(noValidate, { data: () => data.slice(0, 80), earlyStopping: { patience: 2, score: () => 0 } }), 'E_INPUT', 'options.earlyStopping');
+  noValidate.dispose();
+});
+
 t.test('freeze shared trains heads only; tasks trains only the listed heads', async (t) => {
   const base = Trainer.create(cfg, { seed: 9 }).toModel().weights;
   const frozen = Trainer.create(cfg, { seed: 9, freeze: 'shared', tasks: ['spp'], batchSize: 64 });

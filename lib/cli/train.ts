@@ -4,24 +4,55 @@
  * Validation metrics are printed after every epoch; the model file and the checkpoint are written
  * atomically after every epoch, the checkpoint also every `--checkpoint-every` steps.
  */
-import { ExampleSource, ReadExamplesOptions, defaultValidFrom, formatOf, readExamples, readTimelines, splitByTime, splitByUser } from '../data';
+import { ExampleSource, ReadExamplesOptions, defaultValidFrom, formatOf, isHeldOutUser, readExamples, readTimelines, splitByTime, splitByUser } from '../data';
 import { DupnConfig, ResolvedConfig, defaultConfig } from '../config';
 import { TrainingExample } from '../data/example';
 import { DupnError } from '../errors';
 import { EvalReport, evaluate, formatReport, modelScorer } from '../evaluate';
 import { BASELINES, SequenceStats, SequenceStatsOptions, candidateTasks } from '../eval/baselines';
-import { evaluateNextItem, formatNextItem } from '../eval/next-item';
+import { NextItemMetrics, evaluateNextItem, formatNextItem } from '../eval/next-item';
 import { DataPosition, fit, isDataPosition } from '../train/fit';
 import { EmbeddingOptimizer, TrainOptions } from '../train/options';
 import { Trainer } from '../train/trainer';
+import { Model } from '../model';
 import { historyField } from '../tensors';
 import { progressSink } from './progress';
 import { formatDataReport, refuseEmpty } from './data-report';
 import { sizeTablesFromData } from './table-sizes';
 import { ReaderFlags, Settings, readSettings, readerOptions } from './settings';
 
+/** The examples of the users `keep` says yes to. */
+function only(examples: AsyncIterable<TrainingExample>, keep: (userId: string | number) => boolean): AsyncIterable<TrainingExample> {
+  return {
+    async *[Symbol.asyncIterator]() {
+      for await (const e of examples) if (keep(e.userId)) yield e;
+    },
+  };
+}
+
+/** The mean AUC over a report's tasks that have one. */
+function meanAuc(report: EvalReport): number {
+  const aucs = Object.values(report.tasks).map((t) => t.auc).filter((a): a is number => typeof a === 'number' && Number.isFinite(a));
+  return aucs.length > 0 ? aucs.reduce((a, b) => a + b, 0) / aucs.length : 0;
+}
+
 /** The share of users `--split user` holds out. */
 const VALID_USERS = 0.1;
+
+/**
+ * Early stopping (the default on a log): at most this many epochs, stopping after {@link PATIENCE} epochs
+ * without a better validation score; the model file holds the best epoch.
+ */
+export const MAX_EPOCHS = 20;
+export const PATIENCE = 2;
+
+/**
+ * In the time and user splits the validation period is also what the final table reports, so the epoch is
+ * chosen on the cases of a share of the users (by a hash of their id, apart from --split user's) and the
+ * final table leaves them out. Leave-one-out chooses on the second-last behaviours and reports the last.
+ */
+const SELECTION_USERS = 0.1;
+const isSelectionUser = (userId: string | number): boolean => isHeldOutUser(`select|${userId}`, SELECTION_USERS);
 
 /** The retrieval head a new model trained on a log gets besides the paper's four (when the config names no tasks). */
 export const NEXT_ITEM_TASK: NonNullable<DupnConfig['tasks']>[number] = { name: 'next', kind: 'retrieval', layers: [64], history: true };
@@ -60,6 +91,8 @@ export interface TrainFlags extends ReaderFlags {
   shuffle?: number;
   /** `--no-next-item`: skip the full-catalogue and sampled next-item table after training. */
   nextItem?: boolean;
+  /** `--patience <n>`: stop after n epochs without a better validation score (default on a log: 2, with at most 20 epochs). */
+  patience?: number;
 }
 
 /** Where the CLI writes: results to `out`, progress and notes to `err`. */
@@ -69,7 +102,7 @@ export interface Output {
   stream: NodeJS.WriteStream;
 }
 
-function trainOptions(flags: TrainFlags, settings: Settings): { options: TrainOptions; epochs: number } {
+function trainOptions(flags: TrainFlags, settings: Settings): { options: TrainOptions; epochs?: number } {
   const { epochs: fileEpochs, ...fromFile } = settings.train ?? {};
   const o: TrainOptions = { ...fromFile };
   if (flags.batchSize !== undefined) o.batchSize = flags.batchSize;
@@ -85,7 +118,7 @@ function trainOptions(flags: TrainFlags, settings: Settings): { options: TrainOp
   if (flags.freeze !== undefined) o.freeze = flags.freeze;
   if (flags.tasks !== undefined) o.tasks = flags.tasks;
   if (flags.freezeTensors !== undefined) o.freezeTensors = flags.freezeTensors;
-  return { options: o, epochs: flags.epochs ?? fileEpochs ?? 1 };
+  return { options: o, epochs: flags.epochs ?? fileEpochs };
 }
 
 /** The training and validation parts of a data file, and the baselines' counts where it is a log. */
@@ -95,6 +128,8 @@ interface Parts {
   valid?: () => AsyncIterable<TrainingExample>;
   /** Leave-one-out: each user's last behaviour, for the next-item table. */
   test?: () => AsyncIterable<TrainingExample>;
+  /** Whether the validation examples also make the final table (time and user splits), so the epoch is chosen on a share of the users. */
+  validIsTest?: boolean;
   /** The four baselines' counts, from the training part only. */
   stats?: SequenceStats;
   /** Where examples that are not training ones went (for the no-training-examples error). */
@@ -121,7 +156,7 @@ async function splitLog(flags: TrainFlags, options: ReadExamplesOptions, config:
     const source = readExamples(flags.data, { ...options, validUsers: VALID_USERS });
     const { train, validation } = splitByUser(source.examples, VALID_USERS);
     return {
-      source, train, valid: () => validation, stats: await counted({ validUsers: VALID_USERS }),
+      source, train, valid: () => validation, stats: await counted({ validUsers: VALID_USERS }), validIsTest: true,
       heldOut: 'belong to held-out users (--split user)',
       note: `validation: the users whose id hashes into the held-out ${VALID_USERS * 100}%`,
     };
@@ -131,7 +166,7 @@ async function splitLog(flags: TrainFlags, options: ReadExamplesOptions, config:
   const source = readExamples(flags.data, { ...options, trainBefore: validFrom });
   const { train, validation } = splitByTime(source.examples, validFrom);
   return {
-    source, train, valid: () => validation, stats: await counted({ before: validFrom }),
+    source, train, valid: () => validation, stats: await counted({ before: validFrom }), validIsTest: true,
     heldOut: 'are cut at or after the validation split (--valid-from)',
     note: `validation: examples cut at or after ${new Date(validFrom * 1000).toISOString()} (--valid-from ${validFrom})`,
   };
@@ -139,7 +174,7 @@ async function splitLog(flags: TrainFlags, options: ReadExamplesOptions, config:
 
 export async function trainCommand(flags: TrainFlags, io: Output): Promise<void> {
   const settings = await readSettings(flags.config);
-  const { options, epochs } = trainOptions(flags, settings);
+  const { options, epochs: fixedEpochs } = trainOptions(flags, settings);
   const checkpoint = flags.checkpoint ?? `${flags.out}.ckpt`;
   const reader = readerOptions(flags, settings);
   const log = formatOf(flags.data, reader) !== 'jsonl';
@@ -223,8 +258,23 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
       trainer.setPrior(t.name, counts);
     }
   };
+  // Early stopping: by default on a log split here (it has the baselines' counts and a validation part),
+  // or whenever --patience is given; otherwise the given number of epochs (default 1).
+  const retrieval = trainer.config.tasks.find((t) => t.kind === 'retrieval');
+  const stopping = validData !== undefined && (flags.patience !== undefined || (fixedEpochs === undefined && stats !== undefined));
+  const patience = flags.patience ?? PATIENCE;
+  const epochs = fixedEpochs ?? (stopping ? MAX_EPOCHS : 1);
+  // The cases the epoch is chosen on (see SELECTION_USERS) and the ones the final table reports.
+  const selectionCases = (): AsyncIterable<TrainingExample> => (parts.validIsTest ? only(validData!(), isSelectionUser) : validData!());
+  const testCases = (): AsyncIterable<TrainingExample> => (testData ? testData() : stopping && parts.validIsTest ? only(validData!(), (u) => !isSelectionUser(u)) : validData!());
+  interface Validation {
+    report: EvalReport;
+    /** The first retrieval head's next-item metrics (open catalogue) on the selection cases. */
+    next?: NextItemMetrics & { cases: number };
+  }
+  const nextItemSelection = stopping && stats !== undefined && retrieval !== undefined && stats.itemTask() !== undefined;
   const progress = progressSink(io.stream, flags.progress === false);
-  const reports = await fit(trainer, {
+  const reports = await fit<Validation>(trainer, {
     data: () => trainData,
     epochs,
     shuffle: flags.shuffle ?? 4096,
@@ -234,7 +284,19 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
     maxSteps: flags.maxSteps,
     onStep: (p) => progress.update(p),
     validate: validData
-      ? async (model) => evaluate(modelScorer(model), validData!(), trainer.config)
+      ? async (model) => {
+          const report = await evaluate(modelScorer(model), validData!(), trainer.config);
+          if (!nextItemSelection) return { report };
+          const r = await evaluateNextItem(selectionCases(), stats!, model, { baselines: false });
+          return { report, next: { ...r.open.scorers[`model:${retrieval!.name}`], cases: r.open.cases } };
+        }
+      : undefined,
+    earlyStopping: stopping
+      ? {
+          patience,
+          // The retrieval head's NDCG over the whole catalogue and in the sampled protocol, else the mean AUC.
+          score: (v) => (v.next ? (v.next.ndcg + v.next.sampledNdcg) / 2 : meanAuc(v.report)),
+        }
       : undefined,
     onEpoch: async (r) => {
       progress.pause();
@@ -244,23 +306,38 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
           baselineReports = {};
           for (const name of BASELINES) baselineReports[name] = await evaluate(stats.scorer(name), validData(), candidateTasks(trainer.config));
         }
-        io.out(formatReport(r.validation, baselineReports ?? {}));
+        io.out(formatReport(r.validation.report, baselineReports ?? {}));
+        const n = r.validation.next;
+        if (n) {
+          io.out(`validation next item (model:${retrieval!.name}, ${n.cases} cases${parts.validIsTest ? ' of the selection users' : ''}): ` +
+            `HR@20 ${n.hr.toFixed(4)}, MRR@20 ${n.mrr.toFixed(4)}, NDCG@20 ${n.ndcg.toFixed(4)}, HR@10/100 ${n.sampledHr.toFixed(4)}, NDCG@10/100 ${n.sampledNdcg.toFixed(4)}`);
+        }
+      }
+      if (r.score !== undefined && r.best) {
+        io.out(`score ${r.score.toFixed(4)}${r.improved ? ' (best so far: model saved)' : `; best ${r.best.score.toFixed(4)} at epoch ${r.best.epoch + 1}`}` +
+          `${r.stopping ? `; no better score for ${patience} epochs: stopping` : ''}`);
       }
       setPriors();
-      await trainer.save(flags.out);
+      if (!stopping || r.improved) await trainer.save(flags.out);
     },
   });
   progress.stop();
   if (firstPass) for (const line of formatDataReport(`${flags.data} (first pass, not read to the end)`, source.report())) io.err(line);
   if (validSource) for (const line of formatDataReport(flags.valid!, validSource.report())) io.err(line);
-  setPriors();
-  await trainer.save(flags.out);
-  io.out(`saved ${flags.out} (${trainer.steps} steps${reports.length === 0 ? '; nothing left to train' : ''})`);
+  // Early stopping saved the best epoch's model as it went (a run stopped by --max-steps saves where it is).
+  const best = reports.at(-1)?.best;
+  const saveLast = !stopping || reports.length === 0 || reports.at(-1)?.validation === undefined;
+  if (saveLast) {
+    setPriors();
+    await trainer.save(flags.out);
+  }
+  io.out(`saved ${flags.out} (${trainer.steps} steps${reports.length === 0 ? '; nothing left to train' : ''}${!saveLast && best ? `; the model of epoch ${best.epoch + 1}, the best on validation` : ''})`);
   if (stats && validData && flags.nextItem !== false && stats.itemTask() !== undefined) {
-    const model = trainer.toModel();
+    const model = saveLast ? trainer.toModel() : await Model.load(flags.out);
     try {
       if (testData) io.out('test (the last behaviour of each user):');
-      io.out(formatNextItem(await evaluateNextItem((testData ?? validData)(), stats, model)));
+      else if (stopping && parts.validIsTest) io.out('test (the validation period, less the users the epoch was chosen on):');
+      io.out(formatNextItem(await evaluateNextItem(testCases(), stats, model)));
     } finally {
       model.dispose();
     }

@@ -18,7 +18,7 @@
  *   `year`. Rows of one user on one day keep their file order ({@link LogRow.dayLevel}).
  * - `offset`: milliseconds added to the `time` or `day` (a session's date plus the time since its start,
  *   as in Diginetica's `eventdate` + `timeframe`); the row is then at 00:00 UTC of the day plus the offset.
- * - Neither `time` nor `day`: the file order is the time (row n of the file at n seconds).
+ * - Neither `time` nor `day`: the file order is the time, line n of the file at n minutes ({@link FILE_ORDER_STEP}).
  * - `type`: mapped through `types` (e.g. Tmall's `{"0":"pv","1":"cart","2":"buy","3":"fav"}`); without a
  *   `type` column every row is `defaultType` (`pv`). A type outside `knownTypes` is malformed in strict mode;
  *   otherwise it is kept (the model gives it the unknown-type id) and counted in `unknownTypes`.
@@ -26,7 +26,7 @@
  *   malformed, as is a negative or non-numeric `price` and a row with the wrong number of columns.
  *
  * The `sequences` layout (`format: 'sequences'`) has no columns: each line is a user id followed by that user's
- * items, oldest first. Its rows are `pv`s with the file order as the time (the n-th item of the file at n seconds).
+ * items, oldest first. Its rows are `pv`s with the file order as the time (the n-th item of the file at n minutes).
  */
 import * as nodePath from 'node:path';
 import { DupnError, describe } from '../errors';
@@ -103,6 +103,12 @@ export interface LogStats {
 
 /** The Taobao UserBehavior layout. */
 export const TAOBAO_COLUMNS: ColumnMapping = { user: 0, item: 1, category: 2, type: 3, time: 4 };
+
+/**
+ * Seconds between consecutive rows of a log whose file order is its time: a minute, so that the model's
+ * time-gap buckets (log2 of the minutes since a behaviour, SPEC §2) say how many steps back a behaviour is.
+ */
+export const FILE_ORDER_STEP = 60;
 
 const FIXED_ROLES = ['user', 'item', 'category', 'shop', 'brand', 'type', 'time', 'day', 'month', 'offset', 'price', 'scene'];
 const ROLE_RE = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
@@ -400,7 +406,7 @@ export async function* readLogBatches(
       time = t;
       dayLevel = at['offset'] === undefined;
     } else {
-      time = line;
+      time = line * FILE_ORDER_STEP;
     }
     if (at['offset'] !== undefined) {
       const raw = clean(f[at['offset']]);
@@ -450,7 +456,7 @@ async function* readSequenceBatches(path: string, options: LogReadOptions, stats
     throw new DupnError('E_INPUT', `defaultType: unknown behaviour type ${describe(type)} (known: ${[...known].join(', ')})`, { path: 'defaultType' });
   }
   const split = (text: string): string[] => (delimiter === undefined ? text.trim().split(/\s+/) : text.split(delimiter).map(clean));
-  let time = 0;
+  let n = 0;
   for await (const batch of readLineBatches(path, MAX_LINE_CHARS)) {
     const rows: LogRow[] = [];
     batch.lines.forEach((text, k) => {
@@ -464,7 +470,7 @@ async function* readSequenceBatches(path: string, options: LogReadOptions, stats
       const empty = items.indexOf('');
       if (empty >= 0) return malformed.add(line, `field ${empty + 2} (item): empty item id`);
       for (const item of items) {
-        rows.push({ userId, item, type, time: ++time, line });
+        rows.push({ userId, item, type, time: ++n * FILE_ORDER_STEP, line });
         stats.rows++;
         if (!known.has(type)) stats.unknownTypes++;
       }

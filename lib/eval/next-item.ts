@@ -88,6 +88,8 @@ export interface NextItemOptions {
    * retrieval head) or `all` (binary and rank heads too, with and without the log prior: slow on large logs).
    */
   heads?: 'retrieval' | 'all';
+  /** Score the four baselines too (default true; a per-epoch validation of the model alone skips them). */
+  baselines?: boolean;
 }
 
 /** Expected HR, reciprocal rank and NDCG at k when the target ties with `equal` others and `greater` beat it. */
@@ -319,7 +321,7 @@ export async function evaluateNextItem(
   // scorerFor, without a lookup per catalogue entity and case.
   const tieBreak = Float64Array.from(keys, (key) => es.tieBreak(key));
   const scores = new Float64Array(keys.length);
-  for (const name of BASELINES) {
+  for (const name of options.baselines === false ? [] : BASELINES) {
     const account = accountant(name);
     for (const j of ranked) {
       scores.set(tieBreak);
@@ -337,11 +339,12 @@ export async function evaluateNextItem(
     const scorers: Record<string, NextItemMetrics> = {};
     const standardErrors: Record<string, NextItemSpread> = {};
     for (const [name, t] of v.tallies) ({ mean: scorers[name], standardError: standardErrors[name] } = t.summary());
-    const recent = v.tallies.get('recent')!;
+    const recent = v.tallies.get('recent');
     const comparisons = [...v.tallies]
       .filter(([name]) => name.startsWith('model:') && !name.endsWith('+prior') && (retrieval.size === 0 || retrieval.has(name)))
+      .filter(() => recent !== undefined)
       .map(([name, t]) => {
-        const { mean, standardError } = t.minus(recent).summary();
+        const { mean, standardError } = t.minus(recent!).summary();
         return { scorer: name, baseline: 'recent', difference: mean, standardError };
       });
     return { catalogue: v.size, cases: v.cases.filter((c) => c !== undefined).length, scorers, standardErrors, comparisons };

@@ -13,6 +13,24 @@ import { StepReport, Trainer } from './trainer';
 export interface DataPosition {
   epoch: number;
   examples: number;
+  /** With early stopping: the best epoch so far (0-based) and its validation score. */
+  best?: BestEpoch;
+}
+
+/** The epoch whose validation scored highest so far. */
+export interface BestEpoch {
+  epoch: number;
+  score: number;
+}
+
+/**
+ * Stop when the validation score has not improved for `patience` epochs. The caller keeps the best epoch's
+ * model (e.g. writes the model file only from {@link EpochReport.improved} epochs).
+ */
+export interface EarlyStopping<V> {
+  patience: number;
+  /** Higher is better; from what `validate` returned. */
+  score: (validation: V) => number;
 }
 
 /** Progress after each step. */
@@ -41,6 +59,12 @@ export interface EpochReport<V = unknown> {
   trainLoss: number;
   /** What `validate` returned, if given. */
   validation?: V;
+  /** With early stopping: the score of this epoch, whether it is the best so far, and the best one. */
+  score?: number;
+  improved?: boolean;
+  best?: BestEpoch;
+  /** With early stopping: the last epoch of the run (no improvement for `patience` epochs). */
+  stopping?: boolean;
 }
 
 export interface FitOptions<V = unknown> {
@@ -57,6 +81,8 @@ export interface FitOptions<V = unknown> {
   shuffle?: number;
   /** Called after each epoch with a serving snapshot of the model (disposed afterwards). */
   validate?: (model: Model, epoch: number) => Promise<V>;
+  /** Stop early on the validation score (needs `validate`); `epochs` is then the most epochs. */
+  earlyStopping?: EarlyStopping<V>;
   /** Checkpoint path: written atomically after each epoch and every `checkpointEvery` steps. */
   checkpoint?: string;
   checkpointEvery?: number;
@@ -71,7 +97,9 @@ export interface FitOptions<V = unknown> {
 
 export function isDataPosition(v: unknown): v is DataPosition {
   const p = v as DataPosition;
-  return typeof v === 'object' && v !== null && Number.isSafeInteger(p.epoch) && p.epoch >= 0 && Number.isSafeInteger(p.examples) && p.examples >= 0;
+  const best = p?.best;
+  const bestOk = best === undefined || (typeof best === 'object' && best !== null && Number.isSafeInteger(best.epoch) && best.epoch >= 0 && Number.isFinite(best.score));
+  return typeof v === 'object' && v !== null && Number.isSafeInteger(p.epoch) && p.epoch >= 0 && Number.isSafeInteger(p.examples) && p.examples >= 0 && bestOk;
 }
 
 /** The stream in windows of `window` examples, each window in a seeded random order (Fisher–Yates). */
@@ -113,6 +141,12 @@ export async function fit<V = unknown>(trainer: Trainer, options: FitOptions<V>)
   const batchSize = trainer.options.batchSize;
   const shuffle = options.shuffle ?? 0;
   if (!Number.isSafeInteger(shuffle) || shuffle < 0) inputError('options.shuffle', `must be an integer ≥ 0, got ${shuffle}`);
+  const stopper = options.earlyStopping;
+  if (stopper !== undefined) {
+    if (!options.validate) inputError('options.earlyStopping', 'needs options.validate (the score comes from the validation)');
+    if (!Number.isSafeInteger(stopper.patience) || stopper.patience < 1) inputError('options.earlyStopping.patience', `must be an integer ≥ 1, got ${stopper.patience}`);
+  }
+  let best = start.best;
   const reports: EpochReport<V>[] = [];
   let perEpoch = options.examplesPerEpoch;
   let smoothed = NaN;
@@ -120,6 +154,8 @@ export async function fit<V = unknown>(trainer: Trainer, options: FitOptions<V>)
   let doneThisRun = 0;
 
   for (let epoch = start.epoch; epoch < epochs; epoch++) {
+    // A resumed run that had already stopped stays stopped.
+    if (stopper !== undefined && best !== undefined && epoch - best.epoch > stopper.patience) break;
     const skip = epoch === start.epoch ? start.examples : 0;
     let seen = 0; // examples of this pass read so far (skipped ones included)
     let done = skip; // examples of this epoch trained on
@@ -163,7 +199,7 @@ export async function fit<V = unknown>(trainer: Trainer, options: FitOptions<V>)
     }
     if (skip > seen) throw new DupnError('E_INPUT', `start: the data have ${seen} examples, fewer than the ${skip} already done in epoch ${epoch}`);
     perEpoch = perEpoch ?? seen;
-    if (options.checkpoint) await trainer.saveCheckpoint(options.checkpoint, { epoch: epoch + 1, examples: 0 });
+    if (options.checkpoint) await trainer.saveCheckpoint(options.checkpoint, { epoch: epoch + 1, examples: 0, ...(best ? { best } : {}) });
     const report: EpochReport<V> = {
       epoch,
       steps,
@@ -179,8 +215,19 @@ export async function fit<V = unknown>(trainer: Trainer, options: FitOptions<V>)
         model.dispose();
       }
     }
+    if (stopper !== undefined) {
+      const score = stopper.score(report.validation as V);
+      report.score = score;
+      report.improved = best === undefined || score > best.score;
+      if (report.improved) best = { epoch, score };
+      report.best = best;
+      report.stopping = epoch - best!.epoch >= stopper.patience && epoch + 1 < epochs;
+      // Again, now with the best epoch, so a resumed run stops where this one would have.
+      if (options.checkpoint) await trainer.saveCheckpoint(options.checkpoint, { epoch: epoch + 1, examples: 0, best });
+    }
     reports.push(report);
     await options.onEpoch?.(report);
+    if (report.stopping) break;
   }
   return reports;
 }
