@@ -324,7 +324,7 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
   progress.stop();
   if (firstPass) for (const line of formatDataReport(`${flags.data} (first pass, not read to the end)`, source.report())) io.err(line);
   if (validSource) for (const line of formatDataReport(flags.valid!, validSource.report())) io.err(line);
-  // Early stopping saved the best epoch's model as it went (a run stopped by --max-steps saves where it is).
+  // Early stopping saved the best epoch's model as it went; a run that ended no epoch (--max-steps) saves where it is.
   const best = reports.at(-1)?.best;
   const saveLast = !stopping || reports.length === 0 || reports.at(-1)?.validation === undefined;
   if (saveLast) {
