@@ -125,6 +125,13 @@ t.test('early stopping: stops after `patience` epochs without a better score, an
   t.same(again, [], 'a resumed run that had stopped trains nothing more');
   t.equal(resumed.steps, 8);
   resumed.dispose();
+  // A mid-epoch checkpoint (here: --max-steps inside epoch 4) carries the best epoch as well.
+  const mid = Trainer.create(cfg, opts);
+  await fit(mid, { data: () => data.slice(0, 80), epochs: 6, checkpoint: ckpt, maxSteps: 7, validate: async (_m, e) => scores[e], earlyStopping: { patience: 2, score: (v) => v } });
+  mid.dispose();
+  const midResumed = await Trainer.resume(ckpt);
+  t.same(midResumed.position, { epoch: 3, examples: 40, best: { epoch: 1, score: 0.3 } });
+  midResumed.trainer.dispose();
   const noValidate = Trainer.create(cfg, opts);
   await rejectsCode(t, () => fit(noValidate, { data: () => data.slice(0, 80), earlyStopping: { patience: 2, score: () => 0 } }), 'E_INPUT', 'options.earlyStopping');
   noValidate.dispose();

@@ -443,17 +443,24 @@ export async function* readLogBatches(
   }
 }
 
-/** The rows of a `sequences` file (see the module comment): `user item item …` per line. */
-async function* readSequenceBatches(path: string, options: LogReadOptions, stats: LogStats, malformed: MalformedLog): AsyncGenerator<LogRow[]> {
+/** Checks the options of a `sequences` file: no column mapping, a usable delimiter if one is given. */
+export function checkSequenceOptions(options: LogReadOptions): void {
   if (options.columns !== undefined) throw new DupnError('E_INPUT', 'columns: format "sequences" has no columns (each line is a user id and its items)', { path: 'columns' });
   const delimiter = options.delimiter;
   if (delimiter !== undefined && (delimiter.length === 0 || delimiter.includes('\n'))) {
     throw new DupnError('E_INPUT', `delimiter: must be a non-empty string without line breaks, got ${describe(delimiter)}`, { path: 'delimiter' });
   }
+}
+
+/** The rows of a `sequences` file (see the module comment): `user item item …` per line. */
+async function* readSequenceBatches(path: string, options: LogReadOptions, stats: LogStats, malformed: MalformedLog): AsyncGenerator<LogRow[]> {
+  checkSequenceOptions(options);
+  const delimiter = options.delimiter;
   const type = options.defaultType ?? 'pv';
-  const known = new Set(options.knownTypes ?? ['pv', 'fav', 'cart', 'buy']);
-  if (!known.has(type) && malformed.strict) {
-    throw new DupnError('E_INPUT', `defaultType: unknown behaviour type ${describe(type)} (known: ${[...known].join(', ')})`, { path: 'defaultType' });
+  const known = options.knownTypes ?? ['pv', 'fav', 'cart', 'buy'];
+  const unknown = !known.includes(type);
+  if (unknown && malformed.strict) {
+    throw new DupnError('E_INPUT', `defaultType: unknown behaviour type ${describe(type)} (known: ${known.join(', ')})`, { path: 'defaultType' });
   }
   const split = (text: string): string[] => (delimiter === undefined ? text.trim().split(/\s+/) : text.split(delimiter).map(clean));
   let n = 0;
@@ -469,11 +476,9 @@ async function* readSequenceBatches(path: string, options: LogReadOptions, stats
       if (items.length === 0) return malformed.add(line, 'no items after the user id');
       const empty = items.indexOf('');
       if (empty >= 0) return malformed.add(line, `field ${empty + 2} (item): empty item id`);
-      for (const item of items) {
-        rows.push({ userId, item, type, time: ++n * FILE_ORDER_STEP, line });
-        stats.rows++;
-        if (!known.has(type)) stats.unknownTypes++;
-      }
+      for (const item of items) rows.push({ userId, item, type, time: ++n * FILE_ORDER_STEP, line });
+      stats.rows += items.length;
+      if (unknown) stats.unknownTypes += items.length;
     });
     if (rows.length > 0) yield rows;
   }

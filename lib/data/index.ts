@@ -8,7 +8,7 @@
 import { promises as fsp } from 'node:fs';
 import { DupnConfig, ResolvedConfig, resolveConfig } from '../config';
 import { DupnError } from '../errors';
-import { LogReadOptions, LogRow, LogStats, parseColumns, readLogBatches } from './csv-log';
+import { LogReadOptions, LogRow, LogStats, checkSequenceOptions, parseColumns, readLogBatches } from './csv-log';
 import { MalformedRow, TrainingExample } from './example';
 import { ExampleBuilder, ExampleOptions, ExampleStats } from './examples';
 import { JsonlStats, readJsonlBatches } from './jsonl';
@@ -119,8 +119,9 @@ function emptyReport(): DataReport {
 function logOptions(options: ReadExamplesOptions, format: DataFormat, config: ResolvedConfig): LogReadOptions {
   if (format === 'csv' && options.columns === undefined) throw new DupnError('E_INPUT', 'columns: format "csv" needs a column mapping', { path: 'columns' });
   if (format === 'sequences') {
-    if (options.columns !== undefined) throw new DupnError('E_INPUT', 'columns: format "sequences" has no columns (each line is a user id and its items)', { path: 'columns' });
-    return { ...options, format, knownTypes: options.knownTypes ?? config.properties.types };
+    const o: LogReadOptions = { ...options, format, knownTypes: options.knownTypes ?? config.properties.types };
+    checkSequenceOptions(o);
+    return o;
   }
   return { ...options, format: format === 'csv' ? 'csv' : 'taobao', columns: format === 'csv' ? options.columns : undefined, knownTypes: options.knownTypes ?? config.properties.types };
 }

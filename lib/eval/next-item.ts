@@ -294,7 +294,7 @@ export async function evaluateNextItem(
     const batch = options.batchSize ?? 64;
     for (const task of heads) {
       if (task.kind === 'retrieval') {
-        await rankRetrieval(model, task, catalogue, index, ranked.map((j) => labelled[j]), ranked, views, k, sampledK, accounts(`model:${task.name}`), batch);
+        await rankRetrieval(model, task, catalogue, index, labelled, ranked, views, k, sampledK, accounts(`model:${task.name}`), batch);
         continue;
       }
       const account = accountant(`model:${task.name}`);
@@ -340,13 +340,15 @@ export async function evaluateNextItem(
     const standardErrors: Record<string, NextItemSpread> = {};
     for (const [name, t] of v.tallies) ({ mean: scorers[name], standardError: standardErrors[name] } = t.summary());
     const recent = v.tallies.get('recent');
-    const comparisons = [...v.tallies]
-      .filter(([name]) => name.startsWith('model:') && !name.endsWith('+prior') && (retrieval.size === 0 || retrieval.has(name)))
-      .filter(() => recent !== undefined)
-      .map(([name, t]) => {
-        const { mean, standardError } = t.minus(recent!).summary();
-        return { scorer: name, baseline: 'recent', difference: mean, standardError };
-      });
+    const comparisons =
+      recent === undefined
+        ? []
+        : [...v.tallies]
+            .filter(([name]) => name.startsWith('model:') && !name.endsWith('+prior') && (retrieval.size === 0 || retrieval.has(name)))
+            .map(([name, t]) => {
+              const { mean, standardError } = t.minus(recent).summary();
+              return { scorer: name, baseline: 'recent', difference: mean, standardError };
+            });
     return { catalogue: v.size, cases: v.cases.filter((c) => c !== undefined).length, scorers, standardErrors, comparisons };
   };
   const [warm, open] = views;
@@ -373,8 +375,8 @@ async function rankRetrieval(
   task: RetrievalTask,
   catalogue: CandidateInput[],
   index: Map<string, number>,
-  cases: { ex: TrainingExample; positive: CandidateInput }[],
-  ids: number[],
+  labelled: { ex: TrainingExample; positive: CandidateInput }[],
+  ranked: number[],
   views: View[],
   k: number,
   sampledK: number,
@@ -389,12 +391,12 @@ async function rankRetrieval(
   const warm = Math.min(...views.map((v) => v.size));
   const depth = Math.min(catalogue.length, k + 10 + (catalogue.length - warm));
   const field = historyField(task);
-  for (let b = 0; b < cases.length; b += batch) {
-    const part = cases.slice(b, b + batch);
-    const U = await model.encode(part.map((c) => c.ex.user));
+  for (let b = 0; b < ranked.length; b += batch) {
+    const part = ranked.slice(b, b + batch);
+    const U = await model.encode(part.map((j) => labelled[j].ex.user));
     for (let i = 0; i < part.length; i++) {
-      const j = ids[b + i];
-      const { ex, positive } = part[i];
+      const j = part[i];
+      const { ex, positive } = labelled[j];
       const u = U.subarray(i * model.userDim, (i + 1) * model.userDim);
       const target = index.get(behaviorKey(fields, positive) ?? '');
       if (target === undefined) continue;

@@ -147,6 +147,9 @@ export async function fit<V = unknown>(trainer: Trainer, options: FitOptions<V>)
     if (!Number.isSafeInteger(stopper.patience) || stopper.patience < 1) inputError('options.earlyStopping.patience', `must be an integer ≥ 1, got ${stopper.patience}`);
   }
   let best = start.best;
+  // Every checkpoint carries the best epoch, mid-epoch ones too: a run resumed from any of them keeps the
+  // early-stopping state (else its next epoch would count as an improvement and replace the best model).
+  const position = (epoch: number, examples: number): DataPosition => (best === undefined ? { epoch, examples } : { epoch, examples, best });
   const reports: EpochReport<V>[] = [];
   let perEpoch = options.examplesPerEpoch;
   let smoothed = NaN;
@@ -183,7 +186,7 @@ export async function fit<V = unknown>(trainer: Trainer, options: FitOptions<V>)
         smoothedLoss: smoothed,
         etaSeconds: left === undefined ? undefined : left / rate,
       });
-      if (options.checkpoint && every > 0 && trainer.steps % every === 0) await trainer.saveCheckpoint(options.checkpoint, { epoch, examples: done });
+      if (options.checkpoint && every > 0 && trainer.steps % every === 0) await trainer.saveCheckpoint(options.checkpoint, position(epoch, done));
       return options.maxSteps !== undefined && trainer.steps >= options.maxSteps;
     };
     let stopped = false;
@@ -194,12 +197,12 @@ export async function fit<V = unknown>(trainer: Trainer, options: FitOptions<V>)
     }
     if (!stopped && batch.length > 0) stopped = await runBatch();
     if (stopped) {
-      if (options.checkpoint) await trainer.saveCheckpoint(options.checkpoint, { epoch, examples: done });
+      if (options.checkpoint) await trainer.saveCheckpoint(options.checkpoint, position(epoch, done));
       break;
     }
     if (skip > seen) throw new DupnError('E_INPUT', `start: the data have ${seen} examples, fewer than the ${skip} already done in epoch ${epoch}`);
     perEpoch = perEpoch ?? seen;
-    if (options.checkpoint) await trainer.saveCheckpoint(options.checkpoint, { epoch: epoch + 1, examples: 0, ...(best ? { best } : {}) });
+    if (options.checkpoint) await trainer.saveCheckpoint(options.checkpoint, position(epoch + 1, 0));
     const report: EpochReport<V> = {
       epoch,
       steps,
@@ -223,7 +226,7 @@ export async function fit<V = unknown>(trainer: Trainer, options: FitOptions<V>)
       report.best = best;
       report.stopping = epoch - best!.epoch >= stopper.patience && epoch + 1 < epochs;
       // Again, now with the best epoch, so a resumed run stops where this one would have.
-      if (options.checkpoint) await trainer.saveCheckpoint(options.checkpoint, { epoch: epoch + 1, examples: 0, best });
+      if (options.checkpoint) await trainer.saveCheckpoint(options.checkpoint, position(epoch + 1, 0));
     }
     reports.push(report);
     await options.onEpoch?.(report);
