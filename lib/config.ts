@@ -67,6 +67,21 @@ export interface RetrievalTask {
   target: string[];
   layers: number[];
   history: boolean;
+  /**
+   * Successor features (needs `history`): h also holds how often the candidate followed each of the user's
+   * last {@link SUCCESSOR_FEATURES} distinct items in training (the sequential-rules weights), from a table of
+   * up to `perItem` successors for each of up to `items` items (`head.<task>.successors.*`, set by
+   * `Trainer.setSuccessors`). Absent: none.
+   */
+  successors?: SuccessorTableSize;
+}
+
+/** The capacity of a retrieval head's successor table. */
+export interface SuccessorTableSize {
+  /** Items that can have successors (the most-followed ones when the log has more). */
+  items: number;
+  /** Successors kept per item (the heaviest). */
+  perItem: number;
 }
 
 export type TaskConfig = BinaryTask | RankTask | MulticlassTask | RetrievalTask;
@@ -77,6 +92,15 @@ export type TaskConfig = BinaryTask | RankTask | MulticlassTask | RetrievalTask;
  * popularity during training, kept in the tensor `head.<task>.prior`).
  */
 export const HISTORY_FEATURES = 10;
+
+/**
+ * Successor features of a retrieval head with `successors`: one per recent distinct item (the last, the one
+ * before, …), inserted before the prior, so h is [recency (8) ; log count ; successors (3) ; prior].
+ */
+export const SUCCESSOR_FEATURES = 3;
+
+/** Successor tables hold bucket ids as float32, exact below 2^24. */
+export const MAX_SUCCESSOR_BUCKETS = 1 << 24;
 
 /** The fully resolved configuration: every key present, defaults applied. */
 export interface ResolvedConfig {
@@ -224,12 +248,26 @@ function layers(v: unknown, path: string): number[] {
   return array(v, path, 16).map((n, i) => int(n, `${path}[${i}]`, 1, MAX_DIM));
 }
 
+// The same rule as tensors.ts historyField (which imports this file).
+const historyFieldOf = (target: string[]): string => (target.includes('item') ? 'item' : target[0]);
+
+function successorSize(v: unknown, path: string, history: boolean, field: TableField): SuccessorTableSize | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!isPlainObject(v)) fail(path, `must be { items, perItem } or absent, got ${describe(v)}`);
+  checkKeys(v, ['items', 'perItem'], path);
+  if (!history) fail(path, 'needs history: true (the successor features are part of the history features)');
+  if (field.buckets > MAX_SUCCESSOR_BUCKETS) {
+    fail(path, `needs the ${field.name} table to have at most ${MAX_SUCCESSOR_BUCKETS} buckets (bucket ids are stored as float32), it has ${field.buckets}`);
+  }
+  return { items: int(v['items'], `${path}.items`, 1, field.buckets), perItem: int(v['perItem'], `${path}.perItem`, 1, 256) };
+}
+
 function task(v: unknown, path: string, itemFields: TableField[]): TaskConfig {
   if (!isPlainObject(v)) fail(path, `must be an object, got ${describe(v)}`);
   const taskName = name(v['name'], `${path}.name`);
   const kind = v['kind'];
   if (kind === 'binary' || kind === 'rank' || kind === 'retrieval') {
-    const keys = { binary: [], rank: ['denseFeatures'], retrieval: ['history'] }[kind];
+    const keys = { binary: [], rank: ['denseFeatures'], retrieval: ['history', 'successors'] }[kind];
     checkKeys(v, ['name', 'kind', 'target', 'layers', ...keys], path);
     const targetRaw = v['target'] === undefined ? itemFields.map((f) => f.name) : v['target'];
     const target: string[] = [];
@@ -251,7 +289,8 @@ function task(v: unknown, path: string, itemFields: TableField[]): TaskConfig {
       }
       const history = v['history'] ?? true;
       if (typeof history !== 'boolean') fail(`${path}.history`, `must be true or false, got ${describe(history)}`);
-      return { name: taskName, kind, target, layers: hidden, history };
+      const successors = successorSize(v['successors'], `${path}.successors`, history, itemFields.find((f) => f.name === historyFieldOf(target))!);
+      return { name: taskName, kind, target, layers: hidden, history, ...(successors ? { successors } : {}) };
     }
     if (kind === 'binary') return { name: taskName, kind, target, layers: hidden };
     const denseFeatures = int(v['denseFeatures'] ?? 0, `${path}.denseFeatures`, 0, MAX_DIM);
@@ -390,7 +429,7 @@ export function taskOutputs(t: TaskConfig): number {
 /** Per-candidate dense numbers a task reads: rank's denseFeatures, a retrieval head's history features. */
 export function denseCount(t: TaskConfig): number {
   if (t.kind === 'rank') return t.denseFeatures;
-  if (t.kind === 'retrieval') return t.history ? HISTORY_FEATURES : 0;
+  if (t.kind === 'retrieval') return t.history ? HISTORY_FEATURES + (t.successors ? SUCCESSOR_FEATURES : 0) : 0;
   return 0;
 }
 

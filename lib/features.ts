@@ -4,11 +4,12 @@
  * all strings of one table are hashed in a single native call.
  */
 import { CandidateColumns, UserColumns } from './columns';
-import { HISTORY_FEATURES, ResolvedConfig, TaskConfig, denseCount } from './config';
+import { HISTORY_FEATURES, ResolvedConfig, RetrievalTask, TaskConfig, denseCount } from './config';
 import { DupnError, describe, inputError } from './errors';
 import { Categorical, hashKey } from './hashing';
 import { native } from './native';
 import { PRIOR_FLOOR, historyField } from './tensors';
+import { SuccessorTable, recentItems, successorFeatures } from './successors';
 
 /** One behaviour: item fields (config.itemFields; default item, category, shop, brand) plus properties. */
 export interface BehaviorInput {
@@ -181,12 +182,20 @@ export type HistoryIndex = Map<string, { back: number; count: number }>;
 export interface RetrievalInputs {
   history(c: number): HistoryIndex | undefined;
   prior(c: number, bucket: number): number;
+  /** With successor features: writes candidate c's ({@link successorFeatures}) at out[at ..]; absent: all 0. */
+  successors?(c: number, bucket: number, out: Float32Array, at: number): void;
 }
 
 /** The usual {@link RetrievalInputs}: every candidate against one user's history, the prior from `table`. */
-export function userInputs(config: ResolvedConfig, task: TaskConfig & { target: string[] }, user: UserInput | undefined, table: Float32Array | undefined): RetrievalInputs {
-  const history = user === undefined ? undefined : historyIndex(isObject(user) && Array.isArray(user.behaviors) ? user.behaviors : [], historyField(task), config.maxSeqLen);
-  return { history: () => history, prior: (_c, bucket) => (table ? table[bucket] : PRIOR_FLOOR) };
+export function userInputs(config: ResolvedConfig, task: RetrievalTask, user: UserInput | undefined, table: Float32Array | undefined, successors?: SuccessorTable): RetrievalInputs {
+  const behaviors = isObject(user) && Array.isArray(user.behaviors) ? user.behaviors : [];
+  const history = user === undefined ? undefined : historyIndex(behaviors, historyField(task), config.maxSeqLen);
+  const after = user === undefined || successors === undefined ? undefined : successors.after(recentItems(config, task, behaviors).recent);
+  return {
+    history: () => history,
+    prior: (_c, bucket) => (table ? table[bucket] : PRIOR_FLOOR),
+    successors: (_c, bucket, out, at) => successorFeatures(after?.get(bucket), out, at),
+  };
 }
 
 /**
@@ -302,8 +311,10 @@ export function packCandidates(
     const hk = keys[fields.findIndex((f) => f.name === historyKey)];
     const fi = config.itemFields.findIndex((f) => f.name === historyKey);
     for (let c = 0; c < C; c++) {
+      const b = items[c * F + fi];
       historyFeatures(retrieval?.history(c)?.get(hk[c]), dense, c * D);
-      dense[c * D + D - 1] = retrieval ? retrieval.prior(c, items[c * F + fi]) : PRIOR_FLOOR;
+      if (D > HISTORY_FEATURES) retrieval?.successors?.(c, b, dense, c * D + HISTORY_FEATURES - 1);
+      dense[c * D + D - 1] = retrieval ? retrieval.prior(c, b) : PRIOR_FLOOR;
     }
   }
   return { items, dense };

@@ -5,7 +5,7 @@
  */
 import { ResolvedConfig } from './config';
 import { mulberry32, seedFor } from './random';
-import { PRIOR_FLOOR, Tensors, TensorSpec, elementCount, isPrior, tensorSpecs } from './tensors';
+import { PRIOR_FLOOR, SUCCESSORS_UNUSED, Tensors, TensorSpec, elementCount, isPrior, isStatistic, tensorSpecs } from './tensors';
 
 /**
  * The starting weight of a retrieval head's log-prior feature. Under the log-Q-corrected softmax the weight
@@ -22,7 +22,7 @@ function scaleOf(spec: TensorSpec, specs: Map<string, TensorSpec>, hidden: numbe
   if (spec.name === 'attn.b') return 0;
   // A retrieval head's history weights start at 0 (no opinion on repeats until training forms one), but for
   // the log prior's (PRIOR_WEIGHT_INIT); its prior table is filled below.
-  if (/^head\..*\.(history\.w|prior)$/.test(spec.name)) return 0;
+  if (/^head\..*\.history\.w$/.test(spec.name) || isStatistic(spec.name)) return 0;
   if (spec.name === 'attn.w') return Math.sqrt(6 / (spec.shape[0] + spec.shape[1]));
   if (spec.name === 'attn.v') return Math.sqrt(6 / (spec.shape[0] + 1));
   // head.<task>.<k>.w / .b: fan-in is the weight's column count.
@@ -44,6 +44,8 @@ export function initTensors(config: ResolvedConfig, seed: number): Tensors {
     if (scale !== 0) for (let i = 0; i < data.length; ++i) data[i] = (rand() * 2 - 1) * scale;
     if (/^lstm\.(fw|bw)\.b$/.test(spec.name)) data.fill(1, H, 2 * H);
     if (isPrior(spec.name)) data.fill(PRIOR_FLOOR);
+    // An empty successor table: every row unused, every slot weight 0.
+    if (isStatistic(spec.name) && !isPrior(spec.name)) data.fill(spec.name.endsWith('.from') ? SUCCESSORS_UNUSED : 0);
     if (/^head\..*\.history\.w$/.test(spec.name)) data[data.length - 1] = PRIOR_WEIGHT_INIT;
     out.set(spec.name, data);
   }

@@ -13,6 +13,7 @@ import { firstNonFinite, loadModelFile, saveModelFile } from './model-file';
 import { Backend, BackendName, withFiniteOutputs } from './backend';
 import { fromNativeError, native } from './native';
 import { nativeSpec } from './native-spec';
+import { SuccessorTable, checkSuccessorTable } from './successors';
 import { Catalogue, Retrieved, RetrieveOptions, SEARCH_BLOCK, blockTransposed, catalogueKeys, mergeTop } from './retrieval';
 import { Tensors, elementCount, historyWeightName, priorName, tensorSpecs } from './tensors';
 
@@ -135,6 +136,7 @@ export class Model {
   readonly precision: 'fp32' | 'bf16';
   private handle: Backend | null;
   private readonly catalogues = new Map<string, Catalogue>();
+  private readonly successorTables = new Map<string, SuccessorTable | undefined>();
   private multiStep = 0;
   private releaseWhenIdle: Backend | null = null;
 
@@ -143,6 +145,7 @@ export class Model {
     if (backend !== 'native' && backend !== 'onnxruntime') {
       inputError('options.backend', `must be "native" or "onnxruntime", got ${describe(options.backend)}`);
     }
+    checkSuccessorTable(config, tensors, 'model');
     this.config = config;
     this.userDim = deriveDims(config).userDim;
     this.threads = resolveThreads(options.threads);
@@ -294,10 +297,16 @@ export class Model {
     return packCandidates(this.config, tasks, candidates, this.retrievalInputs(tasks));
   }
 
+  /** Retrieval head `t`'s successor table, if it has one. */
+  private successorTable(t: RetrievalTask): SuccessorTable | undefined {
+    if (!this.successorTables.has(t.name)) this.successorTables.set(t.name, SuccessorTable.of(t, this.tensors));
+    return this.successorTables.get(t.name);
+  }
+
   /** The dense inputs of the retrieval head among `tasks`, if any: `user`'s history, this model's prior table. */
   private retrievalInputs(tasks: TaskConfig[], user?: UserInput): RetrievalInputs | undefined {
     const t = tasks.find((x): x is RetrievalTask => x.kind === 'retrieval' && x.history);
-    return t === undefined ? undefined : userInputs(this.config, t, user, this.tensors.get(priorName(t.name)));
+    return t === undefined ? undefined : userInputs(this.config, t, user, this.tensors.get(priorName(t.name)), this.successorTable(t));
   }
 
   /** User vectors U for a batch (B × userDim, row-major). */
@@ -488,7 +497,7 @@ export class Model {
     if (typeof k !== 'number' || !Number.isInteger(k) || k < 0 || k > 1 << 24) inputError('k', `must be an integer in 0..16777216, got ${describe(k)}`);
     if (!(userVector instanceof Float32Array) || userVector.length !== this.userDim) inputError('userVector', `must be a Float32Array of userDim = ${this.userDim} entries`);
     checkFinite(userVector, 'userVector');
-    const plan = cat.plan(this.config, options);
+    const plan = cat.plan(this.config, options, this.successorTable(t));
     return this.holding(async () => {
       let query = await this.queryOn(h, t, index, userVector);
       if (cat.dim > query.length) {

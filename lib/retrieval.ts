@@ -1,13 +1,15 @@
 /**
  * Candidate generation with a `retrieval` head: a catalogue's item vectors computed once, and exact top-k by
- * dot product in the native addon. With history features, the items a user acted on carry an extra term
- * w·h; since h is zero for every other item, the exact top k is the native top k over the items the user
- * never touched merged with those few items scored in full.
+ * dot product in the native addon. With history features, the items a user acted on (and, with successor
+ * features, the items that followed the user's recent ones in training) carry an extra term w·h; since h is
+ * zero for every other item, the exact top k is the native top k over the other items merged with those few
+ * items scored in full.
  */
 import { CandidateColumns } from './columns';
-import { ResolvedConfig, RetrievalTask, denseCount } from './config';
+import { HISTORY_FEATURES, ResolvedConfig, RetrievalTask, denseCount } from './config';
 import { UserInput, historyFeatures, historyIndex } from './features';
 import { historyField } from './tensors';
+import { SuccessorTable, recentItems, successorFeatures } from './successors';
 import { describe, inputError } from './errors';
 import { hashKey } from './hashing';
 
@@ -23,8 +25,9 @@ export interface RetrieveOptions {
   exclude?: Iterable<number>;
   /**
    * The user whose vector this is. With a head that has history features (`history: true`, the default),
-   * the catalogue items this user acted on get their history term, as {@link Model.score} with `user` gives;
-   * without it every item scores by the dot product alone.
+   * the catalogue items this user acted on (and with successor features the items that followed the user's
+   * recent ones) get their history term, as {@link Model.score} with `user` gives; without it every item
+   * scores by the dot product and the prior alone.
    */
   user?: UserInput;
 }
@@ -33,6 +36,7 @@ export interface RetrieveOptions {
 export class Catalogue {
   readonly size: number;
   private rowsByKey?: Map<string, number>;
+  private rowsByBucket?: Map<number, number[]>;
 
   constructor(
     readonly task: RetrievalTask,
@@ -46,8 +50,12 @@ export class Catalogue {
     this.size = vectors.length / dim;
   }
 
-  /** The skip mask for `exclude` plus the user's history rows, and those history rows with their features. */
-  plan(config: ResolvedConfig, options: RetrieveOptions): { skip: Uint8Array; rows: number[]; dense: Float32Array } {
+  /**
+   * The skip mask for `exclude` plus the rows whose dense features are not the prior alone (the user's
+   * history items and, with successor features, the items that followed the user's recent ones), and
+   * those rows with their features: the native top-k scores every other row as q·v + w_p·prior.
+   */
+  plan(config: ResolvedConfig, options: RetrieveOptions, successors?: SuccessorTable): { skip: Uint8Array; rows: number[]; dense: Float32Array } {
     const skip = new Uint8Array(this.size);
     if (options.exclude !== undefined) {
       const ex: unknown = options.exclude;
@@ -66,27 +74,56 @@ export class Catalogue {
     const rows: number[] = [];
     const D = denseCount(this.task);
     if (D === 0 || options.user === undefined) return { skip, rows, dense: new Float32Array(0) };
-    if (this.rowsByKey === undefined) {
-      this.rowsByKey = new Map();
-      this.keys.forEach((k, r) => {
-        if (!this.rowsByKey!.has(k)) this.rowsByKey!.set(k, r);
-      });
-    }
-    const history = historyIndex(Array.isArray(options.user.behaviors) ? options.user.behaviors : [], historyField(this.task), config.maxSeqLen);
-    const seen: { back: number; count: number }[] = [];
-    for (const [key, s] of history) {
-      const r = this.rowsByKey.get(key);
-      if (r === undefined || skip[r]) continue;
+    const add = (r: number | undefined): void => {
+      if (r === undefined || skip[r]) return;
       skip[r] = 1;
       rows.push(r);
-      seen.push(s);
+    };
+    const behaviors = Array.isArray(options.user.behaviors) ? options.user.behaviors : [];
+    const history = historyIndex(behaviors, historyField(this.task), config.maxSeqLen);
+    const rowsByKey = this.byKey();
+    for (const key of history.keys()) add(rowsByKey.get(key));
+    const F = config.itemFields.length;
+    const fi = config.itemFields.findIndex((f) => f.name === historyField(this.task));
+    const after = successors?.after(recentItems(config, this.task, behaviors).recent);
+    if (after !== undefined && after.size > 0) {
+      const rowsByBucket = this.byBucket(F, fi);
+      for (const b of after.keys()) rowsByBucket.get(b)?.forEach(add);
     }
     const dense = new Float32Array(rows.length * D);
-    seen.forEach((s, i) => {
-      historyFeatures(s, dense, i * D);
-      dense[i * D + D - 1] = this.dense ? this.dense[rows[i] * D + D - 1] : 0;
+    rows.forEach((r, i) => {
+      historyFeatures(history.get(this.keys[r]), dense, i * D);
+      if (after !== undefined) successorFeatures(after.get(this.items[r * F + fi]), dense, i * D + HISTORY_FEATURES - 1);
+      dense[i * D + D - 1] = this.dense ? this.dense[r * D + D - 1] : 0;
     });
     return { skip, rows, dense };
+  }
+
+  /** The first row of each history key. */
+  private byKey(): Map<string, number> {
+    if (this.rowsByKey === undefined) {
+      const m = new Map<string, number>();
+      this.keys.forEach((k, r) => {
+        if (!m.has(k)) m.set(k, r);
+      });
+      this.rowsByKey = m;
+    }
+    return this.rowsByKey;
+  }
+
+  /** Every row of each bucket of the history field (items that share a bucket share its successor features). */
+  private byBucket(F: number, fi: number): Map<number, number[]> {
+    if (this.rowsByBucket === undefined) {
+      const m = new Map<number, number[]>();
+      for (let r = 0; r < this.size; r++) {
+        const b = this.items[r * F + fi];
+        const list = m.get(b);
+        if (list === undefined) m.set(b, [r]);
+        else list.push(r);
+      }
+      this.rowsByBucket = m;
+    }
+    return this.rowsByBucket;
   }
 
   /** The packed candidate columns of `rows` with their `dense` features. */

@@ -2,7 +2,7 @@
  * The tensor layout of a model (SPEC §7): names and shapes, in the one canonical order used by the model
  * file, the native addon and the reference. Weights are float32, row-major `[rows, cols]`, y = W x + b.
  */
-import { HISTORY_FEATURES, ResolvedConfig, deriveDims, layerStacks } from './config';
+import { ResolvedConfig, denseCount, deriveDims, layerStacks } from './config';
 
 /** The tensor of a retrieval head's history-feature weights. */
 export function historyWeightName(task: string): string {
@@ -22,6 +22,24 @@ export function priorName(task: string): string {
 /** Whether a tensor is a retrieval head's prior table. */
 export function isPrior(name: string): boolean {
   return /^head\.[^]*\.prior$/.test(name);
+}
+
+/**
+ * A retrieval head's successor table (config `successors`): `from` [items] holds the bucket ids of the items
+ * that have successors, ascending, then {@link SUCCESSORS_UNUSED} in the rows left over; row r of `to`
+ * [items, perItem] the bucket ids of its successors and of `weight` their sequential-rules weights (0: an
+ * empty slot). Ids are whole numbers stored as float32. Set by `Trainer.setSuccessors`, never by gradients.
+ */
+export function successorNames(task: string): { from: string; to: string; weight: string } {
+  return { from: `head.${task}.successors.from`, to: `head.${task}.successors.to`, weight: `head.${task}.successors.weight` };
+}
+
+/** The `from` value of an unused successor row: above every bucket id (-1 would break the ascending order). */
+export const SUCCESSORS_UNUSED = 2 ** 24;
+
+/** Whether a tensor holds statistics the trainer sets (a prior or successor table) rather than weights. */
+export function isStatistic(name: string): boolean {
+  return isPrior(name) || /^head\.[^]*\.successors\.(from|to|weight)$/.test(name);
 }
 
 /** The log prior of an item never seen in training: rarer than once in a full popularity window (10^5). */
@@ -66,9 +84,14 @@ export function tensorSpecs(c: ResolvedConfig): TensorSpec[] {
       }
     }
     if (t.kind === 'retrieval' && t.history) {
-      out.push({ name: historyWeightName(t.name), shape: [1, HISTORY_FEATURES] });
+      out.push({ name: historyWeightName(t.name), shape: [1, denseCount(t)] });
       const field = c.itemFields.find((f) => f.name === historyField(t))!;
       out.push({ name: priorName(t.name), shape: [field.buckets] });
+      if (t.successors) {
+        const names = successorNames(t.name);
+        const { items, perItem } = t.successors;
+        out.push({ name: names.from, shape: [items] }, { name: names.to, shape: [items, perItem] }, { name: names.weight, shape: [items, perItem] });
+      }
     }
   }
   return out;

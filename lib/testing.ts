@@ -3,8 +3,8 @@
  * Everything here is a pure function of its arguments (seeded PRNG), so a failing test reproduces exactly.
  */
 import { DupnError } from './errors';
-import { ResolvedConfig, TaskConfig, denseCount } from './config';
-import { Tensors, elementCount, historyField, priorName, tensorSpecs } from './tensors';
+import { ResolvedConfig, RetrievalTask, TaskConfig, denseCount } from './config';
+import { SUCCESSORS_UNUSED, Tensors, elementCount, historyField, priorName, successorNames, tensorSpecs } from './tensors';
 import { CandidateColumns, UserColumns } from './columns';
 import { mulberry32, seedFor } from './random';
 
@@ -27,7 +27,30 @@ export function randomTensors(config: ResolvedConfig, seed: number, scale = 0.5)
     for (let i = 0; i < data.length; i++) data[i] = (rand() * 2 - 1) * scale;
     out.set(spec.name, data);
   }
+  for (const t of config.tasks) if (t.kind === 'retrieval' && t.successors) randomSuccessors(config, t, out, seed);
   return out;
+}
+
+/**
+ * A valid random successor table for `task`: most rows used (distinct ascending buckets, the rest unused),
+ * random successor buckets, weights in [0, 4) with about a quarter of the slots empty.
+ */
+function randomSuccessors(config: ResolvedConfig, task: RetrievalTask, tensors: Tensors, seed: number): void {
+  const { items } = task.successors!;
+  const buckets = config.itemFields.find((f) => f.name === historyField(task))!.buckets;
+  const rand = mulberry32(seedFor(seed, `successors.${task.name}`));
+  const names = successorNames(task.name);
+  const used = Math.min(buckets, Math.ceil(items * 0.8));
+  const picked = new Set<number>();
+  while (picked.size < used) picked.add(randInt(rand, buckets));
+  const from = tensors.get(names.from)!.fill(SUCCESSORS_UNUSED);
+  from.set([...picked].sort((a, b) => a - b));
+  const to = tensors.get(names.to)!;
+  const weight = tensors.get(names.weight)!;
+  for (let j = 0; j < to.length; j++) {
+    to[j] = randInt(rand, buckets);
+    weight[j] = rand() < 0.25 ? 0 : rand() * 4;
+  }
 }
 
 /** A copy of user columns, every array its own. */

@@ -12,6 +12,9 @@ import { resolveConfig } from '../lib/config';
 import { mulberry32 } from '../lib/random';
 import { bucket } from '../lib/hashing';
 import { Model } from '../lib/model';
+import { EntityStats } from '../lib/eval/baselines';
+import { SUCCESSOR_WINDOW } from '../lib/successors';
+import { SUCCESSORS_UNUSED, successorNames } from '../lib/tensors';
 import { ROOT } from './support/child';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dupn-logs-'));
@@ -218,6 +221,26 @@ t.test('dupn train reads a Tmall-like and a session log with flags only, and rep
   }
   const saved = await Model.load(out);
   const prior = saved.weights.get('head.next.prior')!;
+  // The successor table holds the training period's sequential-rules weights (days 1-5), by bucket.
+  const next = saved.config.tasks.find((x) => x.name === 'next');
+  t.same(next?.kind === 'retrieval' && next.successors, { items: 40, perItem: 32 }, 'the default retrieval head gets a successor table with a row per item');
+  const rules = new EntityStats(['item'], ['item'], SUCCESSOR_WINDOW);
+  for (let u = 0; u < 25; u++) rules.add(Array.from({ length: 10 }, (_, k) => String((u * 3 + k) % 40)));
+  const want = new Map<string, number>();
+  for (const [a, row] of rules.rules) for (const [c, w] of row) want.set(`${bucket(a, 101)} ${bucket(c, 101)}`, (want.get(`${bucket(a, 101)} ${bucket(c, 101)}`) ?? 0) + w);
+  const names = successorNames('next');
+  const [from, to, weight] = [saved.weights.get(names.from)!, saved.weights.get(names.to)!, saved.weights.get(names.weight)!];
+  let slots = 0;
+  const off: string[] = [];
+  for (let r = 0; r < from.length && from[r] !== SUCCESSORS_UNUSED; r++) {
+    for (let j = r * 32; j < (r + 1) * 32; j++) {
+      if (weight[j] === 0) continue;
+      slots++;
+      if (Math.abs(weight[j] - (want.get(`${from[r]} ${to[j]}`) ?? -1)) > 1e-4) off.push(`${from[r]} → ${to[j]}: ${weight[j]}`);
+    }
+  }
+  t.same(off, [], 'every stored successor weighs what the training period gave it');
+  t.equal(slots, Math.min(want.size, 40 * 32), 'and every transition of the training period is stored');
   saved.dispose();
   const wrong = [...counts].filter(([b, n]) => Math.abs(prior[b] - Math.log(n / 250)) > 1e-6);
   t.same(wrong, [], 'head.next.prior holds log(count / total) of the training period');

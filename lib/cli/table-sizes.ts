@@ -13,6 +13,8 @@ export interface SizedTables {
   config: DupnConfig;
   /** What was chosen, one entry per field: `item: 9481 ids → 131072 buckets`. */
   notes: string[];
+  /** Distinct values per item field in the log. */
+  distinct: Map<string, number>;
 }
 
 export async function sizeTablesFromData(path: string, model: DupnConfig, data: ReadExamplesOptions): Promise<SizedTables> {
@@ -42,5 +44,5 @@ export async function sizeTablesFromData(path: string, model: DupnConfig, data: 
     config.query = { buckets: 1, dim: base.query.dim };
     notes.push('query: none in a log → 1 bucket');
   }
-  return { config, notes };
+  return { config, notes, distinct: new Map([...distinct].map(([name, seen]) => [name, seen.size])) };
 }

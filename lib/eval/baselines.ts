@@ -19,6 +19,7 @@ import { isHeldOutUser } from '../data/split';
 import { UserTimeline } from '../data/timeline';
 import { Scorer } from '../evaluate';
 import { BehaviorInput, CandidateInput } from '../features';
+import { SUCCESSOR_WINDOW } from '../successors';
 
 export const BASELINES = ['popularity', 'recent', 'successors', 'rules'] as const;
 export type BaselineName = (typeof BASELINES)[number];
@@ -124,7 +125,7 @@ function lastKey(history: readonly (string | undefined)[]): string | undefined {
 export interface SequenceStatsOptions {
   /** Only rows before this time (Unix seconds) count: the training period. */
   before?: number;
-  /** Steps within which the sequential rules count a successor (default 10). */
+  /** Steps within which the sequential rules count a successor (default {@link SUCCESSOR_WINDOW}, 10: a retrieval head's successor table is filled from these counts). */
   window?: number;
   /** Leave-one-out: the last this many behaviours of each user with at least 3 are held out (2). */
   holdLast?: number;
@@ -143,7 +144,7 @@ export class SequenceStats {
     this.before = options.before ?? Infinity;
     this.holdLast = options.holdLast ?? 0;
     this.validUsers = options.validUsers ?? 0;
-    const window = options.window ?? 10;
+    const window = options.window ?? SUCCESSOR_WINDOW;
     for (const task of config.tasks) {
       if (task.kind === 'multiclass') continue;
       this.byTask.set(task.name, new EntityStats(entityFields(task), task.target, window));

@@ -21,9 +21,8 @@ import { Model } from '../model';
 import { mulberry32 } from '../random';
 import { isAsyncIterable } from '../evaluate';
 import { BASELINES, EntityStats, SequenceStats, behaviorKey, entityFields } from './baselines';
-import { RetrievalTask, denseCount } from '../config';
-import { BehaviorInput, CandidateInput, historyFeatures, historyIndex } from '../features';
-import { historyField } from '../tensors';
+import { RetrievalTask } from '../config';
+import { BehaviorInput, CandidateInput } from '../features';
 
 /** Metrics of one scorer. */
 export interface NextItemMetrics {
@@ -384,13 +383,9 @@ async function rankRetrieval(
   batch: number,
 ): Promise<void> {
   const fields = entityFields(task);
-  const F = model.config.itemFields.length;
-  const D = denseCount(task);
   await model.setCatalogue(task.name, catalogue);
-  const packed = model.packCandidates(catalogue, { tasks: [task.name] });
   const warm = Math.min(...views.map((v) => v.size));
   const depth = Math.min(catalogue.length, k + 10 + (catalogue.length - warm));
-  const field = historyField(task);
   for (let b = 0; b < ranked.length; b += batch) {
     const part = ranked.slice(b, b + batch);
     const U = await model.encode(part.map((j) => labelled[j].ex.user));
@@ -401,17 +396,10 @@ async function rankRetrieval(
       const target = index.get(behaviorKey(fields, positive) ?? '');
       if (target === undefined) continue;
       const top = await model.retrieve(task.name, u, depth, { user: ex.user });
-      // The target and each view's sample, scored in one call; the target's history term as the user has it.
+      // The target and each view's sample, scored in one call with the user's history and successor terms.
       const rows = [target];
       for (const v of views) rows.push(...(v.cases[j]?.sample ?? []));
-      const items = new Int32Array(rows.length * F);
-      const dense = new Float32Array(rows.length * D);
-      rows.forEach((r, n) => {
-        items.set(packed.items.subarray(r * F, (r + 1) * F), n * F);
-        if (D > 0) dense.set(packed.dense.subarray(r * D, (r + 1) * D), n * D);
-      });
-      if (D > 0) historyFeatures(historyIndex(ex.user.behaviors, field, model.config.maxSeqLen).get(String(catalogue[target][field] ?? '')), dense, 0);
-      const scores = await model.score(task.name, u, { items, dense });
+      const scores = await model.score(task.name, u, rows.map((r) => catalogue[r]), { user: ex.user });
       let at = 1;
       views.forEach((v, n) => {
         const c = v.cases[j];

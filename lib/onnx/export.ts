@@ -14,7 +14,7 @@ import { checkPath, writeFilesAtomic } from '../atomic-file';
 import { CandidateColumns, UserColumns } from '../columns';
 import { ResolvedConfig, RetrievalTask, TaskConfig, denseCount, deriveDims, targetDim, taskOutputs } from '../config';
 import { DupnError, inputError } from '../errors';
-import { Tensors, elementCount, historyField, historyWeightName, priorName, tensorSpecs } from '../tensors';
+import { Tensors, elementCount, historyField, historyWeightName, priorName, successorNames, tensorSpecs } from '../tensors';
 import { AttrValue, DataType, encodeModel, floatTensor, int64Tensor, model, node, valueInfo } from './proto';
 
 export const ONNX_OPSET = 17;
@@ -326,6 +326,9 @@ function buildRetrievalGraph(config: ResolvedConfig, tensors: Tensors, task: Ret
     const dense = g.input('dense', DataType.FLOAT, ['C', D - 1]);
     const prior = g.op('Unsqueeze', [g.op('Gather', [g.weight(priorName(task.name)), key], { axis: { int: 0 } }), g.ints([1])]);
     x = g.sum([x, linear(g, g.concat([dense, prior], 1), g.weight(historyWeightName(task.name)))]);
+    // The successor table is what a caller computes `dense` from (as it is the user's history): no node reads
+    // it, it rides along as initializers so the file holds the whole model and imports back.
+    if (task.successors) Object.values(successorNames(task.name)).forEach((name) => g.weight(name));
   }
   g.op('Reshape', [x, g.ints([-1])], {}, 'score');
   g.output('score', ['C']);

@@ -10,6 +10,7 @@ import { hashKey } from '../hashing';
 import { PRIOR_FLOOR, historyField } from '../tensors';
 import { NativeHeadLabels, NativeTrainBatch } from '../native';
 import { LabelledCandidate, TrainingExample } from '../data/example';
+import { SuccessorTable, recentItems, successorFeatures } from '../successors';
 
 /**
  * Per head: the task weight λ (0: not trained), for rank heads whether to add the pairwise loss, and for
@@ -20,6 +21,16 @@ export interface HeadPlan {
   lambda: number;
   pairwise: boolean;
   inBatch?: boolean;
+  /** Share of examples whose successor features are zeroed (TrainOptions.successorDropout; default 0). */
+  successorDropout?: number;
+}
+
+/** A number in [0, 1) fixed by the example (FNV-1a of its user and time): which examples a dropout share takes. */
+function exampleDraw(ex: TrainingExample): number {
+  const s = `${String(ex.userId)}|${String(ex.time)}`;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return (h >>> 0) / 2 ** 32;
 }
 
 function weightOf(v: unknown, path: string): number {
@@ -41,7 +52,7 @@ interface Labelled {
   logQ?: number;
 }
 
-function candidateLabels(task: TaskConfig, examples: TrainingExample[], plan: HeadPlan, config: ResolvedConfig, prior?: Float32Array): NativeHeadLabels {
+function candidateLabels(task: TaskConfig, examples: TrainingExample[], plan: HeadPlan, config: ResolvedConfig, prior?: Float32Array, successors?: SuccessorTable): NativeHeadLabels {
   let rows: Labelled[] = [];
   if (plan.lambda > 0) {
     examples.forEach((ex, b) => {
@@ -68,7 +79,7 @@ function candidateLabels(task: TaskConfig, examples: TrainingExample[], plan: He
   }
   let cols;
   try {
-    cols = packCandidates(config, task, rows.map((r) => r.cand), task.kind === 'retrieval' ? trainingInputs(config, task, examples, rows, prior) : undefined);
+    cols = packCandidates(config, task, rows.map((r) => r.cand), task.kind === 'retrieval' ? trainingInputs(config, task, examples, rows, prior, successors, plan.successorDropout ?? 0) : undefined);
   } catch (e) {
     // packCandidates names `candidates[i]`; say which example and label it was.
     const m = /^candidates\[(\d+)\](.*)$/.exec((e as { path?: string }).path ?? '');
@@ -122,11 +133,33 @@ function withInBatch(task: RetrievalTask, examples: TrainingExample[], rows: Lab
 /**
  * A retrieval head's dense inputs in training: each candidate against its owner's history, and as its log
  * prior the log Q the example gives — which also becomes the prior table's value for its bucket, so the
- * table ends training holding each item's latest estimate — else the table's value.
+ * table ends training holding each item's latest estimate — else the table's value. Successor features
+ * come from the table with an example's own positive less its own occurrence (the table counted the
+ * training log, this very transition included: left in, the feature would hold the label).
  */
-function trainingInputs(config: ResolvedConfig, task: RetrievalTask, examples: TrainingExample[], rows: Labelled[], table: Float32Array | undefined): RetrievalInputs {
+function trainingInputs(
+  config: ResolvedConfig,
+  task: RetrievalTask,
+  examples: TrainingExample[],
+  rows: Labelled[],
+  table: Float32Array | undefined,
+  successors: SuccessorTable | undefined,
+  dropout: number,
+): RetrievalInputs {
   const histories = new Map<number, HistoryIndex>();
+  const recents = new Map<number, { own: number[]; after: Map<number, Float32Array> }>();
   return {
+    successors: (c, bucket, out, at) => {
+      if (successors === undefined) return;
+      const r = rows[c];
+      let u = recents.get(r.owner);
+      if (u === undefined) {
+        const dropped = dropout > 0 && exampleDraw(examples[r.owner]) < dropout;
+        const { recent, own } = dropped ? { recent: [], own: [] } : recentItems(config, task, examples[r.owner].user.behaviors);
+        recents.set(r.owner, (u = { own, after: successors.after(recent) }));
+      }
+      successorFeatures(u.after.get(bucket), out, at, r.source === r.owner && r.label > 0 ? u.own : undefined);
+    },
     history: (c) => {
       const b = rows[c].owner;
       let h = histories.get(b);
@@ -165,7 +198,13 @@ function classLabels(task: TaskConfig & { kind: 'multiclass' }, examples: Traini
  * Packs `examples` for the native trainer. Labels of tasks the model does not have are ignored (a data
  * set may carry more tasks than a model trains); heads with λ = 0 get no labels.
  */
-export function packTrainBatch(config: ResolvedConfig, examples: TrainingExample[], plans: HeadPlan[], priors?: (task: string) => Float32Array | undefined): NativeTrainBatch {
+export function packTrainBatch(
+  config: ResolvedConfig,
+  examples: TrainingExample[],
+  plans: HeadPlan[],
+  priors?: (task: string) => Float32Array | undefined,
+  successors?: (task: string) => SuccessorTable | undefined,
+): NativeTrainBatch {
   if (!Array.isArray(examples)) inputError('examples', `must be an array, got ${describe(examples)}`);
   examples.forEach((ex, b) => {
     if (typeof ex !== 'object' || ex === null) inputError(`examples[${b}]`, `must be a training example, got ${describe(ex)}`);
@@ -181,7 +220,7 @@ export function packTrainBatch(config: ResolvedConfig, examples: TrainingExample
     throw e;
   }
   const heads = config.tasks.map((task, h) =>
-    task.kind === 'multiclass' ? classLabels(task, examples, plans[h]) : candidateLabels(task, examples, plans[h], config, priors?.(task.name)),
+    task.kind === 'multiclass' ? classLabels(task, examples, plans[h]) : candidateLabels(task, examples, plans[h], config, priors?.(task.name), successors?.(task.name)),
   );
   return { users, heads };
 }

@@ -47,6 +47,12 @@ export interface TrainOptions {
    * `freeze`. With `attn.v` at zero the attention is a plain mean over the behaviours (an ablation).
    */
   freezeTensors?: string[];
+  /**
+   * Share of training examples whose successor features (retrieval heads with `successors`) are zeroed, so
+   * the towers keep learning what the features would explain; by a hash of the user and time, the same
+   * examples every epoch (default 0).
+   */
+  successorDropout?: number;
   /** Add the pairwise logistic loss within each user's candidates to `rank` heads (default false). */
   pairwise?: boolean;
   /** Seed of the initial weights of new tensors (default 1). */
@@ -79,6 +85,7 @@ function num(v: unknown, path: string, min: number, max: number, integer = false
 const KEYS = new Set([
   'batchSize', 'learningRate', 'embeddingLearningRate', 'embeddingOptimizer', 'beta1', 'beta2', 'epsilon', 'clipNorm',
   'warmupSteps', 'decay', 'totalSteps', 'taskWeights', 'tasks', 'freeze', 'freezeTensors', 'pairwise', 'seed', 'deterministic', 'threads', 'isa',
+  'successorDropout',
 ]);
 
 /** Defaults applied and every value checked against `config` (task names). Throws `E_INPUT` naming the option. */
@@ -127,6 +134,7 @@ export function resolveTrainOptions(config: ResolvedConfig, o: TrainOptions = {}
   return {
     batchSize: opt('batchSize') ? num(o.batchSize, 'options.batchSize', 1, 1 << 20, true) : 64,
     learningRate,
+    successorDropout: opt('successorDropout') ? num(o.successorDropout, 'options.successorDropout', 0, 1) : 0,
     embeddingLearningRate: opt('embeddingLearningRate')
       ? num(o.embeddingLearningRate, 'options.embeddingLearningRate', 0, 10)
       : 0.05,

@@ -15,7 +15,8 @@ import { NativeTrainer, fromNativeError, native } from '../native';
 import { nativeSpec } from '../native-spec';
 import { encodeSafetensors, parseSafetensors } from '../safetensors';
 import { readRegularFile, writeFileAtomic } from '../atomic-file';
-import { PRIOR_FLOOR, Tensors, elementCount, historyField, isPrior, priorName, tensorSpecs } from '../tensors';
+import { PRIOR_FLOOR, SUCCESSORS_UNUSED, Tensors, elementCount, historyField, isStatistic, priorName, successorNames, tensorSpecs } from '../tensors';
+import { SUCCESSOR_WINDOW, SuccessorTable, checkSuccessorTable } from '../successors';
 import { Categorical, bucketMany } from '../hashing';
 import { packTrainBatch } from './batch';
 import { EmbeddingOptimizer, ResolvedTrainOptions, TrainOptions, frozenBy, learningRateAt, resolveTrainOptions } from './options';
@@ -66,8 +67,10 @@ export class Trainer {
   private stepCount: number;
   private running = false;
   private readonly frozen: boolean[];
+  private readonly successorTables = new Map<string, SuccessorTable | undefined>();
 
   private constructor(config: ResolvedConfig, tensors: Tensors, options: ResolvedTrainOptions, moments?: Map<string, { m: Float32Array; v: Float32Array }>, step = 0) {
+    checkSuccessorTable(config, tensors, 'model');
     this.config = config;
     this.options = options;
     this.tensors = tensors;
@@ -78,8 +81,8 @@ export class Trainer {
       this.moments.set(spec.name, freshMoments(spec, options.embeddingOptimizer));
     }
     const params = tensorSpecs(config).map((s) => ({ data: tensors.get(s.name)!, ...this.moments.get(s.name)! }));
-    // Priors are statistics the batches set, not weights: the optimizer never moves them.
-    this.frozen = tensorSpecs(config).map((s) => isPrior(s.name) || options.freezeTensors.some((p) => frozenBy(s.name, p)));
+    // Priors and successor tables are statistics, not weights: the optimizer never moves them.
+    this.frozen = tensorSpecs(config).map((s) => isStatistic(s.name) || options.freezeTensors.some((p) => frozenBy(s.name, p)));
     try {
       this.handle = new (native().NativeTrainer)(nativeSpec(config, tensors, 0, false), options.isa, params);
     } catch (e) {
@@ -136,7 +139,13 @@ export class Trainer {
     if (this.running) throw new DupnError('E_BUSY', 'step: the previous step has not finished (await it)');
     if (!Array.isArray(examples) || examples.length === 0) inputError('examples', 'must be a non-empty array');
     const o = this.options;
-    const batch = packTrainBatch(this.config, examples, o.lambdas.map((lambda) => ({ lambda, pairwise: o.pairwise })), (task) => this.tensors.get(priorName(task)));
+    const batch = packTrainBatch(
+      this.config,
+      examples,
+      o.lambdas.map((lambda) => ({ lambda, pairwise: o.pairwise, successorDropout: o.successorDropout })),
+      (task) => this.tensors.get(priorName(task)),
+      (task) => this.successorTable(task),
+    );
     const step = this.stepCount + 1;
     const scale = learningRateAt(1, o, step);
     const report = new Float64Array(2 + 2 * this.config.tasks.length);
@@ -213,6 +222,72 @@ export class Trainer {
     const table = this.tensors.get(priorName(task))!;
     const floor = total > 0 ? Math.min(PRIOR_FLOOR, Math.log(0.5 / total)) : PRIOR_FLOOR;
     for (let b = 0; b < buckets; b++) table[b] = sum[b] > 0 ? Math.log(sum[b] / total) : floor;
+  }
+
+  /**
+   * Fills retrieval head `task`'s successor table (config `successors`) from the sequential-rules weights of
+   * the training log: per item value, the values that followed it within {@link SUCCESSOR_WINDOW} steps,
+   * each occurrence weighted 1/distance (`EntityStats.rules` of lib/eval/baselines.ts counts exactly this).
+   * Values are bucketed as the history field is (weights of values that share a bucket add up); the
+   * `perItem` heaviest successors of the `items` most-followed items are kept.
+   *
+   * Call it before training: the features are inputs. Training assumes the weights count the training
+   * examples' own sequences and takes each positive's own occurrence out of its features.
+   */
+  setSuccessors(task: string, weights: Iterable<readonly [Categorical, Iterable<readonly [Categorical, number]>]>): void {
+    this.idle('setSuccessors');
+    const t = this.config.tasks.find((x) => x.name === task);
+    if (t === undefined || t.kind !== 'retrieval' || !t.successors) {
+      throw new DupnError('E_TASK', `task: "${task}" is not a retrieval task with a successor table (config successors)`, { path: 'task' });
+    }
+    const froms: Categorical[] = [];
+    const tos: Categorical[] = [];
+    const ws: number[] = [];
+    const starts: number[] = [];
+    for (const [from, row] of weights) {
+      starts.push(tos.length);
+      froms.push(from);
+      for (const [to, w] of row) {
+        if (typeof w !== 'number' || !Number.isFinite(w) || w < 0) inputError(`weights[${froms.length - 1}]`, `a weight must be a finite number ≥ 0, got ${String(w)}`);
+        tos.push(to);
+        ws.push(w);
+      }
+    }
+    starts.push(tos.length);
+    const buckets = this.config.itemFields.find((f) => f.name === historyField(t))!.buckets;
+    const fromAt = bucketMany(froms, buckets);
+    const toAt = bucketMany(tos, buckets);
+    const merged = new Map<number, Map<number, number>>();
+    for (let i = 0; i < froms.length; i++) {
+      let row = merged.get(fromAt[i]);
+      if (row === undefined) merged.set(fromAt[i], (row = new Map()));
+      for (let j = starts[i]; j < starts[i + 1]; j++) if (ws[j] > 0) row.set(toAt[j], (row.get(toAt[j]) ?? 0) + ws[j]);
+    }
+    const { items, perItem } = t.successors;
+    const total = (row: Map<number, number>): number => [...row.values()].reduce((a, b) => a + b, 0);
+    // The most-followed items when there are more than rows, then ascending by bucket for the binary search.
+    const kept = [...merged].filter(([, row]) => row.size > 0).map(([b, row]) => ({ b, row, sum: total(row) }));
+    kept.sort((x, y) => y.sum - x.sum || x.b - y.b);
+    const rows = kept.slice(0, items).sort((x, y) => x.b - y.b);
+    const names = successorNames(task);
+    const from = this.tensors.get(names.from)!.fill(SUCCESSORS_UNUSED);
+    const to = this.tensors.get(names.to)!.fill(0);
+    const weight = this.tensors.get(names.weight)!.fill(0);
+    rows.forEach(({ b, row }, r) => {
+      from[r] = b;
+      [...row].sort((x, y) => y[1] - x[1] || x[0] - y[0]).slice(0, perItem).forEach(([b2, w], j) => {
+        to[r * perItem + j] = b2;
+        weight[r * perItem + j] = w;
+      });
+    });
+    this.successorTables.delete(task);
+  }
+
+  private successorTable(task: string): SuccessorTable | undefined {
+    const t = this.config.tasks.find((x) => x.name === task);
+    if (t === undefined || t.kind !== 'retrieval' || !t.successors) return undefined;
+    if (!this.successorTables.has(task)) this.successorTables.set(task, SuccessorTable.of(t, this.tensors));
+    return this.successorTables.get(task);
   }
 
   /** A serving model over a snapshot of the current weights (later steps do not change it). */
