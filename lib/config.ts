@@ -99,6 +99,17 @@ export const HISTORY_FEATURES = 10;
  */
 export const SUCCESSOR_FEATURES = 3;
 
+/** Steps after an item within which a later one counts as its successor (the sequential-rules window). */
+export const SUCCESSOR_WINDOW = 10;
+
+/**
+ * Scale of the history features. Adam moves each weight by about the learning rate per step whatever its
+ * gradient, and these few weights must grow to the size of the towers' dot products within an epoch: an
+ * input scaled by 8 is the same as an 8× learning rate on them (about the embedding rows' rate, which they
+ * resemble: one weight per bucket).
+ */
+export const HISTORY_SCALE = 32;
+
 /** Successor tables hold bucket ids as float32, exact below 2^24. */
 export const MAX_SUCCESSOR_BUCKETS = 1 << 24;
 
@@ -362,6 +373,11 @@ export function resolveConfig(input: unknown = {}): ResolvedConfig {
   });
   tasks.forEach((t, i) => {
     if (tasks.findIndex((o) => o.name === t.name) !== i) fail(`tasks[${i}].name`, `duplicate task name ${JSON.stringify(t.name)}`);
+    // Training takes a positive's own transitions out of its successor features, counted up to the window back:
+    // a shorter history would leave part of the label in them.
+    if (t.kind === 'retrieval' && t.successors && maxSeqLen < SUCCESSOR_WINDOW) {
+      fail(`tasks[${i}].successors`, `needs maxSeqLen ≥ ${SUCCESSOR_WINDOW} (the successor window), got maxSeqLen ${maxSeqLen}`);
+    }
   });
 
   return { maxSeqLen, itemFields, properties, query, profileFields, hidden, bidirectional, attentionHidden, tasks };

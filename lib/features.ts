@@ -4,7 +4,7 @@
  * all strings of one table are hashed in a single native call.
  */
 import { CandidateColumns, UserColumns } from './columns';
-import { HISTORY_FEATURES, ResolvedConfig, RetrievalTask, TaskConfig, denseCount } from './config';
+import { HISTORY_FEATURES, HISTORY_SCALE, ResolvedConfig, RetrievalTask, TaskConfig, denseCount } from './config';
 import { DupnError, describe, inputError } from './errors';
 import { Categorical, hashKey } from './hashing';
 import { native } from './native';
@@ -241,13 +241,7 @@ export function recencyBucket(back: number): number {
 
 const RECENCY_BUCKETS = HISTORY_FEATURES - 2;
 
-/**
- * Scale of the history features. Adam moves each weight by about the learning rate per step whatever its
- * gradient, and these few weights must grow to the size of the towers' dot products within an epoch: an
- * input scaled by 8 is the same as an 8× learning rate on them (about the embedding rows' rate, which they
- * resemble: one weight per bucket).
- */
-export const HISTORY_SCALE = 32;
+export { HISTORY_SCALE } from './config';
 
 /**
  * Packs candidates for one or more binary/rank/retrieval tasks: the union of their target fields is hashed

@@ -6,15 +6,14 @@
  * h with learned weights the model decides how far to trust them, and the search stays a dot product plus
  * the few rows they touch (lib/retrieval.ts).
  */
-import { ResolvedConfig, RetrievalTask, SUCCESSOR_FEATURES } from './config';
+import { HISTORY_SCALE, ResolvedConfig, RetrievalTask, SUCCESSOR_FEATURES, SUCCESSOR_WINDOW } from './config';
 import { DupnError } from './errors';
-import { BehaviorInput, HISTORY_SCALE } from './features';
+import type { BehaviorInput } from './features';
 import { hashKey } from './hashing';
 import { native } from './native';
 import { SUCCESSORS_UNUSED, historyField, successorNames } from './tensors';
 
-/** Steps after an item within which a later one counts as its successor (the sequential-rules window). */
-export const SUCCESSOR_WINDOW = 10;
+export { SUCCESSOR_WINDOW } from './config';
 
 /** A retrieval head's successor table as stored in its tensors, for lookups. */
 export class SuccessorTable {
@@ -54,8 +53,8 @@ export class SuccessorTable {
    * Candidate bucket → its weights after each of `recent` (the user's recent distinct item buckets, the
    * latest first): only buckets that followed one of them appear.
    */
-  after(recent: readonly number[]): Map<number, Float32Array> {
-    const out = new Map<number, Float32Array>();
+  after(recent: readonly number[]): Map<number, Float64Array> {
+    const out = new Map<number, Float64Array>();
     recent.forEach((b, k) => {
       const r = this.row(b);
       if (r < 0) return;
@@ -64,7 +63,7 @@ export class SuccessorTable {
         if (w === 0) continue;
         const to = this.to[j];
         let ws = out.get(to);
-        if (ws === undefined) out.set(to, (ws = new Float32Array(SUCCESSOR_FEATURES)));
+        if (ws === undefined) out.set(to, (ws = new Float64Array(SUCCESSOR_FEATURES)));
         ws[k] += w;
       }
     });
@@ -120,7 +119,7 @@ export function recentItems(config: ResolvedConfig, task: RetrievalTask, behavio
  * Writes a candidate's {@link SUCCESSOR_FEATURES} features at out[at ..]: scale · log(1 + weight) per recent
  * item (0 where it never followed), with `minus` (a training example's own occurrence) taken off first.
  */
-export function successorFeatures(weights: Float32Array | undefined, out: Float32Array, at: number, minus?: readonly number[]): void {
+export function successorFeatures(weights: Float64Array | undefined, out: Float32Array, at: number, minus?: readonly number[]): void {
   for (let k = 0; k < SUCCESSOR_FEATURES; k++) {
     const w = (weights?.[k] ?? 0) - (minus?.[k] ?? 0);
     // Float32 sums of 1/d less the float64 own share: a rounding residue is no transition.
@@ -129,10 +128,13 @@ export function successorFeatures(weights: Float32Array | undefined, out: Float3
   }
 }
 
+/** The largest weight a successor table may hold (a sequential-rules weight of 10^15 rows would be 3 × that). */
+export const MAX_SUCCESSOR_WEIGHT = 1e15;
+
 /**
  * Checks a successor table from an untrusted file: ids are whole bucket numbers, `from` ascends through
- * the used rows and then holds only {@link SUCCESSORS_UNUSED}, weights are ≥ 0. Throws `E_MODEL_FILE`
- * naming the tensor and index.
+ * the used rows and then holds only {@link SUCCESSORS_UNUSED}, weights are in [0, {@link MAX_SUCCESSOR_WEIGHT}].
+ * Throws `E_MODEL_FILE` naming the tensor and index.
  */
 export function checkSuccessorTable(config: ResolvedConfig, tensors: ReadonlyMap<string, Float32Array>, source: string): void {
   for (const t of config.tasks) {
@@ -155,6 +157,7 @@ export function checkSuccessorTable(config: ResolvedConfig, tensors: ReadonlyMap
     const to = tensors.get(names.to)!;
     for (let i = 0; i < to.length; i++) if (!isId(to[i])) fail(names.to, i, `must be a bucket id 0..${buckets - 1}, got ${to[i]}`);
     const weight = tensors.get(names.weight)!;
-    for (let i = 0; i < weight.length; i++) if (!(weight[i] >= 0)) fail(names.weight, i, `must be ≥ 0, got ${weight[i]}`);
+    // A sequential-rules weight is at most about 3 × the rows counted; the cap keeps sums (and features) finite.
+    for (let i = 0; i < weight.length; i++) if (!(weight[i] >= 0 && weight[i] <= MAX_SUCCESSOR_WEIGHT)) fail(names.weight, i, `must be in [0, ${MAX_SUCCESSOR_WEIGHT}], got ${weight[i]}`);
   }
 }

@@ -54,6 +54,8 @@ t.test('config: successors need history, sizes in range, and widen h by three be
   bad(7, 'tasks[0].successors');
   throwsCode(t, () => resolveConfig({ itemFields: [{ name: 'item', buckets: 1 << 25, dim: 4 }], tasks: [{ name: 'r', kind: 'retrieval', successors: { items: 5, perItem: 3 } }] }), 'E_CONFIG', 'tasks[0].successors');
   t.notOk('successors' in resolveConfig({ tasks: [{ name: 'r', kind: 'retrieval' }] }).tasks[0], 'absent by default: files without it load as before');
+  // A history shorter than the window would keep part of a positive's own transitions in its features.
+  throwsCode(t, () => resolveConfig({ maxSeqLen: 9, tasks: [{ name: 'r', kind: 'retrieval', successors: { items: 5, perItem: 3 } }] }), 'E_CONFIG', 'maxSeqLen ≥ 10');
 });
 
 t.test('recent items: the last three distinct buckets, and what each gave the next behaviour (1/d within the window)', async (t) => {
@@ -259,6 +261,9 @@ t.test('calibration on held-out cases: successor weights trained too small are s
   t.same(Array.from(got.subarray(0, S0)), w.slice(0, S0).map((x) => Math.fround(x * calibration.history)), 'the history weights times theirs');
   t.equal(got[D - 1], w[D - 1], 'the prior weight as it was');
   t.same(Array.from(model.weights.get(historyWeightName('next'))!), w, 'the original model is not changed');
+  const none = await calibrateHistoryWeights(model, next, [], stats, score);
+  t.equal(none.model, model, 'no case to choose on: the model as it was');
+  t.same([none.calibration.history, none.calibration.successors, none.calibration.cases], [1, 1, 0]);
   scaled.dispose();
   model.dispose();
 });
@@ -289,6 +294,7 @@ t.test('untrusted tables: ids that are not whole buckets, rows out of order, neg
   await bad(names.to, (x) => (x[3] = -1), 'to negative');
   await bad(names.to, (x) => (x[3] = 1e9), 'to past the table');
   await bad(names.weight, (x) => (x[5] = -0.5), 'weight negative');
+  await bad(names.weight, (x) => (x[5] = 3e38), 'weight past the cap (sums of such would overflow to Infinity)');
 });
 
 t.test('model file and ONNX: the table round-trips and the imported model scores the same', async (t) => {

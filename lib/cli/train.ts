@@ -233,7 +233,8 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
     // The retrieval head learns from item-to-item transitions too: room for every item's successors.
     const perItem = flags.successors ?? SUCCESSORS_PER_ITEM;
     if (!Number.isInteger(perItem) || perItem < 0 || perItem > 256) throw new DupnError('E_INPUT', `--successors: must be an integer in [0, 256], got ${perItem}`, { path: '--successors' });
-    if (addNext && perItem > 0) {
+    // Only where the training part's counts will fill the table (a log split here, not a --valid file).
+    if (addNext && perItem > 0 && !flags.valid) {
       const buckets = resolveConfig(model).itemFields.find((f) => f.name === 'item')?.buckets ?? 0;
       const items = Math.max(1, Math.min(buckets, distinctItems ?? SUCCESSOR_ROWS_UNSIZED));
       if (buckets > 0) model = { ...model, tasks: model.tasks!.map((t) => (t.name === NEXT_ITEM_TASK.name ? { ...t, successors: { items, perItem } } : t)) };
@@ -279,12 +280,13 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
   };
 
   // Successor tables are inputs: filled from the training part's sequential-rules weights before training.
-  if (stats) {
-    for (const t of trainer.config.tasks) {
-      const es = stats.byTask.get(t.name);
-      if (t.kind !== 'retrieval' || !t.successors || es === undefined) continue;
-      if (es.fields.length !== 1 || es.fields[0] !== historyField(t) || es.window !== SUCCESSOR_WINDOW) continue;
+  for (const t of trainer.config.tasks) {
+    if (t.kind !== 'retrieval' || !t.successors) continue;
+    const es = stats?.byTask.get(t.name);
+    if (es !== undefined && es.fields.length === 1 && es.fields[0] === historyField(t) && es.window === SUCCESSOR_WINDOW) {
       trainer.setSuccessors(t.name, es.rules);
+    } else if (!flags.resume && !flags.init) {
+      io.err(`note: the successor table of task "${t.name}" stays empty: only a log that dupn train splits itself gives the training-period counts it is filled from`);
     }
   }
   // Retrieval heads serve with the training period's popularity as their prior (Trainer.setPrior).
@@ -378,7 +380,9 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
   io.out(`saved ${flags.out} (${trainer.steps} steps${reports.length === 0 ? '; nothing left to train' : ''}${!saveLast && best ? `; the model of epoch ${best.epoch + 1}, the best on validation` : ''})`);
   // The history and successor weights, calibrated on the selection cases (see lib/eval/calibrate.ts).
   let calibrated = false;
-  if (nextItemSelection && !saveLast && retrieval?.kind === 'retrieval' && retrieval.history && flags.calibrate !== false) {
+  // Only a model this run saved: a resumed run that found no better epoch keeps the file it calibrated before.
+  const savedThisRun = reports.some((r) => r.improved);
+  if (nextItemSelection && !saveLast && savedThisRun && retrieval?.kind === 'retrieval' && retrieval.history && historyField(retrieval) === 'item' && flags.calibrate !== false) {
     const chosen = await Model.load(flags.out);
     try {
       const all: TrainingExample[] = [];
@@ -387,7 +391,8 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
       // 5,000 scored 0.124 where every user scored 0.187).
       const cases = all.length <= CALIBRATION_CASES ? all : Array.from({ length: CALIBRATION_CASES }, (_, i) => all[Math.floor((i * all.length) / CALIBRATION_CASES)]);
       const { model: scaled, calibration: c } = await calibrateHistoryWeights(chosen, retrieval, cases, stats!, selectionScore);
-      io.out(`calibrated on ${c.cases} selection cases: history weights ×${c.history}${retrieval.successors ? `, successor weights ×${c.successors}` : ''} (score ${c.before.toFixed(4)} → ${c.after.toFixed(4)})`);
+      if (!Number.isFinite(c.before)) io.out(`not calibrated: the ${c.cases} selection cases give no next-item score`);
+      else io.out(`calibrated on ${c.cases} selection cases: history weights ×${c.history}${retrieval.successors ? `, successor weights ×${c.successors}` : ''} (score ${c.before.toFixed(4)} → ${c.after.toFixed(4)})`);
       if (scaled !== chosen) {
         await scaled.save(flags.out);
         scaled.dispose();

@@ -58,9 +58,12 @@ export async function calibrateHistoryWeights(
   };
   const evaluate = async (m: Model): Promise<number> => {
     const r = await evaluateNextItem(cases, stats, m, { baselines: false, task: stats.itemTask() });
-    return score(r.open.scorers[`model:${task.name}`]);
+    const metrics = r.open.scorers[`model:${task.name}`];
+    return metrics === undefined || r.open.cases === 0 ? NaN : score(metrics);
   };
   const before = await evaluate(model);
+  // Nothing to choose on (no case, or a head the next-item table does not rank): leave the weights as trained.
+  if (!Number.isFinite(before)) return { model, calibration: { ...chosen, before, after: before, cases: cases.length } };
   let best = before;
   for (const [group] of groups) {
     for (const s of CALIBRATION_SCALES) {

@@ -147,7 +147,7 @@ function trainingInputs(
   dropout: number,
 ): RetrievalInputs {
   const histories = new Map<number, HistoryIndex>();
-  const recents = new Map<number, { own: number[]; after: Map<number, Float32Array> }>();
+  const recents = new Map<number, { own: number[]; after: Map<number, Float64Array> }>();
   return {
     successors: (c, bucket, out, at) => {
       if (successors === undefined) return;
