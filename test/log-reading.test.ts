@@ -209,6 +209,12 @@ t.test('dupn train reads a Tmall-like and a session log with flags only, and rep
   t.match(r.stdout, /^score [\d.]+ \(best so far: model saved\)$/m, 'a log trains with early stopping by default');
   t.match(r.stdout, /^saved .*; the model of epoch \d+, the best on validation\)$/m, 'and keeps the best epoch');
   t.match(r.stdout, /^test \(the validation period, less the users the epoch was chosen on\):$/m);
+  // Resumed after it stopped early: nothing left to train, and the best (calibrated) model file is kept as it is.
+  const before = fs.readFileSync(out);
+  const again = cli(['train', '--data', tmall, '--config', small, '--out', out, '--no-progress', '--resume', '--columns', 'user=user_id,item=item_id,category=cat_id,shop=merchant_id,brand=brand_id,month=month,day=day,type=action', '--types', '0=pv,1=cart,2=buy,3=fav', '--year', '2014']);
+  t.equal(again.status, 0, again.stderr);
+  t.match(again.stdout, /^kept .*m\.safetensors \(the run had stopped early at the best epoch \d+; nothing left to train\)$/m);
+  t.ok(fs.readFileSync(out).equals(before), 'the model file is unchanged');
   for (const b of ['popularity', 'recent', 'successors', 'rules']) t.match(r.stdout, new RegExp(`^\\s+${b}\\s+\\d+`, 'm'), `the validation table has the ${b} baseline`);
   t.match(r.stdout, /next item \(task ctr\): \d+ cases over a catalogue of \d+/, 'and the next-item table');
   t.match(r.stdout, /^model:next\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+$/m, 'the retrieval head a log model gets is in the next-item table');

@@ -372,12 +372,16 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
   if (validSource) for (const line of formatDataReport(flags.valid!, validSource.report())) io.err(line);
   // Early stopping saved the best epoch's model as it went; a run that ended no epoch (--max-steps) saves where it is.
   const best = reports.at(-1)?.best;
-  const saveLast = !stopping || reports.length === 0 || reports.at(-1)?.validation === undefined;
+  // A resumed run with early stopping that had nothing left to train: the model file holds the best epoch
+  // (calibrated), the trainer the last one, so nothing is saved.
+  const finishedBefore = stopping && reports.length === 0 && start?.best !== undefined;
+  const saveLast = !finishedBefore && (!stopping || reports.length === 0 || reports.at(-1)?.validation === undefined);
   if (saveLast) {
     setPriors();
     await trainer.save(flags.out);
   }
-  io.out(`saved ${flags.out} (${trainer.steps} steps${reports.length === 0 ? '; nothing left to train' : ''}${!saveLast && best ? `; the model of epoch ${best.epoch + 1}, the best on validation` : ''})`);
+  if (finishedBefore) io.out(`kept ${flags.out} (the run had stopped early at the best epoch ${start!.best!.epoch + 1}; nothing left to train)`);
+  else io.out(`saved ${flags.out} (${trainer.steps} steps${reports.length === 0 ? '; nothing left to train' : ''}${!saveLast && best ? `; the model of epoch ${best.epoch + 1}, the best on validation` : ''})`);
   // The history and successor weights, calibrated on the selection cases (see lib/eval/calibrate.ts).
   let calibrated = false;
   // Only a model this run saved: a resumed run that found no better epoch keeps the file it calibrated before.
