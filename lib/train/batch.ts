@@ -11,6 +11,7 @@ import { PRIOR_FLOOR, historyField } from '../tensors';
 import { NativeHeadLabels, NativeTrainBatch } from '../native';
 import { LabelledCandidate, TrainingExample } from '../data/example';
 import { SuccessorTable, recentItems, successorFeatures } from '../successors';
+import { seedFor } from '../random';
 
 /**
  * Per head: the task weight λ (0: not trained), for rank heads whether to add the pairwise loss, and for
@@ -25,12 +26,9 @@ export interface HeadPlan {
   successorDropout?: number;
 }
 
-/** A number in [0, 1) fixed by the example (FNV-1a of its user and time): which examples a dropout share takes. */
+/** A number in [0, 1) fixed by the example (a hash of its user and time): which examples a dropout share takes. */
 function exampleDraw(ex: TrainingExample): number {
-  const s = `${String(ex.userId)}|${String(ex.time)}`;
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return (h >>> 0) / 2 ** 32;
+  return seedFor(0, `successor-dropout|${String(ex.userId)}|${String(ex.time)}`) / 2 ** 32;
 }
 
 function weightOf(v: unknown, path: string): number {
