@@ -17,7 +17,7 @@ import { SUCCESSORS_UNUSED, historyWeightName, priorName, successorNames } from 
 import { packTrainBatch } from '../lib/train/batch';
 import { Trainer } from '../lib/train/trainer';
 import { EntityStats, SequenceStats } from '../lib/eval/baselines';
-import { calibrateHistoryWeights } from '../lib/eval/calibrate';
+import { calibrateHistoryWeights, clearlyBetter } from '../lib/eval/calibrate';
 import { mulberry32 } from '../lib/random';
 import { randomTensors } from '../lib/testing';
 import { rejectsCode, throwsCode } from './support/errors';
@@ -264,8 +264,23 @@ t.test('calibration on held-out cases: successor weights trained too small are s
   const none = await calibrateHistoryWeights(model, next, [], stats, score);
   t.equal(none.model, model, 'no case to choose on: the model as it was');
   t.same([none.calibration.history, none.calibration.successors, none.calibration.cases], [1, 1, 0]);
+  // Three held-out cases cannot tell a scale from noise: the weights stay as trained.
+  const few = await calibrateHistoryWeights(model, next, cases.slice(0, 3), stats, score);
+  t.equal(few.model, model, 'three cases: no scale clears the floor');
+  t.same([few.calibration.history, few.calibration.successors], [1, 1]);
   scaled.dispose();
   model.dispose();
+});
+
+t.test('the calibration floor: a scale is kept only for a paired gain beyond two standard errors', async (t) => {
+  const base = Float64Array.from({ length: 400 }, (_, i) => (i % 7) / 7);
+  const shifted = (d: number, noise: number): Float64Array => base.map((x, i) => x + d + noise * Math.sin(i * 12.9898));
+  t.ok(clearlyBetter(shifted(0.01, 0), base), 'a gain on every case');
+  t.notOk(clearlyBetter(shifted(0.01, 0.5), base), 'the same mean gain, with case-to-case noise 50 times larger');
+  t.ok(clearlyBetter(shifted(0.1, 0.5), base), 'a gain large beside that noise');
+  t.notOk(clearlyBetter(shifted(-0.01, 0), base), 'a loss');
+  t.notOk(clearlyBetter(base, base), 'no change');
+  t.notOk(clearlyBetter(base.subarray(0, 1), base.subarray(0, 1).map((x) => x + 1)), 'one case is never enough');
 });
 
 t.test('untrusted tables: ids that are not whole buckets, rows out of order, negative weights are refused by name', async (t) => {

@@ -5,14 +5,16 @@
  * Amazon Beauty the successor weights ×8 raised full-catalogue HR@20 on the test users from 0.082 to 0.104,
  * and the validation users showed the same. This searches one scale for each group of weights (history:
  * recency and count; successors) on held-out cases, by the score early stopping uses, and keeps a scale only
- * where it scores better than 1 (0 turns a group off: on Taobao, where the towers carry the new items, it did).
+ * where it scores better than the weights kept so far by more than {@link CALIBRATION_FLOOR} standard errors of
+ * the paired difference (0 turns a group off). The floor matters on small logs: Taobao's 86 selection cases
+ * chose scales by gains the cases could not tell from noise.
  */
 import { HISTORY_FEATURES, RetrievalTask, denseCount } from '../config';
 import { TrainingExample } from '../data/example';
 import { Model } from '../model';
 import { historyWeightName } from '../tensors';
 import { SequenceStats } from './baselines';
-import { NextItemMetrics, evaluateNextItem } from './next-item';
+import { NextItemMetrics, evaluateNextItem, meanAndError } from './next-item';
 
 /** What {@link calibrateHistoryWeights} chose. */
 export interface Calibration {
@@ -28,6 +30,9 @@ export interface Calibration {
 
 /** Scales tried for each group, beside 1 (0: the group off). */
 export const CALIBRATION_SCALES = [0, 0.5, 2, 4, 8, 16];
+
+/** A scale is kept only when its gain over the weights kept so far exceeds this many paired standard errors. */
+export const CALIBRATION_FLOOR = 2;
 
 /**
  * The model with `task`'s history weights scaled by what scores best on `cases` (held out from training:
@@ -56,22 +61,26 @@ export async function calibrateHistoryWeights(
     tensors.set(name, w);
     return Model.fromTensors(model.config, tensors, { threads: model.threads });
   };
-  const evaluate = async (m: Model): Promise<number> => {
-    const r = await evaluateNextItem(cases, stats, m, { baselines: false, task: stats.itemTask() });
-    const metrics = r.open.scorers[`model:${task.name}`];
-    return metrics === undefined || r.open.cases === 0 ? NaN : score(metrics);
+  // The per-case selection scores of a model (NaN when the next-item table ranks none of the cases).
+  const evaluate = async (m: Model): Promise<Float64Array | undefined> => {
+    const r = await evaluateNextItem(cases, stats, m, { baselines: false, task: stats.itemTask(), perCase: true });
+    const values = r.open.perCase?.[`model:${task.name}`];
+    if (values === undefined || r.open.cases === 0) return undefined;
+    return Float64Array.from(values.hr, (_, i) =>
+      score({ hr: values.hr[i], mrr: values.mrr[i], ndcg: values.ndcg[i], sampledHr: values.sampledHr[i], sampledNdcg: values.sampledNdcg[i] }),
+    );
   };
-  const before = await evaluate(model);
+  let best = await evaluate(model);
+  const before = best === undefined ? NaN : mean(best);
   // Nothing to choose on (no case, or a head the next-item table does not rank): leave the weights as trained.
-  if (!Number.isFinite(before)) return { model, calibration: { ...chosen, before, after: before, cases: cases.length } };
-  let best = before;
+  if (best === undefined) return { model, calibration: { ...chosen, before, after: before, cases: cases.length } };
   for (const [group] of groups) {
     for (const s of CALIBRATION_SCALES) {
       const trial = { ...chosen, [group]: s };
       const m = scaled(trial);
       try {
         const x = await evaluate(m);
-        if (x > best) {
+        if (x !== undefined && clearlyBetter(x, best)) {
           best = x;
           chosen[group] = s;
         }
@@ -80,7 +89,18 @@ export async function calibrateHistoryWeights(
       }
     }
   }
-  const calibration = { ...chosen, before, after: best, cases: cases.length };
+  const calibration = { ...chosen, before, after: mean(best), cases: cases.length };
   if (chosen.history === 1 && chosen.successors === 1) return { model, calibration };
   return { model: scaled(chosen), calibration };
+}
+
+function mean(xs: Float64Array): number {
+  return meanAndError(xs)[0];
+}
+
+/** Whether `a` beats `b` case by case by more than CALIBRATION_FLOOR standard errors of the mean difference. */
+export function clearlyBetter(a: Float64Array, b: Float64Array): boolean {
+  if (a.length !== b.length || a.length < 2) return false;
+  const [d, se] = meanAndError(a.map((x, i) => x - b[i]));
+  return d > 0 && d > CALIBRATION_FLOOR * se;
 }

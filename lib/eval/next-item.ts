@@ -89,6 +89,8 @@ export interface NextItemOptions {
   heads?: 'retrieval' | 'all';
   /** Score the four baselines too (default true; a per-epoch validation of the model alone skips them). */
   baselines?: boolean;
+  /** Keep every scorer's per-case values in the report (`Ranking.perCase`; default false). */
+  perCase?: boolean;
 }
 
 /** Expected HR, reciprocal rank and NDCG at k when the target ties with `equal` others and `greater` beat it. */
@@ -154,7 +156,8 @@ function metricsOf(f: (m: (typeof METRICS)[number]) => number): NextItemMetrics 
   return { hr: f('hr'), mrr: f('mrr'), ndcg: f('ndcg'), sampledHr: f('sampledHr'), sampledNdcg: f('sampledNdcg') };
 }
 
-function meanAndError(xs: number[]): [number, number] {
+/** The mean of `xs` and its standard error. */
+export function meanAndError(xs: Iterable<number> & { length: number }): [number, number] {
   const n = xs.length;
   if (n === 0) return [0, 0];
   let sum = 0;
@@ -189,6 +192,8 @@ export interface Ranking {
   scorers: Record<string, NextItemMetrics>;
   standardErrors: Record<string, NextItemSpread>;
   comparisons: NextItemComparison[];
+  /** With `perCase`: by scorer, each metric's value on every ranked case, in case order (two scorers pair up). */
+  perCase?: Record<string, Record<keyof NextItemMetrics, readonly number[]>>;
 }
 
 /**
@@ -348,7 +353,9 @@ export async function evaluateNextItem(
               const { mean, standardError } = t.minus(recent).summary();
               return { scorer: name, baseline: 'recent', difference: mean, standardError };
             });
-    return { catalogue: v.size, cases: v.cases.filter((c) => c !== undefined).length, scorers, standardErrors, comparisons };
+    const ranking: Ranking = { catalogue: v.size, cases: v.cases.filter((c) => c !== undefined).length, scorers, standardErrors, comparisons };
+    if (options.perCase) ranking.perCase = Object.fromEntries([...v.tallies].map(([name, t]) => [name, t.values]));
+    return ranking;
   };
   const [warm, open] = views;
   return {
