@@ -28,7 +28,7 @@ import { TrainingExample } from '../lib/data/example';
 import { defaultValidFrom, readExamples } from '../lib/data';
 import { SyntheticRecord, synthesize, synthesizeWithOracle } from '../lib/data/synthetic';
 import { EvalReport, evaluate, modelScorer, oracleScorer, popularityScorer } from '../lib/evaluate';
-import { writeFileAtomic } from '../lib/atomic-file';
+import { writeFileAtomic } from '../lib/io/atomic-file';
 import { initTensors } from '../lib/init';
 import { Model } from '../lib/model';
 import { fit } from '../lib/train/fit';

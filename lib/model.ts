@@ -9,7 +9,7 @@ import { DupnConfig, MulticlassTask, ResolvedConfig, RetrievalTask, TaskConfig, 
 import { DupnError, describe, inputError } from './errors';
 import { CandidateInput, PackOptions, RetrievalInputs, UserInput, packCandidates, packUsers, userInputs } from './features';
 import { initTensors } from './init';
-import { firstNonFinite, loadModelFile, saveModelFile } from './model-file';
+import { firstNonFinite, loadModelFile, saveModelFile } from './io/model-file';
 import { Backend, BackendName, withFiniteOutputs } from './backend';
 import { fromNativeError, native } from './native';
 import { nativeSpec } from './native-spec';

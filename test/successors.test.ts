@@ -11,7 +11,7 @@ import { TrainingExample } from '../lib/data/example';
 import { BehaviorInput, CandidateInput, HISTORY_SCALE, UserInput, packCandidates, userInputs } from '../lib/features';
 import { bucket } from '../lib/hashing';
 import { Model } from '../lib/model';
-import { saveModelFile } from '../lib/model-file';
+import { saveModelFile } from '../lib/io/model-file';
 import { SUCCESSOR_WINDOW, SuccessorTable, recentItems } from '../lib/successors';
 import { SUCCESSORS_UNUSED, historyWeightName, priorName, successorNames } from '../lib/tensors';
 import { packTrainBatch } from '../lib/train/batch';

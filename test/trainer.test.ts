@@ -13,8 +13,8 @@ import { fit } from '../lib/train/fit';
 import { learningRateAt, resolveTrainOptions } from '../lib/train/options';
 import { Trainer } from '../lib/train/trainer';
 import { tensorSpecs } from '../lib/tensors';
-import { encodeSafetensors, parseSafetensors } from '../lib/safetensors';
-import { float32At } from '../lib/model-file';
+import { encodeSafetensors, parseSafetensors } from '../lib/io/safetensors';
+import { float32At } from '../lib/io/model-file';
 import { rejectsCode } from './support/errors';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dupn-trainer-'));

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { writeFileAtomic } from '../atomic-file';
+import { writeFileAtomic } from '../io/atomic-file';
 import { DupnError } from '../errors';
 import { packageRoot, platformTag, sourceBuildPath } from '../native';
 import { Output } from './train';

@@ -10,7 +10,7 @@
  */
 import * as nodePath from 'node:path';
 import { onnx } from './generated/onnx';
-import { checkPath, writeFilesAtomic } from '../atomic-file';
+import { checkPath, writeFilesAtomic } from '../io/atomic-file';
 import { CandidateColumns, UserColumns } from '../columns';
 import { ResolvedConfig, RetrievalTask, TaskConfig, denseCount, deriveDims, targetDim, taskOutputs } from '../config';
 import { DupnError, inputError } from '../errors';

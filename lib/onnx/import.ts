@@ -11,8 +11,8 @@ import * as nodePath from 'node:path';
 import { onnx } from './generated/onnx';
 import { ResolvedConfig } from '../config';
 import { DupnError, describe } from '../errors';
-import { readRegularFile } from '../atomic-file';
-import { checkModelMetadata, firstNonFinite, float32At, shapeText } from '../model-file';
+import { readRegularFile } from '../io/atomic-file';
+import { checkModelMetadata, firstNonFinite, float32At, shapeText } from '../io/model-file';
 import { TensorSpec, elementCount, tensorSpecs } from '../tensors';
 
 /** What one ONNX file of a dupn model holds, after validation. */
