@@ -12,7 +12,7 @@ import { CandidateColumns, UserColumns } from '../lib/columns';
 import { resolveConfig } from '../lib/config';
 import { initTensors } from '../lib/init';
 import { Model } from '../lib/model';
-import { native } from '../lib/native';
+import { native } from '../lib/native/addon';
 import { randomCandidateColumns, randomUserColumns } from '../lib/testing';
 import { encodeFlops } from './flops';
 import { lengthSource } from './lengths';

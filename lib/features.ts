@@ -7,7 +7,7 @@ import { CandidateColumns, UserColumns } from './columns';
 import { HISTORY_FEATURES, HISTORY_SCALE, ResolvedConfig, RetrievalTask, TaskConfig, denseCount } from './config';
 import { DupnError, describe, inputError } from './errors';
 import { Categorical, hashKey } from './hashing';
-import { native } from './native';
+import { native } from './native/addon';
 import { PRIOR_FLOOR, historyField } from './tensors';
 import { SuccessorTable, recentItems, successorFeatures } from './successors';
 

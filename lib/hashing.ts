@@ -3,7 +3,7 @@
  * same buckets as TensorFlow's `tf.strings.to_hash_bucket_fast`. One implementation, in C++.
  */
 import { DupnError, describe } from './errors';
-import { native } from './native';
+import { native } from './native/addon';
 
 /** A categorical value as callers give it: strings as they are, numbers as their decimal string. */
 export type Categorical = string | number;

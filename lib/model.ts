@@ -11,8 +11,8 @@ import { CandidateInput, PackOptions, RetrievalInputs, UserInput, packCandidates
 import { initTensors } from './init';
 import { firstNonFinite, loadModelFile, saveModelFile } from './io/model-file';
 import { Backend, BackendName, withFiniteOutputs } from './backend';
-import { fromNativeError, native } from './native';
-import { nativeSpec } from './native-spec';
+import { fromNativeError, native } from './native/addon';
+import { nativeSpec } from './native/spec';
 import { SuccessorTable, checkSuccessorTable } from './successors';
 import { Catalogue, Retrieved, RetrieveOptions, SEARCH_BLOCK, blockTransposed, catalogueKeys, mergeTop } from './retrieval';
 import { Tensors, elementCount, historyWeightName, priorName, tensorSpecs } from './tensors';

@@ -10,7 +10,7 @@ import { HISTORY_SCALE, ResolvedConfig, RetrievalTask, SUCCESSOR_FEATURES, SUCCE
 import { DupnError } from './errors';
 import type { BehaviorInput } from './features';
 import { hashKey } from './hashing';
-import { native } from './native';
+import { native } from './native/addon';
 import { SUCCESSORS_UNUSED, historyField, successorNames } from './tensors';
 
 export { SUCCESSOR_WINDOW } from './config';

@@ -62,7 +62,7 @@ t.test('the linux-arm64 prebuild passes the core tests under emulation', { skip 
   const emulate = (args: string[], timeout: number) => spawnSync(qemu, [node, ...args], { cwd: ROOT, env, encoding: 'utf8', timeout, maxBuffer: 64 << 20 });
 
   const probe = emulate(['-e', `
-    const { native, loadedAddonPath } = require('./dist/lib/native');
+    const { native, loadedAddonPath } = require('./dist/lib/native/addon');
     const a = native();
     console.log(JSON.stringify({ arch: process.arch, glibc: process.report.getReport().header.glibcVersionRuntime, loaded: loadedAddonPath(), isas: a.supportedIsas }));
   `], 120_000);

@@ -3,8 +3,8 @@
 // masks and example weights — on every instruction-set path.
 import t, { Test } from 'tap';
 import { ResolvedConfig, resolveConfig } from '../lib/config';
-import { NativeTrainBatch, native } from '../lib/native';
-import { nativeSpec } from '../lib/native-spec';
+import { NativeTrainBatch, native } from '../lib/native/addon';
+import { nativeSpec } from '../lib/native/spec';
 import { mulberry32, seedFor } from '../lib/random';
 import { Tensors, tensorSpecs } from '../lib/tensors';
 import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';

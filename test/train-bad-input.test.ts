@@ -2,8 +2,8 @@
 // with E_INPUT naming the field, before any work, and leave the weights untouched.
 import t from 'tap';
 import { resolveConfig } from '../lib/config';
-import { NativeHeadLabels, NativeTrainBatch, native } from '../lib/native';
-import { nativeSpec } from '../lib/native-spec';
+import { NativeHeadLabels, NativeTrainBatch, native } from '../lib/native/addon';
+import { nativeSpec } from '../lib/native/spec';
 import { tensorSpecs } from '../lib/tensors';
 import { randomTensors, randomUserColumns } from '../lib/testing';
 

@@ -6,7 +6,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DupnError } from '../errors';
 import { Model } from '../model';
-import { packageVersion } from '../native';
+import { packageVersion } from '../native/addon';
 import { buildNativeCommand } from './build-native';
 import { evalCommand } from './eval';
 import { list, numberFlag } from './settings';

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { ResolvedConfig, resolveConfig } from '../config';
 import { DupnError, describe } from '../errors';
 import { readRegularFile, writeFileAtomic } from './atomic-file';
-import { native } from '../native';
+import { native } from '../native/addon';
 import { ParsedSafetensors, encodeSafetensors, parseSafetensors } from './safetensors';
 import { elementCount, tensorSpecs } from '../tensors';
 

@@ -8,7 +8,7 @@ import { describe, inputError } from '../errors';
 import { CandidateInput, HistoryIndex, RetrievalInputs, historyIndex, packCandidates, packUsers } from '../features';
 import { hashKey } from '../hashing';
 import { PRIOR_FLOOR, historyField } from '../tensors';
-import { NativeHeadLabels, NativeTrainBatch } from '../native';
+import { NativeHeadLabels, NativeTrainBatch } from '../native/addon';
 import { LabelledCandidate, TrainingExample } from '../data/example';
 import { SuccessorTable, recentItems, successorFeatures } from '../successors';
 import { seedFor } from '../random';

@@ -13,7 +13,7 @@
  *   head's score), Σ_c w_c y_c (logsumexp − (z_c − offset_c)), divided by Σ w_c y_c over the batch.
  */
 import { ResolvedConfig, denseCount, deriveDims } from '../config';
-import { NativeTrainBatch } from '../native';
+import { NativeTrainBatch } from '../native/addon';
 import { referenceEncode, referenceHead, referenceScore } from '../reference';
 import { Tensors } from '../tensors';
 
