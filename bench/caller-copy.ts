@@ -8,7 +8,7 @@
 import { resolveConfig } from '../lib/config';
 import { Model } from '../lib/model';
 import { UserColumns } from '../lib/columns';
-import { randomTensors, randomUserColumns } from '../lib/testing';
+import { randomTensors, randomUserColumns } from '../lib/reference/random-model';
 import { machineLine, median } from './machine';
 
 function arg(name: string, fallback: number): number {

@@ -5,8 +5,8 @@
  */
 import { resolveConfig } from '../lib/config';
 import { Model } from '../lib/model';
-import { referenceEncode } from '../lib/reference';
-import { randomTensors, randomUserColumns } from '../lib/testing';
+import { referenceEncode } from '../lib/reference/forward';
+import { randomTensors, randomUserColumns } from '../lib/reference/random-model';
 import { encodeFlops } from './flops';
 import { fmaPeak, machineLine, median } from './machine';
 

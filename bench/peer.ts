@@ -13,7 +13,7 @@ import { resolveConfig } from '../lib/config';
 import { initTensors } from '../lib/init';
 import { Model } from '../lib/model';
 import { native } from '../lib/native/addon';
-import { randomCandidateColumns, randomUserColumns } from '../lib/testing';
+import { randomCandidateColumns, randomUserColumns } from '../lib/reference/random-model';
 import { encodeFlops } from './flops';
 import { lengthSource } from './lengths';
 import { fmaPeak, machineLine, median } from './machine';

@@ -7,7 +7,7 @@
  */
 import { resolveConfig } from '../lib/config';
 import { Model } from '../lib/model';
-import { randomTensors } from '../lib/testing';
+import { randomTensors } from '../lib/reference/random-model';
 import { machineLine, median } from './machine';
 
 function arg(name: string, fallback: number): number {

@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserColumns } from '../lib/columns';
 import { Model } from '../lib/model';
-import { cloneUserColumns, randomUserColumns } from '../lib/testing';
+import { cloneUserColumns, randomUserColumns } from '../lib/reference/random-model';
 import { rejectsCode, throwsCode } from './support/errors';
 
 const config = {

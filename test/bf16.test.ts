@@ -4,7 +4,7 @@ import t from 'tap';
 import { resolveConfig } from '../lib/config';
 import { Model } from '../lib/model';
 import { native } from '../lib/native/addon';
-import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
+import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
 import { relError } from './support/compare';
 import { throwsCode } from './support/errors';
 

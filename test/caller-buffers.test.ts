@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { resolveConfig } from '../lib/config';
 import { Model } from '../lib/model';
 import { UserColumns } from '../lib/columns';
-import { cloneUserColumns, randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
+import { cloneUserColumns, randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
 import { ROOT, tsNodeRegister } from './support/child';
 import { rejectsCode } from './support/errors';
 

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { resolveConfig } from '../lib/config';
 import { Model } from '../lib/model';
-import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
+import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
 import { throwsCode } from './support/errors';
 
 const config = resolveConfig({

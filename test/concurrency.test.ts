@@ -3,7 +3,7 @@
 import t from 'tap';
 import { resolveConfig } from '../lib/config';
 import { Model } from '../lib/model';
-import { mulberry32, randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
+import { mulberry32, randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
 
 const config = resolveConfig({
   maxSeqLen: 60,

@@ -10,7 +10,7 @@ import { DupnError } from '../lib/errors';
 import { Model } from '../lib/model';
 import { UserColumns } from '../lib/columns';
 import { mulberry32 } from '../lib/random';
-import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
+import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
 
 const SECONDS = Number(process.env.DUPN_FUZZ_SECONDS ?? 8);
 // A fresh seed per run (printed: DUPN_FUZZ_SEED=<n> repeats a run's mutations).

@@ -7,8 +7,8 @@ import { NativeTrainBatch, native } from '../lib/native/addon';
 import { nativeSpec } from '../lib/native/spec';
 import { mulberry32, seedFor } from '../lib/random';
 import { Tensors, tensorSpecs } from '../lib/tensors';
-import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
-import { referenceLoss } from '../lib/train/reference-loss';
+import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
+import { referenceLoss } from '../lib/reference/loss';
 
 function smallConfig(variant: number): ResolvedConfig {
   return resolveConfig({

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { resolveConfig } from '../lib/config';
 import { Model } from '../lib/model';
 import { UserInput } from '../lib/features';
-import { mulberry32, randomUserColumns } from '../lib/testing';
+import { mulberry32, randomUserColumns } from '../lib/reference/random-model';
 import { allFinite } from './support/compare';
 import { rejectsCode, throwsCode } from './support/errors';
 

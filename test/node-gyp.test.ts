@@ -68,7 +68,7 @@ const PROBE = String.raw`
 const { native, candidatePaths } = require('./lib/native/addon');
 const { Model } = require('./lib/model');
 const { fingerprint64 } = require('./lib/hashing');
-const { randomUserColumns, randomCandidateColumns } = require('./lib/testing');
+const { randomUserColumns, randomCandidateColumns } = require('./lib/reference/random-model');
 const hex = (a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('hex');
 const addon = native();
 const loaded = Object.keys(require.cache).filter((k) => k.endsWith('.node'));

@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DupnConfig, resolveConfig } from '../lib/config';
 import { Model } from '../lib/model';
-import { mulberry32, randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
+import { mulberry32, randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
 import { relError } from './support/compare';
 import { rejectsCode, throwsCode } from './support/errors';
 

@@ -1,5 +1,5 @@
 // The ONNX export (docs/format.md, "## ONNX") run by onnxruntime-node directly, against the float64
-// reference (lib/reference.ts): random odd-dim configs, lengths 0 / 1 / random / max, B = 1 and B ≥ 64,
+// reference (lib/reference/forward.ts): random odd-dim configs, lengths 0 / 1 / random / max, B = 1 and B ≥ 64,
 // every head kind; the file contract (initializers, metadata, inputs); and a fresh process with nothing
 // but onnxruntime-node loading the exported files from disk.
 import t, { Test } from 'tap';
@@ -10,8 +10,8 @@ import * as nodePath from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { DupnConfig, ResolvedConfig, denseCount, deriveDims, resolveConfig } from '../lib/config';
 import { elementCount, tensorSpecs } from '../lib/tensors';
-import { referenceEncode, referencePredict, referenceScore } from '../lib/reference';
-import { randomCandidateColumns, randomTensors, randomUserColumns, withPrior } from '../lib/testing';
+import { referenceEncode, referencePredict, referenceScore } from '../lib/reference/forward';
+import { randomCandidateColumns, randomTensors, randomUserColumns, withPrior } from '../lib/reference/random-model';
 import { Feed, buildOnnxGraphs, candidateFeeds, exportOnnx, padUsers, predictFeeds, raggedAttention } from '../lib/onnx/export';
 import { decodeModel, floatTensorData, metadataOf } from '../lib/onnx/proto';
 import { allFinite, relError } from './support/compare';

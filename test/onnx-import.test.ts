@@ -10,7 +10,7 @@ import { ResolvedConfig, resolveConfig } from '../lib/config';
 import { DupnError } from '../lib/errors';
 import { Model } from '../lib/model';
 import { decodeOnnxModel, readOnnxModel } from '../lib/onnx/import';
-import { mulberry32, randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
+import { mulberry32, randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
 import { tensorSpecs } from '../lib/tensors';
 import { noPropertiesConfig } from './support/configs';
 import { rejectsCode, throwsCode } from './support/errors';

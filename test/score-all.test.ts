@@ -2,7 +2,7 @@
 import t from 'tap';
 import { resolveConfig } from '../lib/config';
 import { Model } from '../lib/model';
-import { randomTensors, randomUserColumns } from '../lib/testing';
+import { randomTensors, randomUserColumns } from '../lib/reference/random-model';
 import { relError } from './support/compare';
 import { rejectsCode, throwsCode } from './support/errors';
 

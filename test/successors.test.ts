@@ -19,7 +19,7 @@ import { Trainer } from '../lib/train/trainer';
 import { EntityStats, SequenceStats } from '../lib/eval/baselines';
 import { calibrateHistoryWeights } from '../lib/eval/calibrate';
 import { mulberry32 } from '../lib/random';
-import { randomTensors } from '../lib/testing';
+import { randomTensors } from '../lib/reference/random-model';
 import { rejectsCode, throwsCode } from './support/errors';
 
 const ITEM_BUCKETS = 211;

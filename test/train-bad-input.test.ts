@@ -5,7 +5,7 @@ import { resolveConfig } from '../lib/config';
 import { NativeHeadLabels, NativeTrainBatch, native } from '../lib/native/addon';
 import { nativeSpec } from '../lib/native/spec';
 import { tensorSpecs } from '../lib/tensors';
-import { randomTensors, randomUserColumns } from '../lib/testing';
+import { randomTensors, randomUserColumns } from '../lib/reference/random-model';
 
 const config = resolveConfig({
   maxSeqLen: 5,

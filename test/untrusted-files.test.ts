@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { resolveConfig } from '../lib/config';
 import { Model } from '../lib/model';
 import { Trainer } from '../lib/train/trainer';
-import { randomTensors } from '../lib/testing';
+import { randomTensors } from '../lib/reference/random-model';
 import { rejectsCode } from './support/errors';
 
 const config = resolveConfig({

@@ -1,6 +1,6 @@
 /**
  * The multi-task training loss in float64, written from its definition on top of the float64 forward
- * reference (lib/reference.ts). Gradient checks differentiate it by central differences; it is the
+ * reference (forward.ts). Gradient checks differentiate it by central differences; it is the
  * yardstick of the native backward pass, not a training path.
  *
  * loss = Σ_k λ_k · loss_k over heads with labels, where loss_k is a weighted mean over the labelled examples:
@@ -14,7 +14,7 @@
  */
 import { ResolvedConfig, denseCount, deriveDims } from '../config';
 import { NativeTrainBatch } from '../native/addon';
-import { referenceEncode, referenceHead, referenceScore } from '../reference';
+import { referenceEncode, referenceHead, referenceScore } from './forward';
 import { Tensors } from '../tensors';
 
 /** Point-wise weight of each rank grade 0..4 (none, click, fav, cart, buy); native/include/dupn/train.h has the same. */
