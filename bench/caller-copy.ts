@@ -5,7 +5,7 @@
  * allocation and one memcpy per column, as `slice()` is), and the share of the call that the copy is.
  *   node dist/bench/caller-copy.js [--threads 2 --reps 200]
  */
-import { resolveConfig } from '../lib/config';
+import { resolveConfig } from '../lib/network/config';
 import { Model } from '../lib/model';
 import { UserColumns } from '../lib/columns';
 import { randomTensors, randomUserColumns } from '../lib/reference/random-model';

@@ -5,7 +5,7 @@
  * memory, not by FMAs).
  *   npm run bench:retrieve [-- --reps 20]
  */
-import { resolveConfig } from '../lib/config';
+import { resolveConfig } from '../lib/network/config';
 import { Model } from '../lib/model';
 import { randomTensors } from '../lib/reference/random-model';
 import { machineLine, median } from './machine';

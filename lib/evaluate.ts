@@ -3,7 +3,7 @@
  * the synthetic oracle) and reports per task the metrics of lib/metrics.ts, plus a plain-text table for the
  * CLI and the docs.
  */
-import { ResolvedConfig, TaskConfig } from './config';
+import { ResolvedConfig, TaskConfig } from './network/config';
 import { exampleKey, SyntheticRecord } from './data/synthetic';
 import { GRADES, LabelledCandidate, TrainingExample } from './data/example';
 import { DupnError, describe } from './errors';

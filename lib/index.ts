@@ -8,7 +8,7 @@ export { DupnError, ERROR_CODES, isErrorCode } from './errors';
 export type { DupnErrorCode } from './errors';
 export { fingerprint64, bucket, bucketMany } from './hashing';
 export type { Categorical } from './hashing';
-export { resolveConfig, defaultConfig, deriveDims, HISTORY_FEATURES } from './config';
+export { resolveConfig, defaultConfig, deriveDims, HISTORY_FEATURES } from './network/config';
 export type {
   DupnConfig,
   ResolvedConfig,
@@ -21,13 +21,13 @@ export type {
   PropertiesConfig,
   QueryConfig,
   Dims,
-} from './config';
+} from './network/config';
 export type { UserInput, BehaviorInput, CandidateInput, PackOptions } from './features';
 export { historyFeatures, historyIndex } from './features';
 export type { Retrieved, RetrieveOptions } from './retrieval';
 export type { UserColumns, CandidateColumns } from './columns';
-export { tensorSpecs } from './tensors';
-export type { TensorSpec } from './tensors';
+export { tensorSpecs } from './network/tensors';
+export type { TensorSpec } from './network/tensors';
 
 // Training: data, the trainer and its loop, evaluation.
 export { Trainer } from './train/trainer';

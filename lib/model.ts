@@ -5,17 +5,17 @@
  */
 import * as os from 'node:os';
 import { CandidateColumns, UserColumns } from './columns';
-import { DupnConfig, MulticlassTask, ResolvedConfig, RetrievalTask, TaskConfig, denseCount, deriveDims, resolveConfig, taskOutputs } from './config';
+import { DupnConfig, MulticlassTask, ResolvedConfig, RetrievalTask, TaskConfig, denseCount, deriveDims, resolveConfig, taskOutputs } from './network/config';
 import { DupnError, describe, inputError } from './errors';
 import { CandidateInput, PackOptions, RetrievalInputs, UserInput, packCandidates, packUsers, userInputs } from './features';
-import { initTensors } from './init';
+import { initTensors } from './network/init';
 import { firstNonFinite, loadModelFile, saveModelFile } from './io/model-file';
 import { Backend, BackendName, withFiniteOutputs } from './backend';
 import { fromNativeError, native } from './native/addon';
 import { nativeSpec } from './native/spec';
 import { SuccessorTable, checkSuccessorTable } from './successors';
 import { Catalogue, Retrieved, RetrieveOptions, SEARCH_BLOCK, blockTransposed, catalogueKeys, mergeTop } from './retrieval';
-import { Tensors, elementCount, historyWeightName, priorName, tensorSpecs } from './tensors';
+import { Tensors, elementCount, historyWeightName, priorName, tensorSpecs } from './network/tensors';
 
 // onnxruntime-node and the protobuf code load only when a model asks for them, so native users never
 // pay for them (onnxruntime's binary alone is hundreds of MiB).

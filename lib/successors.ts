@@ -6,14 +6,14 @@
  * h with learned weights the model decides how far to trust them, and the search stays a dot product plus
  * the few rows they touch (lib/retrieval.ts).
  */
-import { HISTORY_SCALE, ResolvedConfig, RetrievalTask, SUCCESSOR_FEATURES, SUCCESSOR_WINDOW } from './config';
+import { HISTORY_SCALE, ResolvedConfig, RetrievalTask, SUCCESSOR_FEATURES, SUCCESSOR_WINDOW } from './network/config';
 import { DupnError } from './errors';
 import type { BehaviorInput } from './features';
 import { hashKey } from './hashing';
 import { native } from './native/addon';
-import { SUCCESSORS_UNUSED, historyField, successorNames } from './tensors';
+import { SUCCESSORS_UNUSED, historyField, successorNames } from './network/tensors';
 
-export { SUCCESSOR_WINDOW } from './config';
+export { SUCCESSOR_WINDOW } from './network/config';
 
 /** A retrieval head's successor table as stored in its tensors, for lookups. */
 export class SuccessorTable {

@@ -1,7 +1,7 @@
 // The simple baselines (popularity, recently seen, item-to-item successors, sequential rules) and the
 // next-item protocols (full catalogue, sampled 1 + 100) that every learning claim is shown beside.
 import t from 'tap';
-import { resolveConfig } from '../lib/config';
+import { resolveConfig } from '../lib/network/config';
 import { LogRow } from '../lib/data/csv-log';
 import { TrainingExample } from '../lib/data/example';
 import { EntityStats, SequenceStats, candidateTasks } from '../lib/eval/baselines';

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { resolveConfig } from '../lib/config';
+import { resolveConfig } from '../lib/network/config';
 import { Model } from '../lib/model';
 import { UserColumns } from '../lib/columns';
 import { cloneUserColumns, randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';

@@ -1,7 +1,7 @@
 // The per-head cache of first-layer candidate projections: scores are bit-identical with and without
 // it — on a cold cache, on hits, under collisions in a tiny cache, and under concurrent calls.
 import t from 'tap';
-import { resolveConfig } from '../lib/config';
+import { resolveConfig } from '../lib/network/config';
 import { Model } from '../lib/model';
 import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
 import { throwsCode } from './support/errors';

@@ -1,7 +1,7 @@
 // evaluate(): the report of each scorer (popularity, oracle, a model) on synthetic data, streaming and
 // batching invariance, label masks, the checks on labels and scores, and the text table.
 import t from 'tap';
-import { resolveConfig } from '../lib/config';
+import { resolveConfig } from '../lib/network/config';
 import { SyntheticRecord, synthesizeWithOracle } from '../lib/data/synthetic';
 import { LabelledCandidate, TrainingExample } from '../lib/data/example';
 import { EvalReport, Scorer, evaluate, formatReport, modelScorer, oracleScorer, popularityScorer } from '../lib/evaluate';

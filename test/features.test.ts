@@ -1,6 +1,6 @@
 // Request objects → columns: truncation, vocabularies, the gap bucket, query tokens, profile, `now`.
 import t from 'tap';
-import { resolveConfig } from '../lib/config';
+import { resolveConfig } from '../lib/network/config';
 import { gapBucket, packCandidates, packUsers, queryTokens } from '../lib/features';
 import { bucket } from '../lib/hashing';
 import { Model } from '../lib/model';

@@ -1,7 +1,7 @@
 // Native forward pass vs the float64 reference (lib/reference/forward.ts), on every instruction-set path,
 // fresh random models and inputs, odd dims, lengths 0 / 1 / random / max, B = 1 and B ≥ 300.
 import t, { Test } from 'tap';
-import { DupnConfig, resolveConfig } from '../lib/config';
+import { DupnConfig, resolveConfig } from '../lib/network/config';
 import { Model } from '../lib/model';
 import { referenceEncode, referencePredict, referenceScore } from '../lib/reference/forward';
 import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';

@@ -5,7 +5,7 @@ import t, { Test } from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { resolveConfig } from '../lib/config';
+import { resolveConfig } from '../lib/network/config';
 import { DupnError } from '../lib/errors';
 import { Model } from '../lib/model';
 import { UserColumns } from '../lib/columns';

@@ -8,13 +8,13 @@ import * as path from 'node:path';
 import { ExampleBuilder, isHeldOutUser, isoToTime, readExamples, readLogRows, splitByUser } from '../lib/data';
 import { LabelledCandidate, TrainingExample } from '../lib/data/example';
 import { LogRow } from '../lib/data/csv-log';
-import { resolveConfig } from '../lib/config';
+import { resolveConfig } from '../lib/network/config';
 import { mulberry32 } from '../lib/random';
 import { bucket } from '../lib/hashing';
 import { Model } from '../lib/model';
 import { EntityStats } from '../lib/eval/baselines';
 import { SUCCESSOR_WINDOW } from '../lib/successors';
-import { SUCCESSORS_UNUSED, successorNames } from '../lib/tensors';
+import { SUCCESSORS_UNUSED, successorNames } from '../lib/network/tensors';
 import { ROOT } from './support/child';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dupn-logs-'));

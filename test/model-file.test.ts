@@ -1,9 +1,9 @@
 import t, { Test } from 'tap';
 import { promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
-import { ResolvedConfig, resolveConfig } from '../lib/config';
+import { ResolvedConfig, resolveConfig } from '../lib/network/config';
 import { DupnError } from '../lib/errors';
-import { tensorSpecs, elementCount } from '../lib/tensors';
+import { tensorSpecs, elementCount } from '../lib/network/tensors';
 import { writeFileAtomic, writeFilesAtomic } from '../lib/io/atomic-file';
 import { mulberry32 as rng } from '../lib/random';
 import { FORMAT, FORMAT_VERSION, decodeModelFile, loadModelFile, saveModelFile } from '../lib/io/model-file';

@@ -8,8 +8,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import * as nodePath from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { DupnConfig, ResolvedConfig, denseCount, deriveDims, resolveConfig } from '../lib/config';
-import { elementCount, tensorSpecs } from '../lib/tensors';
+import { DupnConfig, ResolvedConfig, denseCount, deriveDims, resolveConfig } from '../lib/network/config';
+import { elementCount, tensorSpecs } from '../lib/network/tensors';
 import { referenceEncode, referencePredict, referenceScore } from '../lib/reference/forward';
 import { randomCandidateColumns, randomTensors, randomUserColumns, withPrior } from '../lib/reference/random-model';
 import { Feed, buildOnnxGraphs, candidateFeeds, exportOnnx, padUsers, predictFeeds, raggedAttention } from '../lib/onnx/export';

@@ -3,7 +3,7 @@
 // brute-force sort of score() (exclusions, the history term, k past the catalogue), training batches with
 // in-batch negatives and log Q, and learning a planted repeat-and-explore world well past popularity.
 import t from 'tap';
-import { HISTORY_FEATURES, resolveConfig } from '../lib/config';
+import { HISTORY_FEATURES, resolveConfig } from '../lib/network/config';
 import { TrainingExample } from '../lib/data/example';
 import { LogRow } from '../lib/data/csv-log';
 import { PopularityRing } from '../lib/data/examples';

@@ -1,6 +1,6 @@
 // scoreAll: several heads on the same candidates in one call give exactly the per-head scores.
 import t from 'tap';
-import { resolveConfig } from '../lib/config';
+import { resolveConfig } from '../lib/network/config';
 import { Model } from '../lib/model';
 import { randomTensors, randomUserColumns } from '../lib/reference/random-model';
 import { relError } from './support/compare';

@@ -1,7 +1,7 @@
 // The synthetic generator: deterministic by seed, the sizes asked for, every task labelled with valid labels
 // and oracles, inputs the model accepts, the planted structure measurable, and day 2 in the same universe.
 import t from 'tap';
-import { resolveConfig, ResolvedConfig } from '../lib/config';
+import { resolveConfig, ResolvedConfig } from '../lib/network/config';
 import { SyntheticOptions, SyntheticRecord, synthesize, synthesizeWithOracle } from '../lib/data/synthetic';
 import { GRADES, LabelledCandidate, TrainingExample } from '../lib/data/example';
 import { evaluate, oracleScorer, popularityScorer } from '../lib/evaluate';

@@ -8,7 +8,7 @@
  * Command-line flags override the file key by key.
  */
 import { promises as fsp } from 'node:fs';
-import { DupnConfig } from '../config';
+import { DupnConfig } from '../network/config';
 import { DupnError, describe } from '../errors';
 import { ReadExamplesOptions } from '../data';
 import { TrainOptions } from '../train/options';

@@ -5,7 +5,7 @@
  * atomically after every epoch, the checkpoint also every `--checkpoint-every` steps.
  */
 import { ExampleSource, ReadExamplesOptions, defaultValidFrom, formatOf, isHeldOutUser, readExamples, readTimelines, splitByTime, splitByUser } from '../data';
-import { DupnConfig, ResolvedConfig, defaultConfig, resolveConfig } from '../config';
+import { DupnConfig, ResolvedConfig, defaultConfig, resolveConfig } from '../network/config';
 import { TrainingExample } from '../data/example';
 import { DupnError } from '../errors';
 import { EvalReport, evaluate, formatReport, modelScorer } from '../evaluate';
@@ -16,7 +16,7 @@ import { DataPosition, fit, isDataPosition } from '../train/fit';
 import { EmbeddingOptimizer, TrainOptions } from '../train/options';
 import { Trainer } from '../train/trainer';
 import { Model } from '../model';
-import { historyField } from '../tensors';
+import { historyField } from '../network/tensors';
 import { SUCCESSOR_WINDOW } from '../successors';
 import { progressSink } from './progress';
 import { formatDataReport, refuseEmpty } from './data-report';

@@ -30,7 +30,7 @@
  * few distinct entities (counted in `shortOfNegatives`). Everything random is drawn from mulberry32 streams
  * seeded by `seed`, the user and the timeline's first time: the same log gives the same cuts in any row order.
  */
-import { ResolvedConfig, TaskConfig } from '../config';
+import { ResolvedConfig, TaskConfig } from '../network/config';
 import { DupnError, describe } from '../errors';
 import { BehaviorInput, CandidateInput } from '../features';
 import { bucket } from '../hashing';

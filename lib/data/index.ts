@@ -6,7 +6,7 @@
  * examples on resume.
  */
 import { promises as fsp } from 'node:fs';
-import { DupnConfig, ResolvedConfig, resolveConfig } from '../config';
+import { DupnConfig, ResolvedConfig, resolveConfig } from '../network/config';
 import { DupnError } from '../errors';
 import { LogReadOptions, LogRow, LogStats, checkSequenceOptions, parseColumns, readLogBatches } from './csv-log';
 import { MalformedRow, TrainingExample } from './example';

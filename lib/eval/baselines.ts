@@ -12,7 +12,7 @@
  * popularity, which is what these heuristics do in practice. They score binary and rank tasks (as Scorers of
  * lib/evaluate.ts) and whole catalogues (lib/eval/next-item.ts).
  */
-import { ResolvedConfig, TaskConfig } from '../config';
+import { ResolvedConfig, TaskConfig } from '../network/config';
 import { TrainingExample } from '../data/example';
 import { fieldOf } from '../data/examples';
 import { isHeldOutUser } from '../data/split';

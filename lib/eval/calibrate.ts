@@ -7,10 +7,10 @@
  * recency and count; successors) on held-out cases, by the score early stopping uses, and keeps a scale only
  * where it scores better than 1 (0 turns a group off: on Taobao, where the towers carry the new items, it did).
  */
-import { HISTORY_FEATURES, RetrievalTask, denseCount } from '../config';
+import { HISTORY_FEATURES, RetrievalTask, denseCount } from '../network/config';
 import { TrainingExample } from '../data/example';
 import { Model } from '../model';
-import { historyWeightName } from '../tensors';
+import { historyWeightName } from '../network/tensors';
 import { SequenceStats } from './baselines';
 import { NextItemMetrics, evaluateNextItem } from './next-item';
 

@@ -21,7 +21,7 @@ import { Model } from '../model';
 import { mulberry32 } from '../random';
 import { isAsyncIterable } from '../evaluate';
 import { BASELINES, EntityStats, SequenceStats, behaviorKey, entityFields } from './baselines';
-import { RetrievalTask } from '../config';
+import { RetrievalTask } from '../network/config';
 import { BehaviorInput, CandidateInput } from '../features';
 
 /** Metrics of one scorer. */

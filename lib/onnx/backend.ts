@@ -6,9 +6,9 @@
 import type * as Ort from 'onnxruntime-node';
 import { Backend } from '../backend';
 import { CandidateColumns, UserColumns, validateCandidateColumns, validateUserColumns } from '../columns';
-import { ResolvedConfig, taskOutputs } from '../config';
+import { ResolvedConfig, taskOutputs } from '../network/config';
 import { DupnError } from '../errors';
-import { Tensors } from '../tensors';
+import { Tensors } from '../network/tensors';
 import { Feed, buildOnnxGraphs, candidateFeeds, padUsers, predictFeeds, raggedAttention } from './export';
 
 /** How a user adds the optional peer; the variable stops its install script downloading CUDA libraries. */

@@ -12,9 +12,9 @@ import * as nodePath from 'node:path';
 import { onnx } from './generated/onnx';
 import { checkPath, writeFilesAtomic } from '../io/atomic-file';
 import { CandidateColumns, UserColumns } from '../columns';
-import { ResolvedConfig, RetrievalTask, TaskConfig, denseCount, deriveDims, targetDim, taskOutputs } from '../config';
+import { ResolvedConfig, RetrievalTask, TaskConfig, denseCount, deriveDims, targetDim, taskOutputs } from '../network/config';
 import { DupnError, inputError } from '../errors';
-import { Tensors, elementCount, historyField, historyWeightName, priorName, successorNames, tensorSpecs } from '../tensors';
+import { Tensors, elementCount, historyField, historyWeightName, priorName, successorNames, tensorSpecs } from '../network/tensors';
 import { AttrValue, DataType, encodeModel, floatTensor, int64Tensor, model, node, valueInfo } from './proto';
 
 export const ONNX_OPSET = 17;

@@ -4,8 +4,8 @@
  * linear in the input size. Weights are read from the float32 tensors; every intermediate is a double.
  */
 import { DupnError, inputError } from '../errors';
-import { ResolvedConfig, TaskConfig, deriveDims, denseCount, layerStacks, targetDim } from '../config';
-import { Tensors, historyWeightName } from '../tensors';
+import { ResolvedConfig, TaskConfig, deriveDims, denseCount, layerStacks, targetDim } from '../network/config';
+import { Tensors, historyWeightName } from '../network/tensors';
 import { CandidateColumns, UserColumns } from '../columns';
 
 export interface ReferenceOutput {

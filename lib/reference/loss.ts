@@ -12,10 +12,10 @@
  * - retrieval: per user, the sampled softmax over that user's candidates of z_c − offset_c (z_c the
  *   head's score), Σ_c w_c y_c (logsumexp − (z_c − offset_c)), divided by Σ w_c y_c over the batch.
  */
-import { ResolvedConfig, denseCount, deriveDims } from '../config';
+import { ResolvedConfig, denseCount, deriveDims } from '../network/config';
 import { NativeTrainBatch } from '../native/addon';
 import { referenceEncode, referenceHead, referenceScore } from './forward';
-import { Tensors } from '../tensors';
+import { Tensors } from '../network/tensors';
 
 /** Point-wise weight of each rank grade 0..4 (none, click, fav, cart, buy); native/include/dupn/train.h has the same. */
 export const GRADE_WEIGHTS = [1, 1, 2, 3, 5] as const;

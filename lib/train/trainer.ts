@@ -5,17 +5,17 @@
  * state + step + the caller's data position) written atomically.
  */
 import * as os from 'node:os';
-import { DupnConfig, ResolvedConfig, resolveConfig } from '../config';
+import { DupnConfig, ResolvedConfig, resolveConfig } from '../network/config';
 import { DupnError, inputError } from '../errors';
 import { TrainingExample } from '../data/example';
-import { initTensors } from '../init';
+import { initTensors } from '../network/init';
 import { Model, ModelOptions } from '../model';
 import { CHECKSUM_KEY, firstNonFinite, loadModelFile, saveModelFile, tensorAt, tensorsDigest, verifyChecksum } from '../io/model-file';
 import { NativeTrainer, fromNativeError, native } from '../native/addon';
 import { nativeSpec } from '../native/spec';
 import { encodeSafetensors, parseSafetensors } from '../io/safetensors';
 import { readRegularFile, writeFileAtomic } from '../io/atomic-file';
-import { PRIOR_FLOOR, SUCCESSORS_UNUSED, Tensors, elementCount, historyField, isStatistic, priorName, successorNames, tensorSpecs } from '../tensors';
+import { PRIOR_FLOOR, SUCCESSORS_UNUSED, Tensors, elementCount, historyField, isStatistic, priorName, successorNames, tensorSpecs } from '../network/tensors';
 import { SUCCESSOR_WINDOW, SuccessorTable, checkSuccessorTable } from '../successors';
 import { Categorical, bucketMany } from '../hashing';
 import { packTrainBatch } from './batch';

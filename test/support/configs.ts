@@ -1,5 +1,5 @@
 // Configs shared by several test files.
-import { ResolvedConfig, resolveConfig } from '../../lib/config';
+import { ResolvedConfig, resolveConfig } from '../../lib/network/config';
 import { mulberry32 } from '../../lib/random';
 
 /** Paper-size network dims (H 128 × 2, Dx 64, Dp 16, Dq 32, Du 32) with small tables, so tests stay light. */

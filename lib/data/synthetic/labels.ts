@@ -3,7 +3,7 @@
  * shop of the next purchase), its labels drawn from the tastes at the cut, and the generator's own
  * probabilities for them as the oracle.
  */
-import { ResolvedConfig, TaskConfig } from '../../config';
+import { ResolvedConfig, TaskConfig } from '../../network/config';
 import { DupnError } from '../../errors';
 import { UserInput } from '../../features';
 import { GRADES, LabelledCandidate, TrainingExample } from '../example';
