@@ -6,8 +6,8 @@
  *   node dist/bench/caller-copy.js [--threads 2 --reps 200]
  */
 import { resolveConfig } from '../lib/network/config';
-import { Model } from '../lib/model';
-import { UserColumns } from '../lib/columns';
+import { Model } from '../lib/model/model';
+import { UserColumns } from '../lib/model/columns';
 import { randomTensors, randomUserColumns } from '../lib/reference/random-model';
 import { machineLine, median } from './machine';
 

@@ -4,7 +4,7 @@
  *   npm run bench:forward [-- --threads 2 --reps 20]
  */
 import { resolveConfig } from '../lib/network/config';
-import { Model } from '../lib/model';
+import { Model } from '../lib/model/model';
 import { referenceEncode } from '../lib/reference/forward';
 import { randomTensors, randomUserColumns } from '../lib/reference/random-model';
 import { encodeFlops } from './flops';

@@ -8,10 +8,10 @@
  */
 import * as fs from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { CandidateColumns, UserColumns } from '../lib/columns';
+import { CandidateColumns, UserColumns } from '../lib/model/columns';
 import { resolveConfig } from '../lib/network/config';
 import { initTensors } from '../lib/network/init';
-import { Model } from '../lib/model';
+import { Model } from '../lib/model/model';
 import { native } from '../lib/native/addon';
 import { randomCandidateColumns, randomUserColumns } from '../lib/reference/random-model';
 import { encodeFlops } from './flops';

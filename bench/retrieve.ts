@@ -6,7 +6,7 @@
  *   npm run bench:retrieve [-- --reps 20]
  */
 import { resolveConfig } from '../lib/network/config';
-import { Model } from '../lib/model';
+import { Model } from '../lib/model/model';
 import { randomTensors } from '../lib/reference/random-model';
 import { machineLine, median } from './machine';
 

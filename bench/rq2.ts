@@ -12,9 +12,9 @@
 import { ResolvedConfig, resolveConfig } from '../lib/network/config';
 import { TrainingExample } from '../lib/data/example';
 import { evaluate, modelScorer } from '../lib/evaluate';
-import { BehaviorInput } from '../lib/features';
+import { BehaviorInput } from '../lib/model/features';
 import { initTensors } from '../lib/network/init';
-import { Model } from '../lib/model';
+import { Model } from '../lib/model/model';
 import { mulberry32 } from '../lib/random';
 import { fit } from '../lib/train/fit';
 import { Trainer } from '../lib/train/trainer';

@@ -30,7 +30,7 @@ import { SyntheticRecord, synthesize, synthesizeWithOracle } from '../lib/data/s
 import { EvalReport, evaluate, modelScorer, oracleScorer, popularityScorer } from '../lib/evaluate';
 import { writeFileAtomic } from '../lib/io/atomic-file';
 import { initTensors } from '../lib/network/init';
-import { Model } from '../lib/model';
+import { Model } from '../lib/model/model';
 import { fit } from '../lib/train/fit';
 import { TrainOptions } from '../lib/train/options';
 import { Trainer } from '../lib/train/trainer';

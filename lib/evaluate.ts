@@ -7,9 +7,9 @@ import { ResolvedConfig, TaskConfig } from './network/config';
 import { exampleKey, SyntheticRecord } from './data/synthetic';
 import { GRADES, LabelledCandidate, TrainingExample } from './data/example';
 import { DupnError, describe } from './errors';
-import { CandidateInput } from './features';
+import { CandidateInput } from './model/features';
 import { accuracy, argmaxRows, auc, gaucDetail, logLoss, macroAuc, multiclassLogLoss, ndcgDetail, precisionRecall } from './metrics';
-import { Model } from './model';
+import { Model } from './model/model';
 
 /**
  * Anything that scores labelled examples. For a batch it returns, by task name:

@@ -2,12 +2,12 @@
  * dupn — Deep User Perception Network for Node.js. See README.md for a guided tour.
  * @packageDocumentation
  */
-export { Model } from './model';
-export type { ModelOptions, CreateOptions, EncodeOptions, ScoreOptions, Explanation } from './model';
+export { Model } from './model/model';
+export type { ModelOptions, CreateOptions, EncodeOptions, ScoreOptions, Explanation } from './model/model';
 export { DupnError, ERROR_CODES, isErrorCode } from './errors';
 export type { DupnErrorCode } from './errors';
-export { fingerprint64, bucket, bucketMany } from './hashing';
-export type { Categorical } from './hashing';
+export { fingerprint64, bucket, bucketMany } from './model/hashing';
+export type { Categorical } from './model/hashing';
 export { resolveConfig, defaultConfig, deriveDims, HISTORY_FEATURES } from './network/config';
 export type {
   DupnConfig,
@@ -22,10 +22,10 @@ export type {
   QueryConfig,
   Dims,
 } from './network/config';
-export type { UserInput, BehaviorInput, CandidateInput, PackOptions } from './features';
-export { historyFeatures, historyIndex } from './features';
-export type { Retrieved, RetrieveOptions } from './retrieval';
-export type { UserColumns, CandidateColumns } from './columns';
+export type { UserInput, BehaviorInput, CandidateInput, PackOptions } from './model/features';
+export { historyFeatures, historyIndex } from './model/features';
+export type { Retrieved, RetrieveOptions } from './model/retrieval';
+export type { UserColumns, CandidateColumns } from './model/columns';
 export { tensorSpecs } from './network/tensors';
 export type { TensorSpec } from './network/tensors';
 

@@ -7,7 +7,7 @@ import { TrainingExample } from '../lib/data/example';
 import { EntityStats, SequenceStats, candidateTasks } from '../lib/eval/baselines';
 import { evaluateNextItem, formatNextItem, tiedRankMetrics } from '../lib/eval/next-item';
 import { evaluate } from '../lib/evaluate';
-import { Model } from '../lib/model';
+import { Model } from '../lib/model/model';
 
 t.test('tied ranks count in expectation over every placement of the target among its ties', async (t) => {
   t.same(tiedRankMetrics(0, 0, 10), { hr: 1, rr: 1, ndcg: 1 });

@@ -2,7 +2,7 @@
 // both directions), and refused with a clear error wherever it cannot run.
 import t from 'tap';
 import { resolveConfig } from '../lib/network/config';
-import { Model } from '../lib/model';
+import { Model } from '../lib/model/model';
 import { native } from '../lib/native/addon';
 import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
 import { relError } from './support/compare';

@@ -2,7 +2,7 @@
 // it — on a cold cache, on hits, under collisions in a tiny cache, and under concurrent calls.
 import t from 'tap';
 import { resolveConfig } from '../lib/network/config';
-import { Model } from '../lib/model';
+import { Model } from '../lib/model/model';
 import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
 import { throwsCode } from './support/errors';
 

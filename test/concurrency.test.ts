@@ -2,7 +2,7 @@
 // per-thread scratch and the latency/throughput modes may not leak state between calls.
 import t from 'tap';
 import { resolveConfig } from '../lib/network/config';
-import { Model } from '../lib/model';
+import { Model } from '../lib/model/model';
 import { mulberry32, randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
 
 const config = resolveConfig({

@@ -5,7 +5,7 @@ import { resolveConfig } from '../lib/network/config';
 import { SyntheticRecord, synthesizeWithOracle } from '../lib/data/synthetic';
 import { LabelledCandidate, TrainingExample } from '../lib/data/example';
 import { EvalReport, Scorer, evaluate, formatReport, modelScorer, oracleScorer, popularityScorer } from '../lib/evaluate';
-import { Model } from '../lib/model';
+import { Model } from '../lib/model/model';
 import { rejectsCode } from './support/errors';
 
 // Small tables and network so a random model runs in milliseconds; the data do not depend on dims.

@@ -2,7 +2,7 @@
 // fresh random models and inputs, odd dims, lengths 0 / 1 / random / max, B = 1 and B ≥ 300.
 import t, { Test } from 'tap';
 import { DupnConfig, resolveConfig } from '../lib/network/config';
-import { Model } from '../lib/model';
+import { Model } from '../lib/model/model';
 import { referenceEncode, referencePredict, referenceScore } from '../lib/reference/forward';
 import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
 import { allFinite, isas, relError } from './support/compare';

@@ -7,8 +7,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { resolveConfig } from '../lib/network/config';
 import { DupnError } from '../lib/errors';
-import { Model } from '../lib/model';
-import { UserColumns } from '../lib/columns';
+import { Model } from '../lib/model/model';
+import { UserColumns } from '../lib/model/columns';
 import { mulberry32 } from '../lib/random';
 import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
 

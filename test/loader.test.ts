@@ -39,7 +39,7 @@ function loadInChild(env: Record<string, string>): ChildReport {
       candidates: candidatePaths(),
       loaded: Object.keys(require.cache).filter((k) => k.endsWith('.node')),
       supportedIsas: addon.supportedIsas,
-      fingerprint: require('./lib/hashing').fingerprint64('dupn').toString(),
+      fingerprint: require('./lib/model/hashing').fingerprint64('dupn').toString(),
     };
     process.stdout.write('\nREPORT ' + JSON.stringify(report) + '\n');
   `;

@@ -10,10 +10,10 @@ import { LabelledCandidate, TrainingExample } from '../lib/data/example';
 import { LogRow } from '../lib/data/csv-log';
 import { resolveConfig } from '../lib/network/config';
 import { mulberry32 } from '../lib/random';
-import { bucket } from '../lib/hashing';
-import { Model } from '../lib/model';
+import { bucket } from '../lib/model/hashing';
+import { Model } from '../lib/model/model';
 import { EntityStats } from '../lib/eval/baselines';
-import { SUCCESSOR_WINDOW } from '../lib/successors';
+import { SUCCESSOR_WINDOW } from '../lib/model/successors';
 import { SUCCESSORS_UNUSED, successorNames } from '../lib/network/tensors';
 import { ROOT } from './support/child';
 

@@ -8,7 +8,7 @@ import { writeFileAtomic, writeFilesAtomic } from '../lib/io/atomic-file';
 import { mulberry32 as rng } from '../lib/random';
 import { FORMAT, FORMAT_VERSION, decodeModelFile, loadModelFile, saveModelFile } from '../lib/io/model-file';
 import { parseSafetensors } from '../lib/io/safetensors';
-import { Model } from '../lib/model';
+import { Model } from '../lib/model/model';
 
 function smallConfig(): ResolvedConfig {
   return resolveConfig({

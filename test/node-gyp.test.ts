@@ -66,8 +66,8 @@ function run(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.Proce
  */
 const PROBE = String.raw`
 const { native, candidatePaths } = require('./lib/native/addon');
-const { Model } = require('./lib/model');
-const { fingerprint64 } = require('./lib/hashing');
+const { Model } = require('./lib/model/model');
+const { fingerprint64 } = require('./lib/model/hashing');
 const { randomUserColumns, randomCandidateColumns } = require('./lib/reference/random-model');
 const hex = (a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('hex');
 const addon = native();

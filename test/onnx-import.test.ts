@@ -8,7 +8,7 @@ import * as nodePath from 'node:path';
 import { onnx } from '../lib/onnx/generated/onnx';
 import { ResolvedConfig, resolveConfig } from '../lib/network/config';
 import { DupnError } from '../lib/errors';
-import { Model } from '../lib/model';
+import { Model } from '../lib/model/model';
 import { decodeOnnxModel, readOnnxModel } from '../lib/onnx/import';
 import { mulberry32, randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
 import { tensorSpecs } from '../lib/network/tensors';

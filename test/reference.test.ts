@@ -2,7 +2,7 @@ import t from 'tap';
 import { DupnError } from '../lib/errors';
 import { ResolvedConfig, deriveDims, resolveConfig } from '../lib/network/config';
 import { Tensors, elementCount, tensorSpecs } from '../lib/network/tensors';
-import { UserColumns } from '../lib/columns';
+import { UserColumns } from '../lib/model/columns';
 import { lstmWeights, referenceEncode, referenceLstm, referencePredict, referenceScore } from '../lib/reference/forward';
 import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
 

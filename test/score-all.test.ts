@@ -1,7 +1,7 @@
 // scoreAll: several heads on the same candidates in one call give exactly the per-head scores.
 import t from 'tap';
 import { resolveConfig } from '../lib/network/config';
-import { Model } from '../lib/model';
+import { Model } from '../lib/model/model';
 import { randomTensors, randomUserColumns } from '../lib/reference/random-model';
 import { relError } from './support/compare';
 import { rejectsCode, throwsCode } from './support/errors';

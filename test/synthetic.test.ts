@@ -5,7 +5,7 @@ import { resolveConfig, ResolvedConfig } from '../lib/network/config';
 import { SyntheticOptions, SyntheticRecord, synthesize, synthesizeWithOracle } from '../lib/data/synthetic';
 import { GRADES, LabelledCandidate, TrainingExample } from '../lib/data/example';
 import { evaluate, oracleScorer, popularityScorer } from '../lib/evaluate';
-import { packCandidates, packUsers } from '../lib/features';
+import { packCandidates, packUsers } from '../lib/model/features';
 import { throwsCode } from './support/errors';
 
 const config = resolveConfig({});

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { ResolvedConfig, resolveConfig } from '../lib/network/config';
 import { TrainingExample } from '../lib/data/example';
 import { synthesize } from '../lib/data/synthetic';
-import { Model } from '../lib/model';
+import { Model } from '../lib/model/model';
 import { fit } from '../lib/train/fit';
 import { learningRateAt, resolveTrainOptions } from '../lib/train/options';
 import { Trainer } from '../lib/train/trainer';

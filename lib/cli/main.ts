@@ -5,7 +5,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DupnError } from '../errors';
-import { Model } from '../model';
+import { Model } from '../model/model';
 import { packageVersion } from '../native/addon';
 import { buildNativeCommand } from './build-native';
 import { evalCommand } from './eval';

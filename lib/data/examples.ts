@@ -32,8 +32,8 @@
  */
 import { ResolvedConfig, TaskConfig } from '../network/config';
 import { DupnError, describe } from '../errors';
-import { BehaviorInput, CandidateInput } from '../features';
-import { bucket } from '../hashing';
+import { BehaviorInput, CandidateInput } from '../model/features';
+import { bucket } from '../model/hashing';
 import { mulberry32, seedFor } from '../random';
 import { LogRow } from './csv-log';
 import { GRADES, LabelledCandidate, TrainingExample } from './example';

@@ -18,8 +18,8 @@ import { fieldOf } from '../data/examples';
 import { isHeldOutUser } from '../data/split';
 import { UserTimeline } from '../data/timeline';
 import { Scorer } from '../evaluate';
-import { BehaviorInput, CandidateInput } from '../features';
-import { SUCCESSOR_WINDOW } from '../successors';
+import { BehaviorInput, CandidateInput } from '../model/features';
+import { SUCCESSOR_WINDOW } from '../model/successors';
 
 export const BASELINES = ['popularity', 'recent', 'successors', 'rules'] as const;
 export type BaselineName = (typeof BASELINES)[number];

@@ -9,7 +9,7 @@
  */
 import { HISTORY_FEATURES, RetrievalTask, denseCount } from '../network/config';
 import { TrainingExample } from '../data/example';
-import { Model } from '../model';
+import { Model } from '../model/model';
 import { historyWeightName } from '../network/tensors';
 import { SequenceStats } from './baselines';
 import { NextItemMetrics, evaluateNextItem } from './next-item';

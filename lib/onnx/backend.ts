@@ -4,8 +4,8 @@
  * once, asynchronously; onnxruntime-node has no synchronous run, so the `*Sync` twins are refused.
  */
 import type * as Ort from 'onnxruntime-node';
-import { Backend } from '../backend';
-import { CandidateColumns, UserColumns, validateCandidateColumns, validateUserColumns } from '../columns';
+import { Backend } from '../model/backend';
+import { CandidateColumns, UserColumns, validateCandidateColumns, validateUserColumns } from '../model/columns';
 import { ResolvedConfig, taskOutputs } from '../network/config';
 import { DupnError } from '../errors';
 import { Tensors } from '../network/tensors';

@@ -11,7 +11,7 @@
 import * as nodePath from 'node:path';
 import { onnx } from './generated/onnx';
 import { checkPath, writeFilesAtomic } from '../io/atomic-file';
-import { CandidateColumns, UserColumns } from '../columns';
+import { CandidateColumns, UserColumns } from '../model/columns';
 import { ResolvedConfig, RetrievalTask, TaskConfig, denseCount, deriveDims, targetDim, taskOutputs } from '../network/config';
 import { DupnError, inputError } from '../errors';
 import { Tensors, elementCount, historyField, historyWeightName, priorName, successorNames, tensorSpecs } from '../network/tensors';

@@ -6,7 +6,7 @@
 import { DupnError, inputError } from '../errors';
 import { ResolvedConfig, TaskConfig, deriveDims, denseCount, layerStacks, targetDim } from '../network/config';
 import { Tensors, historyWeightName } from '../network/tensors';
-import { CandidateColumns, UserColumns } from '../columns';
+import { CandidateColumns, UserColumns } from '../model/columns';
 
 export interface ReferenceOutput {
   /** B × userDim, row-major: U = [r ; u ; q] per user. */

@@ -5,7 +5,7 @@
 import { DupnError } from '../errors';
 import { ResolvedConfig, RetrievalTask, TaskConfig, denseCount } from '../network/config';
 import { SUCCESSORS_UNUSED, Tensors, elementCount, historyField, priorName, successorNames, tensorSpecs } from '../network/tensors';
-import { CandidateColumns, UserColumns } from '../columns';
+import { CandidateColumns, UserColumns } from '../model/columns';
 import { mulberry32, seedFor } from '../random';
 
 export { mulberry32 };

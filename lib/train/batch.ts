@@ -5,12 +5,12 @@
  */
 import { ResolvedConfig, RetrievalTask, TaskConfig } from '../network/config';
 import { describe, inputError } from '../errors';
-import { CandidateInput, HistoryIndex, RetrievalInputs, historyIndex, packCandidates, packUsers } from '../features';
-import { hashKey } from '../hashing';
+import { CandidateInput, HistoryIndex, RetrievalInputs, historyIndex, packCandidates, packUsers } from '../model/features';
+import { hashKey } from '../model/hashing';
 import { PRIOR_FLOOR, historyField } from '../network/tensors';
 import { NativeHeadLabels, NativeTrainBatch } from '../native/addon';
 import { LabelledCandidate, TrainingExample } from '../data/example';
-import { SuccessorTable, recentItems, successorFeatures } from '../successors';
+import { SuccessorTable, recentItems, successorFeatures } from '../model/successors';
 import { seedFor } from '../random';
 
 /**

@@ -5,7 +5,7 @@
  */
 import { DupnError, inputError } from '../errors';
 import { TrainingExample } from '../data/example';
-import { Model } from '../model';
+import { Model } from '../model/model';
 import { mulberry32, seedFor } from '../random';
 import { StepReport, Trainer } from './trainer';
 

@@ -9,15 +9,15 @@ import { DupnConfig, ResolvedConfig, resolveConfig } from '../network/config';
 import { DupnError, inputError } from '../errors';
 import { TrainingExample } from '../data/example';
 import { initTensors } from '../network/init';
-import { Model, ModelOptions } from '../model';
+import { Model, ModelOptions } from '../model/model';
 import { CHECKSUM_KEY, firstNonFinite, loadModelFile, saveModelFile, tensorAt, tensorsDigest, verifyChecksum } from '../io/model-file';
 import { NativeTrainer, fromNativeError, native } from '../native/addon';
 import { nativeSpec } from '../native/spec';
 import { encodeSafetensors, parseSafetensors } from '../io/safetensors';
 import { readRegularFile, writeFileAtomic } from '../io/atomic-file';
 import { PRIOR_FLOOR, SUCCESSORS_UNUSED, Tensors, elementCount, historyField, isStatistic, priorName, successorNames, tensorSpecs } from '../network/tensors';
-import { SUCCESSOR_WINDOW, SuccessorTable, checkSuccessorTable } from '../successors';
-import { Categorical, bucketMany } from '../hashing';
+import { SUCCESSOR_WINDOW, SuccessorTable, checkSuccessorTable } from '../model/successors';
+import { Categorical, bucketMany } from '../model/hashing';
 import { packTrainBatch } from './batch';
 import { EmbeddingOptimizer, ResolvedTrainOptions, TrainOptions, frozenBy, learningRateAt, resolveTrainOptions } from './options';
 

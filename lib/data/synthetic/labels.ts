@@ -5,7 +5,7 @@
  */
 import { ResolvedConfig, TaskConfig } from '../../network/config';
 import { DupnError } from '../../errors';
-import { UserInput } from '../../features';
+import { UserInput } from '../../model/features';
 import { GRADES, LabelledCandidate, TrainingExample } from '../example';
 import { positivePosterior } from './negatives';
 import { GRADE_THRESHOLDS, LIST_HISTORY, LIST_PERSONAL } from './planted';

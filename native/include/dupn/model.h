@@ -63,7 +63,7 @@ struct ModelSpec {
   int gate_block = 0;        // KernelTable::gate_block of the kernels that will run (0: no fused step)
 };
 
-// Borrowed columnar inputs of a user batch (see lib/columns.ts).
+// Borrowed columnar inputs of a user batch (see lib/model/columns.ts).
 struct UserBatch {
   int batch = 0;
   const int32_t* lengths = nullptr;
