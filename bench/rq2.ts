@@ -11,7 +11,7 @@
  */
 import { ResolvedConfig, resolveConfig } from '../lib/network/config';
 import { TrainingExample } from '../lib/data/example';
-import { evaluate, modelScorer } from '../lib/evaluate';
+import { evaluate, modelScorer } from '../lib/eval/evaluate';
 import { BehaviorInput } from '../lib/model/features';
 import { initTensors } from '../lib/network/init';
 import { Model } from '../lib/model/model';

@@ -27,7 +27,7 @@ import { DupnConfig, ResolvedConfig, resolveConfig } from '../lib/network/config
 import { TrainingExample } from '../lib/data/example';
 import { defaultValidFrom, readExamples } from '../lib/data';
 import { SyntheticRecord, synthesize, synthesizeWithOracle } from '../lib/data/synthetic';
-import { EvalReport, evaluate, modelScorer, oracleScorer, popularityScorer } from '../lib/evaluate';
+import { EvalReport, evaluate, modelScorer, oracleScorer, popularityScorer } from '../lib/eval/evaluate';
 import { writeFileAtomic } from '../lib/io/atomic-file';
 import { initTensors } from '../lib/network/init';
 import { Model } from '../lib/model/model';

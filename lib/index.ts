@@ -39,5 +39,5 @@ export { readExamples, defaultValidFrom, splitByTime, writeJsonl, GRADES } from 
 export type { ReadExamplesOptions, DataReport, ExampleSource, DataFormat, TrainingExample, LabelledCandidate, MalformedRow } from './data';
 export { synthesize, synthesizeWithOracle } from './data/synthetic';
 export type { SyntheticOptions, SyntheticRecord } from './data/synthetic';
-export { evaluate, modelScorer, popularityScorer, oracleScorer, formatReport } from './evaluate';
-export type { Scorer, EvalReport, TaskReport, EvaluateOptions } from './evaluate';
+export { evaluate, modelScorer, popularityScorer, oracleScorer, formatReport } from './eval/evaluate';
+export type { Scorer, EvalReport, TaskReport, EvaluateOptions } from './eval/evaluate';

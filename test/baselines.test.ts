@@ -6,7 +6,7 @@ import { LogRow } from '../lib/data/csv-log';
 import { TrainingExample } from '../lib/data/example';
 import { EntityStats, SequenceStats, candidateTasks } from '../lib/eval/baselines';
 import { evaluateNextItem, formatNextItem, tiedRankMetrics } from '../lib/eval/next-item';
-import { evaluate } from '../lib/evaluate';
+import { evaluate } from '../lib/eval/evaluate';
 import { Model } from '../lib/model/model';
 
 t.test('tied ranks count in expectation over every placement of the target among its ties', async (t) => {

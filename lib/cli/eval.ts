@@ -7,7 +7,7 @@ import { ReadExamplesOptions, formatOf, readExamples, readTimelines, splitByTime
 import { BASELINES, SequenceStats, candidateTasks } from '../eval/baselines';
 import { NextItemReport, evaluateNextItem, formatNextItem } from '../eval/next-item';
 import { TrainingExample } from '../data/example';
-import { EvalReport, evaluate, formatReport, modelScorer, popularityScorer } from '../evaluate';
+import { EvalReport, evaluate, formatReport, modelScorer, popularityScorer } from '../eval/evaluate';
 import { Model } from '../model/model';
 import { Output } from './train';
 import { formatDataReport, refuseEmpty } from './data-report';

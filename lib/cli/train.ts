@@ -8,7 +8,7 @@ import { ExampleSource, ReadExamplesOptions, defaultValidFrom, formatOf, isHeldO
 import { DupnConfig, ResolvedConfig, defaultConfig, resolveConfig } from '../network/config';
 import { TrainingExample } from '../data/example';
 import { DupnError } from '../errors';
-import { EvalReport, evaluate, formatReport, modelScorer } from '../evaluate';
+import { EvalReport, evaluate, formatReport, modelScorer } from '../eval/evaluate';
 import { BASELINES, SequenceStats, SequenceStatsOptions, candidateTasks } from '../eval/baselines';
 import { NextItemMetrics, evaluateNextItem, formatNextItem } from '../eval/next-item';
 import { calibrateHistoryWeights } from '../eval/calibrate';

@@ -19,7 +19,7 @@ import { LabelledCandidate, TrainingExample } from '../data/example';
 import { DupnError } from '../errors';
 import { Model } from '../model/model';
 import { mulberry32 } from '../random';
-import { isAsyncIterable } from '../evaluate';
+import { isAsyncIterable } from './evaluate';
 import { BASELINES, EntityStats, SequenceStats, behaviorKey, entityFields } from './baselines';
 import { RetrievalTask } from '../network/config';
 import { BehaviorInput, CandidateInput } from '../model/features';
