@@ -12,7 +12,8 @@ import { DupnConfig, ResolvedConfig, denseCount, deriveDims, resolveConfig } fro
 import { elementCount, tensorSpecs } from '../lib/network/tensors';
 import { referenceEncode, referencePredict, referenceScore } from '../lib/reference/forward';
 import { randomCandidateColumns, randomTensors, randomUserColumns, withPrior } from '../lib/reference/random-model';
-import { Feed, buildOnnxGraphs, candidateFeeds, exportOnnx, padUsers, predictFeeds, raggedAttention } from '../lib/onnx/export';
+import { buildOnnxGraphs, exportOnnx } from '../lib/onnx/export';
+import { Feed, candidateFeeds, padUsers, predictFeeds, raggedAttention } from '../lib/onnx/feeds';
 import { decodeModel, floatTensorData, metadataOf } from '../lib/onnx/proto';
 import { allFinite, relError } from './support/compare';
 import { lengthsFor, paperDims } from './support/configs';
