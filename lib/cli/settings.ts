@@ -3,7 +3,7 @@
  *
  *   { "model": { …model config, SPEC §7… },
  *     "train": { …trainer options (lib/train/options.ts) …, "epochs": 3 },
- *     "data":  { …reader and example options (lib/data/index.ts), e.g. "format", "columns", "negatives"… } }
+ *     "data":  { …reader and example options (lib/data/reader.ts), e.g. "format", "columns", "negatives"… } }
  *
  * Command-line flags override the file key by key.
  */
