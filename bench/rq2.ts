@@ -10,7 +10,7 @@
  *   node dist/bench/rq2.js [--users 8000] [--epochs 8] [--seeds 3]
  */
 import { ResolvedConfig, resolveConfig } from '../lib/network/config';
-import { TrainingExample } from '../lib/data/example';
+import { TrainingExample } from '../lib/data/training-example';
 import { evaluate, modelScorer } from '../lib/eval/evaluate';
 import { BehaviorInput } from '../lib/model/features';
 import { initTensors } from '../lib/network/init';

@@ -8,7 +8,7 @@
  * forward product: data and weight gradients) plus the same for the heads over the example's candidates.
  */
 import { ResolvedConfig, deriveDims, headInputDim, resolveConfig } from '../lib/network/config';
-import { TrainingExample } from '../lib/data/example';
+import { TrainingExample } from '../lib/data/training-example';
 import { synthesize } from '../lib/data/synthetic';
 import { Trainer } from '../lib/train/trainer';
 import { encodeFlops } from './flops';

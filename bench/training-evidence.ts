@@ -24,7 +24,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DupnConfig, ResolvedConfig, resolveConfig } from '../lib/network/config';
-import { TrainingExample } from '../lib/data/example';
+import { TrainingExample } from '../lib/data/training-example';
 import { defaultValidFrom, readExamples } from '../lib/data';
 import { SyntheticRecord, synthesize, synthesizeWithOracle } from '../lib/data/synthetic';
 import { EvalReport, evaluate, modelScorer, oracleScorer, popularityScorer } from '../lib/eval/evaluate';

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { resolveConfig } from '../lib/network/config';
 import { LogRow } from '../lib/data/csv-log';
-import { TrainingExample } from '../lib/data/example';
+import { TrainingExample } from '../lib/data/training-example';
 import { EntityStats, SequenceStats, candidateTasks } from '../lib/eval/baselines';
 import { evaluateNextItem, formatNextItem, tiedRankMetrics } from '../lib/eval/next-item';
 import { evaluate } from '../lib/eval/evaluate';

@@ -19,7 +19,7 @@ import {
   timelineStats,
   writeJsonl,
 } from '../lib/data';
-import { LabelledCandidate } from '../lib/data/example';
+import { LabelledCandidate } from '../lib/data/training-example';
 import { MalformedLog } from '../lib/data/lines';
 import { rejectsCode } from './support/errors';
 

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { resolveConfig } from '../lib/network/config';
 import { SyntheticRecord, synthesizeWithOracle } from '../lib/data/synthetic';
-import { LabelledCandidate, TrainingExample } from '../lib/data/example';
+import { LabelledCandidate, TrainingExample } from '../lib/data/training-example';
 import { EvalReport, Scorer, evaluate, formatReport, modelScorer, oracleScorer, popularityScorer } from '../lib/eval/evaluate';
 import { Model } from '../lib/model/model';
 import { rejectsCode } from './support/errors';

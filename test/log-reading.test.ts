@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ExampleBuilder, isHeldOutUser, isoToTime, readExamples, readLogRows, splitByUser } from '../lib/data';
-import { LabelledCandidate, TrainingExample } from '../lib/data/example';
+import { LabelledCandidate, TrainingExample } from '../lib/data/training-example';
 import { LogRow } from '../lib/data/csv-log';
 import { resolveConfig } from '../lib/network/config';
 import { mulberry32 } from '../lib/random';

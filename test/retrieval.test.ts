@@ -4,9 +4,9 @@
 // in-batch negatives and log Q, and learning a planted repeat-and-explore world well past popularity.
 import t from 'tap';
 import { HISTORY_FEATURES, resolveConfig } from '../lib/network/config';
-import { TrainingExample } from '../lib/data/example';
+import { TrainingExample } from '../lib/data/training-example';
 import { LogRow } from '../lib/data/csv-log';
-import { PopularityRing } from '../lib/data/examples';
+import { PopularityRing } from '../lib/data/example-builder';
 import { BehaviorInput, CandidateInput, HISTORY_SCALE, UserInput, historyFeatures, historyIndex } from '../lib/model/features';
 import { Model } from '../lib/model/model';
 import { referenceEncode, referenceScore } from '../lib/reference/forward';

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
 import { HISTORY_FEATURES, RetrievalTask, SUCCESSOR_FEATURES, denseCount, resolveConfig } from '../lib/network/config';
-import { TrainingExample } from '../lib/data/example';
+import { TrainingExample } from '../lib/data/training-example';
 import { BehaviorInput, CandidateInput, HISTORY_SCALE, UserInput, packCandidates, userInputs } from '../lib/model/features';
 import { bucket } from '../lib/model/hashing';
 import { Model } from '../lib/model/model';

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { resolveConfig, ResolvedConfig } from '../lib/network/config';
 import { SyntheticOptions, SyntheticRecord, synthesize, synthesizeWithOracle } from '../lib/data/synthetic';
-import { GRADES, LabelledCandidate, TrainingExample } from '../lib/data/example';
+import { GRADES, LabelledCandidate, TrainingExample } from '../lib/data/training-example';
 import { evaluate, oracleScorer, popularityScorer } from '../lib/eval/evaluate';
 import { packCandidates, packUsers } from '../lib/model/features';
 import { throwsCode } from './support/errors';

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ResolvedConfig, resolveConfig } from '../lib/network/config';
-import { TrainingExample } from '../lib/data/example';
+import { TrainingExample } from '../lib/data/training-example';
 import { synthesize } from '../lib/data/synthetic';
 import { Model } from '../lib/model/model';
 import { fit } from '../lib/train/fit';

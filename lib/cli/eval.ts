@@ -6,7 +6,7 @@
 import { ReadExamplesOptions, formatOf, readExamples, readTimelines, splitByTime } from '../data';
 import { BASELINES, SequenceStats, candidateTasks } from '../eval/baselines';
 import { NextItemReport, evaluateNextItem, formatNextItem } from '../eval/next-item';
-import { TrainingExample } from '../data/example';
+import { TrainingExample } from '../data/training-example';
 import { EvalReport, evaluate, formatReport, modelScorer, popularityScorer } from '../eval/evaluate';
 import { Model } from '../model/model';
 import { Output } from './train';

@@ -7,7 +7,7 @@
  */
 import { DupnConfig, ResolvedConfig, resolveConfig } from '../network/config';
 import { ReadExamplesOptions, readRows } from '../data';
-import { fieldOf } from '../data/examples';
+import { fieldOf } from '../data/example-builder';
 
 export interface SizedTables {
   config: DupnConfig;

@@ -6,7 +6,7 @@
  */
 import { ExampleSource, ReadExamplesOptions, defaultValidFrom, formatOf, isHeldOutUser, readExamples, readTimelines, splitByTime, splitByUser } from '../data';
 import { DupnConfig, ResolvedConfig, defaultConfig, resolveConfig } from '../network/config';
-import { TrainingExample } from '../data/example';
+import { TrainingExample } from '../data/training-example';
 import { DupnError } from '../errors';
 import { EvalReport, evaluate, formatReport, modelScorer } from '../eval/evaluate';
 import { BASELINES, SequenceStats, SequenceStatsOptions, candidateTasks } from '../eval/baselines';

@@ -37,7 +37,7 @@
  */
 import { UserInput } from '../model/features';
 import { mulberry32, seedFor } from '../random';
-import { TrainingExample } from './example';
+import { TrainingExample } from './training-example';
 import { dayBehaviors, Recent } from './synthetic/behaviors';
 import { InterestProcess } from './synthetic/interests';
 import { cutRecord, Role, roles, SyntheticRecord } from './synthetic/labels';

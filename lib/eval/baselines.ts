@@ -13,8 +13,8 @@
  * evaluate.ts) and whole catalogues (next-item.ts).
  */
 import { ResolvedConfig, TaskConfig } from '../network/config';
-import { TrainingExample } from '../data/example';
-import { fieldOf } from '../data/examples';
+import { TrainingExample } from '../data/training-example';
+import { fieldOf } from '../data/example-builder';
 import { isHeldOutUser } from '../data/split';
 import { UserTimeline } from '../data/timeline';
 import { Scorer } from './evaluate';

@@ -8,7 +8,7 @@
  * where it scores better than 1 (0 turns a group off: on Taobao, where the towers carry the new items, it did).
  */
 import { HISTORY_FEATURES, RetrievalTask, denseCount } from '../network/config';
-import { TrainingExample } from '../data/example';
+import { TrainingExample } from '../data/training-example';
 import { Model } from '../model/model';
 import { historyWeightName } from '../network/tensors';
 import { SequenceStats } from './baselines';

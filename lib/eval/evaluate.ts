@@ -5,7 +5,7 @@
  */
 import { ResolvedConfig, TaskConfig } from '../network/config';
 import { exampleKey, SyntheticRecord } from '../data/synthetic';
-import { GRADES, LabelledCandidate, TrainingExample } from '../data/example';
+import { GRADES, LabelledCandidate, TrainingExample } from '../data/training-example';
 import { DupnError, describe } from '../errors';
 import { CandidateInput } from '../model/features';
 import { accuracy, argmaxRows, auc, gaucDetail, logLoss, macroAuc, multiclassLogLoss, ndcgDetail, precisionRecall } from './metrics';

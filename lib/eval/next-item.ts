@@ -15,7 +15,7 @@
  * case (the mean paired difference and its standard error), so a report says which gaps the test set can
  * tell apart.
  */
-import { LabelledCandidate, TrainingExample } from '../data/example';
+import { LabelledCandidate, TrainingExample } from '../data/training-example';
 import { DupnError } from '../errors';
 import { Model } from '../model/model';
 import { mulberry32 } from '../random';

@@ -9,7 +9,7 @@ import { CandidateInput, HistoryIndex, RetrievalInputs, historyIndex, packCandid
 import { hashKey } from '../model/hashing';
 import { PRIOR_FLOOR, historyField } from '../network/tensors';
 import { NativeHeadLabels, NativeTrainBatch } from '../native/addon';
-import { LabelledCandidate, TrainingExample } from '../data/example';
+import { LabelledCandidate, TrainingExample } from '../data/training-example';
 import { SuccessorTable, recentItems, successorFeatures } from '../model/successors';
 import { seedFor } from '../random';
 

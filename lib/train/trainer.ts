@@ -7,7 +7,7 @@
 import * as os from 'node:os';
 import { DupnConfig, ResolvedConfig, resolveConfig } from '../network/config';
 import { DupnError, inputError } from '../errors';
-import { TrainingExample } from '../data/example';
+import { TrainingExample } from '../data/training-example';
 import { initTensors } from '../network/init';
 import { Model, ModelOptions } from '../model/model';
 import { Moments, openCheckpoint, writeCheckpoint } from '../io/checkpoint';

@@ -6,7 +6,7 @@
 import { ResolvedConfig, TaskConfig } from '../../network/config';
 import { DupnError } from '../../errors';
 import { UserInput } from '../../model/features';
-import { GRADES, LabelledCandidate, TrainingExample } from '../example';
+import { GRADES, LabelledCandidate, TrainingExample } from '../training-example';
 import { positivePosterior } from './negatives';
 import { GRADE_THRESHOLDS, LIST_HISTORY, LIST_PERSONAL } from './planted';
 import { normal, shuffle, sigmoid } from './random';

@@ -36,7 +36,7 @@ import { BehaviorInput, CandidateInput } from '../model/features';
 import { bucket } from '../model/hashing';
 import { mulberry32, seedFor } from '../random';
 import { LogRow } from './csv-log';
-import { GRADES, LabelledCandidate, TrainingExample } from './example';
+import { GRADES, LabelledCandidate, TrainingExample } from './training-example';
 import { isHeldOutUser } from './split';
 import { UserTimeline } from './timeline';
 
