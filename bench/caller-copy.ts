@@ -5,10 +5,10 @@
  * allocation and one memcpy per column, as `slice()` is), and the share of the call that the copy is.
  *   node dist/bench/caller-copy.js [--threads 2 --reps 200]
  */
-import { resolveConfig } from '../lib/config';
-import { Model } from '../lib/model';
-import { UserColumns } from '../lib/columns';
-import { randomTensors, randomUserColumns } from '../lib/testing';
+import { resolveConfig } from '../lib/network/config';
+import { Model } from '../lib/model/model';
+import { UserColumns } from '../lib/model/columns';
+import { randomTensors, randomUserColumns } from '../lib/reference/random-model';
 import { machineLine, median } from './machine';
 
 function arg(name: string, fallback: number): number {

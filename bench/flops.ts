@@ -1,5 +1,5 @@
 /** Floating-point operation counts of the forward pass (a multiply-add counts as 2), for GFLOP/s figures. */
-import { ResolvedConfig, deriveDims } from '../lib/config';
+import { ResolvedConfig, deriveDims } from '../lib/network/config';
 
 /** FLOPs to encode one user with L behaviours: input projections, recurrence, attention (heads excluded). */
 export function encodeFlops(config: ResolvedConfig, L: number): number {

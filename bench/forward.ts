@@ -3,10 +3,10 @@
  * forward pass vs the float64 TypeScript reference, with the ratio and the achieved GFLOP/s.
  *   npm run bench:forward [-- --threads 2 --reps 20]
  */
-import { resolveConfig } from '../lib/config';
-import { Model } from '../lib/model';
-import { referenceEncode } from '../lib/reference';
-import { randomTensors, randomUserColumns } from '../lib/testing';
+import { resolveConfig } from '../lib/network/config';
+import { Model } from '../lib/model/model';
+import { referenceEncode } from '../lib/reference/forward';
+import { randomTensors, randomUserColumns } from '../lib/reference/random-model';
 import { encodeFlops } from './flops';
 import { fmaPeak, machineLine, median } from './machine';
 

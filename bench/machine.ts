@@ -1,6 +1,6 @@
 /** A line naming the machine and the date, for every benchmark's output. */
 import * as os from 'node:os';
-import { native } from '../lib/native';
+import { native } from '../lib/native/addon';
 
 export function machineLine(): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';

@@ -8,12 +8,12 @@
  */
 import * as fs from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { CandidateColumns, UserColumns } from '../lib/columns';
-import { resolveConfig } from '../lib/config';
-import { initTensors } from '../lib/init';
-import { Model } from '../lib/model';
-import { native } from '../lib/native';
-import { randomCandidateColumns, randomUserColumns } from '../lib/testing';
+import { CandidateColumns, UserColumns } from '../lib/model/columns';
+import { resolveConfig } from '../lib/network/config';
+import { initTensors } from '../lib/network/init';
+import { Model } from '../lib/model/model';
+import { native } from '../lib/native/addon';
+import { randomCandidateColumns, randomUserColumns } from '../lib/reference/random-model';
 import { encodeFlops } from './flops';
 import { lengthSource } from './lengths';
 import { fmaPeak, machineLine, median } from './machine';

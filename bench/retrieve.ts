@@ -5,9 +5,9 @@
  * memory, not by FMAs).
  *   npm run bench:retrieve [-- --reps 20]
  */
-import { resolveConfig } from '../lib/config';
-import { Model } from '../lib/model';
-import { randomTensors } from '../lib/testing';
+import { resolveConfig } from '../lib/network/config';
+import { Model } from '../lib/model/model';
+import { randomTensors } from '../lib/reference/random-model';
 import { machineLine, median } from './machine';
 
 function arg(name: string, fallback: number): number {

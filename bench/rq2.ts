@@ -9,12 +9,12 @@
  * Attention against mean pooling (attn.v held at 0), ctr AUC on 2,000 fresh users, over seeds.
  *   node dist/bench/rq2.js [--users 8000] [--epochs 8] [--seeds 3]
  */
-import { ResolvedConfig, resolveConfig } from '../lib/config';
-import { TrainingExample } from '../lib/data/example';
-import { evaluate, modelScorer } from '../lib/evaluate';
-import { BehaviorInput } from '../lib/features';
-import { initTensors } from '../lib/init';
-import { Model } from '../lib/model';
+import { ResolvedConfig, resolveConfig } from '../lib/network/config';
+import { TrainingExample } from '../lib/data/training-example';
+import { evaluate, modelScorer } from '../lib/eval/evaluate';
+import { BehaviorInput } from '../lib/model/features';
+import { initTensors } from '../lib/network/init';
+import { Model } from '../lib/model/model';
 import { mulberry32 } from '../lib/random';
 import { fit } from '../lib/train/fit';
 import { Trainer } from '../lib/train/trainer';

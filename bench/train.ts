@@ -7,8 +7,8 @@
  * FLOPs per example count the user part three times (forward, and the backward's two products per
  * forward product: data and weight gradients) plus the same for the heads over the example's candidates.
  */
-import { ResolvedConfig, deriveDims, headInputDim, resolveConfig } from '../lib/config';
-import { TrainingExample } from '../lib/data/example';
+import { ResolvedConfig, deriveDims, headInputDim, resolveConfig } from '../lib/network/config';
+import { TrainingExample } from '../lib/data/training-example';
 import { synthesize } from '../lib/data/synthetic';
 import { Trainer } from '../lib/train/trainer';
 import { encodeFlops } from './flops';

@@ -23,14 +23,14 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DupnConfig, ResolvedConfig, resolveConfig } from '../lib/config';
-import { TrainingExample } from '../lib/data/example';
+import { DupnConfig, ResolvedConfig, resolveConfig } from '../lib/network/config';
+import { TrainingExample } from '../lib/data/training-example';
 import { defaultValidFrom, readExamples } from '../lib/data';
 import { SyntheticRecord, synthesize, synthesizeWithOracle } from '../lib/data/synthetic';
-import { EvalReport, evaluate, modelScorer, oracleScorer, popularityScorer } from '../lib/evaluate';
-import { writeFileAtomic } from '../lib/atomic-file';
-import { initTensors } from '../lib/init';
-import { Model } from '../lib/model';
+import { EvalReport, evaluate, modelScorer, oracleScorer, popularityScorer } from '../lib/eval/evaluate';
+import { writeFileAtomic } from '../lib/io/atomic-file';
+import { initTensors } from '../lib/network/init';
+import { Model } from '../lib/model/model';
 import { fit } from '../lib/train/fit';
 import { TrainOptions } from '../lib/train/options';
 import { Trainer } from '../lib/train/trainer';

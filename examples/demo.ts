@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { Model, deriveDims, resolveConfig } from '../lib';
 import { progressSink } from '../lib/cli/progress';
 import { synthesize, synthesizeWithOracle } from '../lib/data/synthetic';
-import { evaluate, formatReport, modelScorer, oracleScorer, popularityScorer } from '../lib/evaluate';
+import { evaluate, formatReport, modelScorer, oracleScorer, popularityScorer } from '../lib/eval/evaluate';
 import { fit } from '../lib/train/fit';
 import { Trainer } from '../lib/train/trainer';
 

@@ -2,13 +2,13 @@
  * dupn — Deep User Perception Network for Node.js. See README.md for a guided tour.
  * @packageDocumentation
  */
-export { Model } from './model';
-export type { ModelOptions, CreateOptions, EncodeOptions, ScoreOptions, Explanation } from './model';
+export { Model } from './model/model';
+export type { ModelOptions, CreateOptions, EncodeOptions, ScoreOptions, Explanation } from './model/model';
 export { DupnError, ERROR_CODES, isErrorCode } from './errors';
 export type { DupnErrorCode } from './errors';
-export { fingerprint64, bucket, bucketMany } from './hashing';
-export type { Categorical } from './hashing';
-export { resolveConfig, defaultConfig, deriveDims, HISTORY_FEATURES } from './config';
+export { fingerprint64, bucket, bucketMany } from './model/hashing';
+export type { Categorical } from './model/hashing';
+export { resolveConfig, defaultConfig, deriveDims, HISTORY_FEATURES } from './network/config';
 export type {
   DupnConfig,
   ResolvedConfig,
@@ -21,13 +21,13 @@ export type {
   PropertiesConfig,
   QueryConfig,
   Dims,
-} from './config';
-export type { UserInput, BehaviorInput, CandidateInput, PackOptions } from './features';
-export { historyFeatures, historyIndex } from './features';
-export type { Retrieved, RetrieveOptions } from './retrieval';
-export type { UserColumns, CandidateColumns } from './columns';
-export { tensorSpecs } from './tensors';
-export type { TensorSpec } from './tensors';
+} from './network/config';
+export type { UserInput, BehaviorInput, CandidateInput, PackOptions } from './model/features';
+export { historyFeatures, historyIndex } from './model/features';
+export type { Retrieved, RetrieveOptions } from './model/retrieval';
+export type { UserColumns, CandidateColumns } from './model/columns';
+export { tensorSpecs } from './network/tensors';
+export type { TensorSpec } from './network/tensors';
 
 // Training: data, the trainer and its loop, evaluation.
 export { Trainer } from './train/trainer';
@@ -39,5 +39,5 @@ export { readExamples, defaultValidFrom, splitByTime, writeJsonl, GRADES } from 
 export type { ReadExamplesOptions, DataReport, ExampleSource, DataFormat, TrainingExample, LabelledCandidate, MalformedRow } from './data';
 export { synthesize, synthesizeWithOracle } from './data/synthetic';
 export type { SyntheticOptions, SyntheticRecord } from './data/synthetic';
-export { evaluate, modelScorer, popularityScorer, oracleScorer, formatReport } from './evaluate';
-export type { Scorer, EvalReport, TaskReport, EvaluateOptions } from './evaluate';
+export { evaluate, modelScorer, popularityScorer, oracleScorer, formatReport } from './eval/evaluate';
+export type { Scorer, EvalReport, TaskReport, EvaluateOptions } from './eval/evaluate';

@@ -62,7 +62,7 @@
         'src/core/train/backward.cpp',
         'src/core/train/head_backward.cpp',
         'src/core/train/optimizer.cpp',
-        'src/kernels/portable.cpp',
+        'src/kernels/baseline.cpp',
         'src/kernels/dispatch.cpp',
         'src/napi/addon.cpp',
         'src/napi/async_job.cpp',

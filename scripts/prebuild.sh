@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the binaries that ship inside the npm tarball (`npm run prebuild`; `prepack` runs it):
 #   prebuilds/linux-x64/dupn.glibc.node    x86-64-v2 baseline, AVX2 / AVX-512 kernels chosen at run time
-#   prebuilds/linux-arm64/dupn.glibc.node  portable kernels, Debian's aarch64 cross compiler
+#   prebuilds/linux-arm64/dupn.glibc.node  baseline kernels only, Debian's aarch64 cross compiler
 #   prebuilds/manifest.json                what was built from which sources, and each binary's glibc floor
 #
 # Both are compiled inside a Debian 11 (bullseye, glibc 2.31) root made with debootstrap, so that they link

@@ -4,9 +4,9 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { UserColumns } from '../lib/columns';
-import { Model } from '../lib/model';
-import { cloneUserColumns, randomUserColumns } from '../lib/testing';
+import { UserColumns } from '../lib/model/columns';
+import { Model } from '../lib/model/model';
+import { cloneUserColumns, randomUserColumns } from '../lib/reference/random-model';
 import { rejectsCode, throwsCode } from './support/errors';
 
 const config = {

@@ -1,13 +1,13 @@
 // The simple baselines (popularity, recently seen, item-to-item successors, sequential rules) and the
 // next-item protocols (full catalogue, sampled 1 + 100) that every learning claim is shown beside.
 import t from 'tap';
-import { resolveConfig } from '../lib/config';
+import { resolveConfig } from '../lib/network/config';
 import { LogRow } from '../lib/data/csv-log';
-import { TrainingExample } from '../lib/data/example';
+import { TrainingExample } from '../lib/data/training-example';
 import { EntityStats, SequenceStats, candidateTasks } from '../lib/eval/baselines';
 import { evaluateNextItem, formatNextItem, tiedRankMetrics } from '../lib/eval/next-item';
-import { evaluate } from '../lib/evaluate';
-import { Model } from '../lib/model';
+import { evaluate } from '../lib/eval/evaluate';
+import { Model } from '../lib/model/model';
 
 t.test('tied ranks count in expectation over every placement of the target among its ties', async (t) => {
   t.same(tiedRankMetrics(0, 0, 10), { hr: 1, rr: 1, ndcg: 1 });

@@ -1,10 +1,10 @@
 // precision "bf16": within 1e-2 of fp32 on U, attention and every head (odd dims, lengths 0/1/max,
 // both directions), and refused with a clear error wherever it cannot run.
 import t from 'tap';
-import { resolveConfig } from '../lib/config';
-import { Model } from '../lib/model';
-import { native } from '../lib/native';
-import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
+import { resolveConfig } from '../lib/network/config';
+import { Model } from '../lib/model/model';
+import { native } from '../lib/native/addon';
+import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
 import { relError } from './support/compare';
 import { throwsCode } from './support/errors';
 

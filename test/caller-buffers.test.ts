@@ -5,10 +5,10 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { resolveConfig } from '../lib/config';
-import { Model } from '../lib/model';
-import { UserColumns } from '../lib/columns';
-import { cloneUserColumns, randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
+import { resolveConfig } from '../lib/network/config';
+import { Model } from '../lib/model/model';
+import { UserColumns } from '../lib/model/columns';
+import { cloneUserColumns, randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
 import { ROOT, tsNodeRegister } from './support/child';
 import { rejectsCode } from './support/errors';
 

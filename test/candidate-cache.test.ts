@@ -1,28 +1,17 @@
 // The per-head cache of first-layer candidate projections: scores are bit-identical with and without
 // it — on a cold cache, on hits, under collisions in a tiny cache, and under concurrent calls.
 import t from 'tap';
-import { resolveConfig } from '../lib/config';
-import { Model } from '../lib/model';
-import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
+import { Model } from '../lib/model/model';
+import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
+import { smallTables } from './support/configs';
 import { throwsCode } from './support/errors';
 
-const config = resolveConfig({
-  maxSeqLen: 20,
-  itemFields: [
-    { name: 'item', buckets: 500, dim: 12 },
-    { name: 'category', buckets: 40, dim: 6 },
-    { name: 'shop', buckets: 30, dim: 4 },
-    { name: 'brand', buckets: 20, dim: 2 },
-  ],
-  hidden: 13,
-  attentionHidden: 7,
-  tasks: [
-    { name: 'ctr', kind: 'binary', target: ['item', 'category', 'shop', 'brand'], layers: [17, 5] },
-    { name: 'l2r', kind: 'rank', target: ['item', 'shop'], layers: [9], denseFeatures: 3 },
-    { name: 'ppp', kind: 'multiclass', classes: 4, layers: [] },
-    { name: 'spp', kind: 'binary', target: ['shop'], layers: [] },
-  ],
-});
+const config = smallTables([
+  { name: 'ctr', kind: 'binary', target: ['item', 'category', 'shop', 'brand'], layers: [17, 5] },
+  { name: 'l2r', kind: 'rank', target: ['item', 'shop'], layers: [9], denseFeatures: 3 },
+  { name: 'ppp', kind: 'multiclass', classes: 4, layers: [] },
+  { name: 'spp', kind: 'binary', target: ['shop'], layers: [] },
+]);
 const tensors = randomTensors(config, 21, 0.4);
 
 t.test('cached scores equal uncached scores bit for bit', async (t) => {

@@ -1,9 +1,9 @@
 // Many concurrent calls on shared models must give exactly the serial results: the thread pool, the
 // per-thread scratch and the latency/throughput modes may not leak state between calls.
 import t from 'tap';
-import { resolveConfig } from '../lib/config';
-import { Model } from '../lib/model';
-import { mulberry32, randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
+import { resolveConfig } from '../lib/network/config';
+import { Model } from '../lib/model/model';
+import { mulberry32, randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
 
 const config = resolveConfig({
   maxSeqLen: 60,

@@ -1,8 +1,8 @@
 // Config validation: defaults are the paper size; every mistake names its path.
 import t from 'tap';
-import { deriveDims, resolveConfig } from '../lib/config';
+import { deriveDims, resolveConfig } from '../lib/network/config';
 import { throwsCode } from './support/errors';
-import { tensorSpecs } from '../lib/tensors';
+import { tensorSpecs } from '../lib/network/tensors';
 
 t.test('defaults are the paper size', async (t) => {
   const c = resolveConfig();

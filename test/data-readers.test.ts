@@ -3,7 +3,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { resolveConfig } from '../lib/config';
+import { resolveConfig } from '../lib/network/config';
 import {
   ExampleBuilder,
   LogRow,
@@ -19,7 +19,7 @@ import {
   timelineStats,
   writeJsonl,
 } from '../lib/data';
-import { LabelledCandidate } from '../lib/data/example';
+import { LabelledCandidate } from '../lib/data/training-example';
 import { MalformedLog } from '../lib/data/lines';
 import { rejectsCode } from './support/errors';
 

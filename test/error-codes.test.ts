@@ -2,7 +2,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DupnError, ERROR_CODES, isErrorCode } from '../lib/errors';
-import { fromNativeError, native } from '../lib/native';
+import { fromNativeError, native } from '../lib/native/addon';
 import { synthesize } from '../lib/data/synthetic';
 import { Trainer } from '../lib/train/trainer';
 import { noPropertiesConfig } from './support/configs';

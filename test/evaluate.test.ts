@@ -1,11 +1,11 @@
 // evaluate(): the report of each scorer (popularity, oracle, a model) on synthetic data, streaming and
 // batching invariance, label masks, the checks on labels and scores, and the text table.
 import t from 'tap';
-import { resolveConfig } from '../lib/config';
+import { resolveConfig } from '../lib/network/config';
 import { SyntheticRecord, synthesizeWithOracle } from '../lib/data/synthetic';
-import { LabelledCandidate, TrainingExample } from '../lib/data/example';
-import { EvalReport, Scorer, evaluate, formatReport, modelScorer, oracleScorer, popularityScorer } from '../lib/evaluate';
-import { Model } from '../lib/model';
+import { LabelledCandidate, TrainingExample } from '../lib/data/training-example';
+import { EvalReport, Scorer, evaluate, formatReport, modelScorer, oracleScorer, popularityScorer } from '../lib/eval/evaluate';
+import { Model } from '../lib/model/model';
 import { rejectsCode } from './support/errors';
 
 // Small tables and network so a random model runs in milliseconds; the data do not depend on dims.

@@ -1,9 +1,9 @@
 // Request objects → columns: truncation, vocabularies, the gap bucket, query tokens, profile, `now`.
 import t from 'tap';
-import { resolveConfig } from '../lib/config';
-import { gapBucket, packCandidates, packUsers, queryTokens } from '../lib/features';
-import { bucket } from '../lib/hashing';
-import { Model } from '../lib/model';
+import { resolveConfig } from '../lib/network/config';
+import { gapBucket, packCandidates, packUsers, queryTokens } from '../lib/model/features';
+import { bucket } from '../lib/model/hashing';
+import { Model } from '../lib/model/model';
 
 const config = resolveConfig({
   maxSeqLen: 4,

@@ -1,41 +1,14 @@
-// Native forward pass vs the float64 reference (lib/reference.ts), on every instruction-set path,
+// Native forward pass vs the float64 reference (lib/reference/forward.ts), on every instruction-set path,
 // fresh random models and inputs, odd dims, lengths 0 / 1 / random / max, B = 1 and B ≥ 300.
 import t, { Test } from 'tap';
-import { DupnConfig, resolveConfig } from '../lib/config';
-import { Model } from '../lib/model';
-import { referenceEncode, referencePredict, referenceScore } from '../lib/reference';
-import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
+import { resolveConfig } from '../lib/network/config';
+import { Model } from '../lib/model/model';
+import { referenceEncode, referencePredict, referenceScore } from '../lib/reference/forward';
+import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
 import { allFinite, isas, relError } from './support/compare';
-import { lengthsFor, paperDims } from './support/configs';
+import { lengthsFor, oddConfig, oddVariants, paperDims } from './support/configs';
 
 const TOL = 1e-5;
-
-// Dims deliberately not multiples of 16 (and of 8) so every kernel tail is exercised.
-function oddConfig(opts: { bidirectional: boolean; query: boolean; profile: boolean; scene: boolean; maxSeqLen: number }): DupnConfig {
-  return {
-    maxSeqLen: opts.maxSeqLen,
-    itemFields: [
-      { name: 'item', buckets: 1009, dim: 13 },
-      { name: 'category', buckets: 97, dim: 7 },
-      { name: 'shop', buckets: 61, dim: 5 },
-      { name: 'brand', buckets: 31, dim: 0 },
-    ],
-    properties: { types: ['pv', 'fav', 'cart', 'buy'], typeDim: 3, gapBuckets: 9, gapDim: 2, scenes: ['search', 'ads'], sceneDim: opts.scene ? 3 : 0 },
-    query: opts.query ? { buckets: 53, dim: 11 } : null,
-    profileFields: opts.profile ? [{ name: 'age', buckets: 9, dim: 3 }, { name: 'city', buckets: 101, dim: 6 }] : [],
-    hidden: 37,
-    bidirectional: opts.bidirectional,
-    attentionHidden: 19,
-    tasks: [
-      { name: 'ctr', kind: 'binary', target: ['item', 'category', 'shop', 'brand'], layers: [23, 9] },
-      { name: 'l2r', kind: 'rank', target: ['item', 'shop'], layers: [17], denseFeatures: 3 },
-      { name: 'ppp', kind: 'multiclass', classes: 7, layers: [21] },
-      { name: 'spp', kind: 'binary', target: ['shop'], layers: [] },
-      { name: 'ret', kind: 'retrieval', target: ['item', 'shop', 'brand'], layers: [11, 6] },
-      { name: 'ret1', kind: 'retrieval', target: ['category'], layers: [5], history: false },
-    ],
-  };
-}
 
 function checkModel(t: Test, model: Model, lengths: number[], seed: number, label: string): void {
   const c = model.config;
@@ -82,24 +55,15 @@ function checkModel(t: Test, model: Model, lengths: number[], seed: number, labe
 let seed = 1000;
 for (const isa of isas()) {
   t.test(`isa ${isa}`, async (t) => {
-    for (const bidirectional of [false, true]) {
-      for (const [query, profile, scene] of [
-        [false, false, false],
-        [true, true, true],
-        [true, false, true],
-        [false, true, false],
-      ]) {
-        const cfg = oddConfig({ bidirectional, query, profile, scene, maxSeqLen: 23 });
-        const config = resolveConfig(cfg);
-        const model = Model.fromTensors(config, randomTensors(config, ++seed), { isa, threads: 2 });
-        t.equal(model.isa, isa);
-        const tag = `bi=${bidirectional} q=${query} prof=${profile} scene=${scene}`;
-        for (const kind of ['zero', 'one', 'random', 'max']) {
-          checkModel(t, model, lengthsFor(kind, 1, 23, seed), ++seed, `${tag} B=1 L=${kind}`);
-        }
-        checkModel(t, model, lengthsFor('random', 301, 23, seed), ++seed, `${tag} B=301 ragged`);
-        model.dispose();
+    for (const { variant, tag } of oddVariants()) {
+      const config = resolveConfig(oddConfig({ ...variant, maxSeqLen: 23 }));
+      const model = Model.fromTensors(config, randomTensors(config, ++seed), { isa, threads: 2 });
+      t.equal(model.isa, isa);
+      for (const kind of ['zero', 'one', 'random', 'max']) {
+        checkModel(t, model, lengthsFor(kind, 1, 23, seed), ++seed, `${tag} B=1 L=${kind}`);
       }
+      checkModel(t, model, lengthsFor('random', 301, 23, seed), ++seed, `${tag} B=301 ragged`);
+      model.dispose();
     }
   });
 }

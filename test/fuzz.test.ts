@@ -5,12 +5,12 @@ import t, { Test } from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { resolveConfig } from '../lib/config';
+import { resolveConfig } from '../lib/network/config';
 import { DupnError } from '../lib/errors';
-import { Model } from '../lib/model';
-import { UserColumns } from '../lib/columns';
+import { Model } from '../lib/model/model';
+import { UserColumns } from '../lib/model/columns';
 import { mulberry32 } from '../lib/random';
-import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
+import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
 
 const SECONDS = Number(process.env.DUPN_FUZZ_SECONDS ?? 8);
 // A fresh seed per run (printed: DUPN_FUZZ_SEED=<n> repeats a run's mutations).

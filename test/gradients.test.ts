@@ -2,13 +2,13 @@
 // tensor, on small models with odd sizes, lengths 0/1/max, every head kind (pairwise rank included), label
 // masks and example weights — on every instruction-set path.
 import t, { Test } from 'tap';
-import { ResolvedConfig, resolveConfig } from '../lib/config';
-import { NativeTrainBatch, native } from '../lib/native';
-import { nativeSpec } from '../lib/native-spec';
+import { ResolvedConfig, resolveConfig } from '../lib/network/config';
+import { NativeTrainBatch, native } from '../lib/native/addon';
+import { nativeSpec } from '../lib/native/spec';
 import { mulberry32, seedFor } from '../lib/random';
-import { Tensors, tensorSpecs } from '../lib/tensors';
-import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
-import { referenceLoss } from '../lib/train/reference-loss';
+import { Tensors, tensorSpecs } from '../lib/network/tensors';
+import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
+import { referenceLoss } from '../lib/reference/loss';
 
 function smallConfig(variant: number): ResolvedConfig {
   return resolveConfig({

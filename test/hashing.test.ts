@@ -2,7 +2,7 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { bucket, bucketMany, fingerprint64 } from '../lib/hashing';
+import { bucket, bucketMany, fingerprint64 } from '../lib/model/hashing';
 import { throwsCode } from './support/errors';
 
 interface Golden {

@@ -1,7 +1,7 @@
 // Each instruction set's kernels, called directly, against float64 references written from their
 // definitions: odd sizes (0, 1, not multiples of 16), fresh random inputs, extreme arguments.
 import t from 'tap';
-import { native } from '../lib/native';
+import { native } from '../lib/native/addon';
 import { mulberry32 } from '../lib/random';
 import { BUILT_ISAS, isas } from './support/compare';
 

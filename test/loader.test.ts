@@ -1,5 +1,5 @@
 /**
- * The addon loader (lib/native.ts): candidate order, falling through candidates that are missing or do not
+ * The addon loader (lib/native/addon.ts): candidate order, falling through candidates that are missing or do not
  * load, and the one E_NATIVE_LOAD error listing everything it tried. Environment-dependent cases run in
  * child processes (the loader caches and reads $DUPN_NATIVE); the all-candidates-fail case calls
  * loadAddon() with its own path list, since hiding build/Release would break tests running in parallel.
@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DupnError } from '../lib/errors';
-import { candidatePaths, fromNativeError, loadAddon, missingBinaryAdvice, native, platformTag, prebuildPath, sourceBuildPath } from '../lib/native';
+import { candidatePaths, fromNativeError, loadAddon, missingBinaryAdvice, native, platformTag, prebuildPath, sourceBuildPath } from '../lib/native/addon';
 import { CMAKE_ADDON, ROOT, tsNodeRegister } from './support/child';
 
 const PREBUILT = prebuildPath();
@@ -33,13 +33,13 @@ interface ChildReport {
 /** Loads the addon through native() in a fresh node process with `env` added; returns what it loaded. */
 function loadInChild(env: Record<string, string>): ChildReport {
   const code = String.raw`
-    const { native, candidatePaths } = require('./lib/native');
+    const { native, candidatePaths } = require('./lib/native/addon');
     const addon = native();
     const report = {
       candidates: candidatePaths(),
       loaded: Object.keys(require.cache).filter((k) => k.endsWith('.node')),
       supportedIsas: addon.supportedIsas,
-      fingerprint: require('./lib/hashing').fingerprint64('dupn').toString(),
+      fingerprint: require('./lib/model/hashing').fingerprint64('dupn').toString(),
     };
     process.stdout.write('\nREPORT ' + JSON.stringify(report) + '\n');
   `;

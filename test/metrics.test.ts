@@ -13,7 +13,7 @@ import {
   ndcg,
   ndcgDetail,
   precisionRecall,
-} from '../lib/metrics';
+} from '../lib/eval/metrics';
 import { mulberry32 } from '../lib/random';
 import { throwsCode } from './support/errors';
 

@@ -1,14 +1,14 @@
 import t, { Test } from 'tap';
 import { promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
-import { ResolvedConfig, resolveConfig } from '../lib/config';
+import { ResolvedConfig, resolveConfig } from '../lib/network/config';
 import { DupnError } from '../lib/errors';
-import { tensorSpecs, elementCount } from '../lib/tensors';
-import { writeFileAtomic, writeFilesAtomic } from '../lib/atomic-file';
+import { tensorSpecs, elementCount } from '../lib/network/tensors';
+import { writeFileAtomic, writeFilesAtomic } from '../lib/io/atomic-file';
 import { mulberry32 as rng } from '../lib/random';
-import { FORMAT, FORMAT_VERSION, decodeModelFile, loadModelFile, saveModelFile } from '../lib/model-file';
-import { parseSafetensors } from '../lib/safetensors';
-import { Model } from '../lib/model';
+import { FORMAT, FORMAT_VERSION, decodeModelFile, loadModelFile, saveModelFile } from '../lib/io/model-file';
+import { parseSafetensors } from '../lib/io/safetensors';
+import { Model } from '../lib/model/model';
 
 function smallConfig(): ResolvedConfig {
   return resolveConfig({
@@ -42,7 +42,7 @@ function bitsEqual(a: Float32Array, b: Float32Array): boolean {
   return Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
 }
 
-// The test's own reader/writer of the container, independent of lib/safetensors.ts.
+// The test's own reader/writer of the container, independent of lib/io/safetensors.ts.
 type Header = Record<string, any>;
 
 function splitFile(bytes: Uint8Array): { header: Header; data: Uint8Array } {

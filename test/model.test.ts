@@ -4,10 +4,10 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { resolveConfig } from '../lib/config';
-import { Model } from '../lib/model';
-import { UserInput } from '../lib/features';
-import { mulberry32, randomUserColumns } from '../lib/testing';
+import { resolveConfig } from '../lib/network/config';
+import { Model } from '../lib/model/model';
+import { UserInput } from '../lib/model/features';
+import { mulberry32, randomUserColumns } from '../lib/reference/random-model';
 import { allFinite } from './support/compare';
 import { rejectsCode, throwsCode } from './support/errors';
 

@@ -4,7 +4,7 @@
  *
  * native/ (with its binding.gyp) is copied into a fresh temp directory, so node-gyp's build/ never touches the
  * repository's cmake-js build/. Each addon is then loaded in its own child process through the real loader
- * (DUPN_NATIVE → lib/native.ts), and the child reports which .node file it really loaded.
+ * (DUPN_NATIVE → lib/native/addon.ts), and the child reports which .node file it really loaded.
  * Nothing is downloaded: node-gyp is pointed at the local Node headers. A missing node-gyp, missing headers
  * or a failed compile FAIL this test; they never skip it.
  */
@@ -61,14 +61,14 @@ function run(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.Proce
 }
 
 /**
- * Runs in a child (cwd = repo, ts-node): loads the addon through lib/native.ts and prints one JSON line with
+ * Runs in a child (cwd = repo, ts-node): loads the addon through lib/native/addon.ts and prints one JSON line with
  * what it loaded and bit patterns (hex of the float32 bytes) of fingerprints, encodings and scores per ISA.
  */
 const PROBE = String.raw`
-const { native, candidatePaths } = require('./lib/native');
-const { Model } = require('./lib/model');
-const { fingerprint64 } = require('./lib/hashing');
-const { randomUserColumns, randomCandidateColumns } = require('./lib/testing');
+const { native, candidatePaths } = require('./lib/native/addon');
+const { Model } = require('./lib/model/model');
+const { fingerprint64 } = require('./lib/model/hashing');
+const { randomUserColumns, randomCandidateColumns } = require('./lib/reference/random-model');
 const hex = (a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('hex');
 const addon = native();
 const loaded = Object.keys(require.cache).filter((k) => k.endsWith('.node'));

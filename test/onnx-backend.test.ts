@@ -4,9 +4,9 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DupnConfig, resolveConfig } from '../lib/config';
-import { Model } from '../lib/model';
-import { mulberry32, randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
+import { DupnConfig, resolveConfig } from '../lib/network/config';
+import { Model } from '../lib/model/model';
+import { mulberry32, randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
 import { relError } from './support/compare';
 import { rejectsCode, throwsCode } from './support/errors';
 

@@ -1,5 +1,5 @@
 // The ONNX export (docs/format.md, "## ONNX") run by onnxruntime-node directly, against the float64
-// reference (lib/reference.ts): random odd-dim configs, lengths 0 / 1 / random / max, B = 1 and B ≥ 64,
+// reference (lib/reference/forward.ts): random odd-dim configs, lengths 0 / 1 / random / max, B = 1 and B ≥ 64,
 // every head kind; the file contract (initializers, metadata, inputs); and a fresh process with nothing
 // but onnxruntime-node loading the exported files from disk.
 import t, { Test } from 'tap';
@@ -8,65 +8,19 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import * as nodePath from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { DupnConfig, ResolvedConfig, denseCount, deriveDims, resolveConfig } from '../lib/config';
-import { elementCount, tensorSpecs } from '../lib/tensors';
-import { referenceEncode, referencePredict, referenceScore } from '../lib/reference';
-import { randomCandidateColumns, randomTensors, randomUserColumns, withPrior } from '../lib/testing';
-import { Feed, buildOnnxGraphs, candidateFeeds, exportOnnx, padUsers, predictFeeds, raggedAttention } from '../lib/onnx/export';
+import { DupnConfig, ResolvedConfig, denseCount, deriveDims, resolveConfig } from '../lib/network/config';
+import { elementCount, tensorSpecs } from '../lib/network/tensors';
+import { referenceEncode, referencePredict, referenceScore } from '../lib/reference/forward';
+import { randomCandidateColumns, randomTensors, randomUserColumns, withPrior } from '../lib/reference/random-model';
+import { buildOnnxGraphs, exportOnnx } from '../lib/onnx/export';
+import { Feed, candidateFeeds, padUsers, predictFeeds, raggedAttention } from '../lib/onnx/feeds';
 import { decodeModel, floatTensorData, metadataOf } from '../lib/onnx/proto';
 import { allFinite, relError } from './support/compare';
-import { lengthsFor, paperDims } from './support/configs';
+import { lengthsFor, oddConfig, oddVariants, paperDims } from './support/configs';
 import { toOrt } from '../lib/onnx/backend';
 
 const TOL = 1e-5;
 const SESSION: ort.InferenceSession.SessionOptions = { logSeverityLevel: 3 };
-
-
-interface Opts {
-  bidirectional: boolean;
-  query: boolean;
-  profile: boolean;
-  scene: boolean;
-  /** false: every property dim 0 (Dp = 0). */
-  props?: boolean;
-  maxSeqLen: number;
-}
-
-// Dims deliberately odd (as in forward.test.ts); brand has dim 0.
-function oddConfig(o: Opts): DupnConfig {
-  const props = o.props ?? true;
-  return {
-    maxSeqLen: o.maxSeqLen,
-    itemFields: [
-      { name: 'item', buckets: 1009, dim: 13 },
-      { name: 'category', buckets: 97, dim: 7 },
-      { name: 'shop', buckets: 61, dim: 5 },
-      { name: 'brand', buckets: 31, dim: 0 },
-    ],
-    properties: {
-      types: ['pv', 'fav', 'cart', 'buy'],
-      typeDim: props ? 3 : 0,
-      gapBuckets: 9,
-      gapDim: props ? 2 : 0,
-      scenes: ['search', 'ads'],
-      sceneDim: props && o.scene ? 3 : 0,
-    },
-    query: o.query ? { buckets: 53, dim: 11 } : null,
-    profileFields: o.profile ? [{ name: 'age', buckets: 9, dim: 3 }, { name: 'gender', buckets: 3, dim: 0 }, { name: 'city', buckets: 101, dim: 6 }] : [],
-    hidden: 37,
-    bidirectional: o.bidirectional,
-    attentionHidden: 19,
-    tasks: [
-      { name: 'ctr', kind: 'binary', target: ['item', 'category', 'shop', 'brand'], layers: [23, 9] },
-      { name: 'l2r', kind: 'rank', target: ['item', 'shop'], layers: [17], denseFeatures: 3 },
-      { name: 'ppp', kind: 'multiclass', classes: 7, layers: [21] },
-      { name: 'spp', kind: 'binary', target: ['shop'], layers: [] },
-      { name: 'plain', kind: 'rank', target: ['category'], layers: [4, 3] },
-      { name: 'ret', kind: 'retrieval', target: ['item', 'shop', 'brand'], layers: [11, 6] },
-      { name: 'ret1', kind: 'retrieval', target: ['category'], layers: [5], history: false },
-    ],
-  };
-}
 
 interface Sessions {
   user: ort.InferenceSession;
@@ -151,16 +105,9 @@ async function checkAll(t: Test, cfg: DupnConfig, seed: number, tag: string, max
 
 t.test('onnxruntime vs reference, odd dims', async (t) => {
   let seed = 5000;
-  for (const bidirectional of [false, true]) {
-    for (const [query, profile, scene] of [
-      [false, false, false],
-      [true, true, true],
-      [true, false, true],
-      [false, true, false],
-    ]) {
-      seed += 10;
-      await checkAll(t, oddConfig({ bidirectional, query, profile, scene, maxSeqLen: 23 }), seed, `bi=${bidirectional} q=${query} prof=${profile} scene=${scene}`, 23);
-    }
+  for (const { variant, tag } of oddVariants()) {
+    seed += 10;
+    await checkAll(t, oddConfig({ ...variant, maxSeqLen: 23 }), seed, tag, 23);
   }
 });
 

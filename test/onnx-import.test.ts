@@ -6,12 +6,12 @@ import t, { Test } from 'tap';
 import { promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
 import { onnx } from '../lib/onnx/generated/onnx';
-import { ResolvedConfig, resolveConfig } from '../lib/config';
+import { ResolvedConfig, resolveConfig } from '../lib/network/config';
 import { DupnError } from '../lib/errors';
-import { Model } from '../lib/model';
+import { Model } from '../lib/model/model';
 import { decodeOnnxModel, readOnnxModel } from '../lib/onnx/import';
-import { mulberry32, randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
-import { tensorSpecs } from '../lib/tensors';
+import { mulberry32, randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
+import { tensorSpecs } from '../lib/network/tensors';
 import { noPropertiesConfig } from './support/configs';
 import { rejectsCode, throwsCode } from './support/errors';
 

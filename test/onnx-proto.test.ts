@@ -9,7 +9,7 @@ import Long from 'long';
 import { Reader, Writer } from 'protobufjs/minimal';
 import { buildOnnxGraphs } from '../lib/onnx/export';
 import { onnx } from '../lib/onnx/generated/onnx';
-import { randomTensors } from '../lib/testing';
+import { randomTensors } from '../lib/reference/random-model';
 import { noPropertiesConfig } from './support/configs';
 
 /** The top-level (field number, wire type) pairs of one message's bytes, read with protobufjs's bare Reader. */

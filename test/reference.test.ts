@@ -1,10 +1,10 @@
 import t from 'tap';
 import { DupnError } from '../lib/errors';
-import { ResolvedConfig, deriveDims, resolveConfig } from '../lib/config';
-import { Tensors, elementCount, tensorSpecs } from '../lib/tensors';
-import { UserColumns } from '../lib/columns';
-import { lstmWeights, referenceEncode, referenceLstm, referencePredict, referenceScore } from '../lib/reference';
-import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
+import { ResolvedConfig, deriveDims, resolveConfig } from '../lib/network/config';
+import { Tensors, elementCount, tensorSpecs } from '../lib/network/tensors';
+import { UserColumns } from '../lib/model/columns';
+import { lstmWeights, referenceEncode, referenceLstm, referencePredict, referenceScore } from '../lib/reference/forward';
+import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
 
 const sig = (x: number): number => 1 / (1 + Math.exp(-x));
 const close = (a: number, b: number, tol = 1e-12): boolean => Math.abs(a - b) <= tol * Math.max(1, Math.abs(b));

@@ -3,19 +3,19 @@
 // brute-force sort of score() (exclusions, the history term, k past the catalogue), training batches with
 // in-batch negatives and log Q, and learning a planted repeat-and-explore world well past popularity.
 import t from 'tap';
-import { HISTORY_FEATURES, resolveConfig } from '../lib/config';
-import { TrainingExample } from '../lib/data/example';
+import { HISTORY_FEATURES, resolveConfig } from '../lib/network/config';
+import { TrainingExample } from '../lib/data/training-example';
 import { LogRow } from '../lib/data/csv-log';
-import { PopularityRing } from '../lib/data/examples';
-import { BehaviorInput, CandidateInput, HISTORY_SCALE, UserInput, historyFeatures, historyIndex } from '../lib/features';
-import { Model } from '../lib/model';
-import { referenceEncode, referenceScore } from '../lib/reference';
+import { PopularityRing } from '../lib/data/example-builder';
+import { BehaviorInput, CandidateInput, HISTORY_SCALE, UserInput, historyFeatures, historyIndex } from '../lib/model/features';
+import { Model } from '../lib/model/model';
+import { referenceEncode, referenceScore } from '../lib/reference/forward';
 import { mulberry32 } from '../lib/random';
-import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/testing';
+import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
 import { fit } from '../lib/train/fit';
 import { packTrainBatch } from '../lib/train/batch';
 import { Trainer } from '../lib/train/trainer';
-import { bucket } from '../lib/hashing';
+import { bucket } from '../lib/model/hashing';
 import { isas, relError } from './support/compare';
 import { rejectsCode, throwsCode } from './support/errors';
 

@@ -1,29 +1,18 @@
 // scoreAll: several heads on the same candidates in one call give exactly the per-head scores.
 import t from 'tap';
-import { resolveConfig } from '../lib/config';
-import { Model } from '../lib/model';
-import { randomTensors, randomUserColumns } from '../lib/testing';
+import { Model } from '../lib/model/model';
+import { randomTensors, randomUserColumns } from '../lib/reference/random-model';
 import { relError } from './support/compare';
+import { smallTables } from './support/configs';
 import { rejectsCode, throwsCode } from './support/errors';
 
-const config = resolveConfig({
-  maxSeqLen: 20,
-  itemFields: [
-    { name: 'item', buckets: 500, dim: 12 },
-    { name: 'category', buckets: 40, dim: 6 },
-    { name: 'shop', buckets: 30, dim: 4 },
-    { name: 'brand', buckets: 20, dim: 2 },
-  ],
-  hidden: 13,
-  attentionHidden: 7,
-  tasks: [
-    { name: 'ctr', kind: 'binary', target: ['item', 'category'], layers: [17, 5] },
-    { name: 'l2r', kind: 'rank', target: ['item', 'shop'], layers: [9], denseFeatures: 3 },
-    { name: 'ppp', kind: 'multiclass', classes: 4, layers: [] },
-    { name: 'spp', kind: 'binary', target: ['shop'], layers: [] },
-    { name: 'l2r2', kind: 'rank', target: ['brand'], layers: [], denseFeatures: 2 },
-  ],
-});
+const config = smallTables([
+  { name: 'ctr', kind: 'binary', target: ['item', 'category'], layers: [17, 5] },
+  { name: 'l2r', kind: 'rank', target: ['item', 'shop'], layers: [9], denseFeatures: 3 },
+  { name: 'ppp', kind: 'multiclass', classes: 4, layers: [] },
+  { name: 'spp', kind: 'binary', target: ['shop'], layers: [] },
+  { name: 'l2r2', kind: 'rank', target: ['brand'], layers: [], denseFeatures: 2 },
+]);
 const tensors = randomTensors(config, 4, 0.4);
 const candidates = Array.from({ length: 300 }, (_, i) => ({
   item: `i${i % 97}`,

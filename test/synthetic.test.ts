@@ -1,11 +1,11 @@
 // The synthetic generator: deterministic by seed, the sizes asked for, every task labelled with valid labels
 // and oracles, inputs the model accepts, the planted structure measurable, and day 2 in the same universe.
 import t from 'tap';
-import { resolveConfig, ResolvedConfig } from '../lib/config';
+import { resolveConfig, ResolvedConfig } from '../lib/network/config';
 import { SyntheticOptions, SyntheticRecord, synthesize, synthesizeWithOracle } from '../lib/data/synthetic';
-import { GRADES, LabelledCandidate, TrainingExample } from '../lib/data/example';
-import { evaluate, oracleScorer, popularityScorer } from '../lib/evaluate';
-import { packCandidates, packUsers } from '../lib/features';
+import { GRADES, LabelledCandidate, TrainingExample } from '../lib/data/training-example';
+import { evaluate, oracleScorer, popularityScorer } from '../lib/eval/evaluate';
+import { packCandidates, packUsers } from '../lib/model/features';
 import { throwsCode } from './support/errors';
 
 const config = resolveConfig({});

@@ -1,11 +1,11 @@
 // The native trainer is reachable from JavaScript with hand-made columns: every bad batch must be refused
 // with E_INPUT naming the field, before any work, and leave the weights untouched.
 import t from 'tap';
-import { resolveConfig } from '../lib/config';
-import { NativeHeadLabels, NativeTrainBatch, native } from '../lib/native';
-import { nativeSpec } from '../lib/native-spec';
-import { tensorSpecs } from '../lib/tensors';
-import { randomTensors, randomUserColumns } from '../lib/testing';
+import { resolveConfig } from '../lib/network/config';
+import { NativeHeadLabels, NativeTrainBatch, native } from '../lib/native/addon';
+import { nativeSpec } from '../lib/native/spec';
+import { tensorSpecs } from '../lib/network/tensors';
+import { randomTensors, randomUserColumns } from '../lib/reference/random-model';
 
 const config = resolveConfig({
   maxSeqLen: 5,

@@ -7,10 +7,10 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { resolveConfig } from '../lib/config';
-import { Model } from '../lib/model';
+import { resolveConfig } from '../lib/network/config';
+import { Model } from '../lib/model/model';
 import { Trainer } from '../lib/train/trainer';
-import { randomTensors } from '../lib/testing';
+import { randomTensors } from '../lib/reference/random-model';
 import { rejectsCode } from './support/errors';
 
 const config = resolveConfig({

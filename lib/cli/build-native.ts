@@ -2,7 +2,7 @@
  * `dupn build-native`: the addon built from source, for platforms without a prebuilt binary (musl, other
  * architectures) or when a user wants one compiled for their own machine. It runs node-gyp on the
  * package's own native/binding.gyp in a scratch folder and writes the binary where the loader looks after the
- * prebuilds: a per-user cache outside node_modules, so `npm ci` does not wipe it (lib/native.ts).
+ * prebuilds: a per-user cache outside node_modules, so `npm ci` does not wipe it (lib/native/addon.ts).
  *
  * node-gyp is the copy npm itself ships (or one installed beside dupn); Node's headers are taken from the
  * running Node's install prefix when present, so nothing is downloaded then.
@@ -11,9 +11,9 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { writeFileAtomic } from '../atomic-file';
+import { writeFileAtomic } from '../io/atomic-file';
 import { DupnError } from '../errors';
-import { packageRoot, platformTag, sourceBuildPath } from '../native';
+import { packageRoot, platformTag, sourceBuildPath } from '../native/addon';
 import { Output } from './train';
 
 export interface BuildNativeFlags {

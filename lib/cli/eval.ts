@@ -6,9 +6,9 @@
 import { ReadExamplesOptions, formatOf, readExamples, readTimelines, splitByTime } from '../data';
 import { BASELINES, SequenceStats, candidateTasks } from '../eval/baselines';
 import { NextItemReport, evaluateNextItem, formatNextItem } from '../eval/next-item';
-import { TrainingExample } from '../data/example';
-import { EvalReport, evaluate, formatReport, modelScorer, popularityScorer } from '../evaluate';
-import { Model } from '../model';
+import { TrainingExample } from '../data/training-example';
+import { EvalReport, evaluate, formatReport, modelScorer, popularityScorer } from '../eval/evaluate';
+import { Model } from '../model/model';
 import { Output } from './train';
 import { formatDataReport, refuseEmpty } from './data-report';
 import { ReaderFlags, readSettings, readerOptions } from './settings';

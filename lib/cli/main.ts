@@ -5,8 +5,8 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DupnError } from '../errors';
-import { Model } from '../model';
-import { packageVersion } from '../native';
+import { Model } from '../model/model';
+import { packageVersion } from '../native/addon';
 import { buildNativeCommand } from './build-native';
 import { evalCommand } from './eval';
 import { list, numberFlag } from './settings';

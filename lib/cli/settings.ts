@@ -3,12 +3,12 @@
  *
  *   { "model": { …model config, SPEC §7… },
  *     "train": { …trainer options (lib/train/options.ts) …, "epochs": 3 },
- *     "data":  { …reader and example options (lib/data/index.ts), e.g. "format", "columns", "negatives"… } }
+ *     "data":  { …reader and example options (lib/data/reader.ts), e.g. "format", "columns", "negatives"… } }
  *
  * Command-line flags override the file key by key.
  */
 import { promises as fsp } from 'node:fs';
-import { DupnConfig } from '../config';
+import { DupnConfig } from '../network/config';
 import { DupnError, describe } from '../errors';
 import { ReadExamplesOptions } from '../data';
 import { TrainOptions } from '../train/options';

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { resolveConfig } from '../config';
+import { resolveConfig } from '../network/config';
 import { writeJsonl } from '../data';
 import { synthesize } from '../data/synthetic';
 import { DupnError } from '../errors';

@@ -5,9 +5,9 @@
  * (so about 6% of ids share a bucket with another), at least 64 and at most the default; a log has no query
  * text, so the query table keeps one bucket. A settings file that sets `itemFields` or `query` decides itself.
  */
-import { DupnConfig, ResolvedConfig, resolveConfig } from '../config';
+import { DupnConfig, ResolvedConfig, resolveConfig } from '../network/config';
 import { ReadExamplesOptions, readRows } from '../data';
-import { fieldOf } from '../data/examples';
+import { fieldOf } from '../data/example-builder';
 
 export interface SizedTables {
   config: DupnConfig;

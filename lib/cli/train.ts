@@ -5,19 +5,19 @@
  * atomically after every epoch, the checkpoint also every `--checkpoint-every` steps.
  */
 import { ExampleSource, ReadExamplesOptions, defaultValidFrom, formatOf, isHeldOutUser, readExamples, readTimelines, splitByTime, splitByUser } from '../data';
-import { DupnConfig, ResolvedConfig, defaultConfig, resolveConfig } from '../config';
-import { TrainingExample } from '../data/example';
+import { DupnConfig, ResolvedConfig, defaultConfig, resolveConfig } from '../network/config';
+import { TrainingExample } from '../data/training-example';
 import { DupnError } from '../errors';
-import { EvalReport, evaluate, formatReport, modelScorer } from '../evaluate';
+import { EvalReport, evaluate, formatReport, modelScorer } from '../eval/evaluate';
 import { BASELINES, SequenceStats, SequenceStatsOptions, candidateTasks } from '../eval/baselines';
 import { NextItemMetrics, evaluateNextItem, formatNextItem } from '../eval/next-item';
 import { calibrateHistoryWeights } from '../eval/calibrate';
 import { DataPosition, fit, isDataPosition } from '../train/fit';
 import { EmbeddingOptimizer, TrainOptions } from '../train/options';
 import { Trainer } from '../train/trainer';
-import { Model } from '../model';
-import { historyField } from '../tensors';
-import { SUCCESSOR_WINDOW } from '../successors';
+import { Model } from '../model/model';
+import { historyField } from '../network/tensors';
+import { SUCCESSOR_WINDOW } from '../model/successors';
 import { progressSink } from './progress';
 import { formatDataReport, refuseEmpty } from './data-report';
 import { sizeTablesFromData } from './table-sizes';

@@ -7,9 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { ResolvedConfig, TaskConfig } from '../config';
+import { ResolvedConfig, TaskConfig } from '../network/config';
 import { DupnError, describe } from '../errors';
-import { TrainingExample } from './example';
+import { TrainingExample } from './training-example';
 import { MalformedLog, readLineBatches } from './lines';
 
 /** Options of the JSON Lines reader. */

@@ -8,7 +8,7 @@ import { Readable, pipeline } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import { DupnError } from '../errors';
-import { MalformedRow } from './example';
+import { MalformedRow } from './training-example';
 
 /** Bytes per read; a batch holds the lines completed by one chunk. */
 const CHUNK_BYTES = 256 << 10;

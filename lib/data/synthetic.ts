@@ -35,9 +35,9 @@
  * and interests (who the users are and what they want when), behaviors (their histories), negatives,
  * requests and labels (what a cut labels, with its oracle), and options (defaults and validation).
  */
-import { UserInput } from '../features';
+import { UserInput } from '../model/features';
 import { mulberry32, seedFor } from '../random';
-import { TrainingExample } from './example';
+import { TrainingExample } from './training-example';
 import { dayBehaviors, Recent } from './synthetic/behaviors';
 import { InterestProcess } from './synthetic/interests';
 import { cutRecord, Role, roles, SyntheticRecord } from './synthetic/labels';

@@ -10,16 +10,16 @@
  * An entity is what a task's candidates are compared by, as in example construction: the item when the
  * target includes `item`, else the tuple of the target fields (a shop for `["shop"]`). Ties are broken by
  * popularity, which is what these heuristics do in practice. They score binary and rank tasks (as Scorers of
- * lib/evaluate.ts) and whole catalogues (lib/eval/next-item.ts).
+ * evaluate.ts) and whole catalogues (next-item.ts).
  */
-import { ResolvedConfig, TaskConfig } from '../config';
-import { TrainingExample } from '../data/example';
-import { fieldOf } from '../data/examples';
+import { ResolvedConfig, TaskConfig } from '../network/config';
+import { TrainingExample } from '../data/training-example';
+import { fieldOf } from '../data/example-builder';
 import { isHeldOutUser } from '../data/split';
 import { UserTimeline } from '../data/timeline';
-import { Scorer } from '../evaluate';
-import { BehaviorInput, CandidateInput } from '../features';
-import { SUCCESSOR_WINDOW } from '../successors';
+import { Scorer } from './evaluate';
+import { BehaviorInput, CandidateInput } from '../model/features';
+import { SUCCESSOR_WINDOW } from '../model/successors';
 
 export const BASELINES = ['popularity', 'recent', 'successors', 'rules'] as const;
 export type BaselineName = (typeof BASELINES)[number];

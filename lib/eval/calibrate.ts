@@ -9,10 +9,10 @@
  * the paired difference (0 turns a group off). The floor matters on small logs: Taobao's 86 selection cases
  * chose scales by gains the cases could not tell from noise.
  */
-import { HISTORY_FEATURES, RetrievalTask, denseCount } from '../config';
-import { TrainingExample } from '../data/example';
-import { Model } from '../model';
-import { historyWeightName } from '../tensors';
+import { HISTORY_FEATURES, RetrievalTask, denseCount } from '../network/config';
+import { TrainingExample } from '../data/training-example';
+import { Model } from '../model/model';
+import { historyWeightName } from '../network/tensors';
 import { SequenceStats } from './baselines';
 import { NextItemMetrics, evaluateNextItem, meanAndError } from './next-item';
 

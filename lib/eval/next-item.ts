@@ -15,14 +15,14 @@
  * case (the mean paired difference and its standard error), so a report says which gaps the test set can
  * tell apart.
  */
-import { LabelledCandidate, TrainingExample } from '../data/example';
+import { LabelledCandidate, TrainingExample } from '../data/training-example';
 import { DupnError } from '../errors';
-import { Model } from '../model';
+import { Model } from '../model/model';
 import { mulberry32 } from '../random';
-import { isAsyncIterable } from '../evaluate';
+import { isAsyncIterable } from './evaluate';
 import { BASELINES, EntityStats, SequenceStats, behaviorKey, entityFields } from './baselines';
-import { RetrievalTask } from '../config';
-import { BehaviorInput, CandidateInput } from '../features';
+import { RetrievalTask } from '../network/config';
+import { BehaviorInput, CandidateInput } from '../model/features';
 
 /** Metrics of one scorer. */
 export interface NextItemMetrics {

@@ -1,15 +1,16 @@
 /**
- * The onnxruntime backend: the model exported to ONNX (lib/onnx/export.ts) and run by onnxruntime-node
- * behind the same Model API — the reference users trust and the benchmark peer. Sessions are created
- * once, asynchronously; onnxruntime-node has no synchronous run, so the `*Sync` twins are refused.
+ * The onnxruntime backend: the model exported to ONNX (export.ts), fed as feeds.ts lays its inputs out, and run by
+ * onnxruntime-node behind the same Model API — the reference users trust and the benchmark peer. Sessions are
+ * created once, asynchronously; onnxruntime-node has no synchronous run, so the `*Sync` twins are refused.
  */
 import type * as Ort from 'onnxruntime-node';
-import { Backend } from '../backend';
-import { CandidateColumns, UserColumns, validateCandidateColumns, validateUserColumns } from '../columns';
-import { ResolvedConfig, taskOutputs } from '../config';
+import { Backend } from '../model/backend';
+import { CandidateColumns, UserColumns, validateCandidateColumns, validateUserColumns } from '../model/columns';
+import { ResolvedConfig, taskOutputs } from '../network/config';
 import { DupnError } from '../errors';
-import { Tensors } from '../tensors';
-import { Feed, buildOnnxGraphs, candidateFeeds, padUsers, predictFeeds, raggedAttention } from './export';
+import { Tensors } from '../network/tensors';
+import { buildOnnxGraphs } from './export';
+import { Feed, candidateFeeds, padUsers, predictFeeds, raggedAttention } from './feeds';
 
 /** How a user adds the optional peer; the variable stops its install script downloading CUDA libraries. */
 export const INSTALL_ONNXRUNTIME = 'ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node@^1.30.0';
@@ -42,7 +43,7 @@ interface Sessions {
   heads: Ort.InferenceSession[];
 }
 
-/** dupn's feeds (lib/onnx/export.ts) as onnxruntime tensors. */
+/** dupn's feeds (feeds.ts) as onnxruntime tensors. */
 export function toOrt(feeds: Record<string, Feed>): Record<string, Ort.Tensor> {
   const ort = onnxruntime();
   const out: Record<string, Ort.Tensor> = {};

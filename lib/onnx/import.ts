@@ -9,11 +9,11 @@
  */
 import * as nodePath from 'node:path';
 import { onnx } from './generated/onnx';
-import { ResolvedConfig } from '../config';
+import { ResolvedConfig } from '../network/config';
 import { DupnError, describe } from '../errors';
-import { readRegularFile } from '../atomic-file';
-import { checkModelMetadata, firstNonFinite, float32At, shapeText } from '../model-file';
-import { TensorSpec, elementCount, tensorSpecs } from '../tensors';
+import { readRegularFile } from '../io/atomic-file';
+import { checkModelMetadata, firstNonFinite, float32At, shapeText } from '../io/model-file';
+import { TensorSpec, elementCount, tensorSpecs } from '../network/tensors';
 
 /** What one ONNX file of a dupn model holds, after validation. */
 export interface OnnxModelFile {

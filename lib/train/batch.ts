@@ -3,14 +3,14 @@
  * labelled candidates (sorted by their user, as the addon requires) or the class labels. Every label is
  * checked and a bad one is reported with its path (`examples[3].labels.ctr[2].label`).
  */
-import { ResolvedConfig, RetrievalTask, TaskConfig } from '../config';
+import { ResolvedConfig, RetrievalTask, TaskConfig } from '../network/config';
 import { describe, inputError } from '../errors';
-import { CandidateInput, HistoryIndex, RetrievalInputs, historyIndex, packCandidates, packUsers } from '../features';
-import { hashKey } from '../hashing';
-import { PRIOR_FLOOR, historyField } from '../tensors';
-import { NativeHeadLabels, NativeTrainBatch } from '../native';
-import { LabelledCandidate, TrainingExample } from '../data/example';
-import { SuccessorTable, recentItems, successorFeatures } from '../successors';
+import { CandidateInput, HistoryIndex, RetrievalInputs, historyIndex, packCandidates, packUsers } from '../model/features';
+import { hashKey } from '../model/hashing';
+import { PRIOR_FLOOR, historyField } from '../network/tensors';
+import { NativeHeadLabels, NativeTrainBatch } from '../native/addon';
+import { LabelledCandidate, TrainingExample } from '../data/training-example';
+import { SuccessorTable, recentItems, successorFeatures } from '../model/successors';
 import { seedFor } from '../random';
 
 /**

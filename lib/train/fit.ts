@@ -4,8 +4,8 @@
  * a resumed run skips the examples already trained on and continues with the same batches.
  */
 import { DupnError, inputError } from '../errors';
-import { TrainingExample } from '../data/example';
-import { Model } from '../model';
+import { TrainingExample } from '../data/training-example';
+import { Model } from '../model/model';
 import { mulberry32, seedFor } from '../random';
 import { StepReport, Trainer } from './trainer';
 

@@ -1,9 +1,9 @@
 /**
  * Trainer options: what a caller may set, the defaults, and their validation (errors name the option).
  */
-import { ResolvedConfig } from '../config';
+import { ResolvedConfig } from '../network/config';
 import { DupnError, describe, inputError } from '../errors';
-import { tensorSpecs } from '../tensors';
+import { tensorSpecs } from '../network/tensors';
 
 /** The optimizers of the embedding tables (see {@link TrainOptions.embeddingOptimizer}). */
 /** Default {@link TrainOptions.successorDropout}. */

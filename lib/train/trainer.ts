@@ -2,22 +2,21 @@
  * The Trainer: owns a writable copy of a model's tensors and their optimizer state, and runs one native
  * step (forward, backward, update, on the compute pool) per batch of {@link TrainingExample}s. It can hand
  * out a serving {@link Model} at any time, save the model, and save/resume checkpoints (weights + optimizer
- * state + step + the caller's data position) written atomically.
+ * state + step + the caller's data position) written atomically (the file: lib/io/checkpoint.ts).
  */
 import * as os from 'node:os';
-import { DupnConfig, ResolvedConfig, resolveConfig } from '../config';
+import { DupnConfig, ResolvedConfig, resolveConfig } from '../network/config';
 import { DupnError, inputError } from '../errors';
-import { TrainingExample } from '../data/example';
-import { initTensors } from '../init';
-import { Model, ModelOptions } from '../model';
-import { CHECKSUM_KEY, firstNonFinite, loadModelFile, saveModelFile, tensorAt, tensorsDigest, verifyChecksum } from '../model-file';
-import { NativeTrainer, fromNativeError, native } from '../native';
-import { nativeSpec } from '../native-spec';
-import { encodeSafetensors, parseSafetensors } from '../safetensors';
-import { readRegularFile, writeFileAtomic } from '../atomic-file';
-import { PRIOR_FLOOR, SUCCESSORS_UNUSED, Tensors, elementCount, historyField, isStatistic, priorName, successorNames, tensorSpecs } from '../tensors';
-import { SUCCESSOR_WINDOW, SuccessorTable, checkSuccessorTable } from '../successors';
-import { Categorical, bucketMany } from '../hashing';
+import { TrainingExample } from '../data/training-example';
+import { initTensors } from '../network/init';
+import { Model, ModelOptions } from '../model/model';
+import { Moments, openCheckpoint, writeCheckpoint } from '../io/checkpoint';
+import { loadModelFile, saveModelFile } from '../io/model-file';
+import { NativeTrainer, fromNativeError, native } from '../native/addon';
+import { nativeSpec } from '../native/spec';
+import { PRIOR_FLOOR, SUCCESSORS_UNUSED, Tensors, elementCount, historyField, isStatistic, priorName, successorNames, tensorSpecs } from '../network/tensors';
+import { SUCCESSOR_WINDOW, SuccessorTable, checkSuccessorTable } from '../model/successors';
+import { Categorical, bucketMany } from '../model/hashing';
 import { packTrainBatch } from './batch';
 import { EmbeddingOptimizer, ResolvedTrainOptions, TrainOptions, frozenBy, learningRateAt, resolveTrainOptions } from './options';
 
@@ -26,7 +25,7 @@ import { EmbeddingOptimizer, ResolvedTrainOptions, TrainOptions, frozenBy, learn
  * Adagrad, no m and one v per row. Adagrad accumulators start small and positive (as TensorFlow's do), so
  * the first steps are bounded; row-wise ones at 0 (as FBGEMM's: the first step is then a normalised one).
  */
-function freshMoments(spec: { name: string; shape: number[] }, optimizer: EmbeddingOptimizer): { m: Float32Array; v: Float32Array } {
+function freshMoments(spec: { name: string; shape: number[] }, optimizer: EmbeddingOptimizer): Moments {
   const n = elementCount(spec.shape);
   const table = spec.name.startsWith('emb.');
   if (table && optimizer === 'rowwise-adagrad' && spec.shape.length === 2 && spec.shape[1] > 1) {
@@ -51,9 +50,6 @@ export interface StepReport {
   learningRate: number;
 }
 
-const CHECKPOINT_FORMAT = 'dupn-checkpoint';
-const CHECKPOINT_VERSION = '1';
-
 export class Trainer {
   readonly config: ResolvedConfig;
   readonly options: ResolvedTrainOptions;
@@ -62,14 +58,14 @@ export class Trainer {
     return this.stepCount;
   }
   private readonly tensors: Tensors;
-  private readonly moments: Map<string, { m: Float32Array; v: Float32Array }>;
+  private readonly moments: Map<string, Moments>;
   private handle: NativeTrainer | null;
   private stepCount: number;
   private running = false;
   private readonly frozen: boolean[];
   private readonly successorTables = new Map<string, SuccessorTable | undefined>();
 
-  private constructor(config: ResolvedConfig, tensors: Tensors, options: ResolvedTrainOptions, moments?: Map<string, { m: Float32Array; v: Float32Array }>, step = 0) {
+  private constructor(config: ResolvedConfig, tensors: Tensors, options: ResolvedTrainOptions, moments?: Map<string, Moments>, step = 0) {
     checkSuccessorTable(config, tensors, 'model');
     this.config = config;
     this.options = options;
@@ -308,27 +304,8 @@ export class Trainer {
    */
   async saveCheckpoint(path: string, position: unknown = null): Promise<void> {
     this.idle('saveCheckpoint');
-    const specs = tensorSpecs(this.config);
-    const tensors = [
-      ...specs.map((s) => ({ name: s.name, data: this.tensors.get(s.name)!, shape: s.shape })),
-      // Row-wise state (no m, one v per row) is stored as it is: opt.v.<table> of shape [rows].
-      ...specs.filter((s) => this.moments.get(s.name)!.m.length > 0).map((s) => ({ name: `opt.m.${s.name}`, data: this.moments.get(s.name)!.m, shape: s.shape })),
-      ...specs.map((s) => {
-        const v = this.moments.get(s.name)!.v;
-        return { name: `opt.v.${s.name}`, data: v, shape: v.length === elementCount(s.shape) ? s.shape : [v.length] };
-      }),
-    ];
     const { isa: _isa, threads: _threads, ...kept } = this.options;
-    const metadata = {
-      format: CHECKPOINT_FORMAT,
-      format_version: CHECKPOINT_VERSION,
-      config: JSON.stringify(this.config),
-      options: JSON.stringify(kept),
-      step: String(this.stepCount),
-      position: JSON.stringify(position ?? null),
-      [CHECKSUM_KEY]: tensorsDigest(tensors.map((x) => x.data)),
-    };
-    await writeFileAtomic(path, encodeSafetensors(metadata, tensors));
+    await writeCheckpoint(path, { config: this.config, options: kept, step: this.stepCount, position, tensors: this.tensors, moments: this.moments });
   }
 
   /**
@@ -336,52 +313,11 @@ export class Trainer {
    * a deliberate change, any other option. Returns the saved position.
    */
   static async resume(path: string, options: TrainOptions = {}): Promise<{ trainer: Trainer; position: unknown }> {
-    const bytes = await readRegularFile(path, 'checkpoint');
-    const fail = (problem: string): never => {
-      throw new DupnError('E_MODEL_FILE', `${path}: ${problem}`);
-    };
-    const parsed = parseSafetensors(bytes, path);
-    const meta = parsed.metadata;
-    if (meta['format'] !== CHECKPOINT_FORMAT) fail(`not a dupn checkpoint (format ${JSON.stringify(meta['format'])})`);
-    if (meta['format_version'] !== CHECKPOINT_VERSION) fail(`unsupported checkpoint version ${JSON.stringify(meta['format_version'])}`);
-    let config: ResolvedConfig;
-    let saved: TrainOptions;
-    let position: unknown;
-    try {
-      config = resolveConfig(JSON.parse(meta['config'] ?? ''));
-      saved = JSON.parse(meta['options'] ?? '') as TrainOptions;
-      position = JSON.parse(meta['position'] ?? 'null');
-    } catch (e) {
-      throw new DupnError('E_MODEL_FILE', `${path}: bad metadata: ${(e as Error).message}`, { cause: e });
-    }
-    const step = Number(meta['step']);
-    if (!Number.isSafeInteger(step) || step < 0) fail(`bad step ${JSON.stringify(meta['step'])}`);
-    const { lambdas: _l, ...rest } = saved as TrainOptions & { lambdas?: number[] };
-    const o = resolveTrainOptions(config, { ...rest, ...options }, os.availableParallelism());
-    // Checked like a model file (tensorAt: there, F32, the config's shape; then finite), and optimizer second
-    // moments and accumulators ≥ 0. Copied: the trainer writes them.
-    const read = (name: string, shape: readonly number[], nonNegative = false): Float32Array => {
-      const data = Float32Array.from(tensorAt(bytes, parsed, name, shape, fail));
-      const bad = firstNonFinite(data);
-      if (bad >= 0) fail(`tensor "${name}" holds a non-finite value at ${bad}`);
-      if (nonNegative) {
-        const neg = data.findIndex((x) => x < 0);
-        if (neg >= 0) fail(`tensor "${name}" holds a negative value at ${neg} (optimizer second moments are ≥ 0)`);
-      }
-      return data;
-    };
-    const tensors: Tensors = new Map();
-    const moments = new Map<string, { m: Float32Array; v: Float32Array }>();
-    for (const s of tensorSpecs(config)) {
-      tensors.set(s.name, read(s.name, s.shape));
-      const fresh = freshMoments(s, o.embeddingOptimizer);
-      moments.set(s.name, {
-        m: fresh.m.length > 0 ? read(`opt.m.${s.name}`, s.shape) : fresh.m,
-        v: read(`opt.v.${s.name}`, fresh.v.length === elementCount(s.shape) ? s.shape : [fresh.v.length], true),
-      });
-    }
-    verifyChecksum(bytes, parsed, fail); // last: a structural problem is said as such
-    return { trainer: new Trainer(config, tensors, o, moments, step), position };
+    const file = await openCheckpoint(path);
+    const { lambdas: _l, ...rest } = file.options as TrainOptions & { lambdas?: number[] };
+    const o = resolveTrainOptions(file.config, { ...rest, ...options }, os.availableParallelism());
+    const { tensors, moments } = file.readState((s) => freshMoments(s, o.embeddingOptimizer));
+    return { trainer: new Trainer(file.config, tensors, o, moments, file.step), position: file.position };
   }
 
   /** Frees the native trainer (the weights stay readable through models made by {@link toModel}). */

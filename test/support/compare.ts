@@ -1,5 +1,5 @@
 // Helpers shared by the native-vs-reference tests.
-import { native } from '../../lib/native';
+import { native } from '../../lib/native/addon';
 
 /** ‖a − b‖₂ / ‖b‖₂ (0 when both are zero). */
 export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {

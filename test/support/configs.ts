@@ -1,5 +1,5 @@
 // Configs shared by several test files.
-import { ResolvedConfig, resolveConfig } from '../../lib/config';
+import { DupnConfig, ResolvedConfig, resolveConfig } from '../../lib/network/config';
 import { mulberry32 } from '../../lib/random';
 
 /** Paper-size network dims (H 128 × 2, Dx 64, Dp 16, Dq 32, Du 32) with small tables, so tests stay light. */
@@ -38,5 +38,89 @@ export function noPropertiesConfig(): ResolvedConfig {
     bidirectional: false,
     attentionHidden: 3,
     tasks: [{ name: 'ctr', kind: 'binary', target: ['item'], layers: [] }],
+  });
+}
+
+/** What {@link oddConfig} varies. */
+export interface OddOptions {
+  bidirectional: boolean;
+  query: boolean;
+  /** Profile fields age, gender (dim 0) and city; false: none. */
+  profile: boolean;
+  scene: boolean;
+  /** false: every property dim 0 (Dp = 0). Default true. */
+  props?: boolean;
+  maxSeqLen: number;
+}
+
+/** The variants of {@link oddConfig} the forward and ONNX tests sweep (with their names): one and two directions, each with none, all and some of the optional parts. */
+export function oddVariants(): { variant: Omit<OddOptions, 'props' | 'maxSeqLen'>; tag: string }[] {
+  const out: { variant: Omit<OddOptions, 'props' | 'maxSeqLen'>; tag: string }[] = [];
+  for (const bidirectional of [false, true]) {
+    for (const [query, profile, scene] of [
+      [false, false, false],
+      [true, true, true],
+      [true, false, true],
+      [false, true, false],
+    ]) {
+      out.push({ variant: { bidirectional, query, profile, scene }, tag: `bi=${bidirectional} q=${query} prof=${profile} scene=${scene}` });
+    }
+  }
+  return out;
+}
+
+/**
+ * Dims deliberately not multiples of 16 (or of 8), so every kernel tail is exercised; brand (and, with a
+ * profile, gender) has dim 0. Every head kind: binary and rank heads of 0–2 hidden layers, one with dense
+ * features, a multiclass head, and two retrieval heads, one without history features.
+ */
+export function oddConfig(o: OddOptions): DupnConfig {
+  const props = o.props ?? true;
+  return {
+    maxSeqLen: o.maxSeqLen,
+    itemFields: [
+      { name: 'item', buckets: 1009, dim: 13 },
+      { name: 'category', buckets: 97, dim: 7 },
+      { name: 'shop', buckets: 61, dim: 5 },
+      { name: 'brand', buckets: 31, dim: 0 },
+    ],
+    properties: {
+      types: ['pv', 'fav', 'cart', 'buy'],
+      typeDim: props ? 3 : 0,
+      gapBuckets: 9,
+      gapDim: props ? 2 : 0,
+      scenes: ['search', 'ads'],
+      sceneDim: props && o.scene ? 3 : 0,
+    },
+    query: o.query ? { buckets: 53, dim: 11 } : null,
+    profileFields: o.profile ? [{ name: 'age', buckets: 9, dim: 3 }, { name: 'gender', buckets: 3, dim: 0 }, { name: 'city', buckets: 101, dim: 6 }] : [],
+    hidden: 37,
+    bidirectional: o.bidirectional,
+    attentionHidden: 19,
+    tasks: [
+      { name: 'ctr', kind: 'binary', target: ['item', 'category', 'shop', 'brand'], layers: [23, 9] },
+      { name: 'l2r', kind: 'rank', target: ['item', 'shop'], layers: [17], denseFeatures: 3 },
+      { name: 'ppp', kind: 'multiclass', classes: 7, layers: [21] },
+      { name: 'spp', kind: 'binary', target: ['shop'], layers: [] },
+      { name: 'plain', kind: 'rank', target: ['category'], layers: [4, 3] },
+      { name: 'ret', kind: 'retrieval', target: ['item', 'shop', 'brand'], layers: [11, 6] },
+      { name: 'ret1', kind: 'retrieval', target: ['category'], layers: [5], history: false },
+    ],
+  };
+}
+
+/** Four item fields with small tables of unequal dims (12, 6, 4, 2), H 13, A 7, histories up to 20: the caller's heads on small, fast models. */
+export function smallTables(tasks: DupnConfig['tasks']): ResolvedConfig {
+  return resolveConfig({
+    maxSeqLen: 20,
+    itemFields: [
+      { name: 'item', buckets: 500, dim: 12 },
+      { name: 'category', buckets: 40, dim: 6 },
+      { name: 'shop', buckets: 30, dim: 4 },
+      { name: 'brand', buckets: 20, dim: 2 },
+    ],
+    hidden: 13,
+    attentionHidden: 7,
+    tasks,
   });
 }

@@ -2,7 +2,7 @@
  * Behaviour history: the sessions of one calendar day, drawn from the tastes of their moment (short interest
  * sessions, long noise scrolls), and the window of most recent behaviours a history is cut from.
  */
-import { BehaviorInput } from '../../features';
+import { BehaviorInput } from '../../model/features';
 import { mulberry32, seedFor } from '../../random';
 import { InterestProcess } from './interests';
 import { NOISE, Scene, SCENE_SHARE } from './planted';

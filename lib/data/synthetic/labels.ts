@@ -3,10 +3,10 @@
  * shop of the next purchase), its labels drawn from the tastes at the cut, and the generator's own
  * probabilities for them as the oracle.
  */
-import { ResolvedConfig, TaskConfig } from '../../config';
+import { ResolvedConfig, TaskConfig } from '../../network/config';
 import { DupnError } from '../../errors';
-import { UserInput } from '../../features';
-import { GRADES, LabelledCandidate, TrainingExample } from '../example';
+import { UserInput } from '../../model/features';
+import { GRADES, LabelledCandidate, TrainingExample } from '../training-example';
 import { positivePosterior } from './negatives';
 import { GRADE_THRESHOLDS, LIST_HISTORY, LIST_PERSONAL } from './planted';
 import { normal, shuffle, sigmoid } from './random';
@@ -16,7 +16,7 @@ import { clickNormaliser, clickProbability, CutContext, drawRequest, Request } f
 export interface SyntheticRecord {
   example: TrainingExample;
   /**
-   * The generator's truth for every labelled task, laid out as lib/evaluate.ts's `Scorer` returns scores
+   * The generator's truth for every labelled task, laid out as lib/eval/evaluate.ts's `Scorer` returns scores
    * for one example: binary tasks the probability that each candidate (in label order) is the positive;
    * rank tasks the logit of each shown item's true click probability (a monotone function of its expected
    * gain, so it also ranks optimally for NDCG); multiclass tasks the class distribution (`classes` entries).

@@ -2,7 +2,7 @@
  * Sampled negatives at a cut: the sampler (popularity, uniform, the categories of the history) with the exact
  * probability of each draw, and the posterior that turns those probabilities into a binary task's oracle.
  */
-import { BehaviorInput } from '../../features';
+import { BehaviorInput } from '../../model/features';
 import { NEG_HISTORY, NEG_POPULAR, NEG_UNIFORM } from './planted';
 import { clamp, Rand } from './random';
 import { CategoryMix } from './tastes';

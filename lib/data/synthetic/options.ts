@@ -2,7 +2,7 @@
  * Options of the synthetic generator: the defaults, what a caller may pass, and their validation into the
  * resolved form the generators work from. Bad options throw `DupnError('E_INPUT')` at the call that passed them.
  */
-import { ResolvedConfig } from '../../config';
+import { ResolvedConfig } from '../../network/config';
 import { DupnError, describe } from '../../errors';
 import { UniverseSizes } from './world';
 

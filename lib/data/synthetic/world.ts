@@ -3,7 +3,7 @@
  * category popularity, topics and sellers behind them. Built once from the universe seed; users, sessions
  * and labels all draw from it.
  */
-import { CandidateInput } from '../../features';
+import { CandidateInput } from '../../model/features';
 import { mulberry32, seedFor } from '../../random';
 import { clamp, cumulative, normal, pick, Rand, sampleCum } from './random';
 

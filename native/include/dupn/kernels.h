@@ -1,5 +1,5 @@
 // Instruction-set kernels behind one table chosen at run time (CPUID), so a shipped binary never needs
-// -march=native and tests can force each path in turn (DUPN_ISA).
+// -march=native; a caller can force a path by name (select_kernels).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -71,7 +71,7 @@ struct Bf16Kernels {
 };
 
 namespace kernels {
-extern const KernelTable portable;
+extern const KernelTable baseline;
 #if defined(__x86_64__) || defined(_M_X64)
 extern const KernelTable avx2;
 extern const KernelTable avx512;
@@ -93,8 +93,9 @@ inline uint16_t to_bf16(float x) {
 // W^T (K × N floats, row-major) → ceil(K/2) × N bf16 pairs, the B layout of Bf16Kernels::gemm.
 AlignedPairs pack_bf16_pairs(const float* wt, int K, int N);
 
-// The best table this CPU supports, or the one DUPN_ISA names (an error string if it names an
-// unknown or unsupported one).
+// The best table this CPU supports when `forced` is empty, else the one it names ("baseline", "avx2",
+// "avx512"; null with *error set when it names an unknown or unsupported one). C++ reads no environment:
+// the TypeScript side passes the `isa` option, or $DUPN_ISA when that is not given.
 const KernelTable* select_kernels(const std::string& forced, std::string* error);
 
 // Names of the instruction-set paths this CPU can run, best last.

@@ -1,14 +1,14 @@
-// The DUPN model as the native core sees it: dimensions, borrowed embedding tables and weights packed
-// for the kernels at load time. Plain C++17, no Node-API.
+// The DUPN model as the native core's callers see it: the spec a model is built from (dimensions, borrowed
+// embedding tables and weights), the columnar batches it reads, and the entry points of the forward pass.
+// The packed layouts the kernels read are internal to the core (native/src/core/packed_model.h). Plain
+// C++17, no Node-API.
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "dupn/aligned.h"
 #include "dupn/kernels.h"
-#include "dupn/projection_cache.h"
 
 namespace dupn {
 
@@ -63,29 +63,7 @@ struct ModelSpec {
   int gate_block = 0;        // KernelTable::gate_block of the kernels that will run (0: no fused step)
 };
 
-// A dense layer packed for the kernels: W transposed to in × out.
-struct PackedLayer {
-  AlignedFloats wt;
-  AlignedFloats b;
-  int out = 0, in = 0;
-};
-
-struct Head {
-  TaskKind kind;
-  std::vector<int> target_fields;
-  int target_dim = 0, dense = 0, outputs = 0;
-  // Layer 0 split by input block so W_U·U is computed once per user (decoupled scoring).
-  PackedLayer first_user, first_target, first_dense;  // b lives in first_user
-  std::vector<PackedLayer> rest;
-  // Retrieval: score = ⟨user tower(U), item tower(t)⟩ + dense_w·dense. The user tower is first_user + rest
-  // (like a multiclass head's MLP, `outputs` = the vector width); the item tower is its own stack.
-  std::vector<PackedLayer> item_tower;
-  AlignedFloats dense_w;
-  // W_t·t per candidate (retrieval: the item vector), when the model was built with a cache.
-  std::unique_ptr<ProjectionCache> cache;
-};
-
-// Borrowed columnar inputs of a user batch (see lib/columns.ts).
+// Borrowed columnar inputs of a user batch (see lib/model/columns.ts).
 struct UserBatch {
   int batch = 0;
   const int32_t* lengths = nullptr;
@@ -106,42 +84,28 @@ struct CandidateBatch {
   int64_t dense_len = 0;
 };
 
-class Model {
- public:
-  // Validates the spec (sizes, consistency) and packs weights; returns null with *error set on failure.
-  static std::unique_ptr<Model> build(const ModelSpec& spec, std::string* error);
+// The model packed for the kernels (its weights transposed, gates fused, attention split by input block) and
+// its heads: their layout is the core's alone (native/src/core/packed_model.h). Outside the core a Model is
+// built, asked for what the functions below answer, and passed back to the core's entry points.
+struct Head;
+class Model;
 
-  int max_seq_len, hidden, directions, dh, attention_hidden;
-  int dx, dp, dq, du, user_dim;
-  int item_fields() const { return static_cast<int>(item_tables.size()); }
-  int profile_fields() const { return static_cast<int>(profile_tables.size()); }
-
-  std::vector<Table> item_tables, profile_tables;
-  Table type_table, gap_table, scene_table, query_table;
-
-  struct Direction {
-    AlignedFloats wxp_t;  // [(Dx + Dp), 4H]: wx and wp transposed, zero where g has no property term
-    AlignedFloats wh_t;   // [H, 4H]
-    AlignedFloats b;      // [4H]
-    AlignedPairs wxp_bf, wh_bf;  // the same as bf16 pairs (precision "bf16" only)
-    // The interleaved gate layout of the fused step (KernelTable::lstm_step), when it is used: columns
-    // in blocks of gate_block units × gates i, f, g, o; gp columns, zero for padding units.
-    AlignedFloats wxp_i, wh_i, b_i;
-  } dir[2];
-
-  // Fused recurrent step: units per block (0: GEMM + lstm_cell), padded units hp and columns gp.
-  int gate_block = 0, hp = 0, gp = 0;
-
-  // Non-null when the model runs its big products in bf16.
-  const Bf16Kernels* bf16 = nullptr;
-  AlignedPairs attn_h_bf;  // the H_t rows of attn_hp_t as bf16 pairs
-
-  AlignedFloats attn_hp_t;  // [(dh + dp), A]: columns of attn.w that see H_t and p_t, transposed
-  AlignedFloats attn_qu_t;  // [(dq + du), A]: columns that see q and u (constant per user)
-  AlignedFloats attn_b, attn_v;
-
-  std::vector<Head> heads;
+// Deletes a Model (its size is known only to the core).
+struct ModelDeleter {
+  void operator()(Model* m) const;
 };
+using ModelPtr = std::unique_ptr<Model, ModelDeleter>;
+
+// Validates the spec (sizes, consistency) and packs weights; returns null with *error set on failure.
+ModelPtr build_model(const ModelSpec& spec, std::string* error);
+
+// What a built model says of itself to its callers.
+int user_dim(const Model& m);                // floats per user vector U
+int item_field_count(const Model& m);        // ids per item row (behaviours and candidates)
+int head_count(const Model& m);              // heads, in spec order
+const Head& head_at(const Model& m, int i);  // 0 <= i < head_count(m)
+TaskKind head_kind(const Head& h);
+int head_outputs(const Head& h);  // floats per user of predict: a multiclass head's classes, a retrieval head's vector width
 
 // Checks every id of a batch against its table (untrusted columnar input); "" when valid, else a
 // message naming the field and the offending position.

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "activations.h"
-#include "dupn/model.h"
+#include "packed_model.h"
 #include "dupn/thread_pool.h"
 
 namespace dupn {

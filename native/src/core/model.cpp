@@ -2,7 +2,7 @@
 // into the layouts the kernels read (transposed, gates fused).
 #include <string>
 
-#include "dupn/model.h"
+#include "packed_model.h"
 
 namespace dupn {
 namespace {
@@ -248,6 +248,17 @@ std::string check_ids(const int32_t* ids, int64_t count, int stride, int col, in
 }
 
 }  // namespace
+
+void ModelDeleter::operator()(Model* m) const { delete m; }
+
+ModelPtr build_model(const ModelSpec& spec, std::string* error) { return ModelPtr(Model::build(spec, error).release()); }
+
+int user_dim(const Model& m) { return m.user_dim; }
+int item_field_count(const Model& m) { return m.item_fields(); }
+int head_count(const Model& m) { return static_cast<int>(m.heads.size()); }
+const Head& head_at(const Model& m, int i) { return m.heads[static_cast<size_t>(i)]; }
+TaskKind head_kind(const Head& h) { return h.kind; }
+int head_outputs(const Head& h) { return h.outputs; }
 
 std::string validate_users(const Model& m, const UserBatch& in) {
   if (in.batch < 0) return "batch: negative";

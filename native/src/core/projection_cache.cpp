@@ -1,4 +1,4 @@
-#include "dupn/projection_cache.h"
+#include "projection_cache.h"
 
 #include <cstring>
 

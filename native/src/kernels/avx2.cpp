@@ -1,5 +1,6 @@
-// AVX2+FMA kernel: 4 rows × 16 columns of C in 8 ymm accumulators; column tails use masked loads so
-// every element sees the same FMA sequence as in the full tiles.
+// AVX2+FMA kernels. The GEMM keeps 6 rows × 16 columns of C in 12 ymm accumulators while K streams by (the
+// last 1–5 rows: a tile of that many); column tails use masked loads so every element sees the same FMA
+// sequence as in the full tiles.
 #include <immintrin.h>
 
 #include "dupn/kernels.h"

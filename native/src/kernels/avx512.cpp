@@ -1,5 +1,6 @@
-// AVX-512 kernel: 4 rows × 64 columns of C live in 16 zmm accumulators while K streams by; column
-// tails use masks so every element sees the same FMA sequence as in the full tiles.
+// AVX-512 kernels. The GEMM keeps 6 rows × 64 columns of C in 24 zmm accumulators while K streams by (the
+// last 1–5 rows: a tile of that many); column tails use masks so every element sees the same FMA sequence
+// as in the full tiles.
 #include <immintrin.h>
 
 #include "avx512_mask.h"

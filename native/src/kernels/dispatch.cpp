@@ -56,7 +56,7 @@ const KernelTable* select_kernels(const std::string& forced, std::string* error)
   if (forced.empty()) {
     if (has_avx512()) return &kernels::avx512;
     if (has_avx2()) return &kernels::avx2;
-    return &kernels::portable;
+    return &kernels::baseline;
   }
   if (forced == "avx512") {
     if (has_avx512()) return &kernels::avx512;
@@ -64,9 +64,9 @@ const KernelTable* select_kernels(const std::string& forced, std::string* error)
     if (has_avx2()) return &kernels::avx2;
   }
 #else
-  if (forced.empty()) return &kernels::portable;
+  if (forced.empty()) return &kernels::baseline;
 #endif
-  if (forced == "baseline") return &kernels::portable;
+  if (forced == "baseline") return &kernels::baseline;
   if (error) *error = "instruction set \"" + forced + "\" is unknown or not supported by this CPU (supported: " + supported_isas() + ")";
   return nullptr;
 }

@@ -25,7 +25,7 @@ namespace {
 // The core model plus references that keep its borrowed embedding tables alive. Released on the JS
 // thread only: by the wrapper (dispose/finalize) or by the last job that used it.
 struct Holder {
-  std::unique_ptr<dupn::Model> model;
+  dupn::ModelPtr model;
   std::vector<Napi::ObjectReference> refs;
 };
 
@@ -51,9 +51,10 @@ std::shared_ptr<const Candidates> candidates(const Napi::Value& v, const dupn::M
   out->items = i32_copy(c.Get("items"), "candidates.items");
   if (with_dense) out->dense = f32_copy(c.Get("dense"), "candidates.dense");
   const int64_t n = static_cast<int64_t>(out->items.size());
-  if (m.item_fields() == 0 || n % m.item_fields() != 0 || n / m.item_fields() > 0x7fffffff)
+  const int64_t fields = dupn::item_field_count(m);
+  if (fields == 0 || n % fields != 0 || n / fields > 0x7fffffff)
     throw_code(v.Env(), codes::kInput, "candidates.items: length is not a multiple of the item-field count");
-  out->count = static_cast<int>(n / m.item_fields());
+  out->count = static_cast<int>(n / fields);
   return out;
 }
 
@@ -86,7 +87,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                  std::string("precision \"bf16\" needs AVX-512-BF16 and the avx512 path; this CPU runs ") + dupn::supported_isas() +
                      (dupn::bf16_kernels() ? " (the isa option forced " + std::string(kernels_->isa) + ")" : " without AVX-512-BF16"));
     std::string error;
-    holder->model = dupn::Model::build(spec, &error);
+    holder->model = dupn::build_model(spec, &error);
     if (!holder->model) throw_code(env, codes::kConfig, "the config does not build a model: " + error);
     holder_ = std::move(holder);
   }
@@ -129,8 +130,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     if (!err.empty()) throw_code(env, codes::kInput, "columns." + err);
     int64_t steps = 0;
     for (int b = 0; b < in.batch; ++b) steps += in.lengths[b];
-    if (users->length() != static_cast<int64_t>(in.batch) * m.user_dim)
-      throw_code(env, codes::kInput, "users output: expected " + std::to_string(static_cast<int64_t>(in.batch) * m.user_dim) + " floats");
+    const int64_t floats = static_cast<int64_t>(in.batch) * dupn::user_dim(m);
+    if (users->length() != floats) throw_code(env, codes::kInput, "users output: expected " + std::to_string(floats) + " floats");
     if (attention->data() && attention->length() != steps)
       throw_code(env, codes::kInput, "attention output: expected " + std::to_string(steps) + " floats (Σ lengths)");
     const dupn::KernelTable* k = kernels_;
@@ -150,7 +151,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     Napi::Array heads = info[0].As<Napi::Array>(), outs = info[3].As<Napi::Array>();
     if (heads.Length() != outs.Length()) throw_code(env, codes::kInput, "score: one output per head");
     auto user = std::make_shared<const std::vector<float>>(f32_copy(info[1], "userVector"));
-    if (static_cast<int64_t>(user->size()) != m.user_dim) throw_code(env, codes::kInput, "userVector: expected " + std::to_string(m.user_dim) + " floats");
+    if (static_cast<int64_t>(user->size()) != dupn::user_dim(m)) throw_code(env, codes::kInput, "userVector: expected " + std::to_string(dupn::user_dim(m)) + " floats");
     std::shared_ptr<const Candidates> cands = candidates(info[2], m);
     const dupn::CandidateBatch in = cands->batch();
     const int threads = int_arg(info[4], "threads", 1, 1024);
@@ -158,13 +159,13 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     std::vector<dupn::ScoreJob> jobs;
     Outputs delivered;
     for (uint32_t i = 0; i < heads.Length(); ++i) {
-      const int hi = int_arg(heads.Get(i), "head", 0, static_cast<int32_t>(m.heads.size()) - 1);
-      if (m.heads[hi].kind == dupn::TaskKind::Multiclass) throw_code(env, codes::kTask, "score: head is multiclass");
-      const std::string err = dupn::validate_candidates(m, m.heads[hi], in);
+      const dupn::Head& head = dupn::head_at(m, int_arg(heads.Get(i), "head", 0, dupn::head_count(m) - 1));
+      if (dupn::head_kind(head) == dupn::TaskKind::Multiclass) throw_code(env, codes::kTask, "score: head is multiclass");
+      const std::string err = dupn::validate_candidates(m, head, in);
       if (!err.empty()) throw_code(env, codes::kInput, "candidates." + err);
       auto out = std::make_shared<F32Out>(outs.Get(i), "scores output", async);
       if (out->length() != in.count) throw_code(env, codes::kInput, "scores output: expected one float per candidate");
-      jobs.push_back({&m.heads[hi], out->data()});
+      jobs.push_back({&head, out->data()});
       delivered.push_back(std::move(out));
     }
     const dupn::KernelTable* k = kernels_;
@@ -179,21 +180,21 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     Napi::Env env = info.Env();
     const dupn::Model& m = model(env);
     const bool async = info[3].ToBoolean();
-    const int hi = int_arg(info[0], "head", 0, static_cast<int32_t>(m.heads.size()) - 1);
-    const dupn::Head& head = m.heads[hi];
-    if (head.kind != dupn::TaskKind::Multiclass && head.kind != dupn::TaskKind::Retrieval)
+    const int hi = int_arg(info[0], "head", 0, dupn::head_count(m) - 1);
+    const dupn::Head& head = dupn::head_at(m, hi);
+    if (dupn::head_kind(head) != dupn::TaskKind::Multiclass && dupn::head_kind(head) != dupn::TaskKind::Retrieval)
       throw_code(env, codes::kTask, "predict: head is not multiclass or retrieval");
     auto users = std::make_shared<const std::vector<float>>(f32_copy(info[1], "users"));
     auto out = std::make_shared<F32Out>(info[2], "probabilities output", async);
     const int64_t n = static_cast<int64_t>(users->size());
-    if (n % m.user_dim != 0) throw_code(env, codes::kInput, "users: length is not a multiple of userDim");
-    const int64_t batch = n / m.user_dim;
+    if (n % dupn::user_dim(m) != 0) throw_code(env, codes::kInput, "users: length is not a multiple of userDim");
+    const int64_t batch = n / dupn::user_dim(m);
     if (batch > 0x7fffffff) throw_code(env, codes::kInput, "users: too many users");
-    if (out->length() != batch * head.outputs) throw_code(env, codes::kInput, "probabilities output: expected batch × classes floats");
+    if (out->length() != batch * dupn::head_outputs(head)) throw_code(env, codes::kInput, "probabilities output: expected batch × classes floats");
     const dupn::KernelTable* k = kernels_;
     std::shared_ptr<Holder> h = holder_;
     return Run(info, async, {}, [h, k, hi, users, out, batch] {
-      dupn::predict(*h->model, *k, h->model->heads[hi], users->data(), static_cast<int>(batch), out->data());
+      dupn::predict(*h->model, *k, dupn::head_at(*h->model, hi), users->data(), static_cast<int>(batch), out->data());
     }, {out});
   }
 
@@ -203,20 +204,20 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     Napi::Env env = info.Env();
     const dupn::Model& m = model(env);
     const bool async = info[4].ToBoolean();
-    const int hi = int_arg(info[0], "head", 0, static_cast<int32_t>(m.heads.size()) - 1);
-    const dupn::Head& head = m.heads[hi];
-    if (head.kind != dupn::TaskKind::Retrieval) throw_code(env, codes::kTask, "itemVectors: head is not a retrieval head");
+    const int hi = int_arg(info[0], "head", 0, dupn::head_count(m) - 1);
+    const dupn::Head& head = dupn::head_at(m, hi);
+    if (dupn::head_kind(head) != dupn::TaskKind::Retrieval) throw_code(env, codes::kTask, "itemVectors: head is not a retrieval head");
     std::shared_ptr<const Candidates> cands = candidates(info[1], m, false);
     const dupn::CandidateBatch in = cands->batch();
     const std::string err = dupn::validate_candidates(m, head, in, false);
     if (!err.empty()) throw_code(env, codes::kInput, "candidates." + err);
     auto out = std::make_shared<F32Out>(info[2], "vectors output", async);
-    if (out->length() != static_cast<int64_t>(in.count) * head.outputs) throw_code(env, codes::kInput, "vectors output: expected candidates × dim floats");
+    if (out->length() != static_cast<int64_t>(in.count) * dupn::head_outputs(head)) throw_code(env, codes::kInput, "vectors output: expected candidates × dim floats");
     const int threads = int_arg(info[3], "threads", 1, 1024);
     const dupn::KernelTable* k = kernels_;
     std::shared_ptr<Holder> h = holder_;
     return Run(info, async, {}, [h, k, hi, cands, in, out, threads] {
-      dupn::item_vectors(*h->model, *k, h->model->heads[hi], in, out->data(), threads);
+      dupn::item_vectors(*h->model, *k, dupn::head_at(*h->model, hi), in, out->data(), threads);
     }, {out});
   }
 

@@ -1,4 +1,4 @@
-// The model spec and user columns as JavaScript passes them (lib/native.ts), converted to the core's
+// The model spec and user columns as JavaScript passes them (lib/native/addon.ts), converted to the core's
 // structs with every size checked. Weights are borrowed: `refs` keeps their arrays alive.
 #include "spec.h"
 

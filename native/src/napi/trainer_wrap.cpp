@@ -38,10 +38,11 @@ ParsedBatch parse_batch(const Napi::Value& v, const dupn::Model& m) {
   out.users = user_columns(users);
   out.batch.users = out.users->batch();
   Napi::Value heads = o.Get("heads");
-  if (!heads.IsArray() || heads.As<Napi::Array>().Length() != m.heads.size())
+  const uint32_t H = static_cast<uint32_t>(dupn::head_count(m));
+  if (!heads.IsArray() || heads.As<Napi::Array>().Length() != H)
     throw_code(v.Env(), codes::kInput, "batch.heads: expected one entry per head");
-  const int64_t B = out.batch.users.batch, F = m.item_fields();
-  for (uint32_t h = 0; h < m.heads.size(); ++h) {
+  const int64_t B = out.batch.users.batch, F = dupn::item_field_count(m);
+  for (uint32_t h = 0; h < H; ++h) {
     const std::string at = "batch.heads[" + std::to_string(h) + "]";
     Napi::Object ho = obj(heads.As<Napi::Array>().Get(h), at);
     dupn::HeadLabels lab;
@@ -49,7 +50,7 @@ ParsedBatch parse_batch(const Napi::Value& v, const dupn::Model& m) {
     if (!lambda.IsNumber()) throw_code(v.Env(), codes::kInput, at + ".lambda: expected a number");
     lab.lambda = lambda.As<Napi::Number>().FloatValue();
     lab.pairwise = ho.Get("pairwise").ToBoolean();
-    if (m.heads[h].kind == dupn::TaskKind::Multiclass) {
+    if (dupn::head_kind(dupn::head_at(m, static_cast<int>(h))) == dupn::TaskKind::Multiclass) {
       View<int32_t> classes = i32(ho.Get("classes"), (at + ".classes").c_str());
       View<float> weight = f32(ho.Get("classWeight"), (at + ".classWeight").c_str());
       if (classes.length != B || weight.length != B) throw_code(v.Env(), codes::kInput, at + ": classes and classWeight need one entry per user");
@@ -168,7 +169,7 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
     }
     Napi::Value report = info[2];
     if (!report.IsTypedArray() || report.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
-        report.As<Napi::Float64Array>().ElementLength() != 2 + 2 * t.model().heads.size())
+        report.As<Napi::Float64Array>().ElementLength() != 2 + 2 * static_cast<size_t>(dupn::head_count(t.model())))
       throw_code(env, codes::kInput, "report: expected a Float64Array of 2 + 2 × heads");
     double* out = report.As<Napi::Float64Array>().Data();
     const int threads = int_arg(info[3], "threads", 1, 1024);
@@ -209,7 +210,7 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
     }
     Napi::Value report = info[2];
     if (!report.IsTypedArray() || report.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
-        report.As<Napi::Float64Array>().ElementLength() != 2 + 2 * t.model().heads.size())
+        report.As<Napi::Float64Array>().ElementLength() != 2 + 2 * static_cast<size_t>(dupn::head_count(t.model())))
       throw_code(env, codes::kInput, "report: expected a Float64Array of 2 + 2 × heads");
     const dupn::LossReport r = t.gradients(*kernels_, pb.batch, grads.data(), int_arg(info[3], "threads", 1, 1024));
     write_report(r, report.As<Napi::Float64Array>().Data());

@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "../packed_model.h"
 #include "dupn/train.h"
 
 namespace dupn {

@@ -4,11 +4,11 @@
  * all strings of one table are hashed in a single native call.
  */
 import { CandidateColumns, UserColumns } from './columns';
-import { HISTORY_FEATURES, HISTORY_SCALE, ResolvedConfig, RetrievalTask, TaskConfig, denseCount } from './config';
-import { DupnError, describe, inputError } from './errors';
+import { HISTORY_FEATURES, HISTORY_SCALE, ResolvedConfig, RetrievalTask, TaskConfig, denseCount } from '../network/config';
+import { DupnError, describe, inputError } from '../errors';
 import { Categorical, hashKey } from './hashing';
-import { native } from './native';
-import { PRIOR_FLOOR, historyField } from './tensors';
+import { native } from '../native/addon';
+import { PRIOR_FLOOR, historyField } from '../network/tensors';
 import { SuccessorTable, recentItems, successorFeatures } from './successors';
 
 /** One behaviour: item fields (config.itemFields; default item, category, shop, brand) plus properties. */
@@ -241,7 +241,7 @@ export function recencyBucket(back: number): number {
 
 const RECENCY_BUCKETS = HISTORY_FEATURES - 2;
 
-export { HISTORY_SCALE } from './config';
+export { HISTORY_SCALE } from '../network/config';
 
 /**
  * Packs candidates for one or more binary/rank/retrieval tasks: the union of their target fields is hashed

@@ -4,16 +4,16 @@
  * within {@link SUCCESSOR_WINDOW} steps after a counts 1/distance). On sparse logs these exact item-to-item
  * transitions carry the head of a next-item ranking that the towers' smooth similarity misses; as features of
  * h with learned weights the model decides how far to trust them, and the search stays a dot product plus
- * the few rows they touch (lib/retrieval.ts).
+ * the few rows they touch (retrieval.ts).
  */
-import { HISTORY_SCALE, ResolvedConfig, RetrievalTask, SUCCESSOR_FEATURES, SUCCESSOR_WINDOW } from './config';
-import { DupnError } from './errors';
+import { HISTORY_SCALE, ResolvedConfig, RetrievalTask, SUCCESSOR_FEATURES, SUCCESSOR_WINDOW } from '../network/config';
+import { DupnError } from '../errors';
 import type { BehaviorInput } from './features';
 import { hashKey } from './hashing';
-import { native } from './native';
-import { SUCCESSORS_UNUSED, historyField, successorNames } from './tensors';
+import { native } from '../native/addon';
+import { SUCCESSORS_UNUSED, historyField, successorNames } from '../network/tensors';
 
-export { SUCCESSOR_WINDOW } from './config';
+export { SUCCESSOR_WINDOW } from '../network/config';
 
 /** A retrieval head's successor table as stored in its tensors, for lookups. */
 export class SuccessorTable {

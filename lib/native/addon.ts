@@ -5,9 +5,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Backend } from './backend';
-import { UserColumns } from './columns';
-import { DupnError, isErrorCode } from './errors';
+import { Backend } from '../model/backend';
+import { UserColumns } from '../model/columns';
+import { DupnError, isErrorCode } from '../errors';
 
 /** An embedding table handed to the addon; `data` is borrowed (kept alive by the addon), null when dim is 0. */
 export interface NativeTable {
@@ -47,7 +47,7 @@ export interface NativeModelSpec {
   }[];
 }
 
-/** The addon's model: exactly the engine interface the Model class drives (lib/backend.ts). */
+/** The addon's model: exactly the engine interface the Model class drives (lib/model/backend.ts). */
 export type NativeModel = Backend;
 
 /** Labels of one head for a training batch (lib/train/batch.ts builds them). */
@@ -155,7 +155,7 @@ export function packageRoot(): string {
       }
     }
     const up = path.dirname(dir);
-    if (up === dir) return path.resolve(__dirname, '..');
+    if (up === dir) return path.resolve(__dirname, '..', '..');
     dir = up;
   }
 }

@@ -3,7 +3,7 @@
  * implement this, so the public API, feature pipeline and validation are the same whichever runs.
  */
 import { CandidateColumns, UserColumns } from './columns';
-import { DupnError } from './errors';
+import { DupnError } from '../errors';
 
 export type BackendName = 'native' | 'onnxruntime';
 

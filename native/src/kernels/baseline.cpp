@@ -1,4 +1,5 @@
-// Portable reference kernel: plain loops the compiler may vectorise for the baseline target only.
+// The baseline kernels (isa "baseline", the path every CPU runs): plain loops the compiler may vectorise for
+// the build's base target only (x86-64-v2 on x64).
 #include <cmath>
 
 #include "dupn/kernels.h"
@@ -6,7 +7,7 @@
 namespace dupn {
 namespace {
 
-void sgemm_portable(int M, int N, int K, const float* A, int lda, const float* B, float* C, int ldc,
+void sgemm_baseline(int M, int N, int K, const float* A, int lda, const float* B, float* C, int ldc,
                     bool accumulate) {
   for (int m = 0; m < M; ++m) {
     float* c = C + static_cast<int64_t>(m) * ldc;
@@ -21,7 +22,7 @@ void sgemm_portable(int M, int N, int K, const float* A, int lda, const float* B
   }
 }
 
-double fma_peak_portable(int64_t iterations) {
+double fma_peak_baseline(int64_t iterations) {
   float acc[16];
   for (int j = 0; j < 16; ++j) acc[j] = static_cast<float>(j);
   for (int64_t i = 0; i < iterations; ++i)
@@ -35,7 +36,7 @@ double fma_peak_portable(int64_t iterations) {
 
 float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
-void lstm_cell_portable(int H, const float* z, const float* gx, float* c, float* h) {
+void lstm_cell_baseline(int H, const float* z, const float* gx, float* c, float* h) {
   for (int q = 0; q < H; ++q) {
     const float ig = sigmoid(z[q] + gx[q]);
     const float fg = sigmoid(z[H + q] + gx[H + q]);
@@ -46,13 +47,13 @@ void lstm_cell_portable(int H, const float* z, const float* gx, float* c, float*
   }
 }
 
-float tanh_dot_portable(int A, const float* s, const float* b, const float* v) {
+float tanh_dot_baseline(int A, const float* s, const float* b, const float* v) {
   float acc = 0.0f;
   for (int a = 0; a < A; ++a) acc += v[a] * std::tanh(s[a] + b[a]);
   return acc;
 }
 
-void lstm_cell_train_portable(int H, float* pre, const float* c_prev, float* c, float* tc, float* h) {
+void lstm_cell_train_baseline(int H, float* pre, const float* c_prev, float* c, float* tc, float* h) {
   for (int q = 0; q < H; ++q) {
     const float ig = sigmoid(pre[q]), fg = sigmoid(pre[H + q]), gg = std::tanh(pre[2 * H + q]), og = sigmoid(pre[3 * H + q]);
     const float cn = fg * c_prev[q] + ig * gg;
@@ -66,11 +67,11 @@ void lstm_cell_train_portable(int H, float* pre, const float* c_prev, float* c, 
   }
 }
 
-void tanh_map_portable(int n, const float* x, float* y) {
+void tanh_map_baseline(int n, const float* x, float* y) {
   for (int i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
 }
 
-void relu_dot_portable(int M, int K, const float* x, int ldx, const float* w, float bias, float* out) {
+void relu_dot_baseline(int M, int K, const float* x, int ldx, const float* w, float bias, float* out) {
   for (int m = 0; m < M; ++m) {
     const float* row = x + static_cast<long>(m) * ldx;
     float acc = 0.0f;
@@ -81,7 +82,7 @@ void relu_dot_portable(int M, int K, const float* x, int ldx, const float* w, fl
 
 }  // namespace
 
-const KernelTable kernels::portable = {"baseline", sgemm_portable, fma_peak_portable, lstm_cell_portable, tanh_dot_portable, nullptr, 0,
-                                         lstm_cell_train_portable, tanh_map_portable, relu_dot_portable};
+const KernelTable kernels::baseline = {"baseline", sgemm_baseline, fma_peak_baseline, lstm_cell_baseline, tanh_dot_baseline, nullptr, 0,
+                                         lstm_cell_train_baseline, tanh_map_baseline, relu_dot_baseline};
 
 }  // namespace dupn

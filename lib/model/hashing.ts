@@ -2,8 +2,8 @@
  * Feature hashing (SPEC §2): FarmHash Fingerprint64 of the UTF-8 bytes, modulo the bucket count — the
  * same buckets as TensorFlow's `tf.strings.to_hash_bucket_fast`. One implementation, in C++.
  */
-import { DupnError, describe } from './errors';
-import { native } from './native';
+import { DupnError, describe } from '../errors';
+import { native } from '../native/addon';
 
 /** A categorical value as callers give it: strings as they are, numbers as their decimal string. */
 export type Categorical = string | number;

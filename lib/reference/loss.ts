@@ -1,6 +1,6 @@
 /**
  * The multi-task training loss in float64, written from its definition on top of the float64 forward
- * reference (lib/reference.ts). Gradient checks differentiate it by central differences; it is the
+ * reference (forward.ts). Gradient checks differentiate it by central differences; it is the
  * yardstick of the native backward pass, not a training path.
  *
  * loss = Σ_k λ_k · loss_k over heads with labels, where loss_k is a weighted mean over the labelled examples:
@@ -12,10 +12,10 @@
  * - retrieval: per user, the sampled softmax over that user's candidates of z_c − offset_c (z_c the
  *   head's score), Σ_c w_c y_c (logsumexp − (z_c − offset_c)), divided by Σ w_c y_c over the batch.
  */
-import { ResolvedConfig, denseCount, deriveDims } from '../config';
-import { NativeTrainBatch } from '../native';
-import { referenceEncode, referenceHead, referenceScore } from '../reference';
-import { Tensors } from '../tensors';
+import { ResolvedConfig, denseCount, deriveDims } from '../network/config';
+import { NativeTrainBatch } from '../native/addon';
+import { referenceEncode, referenceHead, referenceScore } from './forward';
+import { Tensors } from '../network/tensors';
 
 /** Point-wise weight of each rank grade 0..4 (none, click, fav, cart, buy); native/include/dupn/train.h has the same. */
 export const GRADE_WEIGHTS = [1, 1, 2, 3, 5] as const;

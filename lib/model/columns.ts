@@ -3,8 +3,8 @@
  * into these by `features.ts`; callers that already hold hashed ids may build them directly.
  * All ids are table rows (already reduced modulo the table's bucket count).
  */
-import { ResolvedConfig, TaskConfig } from './config';
-import { inputError } from './errors';
+import { ResolvedConfig, TaskConfig } from '../network/config';
+import { inputError } from '../errors';
 
 /** A batch of B users with N = Σ lengths behaviours in total, oldest first within each user. */
 export interface UserColumns {

@@ -8,12 +8,12 @@
  * names, shapes and finiteness without checking again.
  */
 import { createHash } from 'node:crypto';
-import { ResolvedConfig, resolveConfig } from './config';
-import { DupnError, describe } from './errors';
+import { ResolvedConfig, resolveConfig } from '../network/config';
+import { DupnError, describe } from '../errors';
 import { readRegularFile, writeFileAtomic } from './atomic-file';
-import { native } from './native';
+import { native } from '../native/addon';
 import { ParsedSafetensors, encodeSafetensors, parseSafetensors } from './safetensors';
-import { elementCount, tensorSpecs } from './tensors';
+import { elementCount, tensorSpecs } from '../network/tensors';
 
 export const FORMAT = 'dupn';
 export const FORMAT_VERSION = '1';

@@ -3,7 +3,7 @@
  * Validation is strict: unknown keys, wrong types, bad sizes, duplicate names and dangling references all
  * throw `DupnError('E_CONFIG')` naming the path of the offending key (`tasks[2].target[1]`).
  */
-import { DupnError, describe } from './errors';
+import { DupnError, describe } from '../errors';
 
 /** One categorical input with its own embedding table. `dim: 0` switches it off (no table). */
 export interface TableField {

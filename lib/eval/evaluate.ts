@@ -1,15 +1,15 @@
 /**
  * Offline evaluation: scores labelled examples with a {@link Scorer} (a model, the popularity baseline, or
- * the synthetic oracle) and reports per task the metrics of lib/metrics.ts, plus a plain-text table for the
+ * the synthetic oracle) and reports per task the metrics of metrics.ts, plus a plain-text table for the
  * CLI and the docs.
  */
-import { ResolvedConfig, TaskConfig } from './config';
-import { exampleKey, SyntheticRecord } from './data/synthetic';
-import { GRADES, LabelledCandidate, TrainingExample } from './data/example';
-import { DupnError, describe } from './errors';
-import { CandidateInput } from './features';
+import { ResolvedConfig, TaskConfig } from '../network/config';
+import { exampleKey, SyntheticRecord } from '../data/synthetic';
+import { GRADES, LabelledCandidate, TrainingExample } from '../data/training-example';
+import { DupnError, describe } from '../errors';
+import { CandidateInput } from '../model/features';
 import { accuracy, argmaxRows, auc, gaucDetail, logLoss, macroAuc, multiclassLogLoss, ndcgDetail, precisionRecall } from './metrics';
-import { Model } from './model';
+import { Model } from '../model/model';
 
 /**
  * Anything that scores labelled examples. For a batch it returns, by task name:

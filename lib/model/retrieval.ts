@@ -6,11 +6,11 @@
  * items scored in full.
  */
 import { CandidateColumns } from './columns';
-import { HISTORY_FEATURES, ResolvedConfig, RetrievalTask, denseCount } from './config';
+import { HISTORY_FEATURES, ResolvedConfig, RetrievalTask, denseCount } from '../network/config';
 import { UserInput, historyFeatures, historyIndex } from './features';
-import { historyField } from './tensors';
+import { historyField } from '../network/tensors';
 import { SuccessorTable, recentItems, successorFeatures } from './successors';
-import { describe, inputError } from './errors';
+import { describe, inputError } from '../errors';
 import { hashKey } from './hashing';
 
 /** What {@link Model.retrieve} returns: catalogue rows, best first, and their scores. */

@@ -5,28 +5,28 @@
  */
 import * as os from 'node:os';
 import { CandidateColumns, UserColumns } from './columns';
-import { DupnConfig, MulticlassTask, ResolvedConfig, RetrievalTask, TaskConfig, denseCount, deriveDims, resolveConfig, taskOutputs } from './config';
-import { DupnError, describe, inputError } from './errors';
+import { DupnConfig, MulticlassTask, ResolvedConfig, RetrievalTask, TaskConfig, denseCount, deriveDims, resolveConfig, taskOutputs } from '../network/config';
+import { DupnError, describe, inputError } from '../errors';
 import { CandidateInput, PackOptions, RetrievalInputs, UserInput, packCandidates, packUsers, userInputs } from './features';
-import { initTensors } from './init';
-import { firstNonFinite, loadModelFile, saveModelFile } from './model-file';
+import { initTensors } from '../network/init';
+import { firstNonFinite, loadModelFile, saveModelFile } from '../io/model-file';
 import { Backend, BackendName, withFiniteOutputs } from './backend';
-import { fromNativeError, native } from './native';
-import { nativeSpec } from './native-spec';
+import { fromNativeError, native } from '../native/addon';
+import { nativeSpec } from '../native/spec';
 import { SuccessorTable, checkSuccessorTable } from './successors';
 import { Catalogue, Retrieved, RetrieveOptions, SEARCH_BLOCK, blockTransposed, catalogueKeys, mergeTop } from './retrieval';
-import { Tensors, elementCount, historyWeightName, priorName, tensorSpecs } from './tensors';
+import { Tensors, elementCount, historyWeightName, priorName, tensorSpecs } from '../network/tensors';
 
 // onnxruntime-node and the protobuf code load only when a model asks for them, so native users never
 // pay for them (onnxruntime's binary alone is hundreds of MiB).
-function onnxBackend(): typeof import('./onnx/backend') {
-  return require('./onnx/backend') as typeof import('./onnx/backend');
+function onnxBackend(): typeof import('../onnx/backend') {
+  return require('../onnx/backend') as typeof import('../onnx/backend');
 }
-function onnxExport(): typeof import('./onnx/export') {
-  return require('./onnx/export') as typeof import('./onnx/export');
+function onnxExport(): typeof import('../onnx/export') {
+  return require('../onnx/export') as typeof import('../onnx/export');
 }
-function onnxImport(): typeof import('./onnx/import') {
-  return require('./onnx/import') as typeof import('./onnx/import');
+function onnxImport(): typeof import('../onnx/import') {
+  return require('../onnx/import') as typeof import('../onnx/import');
 }
 
 /** Options shared by {@link Model.create} and {@link Model.load}. */

@@ -1,11 +1,11 @@
 /**
- * Config + tensors → the spec object the native addon reads (lib/native.ts). The arrays are passed by
+ * Config + tensors → the spec object the native addon reads (addon.ts). The arrays are passed by
  * reference: the addon borrows them (and the trainer updates them in place).
  */
-import { ResolvedConfig, denseCount, layerStacks } from './config';
-import { DupnError } from './errors';
-import { NativeModelSpec, NativeTable } from './native';
-import { Tensors, historyWeightName } from './tensors';
+import { ResolvedConfig, denseCount, layerStacks } from '../network/config';
+import { DupnError } from '../errors';
+import { NativeModelSpec, NativeTable } from './addon';
+import { Tensors, historyWeightName } from '../network/tensors';
 
 const KIND_CODE = { binary: 0, rank: 1, multiclass: 2, retrieval: 3 } as const;
 

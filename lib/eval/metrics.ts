@@ -5,7 +5,7 @@
  * A metric that is undefined on its input (AUC without both classes, precision of a never-predicted class)
  * is `NaN`, never a made-up 0.5 or 0, so a report shows "undefined" instead of a plausible-looking number.
  */
-import { DupnError, describe } from './errors';
+import { DupnError, describe } from '../errors';
 
 /** Numbers as the metrics take them: `number[]`, `Float64Array`, `Float32Array`, … */
 export type Numbers = ArrayLike<number>;

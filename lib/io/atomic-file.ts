@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { constants as fsc, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as nodePath from 'node:path';
-import { DupnError } from './errors';
+import { DupnError } from '../errors';
 
 /** Largest single write: keeps each call below the platform's per-call I/O limits (2 GiB on some). */
 const MAX_WRITE = 1 << 30;

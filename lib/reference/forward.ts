@@ -3,10 +3,10 @@
  * the native kernels are tested against: clarity over speed (simple loops, no blocking, no caching), but
  * linear in the input size. Weights are read from the float32 tensors; every intermediate is a double.
  */
-import { DupnError, inputError } from './errors';
-import { ResolvedConfig, TaskConfig, deriveDims, denseCount, layerStacks, targetDim } from './config';
-import { Tensors, historyWeightName } from './tensors';
-import { CandidateColumns, UserColumns } from './columns';
+import { DupnError, inputError } from '../errors';
+import { ResolvedConfig, TaskConfig, deriveDims, denseCount, layerStacks, targetDim } from '../network/config';
+import { Tensors, historyWeightName } from '../network/tensors';
+import { CandidateColumns, UserColumns } from '../model/columns';
 
 export interface ReferenceOutput {
   /** B × userDim, row-major: U = [r ; u ; q] per user. */

@@ -3,7 +3,7 @@
  * (Taobao CSV, column-mapped CSV/TSV, JSON Lines, the synthetic generator) yields these, the trainer packs
  * them into native batches, and evaluation scores them. A JSON Lines file holds one per line.
  */
-import { CandidateInput, UserInput } from '../features';
+import { CandidateInput, UserInput } from '../model/features';
 
 /** Behaviour grades of `rank` labels (SPEC §3: buy > cart > fav > click > none). */
 export const GRADES = { none: 0, click: 1, fav: 2, cart: 3, buy: 4 } as const;

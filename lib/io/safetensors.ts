@@ -11,7 +11,7 @@
  * let a RangeError, SyntaxError or TypeError escape. It does not interpret tensor contents; that is the job of
  * the caller, which knows what it expects (see model-file.ts).
  */
-import { DupnError, describe } from './errors';
+import { DupnError, describe } from '../errors';
 
 /** Where one tensor lives, as declared by the header (already validated against the file). */
 export interface SafetensorsEntry {

@@ -4,7 +4,7 @@
  * training from forgetting); Xavier-uniform attention; heads U(±1/√fan_in) like PyTorch's Linear.
  */
 import { ResolvedConfig } from './config';
-import { mulberry32, seedFor } from './random';
+import { mulberry32, seedFor } from '../random';
 import { PRIOR_FLOOR, SUCCESSORS_UNUSED, Tensors, TensorSpec, elementCount, isPrior, isStatistic, tensorSpecs } from './tensors';
 
 /**

@@ -2,11 +2,11 @@
  * Deterministic random weights and inputs for tests and benchmarks. Not part of the serving path.
  * Everything here is a pure function of its arguments (seeded PRNG), so a failing test reproduces exactly.
  */
-import { DupnError } from './errors';
-import { ResolvedConfig, RetrievalTask, TaskConfig, denseCount } from './config';
-import { SUCCESSORS_UNUSED, Tensors, elementCount, historyField, priorName, successorNames, tensorSpecs } from './tensors';
-import { CandidateColumns, UserColumns } from './columns';
-import { mulberry32, seedFor } from './random';
+import { DupnError } from '../errors';
+import { ResolvedConfig, RetrievalTask, TaskConfig, denseCount } from '../network/config';
+import { SUCCESSORS_UNUSED, Tensors, elementCount, historyField, priorName, successorNames, tensorSpecs } from '../network/tensors';
+import { CandidateColumns, UserColumns } from '../model/columns';
+import { mulberry32, seedFor } from '../random';
 
 export { mulberry32 };
 

@@ -30,13 +30,13 @@
  * few distinct entities (counted in `shortOfNegatives`). Everything random is drawn from mulberry32 streams
  * seeded by `seed`, the user and the timeline's first time: the same log gives the same cuts in any row order.
  */
-import { ResolvedConfig, TaskConfig } from '../config';
+import { ResolvedConfig, TaskConfig } from '../network/config';
 import { DupnError, describe } from '../errors';
-import { BehaviorInput, CandidateInput } from '../features';
-import { bucket } from '../hashing';
+import { BehaviorInput, CandidateInput } from '../model/features';
+import { bucket } from '../model/hashing';
 import { mulberry32, seedFor } from '../random';
 import { LogRow } from './csv-log';
-import { GRADES, LabelledCandidate, TrainingExample } from './example';
+import { GRADES, LabelledCandidate, TrainingExample } from './training-example';
 import { isHeldOutUser } from './split';
 import { UserTimeline } from './timeline';
 

@@ -1,0 +1,126 @@
+/**
+ * The trainer's checkpoint file: one safetensors file that holds every tensor of the model, the optimizer
+ * state beside each (`opt.m.<name>` where the tensor has first moments, `opt.v.<name>` of the tensor's shape,
+ * or `[rows]` for row-wise state) and, as metadata, the config, the training options, the step count, the
+ * caller's data position and the tensors' checksum. Written atomically, so a crash leaves the previous
+ * checkpoint intact; read back with the checks a model file gets.
+ */
+import { DupnError } from '../errors';
+import { ResolvedConfig, resolveConfig } from '../network/config';
+import { TensorSpec, Tensors, elementCount, tensorSpecs } from '../network/tensors';
+import { readRegularFile, writeFileAtomic } from './atomic-file';
+import { CHECKSUM_KEY, firstNonFinite, tensorAt, tensorsDigest, verifyChecksum } from './model-file';
+import { encodeSafetensors, parseSafetensors } from './safetensors';
+
+const CHECKPOINT_FORMAT = 'dupn-checkpoint';
+const CHECKPOINT_VERSION = '1';
+
+/** Optimizer state of one tensor: m and v like the data, or, under row-wise Adagrad, no m (length 0) and one v per row. */
+export interface Moments {
+  m: Float32Array;
+  v: Float32Array;
+}
+
+/** What a checkpoint holds. */
+export interface CheckpointState {
+  config: ResolvedConfig;
+  /** The training options to resume with, as JSON (run-time settings left out by the caller). */
+  options: object;
+  /** Optimizer steps done. */
+  step: number;
+  /** Where the caller's data stand: any JSON value. */
+  position: unknown;
+  tensors: Tensors;
+  moments: ReadonlyMap<string, Moments>;
+}
+
+/** Writes `state` to `path` atomically. */
+export async function writeCheckpoint(path: string, state: CheckpointState): Promise<void> {
+  const specs = tensorSpecs(state.config);
+  const moments = (name: string): Moments => state.moments.get(name)!;
+  const tensors = [
+    ...specs.map((s) => ({ name: s.name, data: state.tensors.get(s.name)!, shape: s.shape })),
+    // Row-wise state (no m, one v per row) is stored as it is: opt.v.<table> of shape [rows].
+    ...specs.filter((s) => moments(s.name).m.length > 0).map((s) => ({ name: `opt.m.${s.name}`, data: moments(s.name).m, shape: s.shape })),
+    ...specs.map((s) => {
+      const v = moments(s.name).v;
+      return { name: `opt.v.${s.name}`, data: v, shape: v.length === elementCount(s.shape) ? s.shape : [v.length] };
+    }),
+  ];
+  const metadata = {
+    format: CHECKPOINT_FORMAT,
+    format_version: CHECKPOINT_VERSION,
+    config: JSON.stringify(state.config),
+    options: JSON.stringify(state.options),
+    step: String(state.step),
+    position: JSON.stringify(state.position ?? null),
+    [CHECKSUM_KEY]: tensorsDigest(tensors.map((x) => x.data)),
+  };
+  await writeFileAtomic(path, encodeSafetensors(metadata, tensors));
+}
+
+/** A checkpoint whose metadata is read and checked; {@link readState} reads its tensors. */
+export interface OpenedCheckpoint {
+  config: ResolvedConfig;
+  /** The training options as saved (JSON, unchecked: the caller resolves them). */
+  options: unknown;
+  step: number;
+  position: unknown;
+  /**
+   * Every tensor of the config and its optimizer state, checked like a model file's (there, F32, the
+   * config's shape, finite) and second moments ≥ 0, then the checksum; copies, for the trainer to write.
+   * `fresh(spec)` is the zeroed state the resumed run's options give a tensor: which moments the file must
+   * hold and their lengths (an empty `m` is kept as it is).
+   */
+  readState(fresh: (spec: TensorSpec) => Moments): { tensors: Tensors; moments: Map<string, Moments> };
+}
+
+/** Reads the checkpoint at `path` and checks its format, version and metadata (E_MODEL_FILE naming the problem). */
+export async function openCheckpoint(path: string): Promise<OpenedCheckpoint> {
+  const bytes = await readRegularFile(path, 'checkpoint');
+  const fail = (problem: string): never => {
+    throw new DupnError('E_MODEL_FILE', `${path}: ${problem}`);
+  };
+  const parsed = parseSafetensors(bytes, path);
+  const meta = parsed.metadata;
+  if (meta['format'] !== CHECKPOINT_FORMAT) fail(`not a dupn checkpoint (format ${JSON.stringify(meta['format'])})`);
+  if (meta['format_version'] !== CHECKPOINT_VERSION) fail(`unsupported checkpoint version ${JSON.stringify(meta['format_version'])}`);
+  let config: ResolvedConfig;
+  let options: unknown;
+  let position: unknown;
+  try {
+    config = resolveConfig(JSON.parse(meta['config'] ?? ''));
+    options = JSON.parse(meta['options'] ?? '');
+    position = JSON.parse(meta['position'] ?? 'null');
+  } catch (e) {
+    throw new DupnError('E_MODEL_FILE', `${path}: bad metadata: ${(e as Error).message}`, { cause: e });
+  }
+  const step = Number(meta['step']);
+  if (!Number.isSafeInteger(step) || step < 0) fail(`bad step ${JSON.stringify(meta['step'])}`);
+
+  const readState = (fresh: (spec: TensorSpec) => Moments): { tensors: Tensors; moments: Map<string, Moments> } => {
+    const read = (name: string, shape: readonly number[], nonNegative = false): Float32Array => {
+      const data = Float32Array.from(tensorAt(bytes, parsed, name, shape, fail));
+      const bad = firstNonFinite(data);
+      if (bad >= 0) fail(`tensor "${name}" holds a non-finite value at ${bad}`);
+      if (nonNegative) {
+        const neg = data.findIndex((x) => x < 0);
+        if (neg >= 0) fail(`tensor "${name}" holds a negative value at ${neg} (optimizer second moments are ≥ 0)`);
+      }
+      return data;
+    };
+    const tensors: Tensors = new Map();
+    const moments = new Map<string, Moments>();
+    for (const s of tensorSpecs(config)) {
+      tensors.set(s.name, read(s.name, s.shape));
+      const f = fresh(s);
+      moments.set(s.name, {
+        m: f.m.length > 0 ? read(`opt.m.${s.name}`, s.shape) : f.m,
+        v: read(`opt.v.${s.name}`, f.v.length === elementCount(s.shape) ? s.shape : [f.v.length], true),
+      });
+    }
+    verifyChecksum(bytes, parsed, fail); // last: a structural problem is said as such
+    return { tensors, moments };
+  };
+  return { config, options, step, position, readState };
+}
