@@ -19,9 +19,13 @@ export interface BehaviorInput {
   time: number;
   /** Scene, e.g. "search"; missing or unknown → the unknown id. */
   scene?: string;
+  /** Value of the `item` field (the default item fields are item, category, shop, brand); missing hashes as "". */
   item?: Categorical;
+  /** Value of the `category` field; missing hashes as "". */
   category?: Categorical;
+  /** Value of the `shop` field; missing hashes as "". */
   shop?: Categorical;
+  /** Value of the `brand` field; missing hashes as "". */
   brand?: Categorical;
   /** Further item fields named in config.itemFields. */
   [field: string]: Categorical | undefined;
@@ -41,9 +45,13 @@ export interface UserInput {
 
 /** One candidate to score: the item fields a task targets, plus dense features for `rank` tasks. */
 export interface CandidateInput {
+  /** Value of the `item` field, read when the task targets it; missing hashes as "". */
   item?: Categorical;
+  /** Value of the `category` field, read when the task targets it. */
   category?: Categorical;
+  /** Value of the `shop` field, read when the task targets it. */
   shop?: Categorical;
+  /** Value of the `brand` field, read when the task targets it. */
   brand?: Categorical;
   /** Per-candidate dense ranking features (`rank` tasks with denseFeatures > 0). */
   dense?: ArrayLike<number>;
@@ -78,8 +86,9 @@ export function queryTokens(query: unknown, path: string): string[] {
   inputError(path, `must be a string or an array of strings, got ${describe(query)}`);
 }
 
+/** Options of packing users into columns ({@link packUsers}, `Model.pack`, `Model.encode`). */
 export interface PackOptions {
-  /** Request time for every user that has no `now` of its own. */
+  /** Request time in Unix seconds for every user that has no `now` of its own (default: each user's latest behaviour time). */
   now?: number;
 }
 
