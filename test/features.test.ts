@@ -26,7 +26,7 @@ const config = resolveConfig({
   ],
 });
 
-t.test('gap bucket follows SPEC §2 exactly', async (t) => {
+t.test('gap bucket follows docs/model.md (Inputs) exactly', async (t) => {
   t.equal(gapBucket(1000, 1000, 24), 0);
   t.equal(gapBucket(1000, 2000, 24), 0, 'future behaviours clamp to 0');
   t.equal(gapBucket(60, 0, 24), 1, 'log2(1 + 1) = 1');
@@ -96,7 +96,7 @@ t.test('encode(users) matches the float64 reference on columns built by hand, an
     { behaviors: [] },
     { behaviors: [{ item: 7, shop: 's', type: 'fav', time: 0, scene: 'elsewhere' }], query: ['q'], now: 60 * 3 },
   ];
-  // The columns written out by hand from the packing rules, not by packUsers: items in config order (a
+  // The columns written out by hand from docs/model.md (Inputs, Columns), not by packUsers: items in config order (a
   // missing field hashes as ""); properties type, gap, scene with unknown → the vocabulary's length; `now` is
   // the latest behaviour time unless the user gives one; gap = min(G − 1, floor(log2(1 + Δt / 60))).
   const cols: UserColumns = {

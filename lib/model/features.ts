@@ -1,5 +1,5 @@
 /**
- * Request objects → packed columns (SPEC §2, §7). Every value is validated on the way (the error names
+ * Request objects → packed columns (docs/model.md, Feature hashing and Inputs). Every value is validated on the way (the error names
  * the field: `users[3].behaviors[7].time`), histories are truncated to the most recent `maxSeqLen`, and
  * all strings of one table are hashed in a single native call.
  */
@@ -67,13 +67,13 @@ function finiteTime(v: unknown, path: string): number {
   return v;
 }
 
-/** The time-gap bucket of SPEC §2: min(G-1, floor(log2(1 + max(0, now - ts) / 60))). */
+/** The time-gap bucket (docs/model.md, Inputs): min(G-1, floor(log2(1 + max(0, now - ts) / 60))). */
 export function gapBucket(now: number, ts: number, gapBuckets: number): number {
   const b = Math.floor(Math.log2(1 + Math.max(0, now - ts) / 60));
   return Math.min(gapBuckets - 1, b);
 }
 
-/** Query tokens as SPEC §7 says: a string is NFKC-normalised, lower-cased and split on white space. */
+/** Query tokens (docs/model.md, Inputs): a string is NFKC-normalised, lower-cased and split on white space. */
 export function queryTokens(query: unknown, path: string): string[] {
   if (query === undefined || query === null) return [];
   if (typeof query === 'string') return query.normalize('NFKC').toLowerCase().split(/\s+/u).filter((s) => s.length > 0);

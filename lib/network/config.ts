@@ -1,5 +1,5 @@
 /**
- * Model configuration (SPEC §7): types, paper-size defaults, validation and the dimensions derived from it.
+ * Model configuration (docs/model.md, Configuration and defaults): types, paper-size defaults, validation and the dimensions derived from it.
  * Validation is strict: unknown keys, wrong types, bad sizes, duplicate names and dangling references all
  * throw `DupnError('E_CONFIG')` naming the path of the offending key (`tasks[2].target[1]`).
  */
@@ -208,7 +208,7 @@ export interface DupnConfig {
 
 const ALL_ITEM_FIELDS = ['item', 'category', 'shop', 'brand'];
 
-/** The paper-size defaults of SPEC §3/§7 (≈47 MFLOP per user at L = 100). */
+/** The paper-size defaults (docs/model.md, Configuration and defaults; ≈47 MFLOP per user at L = 100). */
 export function defaultConfig(): ResolvedConfig {
   return {
     maxSeqLen: 100,
@@ -443,7 +443,7 @@ export function resolveConfig(input: unknown = {}): ResolvedConfig {
   return { maxSeqLen, itemFields, properties, query, profileFields, hidden, bidirectional, attentionHidden, tasks };
 }
 
-/** Dimensions derived from a resolved config (names follow SPEC §3). */
+/** Dimensions derived from a resolved config (names follow docs/model.md, Notation). */
 export interface Dims {
   /** Item-field embedding width (e_t). */
   dx: number;
