@@ -87,7 +87,7 @@ async function main(): Promise<void> {
     lines.push(s);
   };
   say(`bench/peer · ${machineLine()}`);
-  say(`model: paper size (SPEC §3), seeded initial weights; ragged lengths: ${source.describe}\n`);
+  say(`model: paper size (docs/model.md), seeded initial weights; ragged lengths: ${source.describe}\n`);
 
   for (const threads of threadList) {
     const peak = fmaPeak(threads);

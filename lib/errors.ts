@@ -31,6 +31,7 @@ export function isErrorCode(code: unknown): code is DupnErrorCode {
 
 /** The one error class of dupn: `code` says what kind of failure, `message` names the field and the problem. */
 export class DupnError extends Error {
+  /** What kind of failure: one of {@link ERROR_CODES} (docs/errors.md). */
   readonly code: DupnErrorCode;
   /** Path of the offending field (`tasks[2].target[1]`, `users[3].behaviors[7].time`), when there is one. */
   readonly path?: string;

@@ -3,7 +3,11 @@ import t from 'tap';
 import { resolveConfig } from '../lib/network/config';
 import { gapBucket, packCandidates, packUsers, queryTokens } from '../lib/model/features';
 import { bucket } from '../lib/model/hashing';
+import { UserColumns } from '../lib/model/columns';
 import { Model } from '../lib/model/model';
+import { referenceEncode } from '../lib/reference/forward';
+import { randomTensors } from '../lib/reference/random-model';
+import { relError } from './support/compare';
 
 const config = resolveConfig({
   maxSeqLen: 4,
@@ -22,7 +26,7 @@ const config = resolveConfig({
   ],
 });
 
-t.test('gap bucket follows SPEC §2 exactly', async (t) => {
+t.test('gap bucket follows docs/model.md (Inputs) exactly', async (t) => {
   t.equal(gapBucket(1000, 1000, 24), 0);
   t.equal(gapBucket(1000, 2000, 24), 0, 'future behaviours clamp to 0');
   t.equal(gapBucket(60, 0, 24), 1, 'log2(1 + 1) = 1');
@@ -80,14 +84,38 @@ t.test('candidates: only target fields hashed, dense features carried', async (t
   t.same(Array.from(c.dense), [0.5, -1, 2, 3]);
 });
 
-t.test('encode(users) equals encodeColumns(pack(users)) and a columnar caller gets the same U', async (t) => {
-  const model = Model.create(config, { seed: 5, threads: 1 });
+t.test('encode(users) matches the float64 reference on columns built by hand, and a columnar caller gets the same U', async (t) => {
+  const tensors = randomTensors(config, 5);
+  const model = Model.fromTensors(config, tensors, { threads: 1 });
   const users = [
-    { behaviors: [{ item: 'a', shop: 1, type: 'pv', time: 100 }, { item: 'b', type: 'buy', time: 160 }], query: 'hello world', profile: { age: 'x' } },
+    {
+      behaviors: [{ item: 'a', shop: 1, type: 'pv', time: 100 }, { item: 'b', type: 'buy', time: 160, scene: 'search' }],
+      query: 'Hello  WORLD',
+      profile: { age: 'x' },
+    },
     { behaviors: [] },
+    { behaviors: [{ item: 7, shop: 's', type: 'fav', time: 0, scene: 'elsewhere' }], query: ['q'], now: 60 * 3 },
   ];
+  // The columns written out by hand from docs/model.md (Inputs, Columns), not by packUsers: items in config order (a
+  // missing field hashes as ""); properties type, gap, scene with unknown → the vocabulary's length; `now` is
+  // the latest behaviour time unless the user gives one; gap = min(G − 1, floor(log2(1 + Δt / 60))).
+  const cols: UserColumns = {
+    lengths: Int32Array.from([2, 0, 1]),
+    items: Int32Array.from([bucket('a', 1000), bucket('1', 50), bucket('b', 1000), bucket('', 50), bucket('7', 1000), bucket('s', 50)]),
+    properties: Int32Array.from([
+      0, 1, 1, // pv, Δt 60 s → gap 1, no scene → 1
+      1, 0, 0, // buy, Δt 0 → gap 0, search → 0
+      2, 2, 1, // fav is no type → 2, Δt 180 s → gap 2, unknown scene → 1
+    ]),
+    queryOffsets: Int32Array.from([0, 2, 2, 3]),
+    queryTokens: Int32Array.from([bucket('hello', 77), bucket('world', 77), bucket('q', 77)]),
+    profile: Int32Array.from([bucket('x', 9), bucket('', 9), bucket('', 9)]),
+  };
   const viaObjects = await model.encode(users);
-  const viaColumns = await model.encodeColumns(model.pack(users));
-  t.same(Array.from(viaObjects), Array.from(viaColumns));
+  const ref = referenceEncode(config, tensors, cols);
+  const err = relError(viaObjects, ref.user);
+  t.ok(err <= 1e-5, `U rel err ${err.toExponential(2)} against the float64 reference`);
+  const viaColumns = await model.encodeColumns(cols);
+  t.same(Array.from(viaColumns), Array.from(viaObjects), 'the same columns through encodeColumns give the same U');
   model.dispose();
 });

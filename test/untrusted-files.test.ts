@@ -2,7 +2,7 @@
 // is refused before anything is read (a FIFO used to freeze the event loop or never settle, /dev/zero read
 // without limit), a path with a NUL byte or one that is no string is refused before anything is written, and
 // the temporaries of a writer killed mid-write are removed by the next write of the same file.
-import t, { Test } from 'tap';
+import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -36,19 +36,14 @@ function fifo(name: string): string {
   return p;
 }
 
-/** Rejects, and promptly: before the fix the open froze the event loop (or the read never settled). */
-async function refusedPromptly(t: Test, call: () => Promise<unknown>, code: string, field: string, label: string): Promise<void> {
-  const started = Date.now();
-  await rejectsCode(t, call, code, field, label);
-  t.ok(Date.now() - started < 5000, `${label}: refused in ${Date.now() - started} ms`);
-}
-
 t.test('a FIFO as a model, ONNX or checkpoint file is refused as not a regular file, without blocking', { skip: !canFifo && 'mkfifo is not available here' }, async (t) => {
+  // Nothing ever opens these FIFOs for writing: a call that opened one blocking (which froze the event loop
+  // before the fix) or waited for its data would never settle, and tap's timeout would fail the run.
   const f = fifo('model.safetensors');
-  await refusedPromptly(t, () => Model.load(f), 'E_IO', 'not a regular file (a FIFO)', 'Model.load');
-  await refusedPromptly(t, () => Model.fromOnnx(f), 'E_IO', 'a FIFO', 'Model.fromOnnx');
-  await refusedPromptly(t, () => Trainer.resume(f), 'E_IO', 'a FIFO', 'Trainer.resume');
-  await refusedPromptly(t, () => Trainer.fromModelFile(f), 'E_IO', 'a FIFO', 'Trainer.fromModelFile');
+  await rejectsCode(t, () => Model.load(f), 'E_IO', 'not a regular file (a FIFO)', 'Model.load');
+  await rejectsCode(t, () => Model.fromOnnx(f), 'E_IO', 'a FIFO', 'Model.fromOnnx');
+  await rejectsCode(t, () => Trainer.resume(f), 'E_IO', 'a FIFO', 'Trainer.resume');
+  await rejectsCode(t, () => Trainer.fromModelFile(f), 'E_IO', 'a FIFO', 'Trainer.fromModelFile');
 
   // A user file whose head entry names a FIFO.
   const model = Model.create(config, { seed: 1 });
@@ -57,7 +52,7 @@ t.test('a FIFO as a model, ONNX or checkpoint file is refused as not a regular f
   const head = files.find((p) => p.endsWith('.ctr.onnx'))!;
   fs.rmSync(head);
   fifo(path.basename(head));
-  await refusedPromptly(t, () => Model.fromOnnx(user), 'E_IO', 'a FIFO', 'fromOnnx with a FIFO head file');
+  await rejectsCode(t, () => Model.fromOnnx(user), 'E_IO', 'a FIFO', 'fromOnnx with a FIFO head file');
   model.dispose();
 });
 

@@ -1,7 +1,7 @@
 /**
  * The CLI's settings file: one JSON object with up to three sections, each optional —
  *
- *   { "model": { …model config, SPEC §7… },
+ *   { "model": { …model config, docs/model.md (Configuration and defaults)… },
  *     "train": { …trainer options (lib/train/options.ts) …, "epochs": 3 },
  *     "data":  { …reader and example options (lib/data/reader.ts), e.g. "format", "columns", "negatives"… } }
  *

@@ -185,7 +185,7 @@ async function splitLog(flags: TrainFlags, options: ReadExamplesOptions, config:
       note: `validation: the users whose id hashes into the held-out ${VALID_USERS * 100}%`,
     };
   }
-  // By time (SPEC §5): the last day unless --valid-from says otherwise.
+  // By time (docs/model.md, Training data): the last day unless --valid-from says otherwise.
   const validFrom = flags.validFrom ?? (await defaultValidFrom(flags.data, options));
   const source = readExamples(flags.data, { ...options, trainBefore: validFrom });
   const { train, validation } = splitByTime(source.examples, validFrom);

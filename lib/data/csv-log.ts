@@ -1,5 +1,5 @@
 /**
- * Behaviour logs as delimited text (SPEC §5): the Taobao UserBehavior layout and any CSV/TSV described by a
+ * Behaviour logs as delimited text (docs/model.md, Training data): the Taobao UserBehavior layout and any CSV/TSV described by a
  * column mapping. Rows stream in bounded batches; malformed rows are counted and reported with their line
  * numbers (never used), and are fatal with `strict`.
  *
@@ -106,7 +106,7 @@ export const TAOBAO_COLUMNS: ColumnMapping = { user: 0, item: 1, category: 2, ty
 
 /**
  * Seconds between consecutive rows of a log whose file order is its time: a minute, so that the model's
- * time-gap buckets (log2 of the minutes since a behaviour, SPEC §2) say how many steps back a behaviour is.
+ * time-gap buckets (log2 of the minutes since a behaviour, docs/model.md, Inputs) say how many steps back a behaviour is.
  */
 export const FILE_ORDER_STEP = 60;
 

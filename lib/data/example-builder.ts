@@ -1,5 +1,5 @@
 /**
- * Training examples from user timelines (SPEC §5): the history before a cut time is the input, the labels
+ * Training examples from user timelines (docs/model.md, Training data): the history before a cut time is the input, the labels
  * come from what follows. Which labels an example carries follows the model config's tasks:
  *
  * - `binary` task (CTR when its target includes `item`, SPP when it targets `shop`, …): the entity of the
@@ -13,7 +13,7 @@
  *   none. `classOf: 'price'` (default): the price level, i.e. how many of the ascending `priceThresholds`
  *   the price reaches (default half-decades from 10: 10, 31.6, 100, 316, … for `classes - 1` levels);
  *   absent when the purchase has no price. `classOf: 'category'`: `categoryClasses[category]` when that map
- *   is given (an unmapped category: absent), else the SPEC §2 hash bucket of the category modulo `classes`.
+ *   is given (an unmapped category: absent), else the hash bucket (docs/model.md, Feature hashing) of the category modulo `classes`.
  *
  * Cuts: a cut is at a behaviour i that has at least `minHistory` earlier behaviours and a strictly later
  * time than behaviour i-1 (so "strictly before the cut" and "from i on" separate cleanly, also for

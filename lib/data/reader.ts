@@ -68,7 +68,9 @@ export interface DataReport {
 
 /** A re-creatable example stream and the report of its latest pass. */
 export interface ExampleSource {
+  /** The examples; the file is read anew on every iteration. */
   examples: AsyncIterable<TrainingExample>;
+  /** What the latest (or the running) pass over the file found. */
   report(): DataReport;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Synthetic behaviour data with planted structure and known ground truth (SPEC §5), for tests, the demo and
+ * Synthetic behaviour data with planted structure and known ground truth (docs/model.md, Training data), for tests, the demo and
  * benchmarks. Deterministic by seed, any size, lazy (one user's history in memory at a time).
  *
  * The world, in short:

@@ -5,7 +5,7 @@
  */
 import { CandidateInput, UserInput } from '../model/features';
 
-/** Behaviour grades of `rank` labels (SPEC §3: buy > cart > fav > click > none). */
+/** Behaviour grades of `rank` labels (docs/model.md, Training loss: buy > cart > fav > click > none). */
 export const GRADES = { none: 0, click: 1, fav: 2, cart: 3, buy: 4 } as const;
 
 /** A candidate and its label for one `binary`, `rank` or `retrieval` task (retrieval: 1 = the positive). */

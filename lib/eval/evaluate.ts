@@ -20,6 +20,7 @@ import { Model } from '../model/model';
  * Tasks it cannot score may be absent; evaluating such a task is an error.
  */
 export interface Scorer {
+  /** Scores of a batch of examples, by task name, laid out as above. */
   scoreExamples(examples: TrainingExample[]): Promise<Record<string, Float64Array>>;
 }
 
@@ -33,7 +34,9 @@ export interface EvaluateOptions {
 
 /** Metrics of one task. A metric that does not apply to the kind is absent; one undefined on the data is NaN. */
 export interface TaskReport {
+  /** The task's name. */
   task: string;
+  /** The task's kind. */
   kind: TaskConfig['kind'];
   /** Examples that carry a label for the task. */
   examples: number;

@@ -1,5 +1,5 @@
 /**
- * The dupn model file (SPEC §4, docs/format.md): a standard safetensors file whose `__metadata__` carries the
+ * The dupn model file (docs/format.md): a standard safetensors file whose `__metadata__` carries the
  * format tag, the format version and the resolved config as JSON, and whose tensors are exactly those of
  * `tensorSpecs(config)`, float32, with exactly those shapes.
  *
@@ -214,7 +214,7 @@ export async function loadModelFile(path: string, options: LoadOptions = {}): Pr
 }
 
 /**
- * The file's bytes: a private memory map where the platform has one (SPEC §4 — embedding tables are not
+ * The file's bytes: a private memory map where the platform has one (docs/model.md, Model file: embedding tables are not
  * copied, and processes serving one model share its pages; a model file replaced by rename, as dupn
  * writes them, leaves existing maps intact), else a plain read.
  */

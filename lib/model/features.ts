@@ -1,5 +1,5 @@
 /**
- * Request objects → packed columns (SPEC §2, §7). Every value is validated on the way (the error names
+ * Request objects → packed columns (docs/model.md, Feature hashing and Inputs). Every value is validated on the way (the error names
  * the field: `users[3].behaviors[7].time`), histories are truncated to the most recent `maxSeqLen`, and
  * all strings of one table are hashed in a single native call.
  */
@@ -19,9 +19,13 @@ export interface BehaviorInput {
   time: number;
   /** Scene, e.g. "search"; missing or unknown → the unknown id. */
   scene?: string;
+  /** Value of the `item` field (the default item fields are item, category, shop, brand); missing hashes as "". */
   item?: Categorical;
+  /** Value of the `category` field; missing hashes as "". */
   category?: Categorical;
+  /** Value of the `shop` field; missing hashes as "". */
   shop?: Categorical;
+  /** Value of the `brand` field; missing hashes as "". */
   brand?: Categorical;
   /** Further item fields named in config.itemFields. */
   [field: string]: Categorical | undefined;
@@ -41,9 +45,13 @@ export interface UserInput {
 
 /** One candidate to score: the item fields a task targets, plus dense features for `rank` tasks. */
 export interface CandidateInput {
+  /** Value of the `item` field, read when the task targets it; missing hashes as "". */
   item?: Categorical;
+  /** Value of the `category` field, read when the task targets it. */
   category?: Categorical;
+  /** Value of the `shop` field, read when the task targets it. */
   shop?: Categorical;
+  /** Value of the `brand` field, read when the task targets it. */
   brand?: Categorical;
   /** Per-candidate dense ranking features (`rank` tasks with denseFeatures > 0). */
   dense?: ArrayLike<number>;
@@ -59,13 +67,13 @@ function finiteTime(v: unknown, path: string): number {
   return v;
 }
 
-/** The time-gap bucket of SPEC §2: min(G-1, floor(log2(1 + max(0, now - ts) / 60))). */
+/** The time-gap bucket (docs/model.md, Inputs): min(G-1, floor(log2(1 + max(0, now - ts) / 60))). */
 export function gapBucket(now: number, ts: number, gapBuckets: number): number {
   const b = Math.floor(Math.log2(1 + Math.max(0, now - ts) / 60));
   return Math.min(gapBuckets - 1, b);
 }
 
-/** Query tokens as SPEC §7 says: a string is NFKC-normalised, lower-cased and split on white space. */
+/** Query tokens (docs/model.md, Inputs): a string is NFKC-normalised, lower-cased and split on white space. */
 export function queryTokens(query: unknown, path: string): string[] {
   if (query === undefined || query === null) return [];
   if (typeof query === 'string') return query.normalize('NFKC').toLowerCase().split(/\s+/u).filter((s) => s.length > 0);
@@ -78,8 +86,9 @@ export function queryTokens(query: unknown, path: string): string[] {
   inputError(path, `must be a string or an array of strings, got ${describe(query)}`);
 }
 
+/** Options of packing users into columns ({@link packUsers}, `Model.pack`, `Model.encode`). */
 export interface PackOptions {
-  /** Request time for every user that has no `now` of its own. */
+  /** Request time in Unix seconds for every user that has no `now` of its own (default: each user's latest behaviour time). */
   now?: number;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Feature hashing (SPEC §2): FarmHash Fingerprint64 of the UTF-8 bytes, modulo the bucket count — the
+ * Feature hashing (docs/model.md, Feature hashing): FarmHash Fingerprint64 of the UTF-8 bytes, modulo the bucket count — the
  * same buckets as TensorFlow's `tf.strings.to_hash_bucket_fast`. One implementation, in C++.
  */
 import { DupnError, describe } from '../errors';

@@ -60,16 +60,19 @@ export interface ModelOptions {
   isa?: string;
 }
 
+/** Options of {@link Model.create}: the model options and the seed of the new weights. */
 export interface CreateOptions extends ModelOptions {
   /** Seed of the initial weights (default 1). */
   seed?: number;
 }
 
+/** Options of {@link Model.encode} and its twins: the request time and where to write U. */
 export interface EncodeOptions extends PackOptions {
   /** Write U here (B × userDim) instead of a new array. */
   out?: Float32Array;
 }
 
+/** Options of {@link Model.score} and its twins. */
 export interface ScoreOptions {
   /** Write the scores here (one per candidate) instead of a new array. */
   out?: Float32Array;

@@ -15,7 +15,9 @@ import { hashKey } from './hashing';
 
 /** What {@link Model.retrieve} returns: catalogue rows, best first, and their scores. */
 export interface Retrieved {
+  /** Catalogue rows, best first (fewer than k when the catalogue less the excluded rows is smaller). */
   index: Int32Array;
+  /** Their scores, as {@link Model.score} gives them. */
   score: Float32Array;
 }
 

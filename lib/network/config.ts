@@ -1,5 +1,5 @@
 /**
- * Model configuration (SPEC §7): types, paper-size defaults, validation and the dimensions derived from it.
+ * Model configuration (docs/model.md, Configuration and defaults): types, paper-size defaults, validation and the dimensions derived from it.
  * Validation is strict: unknown keys, wrong types, bad sizes, duplicate names and dangling references all
  * throw `DupnError('E_CONFIG')` naming the path of the offending key (`tasks[2].target[1]`).
  */
@@ -7,50 +7,76 @@ import { DupnError, describe } from '../errors';
 
 /** One categorical input with its own embedding table. `dim: 0` switches it off (no table). */
 export interface TableField {
+  /** Field name, 1–64 characters of [A-Za-z0-9_-], unique in its list; the key in inputs and tensor names. */
   name: string;
+  /** Rows of the table: a value goes to row fingerprint64(value) mod `buckets`; 1 to 2^31 − 1. */
   buckets: number;
+  /** Embedding width, 0 to 4096 (0: the field is off and has no table). */
   dim: number;
 }
 
+/** The behaviour properties that steer the LSTM gates and the attention (p_t = [type ; gap ; scene]). */
 export interface PropertiesConfig {
-  /** Behaviour-type vocabulary; `types[i]` → row i, anything else → row `types.length`. */
+  /** Behaviour-type vocabulary (default pv, fav, cart, buy); `types[i]` → row i, anything else → row `types.length`. */
   types: string[];
+  /** Width of the type embedding, 0 to 4096 (default 8; 0: off). */
   typeDim: number;
-  /** Number of time-gap buckets G: bucket = min(G-1, floor(log2(1 + max(0, now - ts) / 60))). */
+  /**
+   * Number of time-gap buckets G, 1 to 64 (default 24): bucket = min(G-1, floor(log2(1 + max(0, now - ts) / 60))),
+   * times in seconds.
+   */
   gapBuckets: number;
+  /** Width of the time-gap embedding, 0 to 4096 (default 4; 0: off). */
   gapDim: number;
-  /** Scene vocabulary; missing or unknown → row `scenes.length`. */
+  /** Scene vocabulary (default search, recommend, ads); missing or unknown → row `scenes.length`. */
   scenes: string[];
+  /** Width of the scene embedding, 0 to 4096 (default 4; 0: off). */
   sceneDim: number;
 }
 
+/** The query input: its tokens share one table and q is the mean of their embeddings. */
 export interface QueryConfig {
+  /** Rows of the query-token table, 1 to 2^31 − 1 (default 2^18). */
   buckets: number;
+  /** Width of q, 0 to 4096 (default 32; 0 is the same as `query: null`). */
   dim: number;
 }
 
 /** A binary head (CTR, SPP, …): logit = MLP([U ; t]); `target` lists the item fields whose embeddings form t. */
 export interface BinaryTask {
+  /** Head name, 1–64 characters of [A-Za-z0-9_-], unique among the tasks (tensors `head.<name>.*`). */
   name: string;
+  /** The kind: a binary head. */
   kind: 'binary';
+  /** Item fields whose embeddings, concatenated in this order, form t (default: every item field). */
   target: string[];
+  /** Widths of the hidden ReLU layers (default [64]); a 1-wide output layer follows. */
   layers: number[];
 }
 
 /** A ranking head (L2R): like `binary`, plus `denseFeatures` per-candidate numbers appended to the input. */
 export interface RankTask {
+  /** Head name, unique among the tasks (see {@link BinaryTask.name}). */
   name: string;
+  /** The kind: a ranking head. */
   kind: 'rank';
+  /** Item fields whose embeddings form t, in this order (default: every item field). */
   target: string[];
+  /** Widths of the hidden ReLU layers (default [64]); a 1-wide output layer (the raw score) follows. */
   layers: number[];
+  /** Per-candidate dense numbers appended after t to the first layer's input, 0 to 4096 (default 0). */
   denseFeatures: number;
 }
 
 /** A user-level classifier (PPP): softmax(MLP(U)). */
 export interface MulticlassTask {
+  /** Head name, unique among the tasks (see {@link BinaryTask.name}). */
   name: string;
+  /** The kind: a user-level classifier. */
   kind: 'multiclass';
+  /** Number of classes, 2 to 100000 (default 7, the paper's price levels). */
   classes: number;
+  /** Widths of the hidden ReLU layers (default [64]); a `classes`-wide output layer follows. */
   layers: number[];
 }
 
@@ -62,10 +88,15 @@ export interface MulticlassTask {
  * training. Item vectors can be precomputed for a catalogue and searched for the top k (`Model.retrieve`).
  */
 export interface RetrievalTask {
+  /** Head name, unique among the tasks (see {@link BinaryTask.name}). */
   name: string;
+  /** The kind: a retrieval head. */
   kind: 'retrieval';
+  /** Item fields whose embeddings form the item tower's input t (default: every item field; one must have dim > 0). */
   target: string[];
+  /** Widths of both towers' layers (default [64]); the last is the width of the user and item vectors. */
   layers: number[];
+  /** Whether the score has the history term w·h (default true). */
   history: boolean;
   /**
    * Successor features (needs `history`): h also holds how often the candidate followed each of the user's
@@ -84,6 +115,7 @@ export interface SuccessorTableSize {
   perItem: number;
 }
 
+/** One head of the model, told apart by `kind`. */
 export type TaskConfig = BinaryTask | RankTask | MulticlassTask | RetrievalTask;
 
 /**
@@ -113,17 +145,25 @@ export const HISTORY_SCALE = 32;
 /** Successor tables hold bucket ids as float32, exact below 2^24. */
 export const MAX_SUCCESSOR_BUCKETS = 1 << 24;
 
-/** The fully resolved configuration: every key present, defaults applied. */
+/** The fully resolved configuration: every key present, defaults applied (each key as in {@link DupnConfig}). */
 export interface ResolvedConfig {
+  /** Most recent behaviours kept per user. */
   maxSeqLen: number;
+  /** The item fields of a behaviour, in the order of e_t. */
   itemFields: TableField[];
+  /** The behaviour properties (p_t). */
   properties: PropertiesConfig;
   /** `null` when the model has no query input. */
   query: QueryConfig | null;
+  /** The user's profile fields, in the order of u. */
   profileFields: TableField[];
+  /** LSTM hidden size H per direction. */
   hidden: number;
+  /** Two LSTM directions (true) or the forward one only. */
   bidirectional: boolean;
+  /** Attention hidden size A. */
   attentionHidden: number;
+  /** The heads, in config order. */
   tasks: TaskConfig[];
 }
 
@@ -135,20 +175,40 @@ type TaskInput =
 
 /** Config as a caller writes it: every key optional; `properties` merges key by key with the defaults. */
 export interface DupnConfig {
+  /** Behaviours kept per user: the most recent ones, 1 to 100000 (default 100). */
   maxSeqLen?: number;
+  /**
+   * The item fields of each behaviour (and of candidates), whose embeddings concatenated in this order form e_t;
+   * at most 64, at least one with dim > 0. Default item (2^20 buckets, dim 32), category (2^16, 16),
+   * shop (2^16, 8), brand (2^16, 8): Dx = 64.
+   */
   itemFields?: TableField[];
+  /** Behaviour properties, merged key by key with the defaults (type 8, gap 24 buckets × 4, scene 4: Dp = 16). */
   properties?: Partial<PropertiesConfig>;
+  /** The query-token table (default 2^18 buckets, dim 32); `null` or dim 0: no query input. */
   query?: QueryConfig | null;
+  /**
+   * The user's profile fields, whose embeddings concatenated in this order form u; at most 64. Default age (64
+   * buckets), gender (8), power (16), city (4096), each dim 8: Du = 32. `[]`: no profile.
+   */
   profileFields?: TableField[];
+  /** LSTM hidden size H per direction, 1 to 4096 (default 128). */
   hidden?: number;
+  /** Run the LSTM in both directions, H_t = [h_fw ; h_bw] (default true); false: the forward direction only. */
   bidirectional?: boolean;
+  /** Hidden size A of the attention scorer, 1 to 4096 (default 64). */
   attentionHidden?: number;
+  /**
+   * The heads, at most 64, with unique names; omitted keys of each take the defaults of its kind. Default: ctr
+   * (binary, every item field, layers [128, 64]), l2r (rank, the same), ppp (multiclass, 7 classes, [64]),
+   * spp (binary on shop, [64]).
+   */
   tasks?: TaskInput[];
 }
 
 const ALL_ITEM_FIELDS = ['item', 'category', 'shop', 'brand'];
 
-/** The paper-size defaults of SPEC §3/§7 (≈47 MFLOP per user at L = 100). */
+/** The paper-size defaults (docs/model.md, Configuration and defaults; ≈47 MFLOP per user at L = 100). */
 export function defaultConfig(): ResolvedConfig {
   return {
     maxSeqLen: 100,
@@ -383,7 +443,7 @@ export function resolveConfig(input: unknown = {}): ResolvedConfig {
   return { maxSeqLen, itemFields, properties, query, profileFields, hidden, bidirectional, attentionHidden, tasks };
 }
 
-/** Dimensions derived from a resolved config (names follow SPEC §3). */
+/** Dimensions derived from a resolved config (names follow docs/model.md, Notation). */
 export interface Dims {
   /** Item-field embedding width (e_t). */
   dx: number;
@@ -393,6 +453,7 @@ export interface Dims {
   dq: number;
   /** Profile embedding width (u). */
   du: number;
+  /** LSTM hidden size H per direction. */
   hidden: number;
   /** 1 or 2 directions. */
   directions: number;
@@ -400,11 +461,13 @@ export interface Dims {
   dh: number;
   /** Attention input width: dh + dq + du + dp. */
   attnIn: number;
+  /** Attention hidden size A. */
   attentionHidden: number;
   /** Width of U = [r ; u ; q]. */
   userDim: number;
 }
 
+/** The widths that follow from a resolved config: Dx, Dp, Dq, Du, H_t, the attention input and U. */
 export function deriveDims(c: ResolvedConfig): Dims {
   const dx = c.itemFields.reduce((s, f) => s + f.dim, 0);
   const p = c.properties;

@@ -1,5 +1,5 @@
 /**
- * The tensor layout of a model (SPEC §7): names and shapes, in the one canonical order used by the model
+ * The tensor layout of a model (docs/format.md, Tensors): names and shapes, in the one canonical order used by the model
  * file, the native addon and the reference. Weights are float32, row-major `[rows, cols]`, y = W x + b.
  */
 import { ResolvedConfig, denseCount, deriveDims, layerStacks } from './config';

@@ -1,5 +1,5 @@
 /**
- * Plain float64 reference of the whole DUPN forward pass, written straight from SPEC §3. It is the yardstick
+ * Plain float64 reference of the whole DUPN forward pass, written straight from docs/model.md. It is the yardstick
  * the native kernels are tested against: clarity over speed (simple loops, no blocking, no caching), but
  * linear in the input size. Weights are read from the float32 tensors; every intermediate is a double.
  */

@@ -11,7 +11,9 @@ import { StepReport, Trainer } from './trainer';
 
 /** Where training stands in the data: `examples` of epoch `epoch` (0-based) are done. */
 export interface DataPosition {
+  /** The epoch under way, 0-based. */
   epoch: number;
+  /** Examples of that epoch already trained on, counted in the stream's order. */
   examples: number;
   /** With early stopping: the best epoch so far (0-based) and its validation score. */
   best?: BestEpoch;
@@ -19,7 +21,9 @@ export interface DataPosition {
 
 /** The epoch whose validation scored highest so far. */
 export interface BestEpoch {
+  /** The epoch, 0-based. */
   epoch: number;
+  /** Its score by {@link EarlyStopping.score}. */
   score: number;
 }
 
@@ -28,6 +32,7 @@ export interface BestEpoch {
  * model (e.g. writes the model file only from {@link EpochReport.improved} epochs).
  */
 export interface EarlyStopping<V> {
+  /** Epochs without a better score before the run stops, an integer ≥ 1. */
   patience: number;
   /** Higher is better; from what `validate` returned. */
   score: (validation: V) => number;
@@ -35,8 +40,11 @@ export interface EarlyStopping<V> {
 
 /** Progress after each step. */
 export interface FitProgress {
+  /** The epoch under way, 0-based. */
   epoch: number;
+  /** The run's number of epochs ({@link FitOptions.epochs}). */
   epochs: number;
+  /** What {@link Trainer.step} reported for this step. */
   step: StepReport;
   /** Examples done in this epoch. */
   examples: number;
@@ -50,26 +58,44 @@ export interface FitProgress {
   etaSeconds?: number;
 }
 
+/**
+ * What {@link fit} reports after each epoch.
+ *
+ * @typeParam V - What `validate` returns.
+ */
 export interface EpochReport<V = unknown> {
+  /** The epoch, 0-based. */
   epoch: number;
+  /** Optimizer steps this run took in the epoch. */
   steps: number;
+  /** Examples of the epoch trained on, those of a resumed run's earlier part included. */
   examples: number;
+  /** Wall-clock seconds this run spent in the epoch, validation excluded. */
   seconds: number;
   /** Mean loss over the epoch's steps. */
   trainLoss: number;
   /** What `validate` returned, if given. */
   validation?: V;
-  /** With early stopping: the score of this epoch, whether it is the best so far, and the best one. */
+  /** With early stopping: the score of this epoch. */
   score?: number;
+  /** With early stopping: whether this epoch scored higher than every earlier one. */
   improved?: boolean;
+  /** With early stopping: the best epoch so far (this one when `improved`). */
   best?: BestEpoch;
   /** With early stopping: the last epoch of the run (no improvement for `patience` epochs). */
   stopping?: boolean;
 }
 
+/**
+ * How {@link fit} trains: the data, the number of epochs, shuffling, validation and early stopping,
+ * checkpoints and resuming, and progress callbacks. The batch size is the trainer's `batchSize` option.
+ *
+ * @typeParam V - What `validate` returns.
+ */
 export interface FitOptions<V = unknown> {
   /** A fresh pass over the training examples each time it is called (same order every time). */
   data: () => AsyncIterable<TrainingExample> | Iterable<TrainingExample>;
+  /** Passes over the data, an integer ≥ 1 (default 1); with early stopping, the most passes. */
   epochs?: number;
   /** Known size of one pass (for the ETA before the first epoch ends). */
   examplesPerEpoch?: number;
@@ -85,16 +111,19 @@ export interface FitOptions<V = unknown> {
   earlyStopping?: EarlyStopping<V>;
   /** Checkpoint path: written atomically after each epoch and every `checkpointEvery` steps. */
   checkpoint?: string;
+  /** Optimizer steps between checkpoints within an epoch, counted on {@link Trainer.steps} (default 0: at epoch ends only). */
   checkpointEvery?: number;
   /** Resume from here (what `Trainer.resume` returned). */
   start?: DataPosition;
   /** Stop after this many optimizer steps in all (counting the trainer's earlier steps). */
   maxSteps?: number;
+  /** Called after each optimizer step with the progress. */
   onStep?: (p: FitProgress) => void;
   /** Called after each epoch (awaited), e.g. to save the model. */
   onEpoch?: (r: EpochReport<V>) => void | Promise<void>;
 }
 
+/** Whether `v` is a well-formed {@link DataPosition} (e.g. one read back from a checkpoint). */
 export function isDataPosition(v: unknown): v is DataPosition {
   const p = v as DataPosition;
   const best = p?.best;

@@ -5,11 +5,12 @@ import { ResolvedConfig } from '../network/config';
 import { DupnError, describe, inputError } from '../errors';
 import { tensorSpecs } from '../network/tensors';
 
-/** The optimizers of the embedding tables (see {@link TrainOptions.embeddingOptimizer}). */
 /** Default {@link TrainOptions.successorDropout}. */
 export const SUCCESSOR_DROPOUT = 0.5;
 
+/** The optimizers of the embedding tables (see {@link TrainOptions.embeddingOptimizer}). */
 export const EMBEDDING_OPTIMIZERS = ['adam', 'adagrad', 'rowwise-adagrad'] as const;
+/** One of {@link EMBEDDING_OPTIMIZERS}. */
 export type EmbeddingOptimizer = (typeof EMBEDDING_OPTIMIZERS)[number];
 
 /** How {@link Trainer} learns. Every key is optional. */
@@ -27,9 +28,11 @@ export interface TrainOptions {
    * checkpoint is about the size of the model instead of three times it).
    */
   embeddingOptimizer?: EmbeddingOptimizer;
-  /** Adam β1, β2, ε (defaults 0.9, 0.999, 1e-8). */
+  /** Adam β1, the decay of the gradient's running mean, in [0, 0.999999] (default 0.9). */
   beta1?: number;
+  /** Adam β2, the decay of the squared gradient's running mean, in [0, 0.99999999] (default 0.999). */
   beta2?: number;
+  /** Adam ε, added to the denominator's square root, in [1e-30, 1] (default 1e-8). */
   epsilon?: number;
   /** Clip the global L2 norm of the gradient to this (default 5; 0 turns clipping off). */
   clipNorm?: number;
@@ -69,6 +72,7 @@ export interface TrainOptions {
   isa?: string;
 }
 
+/** {@link TrainOptions} with the defaults applied and every value checked (what `Trainer.options` holds). */
 export type ResolvedTrainOptions = Required<Omit<TrainOptions, 'embeddingLearningRate' | 'tasks' | 'taskWeights' | 'isa' | 'freezeTensors'>> & {
   freezeTensors: string[];
   embeddingLearningRate: number;

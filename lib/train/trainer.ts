@@ -50,8 +50,17 @@ export interface StepReport {
   learningRate: number;
 }
 
+/**
+ * Trains a DUPN model: {@link Trainer.create} (new weights), {@link Trainer.fromModelFile} or
+ * {@link Trainer.fromModel} (from existing ones) or {@link Trainer.resume} (from a checkpoint); then
+ * {@link Trainer.step} per batch (or {@link fit} for epochs, shuffling and checkpoints), {@link Trainer.toModel}
+ * or {@link Trainer.save} for the result, and {@link Trainer.dispose} at the end. One step runs at a time: a
+ * second step, or reading, changing or saving the weights while a step runs, is refused with `E_BUSY`.
+ */
 export class Trainer {
+  /** The resolved config of the model being trained. */
   readonly config: ResolvedConfig;
+  /** The training options with their defaults applied. */
   readonly options: ResolvedTrainOptions;
   /** Optimizer steps done. */
   get steps(): number {

@@ -1,13 +1,13 @@
-// Standalone check for dupn::fingerprint64 (no dependencies).
-// Build and run:
+// Standalone check for dupn::fingerprint64 (no dependencies). The test suite
+// builds and runs it (test/fingerprint64-native.test.ts, under
+// -fsanitize=address,undefined where the compiler has it, so the unaligned
+// every-length sweep catches out-of-bounds reads). By hand:
 //   g++ -std=c++17 -O2 -Wall -Wextra -Inative/include
 //       native/src/core/fingerprint64.cpp native/test/fingerprint64_check.cpp
 //       -o /tmp/fp && /tmp/fp
-// Also run it with -fsanitize=address,undefined to check the unaligned
-// every-length sweep for out-of-bounds reads.
 //
-// The golden table below is generated from test/fixtures/fingerprint64.json
-// (a copy of the shared testdata); inputs are UTF-8 bytes.
+// The golden table below is a copy of test/fixtures/fingerprint64.json (a copy
+// of the shared testdata; the test checks they agree); inputs are UTF-8 bytes.
 #include <cstdint>
 #include <cstdio>
 #include <cstring>

@@ -14,6 +14,7 @@ import { clickNormaliser, clickProbability, CutContext, drawRequest, Request } f
 
 /** One example with its ground truth. */
 export interface SyntheticRecord {
+  /** The example, as a reader would yield it. */
   example: TrainingExample;
   /**
    * The generator's truth for every labelled task, laid out as lib/eval/evaluate.ts's `Scorer` returns scores

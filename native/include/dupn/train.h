@@ -54,7 +54,7 @@ struct OptimizerConfig {
   std::vector<bool> frozen;        // per param: never updated (empty: none)
 };
 
-// Grade weights of the point-wise rank loss (SPEC §3: buy > cart > fav > click > none).
+// Grade weights of the point-wise rank loss (docs/model.md, Training loss: buy > cart > fav > click > none).
 constexpr float kGradeWeight[5] = {1.0f, 1.0f, 2.0f, 3.0f, 5.0f};
 
 struct LossReport {

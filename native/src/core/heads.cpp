@@ -1,4 +1,4 @@
-// Task heads. Scoring is decoupled (SPEC §3): the first layer's W_U·U + b is computed once per user,
+// Task heads. Scoring is decoupled (docs/model.md, Heads): the first layer's W_U·U + b is computed once per user,
 // W_t·t (+ W_d·dense) once per candidate, then the remaining layers per candidate.
 #include <algorithm>
 #include <cstring>

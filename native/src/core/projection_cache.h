@@ -1,5 +1,5 @@
-// Per-head cache of W_t·t, the first-layer projection of a candidate's target embeddings (SPEC §3:
-// "cacheable per entity"). Direct-mapped by a hash of the candidate's target ids: bounded memory,
+// Per-head cache of W_t·t, the first-layer projection of a candidate's target embeddings (docs/model.md,
+// Heads: decoupled scoring). Direct-mapped by a hash of the candidate's target ids: bounded memory,
 // O(1), no allocation after construction; a colliding candidate simply replaces the slot. Striped
 // locks make it safe for concurrent score calls on one model.
 #pragma once

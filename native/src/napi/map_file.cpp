@@ -1,4 +1,4 @@
-// mapFile(path) → ArrayBuffer over a private, copy-on-write memory map of the file (SPEC §4): large
+// mapFile(path) → ArrayBuffer over a private, copy-on-write memory map of the file (docs/model.md, Model file): large
 // embedding tables are not copied into the process, and processes serving the same model share its
 // pages through the page cache. Writes (never made by dupn) would stay private to the process.
 #include <napi.h>

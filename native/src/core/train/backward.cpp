@@ -1,4 +1,4 @@
-// The training pass of a chunk of users: the forward of SPEC §3 keeping what the backward needs (gates,
+// The training pass of a chunk of users: the forward of docs/model.md keeping what the backward needs (gates,
 // cells, tanh(c), H_t, attention), the heads and their losses, then back through attention and both LSTM
 // directions over each user's own steps (no padding), down to sparse embedding-row gradients.
 // Matrix products go through the kernel table's sgemm (weights transposed by Impl::pack); the recurrence
