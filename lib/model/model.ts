@@ -56,13 +56,40 @@ export interface ModelOptions {
    * `E_UNSUPPORTED`). Faster, and within about 1e-2 of fp32; the heads stay fp32.
    */
   precision?: 'fp32' | 'bf16';
-  /** Force an instruction-set path ("baseline" | "avx2" | "avx512"); default: `$DUPN_ISA`, else the best this CPU has. */
+  /**
+   * Force an instruction-set path ("baseline" | "avx2" | "avx512", one this CPU runs; `""`: the best it has);
+   * default: `$DUPN_ISA`, else the best this CPU has. The onnxruntime backend has no paths and ignores it.
+   */
   isa?: string;
 }
 
 export interface CreateOptions extends ModelOptions {
   /** Seed of the initial weights (default 1). */
   seed?: number;
+}
+
+/** Every option key, so that the check below cannot miss one the interfaces gain. */
+const OPTION_KEYS: Record<keyof CreateOptions, true> = {
+  threads: true,
+  verifyChecksum: true,
+  backend: true,
+  candidateCache: true,
+  precision: true,
+  isa: true,
+  seed: true,
+};
+const MODEL_OPTIONS = Object.keys(OPTION_KEYS).filter((k) => k !== 'seed');
+const CREATE_OPTIONS = Object.keys(OPTION_KEYS);
+
+/** {@link ModelOptions} with the defaults applied. */
+interface ResolvedModelOptions {
+  threads: number;
+  verifyChecksum: boolean;
+  backend: BackendName;
+  candidateCache: number;
+  precision: 'fp32' | 'bf16';
+  /** undefined: `$DUPN_ISA`, else the best path. */
+  isa: string | undefined;
 }
 
 export interface EncodeOptions extends PackOptions {
@@ -106,6 +133,41 @@ function cacheSize(n: unknown): number {
   return n;
 }
 
+/**
+ * A factory's options checked as strictly as a config: an object of known keys (`allowed`), each of its type
+ * and range. Throws `E_INPUT` naming the option (`options.isa`); `E_UNSUPPORTED` for bf16 on onnxruntime.
+ */
+function resolveModelOptions(o: unknown, allowed: readonly string[]): ResolvedModelOptions {
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) inputError('options', `must be an object, got ${describe(o)}`);
+  const options = o as CreateOptions;
+  for (const key of Object.keys(options)) {
+    if (!allowed.includes(key)) inputError(`options.${key}`, `unknown key (allowed: ${allowed.join(', ')})`);
+  }
+  const backend = options.backend ?? 'native';
+  if (backend !== 'native' && backend !== 'onnxruntime') {
+    inputError('options.backend', `must be "native" or "onnxruntime", got ${describe(options.backend)}`);
+  }
+  const threads = resolveThreads(options.threads);
+  const verifyChecksum = options.verifyChecksum ?? true;
+  if (typeof verifyChecksum !== 'boolean') inputError('options.verifyChecksum', `must be a boolean, got ${describe(verifyChecksum)}`);
+  const precision = options.precision ?? 'fp32';
+  if (precision !== 'fp32' && precision !== 'bf16') inputError('options.precision', `must be "fp32" or "bf16", got ${describe(precision)}`);
+  if (backend === 'onnxruntime' && precision !== 'fp32') {
+    throw new DupnError('E_UNSUPPORTED', 'options.precision: "bf16" runs on the native backend only', { path: 'options.precision' });
+  }
+  const candidateCache = cacheSize(options.candidateCache);
+  const isa = options.isa;
+  if (isa !== undefined) {
+    if (typeof isa !== 'string') inputError('options.isa', `must be a string, got ${describe(isa)}`);
+    if (backend === 'native' && isa !== '') {
+      // The addon's own list: what this CPU runs, so an unknown path and an unsupported one read alike.
+      const supported = native().supportedIsas.split(',');
+      if (!supported.includes(isa)) inputError('options.isa', `must be an instruction set this CPU runs (${supported.join(', ')}), got ${describe(isa)}`);
+    }
+  }
+  return { threads, verifyChecksum, backend, candidateCache, precision, isa };
+}
+
 function checkFinite(v: Float32Array, path: string): void {
   const bad = firstNonFinite(v);
   if (bad >= 0) inputError(`${path}[${bad}]`, `is not a finite number (${v[bad]})`);
@@ -140,28 +202,21 @@ export class Model {
   private multiStep = 0;
   private releaseWhenIdle: Backend | null = null;
 
-  private constructor(config: ResolvedConfig, tensors: Tensors, options: ModelOptions) {
-    const backend = options.backend ?? 'native';
-    if (backend !== 'native' && backend !== 'onnxruntime') {
-      inputError('options.backend', `must be "native" or "onnxruntime", got ${describe(options.backend)}`);
-    }
+  private constructor(config: ResolvedConfig, tensors: Tensors, options: ResolvedModelOptions) {
     checkSuccessorTable(config, tensors, 'model');
     this.config = config;
     this.userDim = deriveDims(config).userDim;
-    this.threads = resolveThreads(options.threads);
+    this.threads = options.threads;
     this.tensors = tensors;
-    this.backend = backend;
-    const precision = options.precision ?? 'fp32';
-    if (precision !== 'fp32' && precision !== 'bf16') inputError('options.precision', `must be "fp32" or "bf16", got ${describe(precision)}`);
-    this.precision = precision;
-    if (backend === 'onnxruntime') {
-      if (precision !== 'fp32') throw new DupnError('E_UNSUPPORTED', 'options.precision: "bf16" runs on the native backend only', { path: 'options.precision' });
+    this.backend = options.backend;
+    this.precision = options.precision;
+    if (options.backend === 'onnxruntime') {
       this.handle = withFiniteOutputs(new (onnxBackend().OnnxBackend)(config, tensors, this.threads));
       return;
     }
     const isa = options.isa ?? process.env.DUPN_ISA ?? '';
     try {
-      this.handle = withFiniteOutputs(new (native().NativeModel)(nativeSpec(config, tensors, cacheSize(options.candidateCache), precision === 'bf16'), isa));
+      this.handle = withFiniteOutputs(new (native().NativeModel)(nativeSpec(config, tensors, options.candidateCache, options.precision === 'bf16'), isa));
     } catch (e) {
       throw fromNativeError(e, 'model');
     }
@@ -170,9 +225,10 @@ export class Model {
   /** A new model with seeded random weights. Throws `E_CONFIG` for an invalid config. */
   static create(config: DupnConfig = {}, options: CreateOptions = {}): Model {
     const resolved = resolveConfig(config);
+    const checked = resolveModelOptions(options, CREATE_OPTIONS);
     const seed = options.seed ?? 1;
     if (!Number.isInteger(seed)) inputError('options.seed', `must be an integer, got ${describe(seed)}`);
-    return new Model(resolved, initTensors(resolved, seed), options);
+    return new Model(resolved, initTensors(resolved, seed), checked);
   }
 
   /**
@@ -182,6 +238,7 @@ export class Model {
    */
   static fromTensors(config: DupnConfig, tensors: Map<string, Float32Array>, options: ModelOptions = {}): Model {
     const resolved = resolveConfig(config);
+    const checked = resolveModelOptions(options, MODEL_OPTIONS);
     const own: Tensors = new Map();
     for (const spec of tensorSpecs(resolved)) {
       const t = tensors.get(spec.name);
@@ -194,13 +251,14 @@ export class Model {
       if (bad >= 0) throw new DupnError('E_MODEL_FILE', `tensor "${spec.name}" holds a non-finite value at ${bad}`);
       own.set(spec.name, copy);
     }
-    return new Model(resolved, own, options);
+    return new Model(resolved, own, checked);
   }
 
   /** Loads a `.safetensors` model file (docs/format.md). Rejects with `E_IO` or `E_MODEL_FILE`. */
   static async load(path: string, options: ModelOptions = {}): Promise<Model> {
-    const { config, tensors } = await loadModelFile(path, { verifyChecksum: options.verifyChecksum });
-    return new Model(config, tensors, options);
+    const checked = resolveModelOptions(options, MODEL_OPTIONS);
+    const { config, tensors } = await loadModelFile(path, { verifyChecksum: checked.verifyChecksum });
+    return new Model(config, tensors, checked);
   }
 
   /**
@@ -210,8 +268,9 @@ export class Model {
    * like {@link load} does. Rejects with `E_IO` when a file cannot be read, `E_MODEL_FILE` when one is bad.
    */
   static async fromOnnx(path: string, options: ModelOptions = {}): Promise<Model> {
+    const checked = resolveModelOptions(options, MODEL_OPTIONS);
     const { config, tensors } = await onnxImport().readOnnxModel(path);
-    return new Model(config, tensors, options);
+    return new Model(config, tensors, checked);
   }
 
   /** Writes the model to `path` atomically (temporary file, then rename). */
