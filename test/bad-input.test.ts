@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserColumns } from '../lib/model/columns';
 import { Model } from '../lib/model/model';
+import { native } from '../lib/native/addon';
 import { cloneUserColumns, randomUserColumns } from '../lib/reference/random-model';
 import { rejectsCode, throwsCode } from './support/errors';
 
@@ -121,6 +122,22 @@ t.test('bad options and files', async (t) => {
   throwsCode(t, () => Model.create(config, { isa: 'sse9' }), 'E_INPUT', 'sse9');
   throwsCode(t, () => Model.create(config, { seed: 0.5 }), 'E_INPUT', 'options.seed');
   throwsCode(t, () => Model.create(config, { backend: 'gpu' as never }), 'E_INPUT', 'options.backend');
+  // The options are checked as strictly as a config: unknown keys refused, each value's type checked.
+  throwsCode(t, () => Model.create(config, null as never), 'E_INPUT', 'options');
+  throwsCode(t, () => Model.create(config, { thread: 2 } as never), 'E_INPUT', 'options.thread');
+  throwsCode(t, () => Model.fromTensors(config, new Map(model.weights), { seed: 1 } as never), 'E_INPUT', 'options.seed', 'seed is an option of create only');
+  await rejectsCode(t, () => Model.load('/nonexistent/dir/m.safetensors', { checksum: false } as never), 'E_INPUT', 'options.checksum', 'checked before the file is read');
+  await rejectsCode(t, () => Model.fromOnnx('/nonexistent/dir/m.onnx', { threads: 1, extra: 1 } as never), 'E_INPUT', 'options.extra');
+  await rejectsCode(t, () => Model.load('/nonexistent/dir/m.safetensors', { verifyChecksum: 'no' as never }), 'E_INPUT', 'options.verifyChecksum');
+  throwsCode(t, () => Model.create(config, { isa: 5 as never }), 'E_INPUT', 'options.isa');
+  throwsCode(t, () => Model.create(config, { backend: 'onnxruntime', isa: ['avx2'] as never }), 'E_INPUT', 'options.isa', 'isa type-checked on onnxruntime too');
+  throwsCode(t, () => Model.create(config, { isa: 'sse9' }), 'E_INPUT', 'options.isa');
+  throwsCode(t, () => Model.create(config, { isa: 'AVX2' }), 'E_INPUT', 'options.isa');
+  for (const [isa, runs] of [['', native().supportedIsas.split(',').at(-1)], ['baseline', 'baseline']]) {
+    const m = Model.create(config, { isa });
+    t.equal(m.isa, runs, `isa ${JSON.stringify(isa)} runs ${runs}`);
+    m.dispose();
+  }
   throwsCode(t, () => Model.create({ ...config, hidden: 0 }), 'E_CONFIG', 'hidden');
   throwsCode(t, () => Model.fromTensors(config, new Map()), 'E_MODEL_FILE', 'emb.item.item');
   await rejectsCode(t, () => Model.load('/nonexistent/dir/m.safetensors'), 'E_IO', '/nonexistent/dir/m.safetensors');

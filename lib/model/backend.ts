@@ -7,27 +7,28 @@ import { DupnError } from '../errors';
 
 export type BackendName = 'native' | 'onnxruntime';
 
+/**
+ * What an engine call returns: nothing when it ran on the calling thread (`async` false), a promise that
+ * settles when it is done otherwise. The flag is the addon's own calling convention (one native entry per
+ * call, which queues a worker or not); the Model's one runner passes it through.
+ */
+export type Completion = void | Promise<void>;
+
 export interface Backend {
   /** The kernel path running: "baseline" | "avx2" | "avx512" for native, "onnxruntime" otherwise. */
   readonly isa: string;
-  encode(cols: UserColumns, users: Float32Array, attention: Float32Array | null, threads: number, async: false): void;
-  encode(cols: UserColumns, users: Float32Array, attention: Float32Array | null, threads: number, async: true): Promise<void>;
+  encode(cols: UserColumns, users: Float32Array, attention: Float32Array | null, threads: number, async: boolean): Completion;
   /** Each of `heads` (binary/rank) scores the same candidates into the matching `outs` entry, in one call. */
-  score(heads: number[], user: Float32Array, cands: CandidateColumns, outs: Float32Array[], threads: number, async: false): void;
-  score(heads: number[], user: Float32Array, cands: CandidateColumns, outs: Float32Array[], threads: number, async: true): Promise<void>;
-  predict(head: number, users: Float32Array, out: Float32Array, async: false): void;
-  predict(head: number, users: Float32Array, out: Float32Array, async: true): Promise<void>;
+  score(heads: number[], user: Float32Array, cands: CandidateColumns, outs: Float32Array[], threads: number, async: boolean): Completion;
+  predict(head: number, users: Float32Array, out: Float32Array, async: boolean): Completion;
   /** retrieval heads: the item tower's vector of every candidate (C × dim). Native engine only. */
-  itemVectors?(head: number, cands: CandidateColumns, out: Float32Array, threads: number, async: true): Promise<void>;
-  itemVectors?(head: number, cands: CandidateColumns, out: Float32Array, threads: number, async: false): void;
+  itemVectors?(head: number, cands: CandidateColumns, out: Float32Array, threads: number, async: boolean): Completion;
   /**
    * Exact top-k of n rows by dot product with `query`, best first; `found[0]` = how many. `blocked` holds the
    * rows in blocks of `block` rows, each block transposed (dim × its rows): see `blockTransposed`.
    */
   topK?(blocked: Float32Array, dim: number, block: number, query: Float32Array, k: number, skip: Uint8Array | null, index: Int32Array,
-    score: Float32Array, found: Int32Array, threads: number, async: true): Promise<void>;
-  topK?(blocked: Float32Array, dim: number, block: number, query: Float32Array, k: number, skip: Uint8Array | null, index: Int32Array,
-    score: Float32Array, found: Int32Array, threads: number, async: false): void;
+    score: Float32Array, found: Int32Array, threads: number, async: boolean): Completion;
   /** Frees the engine's resources; calls in flight finish first. */
   release(): void;
 }
@@ -48,31 +49,29 @@ export function withFiniteOutputs(inner: Backend): Backend {
       throw new DupnError('E_NUMERIC', `${call}: ${where} is ${out[i]}: the model's weights overflow on this input; the result is withheld`, { path: call });
     }
   };
-  const after = <R>(r: R, fn: () => void): R => (r instanceof Promise ? (r.then(fn) as R) : (fn(), r));
+  const after = (r: Completion, fn: () => void): Completion => (r instanceof Promise ? r.then(fn) : fn());
   const g: Backend = {
     get isa() {
       return inner.isa;
     },
-    encode: ((cols: UserColumns, users: Float32Array, attention: Float32Array | null, threads: number, async: boolean) =>
-      after(inner.encode(cols, users, attention, threads, async as true), () => {
+    encode: (cols, users, attention, threads, async) =>
+      after(inner.encode(cols, users, attention, threads, async), () => {
         check('encode', 'user', users, users.length / Math.max(1, cols.lengths.length));
         check('encode', 'attention weight', attention);
-      })) as Backend['encode'],
-    score: ((heads: number[], user: Float32Array, cands: CandidateColumns, outs: Float32Array[], threads: number, async: boolean) =>
-      after(inner.score(heads, user, cands, outs, threads, async as true), () => outs.forEach((o) => check('score', 'candidate', o, 1)))) as Backend['score'],
-    predict: ((head: number, users: Float32Array, out: Float32Array, async: boolean) =>
-      after(inner.predict(head, users, out, async as true), () => check('predict', 'output', out))) as Backend['predict'],
+      }),
+    score: (heads, user, cands, outs, threads, async) =>
+      after(inner.score(heads, user, cands, outs, threads, async), () => outs.forEach((o) => check('score', 'candidate', o, 1))),
+    predict: (head, users, out, async) => after(inner.predict(head, users, out, async), () => check('predict', 'output', out)),
     release: () => inner.release(),
   };
   if (inner.itemVectors) {
     const iv = inner.itemVectors.bind(inner);
-    g.itemVectors = ((head: number, cands: CandidateColumns, out: Float32Array, threads: number, async: boolean) =>
-      after(iv(head, cands, out, threads, async as true), () => check('itemVectors', 'vector entry', out))) as Backend['itemVectors'];
+    g.itemVectors = (head, cands, out, threads, async) => after(iv(head, cands, out, threads, async), () => check('itemVectors', 'vector entry', out));
   }
   if (inner.topK) {
     const tk = inner.topK.bind(inner);
-    g.topK = ((blocked: Float32Array, dim: number, block: number, query: Float32Array, k: number, skip: Uint8Array | null, index: Int32Array, score: Float32Array, found: Int32Array, threads: number, async: boolean) =>
-      after(tk(blocked, dim, block, query, k, skip, index, score, found, threads, async as true), () => check('retrieve', 'score', score, 0, found[0]))) as Backend['topK'];
+    g.topK = (blocked, dim, block, query, k, skip, index, score, found, threads, async) =>
+      after(tk(blocked, dim, block, query, k, skip, index, score, found, threads, async), () => check('retrieve', 'score', score, 0, found[0]));
   }
   return g;
 }

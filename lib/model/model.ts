@@ -10,7 +10,7 @@ import { DupnError, describe, inputError } from '../errors';
 import { CandidateInput, PackOptions, RetrievalInputs, UserInput, packCandidates, packUsers, userInputs } from './features';
 import { initTensors } from '../network/init';
 import { firstNonFinite, loadModelFile, saveModelFile } from '../io/model-file';
-import { Backend, BackendName, withFiniteOutputs } from './backend';
+import { Backend, BackendName, Completion, withFiniteOutputs } from './backend';
 import { fromNativeError, native } from '../native/addon';
 import { nativeSpec } from '../native/spec';
 import { SuccessorTable, checkSuccessorTable } from './successors';
@@ -56,7 +56,10 @@ export interface ModelOptions {
    * `E_UNSUPPORTED`). Faster, and within about 1e-2 of fp32; the heads stay fp32.
    */
   precision?: 'fp32' | 'bf16';
-  /** Force an instruction-set path ("baseline" | "avx2" | "avx512"); default: `$DUPN_ISA`, else the best this CPU has. */
+  /**
+   * Force an instruction-set path ("baseline" | "avx2" | "avx512", one this CPU runs; `""`: the best it has);
+   * default: `$DUPN_ISA`, else the best this CPU has. The onnxruntime backend has no paths and ignores it.
+   */
   isa?: string;
 }
 
@@ -64,6 +67,30 @@ export interface ModelOptions {
 export interface CreateOptions extends ModelOptions {
   /** Seed of the initial weights (default 1). */
   seed?: number;
+}
+
+/** Every option key, so that the check below cannot miss one the interfaces gain. */
+const OPTION_KEYS: Record<keyof CreateOptions, true> = {
+  threads: true,
+  verifyChecksum: true,
+  backend: true,
+  candidateCache: true,
+  precision: true,
+  isa: true,
+  seed: true,
+};
+const MODEL_OPTIONS = Object.keys(OPTION_KEYS).filter((k) => k !== 'seed');
+const CREATE_OPTIONS = Object.keys(OPTION_KEYS);
+
+/** {@link ModelOptions} with the defaults applied. */
+interface ResolvedModelOptions {
+  threads: number;
+  verifyChecksum: boolean;
+  backend: BackendName;
+  candidateCache: number;
+  precision: 'fp32' | 'bf16';
+  /** undefined: `$DUPN_ISA`, else the best path. */
+  isa: string | undefined;
 }
 
 /** Options of {@link Model.encode} and its twins: the request time and where to write U. */
@@ -93,6 +120,16 @@ export interface Explanation {
   user: Float32Array;
 }
 
+/** One engine call, its arguments checked and its outputs allocated: what {@link Model} runs in either form. */
+interface EngineCall<R> {
+  /** Names the call in the message of an engine failure. */
+  context: string;
+  /** Starts the call: on this thread (`async` false), or queued (a promise). */
+  call: (async: boolean) => Completion;
+  /** What the caller gets once the call is done (the outputs it fills). */
+  result: R;
+}
+
 function resolveThreads(threads: unknown): number {
   if (threads === undefined) return Math.max(1, os.availableParallelism());
   if (typeof threads !== 'number' || !Number.isInteger(threads) || threads < 1 || threads > 1024) {
@@ -107,6 +144,41 @@ function cacheSize(n: unknown): number {
     inputError('options.candidateCache', `must be an integer in [0, 2^24], got ${describe(n)}`);
   }
   return n;
+}
+
+/**
+ * A factory's options checked as strictly as a config: an object of known keys (`allowed`), each of its type
+ * and range. Throws `E_INPUT` naming the option (`options.isa`); `E_UNSUPPORTED` for bf16 on onnxruntime.
+ */
+function resolveModelOptions(o: unknown, allowed: readonly string[]): ResolvedModelOptions {
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) inputError('options', `must be an object, got ${describe(o)}`);
+  const options = o as CreateOptions;
+  for (const key of Object.keys(options)) {
+    if (!allowed.includes(key)) inputError(`options.${key}`, `unknown key (allowed: ${allowed.join(', ')})`);
+  }
+  const backend = options.backend ?? 'native';
+  if (backend !== 'native' && backend !== 'onnxruntime') {
+    inputError('options.backend', `must be "native" or "onnxruntime", got ${describe(options.backend)}`);
+  }
+  const threads = resolveThreads(options.threads);
+  const verifyChecksum = options.verifyChecksum ?? true;
+  if (typeof verifyChecksum !== 'boolean') inputError('options.verifyChecksum', `must be a boolean, got ${describe(verifyChecksum)}`);
+  const precision = options.precision ?? 'fp32';
+  if (precision !== 'fp32' && precision !== 'bf16') inputError('options.precision', `must be "fp32" or "bf16", got ${describe(precision)}`);
+  if (backend === 'onnxruntime' && precision !== 'fp32') {
+    throw new DupnError('E_UNSUPPORTED', 'options.precision: "bf16" runs on the native backend only', { path: 'options.precision' });
+  }
+  const candidateCache = cacheSize(options.candidateCache);
+  const isa = options.isa;
+  if (isa !== undefined) {
+    if (typeof isa !== 'string') inputError('options.isa', `must be a string, got ${describe(isa)}`);
+    if (backend === 'native' && isa !== '') {
+      // The addon's own list: what this CPU runs, so an unknown path and an unsupported one read alike.
+      const supported = native().supportedIsas.split(',');
+      if (!supported.includes(isa)) inputError('options.isa', `must be an instruction set this CPU runs (${supported.join(', ')}), got ${describe(isa)}`);
+    }
+  }
+  return { threads, verifyChecksum, backend, candidateCache, precision, isa };
 }
 
 function checkFinite(v: Float32Array, path: string): void {
@@ -143,28 +215,21 @@ export class Model {
   private multiStep = 0;
   private releaseWhenIdle: Backend | null = null;
 
-  private constructor(config: ResolvedConfig, tensors: Tensors, options: ModelOptions) {
-    const backend = options.backend ?? 'native';
-    if (backend !== 'native' && backend !== 'onnxruntime') {
-      inputError('options.backend', `must be "native" or "onnxruntime", got ${describe(options.backend)}`);
-    }
+  private constructor(config: ResolvedConfig, tensors: Tensors, options: ResolvedModelOptions) {
     checkSuccessorTable(config, tensors, 'model');
     this.config = config;
     this.userDim = deriveDims(config).userDim;
-    this.threads = resolveThreads(options.threads);
+    this.threads = options.threads;
     this.tensors = tensors;
-    this.backend = backend;
-    const precision = options.precision ?? 'fp32';
-    if (precision !== 'fp32' && precision !== 'bf16') inputError('options.precision', `must be "fp32" or "bf16", got ${describe(precision)}`);
-    this.precision = precision;
-    if (backend === 'onnxruntime') {
-      if (precision !== 'fp32') throw new DupnError('E_UNSUPPORTED', 'options.precision: "bf16" runs on the native backend only', { path: 'options.precision' });
+    this.backend = options.backend;
+    this.precision = options.precision;
+    if (options.backend === 'onnxruntime') {
       this.handle = withFiniteOutputs(new (onnxBackend().OnnxBackend)(config, tensors, this.threads));
       return;
     }
     const isa = options.isa ?? process.env.DUPN_ISA ?? '';
     try {
-      this.handle = withFiniteOutputs(new (native().NativeModel)(nativeSpec(config, tensors, cacheSize(options.candidateCache), precision === 'bf16'), isa));
+      this.handle = withFiniteOutputs(new (native().NativeModel)(nativeSpec(config, tensors, options.candidateCache, options.precision === 'bf16'), isa));
     } catch (e) {
       throw fromNativeError(e, 'model');
     }
@@ -173,9 +238,10 @@ export class Model {
   /** A new model with seeded random weights. Throws `E_CONFIG` for an invalid config. */
   static create(config: DupnConfig = {}, options: CreateOptions = {}): Model {
     const resolved = resolveConfig(config);
+    const checked = resolveModelOptions(options, CREATE_OPTIONS);
     const seed = options.seed ?? 1;
     if (!Number.isInteger(seed)) inputError('options.seed', `must be an integer, got ${describe(seed)}`);
-    return new Model(resolved, initTensors(resolved, seed), options);
+    return new Model(resolved, initTensors(resolved, seed), checked);
   }
 
   /**
@@ -185,6 +251,7 @@ export class Model {
    */
   static fromTensors(config: DupnConfig, tensors: Map<string, Float32Array>, options: ModelOptions = {}): Model {
     const resolved = resolveConfig(config);
+    const checked = resolveModelOptions(options, MODEL_OPTIONS);
     const own: Tensors = new Map();
     for (const spec of tensorSpecs(resolved)) {
       const t = tensors.get(spec.name);
@@ -197,13 +264,14 @@ export class Model {
       if (bad >= 0) throw new DupnError('E_MODEL_FILE', `tensor "${spec.name}" holds a non-finite value at ${bad}`);
       own.set(spec.name, copy);
     }
-    return new Model(resolved, own, options);
+    return new Model(resolved, own, checked);
   }
 
   /** Loads a `.safetensors` model file (docs/format.md). Rejects with `E_IO` or `E_MODEL_FILE`. */
   static async load(path: string, options: ModelOptions = {}): Promise<Model> {
-    const { config, tensors } = await loadModelFile(path, { verifyChecksum: options.verifyChecksum });
-    return new Model(config, tensors, options);
+    const checked = resolveModelOptions(options, MODEL_OPTIONS);
+    const { config, tensors } = await loadModelFile(path, { verifyChecksum: checked.verifyChecksum });
+    return new Model(config, tensors, checked);
   }
 
   /**
@@ -213,8 +281,9 @@ export class Model {
    * like {@link load} does. Rejects with `E_IO` when a file cannot be read, `E_MODEL_FILE` when one is bad.
    */
   static async fromOnnx(path: string, options: ModelOptions = {}): Promise<Model> {
+    const checked = resolveModelOptions(options, MODEL_OPTIONS);
     const { config, tensors } = await onnxImport().readOnnxModel(path);
-    return new Model(config, tensors, options);
+    return new Model(config, tensors, checked);
   }
 
   /** Writes the model to `path` atomically (temporary file, then rename). */
@@ -278,6 +347,25 @@ export class Model {
     return this.handle;
   }
 
+  /**
+   * Runs an engine call synchronously (`async` false: returns its result) or not (resolves to it): every
+   * engine call of the Model goes through here, so a native failure becomes its DupnError in this one place.
+   */
+  private run<R>(c: EngineCall<R>, async: false): R;
+  private run<R>(c: EngineCall<R>, async: true): Promise<R>;
+  private run<R>(c: EngineCall<R>, async: boolean): R | Promise<R> {
+    const fail = (e: unknown): never => {
+      throw fromNativeError(e, c.context);
+    };
+    let done: Completion;
+    try {
+      done = c.call(async);
+    } catch (e) {
+      return fail(e);
+    }
+    return async ? Promise.resolve(done).then(() => c.result, fail) : c.result;
+  }
+
   private task(name: unknown): { task: TaskConfig; index: number } {
     const index = this.config.tasks.findIndex((t) => t.name === name);
     if (index < 0) {
@@ -324,29 +412,17 @@ export class Model {
 
   /** {@link encode} from already-hashed columns (see {@link UserColumns}); every id is range-checked. */
   async encodeColumns(cols: UserColumns, options: { out?: Float32Array; attention?: Float32Array } = {}): Promise<Float32Array> {
-    return this.encodeOn(this.live(), cols, options);
-  }
-
-  private async encodeOn(h: Backend, cols: UserColumns, options: { out?: Float32Array; attention?: Float32Array }): Promise<Float32Array> {
-    const out = checkOut(options.out, this.batchOf(cols) * this.userDim, 'options.out');
-    try {
-      await h.encode(cols, out, options.attention ?? null, this.threads, true);
-    } catch (e) {
-      throw fromNativeError(e, 'encode');
-    }
-    return out;
+    return this.run(this.encodeCall(this.live(), cols, options), true);
   }
 
   /** Synchronous {@link encodeColumns}. */
   encodeColumnsSync(cols: UserColumns, options: { out?: Float32Array; attention?: Float32Array } = {}): Float32Array {
-    const h = this.live();
+    return this.run(this.encodeCall(this.live(), cols, options), false);
+  }
+
+  private encodeCall(h: Backend, cols: UserColumns, options: { out?: Float32Array; attention?: Float32Array }): EngineCall<Float32Array> {
     const out = checkOut(options.out, this.batchOf(cols) * this.userDim, 'options.out');
-    try {
-      h.encode(cols, out, options.attention ?? null, this.threads, false);
-    } catch (e) {
-      throw fromNativeError(e, 'encode');
-    }
-    return out;
+    return { context: 'encode', call: (async) => h.encode(cols, out, options.attention ?? null, this.threads, async), result: out };
   }
 
   private batchOf(cols: UserColumns): number {
@@ -357,7 +433,7 @@ export class Model {
   }
 
   // Validates a scoring call for several tasks at once; one output per task (options.out only for one).
-  private scoreArgs(tasks: string[], userVector: unknown, candidates: CandidateInput[] | CandidateColumns, out?: unknown, user?: UserInput) {
+  private scoreCall(context: string, tasks: string[], userVector: unknown, candidates: CandidateInput[] | CandidateColumns, out?: unknown, user?: UserInput): EngineCall<Float32Array[]> {
     const h = this.live();
     const picked = tasks.map((name) => {
       const { task: t, index } = this.task(name);
@@ -373,7 +449,19 @@ export class Model {
     const F = this.config.itemFields.length;
     const count = F > 0 ? Math.floor(cols.items.length / F) : 0;
     const outs = picked.map(() => (out === undefined ? new Float32Array(count) : checkOut(out, count, 'options.out')));
-    return { h, heads: picked.map((p) => p.index), cols, outs, userVector };
+    const heads = picked.map((p) => p.index);
+    return { context, call: (async) => h.score(heads, userVector, cols, outs, this.threads, async), result: outs };
+  }
+
+  private scoreOneCall(task: string, userVector: Float32Array, candidates: CandidateInput[] | CandidateColumns, options: ScoreOptions): EngineCall<Float32Array> {
+    const c = this.scoreCall('score', [task], userVector, candidates, options.out, options.user);
+    return { ...c, result: c.result[0] };
+  }
+
+  private scoreAllCall(userVector: Float32Array, candidates: CandidateInput[] | CandidateColumns, options: { tasks?: string[] }): EngineCall<Record<string, Float32Array>> {
+    const tasks = this.scoringTasks(options.tasks);
+    const c = this.scoreCall('scoreAll', tasks, userVector, candidates);
+    return { ...c, result: Object.fromEntries(tasks.map((t, i) => [t, c.result[i]])) };
   }
 
   /**
@@ -381,24 +469,12 @@ export class Model {
    * W_U·U is computed once; the rest per candidate (decoupled scoring).
    */
   async score(task: string, userVector: Float32Array, candidates: CandidateInput[] | CandidateColumns, options: ScoreOptions = {}): Promise<Float32Array> {
-    const a = this.scoreArgs([task], userVector, candidates, options.out, options.user);
-    try {
-      await a.h.score(a.heads, a.userVector, a.cols, a.outs, this.threads, true);
-    } catch (e) {
-      throw fromNativeError(e, 'score');
-    }
-    return a.outs[0];
+    return this.run(this.scoreOneCall(task, userVector, candidates, options), true);
   }
 
   /** Synchronous {@link score}. */
   scoreSync(task: string, userVector: Float32Array, candidates: CandidateInput[] | CandidateColumns, options: ScoreOptions = {}): Float32Array {
-    const a = this.scoreArgs([task], userVector, candidates, options.out, options.user);
-    try {
-      a.h.score(a.heads, a.userVector, a.cols, a.outs, this.threads, false);
-    } catch (e) {
-      throw fromNativeError(e, 'score');
-    }
-    return a.outs[0];
+    return this.run(this.scoreOneCall(task, userVector, candidates, options), false);
   }
 
   /**
@@ -406,26 +482,12 @@ export class Model {
    * pack of the candidates, one native job. Returns one array per task, by task name.
    */
   async scoreAll(userVector: Float32Array, candidates: CandidateInput[] | CandidateColumns, options: { tasks?: string[] } = {}): Promise<Record<string, Float32Array>> {
-    const tasks = this.scoringTasks(options.tasks);
-    const a = this.scoreArgs(tasks, userVector, candidates);
-    try {
-      await a.h.score(a.heads, a.userVector, a.cols, a.outs, this.threads, true);
-    } catch (e) {
-      throw fromNativeError(e, 'scoreAll');
-    }
-    return Object.fromEntries(tasks.map((t, i) => [t, a.outs[i]]));
+    return this.run(this.scoreAllCall(userVector, candidates, options), true);
   }
 
   /** Synchronous {@link scoreAll}. */
   scoreAllSync(userVector: Float32Array, candidates: CandidateInput[] | CandidateColumns, options: { tasks?: string[] } = {}): Record<string, Float32Array> {
-    const tasks = this.scoringTasks(options.tasks);
-    const a = this.scoreArgs(tasks, userVector, candidates);
-    try {
-      a.h.score(a.heads, a.userVector, a.cols, a.outs, this.threads, false);
-    } catch (e) {
-      throw fromNativeError(e, 'scoreAll');
-    }
-    return Object.fromEntries(tasks.map((t, i) => [t, a.outs[i]]));
+    return this.run(this.scoreAllCall(userVector, candidates, options), false);
   }
 
   private retrievalTask(task: string): { t: RetrievalTask; index: number; h: Backend & Required<Pick<Backend, 'itemVectors' | 'topK'>> } {
@@ -443,12 +505,7 @@ export class Model {
     const F = this.config.itemFields.length;
     if (typeof cols !== 'object' || cols === null || !(cols.items instanceof Int32Array)) inputError('candidates', 'must be an array of candidates or CandidateColumns');
     const out = new Float32Array((cols.items.length / F) * taskOutputs(t));
-    try {
-      await h.itemVectors(index, cols, out, this.threads, true);
-    } catch (e) {
-      throw fromNativeError(e, 'itemVectors');
-    }
-    return out;
+    return this.run({ context: 'itemVectors', call: (async) => h.itemVectors(index, cols, out, this.threads, async), result: out }, true);
   }
 
   /** The user tower's vector of a `retrieval` head for B user vectors (B × dim): the query of {@link retrieve}. */
@@ -463,12 +520,7 @@ export class Model {
     }
     checkFinite(userVectors, 'userVectors');
     const out = new Float32Array((userVectors.length / this.userDim) * taskOutputs(t));
-    try {
-      await h.predict(index, userVectors, out, true);
-    } catch (e) {
-      throw fromNativeError(e, 'queryVectors');
-    }
-    return out;
+    return this.run({ context: 'queryVectors', call: (async) => h.predict(index, userVectors, out, async), result: out }, true);
   }
 
   /**
@@ -513,11 +565,11 @@ export class Model {
       const top: Retrieved = { index: new Int32Array(k), score: new Float32Array(k) };
       const found = new Int32Array(1);
       const historyScores = new Float32Array(plan.rows.length);
-      try {
-        await h.topK(cat.vectors, cat.dim, SEARCH_BLOCK, query, k, plan.skip, top.index, top.score, found, this.threads, true);
-        if (plan.rows.length > 0) await h.score([index], userVector, cat.columns(plan.rows, plan.dense, this.config.itemFields.length), [historyScores], this.threads, true);
-      } catch (e) {
-        throw fromNativeError(e, 'retrieve');
+      const search = (async: boolean) => h.topK(cat.vectors, cat.dim, SEARCH_BLOCK, query, k, plan.skip, top.index, top.score, found, this.threads, async);
+      await this.run({ context: 'retrieve', call: search, result: undefined }, true);
+      if (plan.rows.length > 0) {
+        const history = (async: boolean) => h.score([index], userVector, cat.columns(plan.rows, plan.dense, this.config.itemFields.length), [historyScores], this.threads, async);
+        await this.run({ context: 'retrieve', call: history, result: undefined }, true);
       }
       return mergeTop(k, top, found[0], plan.rows, historyScores);
     });
@@ -535,13 +587,15 @@ export class Model {
     return { t, index };
   }
 
-  private predictArgs(task: string, users: unknown, out: unknown, handle?: Backend) {
+  private predictCall(task: string, users: unknown, out: unknown, handle?: Backend): EngineCall<Float32Array> {
     const { t, index } = this.multiclassTask(task);
     if (!(users instanceof Float32Array) || users.length % this.userDim !== 0) {
       inputError('userVectors', `must be a Float32Array of B × userDim (${this.userDim}) entries, got ${describe(users)}`);
     }
     checkFinite(users, 'userVectors');
-    return { h: handle ?? this.live(), index, users, out: checkOut(out, (users.length / this.userDim) * t.classes, 'options.out') };
+    const h = handle ?? this.live();
+    const probabilities = checkOut(out, (users.length / this.userDim) * t.classes, 'options.out');
+    return { context: 'predict', call: (async) => h.predict(index, users, probabilities, async), result: probabilities };
   }
 
   /** Class probabilities (B × classes) of a `multiclass` head for a batch of users. */
@@ -549,7 +603,10 @@ export class Model {
     this.multiclassTask(task); // fail before encoding
     const cols = this.pack(users, { now: options.now });
     const h = this.live();
-    return this.holding(async () => this.predictOn(h, task, await this.encodeOn(h, cols, {}), options));
+    return this.holding(async () => {
+      const userVectors = await this.run(this.encodeCall(h, cols, {}), true);
+      return this.run(this.predictCall(task, userVectors, options.out, h), true);
+    });
   }
 
   /** Synchronous {@link predict}. */
@@ -560,28 +617,12 @@ export class Model {
 
   /** {@link predict} from user vectors already encoded (B × userDim). */
   async predictFromVectors(task: string, userVectors: Float32Array, options: ScoreOptions = {}): Promise<Float32Array> {
-    return this.predictOn(this.live(), task, userVectors, options);
-  }
-
-  private async predictOn(h: Backend, task: string, userVectors: Float32Array, options: ScoreOptions): Promise<Float32Array> {
-    const a = this.predictArgs(task, userVectors, options.out, h);
-    try {
-      await a.h.predict(a.index, a.users, a.out, true);
-    } catch (e) {
-      throw fromNativeError(e, 'predict');
-    }
-    return a.out;
+    return this.run(this.predictCall(task, userVectors, options.out, this.live()), true);
   }
 
   /** Synchronous {@link predictFromVectors}. */
   predictFromVectorsSync(task: string, userVectors: Float32Array, options: ScoreOptions = {}): Float32Array {
-    const a = this.predictArgs(task, userVectors, options.out);
-    try {
-      a.h.predict(a.index, a.users, a.out, false);
-    } catch (e) {
-      throw fromNativeError(e, 'predict');
-    }
-    return a.out;
+    return this.run(this.predictCall(task, userVectors, options.out), false);
   }
 
   private explainArgs(user: UserInput, options: PackOptions) {

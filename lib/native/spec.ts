@@ -2,10 +2,10 @@
  * Config + tensors → the spec object the native addon reads (addon.ts). The arrays are passed by
  * reference: the addon borrows them (and the trainer updates them in place).
  */
-import { ResolvedConfig, denseCount, layerStacks } from '../network/config';
+import { ResolvedConfig, denseCount } from '../network/config';
 import { DupnError } from '../errors';
 import { NativeModelSpec, NativeTable } from './addon';
-import { Tensors, historyWeightName } from '../network/tensors';
+import { ATTENTION_NAMES, QUERY_TABLE_NAME, Tensors, historyWeightName, itemTableName, layerNames, layerStacks, lstmDirections, lstmNames, profileTableName, propertyTableName } from '../network/tensors';
 
 const KIND_CODE = { binary: 0, rank: 1, multiclass: 2, retrieval: 3 } as const;
 
@@ -28,22 +28,23 @@ export function nativeSpec(c: ResolvedConfig, t: Tensors, projectionCache: numbe
     attentionHidden: c.attentionHidden,
     projectionCache,
     bf16,
-    itemTables: c.itemFields.map((f) => tableOf(t, `emb.item.${f.name}`, f.buckets, f.dim)),
-    typeTable: tableOf(t, 'emb.prop.type', p.types.length + 1, p.typeDim),
-    gapTable: tableOf(t, 'emb.prop.gap', p.gapBuckets, p.gapDim),
-    sceneTable: tableOf(t, 'emb.prop.scene', p.scenes.length + 1, p.sceneDim),
-    queryTable: tableOf(t, 'emb.query', c.query?.buckets ?? 0, c.query?.dim ?? 0),
-    profileTables: c.profileFields.map((f) => tableOf(t, `emb.profile.${f.name}`, f.buckets, f.dim)),
-    lstm: (c.bidirectional ? ['fw', 'bw'] : ['fw']).map((d) => ({
-      wx: get(`lstm.${d}.wx`),
-      wp: get(`lstm.${d}.wp`),
-      wh: get(`lstm.${d}.wh`),
-      b: get(`lstm.${d}.b`),
-    })),
-    attn: { w: get('attn.w'), b: get('attn.b'), v: get('attn.v') },
+    itemTables: c.itemFields.map((f) => tableOf(t, itemTableName(f.name), f.buckets, f.dim)),
+    typeTable: tableOf(t, propertyTableName('type'), p.types.length + 1, p.typeDim),
+    gapTable: tableOf(t, propertyTableName('gap'), p.gapBuckets, p.gapDim),
+    sceneTable: tableOf(t, propertyTableName('scene'), p.scenes.length + 1, p.sceneDim),
+    queryTable: tableOf(t, QUERY_TABLE_NAME, c.query?.buckets ?? 0, c.query?.dim ?? 0),
+    profileTables: c.profileFields.map((f) => tableOf(t, profileTableName(f.name), f.buckets, f.dim)),
+    lstm: lstmDirections(c).map((d) => {
+      const names = lstmNames(d);
+      return { wx: get(names.wx), wp: get(names.wp), wh: get(names.wh), b: get(names.b) };
+    }),
+    attn: { w: get(ATTENTION_NAMES.w), b: get(ATTENTION_NAMES.b), v: get(ATTENTION_NAMES.v) },
     heads: c.tasks.map((task) => {
       const [main, item] = layerStacks(c, task).map(({ stem, widths }) =>
-        widths.slice(1).map((out, k) => ({ w: get(`${stem}.${k}.w`), b: get(`${stem}.${k}.b`), out })),
+        widths.slice(1).map((out, k) => {
+          const names = layerNames(stem, k);
+          return { w: get(names.w), b: get(names.b), out };
+        }),
       );
       const dense = denseCount(task);
       return {

@@ -517,14 +517,3 @@ export function headInputDim(c: ResolvedConfig, t: TaskConfig): number {
   if (t.kind === 'retrieval') return deriveDims(c).userDim;
   return deriveDims(c).userDim + targetDim(c, t) + denseCount(t);
 }
-
-/** The hidden widths and tensor-name stems of a task's layer stacks (one stack, two for retrieval). */
-export function layerStacks(c: ResolvedConfig, t: TaskConfig): { stem: string; widths: number[] }[] {
-  if (t.kind === 'retrieval') {
-    return [
-      { stem: `head.${t.name}.user`, widths: [deriveDims(c).userDim, ...t.layers] },
-      { stem: `head.${t.name}.item`, widths: [targetDim(c, t), ...t.layers] },
-    ];
-  }
-  return [{ stem: `head.${t.name}`, widths: [headInputDim(c, t), ...t.layers, taskOutputs(t)] }];
-}

@@ -5,7 +5,7 @@
  */
 import { ResolvedConfig } from './config';
 import { mulberry32, seedFor } from '../random';
-import { PRIOR_FLOOR, SUCCESSORS_UNUSED, Tensors, TensorSpec, elementCount, isPrior, isStatistic, tensorSpecs } from './tensors';
+import { ATTENTION_NAMES, PRIOR_FLOOR, SUCCESSORS_UNUSED, Tensors, TensorSpec, elementCount, isEmbeddingTable, isHistoryWeight, isLstm, isPrior, isStatistic, layerNames, layerStacks, lstmDirections, lstmNames, successorNames, tensorSpecs } from './tensors';
 
 /**
  * The starting weight of a retrieval head's log-prior feature. Under the log-Q-corrected softmax the weight
@@ -16,37 +16,52 @@ import { PRIOR_FLOOR, SUCCESSORS_UNUSED, Tensors, TensorSpec, elementCount, isPr
  */
 export const PRIOR_WEIGHT_INIT = 0.5;
 
-function scaleOf(spec: TensorSpec, specs: Map<string, TensorSpec>, hidden: number): number {
-  if (spec.name.startsWith('emb.')) return 0.1;
-  if (spec.name.startsWith('lstm.')) return 1 / Math.sqrt(hidden);
-  if (spec.name === 'attn.b') return 0;
+function scaleOf(spec: TensorSpec, fanIns: Map<string, number>, hidden: number): number {
+  if (isEmbeddingTable(spec.name)) return 0.1;
+  if (isLstm(spec.name)) return 1 / Math.sqrt(hidden);
+  if (spec.name === ATTENTION_NAMES.b) return 0;
   // A retrieval head's history weights start at 0 (no opinion on repeats until training forms one), but for
   // the log prior's (PRIOR_WEIGHT_INIT); its prior table is filled below.
-  if (/^head\..*\.history\.w$/.test(spec.name) || isStatistic(spec.name)) return 0;
-  if (spec.name === 'attn.w') return Math.sqrt(6 / (spec.shape[0] + spec.shape[1]));
-  if (spec.name === 'attn.v') return Math.sqrt(6 / (spec.shape[0] + 1));
-  // head.<task>.<k>.w / .b: fan-in is the weight's column count.
-  const weight = specs.get(spec.name.replace(/\.b$/, '.w')) ?? spec;
-  return 1 / Math.sqrt(Math.max(1, weight.shape[1] ?? 1));
+  if (isHistoryWeight(spec.name) || isStatistic(spec.name)) return 0;
+  if (spec.name === ATTENTION_NAMES.w) return Math.sqrt(6 / (spec.shape[0] + spec.shape[1]));
+  if (spec.name === ATTENTION_NAMES.v) return Math.sqrt(6 / (spec.shape[0] + 1));
+  // A head layer's weight and bias: fan-in is the weight's column count.
+  return 1 / Math.sqrt(Math.max(1, fanIns.get(spec.name) ?? spec.shape[1] ?? 1));
+}
+
+/** The fan-in of every head layer's weight and bias, by tensor name: the weight's column count. */
+function layerFanIns(config: ResolvedConfig): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const t of config.tasks) {
+    for (const { stem, widths } of layerStacks(config, t)) {
+      for (let k = 0; k + 1 < widths.length; k++) {
+        const names = layerNames(stem, k);
+        out.set(names.w, widths[k]).set(names.b, widths[k]);
+      }
+    }
+  }
+  return out;
 }
 
 /** Fresh weights for every tensor of `config`, deterministic in `seed`. */
 export function initTensors(config: ResolvedConfig, seed: number): Tensors {
   const specs = tensorSpecs(config);
-  const byName = new Map(specs.map((s) => [s.name, s]));
+  const fanIns = layerFanIns(config);
   const out: Tensors = new Map();
   const H = config.hidden;
+  const lstmBiases = new Set(lstmDirections(config).map((dir) => lstmNames(dir).b));
+  const successorRows = new Set(config.tasks.map((t) => successorNames(t.name).from));
   for (const spec of specs) {
     // One stream per tensor, so adding a table does not change every other tensor's values.
     const rand = mulberry32(seedFor(seed, spec.name));
     const data = new Float32Array(elementCount(spec.shape));
-    const scale = scaleOf(spec, byName, H);
+    const scale = scaleOf(spec, fanIns, H);
     if (scale !== 0) for (let i = 0; i < data.length; ++i) data[i] = (rand() * 2 - 1) * scale;
-    if (/^lstm\.(fw|bw)\.b$/.test(spec.name)) data.fill(1, H, 2 * H);
+    if (lstmBiases.has(spec.name)) data.fill(1, H, 2 * H);
     if (isPrior(spec.name)) data.fill(PRIOR_FLOOR);
     // An empty successor table: every row unused, every slot weight 0.
-    if (isStatistic(spec.name) && !isPrior(spec.name)) data.fill(spec.name.endsWith('.from') ? SUCCESSORS_UNUSED : 0);
-    if (/^head\..*\.history\.w$/.test(spec.name)) data[data.length - 1] = PRIOR_WEIGHT_INIT;
+    if (isStatistic(spec.name) && !isPrior(spec.name)) data.fill(successorRows.has(spec.name) ? SUCCESSORS_UNUSED : 0);
+    if (isHistoryWeight(spec.name)) data[data.length - 1] = PRIOR_WEIGHT_INIT;
     out.set(spec.name, data);
   }
   return out;

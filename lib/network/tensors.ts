@@ -2,11 +2,82 @@
  * The tensor layout of a model (docs/format.md, Tensors): names and shapes, in the one canonical order used by the model
  * file, the native addon and the reference. Weights are float32, row-major `[rows, cols]`, y = W x + b.
  */
-import { ResolvedConfig, denseCount, deriveDims, layerStacks } from './config';
+import { ResolvedConfig, TaskConfig, denseCount, deriveDims, headInputDim, targetDim, taskOutputs } from './config';
+
+// The names, built here and nowhere else (docs/format.md lists them; a model file is found by them).
+
+/** An item field's embedding table. */
+export function itemTableName(field: string): string {
+  return `emb.item.${field}`;
+}
+
+/** A behaviour property's embedding table: its type, its time-gap bucket or its scene. */
+export function propertyTableName(property: 'type' | 'gap' | 'scene'): string {
+  return `emb.prop.${property}`;
+}
+
+/** The query tokens' embedding table. */
+export const QUERY_TABLE_NAME = 'emb.query';
+
+/** A profile field's embedding table. */
+export function profileTableName(field: string): string {
+  return `emb.profile.${field}`;
+}
+
+/** Whether a tensor is an embedding table (item, property, query or profile). */
+export function isEmbeddingTable(name: string): boolean {
+  return name.startsWith('emb.');
+}
+
+/** An LSTM direction: forward, or backward in a bidirectional model. */
+export type LstmDirection = 'fw' | 'bw';
+
+/** The LSTM directions a config runs, forward first. */
+export function lstmDirections(c: { bidirectional: boolean }): LstmDirection[] {
+  return c.bidirectional ? ['fw', 'bw'] : ['fw'];
+}
+
+/** One LSTM direction's weights: input `wx` [4H, dx], property gates `wp` [3H, dp], recurrent `wh` [4H, H], bias `b` [4H]. */
+export function lstmNames(dir: LstmDirection): { wx: string; wp: string; wh: string; b: string } {
+  return { wx: `lstm.${dir}.wx`, wp: `lstm.${dir}.wp`, wh: `lstm.${dir}.wh`, b: `lstm.${dir}.b` };
+}
+
+/** Whether a tensor is an LSTM weight or bias. */
+export function isLstm(name: string): boolean {
+  return name.startsWith('lstm.');
+}
+
+/** The attention's tensors: `w` [A, attnIn], `b` [A], `v` [A]. */
+export const ATTENTION_NAMES = { w: 'attn.w', b: 'attn.b', v: 'attn.v' } as const;
+
+/** The stem of a head's layer stack: the head's own, or one tower of a retrieval head. */
+export function headStem(task: string, tower?: 'user' | 'item'): string {
+  return tower === undefined ? `head.${task}` : `head.${task}.${tower}`;
+}
+
+/** Layer `k` (from 0) of the layer stack named by `stem` ({@link headStem}). */
+export function layerNames(stem: string, k: number): { w: string; b: string } {
+  return { w: `${stem}.${k}.w`, b: `${stem}.${k}.b` };
+}
+
+/** Whether a tensor belongs to a head (any task's). */
+export function isHeadTensor(name: string): boolean {
+  return name.startsWith('head.');
+}
+
+/** Whether a tensor belongs to the head of `task`. */
+export function isTaskTensor(name: string, task: string): boolean {
+  return name.startsWith(`head.${task}.`);
+}
 
 /** The tensor of a retrieval head's history-feature weights. */
 export function historyWeightName(task: string): string {
   return `head.${task}.history.w`;
+}
+
+/** Whether a tensor is a retrieval head's history-feature weights. */
+export function isHistoryWeight(name: string): boolean {
+  return /^head\.[^]*\.history\.w$/.test(name);
 }
 
 /**
@@ -50,6 +121,17 @@ export function historyField(task: { target: string[] }): string {
   return task.target.includes('item') ? 'item' : task.target[0];
 }
 
+/** The hidden widths and tensor-name stems of a task's layer stacks (one stack, two for retrieval). */
+export function layerStacks(c: ResolvedConfig, t: TaskConfig): { stem: string; widths: number[] }[] {
+  if (t.kind === 'retrieval') {
+    return [
+      { stem: headStem(t.name, 'user'), widths: [deriveDims(c).userDim, ...t.layers] },
+      { stem: headStem(t.name, 'item'), widths: [targetDim(c, t), ...t.layers] },
+    ];
+  }
+  return [{ stem: headStem(t.name), widths: [headInputDim(c, t), ...t.layers, taskOutputs(t)] }];
+}
+
 export interface TensorSpec {
   name: string;
   shape: number[];
@@ -60,27 +142,29 @@ export function tensorSpecs(c: ResolvedConfig): TensorSpec[] {
   const d = deriveDims(c);
   const H = c.hidden;
   const out: TensorSpec[] = [];
-  for (const f of c.itemFields) if (f.dim > 0) out.push({ name: `emb.item.${f.name}`, shape: [f.buckets, f.dim] });
+  for (const f of c.itemFields) if (f.dim > 0) out.push({ name: itemTableName(f.name), shape: [f.buckets, f.dim] });
   const p = c.properties;
-  if (p.typeDim > 0) out.push({ name: 'emb.prop.type', shape: [p.types.length + 1, p.typeDim] });
-  if (p.gapDim > 0) out.push({ name: 'emb.prop.gap', shape: [p.gapBuckets, p.gapDim] });
-  if (p.sceneDim > 0) out.push({ name: 'emb.prop.scene', shape: [p.scenes.length + 1, p.sceneDim] });
-  if (c.query) out.push({ name: 'emb.query', shape: [c.query.buckets, c.query.dim] });
-  for (const f of c.profileFields) if (f.dim > 0) out.push({ name: `emb.profile.${f.name}`, shape: [f.buckets, f.dim] });
-  for (const dir of c.bidirectional ? ['fw', 'bw'] : ['fw']) {
-    out.push({ name: `lstm.${dir}.wx`, shape: [4 * H, d.dx] });
-    out.push({ name: `lstm.${dir}.wp`, shape: [3 * H, d.dp] });
-    out.push({ name: `lstm.${dir}.wh`, shape: [4 * H, H] });
-    out.push({ name: `lstm.${dir}.b`, shape: [4 * H] });
+  if (p.typeDim > 0) out.push({ name: propertyTableName('type'), shape: [p.types.length + 1, p.typeDim] });
+  if (p.gapDim > 0) out.push({ name: propertyTableName('gap'), shape: [p.gapBuckets, p.gapDim] });
+  if (p.sceneDim > 0) out.push({ name: propertyTableName('scene'), shape: [p.scenes.length + 1, p.sceneDim] });
+  if (c.query) out.push({ name: QUERY_TABLE_NAME, shape: [c.query.buckets, c.query.dim] });
+  for (const f of c.profileFields) if (f.dim > 0) out.push({ name: profileTableName(f.name), shape: [f.buckets, f.dim] });
+  for (const dir of lstmDirections(c)) {
+    const names = lstmNames(dir);
+    out.push({ name: names.wx, shape: [4 * H, d.dx] });
+    out.push({ name: names.wp, shape: [3 * H, d.dp] });
+    out.push({ name: names.wh, shape: [4 * H, H] });
+    out.push({ name: names.b, shape: [4 * H] });
   }
-  out.push({ name: 'attn.w', shape: [c.attentionHidden, d.attnIn] });
-  out.push({ name: 'attn.b', shape: [c.attentionHidden] });
-  out.push({ name: 'attn.v', shape: [c.attentionHidden] });
+  out.push({ name: ATTENTION_NAMES.w, shape: [c.attentionHidden, d.attnIn] });
+  out.push({ name: ATTENTION_NAMES.b, shape: [c.attentionHidden] });
+  out.push({ name: ATTENTION_NAMES.v, shape: [c.attentionHidden] });
   for (const t of c.tasks) {
     for (const { stem, widths } of layerStacks(c, t)) {
       for (let k = 0; k + 1 < widths.length; k++) {
-        out.push({ name: `${stem}.${k}.w`, shape: [widths[k + 1], widths[k]] });
-        out.push({ name: `${stem}.${k}.b`, shape: [widths[k + 1]] });
+        const names = layerNames(stem, k);
+        out.push({ name: names.w, shape: [widths[k + 1], widths[k]] });
+        out.push({ name: names.b, shape: [widths[k + 1]] });
       }
     }
     if (t.kind === 'retrieval' && t.history) {

@@ -4,7 +4,7 @@
  * created once, asynchronously; onnxruntime-node has no synchronous run, so the `*Sync` twins are refused.
  */
 import type * as Ort from 'onnxruntime-node';
-import { Backend } from '../model/backend';
+import { Backend, Completion } from '../model/backend';
 import { CandidateColumns, UserColumns, validateCandidateColumns, validateUserColumns } from '../model/columns';
 import { ResolvedConfig, taskOutputs } from '../network/config';
 import { DupnError } from '../errors';
@@ -102,9 +102,7 @@ export class OnnxBackend implements Backend {
     return p;
   }
 
-  encode(cols: UserColumns, users: Float32Array, attention: Float32Array | null, threads: number, async: false): void;
-  encode(cols: UserColumns, users: Float32Array, attention: Float32Array | null, threads: number, async: true): Promise<void>;
-  encode(cols: UserColumns, users: Float32Array, attention: Float32Array | null, _threads: number, async: boolean): void | Promise<void> {
+  encode(cols: UserColumns, users: Float32Array, attention: Float32Array | null, _threads: number, async: boolean): Completion {
     if (!async) unsupported();
     validateUserColumns(this.config, cols);
     if (cols.lengths.length === 0) return Promise.resolve();
@@ -115,9 +113,7 @@ export class OnnxBackend implements Backend {
     });
   }
 
-  score(heads: number[], user: Float32Array, cands: CandidateColumns, outs: Float32Array[], threads: number, async: false): void;
-  score(heads: number[], user: Float32Array, cands: CandidateColumns, outs: Float32Array[], threads: number, async: true): Promise<void>;
-  score(heads: number[], user: Float32Array, cands: CandidateColumns, outs: Float32Array[], _threads: number, async: boolean): void | Promise<void> {
+  score(heads: number[], user: Float32Array, cands: CandidateColumns, outs: Float32Array[], _threads: number, async: boolean): Completion {
     if (!async) unsupported();
     const tasks = heads.map((h) => this.config.tasks[h]);
     const counts = tasks.map((t) => validateCandidateColumns(this.config, t, cands));
@@ -130,9 +126,7 @@ export class OnnxBackend implements Backend {
     });
   }
 
-  predict(head: number, users: Float32Array, out: Float32Array, async: false): void;
-  predict(head: number, users: Float32Array, out: Float32Array, async: true): Promise<void>;
-  predict(head: number, users: Float32Array, out: Float32Array, async: boolean): void | Promise<void> {
+  predict(head: number, users: Float32Array, out: Float32Array, async: boolean): Completion {
     if (!async) unsupported();
     if (out.length / taskOutputs(this.config.tasks[head]) === 0) return Promise.resolve();
     return this.run(async (s) => {

@@ -12,7 +12,7 @@ import { onnx } from './generated/onnx';
 import { checkPath, writeFilesAtomic } from '../io/atomic-file';
 import { ResolvedConfig, RetrievalTask, TaskConfig, denseCount, deriveDims, targetDim, taskOutputs } from '../network/config';
 import { DupnError } from '../errors';
-import { Tensors, elementCount, historyField, historyWeightName, priorName, successorNames, tensorSpecs } from '../network/tensors';
+import { ATTENTION_NAMES, LstmDirection, QUERY_TABLE_NAME, Tensors, elementCount, headStem, historyField, historyWeightName, itemTableName, layerNames, lstmDirections, lstmNames, priorName, profileTableName, propertyTableName, successorNames, tensorSpecs } from '../network/tensors';
 import { AttrValue, DataType, encodeModel, floatTensor, int64Tensor, model, node, valueInfo } from './proto';
 
 export const ONNX_OPSET = 17;
@@ -150,22 +150,23 @@ export function headFileName(stem: string, task: string): string {
 // User graph
 
 /** One LSTM direction's (W [4H, Dx+Dp], R [4H, H], B [8H]) in ONNX gate order i, o, f, c. */
-function lstmDirection(g: GraphBuilder, config: ResolvedConfig, dir: 'fw' | 'bw'): { W: string; R: string; B: string } {
+function lstmDirection(g: GraphBuilder, config: ResolvedConfig, dir: LstmDirection): { W: string; R: string; B: string } {
   const H = config.hidden;
   const { dp } = deriveDims(config);
   const axis0 = { axis: { int: 0 } };
+  const names = lstmNames(dir);
   // dupn rows: i, f, g, o → ONNX rows: i, o, f, c(= g).
-  const [xi, xf, xg, xo] = g.opN('Split', [g.weight(`lstm.${dir}.wx`)], 4, axis0);
+  const [xi, xf, xg, xo] = g.opN('Split', [g.weight(names.wx)], 4, axis0);
   let W = g.concat([xi, xo, xf, xg], 0);
   if (dp > 0) {
     // wp rows: i, f, o; the candidate gate gets zeros on the p_t columns.
-    const [pi, pf, po] = g.opN('Split', [g.weight(`lstm.${dir}.wp`)], 3, axis0);
+    const [pi, pf, po] = g.opN('Split', [g.weight(names.wp)], 3, axis0);
     const P = g.concat([pi, po, pf, g.zeros([H, dp])], 0);
     W = g.concat([W, P], 1);
   }
-  const [hi, hf, hg, ho] = g.opN('Split', [g.weight(`lstm.${dir}.wh`)], 4, axis0);
+  const [hi, hf, hg, ho] = g.opN('Split', [g.weight(names.wh)], 4, axis0);
   const R = g.concat([hi, ho, hf, hg], 0);
-  const [bi, bf, bg, bo] = g.opN('Split', [g.weight(`lstm.${dir}.b`)], 4, axis0);
+  const [bi, bf, bg, bo] = g.opN('Split', [g.weight(names.b)], 4, axis0);
   const B = g.concat([bi, bo, bf, bg, g.zeros([4 * H])], 0); // [Wb ; Rb], Rb = 0
   return { W: g.unsqueeze(W, [0]), R: g.unsqueeze(R, [0]), B: g.unsqueeze(B, [0]) };
 }
@@ -183,17 +184,17 @@ function buildUserGraph(config: ResolvedConfig, tensors: Tensors, stem: string):
     if (f.dim === 0) continue;
     const ids = g.input(`behavior.${f.name}`, DataType.INT64, ['B', 'T']);
     firstBehavior ||= ids;
-    itemParts.push(g.op('Gather', [g.weight(`emb.item.${f.name}`), ids], { axis: { int: 0 } }));
+    itemParts.push(g.op('Gather', [g.weight(itemTableName(f.name)), ids], { axis: { int: 0 } }));
   }
   const propParts: string[] = [];
-  for (const [prop, dim, table] of [
-    ['type', p.typeDim, 'emb.prop.type'],
-    ['gap', p.gapDim, 'emb.prop.gap'],
-    ['scene', p.sceneDim, 'emb.prop.scene'],
+  for (const [prop, dim] of [
+    ['type', p.typeDim],
+    ['gap', p.gapDim],
+    ['scene', p.sceneDim],
   ] as const) {
     if (dim === 0) continue;
     const ids = g.input(`behavior.${prop}`, DataType.INT64, ['B', 'T']);
-    propParts.push(g.op('Gather', [g.weight(table), ids], { axis: { int: 0 } }));
+    propParts.push(g.op('Gather', [g.weight(propertyTableName(prop)), ids], { axis: { int: 0 } }));
   }
   const lengths = g.input('lengths', DataType.INT32, ['B']);
   const E = g.concat(itemParts, 2);
@@ -204,21 +205,20 @@ function buildUserGraph(config: ResolvedConfig, tensors: Tensors, stem: string):
   if (config.query) {
     const tokens = g.input('query.tokens', DataType.INT64, ['B', 'Q']);
     const weights = g.input('query.weights', DataType.FLOAT, ['B', 'Q']);
-    const rows = g.op('Gather', [g.weight('emb.query'), tokens], { axis: { int: 0 } }); // [B, Q, Dq]
+    const rows = g.op('Gather', [g.weight(QUERY_TABLE_NAME), tokens], { axis: { int: 0 } }); // [B, Q, Dq]
     q = g.squeeze(g.op('MatMul', [g.unsqueeze(weights, [1]), rows]), [1]); // [B, Dq]
   }
   const uParts: string[] = [];
   for (const f of config.profileFields) {
     if (f.dim === 0) continue;
     const ids = g.input(`profile.${f.name}`, DataType.INT64, ['B']);
-    uParts.push(g.op('Gather', [g.weight(`emb.profile.${f.name}`), ids], { axis: { int: 0 } }));
+    uParts.push(g.op('Gather', [g.weight(profileTableName(f.name)), ids], { axis: { int: 0 } }));
   }
   const u = uParts.length > 0 ? g.concat(uParts, 1) : null;
 
   // The (bi-)LSTM over [e_t ; p_t], time-major, one LSTM node with sequence_lens = lengths.
   const X = g.op('Transpose', [P ? g.concat([E, P], 2) : E], { perm: { ints: [1, 0, 2] } }); // [T, B, Dx+Dp]
-  const dirs = config.bidirectional ? (['fw', 'bw'] as const) : (['fw'] as const);
-  const weights = dirs.map((dir) => lstmDirection(g, config, dir));
+  const weights = lstmDirections(config).map((dir) => lstmDirection(g, config, dir));
   const W = g.concat(weights.map((w) => w.W), 0);
   const R = g.concat(weights.map((w) => w.R), 0);
   const Bias = g.concat(weights.map((w) => w.B), 0);
@@ -229,7 +229,7 @@ function buildUserGraph(config: ResolvedConfig, tensors: Tensors, stem: string):
   const Hs = g.op('Reshape', [g.op('Transpose', [Y], { perm: { ints: [2, 0, 1, 3] } }), g.ints([0, 0, d.dh])]); // [B, T, D·H], fw first
 
   // Attention scores s = v · tanh(W_a [H_t ; q ; u ; p_t] + b_a), column blocks of attn.w sliced in-graph.
-  const attnW = g.weight('attn.w');
+  const attnW = g.weight(ATTENTION_NAMES.w);
   let col = 0;
   const block = (width: number): [number, number] => [col, (col += width)];
   const [h0, h1] = block(d.dh);
@@ -242,8 +242,8 @@ function buildUserGraph(config: ResolvedConfig, tensors: Tensors, stem: string):
   if (q) perUser.push(g.op('MatMul', [q, g.columnsT(attnW, q0, q1)]));
   if (u) perUser.push(g.op('MatMul', [u, g.columnsT(attnW, u0, u1)]));
   if (perUser.length > 0) perStep.push(g.unsqueeze(g.sum(perUser), [1]));
-  perStep.push(g.weight('attn.b'));
-  const scores = g.op('MatMul', [g.op('Tanh', [g.sum(perStep)]), g.weight('attn.v')]); // [B, T]
+  perStep.push(g.weight(ATTENTION_NAMES.b));
+  const scores = g.op('MatMul', [g.op('Tanh', [g.sum(perStep)]), g.weight(ATTENTION_NAMES.v)]); // [B, T]
 
   // Mask by lengths: padded steps get a large negative score before the softmax and exactly 0 after it.
   const T = g.op('Gather', [g.op('Shape', [firstBehavior]), g.ints([1], [])], { axis: { int: 0 } });
@@ -300,21 +300,22 @@ function buildRetrievalGraph(config: ResolvedConfig, tensors: Tensors, task: Ret
   const tower = (x: string, stem: string, depth: number): string => {
     for (let k = 0; k < depth; k++) {
       if (k > 0) x = g.op('Relu', [x]);
-      x = linear(g, x, g.weight(`${stem}.${k}.w`), g.weight(`${stem}.${k}.b`));
+      const names = layerNames(stem, k);
+      x = linear(g, x, g.weight(names.w), g.weight(names.b));
     }
     return x;
   };
   const user = g.input('user', DataType.FLOAT, [1, d.userDim]);
-  const u = tower(user, `head.${task.name}.user`, task.layers.length); // [1, dim]
+  const u = tower(user, headStem(task.name, 'user'), task.layers.length); // [1, dim]
   const tParts: string[] = [];
   const ids = new Map<string, string>();
   for (const name of task.target) {
     const f = config.itemFields.find((x) => x.name === name)!;
     if (f.dim === 0) continue;
     ids.set(name, g.input(`candidate.${f.name}`, DataType.INT64, ['C']));
-    tParts.push(g.op('Gather', [g.weight(`emb.item.${f.name}`), ids.get(name)!], { axis: { int: 0 } }));
+    tParts.push(g.op('Gather', [g.weight(itemTableName(f.name)), ids.get(name)!], { axis: { int: 0 } }));
   }
-  const v = tower(g.concat(tParts, 1), `head.${task.name}.item`, task.layers.length); // [C, dim]
+  const v = tower(g.concat(tParts, 1), headStem(task.name, 'item'), task.layers.length); // [C, dim]
   let x = g.op('Gemm', [v, u], { transB: { int: 1 } }); // [C, 1]
   const D = denseCount(task);
   if (D > 0) {
@@ -338,7 +339,10 @@ function buildHeadGraph(config: ResolvedConfig, tensors: Tensors, task: TaskConf
   const d = deriveDims(config);
   const g = new GraphBuilder(shapesOf(config), tensors);
   const widths = [d.userDim + targetDim(config, task) + (task.kind === 'rank' ? task.denseFeatures : 0), ...task.layers, taskOutputs(task)];
-  const layer = (k: number): { w: string; b: string } => ({ w: g.weight(`head.${task.name}.${k}.w`), b: g.weight(`head.${task.name}.${k}.b`) });
+  const layer = (k: number): { w: string; b: string } => {
+    const names = layerNames(headStem(task.name), k);
+    return { w: g.weight(names.w), b: g.weight(names.b) };
+  };
 
   let x: string;
   if (task.kind === 'multiclass') {
@@ -357,7 +361,7 @@ function buildHeadGraph(config: ResolvedConfig, tensors: Tensors, task: TaskConf
       if (!f) throw new DupnError('E_CONFIG', `task ${task.name}: target ${JSON.stringify(name)} names no item field`);
       if (f.dim === 0) continue;
       const ids = g.input(`candidate.${f.name}`, DataType.INT64, ['C']);
-      tParts.push(g.op('Gather', [g.weight(`emb.item.${f.name}`), ids], { axis: { int: 0 } }));
+      tParts.push(g.op('Gather', [g.weight(itemTableName(f.name)), ids], { axis: { int: 0 } }));
     }
     const perCand: string[] = []; // [C, out_0]
     if (dt > 0) perCand.push(linear(g, g.concat(tParts, 1), g.op('Slice', [l0.w, g.ints([d.userDim]), g.ints([d.userDim + dt]), g.ints([1])])));

@@ -13,7 +13,7 @@ import { ResolvedConfig } from '../network/config';
 import { DupnError, describe } from '../errors';
 import { readRegularFile } from '../io/atomic-file';
 import { checkModelMetadata, firstNonFinite, float32At, shapeText } from '../io/model-file';
-import { TensorSpec, elementCount, tensorSpecs } from '../network/tensors';
+import { TensorSpec, elementCount, isHeadTensor, isTaskTensor, itemTableName, tensorSpecs } from '../network/tensors';
 
 /** What one ONNX file of a dupn model holds, after validation. */
 export interface OnnxModelFile {
@@ -36,12 +36,12 @@ const EXTERNAL = onnx.TensorProto.DataLocation.EXTERNAL;
 /** The tensor names a graph may hold: the user graph everything but `head.*`; a head its own layers and target tables. */
 function graphTensorNames(config: ResolvedConfig, graph: 'user' | 'head', taskName?: string): Set<string> {
   const specs = tensorSpecs(config);
-  if (graph === 'user') return new Set(specs.filter((s) => !s.name.startsWith('head.')).map((s) => s.name));
+  if (graph === 'user') return new Set(specs.filter((s) => !isHeadTensor(s.name)).map((s) => s.name));
   const task = config.tasks.find((t) => t.name === taskName);
-  const names = new Set(specs.filter((s) => s.name.startsWith(`head.${taskName}.`)).map((s) => s.name));
+  const names = new Set(specs.filter((s) => taskName !== undefined && isTaskTensor(s.name, taskName)).map((s) => s.name));
   if (task && task.kind !== 'multiclass') {
     for (const field of task.target) {
-      if (config.itemFields.some((f) => f.name === field && f.dim > 0)) names.add(`emb.item.${field}`);
+      if (config.itemFields.some((f) => f.name === field && f.dim > 0)) names.add(itemTableName(field));
     }
   }
   return names;

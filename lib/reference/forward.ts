@@ -4,8 +4,8 @@
  * linear in the input size. Weights are read from the float32 tensors; every intermediate is a double.
  */
 import { DupnError, inputError } from '../errors';
-import { ResolvedConfig, TaskConfig, deriveDims, denseCount, layerStacks, targetDim } from '../network/config';
-import { Tensors, historyWeightName } from '../network/tensors';
+import { ResolvedConfig, TaskConfig, deriveDims, denseCount, targetDim } from '../network/config';
+import { ATTENTION_NAMES, LstmDirection, QUERY_TABLE_NAME, Tensors, historyWeightName, itemTableName, layerNames, layerStacks, lstmNames, profileTableName, propertyTableName } from '../network/tensors';
 import { CandidateColumns, UserColumns } from '../model/columns';
 
 export interface ReferenceOutput {
@@ -87,17 +87,18 @@ export interface LstmWeights {
   b: ArrayLike<number>;
 }
 
-export function lstmWeights(config: ResolvedConfig, tensors: Tensors, dir: 'fw' | 'bw'): LstmWeights {
+export function lstmWeights(config: ResolvedConfig, tensors: Tensors, dir: LstmDirection): LstmWeights {
   const d = deriveDims(config);
   const H = config.hidden;
+  const names = lstmNames(dir);
   return {
     hidden: H,
     dx: d.dx,
     dp: d.dp,
-    wx: tensor(tensors, `lstm.${dir}.wx`, 4 * H * d.dx),
-    wp: tensor(tensors, `lstm.${dir}.wp`, 3 * H * d.dp),
-    wh: tensor(tensors, `lstm.${dir}.wh`, 4 * H * H),
-    b: tensor(tensors, `lstm.${dir}.b`, 4 * H),
+    wx: tensor(tensors, names.wx, 4 * H * d.dx),
+    wp: tensor(tensors, names.wp, 3 * H * d.dp),
+    wh: tensor(tensors, names.wh, 4 * H * H),
+    b: tensor(tensors, names.b, 4 * H),
   };
 }
 
@@ -186,20 +187,20 @@ export function referenceEncode(config: ResolvedConfig, tensors: Tensors, cols: 
   const props = config.properties;
 
   const itemTables = config.itemFields.map((f) =>
-    f.dim > 0 ? tensor(tensors, `emb.item.${f.name}`, f.buckets * f.dim) : new Float32Array(0),
+    f.dim > 0 ? tensor(tensors, itemTableName(f.name), f.buckets * f.dim) : new Float32Array(0),
   );
-  const typeTable = props.typeDim > 0 ? tensor(tensors, 'emb.prop.type', (props.types.length + 1) * props.typeDim) : null;
-  const gapTable = props.gapDim > 0 ? tensor(tensors, 'emb.prop.gap', props.gapBuckets * props.gapDim) : null;
-  const sceneTable = props.sceneDim > 0 ? tensor(tensors, 'emb.prop.scene', (props.scenes.length + 1) * props.sceneDim) : null;
-  const queryTable = config.query ? tensor(tensors, 'emb.query', config.query.buckets * config.query.dim) : null;
+  const typeTable = props.typeDim > 0 ? tensor(tensors, propertyTableName('type'), (props.types.length + 1) * props.typeDim) : null;
+  const gapTable = props.gapDim > 0 ? tensor(tensors, propertyTableName('gap'), props.gapBuckets * props.gapDim) : null;
+  const sceneTable = props.sceneDim > 0 ? tensor(tensors, propertyTableName('scene'), (props.scenes.length + 1) * props.sceneDim) : null;
+  const queryTable = config.query ? tensor(tensors, QUERY_TABLE_NAME, config.query.buckets * config.query.dim) : null;
   const profileTables = config.profileFields.map((f) =>
-    f.dim > 0 ? tensor(tensors, `emb.profile.${f.name}`, f.buckets * f.dim) : new Float32Array(0),
+    f.dim > 0 ? tensor(tensors, profileTableName(f.name), f.buckets * f.dim) : new Float32Array(0),
   );
   const fw = lstmWeights(config, tensors, 'fw');
   const bw = config.bidirectional ? lstmWeights(config, tensors, 'bw') : null;
-  const attnW = Float64Array.from(tensor(tensors, 'attn.w', A * d.attnIn));
-  const attnB = Float64Array.from(tensor(tensors, 'attn.b', A));
-  const attnV = Float64Array.from(tensor(tensors, 'attn.v', A));
+  const attnW = Float64Array.from(tensor(tensors, ATTENTION_NAMES.w, A * d.attnIn));
+  const attnB = Float64Array.from(tensor(tensors, ATTENTION_NAMES.b, A));
+  const attnV = Float64Array.from(tensor(tensors, ATTENTION_NAMES.v, A));
 
   const user = new Float64Array(B * d.userDim);
   const attention = new Float64Array(N);
@@ -320,9 +321,10 @@ function headLayers(config: ResolvedConfig, tensors: Tensors, task: TaskConfig, 
   for (let k = 0; k + 1 < widths.length; k++) {
     const rows = widths[k + 1];
     const cols = widths[k];
+    const names = layerNames(stem, k);
     layers.push({
-      w: Float64Array.from(tensor(tensors, `${stem}.${k}.w`, rows * cols)),
-      b: Float64Array.from(tensor(tensors, `${stem}.${k}.b`, rows)),
+      w: Float64Array.from(tensor(tensors, names.w, rows * cols)),
+      b: Float64Array.from(tensor(tensors, names.b, rows)),
       rows,
       cols,
     });
@@ -375,7 +377,7 @@ export function referenceScore(
   const targets = t.target.map((name) => {
     const fi = config.itemFields.findIndex((f) => f.name === name);
     const f = config.itemFields[fi];
-    return { fi, f, table: f.dim > 0 ? tensor(tensors, `emb.item.${f.name}`, f.buckets * f.dim) : new Float32Array(0) };
+    return { fi, f, table: f.dim > 0 ? tensor(tensors, itemTableName(f.name), f.buckets * f.dim) : new Float32Array(0) };
   });
 
   if (t.kind === 'retrieval') {

@@ -15,7 +15,7 @@
 import { ResolvedConfig, denseCount, deriveDims } from '../network/config';
 import { NativeTrainBatch } from '../native/addon';
 import { referenceEncode, referenceHead, referenceScore } from './forward';
-import { Tensors } from '../network/tensors';
+import { Tensors, itemTableName } from '../network/tensors';
 
 /** Point-wise weight of each rank grade 0..4 (none, click, fav, cart, buy); native/include/dupn/train.h has the same. */
 export const GRADE_WEIGHTS = [1, 1, 2, 3, 5] as const;
@@ -94,7 +94,7 @@ export function referenceLoss(config: ResolvedConfig, tensors: Tensors, batch: N
           const fi = config.itemFields.findIndex((f) => f.name === name);
           const f = config.itemFields[fi];
           if (f.dim === 0) continue;
-          const table = tensors.get(`emb.item.${name}`)!;
+          const table = tensors.get(itemTableName(name))!;
           const row = lab.items![c * F + fi];
           for (let j = 0; j < f.dim; j++) input.push(table[row * f.dim + j]);
         }

@@ -14,7 +14,7 @@ import { Moments, openCheckpoint, writeCheckpoint } from '../io/checkpoint';
 import { loadModelFile, saveModelFile } from '../io/model-file';
 import { NativeTrainer, fromNativeError, native } from '../native/addon';
 import { nativeSpec } from '../native/spec';
-import { PRIOR_FLOOR, SUCCESSORS_UNUSED, Tensors, elementCount, historyField, isStatistic, priorName, successorNames, tensorSpecs } from '../network/tensors';
+import { PRIOR_FLOOR, SUCCESSORS_UNUSED, Tensors, elementCount, historyField, isEmbeddingTable, isStatistic, priorName, successorNames, tensorSpecs } from '../network/tensors';
 import { SUCCESSOR_WINDOW, SuccessorTable, checkSuccessorTable } from '../model/successors';
 import { Categorical, bucketMany } from '../model/hashing';
 import { packTrainBatch } from './batch';
@@ -27,7 +27,7 @@ import { EmbeddingOptimizer, ResolvedTrainOptions, TrainOptions, frozenBy, learn
  */
 function freshMoments(spec: { name: string; shape: number[] }, optimizer: EmbeddingOptimizer): Moments {
   const n = elementCount(spec.shape);
-  const table = spec.name.startsWith('emb.');
+  const table = isEmbeddingTable(spec.name);
   if (table && optimizer === 'rowwise-adagrad' && spec.shape.length === 2 && spec.shape[1] > 1) {
     return { m: new Float32Array(0), v: new Float32Array(spec.shape[0]) };
   }
