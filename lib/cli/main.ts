@@ -90,7 +90,7 @@ export function program(): Command {
     .option('--tasks <names>', 'train only these heads (comma-separated)', list)
     .option('--freeze-tensors <names>', 'keep these tensors fixed: names or prefixes ending in "." (comma-separated)', list)
     .option('--epochs <n>', 'passes over the data (default on a log: up to 20, stopping early on validation; else 1)', num('--epochs'))
-    .option('--no-calibrate', 'keep the retrieval head\'s history and successor weights as trained (default: scaled by what scores best on the selection cases)')
+    .option('--no-calibrate', 'keep the retrieval head\'s history and successor weights as trained (default: scaled by what scores best on the selection cases, where the gain exceeds two standard errors)')
     .option('--successor-dropout <p>', 'share of training examples whose successor features are zeroed (default 0.5)', num('--successor-dropout'))
     .option('--successors <n>', 'successors kept per item for the retrieval head of a new model on a log (0: no successor features; default 32)', num('--successors'))
     .option('--patience <n>', 'stop after n epochs without a better validation score and keep the best epoch (default on a log: 2)', num('--patience'))
