@@ -6,7 +6,7 @@
 import { CandidateColumns, UserColumns } from './columns';
 import { HISTORY_FEATURES, HISTORY_SCALE, ResolvedConfig, RetrievalTask, TaskConfig, denseCount } from '../network/config';
 import { DupnError, describe, inputError } from '../errors';
-import { Categorical, hashKey } from './hashing';
+import { Categorical, hashKey, keyOf } from './hashing';
 import { native } from '../native/addon';
 import { PRIOR_FLOOR, historyField } from '../network/tensors';
 import { SuccessorTable, recentItems, successorFeatures } from './successors';
@@ -104,47 +104,50 @@ export function packUsers(config: ResolvedConfig, users: unknown, options: PackO
   const sceneIds = new Map(props.scenes.map((s, i) => [s, i]));
 
   const lengths = new Int32Array(B);
-  const kept: { list: Record<string, unknown>[]; start: number; path: string }[] = new Array(B);
+  const kept: { list: Record<string, unknown>[]; start: number }[] = new Array(B);
   let N = 0;
   for (let b = 0; b < B; ++b) {
     const u: unknown = users[b];
-    const path = `users[${b}]`;
-    if (!isObject(u)) inputError(path, `must be an object, got ${describe(u)}`);
+    if (!isObject(u)) inputError(`users[${b}]`, `must be an object, got ${describe(u)}`);
     const list = u['behaviors'];
-    if (!Array.isArray(list)) inputError(`${path}.behaviors`, `must be an array, got ${describe(list)}`);
+    if (!Array.isArray(list)) inputError(`users[${b}].behaviors`, `must be an array, got ${describe(list)}`);
     const start = Math.max(0, list.length - config.maxSeqLen);
     lengths[b] = list.length - start;
-    kept[b] = { list: list as Record<string, unknown>[], start, path };
+    kept[b] = { list: list as Record<string, unknown>[], start };
     N += lengths[b];
   }
 
   const items = new Int32Array(N * F);
   const properties = new Int32Array(N * 3);
   const itemKeys: string[][] = config.itemFields.map(() => new Array<string>(N));
+  const itemNames = config.itemFields.map((f) => f.name);
+  const profileNames = new Set(config.profileFields.map((f) => f.name));
   const queryOffsets = new Int32Array(B + 1);
   const allTokens: string[] = [];
   const profileKeys: string[][] = config.profileFields.map(() => new Array<string>(B));
 
+  // Paths of offending fields are built only on failure: a request has B·L·(F + 1) values to check.
   let row = 0;
   for (let b = 0; b < B; ++b) {
     const u = users[b] as Record<string, unknown>;
-    const { list, start, path } = kept[b];
+    const path = `users[${b}]`;
+    const { list, start } = kept[b];
     const times = new Float64Array(lengths[b]);
     for (let i = start; i < list.length; ++i) {
       const beh: unknown = list[i];
-      const bp = `${path}.behaviors[${i}]`;
-      if (!isObject(beh)) inputError(bp, `must be an object, got ${describe(beh)}`);
-      times[i - start] = finiteTime(beh['time'], `${bp}.time`);
+      if (!isObject(beh)) inputError(`${path}.behaviors[${i}]`, `must be an object, got ${describe(beh)}`);
+      const time = beh['time'];
+      times[i - start] = typeof time === 'number' && Number.isFinite(time) ? time : finiteTime(time, `${path}.behaviors[${i}].time`);
       const type = beh['type'];
-      if (typeof type !== 'string') inputError(`${bp}.type`, `must be a string, got ${describe(type)}`);
+      if (typeof type !== 'string') inputError(`${path}.behaviors[${i}].type`, `must be a string, got ${describe(type)}`);
       const scene = beh['scene'];
-      if (scene !== undefined && scene !== null && typeof scene !== 'string') inputError(`${bp}.scene`, `must be a string, got ${describe(scene)}`);
+      if (scene !== undefined && scene !== null && typeof scene !== 'string') inputError(`${path}.behaviors[${i}].scene`, `must be a string, got ${describe(scene)}`);
       const r = row + i - start;
       properties[r * 3] = typeIds.get(type) ?? props.types.length;
       properties[r * 3 + 2] = (typeof scene === 'string' ? sceneIds.get(scene) : undefined) ?? props.scenes.length;
       for (let f = 0; f < F; ++f) {
-        const name = config.itemFields[f].name;
-        itemKeys[f][r] = hashKey(beh[name], `${bp}.${name}`);
+        const value = beh[itemNames[f]];
+        itemKeys[f][r] = keyOf(value) ?? hashKey(value, `${path}.behaviors[${i}].${itemNames[f]}`);
       }
     }
     let now: number;
@@ -161,13 +164,13 @@ export function packUsers(config: ResolvedConfig, users: unknown, options: PackO
     if (profile !== undefined && profile !== null && !isObject(profile)) inputError(`${path}.profile`, `must be an object, got ${describe(profile)}`);
     const prof = (profile ?? {}) as Record<string, unknown>;
     for (const key of Object.keys(prof)) {
-      if (!config.profileFields.some((f) => f.name === key)) {
+      if (!profileNames.has(key)) {
         inputError(`${path}.profile.${key}`, `is not a profile field (fields: ${config.profileFields.map((f) => f.name).join(', ') || 'none'})`);
       }
     }
     for (let f = 0; f < P; ++f) {
       const name = config.profileFields[f].name;
-      profileKeys[f][b] = hashKey(prof[name], `${path}.profile.${name}`);
+      profileKeys[f][b] = keyOf(prof[name]) ?? hashKey(prof[name], `${path}.profile.${name}`);
     }
   }
 
@@ -287,12 +290,13 @@ export function packCandidates(
   const dense = new Float32Array(C * D);
   for (let c = 0; c < C; ++c) {
     const cand: unknown = candidates[c];
-    const path = `candidates[${c}]`;
-    if (!isObject(cand)) inputError(path, `must be an object, got ${describe(cand)}`);
-    fields.forEach((f, j) => {
-      keys[j][c] = hashKey(cand[f.name], `${path}.${f.name}`);
-    });
+    if (!isObject(cand)) inputError(`candidates[${c}]`, `must be an object, got ${describe(cand)}`);
+    for (let j = 0; j < fields.length; j++) {
+      const value = cand[fields[j].name];
+      keys[j][c] = keyOf(value) ?? hashKey(value, `candidates[${c}].${fields[j].name}`);
+    }
     if (D > 0 && historyKey === undefined) {
+      const path = `candidates[${c}]`;
       const d = cand['dense'];
       if (d === undefined || d === null || typeof d !== 'object' || typeof (d as ArrayLike<number>).length !== 'number') {
         inputError(`${path}.dense`, `must be an array of ${D} numbers, got ${describe(d)}`);

@@ -10,14 +10,22 @@ export type Categorical = string | number;
 
 /** The string that is hashed for a value; `undefined`/`null` (missing) hash as the empty string. */
 export function hashKey(value: unknown, path: string): string {
+  const key = keyOf(value);
+  if (key !== undefined) return key;
+  if (typeof value === 'number') throw new DupnError('E_INPUT', `${path}: must be a finite number or a string, got ${value}`, { path });
+  throw new DupnError('E_INPUT', `${path}: must be a string or a number, got ${describe(value)}`, { path });
+}
+
+/**
+ * {@link hashKey} without the error: the key, or undefined for a value that cannot be one. For hot loops,
+ * which build the path of the offending field only when there is one (then call hashKey for the error).
+ */
+export function keyOf(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
   if (value === undefined || value === null) return '';
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new DupnError('E_INPUT', `${path}: must be a finite number or a string, got ${value}`, { path });
-    return String(value);
-  }
+  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : undefined;
   if (typeof value === 'bigint') return value.toString();
-  throw new DupnError('E_INPUT', `${path}: must be a string or a number, got ${describe(value)}`, { path });
+  return undefined;
 }
 
 /** FarmHash Fingerprint64 of the UTF-8 bytes of `value`. */

@@ -188,8 +188,8 @@ void score(const Model& m, const KernelTable& k, const std::vector<ScoreJob>& jo
 }
 
 void predict(const Model&, const KernelTable& k, const Head& h, const float* users, int batch, float* out) {
-  AlignedFloats z0, tmp;
-  const float* y = run_user_mlp(k, h, users, batch, z0, tmp);
+  // The calling thread's scoring scratch (predict runs no parallel loop): a warm call allocates nothing.
+  const float* y = run_user_mlp(k, h, users, batch, tls_score.z0, tls_score.tmp);
   if (h.kind == TaskKind::Retrieval) {
     std::memcpy(out, y, sizeof(float) * static_cast<size_t>(batch) * h.outputs);
     return;

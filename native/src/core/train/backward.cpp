@@ -20,7 +20,7 @@ struct Scratch {
   AlignedFloats hstate, cstate, dh_carry, dc_carry, zeros, x0, dlogit, aw;
   std::vector<int> order, rowoff;
   HeadScratch head, item_head;
-  AlignedFloats dvec, duser;
+  AlignedFloats dvec, duser, qu_row, qu_in;
   std::vector<double> logits;
 };
 
@@ -182,17 +182,17 @@ class ChunkPass {
     float* uvec = zeroed(s_.uvec, static_cast<size_t>(nb_) * m_.user_dim);
     const float* ab = t_.params[t_.attn_b].data;
     const float* av = t_.params[t_.attn_v].data;
-    AlignedFloats qu_row(static_cast<size_t>(A_));
-    AlignedFloats qu_in(static_cast<size_t>(std::max(m_.dq + m_.du, 1)));
+    float* qu_row = grow(s_.qu_row, static_cast<size_t>(A_));
+    float* qu_in = grow(s_.qu_in, static_cast<size_t>(std::max(m_.dq + m_.du, 1)));
     for (int i = 0; i < nb_; ++i) {
       // The per-user part of the attention input: b_a + W_a,q q + W_a,u u.
       for (int a = 0; a < A_; ++a) qu_row[a] = ab[a];
       if (m_.dq + m_.du > 0) {
         for (int j = 0; j < m_.dq; ++j) qu_in[j] = s_.q[static_cast<size_t>(i) * m_.dq + j];
         for (int j = 0; j < m_.du; ++j) qu_in[m_.dq + j] = s_.prof[static_cast<size_t>(i) * m_.du + j];
-        k_.sgemm(1, A_, m_.dq + m_.du, qu_in.data(), m_.dq + m_.du, t_.attn_qu_t.data(), qu_row.data(), A_, true);
+        k_.sgemm(1, A_, m_.dq + m_.du, qu_in, m_.dq + m_.du, t_.attn_qu_t.data(), qu_row, A_, true);
       }
-      for (int n = s_.rowoff[i]; n < s_.rowoff[i + 1]; ++n) std::memcpy(za + static_cast<size_t>(n) * A_, qu_row.data(), A_ * sizeof(float));
+      for (int n = s_.rowoff[i]; n < s_.rowoff[i + 1]; ++n) std::memcpy(za + static_cast<size_t>(n) * A_, qu_row, A_ * sizeof(float));
     }
     if (n_ > 0) {
       k_.sgemm(n_, A_, m_.dh, s_.hs.data(), m_.dh, t_.attn_h_t.data(), za, A_, true);
