@@ -61,7 +61,7 @@ export async function calibrateHistoryWeights(
     tensors.set(name, w);
     return Model.fromTensors(model.config, tensors, { threads: model.threads });
   };
-  // The per-case selection scores of a model (NaN when the next-item table ranks none of the cases).
+  // The per-case selection scores of a model (undefined when the next-item table ranks none of the cases).
   const evaluate = async (m: Model): Promise<Float64Array | undefined> => {
     const r = await evaluateNextItem(cases, stats, m, { baselines: false, task: stats.itemTask(), perCase: true });
     const values = r.open.perCase?.[`model:${task.name}`];
