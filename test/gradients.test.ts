@@ -2,73 +2,15 @@
 // tensor, on small models with odd sizes, lengths 0/1/max, every head kind (pairwise rank included), label
 // masks and example weights — on every instruction-set path.
 import t, { Test } from 'tap';
-import { ResolvedConfig, resolveConfig } from '../lib/network/config';
-import { NativeTrainBatch, native } from '../lib/native/addon';
+import { paramsOf, randomBatch, smallConfig } from './support/train-batch';
+import { ResolvedConfig } from '../lib/network/config';
+import { native } from '../lib/native/addon';
 import { nativeSpec } from '../lib/native/spec';
-import { mulberry32, seedFor } from '../lib/random';
-import { Tensors, tensorSpecs } from '../lib/network/tensors';
-import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
+import { mulberry32 } from '../lib/random';
+import { tensorSpecs } from '../lib/network/tensors';
+import { randomTensors, randomUserColumns } from '../lib/reference/random-model';
 import { referenceLoss } from '../lib/reference/loss';
-
-function smallConfig(variant: number): ResolvedConfig {
-  return resolveConfig({
-    maxSeqLen: 6,
-    itemFields: [
-      { name: 'item', buckets: 23, dim: 5 },
-      { name: 'category', buckets: 7, dim: 3 },
-      { name: 'shop', buckets: 5, dim: variant === 1 ? 0 : 2 },
-      { name: 'brand', buckets: 4, dim: 2 },
-    ],
-    properties: { typeDim: 3, gapBuckets: 5, gapDim: 2, sceneDim: variant === 1 ? 0 : 2 },
-    query: variant === 1 ? null : { buckets: 11, dim: 3 },
-    profileFields: variant === 1 ? [] : [{ name: 'age', buckets: 6, dim: 2 }, { name: 'city', buckets: 9, dim: 3 }],
-    hidden: variant === 1 ? 4 : 5,
-    bidirectional: variant !== 1,
-    attentionHidden: 3,
-    tasks: [
-      { name: 'ctr', kind: 'binary', target: ['item', 'category'], layers: [6, 4] },
-      { name: 'l2r', kind: 'rank', target: ['item', 'shop', 'brand'], layers: [5], denseFeatures: 2 },
-      { name: 'ppp', kind: 'multiclass', classes: 4, layers: [5] },
-      { name: 'spp', kind: 'binary', target: ['brand'], layers: [3] },
-      // Two towers of odd widths; history features on in one variant, off in the other.
-      { name: 'ret', kind: 'retrieval', target: ['item', 'shop'], layers: variant === 1 ? [3] : [4, 3], history: variant !== 1 },
-    ],
-  });
-}
-
-/** A batch with lengths 0, 1, max and random; 0–4 candidates per user per head, some users unlabelled. */
-function randomBatch(config: ResolvedConfig, seed: number, B: number, pairwise: boolean): NativeTrainBatch {
-  const rand = mulberry32(seedFor(seed, 'batch'));
-  const L = config.maxSeqLen;
-  const lengths = Array.from({ length: B }, (_, i) => (i === 0 ? 0 : i === 1 ? 1 : i === 2 ? L : Math.floor(rand() * (L + 1))));
-  const users = randomUserColumns(config, seed, lengths, { queryTokens: 3 });
-  const heads = config.tasks.map((task, h) => {
-    if (task.kind === 'multiclass') {
-      const classes = Int32Array.from({ length: B }, () => (rand() < 0.25 ? -1 : Math.floor(rand() * task.classes)));
-      const classWeight = Float32Array.from({ length: B }, () => 0.5 + rand());
-      return { lambda: 0.7, pairwise: false, classes, classWeight };
-    }
-    const owner: number[] = [];
-    for (let b = 0; b < B; b++) {
-      const n = Math.floor(rand() * 5);
-      for (let k = 0; k < n; k++) owner.push(b);
-    }
-    const C = owner.length;
-    const cols = randomCandidateColumns(config, task, seed + h, C);
-    const label = Float32Array.from({ length: C }, () => (task.kind === 'rank' ? Math.floor(rand() * 5) : rand() < 0.4 ? 1 : 0));
-    const weight = Float32Array.from({ length: C }, () => 0.5 + rand());
-    const offset = task.kind === 'retrieval' ? { offset: Float32Array.from({ length: C }, () => -3 * rand()) } : {};
-    return { lambda: h === 0 ? 1 : 0.5 + h * 0.25, pairwise, items: cols.items, dense: cols.dense, owner: Int32Array.from(owner), label, weight, ...offset };
-  });
-  return { users, heads };
-}
-
-function paramsOf(config: ResolvedConfig, tensors: Tensors): { data: Float32Array; m: Float32Array; v: Float32Array }[] {
-  return tensorSpecs(config).map((s) => {
-    const data = tensors.get(s.name)!;
-    return { data, m: new Float32Array(data.length), v: new Float32Array(data.length) };
-  });
-}
+import { DropoutMask, dropoutScale } from '../lib/reference/dropout';
 
 /** Indices to probe in a tensor: all of a small one, else a spread sample plus the largest gradients. */
 function probes(size: number, grad: Float32Array, rand: () => number): number[] {
@@ -80,15 +22,15 @@ function probes(size: number, grad: Float32Array, rand: () => number): number[] 
   return [...set];
 }
 
-function check(tt: Test, config: ResolvedConfig, isa: string, seed: number, pairwise: boolean): void {
+function check(tt: Test, config: ResolvedConfig, isa: string, seed: number, pairwise: boolean, dropout?: DropoutMask): void {
   const tensors = randomTensors(config, seed, 0.6);
   const batch = randomBatch(config, seed, 9, pairwise);
   const specs = tensorSpecs(config);
   const trainer = new (native().NativeTrainer)(nativeSpec(config, tensors, 0, false), isa, paramsOf(config, tensors));
   const grads = specs.map((s) => new Float32Array(tensors.get(s.name)!.length));
   const report = new Float64Array(2 + 2 * config.tasks.length);
-  trainer.gradients(batch, grads, report, 2);
-  const ref = referenceLoss(config, tensors, batch);
+  trainer.gradients(batch, grads, report, 2, dropout ? { dropout: dropout.rate, dropoutSeed: dropout.seed } : undefined);
+  const ref = referenceLoss(config, tensors, batch, dropout);
   tt.ok(Math.abs(report[0] - ref.loss) <= 1e-5 * Math.max(1, Math.abs(ref.loss)), `loss ${report[0]} vs reference ${ref.loss}`);
   const rand = mulberry32(seed);
   specs.forEach((s, i) => {
@@ -103,10 +45,10 @@ function check(tt: Test, config: ResolvedConfig, isa: string, seed: number, pair
       const x = data[j];
       data[j] = x + eps;
       const up = data[j];
-      const lp = referenceLoss(config, tensors, batch).loss;
+      const lp = referenceLoss(config, tensors, batch, dropout).loss;
       data[j] = x - eps;
       const down = data[j];
-      const lm = referenceLoss(config, tensors, batch).loss;
+      const lm = referenceLoss(config, tensors, batch, dropout).loss;
       data[j] = x;
       return (lp - lm) / (up - down);
     };
@@ -141,8 +83,47 @@ for (const isa of isas) {
     check(tt, smallConfig(0), isa, 11, false);
     check(tt, smallConfig(1), isa, 12, false);
     check(tt, smallConfig(0), isa, 13, true);
+    // The masked network of a training step with dropout: the reference applies the same hashed mask.
+    check(tt, smallConfig(0), isa, 14, false, { rate: 0.3, seed: 987654321 });
+    check(tt, smallConfig(1), isa, 15, false, { rate: 0.5, seed: 2 ** 40 + 7 });
   });
 }
+
+t.test('dropout: the mask keeps the rate, rate 0 is the plain network, and a new seed is a new mask', async (tt) => {
+  const draws = 20000;
+  for (const rate of [0.1, 0.5]) {
+    let zeros = 0;
+    for (let i = 0; i < draws; i++) if (dropoutScale({ rate, seed: 5 }, 1 + (i % 2), i >> 4, i % 16) === 0) zeros++;
+    tt.ok(Math.abs(zeros / draws - rate) < 0.015, `rate ${rate}: ${zeros} of ${draws} zeroed`);
+  }
+  tt.equal(dropoutScale({ rate: 0.5, seed: 5 }, 1, 3, 4) === 0 ? 0 : 2, dropoutScale({ rate: 0.5, seed: 5 }, 1, 3, 4));
+  let same = 0;
+  for (let i = 0; i < 1000; i++) if (dropoutScale({ rate: 0.5, seed: 1 }, 1, i, 0) === dropoutScale({ rate: 0.5, seed: 2 }, 1, i, 0)) same++;
+  tt.ok(same > 400 && same < 600, `two seeds agree on ${same} of 1000 draws (independent: about 500)`);
+
+  const config = smallConfig(0);
+  const tensors = randomTensors(config, 21, 0.6);
+  const batch = randomBatch(config, 21, 7, false);
+  const trainer = new (native().NativeTrainer)(nativeSpec(config, tensors, 0, false), '', paramsOf(config, tensors));
+  const report = new Float64Array(2 + 2 * config.tasks.length);
+  const grads = () => tensorSpecs(config).map((s) => new Float32Array(tensors.get(s.name)!.length));
+  const plain = grads();
+  trainer.gradients(batch, plain, report, 1);
+  const plainLoss = report[0];
+  const zero = grads();
+  trainer.gradients(batch, zero, report, 1, { dropout: 0, dropoutSeed: 3 });
+  tt.equal(report[0], plainLoss, 'rate 0: the same loss');
+  tt.ok(zero.every((g, i) => g.every((x, j) => x === plain[i][j])), 'rate 0: the same gradient, bit for bit');
+  trainer.gradients(batch, grads(), report, 1, { dropout: 0.5, dropoutSeed: 3 });
+  tt.not(report[0], plainLoss, 'rate 0.5: another loss');
+  const one = report[0];
+  trainer.gradients(batch, grads(), report, 2, { dropout: 0.5, dropoutSeed: 3 });
+  tt.ok(Math.abs(report[0] - one) <= 1e-6 * Math.abs(one), 'the mask does not depend on the thread count');
+  for (const bad of [{ dropout: 1, dropoutSeed: 3 }, { dropout: -0.1, dropoutSeed: 3 }, { dropout: 0.5, dropoutSeed: -1 }, { dropout: 0.5, dropoutSeed: 1.5 }]) {
+    tt.throws(() => trainer.gradients(batch, grads(), report, 1, bad), /E_INPUT|options\.dropout/, `refuses ${JSON.stringify(bad)}`);
+  }
+  trainer.release();
+});
 
 t.test('gradient of a batch whose users have no behaviours and no labels is zero, not NaN', async (tt) => {
   const config = smallConfig(0);

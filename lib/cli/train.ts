@@ -112,6 +112,10 @@ export interface TrainFlags extends ReaderFlags {
   calibrate?: boolean;
   /** `--successor-dropout <p>`: share of training examples without successor features (TrainOptions.successorDropout). */
   successorDropout?: number;
+  /** `--dropout <p>`: inverted dropout of the behaviour inputs and of U in training (TrainOptions.dropout). */
+  dropout?: number;
+  /** `--weight-decay <w>`: decoupled weight decay (TrainOptions.weightDecay). */
+  weightDecay?: number;
   /** `--successors <n>`: successors kept per item for the default retrieval head (0: no successor features). */
   successors?: number;
   /** `--patience <n>`: stop after n epochs without a better validation score (default on a log: 2, with at most 20 epochs). */
@@ -133,6 +137,8 @@ function trainOptions(flags: TrainFlags, settings: Settings): { options: TrainOp
   if (flags.embeddingOptimizer !== undefined) o.embeddingOptimizer = flags.embeddingOptimizer;
   if (flags.embeddingLr !== undefined) o.embeddingLearningRate = flags.embeddingLr;
   if (flags.successorDropout !== undefined) o.successorDropout = flags.successorDropout;
+  if (flags.dropout !== undefined) o.dropout = flags.dropout;
+  if (flags.weightDecay !== undefined) o.weightDecay = flags.weightDecay;
   if (flags.threads !== undefined) o.threads = flags.threads;
   if (flags.seed !== undefined) o.seed = flags.seed;
   if (flags.deterministic) o.deterministic = true;

@@ -92,6 +92,12 @@ export interface NativeStepOptions {
   step: number;
   /** Per param (the constructor's order): never update it. */
   frozen?: boolean[];
+  /** Inverted-dropout rate of the behaviour input rows and of U, in [0, 0.95] (absent: none). */
+  dropout?: number;
+  /** Integer seed of this step's dropout mask, in [0, 2^53) (needed with `dropout`). */
+  dropoutSeed?: number;
+  /** Decoupled weight decay, in [0, 1] (absent: none). */
+  weightDecay?: number;
 }
 
 /** A trainable parameter: the spec's own weight array and its optimizer state (same length). */
@@ -106,7 +112,7 @@ export interface NativeTrainer {
   step(batch: NativeTrainBatch, options: NativeStepOptions, report: Float64Array, threads: number, async: true): Promise<void>;
   step(batch: NativeTrainBatch, options: NativeStepOptions, report: Float64Array, threads: number, async: false): void;
   /** The exact gradient of every param (dense arrays of the params' sizes), no update. */
-  gradients(batch: NativeTrainBatch, grads: Float32Array[], report: Float64Array, threads: number): void;
+  gradients(batch: NativeTrainBatch, grads: Float32Array[], report: Float64Array, threads: number, dropout?: { dropout: number; dropoutSeed: number }): void;
   release(): void;
   readonly isa: string;
 }

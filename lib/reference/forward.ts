@@ -7,6 +7,7 @@ import { DupnError, inputError } from '../errors';
 import { ResolvedConfig, TaskConfig, deriveDims, denseCount, targetDim } from '../network/config';
 import { ATTENTION_NAMES, LstmDirection, QUERY_TABLE_NAME, Tensors, historyWeightName, itemTableName, layerNames, layerStacks, lstmNames, profileTableName, propertyTableName } from '../network/tensors';
 import { CandidateColumns, UserColumns } from '../model/columns';
+import { DropoutMask, dropoutScale } from './dropout';
 
 export interface ReferenceOutput {
   /** B × userDim, row-major: U = [r ; u ; q] per user. */
@@ -177,7 +178,7 @@ function checkUserColumns(config: ResolvedConfig, cols: UserColumns): { B: numbe
 }
 
 /** Forward pass of the user part for a batch of users. */
-export function referenceEncode(config: ResolvedConfig, tensors: Tensors, cols: UserColumns): ReferenceOutput {
+export function referenceEncode(config: ResolvedConfig, tensors: Tensors, cols: UserColumns, dropout?: DropoutMask): ReferenceOutput {
   const d = deriveDims(config);
   const { B, N } = checkUserColumns(config, cols);
   const H = config.hidden;
@@ -231,6 +232,14 @@ export function referenceEncode(config: ResolvedConfig, tensors: Tensors, cols: 
       }
       if (sceneTable) {
         copyRow(sceneTable, props.scenes.length + 1, props.sceneDim, cols.properties[3 * n + 2], ps, at, `properties[${3 * n + 2}]`);
+      }
+    }
+
+    // Training dropout: stream 1 masks the input row [e_t ; p_t] (row = the batch's behaviour row).
+    if (dropout && dropout.rate > 0) {
+      for (let t = 0; t < L; t++) {
+        for (let j = 0; j < d.dx; j++) xs[t * d.dx + j] *= dropoutScale(dropout, 1, n0 + t, j);
+        for (let j = 0; j < d.dp; j++) ps[t * d.dp + j] *= dropoutScale(dropout, 1, n0 + t, d.dx + j);
       }
     }
 
@@ -297,6 +306,8 @@ export function referenceEncode(config: ResolvedConfig, tensors: Tensors, cols: 
     U.set(r, 0);
     U.set(u, d.dh);
     U.set(q, d.dh + d.du);
+    // Stream 2 masks U (row = the batch's user).
+    if (dropout && dropout.rate > 0) for (let j = 0; j < d.userDim; j++) U[j] *= dropoutScale(dropout, 2, b, j);
 
     n0 += L;
   }
@@ -313,7 +324,6 @@ interface Layer {
   cols: number;
 }
 
-/** The layers of `task`'s head as float64: widths [in, ...layers, outputs]. */
 /** Layers of a task's stack (0: the head, or a retrieval head's user tower; 1: its item tower). */
 function headLayers(config: ResolvedConfig, tensors: Tensors, task: TaskConfig, stack = 0): Layer[] {
   const { stem, widths } = layerStacks(config, task)[stack];

@@ -15,6 +15,7 @@
 import { ResolvedConfig, denseCount, deriveDims } from '../network/config';
 import { NativeTrainBatch } from '../native/addon';
 import { referenceEncode, referenceHead, referenceScore } from './forward';
+import { DropoutMask } from './dropout';
 import { Tensors, itemTableName } from '../network/tensors';
 
 /** Point-wise weight of each rank grade 0..4 (none, click, fav, cart, buy); native/include/dupn/train.h has the same. */
@@ -30,9 +31,10 @@ export interface ReferenceLoss {
   heads: number[];
 }
 
-export function referenceLoss(config: ResolvedConfig, tensors: Tensors, batch: NativeTrainBatch): ReferenceLoss {
+/** `dropout`: the mask a training step drew (dropout.ts); absent, the loss of the network as it serves. */
+export function referenceLoss(config: ResolvedConfig, tensors: Tensors, batch: NativeTrainBatch, dropout?: DropoutMask): ReferenceLoss {
   const d = deriveDims(config);
-  const { user } = referenceEncode(config, tensors, batch.users);
+  const { user } = referenceEncode(config, tensors, batch.users, dropout);
   const F = config.itemFields.length;
   const heads: number[] = [];
   let loss = 0;

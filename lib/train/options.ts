@@ -60,6 +60,17 @@ export interface TrainOptions {
    * sampled-protocol ranking, with the full-catalogue metrics level; docs/real-data.md).
    */
   successorDropout?: number;
+  /**
+   * Inverted dropout in training, in [0, 0.95]: each value of a behaviour's input row (its field embeddings and
+   * property embeddings) and of the user vector U is zeroed with this probability, the rest scaled up to keep
+   * the mean (default 0). Serving and evaluation never drop anything.
+   */
+  dropout?: number;
+  /**
+   * Decoupled weight decay (AdamW), in [0, 1]: every update also shrinks a weight by learning rate × this × the
+   * weight — dense weights each step (biases excepted), embedding rows when a batch touches them (default 0).
+   */
+  weightDecay?: number;
   /** Add the pairwise logistic loss within each user's candidates to `rank` heads (default false). */
   pairwise?: boolean;
   /** Seed of the initial weights of new tensors (default 1). */
@@ -93,7 +104,7 @@ function num(v: unknown, path: string, min: number, max: number, integer = false
 const KEYS = new Set([
   'batchSize', 'learningRate', 'embeddingLearningRate', 'embeddingOptimizer', 'beta1', 'beta2', 'epsilon', 'clipNorm',
   'warmupSteps', 'decay', 'totalSteps', 'taskWeights', 'tasks', 'freeze', 'freezeTensors', 'pairwise', 'seed', 'deterministic', 'threads', 'isa',
-  'successorDropout',
+  'successorDropout', 'dropout', 'weightDecay',
 ]);
 
 /** Defaults applied and every value checked against `config` (task names). Throws `E_INPUT` naming the option. */
@@ -143,6 +154,8 @@ export function resolveTrainOptions(config: ResolvedConfig, o: TrainOptions = {}
     batchSize: opt('batchSize') ? num(o.batchSize, 'options.batchSize', 1, 1 << 20, true) : 64,
     learningRate,
     successorDropout: opt('successorDropout') ? num(o.successorDropout, 'options.successorDropout', 0, 1) : SUCCESSOR_DROPOUT,
+    dropout: opt('dropout') ? num(o.dropout, 'options.dropout', 0, 0.95) : 0,
+    weightDecay: opt('weightDecay') ? num(o.weightDecay, 'options.weightDecay', 0, 1) : 0,
     embeddingLearningRate: opt('embeddingLearningRate')
       ? num(o.embeddingLearningRate, 'options.embeddingLearningRate', 0, 10)
       : 0.05,

@@ -19,6 +19,7 @@ import { SUCCESSOR_WINDOW, SuccessorTable, checkSuccessorTable } from '../model/
 import { Categorical, bucketMany } from '../model/hashing';
 import { packTrainBatch } from './batch';
 import { EmbeddingOptimizer, ResolvedTrainOptions, TrainOptions, frozenBy, learningRateAt, resolveTrainOptions } from './options';
+import { seedFor } from '../random';
 
 /**
  * Zeroed optimizer state of one tensor: m and v like the data, or, for an embedding table under row-wise
@@ -169,6 +170,8 @@ export class Trainer {
           trainShared: o.freeze !== 'shared',
           step,
           frozen: this.frozen,
+          ...(o.dropout > 0 ? { dropout: o.dropout, dropoutSeed: seedFor(o.seed, `dropout|${step}`) } : {}),
+          ...(o.weightDecay > 0 ? { weightDecay: o.weightDecay } : {}),
         },
         report,
         o.threads,

@@ -43,6 +43,14 @@ struct TrainBatch {
   std::vector<HeadLabels> heads;  // one per model head, in head order
 };
 
+// Inverted dropout of the training forward: each value of a behaviour's input row [e_1..e_F ; p_t] and of
+// the user vector U is zeroed with probability `rate` (the rest scaled by 1 / (1 − rate)). The mask is a hash
+// of (seed, batch row, column), so it does not depend on the thread count; pass a new seed every step.
+struct Dropout {
+  float rate = 0.0f;  // in [0, 1)
+  uint64_t seed = 0;
+};
+
 struct OptimizerConfig {
   float lr = 1e-3f;            // dense Adam step (already warmed up / decayed for this step)
   float embedding_lr = 1e-3f;  // embedding rows
@@ -52,6 +60,10 @@ struct OptimizerConfig {
   bool train_shared = true;        // false: embeddings, LSTM and attention stay fixed (heads only)
   int64_t step = 1;                // 1-based Adam step for bias correction
   std::vector<bool> frozen;        // per param: never updated (empty: none)
+  // Decoupled weight decay (AdamW): each update also moves a weight by −lr · weight_decay · w. Dense
+  // weights every step (biases excepted), embedding rows when a batch touches them (lazily, like Adam).
+  float weight_decay = 0.0f;
+  Dropout dropout;
 };
 
 // Grade weights of the point-wise rank loss (docs/model.md, Training loss: buy > cart > fav > click > none).
@@ -79,7 +91,9 @@ class Trainer {
 
   // The loss and its exact gradient (no clipping, no update), written densely into grads[i] (the size of
   // params[i]) — for gradient checks and tools.
-  LossReport gradients(const KernelTable& k, const TrainBatch& batch, float* const* grads, int threads);
+  // `dropout` as in a step (rate 0: none), so a test can check the masked network's gradient too.
+  LossReport gradients(const KernelTable& k, const TrainBatch& batch, float* const* grads, int threads,
+                       const Dropout& dropout = {});
 
   const Model& model() const;
 

@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <atomic>
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -134,6 +135,18 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
     return *holder_->trainer;
   }
 
+  // { dropout: rate in [0, 1), dropoutSeed: integer } — a new seed per step (the trainer mixes in the step).
+  static dupn::Dropout dropout(const Napi::Object& o) {
+    dupn::Dropout d;
+    d.rate = number(o, "dropout", 0, 0.95);
+    const Napi::Value seed = o.Get("dropoutSeed");
+    const double s = seed.IsNumber() ? seed.As<Napi::Number>().DoubleValue() : -1;
+    if (!(s >= 0 && s <= 9007199254740991.0) || s != std::floor(s))
+      throw_code(o.Env(), codes::kInput, "options.dropoutSeed: must be an integer in [0, 2^53)");
+    d.seed = static_cast<uint64_t>(s);
+    return d;
+  }
+
   static float number(const Napi::Object& o, const char* key, double min, double max) {
     Napi::Value v = o.Get(key);
     const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1e300;
@@ -159,6 +172,8 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
     opt.embedding_adagrad = o.Get("embeddingAdagrad").ToBoolean();
     opt.train_shared = o.Get("trainShared").ToBoolean();
     opt.step = static_cast<int64_t>(number(o, "step", 1, 9e15));
+    if (!o.Get("dropout").IsUndefined()) opt.dropout = dropout(o);
+    if (!o.Get("weightDecay").IsUndefined()) opt.weight_decay = number(o, "weightDecay", 0, 1);
     Napi::Value frozen = o.Get("frozen");
     if (frozen.IsArray()) {
       Napi::Array f = frozen.As<Napi::Array>();
@@ -193,7 +208,8 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
     return submit(env, holder_, pb.pins, fn);
   }
 
-  // gradients(batch, grads: Float32Array[] (one per param, its size), report, threads) — synchronous.
+  // gradients(batch, grads: Float32Array[] (one per param, its size), report, threads, dropout?: { dropout,
+  // dropoutSeed }) — synchronous.
   Napi::Value Gradients(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     dupn::Trainer& t = trainer(env);
@@ -212,7 +228,8 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
     if (!report.IsTypedArray() || report.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
         report.As<Napi::Float64Array>().ElementLength() != 2 + 2 * static_cast<size_t>(dupn::head_count(t.model())))
       throw_code(env, codes::kInput, "report: expected a Float64Array of 2 + 2 × heads");
-    const dupn::LossReport r = t.gradients(*kernels_, pb.batch, grads.data(), int_arg(info[3], "threads", 1, 1024));
+    const dupn::Dropout drop = info[4].IsObject() ? dropout(info[4].As<Napi::Object>()) : dupn::Dropout{};
+    const dupn::LossReport r = t.gradients(*kernels_, pb.batch, grads.data(), int_arg(info[3], "threads", 1, 1024), drop);
     write_report(r, report.As<Napi::Float64Array>().Data());
     return env.Undefined();
   }

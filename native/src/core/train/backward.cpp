@@ -21,6 +21,7 @@ struct Scratch {
   std::vector<int> order, rowoff;
   HeadScratch head, item_head;
   AlignedFloats dvec, duser, qu_row, qu_in;
+  AlignedFloats xmask, umask;  // dropout multipliers of the input rows and of U
   std::vector<double> logits;
 };
 
@@ -43,8 +44,9 @@ void transpose(const float* src, int rows, int cols, float* dst) {
 
 class ChunkPass {
  public:
-  ChunkPass(const Trainer::Impl& t, const KernelTable& k, const TrainBatch& batch, int b0, int b1, Grads& g)
-      : t_(t), m_(*t.model), k_(k), in_(batch.users), batch_(batch), b0_(b0), nb_(b1 - b0), g_(g), s_(scratch()) {
+  ChunkPass(const Trainer::Impl& t, const KernelTable& k, const TrainBatch& batch, int b0, int b1, const Dropout& dropout,
+            Grads& g)
+      : t_(t), m_(*t.model), k_(k), in_(batch.users), batch_(batch), b0_(b0), nb_(b1 - b0), drop_(dropout), g_(g), s_(scratch()) {
     H_ = m_.hidden;
     G_ = 4 * H_;
     K_ = m_.dx + m_.dp;
@@ -66,8 +68,10 @@ class ChunkPass {
 
   void forward() {
     gather();
+    if (drop_.rate > 0) drop_inputs();
     for (int d = 0; d < m_.directions; ++d) lstm_forward(d);
     attention_forward();
+    if (drop_.rate > 0) drop_user();
   }
 
   // Heads, losses and dU; returns whether any head produced a gradient.
@@ -84,9 +88,11 @@ class ChunkPass {
   }
 
   void backward() {
+    if (drop_.rate > 0) multiply(s_.duvec.data(), s_.umask.data(), static_cast<size_t>(nb_) * m_.user_dim);
     float* dx = zeroed(s_.dx, static_cast<size_t>(n_) * K_);
     attention_backward(dx);
     for (int d = 0; d < m_.directions && n_ > 0; ++d) lstm_backward(d, dx);
+    if (drop_.rate > 0) multiply(dx, s_.xmask.data(), static_cast<size_t>(n_) * K_);
     scatter(dx);
   }
 
@@ -138,6 +144,26 @@ class ChunkPass {
         at += tab.dim;
       }
     }
+  }
+
+  // Dropout streams: 1 for the input rows (row = the batch's behaviour row), 2 for U (row = the batch's user).
+  void drop_inputs() {
+    float* mask = grow(s_.xmask, static_cast<size_t>(std::max(n_, 1)) * K_);
+    for (int n = 0; n < n_; ++n)
+      for (int c = 0; c < K_; ++c) mask[static_cast<size_t>(n) * K_ + c] = dropout_scale(drop_, 1, static_cast<uint64_t>(gn(n)), c);
+    multiply(s_.x.data(), mask, static_cast<size_t>(n_) * K_);
+  }
+
+  void drop_user() {
+    const int UD = m_.user_dim;
+    float* mask = grow(s_.umask, static_cast<size_t>(std::max(nb_, 1)) * UD);
+    for (int i = 0; i < nb_; ++i)
+      for (int c = 0; c < UD; ++c) mask[static_cast<size_t>(i) * UD + c] = dropout_scale(drop_, 2, static_cast<uint64_t>(b0_ + i), c);
+    multiply(s_.uvec.data(), mask, static_cast<size_t>(nb_) * UD);
+  }
+
+  static void multiply(float* v, const float* mask, size_t n) {
+    for (size_t i = 0; i < n; ++i) v[i] *= mask[i];
   }
 
   // Chunk row of user i's step processed s-th by direction d.
@@ -587,6 +613,7 @@ class ChunkPass {
   const UserBatch& in_;
   const TrainBatch& batch_;
   int b0_, nb_;
+  const Dropout& drop_;
   Grads& g_;
   Scratch& s_;
   int H_, G_, K_, A_, attn_in_, n_ = 0, max_len_ = 0;
@@ -597,8 +624,9 @@ class ChunkPass {
 
 void backward_users(const Trainer::Impl& t, const KernelTable& k, const TrainBatch& batch, int b0, int b1,
                     const std::vector<double>& totals, const std::vector<double>& pair_totals,
-                    const std::vector<std::vector<int32_t>>& cand_begin, bool train_shared, Grads& g) {
-  ChunkPass pass(t, k, batch, b0, b1, g);
+                    const std::vector<std::vector<int32_t>>& cand_begin, bool train_shared, const Dropout& dropout,
+                    Grads& g) {
+  ChunkPass pass(t, k, batch, b0, b1, dropout, g);
   pass.forward();
   pass.heads(totals, pair_totals, cand_begin, train_shared);
   if (train_shared) pass.backward();

@@ -1,6 +1,6 @@
 // One optimizer update after the gradients of a batch: global-norm clipping, Adam for dense weights,
 // and for embedding tables only the rows the batch touched (lazy Adam — the moments of an untouched row
-// wait until it is seen again, as in TensorFlow's LazyAdam — or Adagrad).
+// wait until it is seen again, as in TensorFlow's LazyAdam — or Adagrad); optional decoupled weight decay.
 #include <cmath>
 
 #include "trainer_impl.h"
@@ -38,11 +38,17 @@ void rowwise_adagrad(float lr, float eps, float* p, float* v_row, const float* g
   for (int i = 0; i < n; ++i) p[i] -= step * g[i] * scale;
 }
 
+// Decoupled weight decay: w ← w − rate · w, applied before the gradient step (as AdamW does).
+void decay(float* p, int64_t n, float rate) {
+  const float keep = 1.0f - rate;
+  for (int64_t i = 0; i < n; ++i) p[i] *= keep;
+}
+
 }  // namespace
 
 LossReport Trainer::step(const KernelTable& k, const TrainBatch& batch, const OptimizerConfig& opt, int threads) {
   Impl& t = *impl_;
-  LossReport r = train_detail::accumulate(t, k, batch, opt.train_shared, threads, t.parts);
+  LossReport r = train_detail::accumulate(t, k, batch, opt.train_shared, opt.dropout, threads, t.parts);
   if (!std::isfinite(r.loss) || !std::isfinite(r.grad_norm)) return r;  // the caller reports it; weights stay as they were
   const float scale = opt.clip_norm > 0 && r.grad_norm > opt.clip_norm ? static_cast<float>(opt.clip_norm / r.grad_norm) : 1.0f;
   const double t1 = static_cast<double>(opt.step);
@@ -65,6 +71,7 @@ LossReport Trainer::step(const KernelTable& k, const TrainBatch& batch, const Op
     if (!trainable[i] || (i < opt.frozen.size() && opt.frozen[i])) continue;
     Param& p = t.params[i];
     if (!t.is_table[i]) {
+      if (opt.weight_decay > 0 && !t.is_bias[i]) decay(p.data, p.size, dense.lr * opt.weight_decay);
       dense.update(p.data, p.m, p.v, g.dense[i].data(), p.size, scale);
       continue;
     }
@@ -72,6 +79,7 @@ LossReport Trainer::step(const KernelTable& k, const TrainBatch& batch, const Op
     for (size_t r2 = 0; r2 < s.rows.size(); ++r2) {
       const int64_t at = static_cast<int64_t>(s.rows[r2]) * s.dim;
       const float* gr = s.g.data() + r2 * s.dim;
+      if (opt.weight_decay > 0) decay(p.data + at, s.dim, opt.embedding_lr * opt.weight_decay);
       if (t.rowwise[i]) rowwise_adagrad(opt.embedding_lr, opt.eps, p.data + at, p.v + s.rows[r2], gr, s.dim, scale);
       else if (opt.embedding_adagrad) adagrad(opt.embedding_lr, opt.eps, p.data + at, p.v + at, gr, s.dim, scale);
       else rows.update(p.data + at, p.m + at, p.v + at, gr, s.dim, scale);

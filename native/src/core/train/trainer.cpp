@@ -82,6 +82,7 @@ std::unique_ptr<Trainer> Trainer::create(const ModelSpec& spec, const std::vecto
   if (!impl->model) return nullptr;
   impl->params = params;
   impl->is_table.assign(params.size(), false);
+  impl->is_bias.assign(params.size(), false);
   impl->table_dim.assign(params.size(), 0);
   std::unordered_map<const float*, int> by_ptr;
   for (size_t i = 0; i < params.size(); ++i) {
@@ -127,10 +128,12 @@ std::unique_ptr<Trainer> Trainer::create(const ModelSpec& spec, const std::vecto
     impl->dir[d].wp = find(s.lstm[d].wp, 3 * H * m.dp, what + " wp", false);
     impl->dir[d].wh = find(s.lstm[d].wh, G * H, what + " wh", false);
     impl->dir[d].b = find(s.lstm[d].b, G, what + " b", false);
+    if (impl->dir[d].b >= 0) impl->is_bias[impl->dir[d].b] = true;
   }
   const int64_t A = m.attention_hidden;
   impl->attn_w = find(s.attn_w, A * (m.dh + m.dq + m.du + m.dp), "attn.w", false);
   impl->attn_b = find(s.attn_b, A, "attn.b", false);
+  if (impl->attn_b >= 0) impl->is_bias[impl->attn_b] = true;
   impl->attn_v = find(s.attn_v, A, "attn.v", false);
   auto stack = [&](const std::vector<DenseIn>& in, const std::string& what) {
     std::vector<HeadLayer> layers;
@@ -141,6 +144,7 @@ std::unique_ptr<Trainer> Trainer::create(const ModelSpec& spec, const std::vecto
       hl.out = d.out;
       hl.w = find(d.w, static_cast<int64_t>(d.out) * d.in, what + " layer " + std::to_string(l) + " w", false);
       hl.b = find(d.b, d.out, what + " layer " + std::to_string(l) + " b", false);
+      if (hl.b >= 0) impl->is_bias[hl.b] = true;
       layers.push_back(std::move(hl));
     }
     return layers;
@@ -257,8 +261,8 @@ Plan plan(const Model& m, const TrainBatch& batch) {
 }
 
 // Per-worker gradients of the batch, reduced into parts[0] in worker order.
-LossReport accumulate(Trainer::Impl& t, const KernelTable& k, const TrainBatch& batch, bool train_shared, int threads,
-                      std::vector<Grads>& parts) {
+LossReport accumulate(Trainer::Impl& t, const KernelTable& k, const TrainBatch& batch, bool train_shared,
+                      const Dropout& dropout, int threads, std::vector<Grads>& parts) {
   const Model& m = *t.model;
   const Plan p = plan(m, batch);
   const int B = batch.users.batch;
@@ -269,7 +273,8 @@ LossReport accumulate(Trainer::Impl& t, const KernelTable& k, const TrainBatch& 
     const int from = static_cast<int>(static_cast<int64_t>(B) * part / workers);
     const int to = static_cast<int>(static_cast<int64_t>(B) * (part + 1) / workers);
     for (int b = from; b < to; b += kChunkUsers)
-      backward_users(t, k, batch, b, std::min(to, b + kChunkUsers), p.totals, p.pair_totals, p.cand_begin, train_shared, parts[part]);
+      backward_users(t, k, batch, b, std::min(to, b + kChunkUsers), p.totals, p.pair_totals, p.cand_begin, train_shared,
+                     dropout, parts[part]);
   });
   Grads& g = parts[0];
   for (int w = 1; w < workers; ++w) {
@@ -301,9 +306,21 @@ LossReport accumulate(Trainer::Impl& t, const KernelTable& k, const TrainBatch& 
 
 }  // namespace train_detail
 
-LossReport Trainer::gradients(const KernelTable& k, const TrainBatch& batch, float* const* grads, int threads) {
+float dropout_scale(const Dropout& d, uint64_t stream, uint64_t row, uint64_t col) {
+  // splitmix64 of the coordinates: a counter-based stream, so any worker draws any value.
+  uint64_t z = d.seed ^ (stream * 0x9E3779B97F4A7C15ull) ^ (row * 0xD1B54A32D192ED03ull) ^ (col * 0x8CB92BA72F3D8DD7ull);
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  const float u = static_cast<float>(z >> 40) * (1.0f / 16777216.0f);
+  return u < d.rate ? 0.0f : 1.0f / (1.0f - d.rate);
+}
+
+LossReport Trainer::gradients(const KernelTable& k, const TrainBatch& batch, float* const* grads, int threads,
+                              const Dropout& dropout) {
   Impl& t = *impl_;
-  LossReport r = train_detail::accumulate(t, k, batch, true, threads, t.parts);
+  LossReport r = train_detail::accumulate(t, k, batch, true, dropout, threads, t.parts);
   const Grads& g = t.parts[0];
   for (size_t i = 0; i < t.params.size(); ++i) {
     float* out = grads[i];

@@ -57,6 +57,7 @@ struct Trainer::Impl {
   std::unique_ptr<Model> model;  // dimensions, tables and validation (its packed weights go stale; unused)
   std::vector<Param> params;
   std::vector<bool> is_table;
+  std::vector<bool> is_bias;   // weight decay leaves biases alone
   std::vector<bool> rowwise;   // a table whose optimizer state is one accumulator per row (row-wise Adagrad)
   std::vector<int> table_dim;  // row width of each table param
   std::vector<Grads> parts;    // per-worker gradients, kept between steps so warm steps reuse memory
@@ -88,12 +89,16 @@ struct Trainer::Impl {
 // of user b in head k.
 namespace train_detail {
 // Gradients of the whole batch on `threads` workers, reduced into parts[0] in worker order.
-LossReport accumulate(Trainer::Impl& t, const KernelTable& k, const TrainBatch& batch, bool train_shared, int threads,
-                      std::vector<Grads>& parts);
+LossReport accumulate(Trainer::Impl& t, const KernelTable& k, const TrainBatch& batch, bool train_shared,
+                      const Dropout& dropout, int threads, std::vector<Grads>& parts);
 }  // namespace train_detail
+
+// The dropout multiplier of (stream, row, column): 0 with probability d.rate, else 1 / (1 − rate).
+float dropout_scale(const Dropout& d, uint64_t stream, uint64_t row, uint64_t col);
 
 void backward_users(const Trainer::Impl& t, const KernelTable& k, const TrainBatch& batch, int b0, int b1,
                     const std::vector<double>& totals, const std::vector<double>& pair_totals,
-                    const std::vector<std::vector<int32_t>>& cand_begin, bool train_shared, Grads& g);
+                    const std::vector<std::vector<int32_t>>& cand_begin, bool train_shared, const Dropout& dropout,
+                    Grads& g);
 
 }  // namespace dupn
