@@ -12,8 +12,9 @@ import { BehaviorInput, CandidateInput, HISTORY_SCALE, UserInput, packCandidates
 import { bucket } from '../lib/model/hashing';
 import { Model } from '../lib/model/model';
 import { saveModelFile } from '../lib/io/model-file';
+import { parseSafetensors } from '../lib/io/safetensors';
 import { SUCCESSOR_WINDOW, SuccessorTable, recentItems } from '../lib/model/successors';
-import { SUCCESSORS_UNUSED, historyWeightName, priorName, successorNames } from '../lib/network/tensors';
+import { SUCCESSORS_UNUSED, historyWeightName, itemTableName, priorName, successorNames } from '../lib/network/tensors';
 import { packTrainBatch } from '../lib/train/batch';
 import { Trainer } from '../lib/train/trainer';
 import { EntityStats, SequenceStats } from '../lib/eval/baselines';
@@ -124,6 +125,27 @@ t.test('Trainer.setSuccessors: the heaviest per item, the most-followed items, s
   model.dispose();
   small.dispose();
   trainer.dispose();
+});
+
+t.test('checkpoints: the prior and successor tables have no optimizer state, and come back on resume', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dupn-succ-ckpt-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const trainer = Trainer.create(config, { seed: 3 });
+  trainer.setSuccessors('next', rulesOf(sequences(300, 5)).rules);
+  const ckpt = path.join(dir, 'run.ckpt');
+  await trainer.saveCheckpoint(ckpt, { epoch: 0, examples: 0 });
+  const names = parseSafetensors(fs.readFileSync(ckpt)).tensors;
+  const statistics = [priorName('next'), ...Object.values(successorNames('next'))];
+  for (const s of statistics) {
+    t.ok(names.has(s), `${s} is in the checkpoint`);
+    t.notOk(names.has(`opt.m.${s}`) || names.has(`opt.v.${s}`), `${s} has no optimizer state`);
+  }
+  t.ok(names.has(`opt.v.${itemTableName('item')}`), 'a trained tensor keeps its state');
+  const { trainer: resumed } = await Trainer.resume(ckpt);
+  const a = trainer.toModel();
+  const b = resumed.toModel();
+  for (const s of statistics) t.same(Array.from(b.weights.get(s)!), Array.from(a.weights.get(s)!), `${s} comes back`);
+  for (const m of [a, b, resumed, trainer]) m.dispose();
 });
 
 /** A model whose successor table comes from `seqs` and whose history weights make every column count. */

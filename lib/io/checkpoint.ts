@@ -1,7 +1,7 @@
 /**
  * The trainer's checkpoint file: one safetensors file that holds every tensor of the model, the optimizer
  * state beside each (`opt.m.<name>` where the tensor has first moments, `opt.v.<name>` of the tensor's shape,
- * or `[rows]` for row-wise state) and, as metadata, the config, the training options, the step count, the
+ * or `[rows]` for row-wise state; nothing for a statistic such as the prior, which no gradient moves) and, as metadata, the config, the training options, the step count, the
  * caller's data position and the tensors' checksum. Written atomically, so a crash leaves the previous
  * checkpoint intact; read back with the checks a model file gets.
  */
@@ -42,7 +42,8 @@ export async function writeCheckpoint(path: string, state: CheckpointState): Pro
     ...specs.map((s) => ({ name: s.name, data: state.tensors.get(s.name)!, shape: s.shape })),
     // Row-wise state (no m, one v per row) is stored as it is: opt.v.<table> of shape [rows].
     ...specs.filter((s) => moments(s.name).m.length > 0).map((s) => ({ name: `opt.m.${s.name}`, data: moments(s.name).m, shape: s.shape })),
-    ...specs.map((s) => {
+    // A statistic has no state (v empty) and no opt.v.
+    ...specs.filter((s) => moments(s.name).v.length > 0).map((s) => {
       const v = moments(s.name).v;
       return { name: `opt.v.${s.name}`, data: v, shape: v.length === elementCount(s.shape) ? s.shape : [v.length] };
     }),
@@ -116,7 +117,8 @@ export async function openCheckpoint(path: string): Promise<OpenedCheckpoint> {
       const f = fresh(s);
       moments.set(s.name, {
         m: f.m.length > 0 ? read(`opt.m.${s.name}`, s.shape) : f.m,
-        v: read(`opt.v.${s.name}`, f.v.length === elementCount(s.shape) ? s.shape : [f.v.length], true),
+        // No state expected: a checkpoint of an earlier version may still hold an opt.v of it, unread.
+        v: f.v.length === 0 ? f.v : read(`opt.v.${s.name}`, f.v.length === elementCount(s.shape) ? s.shape : [f.v.length], true),
       });
     }
     verifyChecksum(bytes, parsed, fail); // last: a structural problem is said as such

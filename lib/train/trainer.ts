@@ -25,8 +25,11 @@ import { seedFor } from '../random';
  * Zeroed optimizer state of one tensor: m and v like the data, or, for an embedding table under row-wise
  * Adagrad, no m and one v per row. Adagrad accumulators start small and positive (as TensorFlow's do), so
  * the first steps are bounded; row-wise ones at 0 (as FBGEMM's: the first step is then a normalised one).
+ * Statistics have none.
  */
 function freshMoments(spec: { name: string; shape: number[] }, optimizer: EmbeddingOptimizer): Moments {
+  // Statistics (the prior, the successor table) are set from counts, never by a gradient: no state.
+  if (isStatistic(spec.name)) return { m: new Float32Array(0), v: new Float32Array(0) };
   const n = elementCount(spec.shape);
   const table = isEmbeddingTable(spec.name);
   if (table && optimizer === 'rowwise-adagrad' && spec.shape.length === 2 && spec.shape[1] > 1) {

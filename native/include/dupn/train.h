@@ -14,7 +14,8 @@ namespace dupn {
 
 // One trainable tensor: its values and the optimizer state beside it (Adam: m and v; Adagrad: the
 // accumulator in v, m unused; row-wise Adagrad of a table: no m and one v per row, m_size 0 and
-// v_size = rows). `data` is the same array the ModelSpec points at.
+// v_size = rows; m_size = v_size = 0: no state, the param is never updated). `data` is the same array the
+// ModelSpec points at.
 struct Param {
   float* data = nullptr;
   float* m = nullptr;

@@ -112,10 +112,13 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
       View<float> data = f32(p.Get("data"), (at + ".data").c_str());
       View<float> m = f32(p.Get("m"), (at + ".m").c_str());
       View<float> v = f32(p.Get("v"), (at + ".v").c_str());
-      // m and v as long as data, or (row-wise state of a table, checked by the core) no m and one v per row.
+      // m and v as long as data, (row-wise state of a table, checked by the core) no m and one v per row, or
+      // neither (a param that is never updated).
       const bool full = m.length == data.length && v.length == data.length;
       const bool rows = m.length == 0 && v.length > 0 && v.length < data.length && data.length % v.length == 0;
-      if (!full && !rows) throw_code(env, codes::kInput, at + ": m and v must match data in length (or m empty and v one per row)");
+      const bool none = m.length == 0 && v.length == 0;
+      if (!full && !rows && !none)
+        throw_code(env, codes::kInput, at + ": m and v must match data in length (or m empty and v one per row, or both empty)");
       native_index_.push_back(data.length == 0 ? -1 : static_cast<int>(params.size()));
       if (data.length == 0) continue;
       params.push_back({data.data, m.data, v.data, data.length, m.length, v.length});

@@ -68,7 +68,7 @@ LossReport Trainer::step(const KernelTable& k, const TrainBatch& batch, const Op
 
   const Grads& g = t.parts[0];
   for (size_t i = 0; i < t.params.size(); ++i) {
-    if (!trainable[i] || (i < opt.frozen.size() && opt.frozen[i])) continue;
+    if (!trainable[i] || t.stateless[i] || (i < opt.frozen.size() && opt.frozen[i])) continue;
     Param& p = t.params[i];
     if (!t.is_table[i]) {
       if (opt.weight_decay > 0 && !t.is_bias[i]) decay(p.data, p.size, dense.lr * opt.weight_decay);

@@ -89,7 +89,8 @@ std::unique_ptr<Trainer> Trainer::create(const ModelSpec& spec, const std::vecto
     Param& p = impl->params[i];
     if (p.m_size < 0) p.m_size = p.size;
     if (p.v_size < 0) p.v_size = p.size;
-    if (!p.data || p.size <= 0 || !p.v || (p.m_size > 0 && !p.m)) {
+    const bool stateless = p.m_size == 0 && p.v_size == 0;
+    if (!p.data || p.size <= 0 || (!stateless && !p.v) || (p.m_size > 0 && !p.m)) {
       *error = "param " + std::to_string(i) + ": missing data or optimizer state";
       return nullptr;
     }
@@ -157,17 +158,23 @@ std::unique_ptr<Trainer> Trainer::create(const ModelSpec& spec, const std::vecto
     impl->dense_w.push_back(dense_term ? find(s.heads[h].dense_w, m.heads[h].dense, what + " dense weights", false) : -1);
   }
   if (!ok) return nullptr;
-  // Optimizer state: full m and v for every param, or one v per row (and no m) for a table.
+  // Optimizer state: full m and v for every param, one v per row (and no m) for a table, or none at all for a
+  // param that is never updated (a statistic such as the prior: its state would only fill checkpoints).
   impl->rowwise.assign(impl->params.size(), false);
+  impl->stateless.assign(impl->params.size(), false);
   for (size_t i = 0; i < impl->params.size(); ++i) {
     const Param& p = impl->params[i];
     if (p.m_size == p.size && p.v_size == p.size) continue;
+    if (p.m_size == 0 && p.v_size == 0) {
+      impl->stateless[i] = true;
+      continue;
+    }
     const int dim = impl->table_dim[i];
     if (impl->is_table[i] && dim > 0 && p.m_size == 0 && p.v_size * dim == p.size) {
       impl->rowwise[i] = true;
       continue;
     }
-    *error = "param " + std::to_string(i) + ": optimizer state must match the data, or be one value per row of a table";
+    *error = "param " + std::to_string(i) + ": optimizer state must match the data, be one value per row of a table, or be empty";
     return nullptr;
   }
   impl->pack();

@@ -58,6 +58,7 @@ struct Trainer::Impl {
   std::vector<Param> params;
   std::vector<bool> is_table;
   std::vector<bool> is_bias;   // weight decay leaves biases alone
+  std::vector<bool> stateless; // no optimizer state: never updated
   std::vector<bool> rowwise;   // a table whose optimizer state is one accumulator per row (row-wise Adagrad)
   std::vector<int> table_dim;  // row width of each table param
   std::vector<Grads> parts;    // per-worker gradients, kept between steps so warm steps reuse memory
