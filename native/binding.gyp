@@ -54,6 +54,7 @@
       'sources': [
         'src/core/fingerprint64.cpp',
         'src/core/model.cpp',
+        'src/core/pack.cpp',
         'src/core/encode.cpp',
         'src/core/heads.cpp',
         'src/core/thread_pool.cpp',

@@ -96,6 +96,8 @@ class Trainer {
   LossReport gradients(const KernelTable& k, const TrainBatch& batch, float* const* grads, int threads,
                        const Dropout& dropout = {});
 
+  // The dimensions, tables and heads that batches are checked against; built without packed weights, so
+  // not a model to encode or score with.
   const Model& model() const;
 
   struct Impl;

@@ -2,6 +2,7 @@
 // into the layouts the kernels read (transposed, gates fused).
 #include <string>
 
+#include "pack.h"
 #include "packed_model.h"
 
 namespace dupn {
@@ -15,19 +16,13 @@ bool check_table(const Table& t, const std::string& what, std::string* error) {
   return true;
 }
 
-// W (out × in, row-major) → W^T (in × out).
-AlignedFloats transpose(const float* w, int out, int in, int col0, int cols) {
-  AlignedFloats t(static_cast<size_t>(cols) * out);
-  for (int o = 0; o < out; ++o)
-    for (int c = 0; c < cols; ++c) t[static_cast<size_t>(c) * out + o] = w[static_cast<size_t>(o) * in + col0 + c];
-  return t;
-}
-
+// Columns [col0, col0 + cols) of a layer's W (out × in), transposed for the kernels.
 PackedLayer pack(const DenseIn& d, int col0, int cols, bool with_bias) {
   PackedLayer p;
   p.out = d.out;
   p.in = cols;
-  p.wt = transpose(d.w, d.out, d.in, col0, cols);
+  p.wt.resize(static_cast<size_t>(cols) * d.out);
+  transpose_columns(d.w, d.out, d.in, col0, cols, p.wt.data());
   if (with_bias) p.b.assign(d.b, d.b + d.out);
   return p;
 }
@@ -47,7 +42,7 @@ int stack_width(const std::vector<DenseIn>& layers, int width, size_t* bad = nul
 }
 
 // The two towers of a retrieval head: both end at the same width (the vectors' dimension).
-bool build_retrieval(const Model& m, const HeadIn& in, Head& h, int cache, const std::string& what, std::string* error) {
+bool check_retrieval(const Model& m, const HeadIn& in, Head& h, const std::string& what, std::string* error) {
   if (h.target_dim == 0 || in.layers.empty() || in.item_layers.empty()) {
     *error = what + ": a retrieval head needs a target with embeddings and layers in both towers";
     return false;
@@ -62,17 +57,82 @@ bool build_retrieval(const Model& m, const HeadIn& in, Head& h, int cache, const
     return false;
   }
   h.outputs = du;
-  h.first_user = pack(in.layers[0], 0, m.user_dim, true);
+  return true;
+}
+
+// A checked head's layers for the kernels: the first split by input block (a retrieval head's user tower
+// sees U alone), and the projection cache when there is one.
+void pack_head(const HeadIn& in, int user_dim, int cache, Head& h) {
+  h.first_user = pack(in.layers[0], 0, user_dim, true);
   for (size_t k = 1; k < in.layers.size(); ++k) h.rest.push_back(pack(in.layers[k], 0, in.layers[k].in, true));
-  for (const DenseIn& d : in.item_layers) h.item_tower.push_back(pack(d, 0, d.in, true));
-  if (h.dense > 0) h.dense_w.assign(in.dense_w, in.dense_w + h.dense);
-  if (cache > 0) h.cache = std::make_unique<ProjectionCache>(cache, static_cast<int>(h.target_fields.size()), h.outputs);
+  if (h.kind == TaskKind::Retrieval) {
+    for (const DenseIn& d : in.item_layers) h.item_tower.push_back(pack(d, 0, d.in, true));
+    if (h.dense > 0) h.dense_w.assign(in.dense_w, in.dense_w + h.dense);
+    if (cache > 0) h.cache = std::make_unique<ProjectionCache>(cache, static_cast<int>(h.target_fields.size()), h.outputs);
+    return;
+  }
+  h.first_target = pack(in.layers[0], user_dim, h.target_dim, false);
+  h.first_dense = pack(in.layers[0], user_dim + h.target_dim, h.dense, false);
+  if (cache > 0 && h.target_dim > 0)
+    h.cache = std::make_unique<ProjectionCache>(cache, static_cast<int>(h.target_fields.size()), h.first_target.out);
+}
+
+// The LSTM and attention weights of a checked spec in the kernels' layouts: fused and transposed, then
+// interleaved for the fused recurrent step or paired as bf16 when the spec asks.
+bool pack_shared(const ModelSpec& s, Model& m, std::string* error) {
+  const int H = s.hidden, G = 4 * H, K = m.dx + m.dp, A = s.attention_hidden;
+  for (int d = 0; d < s.directions; ++d) {
+    const LstmIn& l = s.lstm[d];
+    Model::Direction& out = m.dir[d];
+    out.wxp_t.resize(static_cast<size_t>(K) * G);
+    pack_lstm_input(l.wx, l.wp, H, m.dx, m.dp, out.wxp_t.data());
+    out.wh_t.resize(static_cast<size_t>(H) * G);
+    transpose(l.wh, G, H, out.wh_t.data());
+    out.b.assign(l.b, l.b + G);
+  }
+  m.attn_hp_t.resize(static_cast<size_t>(m.dh + m.dp) * A);
+  m.attn_qu_t.resize(static_cast<size_t>(m.dq + m.du) * A);
+  pack_attention(s.attn_w, A, m.dh, m.dq, m.du, m.dp, m.attn_hp_t.data(), m.attn_qu_t.data());
+  if (s.gate_block > 0 && !s.bf16) {
+    // Gate-major column j = gate·H + u moves to block u / gb, gate slot, lane u % gb.
+    const int gb = s.gate_block, blocks = (H + gb - 1) / gb;
+    m.gate_block = gb;
+    m.hp = blocks * gb;
+    m.gp = blocks * 4 * gb;
+    auto position = [&](int j) { const int gate = j / H, u = j % H; return (u / gb) * 4 * gb + gate * gb + u % gb; };
+    for (int d = 0; d < s.directions; ++d) {
+      Model::Direction& dir = m.dir[d];
+      dir.wxp_i.assign(static_cast<size_t>(K) * m.gp, 0.0f);
+      dir.wh_i.assign(static_cast<size_t>(H) * m.gp, 0.0f);
+      dir.b_i.assign(static_cast<size_t>(m.gp), 0.0f);
+      for (int j = 0; j < G; ++j) {
+        const int p = position(j);
+        for (int r = 0; r < K; ++r) dir.wxp_i[static_cast<size_t>(r) * m.gp + p] = dir.wxp_t[static_cast<size_t>(r) * G + j];
+        for (int r = 0; r < H; ++r) dir.wh_i[static_cast<size_t>(r) * m.gp + p] = dir.wh_t[static_cast<size_t>(r) * G + j];
+        dir.b_i[p] = dir.b[j];
+      }
+    }
+  }
+  if (s.bf16) {
+    m.bf16 = bf16_kernels();
+    if (!m.bf16) {
+      *error = "precision bf16 needs a CPU with AVX-512-BF16";
+      return false;
+    }
+    for (int d = 0; d < s.directions; ++d) {
+      m.dir[d].wxp_bf = pack_bf16_pairs(m.dir[d].wxp_t.data(), K, G);
+      m.dir[d].wh_bf = pack_bf16_pairs(m.dir[d].wh_t.data(), H, G);
+    }
+    m.attn_h_bf = pack_bf16_pairs(m.attn_hp_t.data(), m.dh, A);
+  }
+  m.attn_b.assign(s.attn_b, s.attn_b + A);
+  m.attn_v.assign(s.attn_v, s.attn_v + A);
   return true;
 }
 
 }  // namespace
 
-std::unique_ptr<Model> Model::build(const ModelSpec& s, std::string* error) {
+std::unique_ptr<Model> Model::build(const ModelSpec& s, std::string* error, Weights weights) {
   auto m = std::make_unique<Model>();
   if (s.hidden < 1 || s.attention_hidden < 1 || s.max_seq_len < 1 || (s.directions != 1 && s.directions != 2)) {
     *error = "invalid model dimensions";
@@ -111,77 +171,19 @@ std::unique_ptr<Model> Model::build(const ModelSpec& s, std::string* error) {
     return nullptr;
   }
 
-  const int H = s.hidden, G = 4 * H, K = m->dx + m->dp;
   for (int d = 0; d < s.directions; ++d) {
     const LstmIn& l = s.lstm[d];
     if (!l.wx || !l.wh || !l.b || (m->dp > 0 && !l.wp)) {
       *error = "missing LSTM weights";
       return nullptr;
     }
-    Direction& out = m->dir[d];
-    out.wxp_t.assign(static_cast<size_t>(K) * G, 0.0f);
-    for (int j = 0; j < G; ++j) {
-      for (int c = 0; c < m->dx; ++c) out.wxp_t[static_cast<size_t>(c) * G + j] = l.wx[static_cast<size_t>(j) * m->dx + c];
-      // wp rows are i, f, o: gate block 2 (g) has no property term, block 3 (o) is wp's block 2.
-      const int block = j / H;
-      if (block == 2) continue;
-      const int wp_row = block == 3 ? j - H : j;
-      for (int c = 0; c < m->dp; ++c)
-        out.wxp_t[static_cast<size_t>(m->dx + c) * G + j] = l.wp[static_cast<size_t>(wp_row) * m->dp + c];
-    }
-    out.wh_t = transpose(l.wh, G, H, 0, H);
-    out.b.assign(l.b, l.b + G);
   }
-
-  const int A = s.attention_hidden, attn_in = m->dh + m->dq + m->du + m->dp;
   if (!s.attn_w || !s.attn_b || !s.attn_v) {
     *error = "missing attention weights";
     return nullptr;
   }
-  // attn.w columns are [H_t ; q ; u ; p_t]; split into the per-step part (H_t, p_t) and the per-user part (q, u).
-  m->attn_hp_t.assign(static_cast<size_t>(m->dh + m->dp) * A, 0.0f);
-  m->attn_qu_t.assign(static_cast<size_t>(m->dq + m->du) * A, 0.0f);
-  for (int a = 0; a < A; ++a) {
-    const float* row = s.attn_w + static_cast<size_t>(a) * attn_in;
-    for (int c = 0; c < m->dh; ++c) m->attn_hp_t[static_cast<size_t>(c) * A + a] = row[c];
-    for (int c = 0; c < m->dq + m->du; ++c) m->attn_qu_t[static_cast<size_t>(c) * A + a] = row[m->dh + c];
-    for (int c = 0; c < m->dp; ++c)
-      m->attn_hp_t[static_cast<size_t>(m->dh + c) * A + a] = row[m->dh + m->dq + m->du + c];
-  }
-  if (s.gate_block > 0 && !s.bf16) {
-    // Gate-major column j = gate·H + u moves to block u / gb, gate slot, lane u % gb.
-    const int gb = s.gate_block, blocks = (H + gb - 1) / gb;
-    m->gate_block = gb;
-    m->hp = blocks * gb;
-    m->gp = blocks * 4 * gb;
-    auto position = [&](int j) { const int gate = j / H, u = j % H; return (u / gb) * 4 * gb + gate * gb + u % gb; };
-    for (int d = 0; d < s.directions; ++d) {
-      Direction& dir = m->dir[d];
-      dir.wxp_i.assign(static_cast<size_t>(K) * m->gp, 0.0f);
-      dir.wh_i.assign(static_cast<size_t>(H) * m->gp, 0.0f);
-      dir.b_i.assign(static_cast<size_t>(m->gp), 0.0f);
-      for (int j = 0; j < G; ++j) {
-        const int p = position(j);
-        for (int r = 0; r < K; ++r) dir.wxp_i[static_cast<size_t>(r) * m->gp + p] = dir.wxp_t[static_cast<size_t>(r) * G + j];
-        for (int r = 0; r < H; ++r) dir.wh_i[static_cast<size_t>(r) * m->gp + p] = dir.wh_t[static_cast<size_t>(r) * G + j];
-        dir.b_i[p] = dir.b[j];
-      }
-    }
-  }
-  if (s.bf16) {
-    m->bf16 = bf16_kernels();
-    if (!m->bf16) {
-      *error = "precision bf16 needs a CPU with AVX-512-BF16";
-      return nullptr;
-    }
-    for (int d = 0; d < s.directions; ++d) {
-      m->dir[d].wxp_bf = pack_bf16_pairs(m->dir[d].wxp_t.data(), K, G);
-      m->dir[d].wh_bf = pack_bf16_pairs(m->dir[d].wh_t.data(), H, G);
-    }
-    m->attn_h_bf = pack_bf16_pairs(m->attn_hp_t.data(), m->dh, A);
-  }
-  m->attn_b.assign(s.attn_b, s.attn_b + A);
-  m->attn_v.assign(s.attn_v, s.attn_v + A);
+  const bool pack_weights = weights == Weights::Pack;
+  if (pack_weights && !pack_shared(s, *m, error)) return nullptr;
 
   for (size_t hi = 0; hi < s.heads.size(); ++hi) {
     const HeadIn& in = s.heads[hi];
@@ -207,28 +209,21 @@ std::unique_ptr<Model> Model::build(const ModelSpec& s, std::string* error) {
       return nullptr;
     }
     if (retrieval) {
-      if (!build_retrieval(*m, in, h, s.projection_cache, what, error)) return nullptr;
-      m->heads.push_back(std::move(h));
-      continue;
+      if (!check_retrieval(*m, in, h, what, error)) return nullptr;
+    } else {
+      size_t bad = 0;
+      const int width = stack_width(in.layers, m->user_dim + h.target_dim + h.dense, &bad);
+      if (width < 0) {
+        *error = what + ": layer " + std::to_string(bad) + " has the wrong shape";
+        return nullptr;
+      }
+      h.outputs = width;
+      if (in.kind != TaskKind::Multiclass && width != 1) {
+        *error = what + ": last layer must have one output";
+        return nullptr;
+      }
     }
-    size_t bad = 0;
-    const int width = stack_width(in.layers, m->user_dim + h.target_dim + h.dense, &bad);
-    if (width < 0) {
-      *error = what + ": layer " + std::to_string(bad) + " has the wrong shape";
-      return nullptr;
-    }
-    h.outputs = width;
-    if (in.kind != TaskKind::Multiclass && width != 1) {
-      *error = what + ": last layer must have one output";
-      return nullptr;
-    }
-    const DenseIn& first = in.layers[0];
-    h.first_user = pack(first, 0, m->user_dim, true);
-    h.first_target = pack(first, m->user_dim, h.target_dim, false);
-    h.first_dense = pack(first, m->user_dim + h.target_dim, h.dense, false);
-    for (size_t k = 1; k < in.layers.size(); ++k) h.rest.push_back(pack(in.layers[k], 0, in.layers[k].in, true));
-    if (s.projection_cache > 0 && h.target_dim > 0)
-      h.cache = std::make_unique<ProjectionCache>(s.projection_cache, static_cast<int>(h.target_fields.size()), h.first_target.out);
+    if (pack_weights) pack_head(in, m->user_dim, s.projection_cache, h);
     m->heads.push_back(std::move(h));
   }
   return m;

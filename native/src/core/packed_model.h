@@ -1,5 +1,6 @@
-// The model as the core packs it for the kernels at build time: dense weights transposed, LSTM gates fused
-// (and interleaved for the fused recurrent step), attention and first head layers split by input block.
+// The model as the core packs it for the kernels at build time (the layouts are pack.h's): dense weights
+// transposed, LSTM gates fused (and interleaved for the fused recurrent step), attention and first head
+// layers split by input block.
 // Internal to the core (encode, heads, model building, training); callers outside it see dupn/model.h.
 #pragma once
 #include <memory>
@@ -37,9 +38,14 @@ struct Head {
 
 class Model {
  public:
+  // What build does with the dense weights once they check out. The trainer wants only the dimensions,
+  // heads and tables (it packs its own copies and repacks them after every step), so it skips the packing.
+  enum class Weights { Pack, CheckOnly };
+
   // Validates the spec (sizes, consistency) and packs weights; returns null with *error set on failure
-  // (build_model of dupn/model.h, for callers outside the core).
-  static std::unique_ptr<Model> build(const ModelSpec& spec, std::string* error);
+  // (build_model of dupn/model.h, for callers outside the core). CheckOnly leaves every packed buffer below
+  // empty and ignores the serving options (projection cache, bf16, gate block).
+  static std::unique_ptr<Model> build(const ModelSpec& spec, std::string* error, Weights weights = Weights::Pack);
 
   int max_seq_len, hidden, directions, dh, attention_hidden;
   int dx, dp, dq, du, user_dim;

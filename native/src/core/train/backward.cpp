@@ -1,13 +1,14 @@
 // The training pass of a chunk of users: the forward of docs/model.md keeping what the backward needs (gates,
 // cells, tanh(c), H_t, attention), the heads and their losses, then back through attention and both LSTM
 // directions over each user's own steps (no padding), down to sparse embedding-row gradients.
-// Matrix products go through the kernel table's sgemm (weights transposed by Impl::pack); the recurrence
+// Matrix products go through the kernel table's sgemm (weights packed by Impl::pack); the recurrence
 // runs one product per step over the still-active users, sorted by length like the serving encoder.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <numeric>
 
+#include "../pack.h"
 #include "head_backward.h"
 #include "trainer_impl.h"
 
@@ -34,12 +35,6 @@ float* zeroed(AlignedFloats& v, size_t n) {
   float* p = grow(v, n);
   std::memset(p, 0, n * sizeof(float));
   return p;
-}
-
-// dst (cols × rows) = srcᵀ for src rows × cols.
-void transpose(const float* src, int rows, int cols, float* dst) {
-  for (int r = 0; r < rows; ++r)
-    for (int c = 0; c < cols; ++c) dst[static_cast<size_t>(c) * rows + r] = src[static_cast<size_t>(r) * cols + c];
 }
 
 class ChunkPass {
@@ -221,8 +216,10 @@ class ChunkPass {
       for (int n = s_.rowoff[i]; n < s_.rowoff[i + 1]; ++n) std::memcpy(za + static_cast<size_t>(n) * A_, qu_row, A_ * sizeof(float));
     }
     if (n_ > 0) {
-      k_.sgemm(n_, A_, m_.dh, s_.hs.data(), m_.dh, t_.attn_h_t.data(), za, A_, true);
-      if (m_.dp > 0) k_.sgemm(n_, A_, m_.dp, s_.x.data() + m_.dx, K_, t_.attn_p_t.data(), za, A_, true);
+      // Two products over attn_hp_t's rows: H_t comes from hs, p_t from the input rows x.
+      const float* attn_h_t = t_.attn_hp_t.data();
+      k_.sgemm(n_, A_, m_.dh, s_.hs.data(), m_.dh, attn_h_t, za, A_, true);
+      if (m_.dp > 0) k_.sgemm(n_, A_, m_.dp, s_.x.data() + m_.dx, K_, attn_h_t + static_cast<size_t>(m_.dh) * A_, za, A_, true);
       k_.tanh_map(n_ * A_, za, za);  // za now holds tanh(z): its derivative is 1 − za²
     }
     for (int i = 0; i < nb_; ++i) {
@@ -574,9 +571,8 @@ class ChunkPass {
     if (m_.dp > 0) {
       float* dwp = g_.dense[dir.wp].data();
       for (int j = 0; j < G_; ++j) {
-        const int block = j / H_;
-        if (block == 2) continue;  // g has no property term
-        const int wp_row = block == 3 ? j - H_ : j;
+        const int wp_row = property_row(j, H_);
+        if (wp_row < 0) continue;
         for (int c = 0; c < m_.dp; ++c) dwp[static_cast<size_t>(wp_row) * m_.dp + c] += dw[static_cast<size_t>(j) * K_ + m_.dx + c];
       }
     }

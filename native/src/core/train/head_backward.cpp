@@ -2,6 +2,7 @@
 // into weight gradients with the GEMM kernel (dW = dYᵀ·X, dX = dY·W) and masks by the ReLUs.
 #include <cmath>
 
+#include "../pack.h"
 #include "head_backward.h"
 
 namespace dupn {
@@ -31,8 +32,7 @@ void head_backward(const Trainer::Impl& t, const KernelTable& k, const std::vect
     const float* in = l == 0 ? x0 : s.acts[l - 1].data();
     // dW (out × in) += dYᵀ · X: the kernel wants A row-major, so dY is transposed once.
     float* dt = grow(s.dt, static_cast<size_t>(L.out) * rows);
-    for (int r = 0; r < rows; ++r)
-      for (int o = 0; o < L.out; ++o) dt[static_cast<size_t>(o) * rows + r] = dcur[static_cast<size_t>(r) * L.out + o];
+    transpose(dcur, rows, L.out, dt);
     k.sgemm(L.out, L.in, rows, dt, rows, in, g.dense[L.w].data(), L.in, true);
     float* db = g.dense[L.b].data();
     for (int r = 0; r < rows; ++r)

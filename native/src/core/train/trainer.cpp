@@ -5,6 +5,7 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "../pack.h"
 #include "dupn/thread_pool.h"
 #include "trainer_impl.h"
 
@@ -13,48 +14,36 @@ namespace {
 
 constexpr int kChunkUsers = 16;
 
-AlignedFloats transposed(const float* w, int rows, int cols) {
-  AlignedFloats t(static_cast<size_t>(rows) * cols);
-  for (int r = 0; r < rows; ++r)
-    for (int c = 0; c < cols; ++c) t[static_cast<size_t>(c) * rows + r] = w[static_cast<size_t>(r) * cols + c];
-  return t;
-}
-
 }  // namespace
+
+void Trainer::Impl::allocate_packed() {
+  const Model& m = *model;
+  const size_t G = 4 * static_cast<size_t>(m.hidden), K = m.dx + m.dp, A = m.attention_hidden;
+  for (int d = 0; d < m.directions; ++d) {
+    dir[d].wxp_t.resize(K * G);
+    dir[d].wxp.resize(G * K);
+    dir[d].wh_t.resize(static_cast<size_t>(m.hidden) * G);
+  }
+  attn_hp_t.resize((m.dh + m.dp) * A);
+  attn_qu_t.resize((m.dq + m.du) * A);
+  for (auto* stack : {&heads, &item_towers})
+    for (auto& layers : *stack)
+      for (HeadLayer& l : layers) l.wt.resize(static_cast<size_t>(l.in) * l.out);
+}
 
 void Trainer::Impl::pack() {
   const Model& m = *model;
   const int H = m.hidden, G = 4 * H, K = m.dx + m.dp;
   for (int d = 0; d < m.directions; ++d) {
     Dir& dr = dir[d];
-    const float* wx = params[dr.wx].data;
-    const float* wp = m.dp > 0 ? params[dr.wp].data : nullptr;
-    dr.wxp.assign(static_cast<size_t>(G) * K, 0.0f);
-    for (int j = 0; j < G; ++j) {
-      std::memcpy(dr.wxp.data() + static_cast<size_t>(j) * K, wx + static_cast<size_t>(j) * m.dx, m.dx * sizeof(float));
-      const int block = j / H;
-      if (block == 2 || !wp) continue;
-      const int wp_row = block == 3 ? j - H : j;
-      std::memcpy(dr.wxp.data() + static_cast<size_t>(j) * K + m.dx, wp + static_cast<size_t>(wp_row) * m.dp, m.dp * sizeof(float));
-    }
-    dr.wxp_t = transposed(dr.wxp.data(), G, K);
-    dr.wh_t = transposed(params[dr.wh].data, G, H);
+    pack_lstm_input(params[dr.wx].data, m.dp > 0 ? params[dr.wp].data : nullptr, H, m.dx, m.dp, dr.wxp_t.data());
+    transpose(dr.wxp_t.data(), K, G, dr.wxp.data());
+    transpose(params[dr.wh].data, G, H, dr.wh_t.data());
   }
-  const int A = m.attention_hidden, in = m.dh + m.dq + m.du + m.dp;
-  const float* w = params[attn_w].data;
-  attn_h_t.assign(static_cast<size_t>(m.dh) * A, 0.0f);
-  attn_qu_t.assign(static_cast<size_t>(m.dq + m.du) * A, 0.0f);
-  attn_p_t.assign(static_cast<size_t>(m.dp) * A, 0.0f);
-  for (int a = 0; a < A; ++a) {
-    const float* row = w + static_cast<size_t>(a) * in;
-    for (int c = 0; c < m.dh; ++c) attn_h_t[static_cast<size_t>(c) * A + a] = row[c];
-    // The attention input is [H_t ; q ; u ; p_t]; the per-user block keeps q then u.
-    for (int c = 0; c < m.dq + m.du; ++c) attn_qu_t[static_cast<size_t>(c) * A + a] = row[m.dh + c];
-    for (int c = 0; c < m.dp; ++c) attn_p_t[static_cast<size_t>(c) * A + a] = row[m.dh + m.dq + m.du + c];
-  }
+  pack_attention(params[attn_w].data, m.attention_hidden, m.dh, m.dq, m.du, m.dp, attn_hp_t.data(), attn_qu_t.data());
   for (auto* stack : {&heads, &item_towers})
     for (auto& layers : *stack)
-      for (HeadLayer& l : layers) l.wt = transposed(params[l.w].data, l.out, l.in);
+      for (HeadLayer& l : layers) transpose(params[l.w].data, l.out, l.in, l.wt.data());
 }
 
 void Trainer::Impl::reset(Grads& g) const {
@@ -72,13 +61,9 @@ void Trainer::Impl::reset(Grads& g) const {
   g.head_loss.assign(model->heads.size(), 0.0);
 }
 
-std::unique_ptr<Trainer> Trainer::create(const ModelSpec& spec, const std::vector<Param>& params, std::string* error) {
-  ModelSpec s = spec;
-  s.projection_cache = 0;
-  s.bf16 = false;
-  s.gate_block = 0;
+std::unique_ptr<Trainer> Trainer::create(const ModelSpec& s, const std::vector<Param>& params, std::string* error) {
   auto impl = std::make_unique<Impl>();
-  impl->model = Model::build(s, error);
+  impl->model = Model::build(s, error, Model::Weights::CheckOnly);
   if (!impl->model) return nullptr;
   impl->params = params;
   impl->is_table.assign(params.size(), false);
@@ -177,6 +162,7 @@ std::unique_ptr<Trainer> Trainer::create(const ModelSpec& spec, const std::vecto
     *error = "param " + std::to_string(i) + ": optimizer state must match the data, be one value per row of a table, or be empty";
     return nullptr;
   }
+  impl->allocate_packed();
   impl->pack();
   std::unique_ptr<Trainer> t(new Trainer());
   t->impl_ = std::move(impl);

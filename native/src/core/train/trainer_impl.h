@@ -1,5 +1,5 @@
-// Internals of the Trainer shared by its files: which Param each weight is, the transposed copies the
-// GEMM kernel reads (refreshed after every update), and gradient accumulators.
+// Internals of the Trainer shared by its files: which Param each weight is, the packed copies the GEMM
+// kernel reads (pack.h's layouts, rewritten in place after every update), and gradient accumulators.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -54,7 +54,7 @@ struct HeadLayer {
 };
 
 struct Trainer::Impl {
-  std::unique_ptr<Model> model;  // dimensions, tables and validation (its packed weights go stale; unused)
+  std::unique_ptr<Model> model;  // dimensions, tables, heads and validation (built without packed weights)
   std::vector<Param> params;
   std::vector<bool> is_table;
   std::vector<bool> is_bias;   // weight decay leaves biases alone
@@ -68,17 +68,19 @@ struct Trainer::Impl {
   int type = -1, gap = -1, scene = -1, query = -1;
   struct Dir {
     int wx = -1, wp = -1, wh = -1, b = -1;
-    AlignedFloats wxp_t;  // [(dx + dp), 4H]: wx and wp transposed, zero where g has no property term
+    AlignedFloats wxp_t;  // [(dx + dp), 4H]: pack_lstm_input's fused layout
     AlignedFloats wxp;    // [4H, (dx + dp)]: the same untransposed (backward: dX = dPre · Wxp)
     AlignedFloats wh_t;   // [H, 4H]
   } dir[2];
   int attn_w = -1, attn_b = -1, attn_v = -1;
-  AlignedFloats attn_h_t, attn_p_t, attn_qu_t;  // column blocks of attn.w, transposed
+  AlignedFloats attn_hp_t, attn_qu_t;  // pack_attention's blocks of attn.w: [(dh + dp), A] and [(dq + du), A]
   std::vector<std::vector<HeadLayer>> heads;        // retrieval: the user tower
   std::vector<std::vector<HeadLayer>> item_towers;  // retrieval: the item tower (empty for other heads)
   std::vector<int> dense_w;                          // retrieval: param of the dense weights (-1: none)
 
-  // Refreshes the transposed copies from the current parameter values.
+  // Sizes the packed copies, once: pack() after every step rewrites them in place.
+  void allocate_packed();
+  // Rewrites the packed copies from the current parameter values.
   void pack();
   // Zeroed gradient storage shaped like the parameters.
   void reset(Grads& g) const;
