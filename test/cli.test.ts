@@ -132,6 +132,11 @@ t.test('malformed and hostile input files never crash the trainer', async (t) =>
   const badLr = run(['train', '--data', log, '--config', settings, '--out', out, '--embedding-lr', '-1', '--no-progress']);
   t.equal(badLr.status, 1);
   t.match(badLr.stderr, /options\.embeddingLearningRate: must be a number in \[0, 10\], got -1/);
+  // Refused before the data is read (no "tables sized from the data" line yet).
+  const badDropout = run(['train', '--data', log, '--out', out, '--dropout', '1', '--no-progress']);
+  t.equal(badDropout.status, 1);
+  t.match(badDropout.stderr, /^dupn: E_INPUT: options\.dropout: must be a number in \[0, 0\.95\], got 1$/m);
+  t.notMatch(badDropout.stderr, /tables sized/);
   const noResume = run(['train', '--data', log, '--out', path.join(dir, 'never.safetensors'), '--resume']);
   t.equal(noResume.status, 1);
   t.match(noResume.stderr, /E_IO: cannot read checkpoint/);

@@ -13,7 +13,7 @@ import { BASELINES, SequenceStats, SequenceStatsOptions, candidateTasks } from '
 import { NextItemMetrics, evaluateNextItem, formatNextItem } from '../eval/next-item';
 import { calibrateHistoryWeights } from '../eval/calibrate';
 import { DataPosition, fit, isDataPosition } from '../train/fit';
-import { EmbeddingOptimizer, TrainOptions } from '../train/options';
+import { EmbeddingOptimizer, TrainOptions, resolveTrainOptions } from '../train/options';
 import { Trainer } from '../train/trainer';
 import { Model } from '../model/model';
 import { historyField } from '../network/tensors';
@@ -229,6 +229,8 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
     // A log's model also learns candidate generation: the paper's heads plus a retrieval head over the item.
     const addNext = log && model.tasks === undefined;
     if (addNext) model = { ...model, tasks: [...defaultConfig().tasks, NEXT_ITEM_TASK] };
+    // Options are checked before the pass over the data that sizes the tables, so a typo fails at once.
+    resolveTrainOptions(resolveConfig(model), options);
     let distinctItems: number | undefined;
     if (log && flags.dataSizedTables !== false) {
       const sized = await sizeTablesFromData(flags.data, model, reader);
