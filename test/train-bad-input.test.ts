@@ -77,7 +77,7 @@ const cases: [string, (b: NativeTrainBatch) => void, RegExp][] = [
   ['length over maxSeqLen', (b) => (b.users.lengths[0] = 6), /lengths\[0\] = 6/],
   ['behaviour item out of range', (b) => (b.users.items[0] = 99), /users\.items\[0\] = 99/],
   ['property out of range', (b) => (b.users.properties[1] = 4), /properties\[1\] = 4/],
-  ['wrong typed array', (b) => ((b.heads[0] as { owner: unknown }).owner = [0, 0, 2]), /owner: expected a Int32Array/],
+  ['wrong typed array', (b) => ((b.heads[0] as { owner: unknown }).owner = [0, 0, 2]), /owner: expected an Int32Array/],
 ];
 
 t.test('bad batches are refused with the field named, weights untouched', async (t) => {

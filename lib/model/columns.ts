@@ -3,8 +3,8 @@
  * into these by `features.ts`; callers that already hold hashed ids may build them directly.
  * All ids are table rows (already reduced modulo the table's bucket count).
  */
-import { ResolvedConfig, TaskConfig } from '../network/config';
-import { inputError } from '../errors';
+import { ResolvedConfig, TaskConfig, denseCount } from '../network/config';
+import { DupnError } from '../errors';
 
 /** A batch of B users with N = Σ lengths behaviours in total, oldest first within each user. */
 export interface UserColumns {
@@ -30,75 +30,96 @@ export interface CandidateColumns {
   dense: Float32Array;
 }
 
+// The native checks (core/model.cpp, napi/spec.cpp) are the authority: every caller's ids, C++ and trainer ones too, reach the kernels through them.
+// These repeat them check for check and word for word, for onnxruntime and the float64 reference; test/column-checks.test.ts holds them equal.
+
+/** An E_INPUT error whose message is `path` followed by `rest` (the native check's wording, verbatim). */
+function refuse(path: string, rest: string): never {
+  throw new DupnError('E_INPUT', path + rest, { path });
+}
 
 function checkIds(ids: Int32Array, count: number, stride: number, col: number, rows: number, field: string, table: string): void {
   for (let i = 0; i < count; i++) {
     const at = i * stride + col;
     const v = ids[at];
-    if (!(v >= 0 && v < rows)) inputError(`columns.${field}[${at}]`, `${v} is outside the ${table} table (rows 0..${rows - 1})`);
+    if (!(v >= 0 && v < rows)) refuse(`${field}[${at}]`, ` = ${v} is outside the ${table} table (rows 0..${rows - 1})`);
   }
 }
 
-function int32(v: unknown, field: string): Int32Array {
-  if (!(v instanceof Int32Array)) inputError(`columns.${field}`, 'must be an Int32Array');
+function object(v: unknown, path: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null) refuse(path, ': expected an object');
+  return v as Record<string, unknown>;
+}
+
+function int32(v: unknown, path: string): Int32Array {
+  if (!(v instanceof Int32Array)) refuse(path, ': expected an Int32Array');
   return v;
 }
 
+/** The batch size B of user columns (`lengths.length`), checked as the full check would. */
+export function userBatch(cols: unknown): number {
+  return int32(object(cols, 'columns').lengths, 'columns.lengths').length;
+}
+
 /**
- * The checks the native addon makes on untrusted columns, for engines that cannot make them
- * (onnxruntime): shapes consistent, every id inside its table. Throws E_INPUT naming the entry.
+ * The checks the native addon makes on untrusted user columns: shapes consistent, every id inside its
+ * table. Throws E_INPUT naming the entry; returns N = Σ lengths.
  */
-export function validateUserColumns(c: ResolvedConfig, cols: UserColumns): void {
-  const lengths = int32(cols?.lengths, 'lengths');
-  const items = int32(cols.items, 'items');
-  const properties = int32(cols.properties, 'properties');
-  const queryOffsets = int32(cols.queryOffsets, 'queryOffsets');
-  const queryTokens = int32(cols.queryTokens, 'queryTokens');
-  const profile = int32(cols.profile, 'profile');
+export function validateUserColumns(c: ResolvedConfig, cols: UserColumns): number {
+  const o = object(cols, 'columns');
+  const lengths = int32(o.lengths, 'columns.lengths');
+  const items = int32(o.items, 'columns.items');
+  const properties = int32(o.properties, 'columns.properties');
+  const queryOffsets = int32(o.queryOffsets, 'columns.queryOffsets');
+  const queryTokens = int32(o.queryTokens, 'columns.queryTokens');
+  const profile = int32(o.profile, 'columns.profile');
   const B = lengths.length;
+  if (queryOffsets.length !== B + 1) refuse('columns.queryOffsets', ': expected lengths.length + 1 entries');
   const F = c.itemFields.length;
   const P = c.profileFields.length;
   let N = 0;
   for (let b = 0; b < B; b++) {
-    if (!(lengths[b] >= 0 && lengths[b] <= c.maxSeqLen)) inputError(`columns.lengths[${b}]`, `${lengths[b]} is outside 0..${c.maxSeqLen}`);
+    if (!(lengths[b] >= 0 && lengths[b] <= c.maxSeqLen)) refuse(`columns.lengths[${b}]`, ` = ${lengths[b]} is outside 0..${c.maxSeqLen}`);
     N += lengths[b];
   }
-  if (items.length !== N * F) inputError('columns.items', `expected ${N * F} entries (Σ lengths × item fields), got ${items.length}`);
-  if (properties.length !== N * 3) inputError('columns.properties', `expected ${N * 3} entries (Σ lengths × 3), got ${properties.length}`);
-  if (profile.length !== B * P) inputError('columns.profile', `expected ${B * P} entries (batch × profile fields), got ${profile.length}`);
-  if (queryOffsets.length !== B + 1 || queryOffsets[0] !== 0) inputError('columns.queryOffsets', 'must have lengths.length + 1 entries starting at 0');
+  if (items.length !== N * F) refuse('columns.items', `: expected ${N * F} entries (Σ lengths × item fields), got ${items.length}`);
+  if (properties.length !== N * 3) refuse('columns.properties', `: expected ${N * 3} entries (Σ lengths × 3), got ${properties.length}`);
+  if (profile.length !== B * P) refuse('columns.profile', `: expected ${B * P} entries (batch × profile fields), got ${profile.length}`);
+  if (queryOffsets[0] !== 0) refuse('columns.queryOffsets[0]', ' must be 0');
   for (let b = 0; b < B; b++) {
-    if (queryOffsets[b + 1] < queryOffsets[b]) inputError(`columns.queryOffsets[${b + 1}]`, 'is smaller than the one before');
+    if (queryOffsets[b + 1] < queryOffsets[b]) refuse(`columns.queryOffsets[${b + 1}]`, ' is smaller than the one before');
   }
-  if (queryOffsets[B] !== queryTokens.length) inputError(`columns.queryOffsets[${B}]`, `must equal queryTokens.length (${queryTokens.length})`);
-  c.itemFields.forEach((f, i) => f.dim > 0 && checkIds(items, N, F, i, f.buckets, 'items', 'item field'));
+  if (queryOffsets[B] !== queryTokens.length) refuse(`columns.queryOffsets[${B}]`, ` must equal queryTokens.length (${queryTokens.length})`);
+  c.itemFields.forEach((f, i) => f.dim > 0 && checkIds(items, N, F, i, f.buckets, 'columns.items', 'item field'));
   const p = c.properties;
-  if (p.typeDim > 0) checkIds(properties, N, 3, 0, p.types.length + 1, 'properties', 'type');
-  if (p.gapDim > 0) checkIds(properties, N, 3, 1, p.gapBuckets, 'properties', 'gap');
-  if (p.sceneDim > 0) checkIds(properties, N, 3, 2, p.scenes.length + 1, 'properties', 'scene');
-  if (c.query) checkIds(queryTokens, queryTokens.length, 1, 0, c.query.buckets, 'queryTokens', 'query');
-  c.profileFields.forEach((f, i) => f.dim > 0 && checkIds(profile, B, P, i, f.buckets, 'profile', 'profile field'));
+  if (p.typeDim > 0) checkIds(properties, N, 3, 0, p.types.length + 1, 'columns.properties', 'type');
+  if (p.gapDim > 0) checkIds(properties, N, 3, 1, p.gapBuckets, 'columns.properties', 'gap');
+  if (p.sceneDim > 0) checkIds(properties, N, 3, 2, p.scenes.length + 1, 'columns.properties', 'scene');
+  if (c.query) checkIds(queryTokens, queryTokens.length, 1, 0, c.query.buckets, 'columns.queryTokens', 'query');
+  c.profileFields.forEach((f, i) => f.dim > 0 && checkIds(profile, B, P, i, f.buckets, 'columns.profile', 'profile field'));
+  return N;
 }
 
-/** Candidate-column checks for engines other than the native addon. Returns the candidate count. */
+/** The native addon's checks on candidate columns for one binary, rank or retrieval task. Returns the candidate count. */
 export function validateCandidateColumns(c: ResolvedConfig, task: TaskConfig, cols: CandidateColumns): number {
-  const items = int32(cols?.items, 'items');
+  const o = object(cols, 'candidates');
+  const items = int32(o.items, 'candidates.items');
+  if (!(o.dense instanceof Float32Array)) refuse('candidates.dense', ': expected a Float32Array');
+  const dense = o.dense;
   const F = c.itemFields.length;
-  if (items.length % F !== 0) inputError('candidates.items', 'length is not a multiple of the item-field count');
+  if (F === 0 || items.length % F !== 0) refuse('candidates.items', ': length is not a multiple of the item-field count');
   const C = items.length / F;
   // Tasks without dense features ignore the array (it may carry another rank task's features).
-  const D = task.kind === 'rank' ? task.denseFeatures : 0;
-  if (!(cols.dense instanceof Float32Array) || (D > 0 && cols.dense.length !== C * D)) {
-    inputError('candidates.dense', `expected a Float32Array of ${C * D} entries (candidates × denseFeatures)`);
-  }
-  for (let i = 0; D > 0 && i < cols.dense.length; i++) {
-    if (!Number.isFinite(cols.dense[i])) inputError(`candidates.dense[${i}]`, 'is not a finite number');
-  }
+  const D = denseCount(task);
+  if (D > 0 && dense.length !== C * D) refuse('candidates.dense', `: expected ${C * D} entries (candidates × denseFeatures), got ${dense.length}`);
   if (task.kind !== 'multiclass') {
     for (const name of task.target) {
       const f = c.itemFields.findIndex((x) => x.name === name);
-      if (c.itemFields[f].dim > 0) checkIds(items, C, F, f, c.itemFields[f].buckets, 'items', 'item field');
+      checkIds(items, C, F, f, c.itemFields[f].buckets, 'candidates.items', 'item field');
     }
+  }
+  for (let i = 0; D > 0 && i < dense.length; i++) {
+    if (!Number.isFinite(dense[i])) refuse(`candidates.dense[${i}]`, ' is not a finite number');
   }
   return C;
 }

@@ -4,7 +4,7 @@
  * JavaScript thread for the async methods.
  */
 import * as os from 'node:os';
-import { CandidateColumns, UserColumns } from './columns';
+import { CandidateColumns, UserColumns, userBatch } from './columns';
 import { DupnConfig, MulticlassTask, ResolvedConfig, RetrievalTask, TaskConfig, denseCount, deriveDims, resolveConfig, taskOutputs } from '../network/config';
 import { DupnError, describe, inputError } from '../errors';
 import { CandidateInput, PackOptions, RetrievalInputs, UserInput, packCandidates, packUsers, userInputs } from './features';
@@ -421,15 +421,8 @@ export class Model {
   }
 
   private encodeCall(h: Backend, cols: UserColumns, options: { out?: Float32Array; attention?: Float32Array }): EngineCall<Float32Array> {
-    const out = checkOut(options.out, this.batchOf(cols) * this.userDim, 'options.out');
+    const out = checkOut(options.out, userBatch(cols) * this.userDim, 'options.out');
     return { context: 'encode', call: (async) => h.encode(cols, out, options.attention ?? null, this.threads, async), result: out };
-  }
-
-  private batchOf(cols: UserColumns): number {
-    if (typeof cols !== 'object' || cols === null || !(cols.lengths instanceof Int32Array)) {
-      inputError('columns.lengths', 'must be an Int32Array');
-    }
-    return cols.lengths.length;
   }
 
   // Validates a scoring call for several tasks at once; one output per task (options.out only for one).

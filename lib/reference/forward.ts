@@ -6,7 +6,7 @@
 import { DupnError, inputError } from '../errors';
 import { ResolvedConfig, TaskConfig, deriveDims, denseCount, targetDim } from '../network/config';
 import { ATTENTION_NAMES, LstmDirection, QUERY_TABLE_NAME, Tensors, historyWeightName, itemTableName, layerNames, layerStacks, lstmNames, profileTableName, propertyTableName } from '../network/tensors';
-import { CandidateColumns, UserColumns } from '../model/columns';
+import { CandidateColumns, UserColumns, validateCandidateColumns, validateUserColumns } from '../model/columns';
 import { DropoutMask, dropoutScale } from './dropout';
 
 export interface ReferenceOutput {
@@ -53,9 +53,8 @@ function tensor(tensors: Tensors, name: string, length: number): Float32Array {
   return t;
 }
 
-/** Copies row `row` (of width `dim`) of `table` to out[at ..]; `rows` is the table's row count. */
-function copyRow(table: Float32Array, rows: number, dim: number, row: number, out: Float64Array, at: number, what: string): void {
-  if (!Number.isInteger(row) || row < 0 || row >= rows) inputError(what, `row ${row} out of range [0, ${rows})`);
+/** Copies row `row` (of width `dim`) of `table` to out[at ..]: ids are range-checked up front, by the columns' checks. */
+function copyRow(table: Float32Array, dim: number, row: number, out: Float64Array, at: number): void {
   for (let j = 0; j < dim; j++) out[at + j] = table[row * dim + j];
 }
 
@@ -153,34 +152,11 @@ export function referenceLstm(w: LstmWeights, xs: ArrayLike<number>, ps: ArrayLi
 // ---------------------------------------------------------------------------------------------------------
 // User part: embeddings → (bi-)LSTM → attention → U = [r ; u ; q]
 
-function checkUserColumns(config: ResolvedConfig, cols: UserColumns): { B: number; N: number } {
-  const B = cols.lengths.length;
-  const F = config.itemFields.length;
-  const P = config.profileFields.length;
-  let N = 0;
-  for (let b = 0; b < B; b++) {
-    const L = cols.lengths[b];
-    if (L < 0 || L > config.maxSeqLen) inputError(`lengths[${b}]`, `must be in [0, ${config.maxSeqLen}], got ${L}`);
-    N += L;
-  }
-  if (cols.items.length !== N * F) inputError('items', `must hold N × F = ${N * F} rows, got ${cols.items.length}`);
-  if (cols.properties.length !== N * 3) inputError('properties', `must hold N × 3 = ${N * 3} rows, got ${cols.properties.length}`);
-  if (cols.profile.length !== B * P) inputError('profile', `must hold B × P = ${B * P} rows, got ${cols.profile.length}`);
-  if (cols.queryOffsets.length !== B + 1) inputError('queryOffsets', `must have B + 1 = ${B + 1} entries, got ${cols.queryOffsets.length}`);
-  if (cols.queryOffsets[0] !== 0) inputError('queryOffsets[0]', 'must be 0');
-  for (let b = 0; b < B; b++) {
-    if (cols.queryOffsets[b + 1] < cols.queryOffsets[b]) inputError(`queryOffsets[${b + 1}]`, 'must not decrease');
-  }
-  if (cols.queryOffsets[B] !== cols.queryTokens.length) {
-    inputError(`queryOffsets[${B}]`, `must equal queryTokens.length ${cols.queryTokens.length}, got ${cols.queryOffsets[B]}`);
-  }
-  return { B, N };
-}
-
 /** Forward pass of the user part for a batch of users. */
 export function referenceEncode(config: ResolvedConfig, tensors: Tensors, cols: UserColumns, dropout?: DropoutMask): ReferenceOutput {
   const d = deriveDims(config);
-  const { B, N } = checkUserColumns(config, cols);
+  const N = validateUserColumns(config, cols);
+  const B = cols.lengths.length;
   const H = config.hidden;
   const A = config.attentionHidden;
   const F = config.itemFields.length;
@@ -218,20 +194,20 @@ export function referenceEncode(config: ResolvedConfig, tensors: Tensors, cols: 
       let at = t * d.dx;
       config.itemFields.forEach((f, fi) => {
         if (f.dim === 0) return;
-        copyRow(itemTables[fi], f.buckets, f.dim, cols.items[n * F + fi], xs, at, `items[${n * F + fi}]`);
+        copyRow(itemTables[fi], f.dim, cols.items[n * F + fi], xs, at);
         at += f.dim;
       });
       at = t * d.dp;
       if (typeTable) {
-        copyRow(typeTable, props.types.length + 1, props.typeDim, cols.properties[3 * n], ps, at, `properties[${3 * n}]`);
+        copyRow(typeTable, props.typeDim, cols.properties[3 * n], ps, at);
         at += props.typeDim;
       }
       if (gapTable) {
-        copyRow(gapTable, props.gapBuckets, props.gapDim, cols.properties[3 * n + 1], ps, at, `properties[${3 * n + 1}]`);
+        copyRow(gapTable, props.gapDim, cols.properties[3 * n + 1], ps, at);
         at += props.gapDim;
       }
       if (sceneTable) {
-        copyRow(sceneTable, props.scenes.length + 1, props.sceneDim, cols.properties[3 * n + 2], ps, at, `properties[${3 * n + 2}]`);
+        copyRow(sceneTable, props.sceneDim, cols.properties[3 * n + 2], ps, at);
       }
     }
 
@@ -250,7 +226,7 @@ export function referenceEncode(config: ResolvedConfig, tensors: Tensors, cols: 
       const to = cols.queryOffsets[b + 1];
       const row = new Float64Array(d.dq);
       for (let k = from; k < to; k++) {
-        copyRow(queryTable, config.query.buckets, d.dq, cols.queryTokens[k], row, 0, `queryTokens[${k}]`);
+        copyRow(queryTable, d.dq, cols.queryTokens[k], row, 0);
         for (let j = 0; j < d.dq; j++) q[j] += row[j];
       }
       if (to > from) for (let j = 0; j < d.dq; j++) q[j] /= to - from;
@@ -262,7 +238,7 @@ export function referenceEncode(config: ResolvedConfig, tensors: Tensors, cols: 
       let at = 0;
       config.profileFields.forEach((f, fi) => {
         if (f.dim === 0) return;
-        copyRow(profileTables[fi], f.buckets, f.dim, cols.profile[b * P + fi], u, at, `profile[${b * P + fi}]`);
+        copyRow(profileTables[fi], f.dim, cols.profile[b * P + fi], u, at);
         at += f.dim;
       });
     }
@@ -378,10 +354,8 @@ export function referenceScore(
   const d = deriveDims(config);
   if (user.length !== d.userDim) inputError('user', `must have userDim = ${d.userDim} values, got ${user.length}`);
   const F = config.itemFields.length;
-  if (cands.items.length % F !== 0) inputError('candidates.items', `length ${cands.items.length} is not a multiple of F = ${F}`);
-  const C = cands.items.length / F;
+  const C = validateCandidateColumns(config, t, cands);
   const D = denseCount(t);
-  if (D > 0 && cands.dense.length !== C * D) inputError('candidates.dense', `must hold C × denseFeatures = ${C * D} values, got ${cands.dense.length}`);
 
   const dt = targetDim(config, t);
   const targets = t.target.map((name) => {
@@ -401,7 +375,7 @@ export function referenceScore(
       let at = 0;
       for (const { fi, f, table } of targets) {
         if (f.dim === 0) continue;
-        copyRow(table, f.buckets, f.dim, cands.items[c * F + fi], x, at, `candidates.items[${c * F + fi}]`);
+        copyRow(table, f.dim, cands.items[c * F + fi], x, at);
         at += f.dim;
       }
       const v = runHead(itemLayers, x);
@@ -420,7 +394,7 @@ export function referenceScore(
     let at = d.userDim;
     for (const { fi, f, table } of targets) {
       if (f.dim === 0) continue;
-      copyRow(table, f.buckets, f.dim, cands.items[c * F + fi], input, at, `candidates.items[${c * F + fi}]`);
+      copyRow(table, f.dim, cands.items[c * F + fi], input, at);
       at += f.dim;
     }
     for (let k = 0; k < D; k++) input[at + k] = cands.dense[c * D + k];

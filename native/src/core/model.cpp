@@ -255,6 +255,8 @@ const Head& head_at(const Model& m, int i) { return m.heads[static_cast<size_t>(
 TaskKind head_kind(const Head& h) { return h.kind; }
 int head_outputs(const Head& h) { return h.outputs; }
 
+// The authority on user and candidate columns, since every caller's ids reach the kernels through here; lib/model/columns.ts
+// repeats these checks word for word for onnxruntime and the reference (test/column-checks.test.ts compares the two).
 std::string validate_users(const Model& m, const UserBatch& in) {
   if (in.batch < 0) return "batch: negative";
   int64_t n = 0;

@@ -121,7 +121,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     Napi::Env env = info.Env();
     const dupn::Model& m = model(env);
     const bool async = info[4].ToBoolean();
-    std::shared_ptr<const UserColumns> cols = user_columns(info[0]);
+    std::shared_ptr<const UserColumns> cols = user_columns(info[0], "columns");
     const dupn::UserBatch in = cols->batch();
     auto users = std::make_shared<F32Out>(info[1], "users output", async);
     auto attention = std::make_shared<F32Out>(info[2], "attention output", async, true);

@@ -54,17 +54,19 @@ std::vector<dupn::DenseIn> layer_stack(const Napi::Object& ho, const char* key, 
 
 }  // namespace
 
-std::shared_ptr<const UserColumns> user_columns(const Napi::Value& v) {
-  Napi::Object o = obj(v, "columns");
+std::shared_ptr<const UserColumns> user_columns(const Napi::Value& v, const std::string& what) {
+  Napi::Object o = obj(v, what);
   auto c = std::make_shared<UserColumns>();
-  c->lengths = i32_copy(o.Get("lengths"), "lengths");
-  c->items = i32_copy(o.Get("items"), "items");
-  c->properties = i32_copy(o.Get("properties"), "properties");
-  c->query_offsets = i32_copy(o.Get("queryOffsets"), "queryOffsets");
-  c->query_tokens = i32_copy(o.Get("queryTokens"), "queryTokens");
-  c->profile = i32_copy(o.Get("profile"), "profile");
-  if (c->lengths.size() > 0x7fffffff) throw_code(v.Env(), codes::kInput, "lengths: too many users");
-  if (c->query_offsets.size() != c->lengths.size() + 1) throw_code(v.Env(), codes::kInput, "queryOffsets: expected lengths.length + 1 entries");
+  auto column = [&](const char* key) { return i32_copy(o.Get(key), (what + "." + key).c_str()); };
+  c->lengths = column("lengths");
+  c->items = column("items");
+  c->properties = column("properties");
+  c->query_offsets = column("queryOffsets");
+  c->query_tokens = column("queryTokens");
+  c->profile = column("profile");
+  if (c->lengths.size() > 0x7fffffff) throw_code(v.Env(), codes::kInput, what + ".lengths: too many users");
+  if (c->query_offsets.size() != c->lengths.size() + 1)
+    throw_code(v.Env(), codes::kInput, what + ".queryOffsets: expected lengths.length + 1 entries");
   return c;
 }
 

@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "convert.h"
@@ -15,12 +16,13 @@ Napi::Object obj(const Napi::Value& v, const std::string& what);
 // the caller's to set).
 dupn::ModelSpec parse_spec(const Napi::Object& s, std::vector<Napi::ObjectReference>& refs);
 
-// User columns {lengths, items, properties, queryOffsets, queryTokens, profile}, copied (convert.h: copy_of).
+// User columns {lengths, items, properties, queryOffsets, queryTokens, profile}, copied (convert.h: copy_of);
+// `what` names them in errors ("columns", "batch.users").
 struct UserColumns {
   std::vector<int32_t> lengths, items, properties, query_offsets, query_tokens, profile;
   // A view of the copies (valid while this lives).
   dupn::UserBatch batch() const;
 };
-std::shared_ptr<const UserColumns> user_columns(const Napi::Value& v);
+std::shared_ptr<const UserColumns> user_columns(const Napi::Value& v, const std::string& what);
 
 }  // namespace dupn_napi

@@ -35,8 +35,7 @@ struct ParsedBatch {
 ParsedBatch parse_batch(const Napi::Value& v, const dupn::Model& m) {
   ParsedBatch out;
   Napi::Object o = obj(v, "batch");
-  Napi::Object users = obj(o.Get("users"), "batch.users");
-  out.users = user_columns(users);
+  out.users = user_columns(o.Get("users"), "batch.users");
   out.batch.users = out.users->batch();
   Napi::Value heads = o.Get("heads");
   const uint32_t H = static_cast<uint32_t>(dupn::head_count(m));
