@@ -57,13 +57,15 @@ t.test("async calls never occupy libuv's thread pool (file I/O stays responsive 
   const cols = randomUserColumns(config, 5, new Array<number>(2048).fill(60));
   const fs = await import('node:fs/promises');
   // 8 long calls > libuv's 4 threads. Were they run there, every step of a file read (open, stat, read,
-  // close) would queue behind them and the read could not finish before one of them did. The assertion is
-  // about order, not milliseconds, so a busy machine cannot fail it.
+  // close) would queue behind them, and the read could not finish before at least 4 of them had (each step
+  // waits for a free thread). The assertion is about order, not milliseconds; it allows a few calls to win
+  // the race on a busy machine, where the event loop itself may be late to see the read.
   const settled: string[] = [];
   const load = Array.from({ length: 8 }, (_, i) => m.encodeColumns(cols).then(() => settled.push(`call ${i}`)));
   await fs.readFile(__filename);
   settled.push('readFile');
   await Promise.all(load);
-  t.equal(settled[0], 'readFile', `the file read finished before any of the 8 queued calls (order: ${settled.slice(0, 3).join(', ')}, …)`);
+  const at = settled.indexOf('readFile');
+  t.ok(at < 4, `the file read finished before 4 of the 8 queued calls had (order: ${settled.slice(0, at + 1).join(', ')}, …)`);
   m.dispose();
 });
