@@ -16,6 +16,10 @@ export const ERROR_CODES = [
   'E_UNSUPPORTED', // the call is not available with this backend (e.g. *Sync on onnxruntime)
   'E_DIVERGED', // training produced a non-finite loss or gradient (the step was not applied)
   'E_NUMERIC', // a model's output was not finite (its weights overflow on this input): the result is withheld
+  'E_OVERLOADED', // the batcher's queue is full: back off and retry (HTTP 429)
+  'E_TIMEOUT', // a request's deadline passed while it waited in the batcher's queue: it was never computed (HTTP 504)
+  'E_ABORTED', // the caller's AbortSignal fired before the request's result was delivered
+  'E_CLOSED', // the batcher was closed and takes no more requests
   'E_INTERNAL', // a native failure that is not the caller's fault
 ] as const;
 

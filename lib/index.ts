@@ -3,7 +3,7 @@
  * @packageDocumentation
  */
 export { Model } from './model/model';
-export type { ModelOptions, CreateOptions, EncodeOptions, ScoreOptions, Explanation } from './model/model';
+export type { ModelOptions, CreateOptions, EncodeOptions, ScoreOptions, ScoreAllOptions, Explanation } from './model/model';
 export { DupnError, ERROR_CODES, isErrorCode } from './errors';
 export type { DupnErrorCode } from './errors';
 export { fingerprint64, bucket, bucketMany } from './model/hashing';
@@ -28,6 +28,29 @@ export type { Retrieved, RetrieveOptions } from './model/retrieval';
 export type { UserColumns, CandidateColumns } from './model/columns';
 export { tensorSpecs } from './network/tensors';
 export type { TensorSpec } from './network/tensors';
+
+// Serving: the dynamic batcher and its user-vector cache.
+export { Batcher } from './serve/batcher';
+export type {
+  BatcherOptions,
+  BatcherStats,
+  BatchInfo,
+  BatchKind,
+  BatchRequest,
+  BatchValue,
+  DropCode,
+  DropInfo,
+  EncodeRequest,
+  PredictRequest,
+  RankRequest,
+  RankRequestOptions,
+  RequestOptions,
+  Scores,
+  Served,
+  UsersRequestOptions,
+} from './serve/batcher';
+export { UserCache } from './serve/user-cache';
+export type { UserCacheOptions, UserCacheStats } from './serve/user-cache';
 
 // Training: data, the trainer and its loop, evaluation.
 export { Trainer } from './train/trainer';

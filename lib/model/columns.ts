@@ -38,6 +38,69 @@ function refuse(path: string, rest: string): never {
   throw new DupnError('E_INPUT', path + rest, { path });
 }
 
+/** Some users of a packed batch: `rows` of `cols` (every row when absent), for {@link gatherUserColumns}. */
+export interface UserRows {
+  cols: UserColumns;
+  /** Row indices into `cols.lengths`, each once; absent: all rows in order. */
+  rows?: readonly number[];
+}
+
+/**
+ * The chosen rows of several packed batches as one batch, in order (part by part, row by row): how a batcher
+ * joins requests packed apart into the columns of one encode call. One part of all its rows, in order, is returned as is.
+ */
+export function gatherUserColumns(config: ResolvedConfig, parts: readonly UserRows[]): UserColumns {
+  if (parts.length === 1) {
+    const { cols, rows } = parts[0];
+    if (rows === undefined || (rows.length === cols.lengths.length && rows.every((r, i) => r === i))) return cols;
+  }
+  const F = config.itemFields.length;
+  const P = config.profileFields.length;
+  const picks = parts.map(({ cols, rows }) => {
+    const starts = new Int32Array(cols.lengths.length + 1);
+    for (let b = 0; b < cols.lengths.length; b++) starts[b + 1] = starts[b] + cols.lengths[b];
+    return { cols, starts, rows: rows ?? Array.from(cols.lengths.keys()) };
+  });
+  let B = 0;
+  let N = 0;
+  let T = 0;
+  for (const { cols, rows } of picks) {
+    for (const b of rows) {
+      B++;
+      N += cols.lengths[b];
+      T += cols.queryOffsets[b + 1] - cols.queryOffsets[b];
+    }
+  }
+  const out: UserColumns = {
+    lengths: new Int32Array(B),
+    items: new Int32Array(N * F),
+    properties: new Int32Array(N * 3),
+    queryOffsets: new Int32Array(B + 1),
+    queryTokens: new Int32Array(T),
+    profile: new Int32Array(B * P),
+  };
+  let u = 0;
+  let n = 0;
+  for (const { cols, starts, rows } of picks) {
+    for (const b of rows) {
+      const L = cols.lengths[b];
+      const q0 = cols.queryOffsets[b];
+      const q1 = cols.queryOffsets[b + 1];
+      const t = out.queryOffsets[u];
+      out.lengths[u] = L;
+      out.items.set(cols.items.subarray(starts[b] * F, (starts[b] + L) * F), n * F);
+      out.properties.set(cols.properties.subarray(starts[b] * 3, (starts[b] + L) * 3), n * 3);
+      out.queryTokens.set(cols.queryTokens.subarray(q0, q1), t);
+      out.queryOffsets[u + 1] = t + q1 - q0;
+      out.profile.set(cols.profile.subarray(b * P, (b + 1) * P), u * P);
+      u++;
+      n += L;
+    }
+  }
+  return out;
+}
+
+
 function checkIds(ids: Int32Array, count: number, stride: number, col: number, rows: number, field: string, table: string): void {
   for (let i = 0; i < count; i++) {
     const at = i * stride + col;

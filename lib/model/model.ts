@@ -5,7 +5,7 @@
  */
 import * as os from 'node:os';
 import { CandidateColumns, UserColumns, userBatch } from './columns';
-import { DupnConfig, MulticlassTask, ResolvedConfig, RetrievalTask, TaskConfig, denseCount, deriveDims, resolveConfig, taskOutputs } from '../network/config';
+import { DupnConfig, MulticlassTask, ResolvedConfig, RetrievalTask, TaskConfig, denseCount, deriveDims, findMulticlassTask, findTask, resolveConfig, taskOutputs } from '../network/config';
 import { DupnError, describe, inputError } from '../errors';
 import { CandidateInput, PackOptions, RetrievalInputs, UserInput, packCandidates, packUsers, userInputs } from './features';
 import { initTensors } from '../network/init';
@@ -106,6 +106,17 @@ export interface ScoreOptions {
   /**
    * retrieval heads with history features: the user whose vector this is, so candidates they acted on get
    * their history term (without it the term is zero: the plain two-tower score).
+   */
+  user?: UserInput;
+}
+
+/** Options of {@link Model.scoreAll} and {@link Model.packCandidates}. */
+export interface ScoreAllOptions {
+  /** The binary/rank/retrieval heads to score (default: every one that is not multiclass). */
+  tasks?: string[];
+  /**
+   * retrieval heads with history features: the user, so candidates they acted on get their history term
+   * (as {@link ScoreOptions.user}); without it the term is zero.
    */
   user?: UserInput;
 }
@@ -367,11 +378,7 @@ export class Model {
   }
 
   private task(name: unknown): { task: TaskConfig; index: number } {
-    const index = this.config.tasks.findIndex((t) => t.name === name);
-    if (index < 0) {
-      throw new DupnError('E_TASK', `task: unknown task ${describe(name)} (tasks: ${this.config.tasks.map((t) => t.name).join(', ') || 'none'})`, { path: 'task' });
-    }
-    return { task: this.config.tasks[index], index };
+    return findTask(this.config, name);
   }
 
   /** Packs users into columns (hashing, truncation, vocabularies): the form {@link encodeColumns} takes. */
@@ -383,9 +390,9 @@ export class Model {
    * Packs (hashes) candidates once for the given binary/rank tasks (default: all of them), so a service
    * can score the same candidates for many users without hashing them again.
    */
-  packCandidates(candidates: CandidateInput[], options: { tasks?: string[] } = {}): CandidateColumns {
+  packCandidates(candidates: CandidateInput[], options: ScoreAllOptions = {}): CandidateColumns {
     const tasks = this.scoringTasks(options.tasks).map((name) => this.task(name).task);
-    return packCandidates(this.config, tasks, candidates, this.retrievalInputs(tasks));
+    return packCandidates(this.config, tasks, candidates, this.retrievalInputs(tasks, options.user));
   }
 
   /** Retrieval head `t`'s successor table, if it has one. */
@@ -451,9 +458,9 @@ export class Model {
     return { ...c, result: c.result[0] };
   }
 
-  private scoreAllCall(userVector: Float32Array, candidates: CandidateInput[] | CandidateColumns, options: { tasks?: string[] }): EngineCall<Record<string, Float32Array>> {
+  private scoreAllCall(userVector: Float32Array, candidates: CandidateInput[] | CandidateColumns, options: ScoreAllOptions): EngineCall<Record<string, Float32Array>> {
     const tasks = this.scoringTasks(options.tasks);
-    const c = this.scoreCall('scoreAll', tasks, userVector, candidates);
+    const c = this.scoreCall('scoreAll', tasks, userVector, candidates, undefined, options.user);
     return { ...c, result: Object.fromEntries(tasks.map((t, i) => [t, c.result[i]])) };
   }
 
@@ -474,12 +481,12 @@ export class Model {
    * Scores the same candidates with several binary/rank heads in one call (default: all of them) — one
    * pack of the candidates, one native job. Returns one array per task, by task name.
    */
-  async scoreAll(userVector: Float32Array, candidates: CandidateInput[] | CandidateColumns, options: { tasks?: string[] } = {}): Promise<Record<string, Float32Array>> {
+  async scoreAll(userVector: Float32Array, candidates: CandidateInput[] | CandidateColumns, options: ScoreAllOptions = {}): Promise<Record<string, Float32Array>> {
     return this.run(this.scoreAllCall(userVector, candidates, options), true);
   }
 
   /** Synchronous {@link scoreAll}. */
-  scoreAllSync(userVector: Float32Array, candidates: CandidateInput[] | CandidateColumns, options: { tasks?: string[] } = {}): Record<string, Float32Array> {
+  scoreAllSync(userVector: Float32Array, candidates: CandidateInput[] | CandidateColumns, options: ScoreAllOptions = {}): Record<string, Float32Array> {
     return this.run(this.scoreAllCall(userVector, candidates, options), false);
   }
 
@@ -575,8 +582,7 @@ export class Model {
   }
 
   private multiclassTask(task: string): { t: MulticlassTask; index: number } {
-    const { task: t, index } = this.task(task);
-    if (t.kind !== 'multiclass') throw new DupnError('E_TASK', `task "${t.name}" is ${t.kind}: use score(), not predict()`, { path: 'task' });
+    const { task: t, index } = findMulticlassTask(this.config, task);
     return { t, index };
   }
 

@@ -517,3 +517,19 @@ export function headInputDim(c: ResolvedConfig, t: TaskConfig): number {
   if (t.kind === 'retrieval') return deriveDims(c).userDim;
   return deriveDims(c).userDim + targetDim(c, t) + denseCount(t);
 }
+
+/** Task `name` of config `c` and its index. Throws `E_TASK` for an unknown name, listing the tasks there are. */
+export function findTask(c: ResolvedConfig, name: unknown): { task: TaskConfig; index: number } {
+  const index = c.tasks.findIndex((t) => t.name === name);
+  if (index < 0) {
+    throw new DupnError('E_TASK', `task: unknown task ${describe(name)} (tasks: ${c.tasks.map((t) => t.name).join(', ') || 'none'})`, { path: 'task' });
+  }
+  return { task: c.tasks[index], index };
+}
+
+/** {@link findTask} for a call that needs a `multiclass` head (predict): `E_TASK` for any other kind. */
+export function findMulticlassTask(c: ResolvedConfig, name: unknown): { task: MulticlassTask; index: number } {
+  const { task, index } = findTask(c, name);
+  if (task.kind !== 'multiclass') throw new DupnError('E_TASK', `task "${task.name}" is ${task.kind}: use score(), not predict()`, { path: 'task' });
+  return { task, index };
+}
