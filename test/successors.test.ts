@@ -185,6 +185,39 @@ t.test('features at scoring time: log(1 + weight) after each recent item, for ev
   model.dispose();
 });
 
+t.test('Model.withPrior / withSuccessors: newer counts without retraining, the same tables as the trainer builds', async (t) => {
+  const old = modelWithSuccessors([['a', 'b', 'c'], ['a', 'b']]);
+  const newer = rulesOf([['a', 'd'], ['a', 'd'], ['d', 'e']]);
+  const counts: [string, number][] = [['a', 5], ['d', 3], ['e', 1]];
+  const trainer = Trainer.create(config, { seed: 3 });
+  trainer.setSuccessors('next', newer.rules);
+  trainer.setPrior('next', counts);
+  const expected = trainer.toModel();
+  const refreshed = old.withSuccessors('next', newer.rules).withPrior('next', counts);
+  const names = [priorName('next'), ...Object.values(successorNames('next'))];
+  // Each `weights` read copies every tensor: read each model's once, compare bytes.
+  const [ow, rw, ew] = [old.weights, refreshed.weights, expected.weights];
+  const equal = (x: Float32Array, y: Float32Array): boolean => Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(y.buffer, y.byteOffset, y.byteLength));
+  for (const n of names) t.ok(equal(rw.get(n)!, ew.get(n)!), `${n}: as the trainer builds it`);
+  t.ok([...ow].every(([n, w]) => names.includes(n) || equal(rw.get(n)!, w)), 'every other tensor kept');
+  const before = modelWithSuccessors([['a', 'b', 'c'], ['a', 'b']]);
+  const bw = before.weights;
+  for (const n of names) t.ok(equal(ow.get(n)!, bw.get(n)!), `${n}: the old model is unchanged`);
+  t.notOk(equal(ow.get(priorName('next'))!, rw.get(priorName('next'))!), 'and the prior did change');
+  // The features follow: after a, d is now a successor (it was not).
+  const user: UserInput = { behaviors: [b('a')] };
+  const cands: CandidateInput[] = [{ item: 'd', category: 'c' }];
+  const [sOld] = await old.score('next', await old.encode([user]), cands, { user });
+  const [sNew] = await refreshed.score('next', await refreshed.encode([user]), cands, { user });
+  t.ok(sNew > sOld, `d after a scores higher once the table knows it (${sOld.toFixed(4)} → ${sNew.toFixed(4)})`);
+  throwsCode(t, () => old.withPrior('ctr', counts), 'E_TASK', 'task');
+  throwsCode(t, () => old.withSuccessors('next', [['a', [['b', Number.NaN]]]]), 'E_INPUT', 'weights[0]');
+  old.dispose();
+  throwsCode(t, () => old.withPrior('next', counts), 'E_DISPOSED', 'disposed');
+  for (const m of [refreshed, expected, before]) m.dispose();
+  trainer.dispose();
+});
+
 t.test('training batches: the positive loses its own occurrence, the in-batch negatives keep theirs', async (t) => {
   const seqs = [['a', 'b', 'c'], ['a', 'b', 'c'], ['x', 'b', 'c', 'a']];
   const model = modelWithSuccessors(seqs);

@@ -15,7 +15,8 @@ import { fromNativeError, native } from '../native/addon';
 import { nativeSpec } from '../native/spec';
 import { SuccessorTable, checkSuccessorTable } from './successors';
 import { Catalogue, Retrieved, RetrieveOptions, SEARCH_BLOCK, blockTransposed, catalogueKeys, mergeTop } from './retrieval';
-import { Tensors, elementCount, historyWeightName, priorName, tensorSpecs } from '../network/tensors';
+import { Tensors, elementCount, historyWeightName, priorName, successorNames, tensorSpecs } from '../network/tensors';
+import { SuccessorWeights, ValueCounts, fillPrior, fillSuccessors } from './statistics';
 
 // onnxruntime-node and the protobuf code load only when a model asks for them, so native users never
 // pay for them (onnxruntime's binary alone is hundreds of MiB).
@@ -225,9 +226,11 @@ export class Model {
   private readonly successorTables = new Map<string, SuccessorTable | undefined>();
   private multiStep = 0;
   private releaseWhenIdle: Backend | null = null;
+  private readonly options: ResolvedModelOptions;
 
   private constructor(config: ResolvedConfig, tensors: Tensors, options: ResolvedModelOptions) {
     checkSuccessorTable(config, tensors, 'model');
+    this.options = options;
     this.config = config;
     this.userDim = deriveDims(config).userDim;
     this.threads = options.threads;
@@ -325,6 +328,37 @@ export class Model {
    */
   get weights(): ReadonlyMap<string, Float32Array> {
     return new Map([...this.tensors].map(([name, t]) => [name, t.slice()]));
+  }
+
+  /**
+   * A new model whose retrieval head `task` has its log prior recomputed from newer counts of its history
+   * field's values (as `Trainer.setPrior`: e.g. item id → times acted on in the last days): popularity moves
+   * faster than the weights need retraining. Swap it in with `Batcher.setModel`. This model is unchanged; the
+   * two share every other tensor (tensors are never written after a model is made). Throws `E_TASK` / `E_INPUT`.
+   */
+  withPrior(task: string, counts: ValueCounts): Model {
+    return this.withStatistics([priorName(task)], (t) => fillPrior(this.config, t, task, counts));
+  }
+
+  /**
+   * A new model whose retrieval head `task` has its successor table rebuilt from newer sequential-rules weights
+   * (as `Trainer.setSuccessors`; `EntityStats.rules` counts them from a log). As {@link withPrior} otherwise.
+   */
+  withSuccessors(task: string, weights: SuccessorWeights): Model {
+    const names = successorNames(task);
+    return this.withStatistics([names.from, names.to, names.weight], (t) => fillSuccessors(this.config, t, task, weights));
+  }
+
+  /** A model over these tensors with `names` copied and rewritten by `fill`; the same options. */
+  private withStatistics(names: string[], fill: (tensors: Tensors) => void): Model {
+    this.live();
+    const tensors: Tensors = new Map(this.tensors);
+    for (const n of names) {
+      const t = this.tensors.get(n);
+      if (t !== undefined) tensors.set(n, t.slice());
+    }
+    fill(tensors);
+    return new Model(this.config, tensors, this.options);
   }
 
   /**

@@ -14,10 +14,10 @@ import { Moments, openCheckpoint, writeCheckpoint } from '../io/checkpoint';
 import { loadModelFile, saveModelFile } from '../io/model-file';
 import { NativeTrainer, fromNativeError, native } from '../native/addon';
 import { nativeSpec } from '../native/spec';
-import { PRIOR_FLOOR, SUCCESSORS_UNUSED, Tensors, elementCount, historyField, isEmbeddingTable, isStatistic, priorName, successorNames, tensorSpecs } from '../network/tensors';
+import { Tensors, elementCount, isEmbeddingTable, isStatistic, priorName, tensorSpecs } from '../network/tensors';
 import { SUCCESSOR_WINDOW, SuccessorTable, checkSuccessorTable } from '../model/successors';
-import { Categorical, bucketMany } from '../model/hashing';
 import { packTrainBatch } from './batch';
+import { SuccessorWeights, ValueCounts, fillPrior, fillSuccessors } from '../model/statistics';
 import { EmbeddingOptimizer, ResolvedTrainOptions, TrainOptions, frozenBy, learningRateAt, resolveTrainOptions } from './options';
 import { seedFor } from '../random';
 
@@ -208,31 +208,9 @@ export class Trainer {
    * calls this after every epoch with the training period's counts, so a saved model ranks the items it knows
    * nothing else about by their popularity.
    */
-  setPrior(task: string, counts: Iterable<readonly [Categorical, number]>): void {
+  setPrior(task: string, counts: ValueCounts): void {
     this.idle('setPrior');
-    const t = this.config.tasks.find((x) => x.name === task);
-    if (t === undefined || t.kind !== 'retrieval' || !t.history) {
-      throw new DupnError('E_TASK', `task: "${task}" is not a retrieval task with history features (only those have a prior)`, { path: 'task' });
-    }
-    const values: Categorical[] = [];
-    const n: number[] = [];
-    for (const [value, count] of counts) {
-      if (typeof count !== 'number' || !Number.isFinite(count) || count < 0) inputError(`counts[${n.length}]`, `count must be a finite number ≥ 0, got ${String(count)}`);
-      values.push(value);
-      n.push(count);
-    }
-    const field = historyField(t);
-    const buckets = this.config.itemFields.find((f) => f.name === field)!.buckets;
-    const at = bucketMany(values, buckets);
-    const sum = new Float64Array(buckets);
-    let total = 0;
-    for (let i = 0; i < n.length; i++) {
-      sum[at[i]] += n[i];
-      total += n[i];
-    }
-    const table = this.tensors.get(priorName(task))!;
-    const floor = total > 0 ? Math.min(PRIOR_FLOOR, Math.log(0.5 / total)) : PRIOR_FLOOR;
-    for (let b = 0; b < buckets; b++) table[b] = sum[b] > 0 ? Math.log(sum[b] / total) : floor;
+    fillPrior(this.config, this.tensors, task, counts);
   }
 
   /**
@@ -245,52 +223,9 @@ export class Trainer {
    * Call it before training: the features are inputs. Training assumes the weights count the training
    * examples' own sequences and takes each positive's own occurrence out of its features.
    */
-  setSuccessors(task: string, weights: Iterable<readonly [Categorical, Iterable<readonly [Categorical, number]>]>): void {
+  setSuccessors(task: string, weights: SuccessorWeights): void {
     this.idle('setSuccessors');
-    const t = this.config.tasks.find((x) => x.name === task);
-    if (t === undefined || t.kind !== 'retrieval' || !t.successors) {
-      throw new DupnError('E_TASK', `task: "${task}" is not a retrieval task with a successor table (config successors)`, { path: 'task' });
-    }
-    const froms: Categorical[] = [];
-    const tos: Categorical[] = [];
-    const ws: number[] = [];
-    const starts: number[] = [];
-    for (const [from, row] of weights) {
-      starts.push(tos.length);
-      froms.push(from);
-      for (const [to, w] of row) {
-        if (typeof w !== 'number' || !Number.isFinite(w) || w < 0) inputError(`weights[${froms.length - 1}]`, `a weight must be a finite number ≥ 0, got ${String(w)}`);
-        tos.push(to);
-        ws.push(w);
-      }
-    }
-    starts.push(tos.length);
-    const buckets = this.config.itemFields.find((f) => f.name === historyField(t))!.buckets;
-    const fromAt = bucketMany(froms, buckets);
-    const toAt = bucketMany(tos, buckets);
-    const merged = new Map<number, Map<number, number>>();
-    for (let i = 0; i < froms.length; i++) {
-      let row = merged.get(fromAt[i]);
-      if (row === undefined) merged.set(fromAt[i], (row = new Map()));
-      for (let j = starts[i]; j < starts[i + 1]; j++) if (ws[j] > 0) row.set(toAt[j], (row.get(toAt[j]) ?? 0) + ws[j]);
-    }
-    const { items, perItem } = t.successors;
-    const total = (row: Map<number, number>): number => [...row.values()].reduce((a, b) => a + b, 0);
-    // The most-followed items when there are more than rows, then ascending by bucket for the binary search.
-    const kept = [...merged].filter(([, row]) => row.size > 0).map(([b, row]) => ({ b, row, sum: total(row) }));
-    kept.sort((x, y) => y.sum - x.sum || x.b - y.b);
-    const rows = kept.slice(0, items).sort((x, y) => x.b - y.b);
-    const names = successorNames(task);
-    const from = this.tensors.get(names.from)!.fill(SUCCESSORS_UNUSED);
-    const to = this.tensors.get(names.to)!.fill(0);
-    const weight = this.tensors.get(names.weight)!.fill(0);
-    rows.forEach(({ b, row }, r) => {
-      from[r] = b;
-      [...row].sort((x, y) => y[1] - x[1] || x[0] - y[0]).slice(0, perItem).forEach(([b2, w], j) => {
-        to[r * perItem + j] = b2;
-        weight[r * perItem + j] = w;
-      });
-    });
+    fillSuccessors(this.config, this.tensors, task, weights);
     this.successorTables.delete(task);
   }
 
