@@ -1,8 +1,9 @@
 /**
  * The trainer's checkpoint file: one safetensors file that holds every tensor of the model, the optimizer
  * state beside each (`opt.m.<name>` where the tensor has first moments, `opt.v.<name>` of the tensor's shape,
- * or `[rows]` for row-wise state; nothing for a statistic such as the prior, which no gradient moves) and, as metadata, the config, the training options, the step count, the
- * caller's data position and the tensors' checksum. Written atomically, so a crash leaves the previous
+ * or `[rows]` for row-wise state; nothing for a statistic such as the prior, which no gradient moves) and, as
+ * metadata, the config, the training options, the step count, the caller's data position and the tensors'
+ * checksum. Written atomically, so a crash leaves the previous
  * checkpoint intact; read back with the checks a model file gets.
  */
 import { DupnError } from '../errors';
