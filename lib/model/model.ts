@@ -5,7 +5,7 @@
  */
 import * as os from 'node:os';
 import { CandidateColumns, UserColumns, userBatch } from './columns';
-import { DupnConfig, MulticlassTask, ResolvedConfig, RetrievalTask, TaskConfig, denseCount, deriveDims, findMulticlassTask, findTask, resolveConfig, taskOutputs } from '../network/config';
+import { DupnConfig, ResolvedConfig, RetrievalTask, TaskConfig, denseCount, deriveDims, findMulticlassTask, findTask, resolveConfig, taskOutputs } from '../network/config';
 import { DupnError, describe, inputError } from '../errors';
 import { CandidateInput, PackOptions, RetrievalInputs, UserInput, packCandidates, packUsers, userInputs } from './features';
 import { initTensors } from '../network/init';
@@ -411,10 +411,6 @@ export class Model {
     return async ? Promise.resolve(done).then(() => c.result, fail) : c.result;
   }
 
-  private task(name: unknown): { task: TaskConfig; index: number } {
-    return findTask(this.config, name);
-  }
-
   /** Packs users into columns (hashing, truncation, vocabularies): the form {@link encodeColumns} takes. */
   pack(users: UserInput[], options: PackOptions = {}): UserColumns {
     return packUsers(this.config, users, options);
@@ -425,7 +421,7 @@ export class Model {
    * can score the same candidates for many users without hashing them again.
    */
   packCandidates(candidates: CandidateInput[], options: ScoreAllOptions = {}): CandidateColumns {
-    const tasks = this.scoringTasks(options.tasks).map((name) => this.task(name).task);
+    const tasks = this.scoringTasks(options.tasks).map((name) => findTask(this.config, name).task);
     return packCandidates(this.config, tasks, candidates, this.retrievalInputs(tasks, options.user));
   }
 
@@ -470,7 +466,7 @@ export class Model {
   private scoreCall(context: string, tasks: string[], userVector: unknown, candidates: CandidateInput[] | CandidateColumns, out?: unknown, user?: UserInput): EngineCall<Float32Array[]> {
     const h = this.live();
     const picked = tasks.map((name) => {
-      const { task: t, index } = this.task(name);
+      const { task: t, index } = findTask(this.config, name);
       if (t.kind === 'multiclass') throw new DupnError('E_TASK', `task "${t.name}" is multiclass: use predict(), not score()`, { path: 'task' });
       return { t, index };
     });
@@ -525,7 +521,7 @@ export class Model {
   }
 
   private retrievalTask(task: string): { t: RetrievalTask; index: number; h: Backend & Required<Pick<Backend, 'itemVectors' | 'topK'>> } {
-    const { task: t, index } = this.task(task);
+    const { task: t, index } = findTask(this.config, task);
     if (t.kind !== 'retrieval') throw new DupnError('E_TASK', `task "${t.name}" is ${t.kind}, not a retrieval head`, { path: 'task' });
     const h = this.live();
     if (!h.itemVectors || !h.topK) throw new DupnError('E_UNSUPPORTED', `retrieval runs on the native backend only (this model runs on ${this.backend})`);
@@ -615,13 +611,8 @@ export class Model {
     return tasks as string[];
   }
 
-  private multiclassTask(task: string): { t: MulticlassTask; index: number } {
-    const { task: t, index } = findMulticlassTask(this.config, task);
-    return { t, index };
-  }
-
   private predictCall(task: string, users: unknown, out: unknown, handle?: Backend): EngineCall<Float32Array> {
-    const { t, index } = this.multiclassTask(task);
+    const { task: t, index } = findMulticlassTask(this.config, task);
     if (!(users instanceof Float32Array) || users.length % this.userDim !== 0) {
       inputError('userVectors', `must be a Float32Array of B × userDim (${this.userDim}) entries, got ${describe(users)}`);
     }
@@ -633,7 +624,7 @@ export class Model {
 
   /** Class probabilities (B × classes) of a `multiclass` head for a batch of users. */
   async predict(task: string, users: UserInput[], options: EncodeOptions = {}): Promise<Float32Array> {
-    this.multiclassTask(task); // fail before encoding
+    findMulticlassTask(this.config, task); // fail before encoding
     const cols = this.pack(users, { now: options.now });
     const h = this.live();
     return this.holding(async () => {
@@ -644,7 +635,7 @@ export class Model {
 
   /** Synchronous {@link predict}. */
   predictSync(task: string, users: UserInput[], options: EncodeOptions = {}): Float32Array {
-    this.multiclassTask(task); // fail before encoding
+    findMulticlassTask(this.config, task); // fail before encoding
     return this.predictFromVectorsSync(task, this.encodeSync(users, { now: options.now }), options);
   }
 

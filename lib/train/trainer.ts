@@ -91,7 +91,8 @@ export class Trainer {
     }
     const params = tensorSpecs(config).map((s) => ({ data: tensors.get(s.name)!, ...this.moments.get(s.name)! }));
     // Priors and successor tables are statistics, not weights: the optimizer never moves them.
-    this.frozen = tensorSpecs(config).map((s) => isStatistic(s.name) || options.freezeTensors.some((p) => frozenBy(s.name, p)));
+    // Statistics need no entry: without optimizer state (freshMoments) the native step never updates them.
+    this.frozen = tensorSpecs(config).map((s) => options.freezeTensors.some((p) => frozenBy(s.name, p)));
     try {
       this.handle = new (native().NativeTrainer)(nativeSpec(config, tensors, 0, false), options.isa, params);
     } catch (e) {
