@@ -51,6 +51,8 @@ export type {
 } from './serve/batcher';
 export { UserCache } from './serve/user-cache';
 export type { UserCacheOptions, UserCacheStats } from './serve/user-cache';
+export { ItemCatalogue, candidateCacheFor, catalogueDense } from './serve/catalogue';
+export type { CatalogueItem, CatalogueReadOptions, CatalogueStats, ResolvedCandidates } from './serve/catalogue';
 
 // Training: data, the trainer and its loop, evaluation.
 export { Trainer } from './train/trainer';
