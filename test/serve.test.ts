@@ -281,3 +281,33 @@ t.test('dupn serve: SIGHUP reloads, SIGTERM drains what is queued and exits 0', 
   t.match(stderr, /SIGTERM: draining/);
   await t.rejects(fetch(`${base}/healthz`), 'no longer listening');
 });
+
+t.test('embedded: the plugin in your own fastify app, the batcher behind node:http', async (t) => {
+  const { fastifyApp, httpServer } = await import('../examples/serve-embedded');
+  const { Batcher } = await import('../lib');
+  const m = models[0];
+  const catalogue = ItemCatalogue.fromItems(items);
+  const batcher = new Batcher({ model: m });
+  t.teardown(() => batcher.close());
+  const app = await fastifyApp(batcher, 'v-test', catalogue);
+  t.teardown(() => app.close());
+  const base = await app.listen({ port: 0, host: '127.0.0.1' });
+  t.same(JSON.parse((await get(base, '/hello')).text), { hello: 'world' }, 'the app keeps its own routes');
+  const r = await post(base, '/recs/v1/rank', { user: user(1), candidates: ['i1', 'i2'], tasks: ['ctr'] });
+  t.equal(r.status, 200);
+  t.same(r.body.model, { version: 'v-test' });
+  const U = await m.encode([user(1)]);
+  t.same(Float32Array.from((r.body['scores'] as Record<string, number[]>)['ctr']), (await m.scoreAll(U, [items[1], items[2]], { tasks: ['ctr'] }))['ctr']);
+  const bad = await post(base, '/recs/v1/encode', { users: [{ behaviors: [], extra: 1 }] });
+  t.equal(bad.status, 400, 'refused, not dropped, with AJV_OPTIONS');
+  const plain = httpServer(batcher, catalogue);
+  await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => plain.close());
+  const port = (plain.address() as { port: number }).port;
+  const p = await post(`http://127.0.0.1:${port}`, '/rank', { user: user(1), candidates: ['i1', 'i2'], tasks: ['ctr'] });
+  t.equal(p.status, 200);
+  t.same(p.body['scores'], r.body['scores'], 'node:http answers the same scores');
+  const e = await post(`http://127.0.0.1:${port}`, '/rank', { user: user(1), candidates: ['i1'], tasks: ['nope'] });
+  t.equal(e.status, 400);
+  t.equal(e.body.error?.code, 'E_TASK');
+});

@@ -22,8 +22,9 @@ export class ServeMetrics {
   readonly compute: Histogram<string>;
   /** `dupn_batch_users`: users per batch. */
   readonly batchUsers: Histogram<string>;
-  /** `dupn_user_cache_hits_total` and `dupn_user_cache_misses_total`: users taken from / not in the user-vector cache. */
+  /** `dupn_user_cache_hits_total`: users whose vector came from the user-vector cache. */
   readonly cacheHits: Counter<string>;
+  /** `dupn_user_cache_misses_total`: users encoded (no live vector in the cache). */
   readonly cacheMisses: Counter<string>;
   /** `dupn_dropped_requests_total{code}`: requests refused or dropped by the batcher. */
   readonly dropped: Counter<'code'>;
