@@ -51,6 +51,13 @@ export type {
 } from './serve/batcher';
 export { UserCache } from './serve/user-cache';
 export type { UserCacheOptions, UserCacheStats } from './serve/user-cache';
+export { ItemCatalogue, candidateCacheFor, catalogueDense } from './serve/catalogue';
+export type { CatalogueItem, CatalogueReadOptions, CatalogueStats, ResolvedCandidates } from './serve/catalogue';
+export { createServer, dupnRoutes, routeSchemas, resolveLimits, errorReply, AJV_OPTIONS, DEFAULT_LIMITS } from './serve/server';
+export type { DupnServer, ServerOptions, DupnRoutesOptions, ServeLimits, EncodeBody, PredictBody, RankBody } from './serve/server';
+export { ModelHost, fileVersion, loadVersioned, warm } from './serve/model-host';
+export type { ModelHostOptions, ReloadResult } from './serve/model-host';
+export { ServeMetrics } from './serve/metrics';
 
 // Training: data, the trainer and its loop, evaluation.
 export { Trainer } from './train/trainer';

@@ -87,8 +87,11 @@ function installScripts(nodeModules: string): string[] {
       const pkg = path.join(p, 'package.json');
       if (fs.existsSync(pkg)) {
         const j = JSON.parse(fs.readFileSync(pkg, 'utf8')) as { scripts?: Record<string, string>; gypfile?: boolean };
-        // prepare too: npm runs it for packages installed from a tarball or git, as this one is here.
-        for (const s of ['preinstall', 'install', 'postinstall', 'prepare']) if (j.scripts?.[s]) found.push(`${e.name}: ${s}`);
+        // prepare only for dupn, which comes from a tarball here (npm runs prepare for git and folder installs,
+        // never for a registry dependency: fastify's and prom-client's dependencies publish one for their own
+        // development).
+        const hooks = e.name === 'dupn' ? ['preinstall', 'install', 'postinstall', 'prepare'] : ['preinstall', 'install', 'postinstall'];
+        for (const s of hooks) if (j.scripts?.[s]) found.push(`${e.name}: ${s}`);
         if (j.gypfile !== false && fs.existsSync(path.join(p, 'binding.gyp')) && !j.scripts?.install) found.push(`${e.name}: binding.gyp`);
       }
       if (fs.existsSync(path.join(p, 'node_modules'))) visit(path.join(p, 'node_modules'));
@@ -164,7 +167,8 @@ t.test('npm install of the packed tarball works with no compiler, no flags and n
   t.comment(`npm install: exit ${install.status} in ${(install.ms / 1000).toFixed(1)} s`);
   const nm = path.join(app, 'node_modules');
   const size = du(nm);
-  t.ok(size < 20 * 2 ** 20, `installed node_modules is ${(size / 2 ** 20).toFixed(1)} MB (< 20 MB)`);
+  // 7.8 MB before the server's fastify and prom-client, 19.1 MB with them.
+  t.ok(size < 25 * 2 ** 20, `installed node_modules is ${(size / 2 ** 20).toFixed(1)} MB (< 25 MB)`);
   t.notOk(fs.existsSync(path.join(nm, 'onnxruntime-node')), 'onnxruntime-node is not installed (optional peer)');
   t.notOk(fs.existsSync(path.join(nm, '@duckdb')), '@duckdb/node-api is not installed (optional peer)');
   t.same(installScripts(nm), [], 'no installed package has an install script');

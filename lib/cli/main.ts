@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `dupn` command line: synth, train, eval, export-onnx and build-native. Every failure prints one line naming the
+ * The `dupn` command line: synth, train, eval, serve, export-onnx and build-native. Every failure prints one line naming the
  * error code and the problem and exits with status 1 (2 for a usage error).
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -9,6 +9,7 @@ import { Model } from '../model/model';
 import { packageVersion } from '../native/addon';
 import { buildNativeCommand } from './build-native';
 import { evalCommand } from './eval';
+import { serveCommand } from './serve';
 import { list, numberFlag } from './settings';
 import { synthCommand } from './synth';
 import { Output, trainCommand } from './train';
@@ -136,6 +137,31 @@ export function program(): Command {
       io.out(`wrote ${files.join(', ')}`);
       model.dispose();
     });
+
+  cmd
+    .command('serve')
+    .description('serve a model over HTTP (fastify): POST /v1/encode, /v1/rank, /v1/predict; GET /healthz, /readyz, /metrics; SIGHUP or replacing the file reloads it, SIGTERM drains')
+    .requiredOption('--model <file>', 'model file (.safetensors); its content hash is the version in every response')
+    .option('--items <file>', 'item catalogue (CSV/TSV/JSON Lines): rank candidates may then be item ids')
+    .option('--columns <mapping>', 'column mapping of --items, role=column (index or header name): item, category, shop, brand, price, or an extra item field (default: the header names)')
+    .option('--delimiter <c>', 'field delimiter of --items (default: tab for .tsv, else comma; "tab" for a tab)')
+    .option('--header', 'the first line of --items is a header (default: unless every mapped column is an index)')
+    .option('--no-header', 'the first line of --items is data')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <n>', 'port (0: any free port)', num('--port'), 8080)
+    .option('--max-batch <n>', 'most users per batch (default 64)', num('--max-batch'))
+    .option('--max-delay-ms <ms>', 'how long a small batch may wait for more requests (default 0)', num('--max-delay-ms'))
+    .option('--max-queue <n>', 'most users waiting; beyond it 429 (default 4096)', num('--max-queue'))
+    .option('--timeout-ms <ms>', 'queue deadline of a request; past it 504 (default 1000)', num('--timeout-ms'))
+    .option('--max-candidates <n>', 'most candidates per rank request (default 2000)', num('--max-candidates'))
+    .option('--max-behaviors <n>', 'most behaviours per user (default 1000)', num('--max-behaviors'))
+    .option('--max-users <n>', 'most users per encode/predict request (default 64, at most --max-batch)', num('--max-users'))
+    .option('--body-limit <bytes>', 'largest request body; beyond it 413 (default 8 MiB)', num('--body-limit'))
+    .option('--threads <n>', 'native threads per call (default: all cores, shared out among --workers)', num('--threads'))
+    .option('--candidate-cache <n>', 'candidate projection cache entries per head (default with --items: sized for the catalogue; else 0)', num('--candidate-cache'))
+    .option('--no-watch', 'do not reload when the model file is replaced (SIGHUP still reloads)')
+    .option('--workers <n>', 'processes sharing the port (Node cluster), each with its own model and cores/n native threads (default 1)', num('--workers'))
+    .action(async (flags) => serveCommand(flags, io));
 
   cmd
     .command('build-native')

@@ -112,12 +112,14 @@ export const FILE_ORDER_STEP = 60;
 
 const FIXED_ROLES = ['user', 'item', 'category', 'shop', 'brand', 'type', 'time', 'day', 'month', 'offset', 'price', 'scene'];
 const ROLE_RE = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
-const NUMBER_RE = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+/** A decimal number as a log's numeric fields write it. */
+export const NUMBER_RE = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 
 /**
- * Parses a column mapping spec (`user=0,item=item_id,...`). Throws `DupnError('E_INPUT')` naming the bad pair.
+ * The `role=column` pairs of a column mapping spec (string or object), each role name and column checked, no
+ * role required: what {@link parseColumns} and the item catalogue's reader share. Throws `E_INPUT` naming the pair.
  */
-export function parseColumns(spec: string | ColumnMapping): ColumnMapping {
+export function parseColumnPairs(spec: string | ColumnMapping): ColumnMapping {
   const out: ColumnMapping = {};
   const pairs: [string, unknown][] =
     typeof spec === 'string'
@@ -143,6 +145,14 @@ export function parseColumns(spec: string | ColumnMapping): ColumnMapping {
     }
     out[role] = col;
   }
+  return out;
+}
+
+/**
+ * Parses a column mapping spec (`user=0,item=item_id,...`). Throws `DupnError('E_INPUT')` naming the bad pair.
+ */
+export function parseColumns(spec: string | ColumnMapping): ColumnMapping {
+  const out = parseColumnPairs(spec);
   if (out['user'] === undefined) throw new DupnError('E_INPUT', 'columns.user: missing (the user id column)', { path: 'columns.user' });
   if (out['item'] === undefined) throw new DupnError('E_INPUT', 'columns.item: missing (the item id column)', { path: 'columns.item' });
   if (out['time'] !== undefined && out['day'] !== undefined) {
@@ -264,7 +274,8 @@ interface Plan {
   label: Record<string, string>;
 }
 
-function resolveIndex(mapping: ColumnMapping, headerFields: string[] | undefined, file: string): Record<string, number> {
+/** Column index of each role, header names looked up (exactly, then ignoring case); throws `E_INPUT` naming the role. */
+export function resolveIndex(mapping: ColumnMapping, headerFields: string[] | undefined, file: string): Record<string, number> {
   const index: Record<string, number> = {};
   for (const [role, col] of Object.entries(mapping)) {
     if (typeof col === 'number') {

@@ -1,0 +1,355 @@
+/**
+ * The item catalogue (issue 13, item 2): item attributes (category, shop, brand, price, extra item fields)
+ * read once from CSV/TSV or JSON Lines, so that a request can name its candidates by item id alone.
+ *
+ * Columns are mapped as the log readers map them (lib/data/csv-log.ts): `role=column` pairs, a column a
+ * 0-based index or a header name (`item=item_id,category=cat_id,price=3`). Roles: `item` (required), `category`,
+ * `shop`, `brand`, `price` (a number ≥ 0, hashed as the log reader reads it), and any other name is an extra item
+ * field (as `seller=3` in a log). The behaviour roles of a log (`user`, `type`, `time`, `day`, `month`, `offset`,
+ * `scene`) are refused. Without a mapping a CSV/TSV file needs a header, and each of its columns is the role of
+ * its name. A JSON Lines file holds one object per line; a mapping there maps roles to keys (names only).
+ *
+ * The file is untrusted: the first problem stops the read with `E_INPUT` naming the file, the line and the
+ * field (`items.csv:7: column 3 "price" (price): must be a number >= 0, got "abc"`); an unreadable file is `E_IO`.
+ * An item id seen twice is refused (naming both lines).
+ */
+import { DupnError, describe } from '../errors';
+import { CandidateInput } from '../model/features';
+import { ResolvedConfig, TaskConfig, denseCount } from '../network/config';
+import { ColumnMapping, NUMBER_RE, delimiterFor, parseColumnPairs, resolveIndex, splitFields } from '../data/csv-log';
+import { readLineBatches } from '../data/lines';
+
+/** Options of {@link ItemCatalogue.load}. */
+export interface CatalogueReadOptions {
+  /** `csv` (CSV/TSV) or `jsonl`; default `jsonl` for `.jsonl`/`.ndjson` (optionally `.gz`), else `csv`. */
+  format?: 'csv' | 'jsonl';
+  /** Column mapping (see the module comment); default: a CSV header's names, a JSON object's keys. */
+  columns?: string | ColumnMapping;
+  /** CSV field delimiter; default tab for `.tsv`/`.tab`, else comma. */
+  delimiter?: string;
+  /** Whether a CSV file's first line is a header (default: true unless every mapped column is an index). */
+  header?: boolean;
+  /** Most items accepted (default 10,000,000): a larger file is refused. */
+  maxItems?: number;
+}
+
+/** One catalogue item: its id and attributes, in the form a candidate takes. */
+export type CatalogueItem = CandidateInput & { item: string };
+
+/** Counters of a {@link ItemCatalogue}. */
+export interface CatalogueStats {
+  /** Items in the catalogue. */
+  items: number;
+  /** Candidates named by id and found. */
+  found: number;
+  /** Candidates named by id and not found (scored with the empty-attribute row). */
+  unknown: number;
+}
+
+/** What {@link ItemCatalogue.resolve} returns. */
+export interface ResolvedCandidates {
+  /** The candidates as the model takes them, in request order. */
+  candidates: CandidateInput[];
+  /** Per candidate, its item id (a string given, or an object's `item`; undefined when it has none). */
+  ids: (string | undefined)[];
+  /** Ids given that the catalogue does not hold. */
+  unknown: number;
+}
+
+const BEHAVIOUR_ROLES = new Set(['user', 'type', 'time', 'day', 'month', 'offset', 'scene']);
+const MAX_LINE_CHARS = 1 << 20;
+const DEFAULT_MAX_ITEMS = 10_000_000;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function fail(where: string, problem: string): never {
+  throw new DupnError('E_INPUT', `${where}: ${problem}`, { path: where });
+}
+
+/** The role mapping checked for a catalogue: `item` present, no behaviour role. */
+function catalogueColumns(spec: string | ColumnMapping): ColumnMapping {
+  const mapping = parseColumnPairs(spec);
+  for (const role of Object.keys(mapping)) {
+    if (BEHAVIOUR_ROLES.has(role)) {
+      fail(`columns.${role}`, 'is a behaviour column of a log, not an item attribute (roles: item, category, shop, brand, price, or an extra item field)');
+    }
+  }
+  if (mapping['item'] === undefined) fail('columns.item', 'missing (the item id column)');
+  return mapping;
+}
+
+/**
+ * One attribute value from a file: a categorical string, or the price as a number ≥ 0; undefined when empty
+ * (missing). Returns a string problem for a bad value.
+ */
+function attribute(role: string, raw: unknown): string | number | undefined | { problem: string } {
+  if (raw === undefined || raw === null) return undefined;
+  if (role === 'price') {
+    const n = typeof raw === 'number' ? raw : typeof raw === 'string' && NUMBER_RE.test(raw.trim()) ? Number(raw.trim()) : typeof raw === 'string' && raw.trim() === '' ? undefined : NaN;
+    if (n === undefined) return undefined;
+    if (!Number.isFinite(n) || n < 0) return { problem: `must be a number >= 0, got ${describe(raw)}` };
+    return n;
+  }
+  if (typeof raw === 'number') {
+    if (!Number.isFinite(raw)) return { problem: `must be a finite number or a string, got ${describe(raw)}` };
+    return String(raw);
+  }
+  if (typeof raw !== 'string') return { problem: `must be a string or a number, got ${describe(raw)}` };
+  const v = raw.trim();
+  return v.length === 0 ? undefined : v;
+}
+
+/**
+ * Item attributes by item id: requests name candidates by id, and {@link resolve} turns the ids into the
+ * candidate objects the model scores. Unknown ids get the empty-attribute row (the id alone, every other
+ * field missing, as a log row without those columns) and are counted.
+ */
+export class ItemCatalogue {
+  private readonly items = new Map<string, CatalogueItem>();
+  /** The attribute names present in the catalogue (roles), `item` first. */
+  readonly fields: readonly string[];
+  private found = 0;
+  private unknownCount = 0;
+  /** Per dense width, the items with that many zero dense features (rank heads with dense inputs). */
+  private readonly withDense = new Map<number, Map<string, CandidateInput>>();
+
+  private constructor(items: Map<string, CatalogueItem>, fields: string[]) {
+    this.items = items;
+    this.fields = fields;
+  }
+
+  /** Reads a catalogue file (see the module comment). Rejects with `E_INPUT` naming the line and field, or `E_IO`. */
+  static async load(path: string, options: CatalogueReadOptions = {}): Promise<ItemCatalogue> {
+    const o: unknown = options;
+    if (!isObject(o)) fail('options', `must be an object, got ${describe(o)}`);
+    const maxItems = options.maxItems ?? DEFAULT_MAX_ITEMS;
+    if (!Number.isInteger(maxItems) || maxItems < 1) fail('options.maxItems', `must be an integer >= 1, got ${describe(maxItems)}`);
+    const format = options.format ?? (/\.(jsonl|ndjson)(\.gz)?$/i.test(path) ? 'jsonl' : 'csv');
+    if (format !== 'csv' && format !== 'jsonl') fail('options.format', `must be "csv" or "jsonl", got ${describe(format)}`);
+    const mapping = options.columns === undefined ? undefined : catalogueColumns(options.columns);
+    const items = new Map<string, CatalogueItem>();
+    const lineOf = new Map<string, number>();
+    const fields = new Set<string>(['item']);
+    const add = (line: number, item: CatalogueItem): void => {
+      const seen = lineOf.get(item.item);
+      if (seen !== undefined) fail(`${path}:${line}`, `item ${describe(item.item)} was already given on line ${seen}`);
+      if (items.size >= maxItems) fail(`${path}:${line}`, `more than maxItems = ${maxItems} items`);
+      items.set(item.item, item);
+      lineOf.set(item.item, line);
+      for (const k of Object.keys(item)) fields.add(k);
+    };
+    if (format === 'jsonl') await readJsonl(path, mapping, add);
+    else await readCsv(path, mapping, options, add);
+    lineOf.clear();
+    return new ItemCatalogue(items, [...fields]);
+  }
+
+  /** A catalogue from items in memory (ids must be unique non-empty strings). Throws `E_INPUT` naming the entry. */
+  static fromItems(items: Iterable<CatalogueItem>): ItemCatalogue {
+    const map = new Map<string, CatalogueItem>();
+    const fields = new Set<string>(['item']);
+    let i = 0;
+    for (const item of items) {
+      const path = `items[${i++}]`;
+      const raw: unknown = item;
+      if (!isObject(raw)) fail(path, `must be an object, got ${describe(raw)}`);
+      if (typeof item.item !== 'string' || item.item.length === 0) fail(`${path}.item`, `must be a non-empty string, got ${describe(item.item)}`);
+      if (map.has(item.item)) fail(`${path}.item`, `${describe(item.item)} is given twice`);
+      const own: CatalogueItem = { item: item.item };
+      for (const [k, v] of Object.entries(item)) {
+        if (k === 'item' || v === undefined) continue;
+        if (k === 'dense') fail(`${path}.dense`, 'dense features come with a request, not from the catalogue');
+        const a = attribute(k, v);
+        if (typeof a === 'object') fail(`${path}.${k}`, a.problem);
+        if (a !== undefined) own[k] = a;
+        fields.add(k);
+      }
+      map.set(own.item, Object.freeze(own) as CatalogueItem);
+    }
+    return new ItemCatalogue(map, [...fields]);
+  }
+
+  /** Number of items. */
+  get size(): number {
+    return this.items.size;
+  }
+
+  /** The item of id `id`, or undefined. */
+  get(id: string): CatalogueItem | undefined {
+    return this.items.get(id);
+  }
+
+  /** Whether the catalogue holds `id`. */
+  has(id: string): boolean {
+    return this.items.has(id);
+  }
+
+  /** Counters since the catalogue was made. */
+  get stats(): CatalogueStats {
+    return { items: this.items.size, found: this.found, unknown: this.unknownCount };
+  }
+
+  /**
+   * The item fields of `config` that this catalogue does not give (they hash as missing for every catalogue
+   * item): what a server warns about when it attaches a catalogue to a model.
+   */
+  missingFields(config: ResolvedConfig): string[] {
+    return config.itemFields.map((f) => f.name).filter((n) => !this.fields.includes(n));
+  }
+
+  /**
+   * Request candidates (ids or candidate objects) as the model takes them: an id becomes its catalogue item
+   * (unknown: `{ item: id }`, counted), an object is used as given. `dense` > 0: catalogue items and unknown
+   * ids carry that many zero dense features (the rank heads' inputs a log does not have either). Throws
+   * `E_INPUT` naming `path[i]` for an entry that is neither.
+   */
+  resolve(candidates: readonly unknown[], dense = 0, path = 'candidates'): ResolvedCandidates {
+    if (!Array.isArray(candidates)) fail(path, `must be an array, got ${describe(candidates)}`);
+    const view = dense > 0 ? this.denseView(dense) : this.items;
+    const out: CandidateInput[] = new Array(candidates.length);
+    const ids: (string | undefined)[] = new Array(candidates.length);
+    let unknown = 0;
+    for (let i = 0; i < candidates.length; i++) {
+      const c: unknown = candidates[i];
+      if (typeof c === 'string') {
+        const hit = view.get(c);
+        ids[i] = c;
+        if (hit !== undefined) out[i] = hit;
+        else {
+          unknown++;
+          out[i] = dense > 0 ? { item: c, dense: new Float32Array(dense) } : { item: c };
+        }
+      } else if (isObject(c)) {
+        out[i] = c as CandidateInput;
+        const id = c['item'];
+        ids[i] = typeof id === 'string' ? id : typeof id === 'number' ? String(id) : undefined;
+      } else {
+        fail(`${path}[${i}]`, `must be an item id (string) or a candidate object, got ${describe(c)}`);
+      }
+    }
+    this.unknownCount += unknown;
+    this.found += candidates.length - unknown;
+    return { candidates: out, ids, unknown };
+  }
+
+  private denseView(width: number): Map<string, CandidateInput> {
+    let view = this.withDense.get(width);
+    if (view === undefined) {
+      const zeros = Object.freeze(new Array<number>(width).fill(0));
+      view = new Map([...this.items].map(([id, item]) => [id, Object.freeze({ ...item, dense: zeros })]));
+      this.withDense.set(width, view);
+    }
+    return view;
+  }
+}
+
+/**
+ * The dense width a catalogue candidate needs for `tasks` of `config` (default: every non-multiclass head):
+ * the `denseFeatures` of their rank heads when they agree, else 0 (a retrieval head computes its own).
+ */
+export function catalogueDense(config: ResolvedConfig, tasks?: readonly string[]): number {
+  const picked: TaskConfig[] = config.tasks.filter((t) => t.kind === 'rank' && (tasks === undefined || tasks.includes(t.name)));
+  const widths = new Set(picked.map((t) => denseCount(t)).filter((d) => d > 0));
+  return widths.size === 1 ? [...widths][0] : 0;
+}
+
+/**
+ * The default size of the model's candidate projection cache for a catalogue of `items` items: the next power
+ * of two ≥ items (a direct-mapped cache: room keeps collisions rare), at least 1024, at most 2^20 entries per head.
+ */
+export function candidateCacheFor(items: number): number {
+  if (items <= 0) return 0;
+  let n = 1024;
+  while (n < items && n < 1 << 20) n *= 2;
+  return n;
+}
+
+/** Calls `fn` with each non-blank line of a catalogue file, its number and `file:line`; an over-long line is refused. */
+async function eachLine(path: string, fn: (text: string, line: number, where: string) => void): Promise<void> {
+  for await (const batch of readLineBatches(path, MAX_LINE_CHARS)) {
+    batch.lines.forEach((text, k) => {
+      const line = batch.first + k;
+      const where = `${path}:${line}`;
+      if (text === null) fail(where, `line longer than ${MAX_LINE_CHARS} characters`);
+      if (text.trim().length > 0) fn(text, line, where);
+    });
+  }
+}
+
+async function readJsonl(path: string, mapping: ColumnMapping | undefined, add: (line: number, item: CatalogueItem) => void): Promise<void> {
+  if (mapping !== undefined) {
+    for (const [role, col] of Object.entries(mapping)) {
+      if (typeof col === 'number') fail(`columns.${role}`, `a JSON Lines catalogue maps roles to keys, not column indices (got ${col})`);
+    }
+  }
+  const roles: [string, string][] | undefined = mapping === undefined ? undefined : Object.entries(mapping).map(([r, c]) => [r, String(c)]);
+  await eachLine(path, (text, line, where) => {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (e) {
+      fail(where, `not valid JSON (${(e as Error).message})`);
+    }
+    if (!isObject(value)) fail(where, `must be a JSON object, got ${describe(value)}`);
+    const pairs: [string, string][] = roles ?? Object.keys(value).map((key) => [key, key]);
+    const item: Partial<CatalogueItem> = {};
+    for (const [role, key] of pairs) {
+      if (roles === undefined && BEHAVIOUR_ROLES.has(role)) fail(`${where}: ${role}`, 'is a behaviour field, not an item attribute');
+      if (role === 'dense') fail(`${where}: dense`, 'dense features come with a request, not from the catalogue');
+      const a = attribute(role, value[key]);
+      if (typeof a === 'object') fail(`${where}: ${key}`, a.problem);
+      if (a !== undefined) item[role] = a;
+    }
+    if (typeof item.item !== 'string') fail(`${where}: ${roles === undefined ? 'item' : String(mapping?.['item'])}`, 'missing or empty item id');
+    add(line, Object.freeze(item) as CatalogueItem);
+  });
+}
+
+async function readCsv(path: string, mapping: ColumnMapping | undefined, options: CatalogueReadOptions, add: (line: number, item: CatalogueItem) => void): Promise<void> {
+  const delimiter = options.delimiter ?? delimiterFor(path);
+  if (typeof delimiter !== 'string' || delimiter.length === 0 || delimiter.includes('"') || delimiter.includes('\n')) {
+    fail('options.delimiter', `must be a non-empty string without quotes or line breaks, got ${describe(delimiter)}`);
+  }
+  const header = options.header ?? (mapping === undefined || Object.values(mapping).some((c) => typeof c === 'string'));
+  if (mapping === undefined && !header) fail('columns', 'a catalogue without a header needs a column mapping (e.g. item=0,category=1,price=2)');
+  let plan: { index: [string, number][]; labels: string[]; count: number } | undefined;
+  const makePlan = (names: string[] | undefined): void => {
+    let m = mapping;
+    if (m === undefined) {
+      const spec: ColumnMapping = {};
+      (names as string[]).forEach((n, i) => {
+        if (n.length > 0) spec[n] = i;
+      });
+      try {
+        m = catalogueColumns(spec);
+      } catch (e) {
+        fail(`${path}:1`, `header: ${(e as Error).message}`);
+      }
+    }
+    const index = resolveIndex(m, names, path);
+    const entries = Object.entries(index);
+    const labels = entries.map(([role, at]) => (names !== undefined ? `column ${at + 1} "${names[at]}" (${role})` : `column ${at + 1} (${role})`));
+    const count = names !== undefined ? names.length : -(Math.max(...entries.map(([, at]) => at)) + 1);
+    plan = { index: entries, labels, count };
+  };
+  if (!header) makePlan(undefined);
+  await eachLine(path, (text, line, where) => {
+    const fields = splitFields(text, delimiter);
+    if (typeof fields === 'string') fail(where, fields);
+    if (plan === undefined) return makePlan(fields.map((f) => f.trim()));
+    const p = plan;
+    if (p.count > 0 ? fields.length !== p.count : fields.length < -p.count) {
+      fail(where, `expected ${p.count > 0 ? '' : 'at least '}${Math.abs(p.count)} columns, got ${fields.length}`);
+    }
+    const item: Partial<CatalogueItem> = {};
+    p.index.forEach(([role, at], j) => {
+      const a = attribute(role, fields[at]);
+      if (typeof a === 'object') fail(`${where}: ${p.labels[j]}`, a.problem);
+      if (a !== undefined) item[role] = a;
+    });
+    if (typeof item.item !== 'string') fail(`${where}: ${p.labels[p.index.findIndex(([r]) => r === 'item')]}`, 'empty item id');
+    add(line, Object.freeze(item) as CatalogueItem);
+  });
+}
