@@ -6,7 +6,8 @@
  *   4. save the model and load it back as a serving model,
  *   5. score 1,000 candidates on every head for a few users, and show which past behaviours the
  *      attention picked,
- *   6. serve: concurrent requests (encode + score) in-process, with throughput and latency.
+ *   6. serve: the model behind `dupn serve`'s HTTP server with the candidates as its item catalogue, concurrent
+ *      POST /v1/rank requests over loopback, with throughput, latency and the batcher's mean batch size.
  * Sizes: DUPN_DEMO_USERS (training users, default 60,000), DUPN_DEMO_EPOCHS (default 1).
  * One pass over many users rather than several over few: id embeddings over-fit within a few epochs
  * (docs/training.md).
@@ -14,7 +15,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Model, deriveDims, resolveConfig } from '../lib';
+import { ItemCatalogue, Model, createServer, deriveDims, resolveConfig } from '../lib';
 import { progressSink } from '../lib/cli/progress';
 import { synthesize, synthesizeWithOracle } from '../lib/data/synthetic';
 import { evaluate, formatReport, modelScorer, oracleScorer, popularityScorer } from '../lib/eval/evaluate';
@@ -104,9 +105,15 @@ async function main(): Promise<void> {
     }
   }
 
+  // The same model behind `dupn serve`'s HTTP server (createServer), with the pool as its item catalogue so a
+  // request names candidates by id; 8 clients keep requests in flight and the batcher groups them.
+  const catalogue = ItemCatalogue.fromItems(new Map(pool.map((c) => [String(c.item), { ...c, item: String(c.item) }])).values());
+  const ids = [...new Set(pool.map((c) => String(c.item)))];
+  const server = await createServer({ model: file, catalogue, watch: false });
+  const base = await server.listen(0);
   const requests = 400;
   const clients = 8;
-  console.log(`6. serving: ${clients} concurrent clients, ${requests} requests, each encode one user + score 1,000 candidates on 3 heads`);
+  console.log(`6. serving over HTTP (${base}, model ${server.host.version}): ${clients} concurrent clients, ${requests} POST /v1/rank, each one user + ${ids.length} catalogue ids on every head`);
   const lat: number[] = [];
   let next = 0;
   t0 = process.hrtime.bigint();
@@ -115,14 +122,18 @@ async function main(): Promise<void> {
       while (next < requests) {
         const ex = valid[next++ % valid.length];
         const r0 = process.hrtime.bigint();
-        const U = await model.encode([ex.user]);
-        await model.scoreAll(U, candidates);
+        const r = await fetch(`${base}/v1/rank`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: ex.user, candidates: ids, k: 5 }) });
+        if (r.status !== 200) throw new Error(`POST /v1/rank: ${r.status} ${await r.text()}`);
+        await r.json();
         lat.push(ms(r0));
       }
     }),
   );
   const total = ms(t0);
-  console.log(`   ${((requests / total) * 1000).toFixed(0)} requests/s; latency p50 ${percentile(lat, 0.5).toFixed(2)} ms, p99 ${percentile(lat, 0.99).toFixed(2)} ms`);
+  const metrics = await (await fetch(`${base}/metrics`)).text();
+  const metric = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
+  console.log(`   ${((requests / total) * 1000).toFixed(0)} requests/s; latency p50 ${percentile(lat, 0.5).toFixed(2)} ms, p99 ${percentile(lat, 0.99).toFixed(2)} ms; ${(metric('dupn_batch_users_sum') / metric('dupn_batch_users_count')).toFixed(1)} users per batch on average (GET /metrics)`);
+  await server.close();
   model.dispose();
   fs.rmSync(dir, { recursive: true });
   console.log('done');

@@ -266,3 +266,9 @@ t.test('day 2: same universe and users, history continues, tastes drift', async 
   const far = overlap(d0, cats(40));
   t.ok(far < near, `interests drift (Jaccard of acted-on categories: next day ${near.toFixed(2)}, 40 days on ${far.toFixed(2)})`);
 });
+
+t.test('price oracle: a class holding all the mass stays a probability (the demo world where it summed to 1 + 2 ulp)', async (t) => {
+  const over: number[] = [];
+  for (const r of synthesizeWithOracle({ config, seed: 2, universeSeed: 1, users: 2000, firstUser: 3000 })) for (const p of r.oracle.ppp) if (!(p >= 0 && p <= 1)) over.push(p);
+  t.same(over, [], 'every ppp oracle probability in [0, 1]');
+});

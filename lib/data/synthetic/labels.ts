@@ -116,6 +116,8 @@ class NextPurchase {
     const { items, p } = this.dist;
     const out = new Float64Array(classes);
     for (let k = 0; k < items.length; k++) out[Math.floor((this.ctx.world.itemPrice[items[k]] * classes) / this.ctx.priceLevels)] += p[k];
+    // A class holding every item's share sums to 1 plus an ulp or two, which the evaluator refuses.
+    for (let c = 0; c < classes; c++) out[c] = Math.min(out[c], 1);
     return out;
   }
 
