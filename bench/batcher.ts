@@ -6,27 +6,14 @@
  */
 import { Batcher, BatchInfo } from '../lib/serve/batcher';
 import { Model } from '../lib/model/model';
-import { UserInput } from '../lib/model/features';
 import { resolveConfig } from '../lib/network/config';
-import { mulberry32, randomTensors } from '../lib/reference/random-model';
+import { randomTensors } from '../lib/reference/random-model';
 import { machineLine, median } from './machine';
+import { benchUsers } from './users';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
-function users(n: number, length: number, seed: number): UserInput[] {
-  const rand = mulberry32(seed);
-  const types = ['pv', 'pv', 'pv', 'fav', 'cart', 'buy'];
-  return Array.from({ length: n }, () => {
-    let time = 1_700_000_000;
-    const behaviors = Array.from({ length }, () => {
-      time += Math.floor(rand() * 3600);
-      return { item: `i${Math.floor(rand() * 1e6)}`, category: Math.floor(rand() * 5000), shop: `s${Math.floor(rand() * 1e5)}`, brand: `b${Math.floor(rand() * 1e4)}`, type: types[Math.floor(rand() * types.length)], time, scene: rand() < 0.5 ? 'search' : 'recommend' };
-    });
-    return { behaviors, query: rand() < 0.3 ? 'red running shoes' : undefined };
-  });
 }
 
 /** Users/s of one round of `run`, which encodes `count` users. */
@@ -43,7 +30,7 @@ async function main(): Promise<void> {
   const maxBatch = arg('max-batch', 64);
   const config = resolveConfig({});
   const model = Model.fromTensors(config, randomTensors(config, 1, 0.2), { threads });
-  const list = users(callers, 50, 7);
+  const list = benchUsers(callers, 50, 7);
   const sizes: number[] = [];
   const batcher = new Batcher({ model, maxBatch, maxQueue: Math.max(4096, callers), onBatch: (b: BatchInfo) => sizes.push(b.users) });
   console.log(`bench/batcher · ${machineLine()}`);

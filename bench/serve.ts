@@ -1,0 +1,204 @@
+/**
+ * bench/serve — `dupn serve` against what a Node engineer builds today, fastify around onnxruntime-node (one
+ * session run per request, no batching; the same feature code and catalogue, lib's onnxruntime backend on the
+ * same model exported to ONNX), on one paper-size model file, the same requests and the same HTTP client, in
+ * one run. Each server runs in its own process; this process is the load generator (closed loop: n connections,
+ * each sending its next request when the last is answered, for `--seconds` per level after a warm-up).
+ * Workload (issue 13): one user with a real-length history (bench/lengths.ts; `--data` a Taobao CSV) plus 500
+ * candidate ids from a 100,000-item catalogue, scored on ctr and l2r, top 50 returned. Reported per server and
+ * connection count: requests/s, p50/p99/p99.9, server CPU per request; then the most requests/s at p99 ≤ 25 ms,
+ * and RSS. Servers: dupn serve (batcher), dupn serve with --max-batch 1 (unbatched), dupn serve --workers 2, peer.
+ *
+ *   npm run bench:serve [-- --seconds 5 --levels 1,2,4,8,16,32,64 --data ../shared/data/taobao-userbehavior]
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import Fastify from 'fastify';
+import { Model } from '../lib/model/model';
+import { UserInput } from '../lib/model/features';
+import { resolveConfig } from '../lib/network/config';
+import { randomTensors } from '../lib/reference/random-model';
+import { ItemCatalogue } from '../lib/serve/catalogue';
+import { createServer } from '../lib/serve/server';
+import { lengthSource } from './lengths';
+import { machineLine } from './machine';
+import { benchCandidates, benchUsers } from './users';
+
+function option(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+}
+
+const TOP = 50;
+
+/** The peer: fastify with the model on onnxruntime-node and the same catalogue; one encode and one scoring per request. */
+async function peerServer(file: string, items: string, threads: number): Promise<string> {
+  const model = await Model.load(file, { backend: 'onnxruntime', threads });
+  const catalogue = await ItemCatalogue.load(items);
+  const app = Fastify({ bodyLimit: 8 << 20 });
+  app.post('/v1/rank', async (request) => {
+    const { user, candidates, tasks, k } = request.body as { user: UserInput; candidates: string[]; tasks: string[]; k: number };
+    const resolved = catalogue.resolve(candidates);
+    const scores = await model.scoreAll(await model.encode([user]), resolved.candidates, { user, tasks });
+    const first = scores[tasks[0]];
+    const order = Array.from(first.keys()).sort((a, b) => first[b] - first[a]).slice(0, k);
+    return {
+      scores: Object.fromEntries(Object.entries(scores).map(([name, v]) => [name, Array.from(v)])),
+      top: order.map((i) => ({ item: candidates[i], index: i, score: first[i] })),
+    };
+  });
+  return app.listen({ port: 0, host: '127.0.0.1' });
+}
+
+/** A server as a child process; resolves to its address. */
+async function start(args: string[]): Promise<{ child: ChildProcess; base: string }> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+  const base = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /(http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m !== null) resolve(m[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`server exited ${code} before listening`)));
+  });
+  return { child, base };
+}
+
+/** A process and its children (a cluster's workers). */
+function family(pid: number): number[] {
+  try {
+    return [pid, ...fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)];
+  } catch {
+    return [pid];
+  }
+}
+
+/** Resident set size in MiB of each process of the family. */
+function rssMiB(pid: number): number[] {
+  return family(pid).map((p) => Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? NaN) / 1024);
+}
+
+/** CPU seconds (user + system) used so far by the family. */
+function cpuSeconds(pid: number): number {
+  const tick = 100; // USER_HZ on Linux
+  return family(pid).reduce((sum, p) => {
+    const fields = fs.readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+    return sum + (Number(fields[11]) + Number(fields[12])) / tick;
+  }, 0);
+}
+
+interface Level {
+  connections: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  failed: number;
+  cpuMsPerRequest: number;
+}
+
+/** Keeps `connections` POSTs in flight for `seconds`; bodies cycle through `bodies`. */
+async function load(base: string, pid: number, bodies: string[], connections: number, seconds: number): Promise<Level> {
+  const url = new URL('/v1/rank', base);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+  const lat: number[] = [];
+  let failed = 0;
+  let next = 0;
+  const post = (body: string): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  const cpu0 = cpuSeconds(pid);
+  const t0 = performance.now();
+  const until = t0 + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (performance.now() < until) {
+        const r0 = performance.now();
+        const status = await post(bodies[next++ % bodies.length]);
+        if (status !== 200) failed++;
+        lat.push(performance.now() - r0);
+      }
+    }),
+  );
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpu = cpuSeconds(pid) - cpu0;
+  agent.destroy();
+  lat.sort((a, b) => a - b);
+  const q = (p: number): number => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
+  return { connections, rps: lat.length / elapsed, p50: q(0.5), p99: q(0.99), p999: q(0.999), failed, cpuMsPerRequest: (1000 * cpu) / lat.length };
+}
+
+async function main(): Promise<void> {
+  const role = option('role', 'client');
+  const threads = Number(option('threads', String(os.availableParallelism())));
+  if (role === 'peer') {
+    console.log(await peerServer(option('model', ''), option('items', ''), threads));
+    return;
+  }
+  const seconds = Number(option('seconds', '5'));
+  const levels = option('levels', '1,2,4,8,16,32,64').split(',').map(Number);
+  const source = lengthSource(option('data', '') || undefined);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dupn-bench-serve-'));
+  const file = path.join(dir, 'model.safetensors');
+  const items = path.join(dir, 'items.csv');
+  const config = resolveConfig({});
+  const model = Model.fromTensors(config, randomTensors(config, 1, 0.2), { threads: 1 });
+  await model.save(file);
+  model.dispose();
+  const catalogue = benchCandidates(100_000, 8).map((c, k) => ({ ...c, item: `i${k * 10}` })); // unique ids
+  fs.writeFileSync(items, `item,category,shop,brand\n${catalogue.map((c) => `${c.item},${c.category},${c.shop},${c.brand}`).join('\n')}\n`);
+  const users = benchUsers(512, source.sample(512, 3, config.maxSeqLen), 7);
+  const pick = (u: number): string[] => Array.from({ length: 500 }, (_, j) => catalogue[(u * 7919 + j * 104_729) % catalogue.length].item as string);
+  const bodies = users.map((user, u) => JSON.stringify({ user, candidates: pick(u), tasks: ['ctr', 'l2r'], k: TOP }));
+  const cli = path.join(__dirname, '..', 'lib', 'cli', 'main.js');
+  const serve = [cli, 'serve', '--model', file, '--items', items, '--port', '0', '--no-watch', '--timeout-ms', '10000'];
+  const servers: { name: string; args: string[] }[] = [
+    { name: `dupn serve (${threads} threads)`, args: [...serve, '--threads', String(threads)] },
+    { name: 'dupn serve --max-batch 1 (unbatched)', args: [...serve, '--threads', String(threads), '--max-batch', '1', '--max-users', '1'] },
+    { name: 'dupn serve --workers 2 (1 thread each)', args: [...serve, '--workers', '2'] },
+    { name: `peer: fastify + onnxruntime-node (${threads} threads)`, args: [__filename, '--role', 'peer', '--model', file, '--items', items, '--threads', String(threads)] },
+  ];
+  console.log(`bench/serve · ${machineLine()}`);
+  console.log(`paper-size model (${(fs.statSync(file).size / 2 ** 20).toFixed(0)} MiB file, random weights); one user per request (lengths: ${source.describe}) + 500 ids of a 100,000-item catalogue, ctr and l2r, top ${TOP}; closed loop, ${seconds} s per level after a 2 s warm-up; the load generator shares the 2 cores\n`);
+  console.log('| server | connections | requests/s | p50 ms | p99 ms | p99.9 ms | server CPU ms/request | failed |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  const summary: { name: string; best: Level | undefined; at64: Level | undefined; rss: number[] }[] = [];
+  for (const s of servers) {
+    const { child, base } = await start(s.args);
+    await load(base, child.pid!, bodies, 8, 2);
+    const results: Level[] = [];
+    for (const n of levels) {
+      const r = await load(base, child.pid!, bodies, n, seconds);
+      results.push(r);
+      console.log(`| ${s.name} | ${n} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.p999.toFixed(1)} | ${r.cpuMsPerRequest.toFixed(2)} | ${r.failed} |`);
+    }
+    const within = results.filter((r) => r.p99 <= 25 && r.failed === 0);
+    summary.push({ name: s.name, best: within.sort((a, b) => b.rps - a.rps)[0], at64: results.find((r) => r.connections === 64), rss: rssMiB(child.pid!) });
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+  }
+  const peer = summary[summary.length - 1];
+  console.log('\n| server | most requests/s at p99 ≤ 25 ms (connections) | vs peer | requests/s at 64 connections | RSS MiB (per process) |');
+  console.log('|---|---:|---:|---:|---|');
+  for (const x of summary) {
+    const best = x.best === undefined ? 'none' : `${x.best.rps.toFixed(0)} (${x.best.connections})`;
+    const ratio = x.best !== undefined && peer.best !== undefined ? `${(x.best.rps / peer.best.rps).toFixed(2)}×` : '–';
+    console.log(`| ${x.name} | ${best} | ${ratio} | ${x.at64?.rps.toFixed(0) ?? '–'} | ${x.rss.map((v) => v.toFixed(0)).join(' + ')} |`);
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});
