@@ -55,7 +55,7 @@ async function peerServer(file: string, items: string, threads: number): Promise
 
 /** A server as a child process; resolves to its address. */
 async function start(args: string[]): Promise<{ child: ChildProcess; base: string }> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', process.env['BENCH_SERVER_STDERR'] ? 'inherit' : 'ignore'] });
   const base = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -138,6 +138,78 @@ async function load(base: string, pid: number, bodies: string[], connections: nu
   return { connections, rps: lat.length / elapsed, p50: q(0.5), p99: q(0.99), p999: q(0.999), failed, cpuMsPerRequest: (1000 * cpu) / lat.length };
 }
 
+/**
+ * `--soak n`: n requests at 64 connections against `dupn serve` while the model file is replaced `--reloads`
+ * times, every `--reload-ms` (write to a temporary name and rename, as `dupn train` does; the server watches the file), alternating two
+ * models; prints failed requests, the reloads the server counted, and RSS at every tenth of the run.
+ */
+async function soakRun(cli: string, file: string, items: string, bodies: string[], total: number, reloads: number, reloadMs: number, dir: string): Promise<void> {
+  const other = path.join(dir, 'other.safetensors');
+  const config = resolveConfig({});
+  const second = Model.fromTensors(config, randomTensors(config, 2, 0.2), { threads: 1 });
+  await second.save(other);
+  second.dispose();
+  const first = fs.readFileSync(file);
+  const alt = fs.readFileSync(other);
+  const { child, base } = await start([cli, 'serve', '--model', file, '--items', items, '--port', '0', '--timeout-ms', '10000']);
+  console.log(`bench/serve --soak · ${machineLine()}`);
+  console.log(`${total} requests (the workload above) at 64 connections, the model file replaced ${reloads} times under load\n`);
+  const url = new URL('/v1/rank', base);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  let sent = 0;
+  let done = 0;
+  let failed = 0;
+  let replaced = 0;
+  const rss: string[] = [];
+  const versions = new Set<string>();
+  const post = (body: string): Promise<{ status: number; text: string }> =>
+    new Promise((resolve, reject) => {
+      const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  // One replacement every reloadMs (longer than a load, check and warm-up of this model, so each is a reload
+  // of its own rather than coalesced with the next).
+  const timer = setInterval(() => {
+    if (replaced >= reloads) return;
+    replaced++;
+    const tmp = `${file}.tmp-${replaced}`;
+    fs.writeFileSync(tmp, replaced % 2 === 1 ? alt : first);
+    fs.renameSync(tmp, file);
+  }, reloadMs);
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (sent < total || replaced < reloads) {
+        const i = sent++;
+        try {
+          const r = await post(bodies[i % bodies.length]);
+          if (r.status !== 200) failed++;
+          else if (i % 97 === 0) versions.add((JSON.parse(r.text) as { model: { version: string } }).model.version);
+        } catch {
+          failed++;
+        }
+        if (++done % Math.max(1, Math.floor(total / 10)) === 0) rss.push(`${done}: ${rssMiB(child.pid!).map((v) => v.toFixed(0)).join('+')} MiB`);
+      }
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  clearInterval(timer);
+  await new Promise((r) => setTimeout(r, reloadMs));
+  const metrics = await (await fetch(`${base}/metrics`)).text();
+  const count = (result: string): string => new RegExp(`dupn_model_reloads_total\\{result="${result}"\\} (\\S+)`).exec(metrics)?.[1] ?? '?';
+  agent.destroy();
+  child.kill('SIGTERM');
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  console.log(`${done} requests in ${seconds.toFixed(0)} s (${(done / seconds).toFixed(0)}/s), failed ${failed}; file replaced ${replaced} times, reloads counted by the server: success ${count('success')}, failure ${count('failure')}; versions seen in answers: ${versions.size}; exit ${code}`);
+  console.log(`RSS: ${rss.join(', ')}`);
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
 async function main(): Promise<void> {
   const role = option('role', 'client');
   const threads = Number(option('threads', String(os.availableParallelism())));
@@ -161,6 +233,8 @@ async function main(): Promise<void> {
   const pick = (u: number): string[] => Array.from({ length: 500 }, (_, j) => catalogue[(u * 7919 + j * 104_729) % catalogue.length].item as string);
   const bodies = users.map((user, u) => JSON.stringify({ user, candidates: pick(u), tasks: ['ctr', 'l2r'], k: TOP }));
   const cli = path.join(__dirname, '..', 'lib', 'cli', 'main.js');
+  const soak = Number(option('soak', '0'));
+  if (soak > 0) return soakRun(cli, file, items, bodies, soak, Number(option('reloads', '100')), Number(option('reload-ms', '3000')), dir);
   const serve = [cli, 'serve', '--model', file, '--items', items, '--port', '0', '--no-watch', '--timeout-ms', '10000'];
   const servers: { name: string; args: string[] }[] = [
     { name: `dupn serve (${threads} threads)`, args: [...serve, '--threads', String(threads)] },
