@@ -56,7 +56,8 @@ async function serial(m: Model, r: BatchRequest): Promise<Float32Array | Scores>
   if (r.kind === 'encode') return m.encode(r.users, { now: r.now });
   if (r.kind === 'predict') return m.predict(r.task, r.users, { now: r.now });
   const u = await m.encode([r.user], { now: r.now });
-  return m.scoreAll(u, r.candidates, { tasks: r.tasks, user: r.user });
+  const c = r.candidates;
+  return m.scoreAll(u, typeof c === 'function' ? c(m, r.tasks, r.user) : c, { tasks: r.tasks, user: r.user });
 }
 
 /** Awaits every promise, then checks that each rejected with `code` naming `field`. */

@@ -71,6 +71,35 @@ t.test('ids resolve to the scores of the explicit candidates; unknown ids are co
   cached.dispose();
 });
 
+t.test('packer: catalogue rows hashed once per model score as the resolved candidates do, for every task set', async (t) => {
+  const items = Array.from({ length: 60 }, (_, i) => ({ item: `i${i}`, category: `c${i % 7}`, shop: `s${i % 5}`, ...(i % 4 === 0 ? {} : { brand: `b${i % 3}` }) }));
+  const catalogue = ItemCatalogue.fromItems(items);
+  const model = Model.fromTensors(config, randomTensors(config, 9), { threads: 1 });
+  const user = { behaviors: [{ item: 'i3', category: 'c3', shop: 's3', brand: 'b0', type: 'pv', time: 1000 }, { item: 'i8', type: 'buy', time: 2000 }], now: 3000 };
+  const U = await model.encode([user]);
+  const explicit = { item: 'x', category: 'c1', shop: 's2', brand: 'b0', dense: [0.5, -1, 2] };
+  const request: unknown[] = ['i1', 'nope', explicit, 'i7', 'i1', 'i59', 'i3', 'also-unknown'];
+  const before = catalogue.stats;
+  const { pack, ids, unknown } = catalogue.packer(request);
+  t.equal(unknown, 2);
+  t.same(ids, ['i1', 'nope', 'x', 'i7', 'i1', 'i59', 'i3', 'also-unknown']);
+  t.same(catalogue.stats, { items: 60, found: before.found + 6, unknown: before.unknown + 2 }, 'counted once, when the request comes');
+  for (const tasks of [['ctr', 'l2r'], ['ctr', 'spp', 'plain'], ['l2r'], ['plain'], ['ret'], ['ret1', 'ctr']]) {
+    const D = catalogueDense(config, tasks);
+    const resolved = request.map((c) => (typeof c === 'string' ? ({ ...(items.find((x) => x.item === c) ?? { item: c }), ...(D > 0 ? { dense: new Array<number>(D).fill(0) } : {}) }) : c));
+    const want = await model.scoreAll(U, resolved as never, { tasks, user });
+    const got = await model.scoreAll(U, pack(model, tasks, user), { tasks, user });
+    for (const task of tasks) t.same(Array.from(got[task]), Array.from(want[task]), `${tasks.join('+')}: ${task} bit-identical`);
+  }
+  t.equal(catalogue.prepare(model.config), catalogue.prepare(model.config), 'hashed once per config');
+  // Errors name the candidate's own place in the request, as model.packCandidates would.
+  const bad = catalogue.packer(['i1', 'nope', { item: 'y' }, 'i2']);
+  throwsCode(t, () => bad.pack(model, ['l2r'], user), 'E_INPUT', 'candidates[2].dense');
+  throwsCode(t, () => bad.pack(model, ['nosuch'], user), 'E_TASK', 'task');
+  throwsCode(t, () => catalogue.packer(['i1', 4]), 'E_INPUT', 'candidates[1]');
+  model.dispose();
+});
+
 t.test('bad files are refused naming the line and the field', async (t) => {
   await rejectsCode(t, () => ItemCatalogue.load(file('p.csv', 'item,price\ni1,3\ni2,abc\n')), 'E_INPUT', 'p.csv:3: column 2 "price" (price)');
   await rejectsCode(t, () => ItemCatalogue.load(file('neg.csv', 'item,price\ni1,-1\n')), 'E_INPUT', 'neg.csv:2');

@@ -74,9 +74,16 @@ export interface PredictRequest extends UsersRequestOptions {
 export interface RankRequest extends RankRequestOptions {
   kind: 'rank';
   user: UserInput;
-  /** Candidate objects, or columns packed by `model.packCandidates` (packed for the model that serves). */
-  candidates: CandidateInput[] | CandidateColumns;
+  /**
+   * Candidate objects, columns packed by `model.packCandidates` (packed for the model that serves), or a
+   * packer called with the model the request is prepared for (an item catalogue's pre-hashed rows: see
+   * `ItemCatalogue.packer`), which must return what `model.packCandidates(…, { tasks, user })` would.
+   */
+  candidates: CandidateInput[] | CandidateColumns | CandidatePacker;
 }
+
+/** Packs a rank request's candidates for `model` (see {@link RankRequest.candidates}). */
+export type CandidatePacker = (model: Model, tasks: string[] | undefined, user: UserInput) => CandidateColumns;
 
 /** Any request of a {@link Batcher}. */
 export type BatchRequest = EncodeRequest | PredictRequest | RankRequest;
@@ -443,7 +450,7 @@ export class Batcher {
     if (r.kind === 'rank') {
       if (r.key !== undefined && typeof r.key !== 'string') inputError('options.key', `must be a string, got ${describe(r.key)}`);
       const c: unknown = r.candidates;
-      if (!Array.isArray(c) && !(isObject(c) && c['items'] instanceof Int32Array)) inputError('candidates', `must be an array of candidates or CandidateColumns, got ${describe(c)}`);
+      if (!Array.isArray(c) && typeof c !== 'function' && !(isObject(c) && c['items'] instanceof Int32Array)) inputError('candidates', `must be an array of candidates, CandidateColumns or a packer, got ${describe(c)}`);
       return [r.user];
     }
     if (r.kind === 'predict' && typeof r.task !== 'string') inputError('task', `must be a string, got ${describe(r.task)}`);
@@ -475,7 +482,8 @@ export class Batcher {
     hits.forEach((h, i) => h === undefined && miss.push(i));
     const prepared: Prepared = { model, hits, miss, cols: null, rows: [] };
     if (r.kind === 'rank') {
-      prepared.candidates = Array.isArray(r.candidates) ? model.packCandidates(r.candidates, { tasks: r.tasks, user: r.user }) : r.candidates;
+      const c = r.candidates;
+      prepared.candidates = Array.isArray(c) ? model.packCandidates(c, { tasks: r.tasks, user: r.user }) : typeof c === 'function' ? c(model, r.tasks, r.user) : c;
     }
     return prepared;
   }

@@ -14,8 +14,10 @@
  * An item id seen twice is refused (naming both lines).
  */
 import { DupnError, describe } from '../errors';
-import { CandidateInput } from '../model/features';
-import { ResolvedConfig, TaskConfig, denseCount } from '../network/config';
+import { CandidateInput, UserInput, packCandidates } from '../model/features';
+import { CandidateColumns } from '../model/columns';
+import { Model } from '../model/model';
+import { BinaryTask, ResolvedConfig, TaskConfig, denseCount } from '../network/config';
 import { ColumnMapping, NUMBER_RE, delimiterFor, parseColumnPairs, resolveIndex, splitFields } from '../data/csv-log';
 import { readLineBatches } from '../data/lines';
 
@@ -114,6 +116,8 @@ export class ItemCatalogue {
   private unknownCount = 0;
   /** Per dense width, the items with that many zero dense features (rank heads with dense inputs). */
   private readonly withDense = new Map<number, Map<string, CandidateInput>>();
+  /** Per model config, every item's fields hashed once: row i of `items` ([N × F]) is item `ids[i]`. */
+  private readonly hashed = new WeakMap<ResolvedConfig, { row: Map<string, number>; items: Int32Array }>();
 
   private constructor(items: Map<string, CatalogueItem>, fields: string[]) {
     this.items = items;
@@ -232,6 +236,93 @@ export class ItemCatalogue {
     this.unknownCount += unknown;
     this.found += candidates.length - unknown;
     return { candidates: out, ids, unknown };
+  }
+
+  /**
+   * Request candidates as {@link resolve} takes them, checked and counted now, packed later for whichever model
+   * the request is computed on (a batcher's {@link CandidatePacker}): catalogue ids from rows hashed once per
+   * model config ({@link prepare}), the rest (unknown ids, explicit candidates) by `model.packCandidates`. The
+   * columns equal `model.packCandidates(resolve(candidates, catalogueDense(config, tasks)).candidates, { tasks,
+   * user })` on every field the tasks target. Tasks with a retrieval head take that path whole (its history
+   * features depend on the user).
+   */
+  packer(candidates: readonly unknown[], path = 'candidates'): { ids: (string | undefined)[]; unknown: number; pack: (model: Model, tasks: string[] | undefined, user: UserInput) => CandidateColumns } {
+    if (!Array.isArray(candidates)) fail(path, `must be an array, got ${describe(candidates)}`);
+    const ids: (string | undefined)[] = new Array(candidates.length);
+    let unknown = 0;
+    for (let i = 0; i < candidates.length; i++) {
+      const c: unknown = candidates[i];
+      if (typeof c === 'string') {
+        ids[i] = c;
+        if (!this.items.has(c)) unknown++;
+      } else if (isObject(c)) {
+        const id = c['item'];
+        ids[i] = typeof id === 'string' ? id : typeof id === 'number' ? String(id) : undefined;
+      } else {
+        fail(`${path}[${i}]`, `must be an item id (string) or a candidate object, got ${describe(c)}`);
+      }
+    }
+    this.unknownCount += unknown;
+    this.found += candidates.length - unknown;
+    const pack = (model: Model, tasks: string[] | undefined, user: UserInput): CandidateColumns => {
+      const config = model.config;
+      const D = catalogueDense(config, tasks);
+      const objects = (): CandidateInput[] => this.objects(candidates, D);
+      const chosen = config.tasks.filter((t) => t.kind !== 'multiclass' && (tasks === undefined || tasks.includes(t.name)));
+      if (chosen.some((t) => t.kind === 'retrieval')) return model.packCandidates(objects(), { tasks, user });
+      const { row, items: table } = this.prepare(config);
+      const C = candidates.length;
+      const F = config.itemFields.length;
+      const others: number[] = [];
+      for (let i = 0; i < C; i++) if (typeof candidates[i] !== 'string' || !row.has(candidates[i] as string)) others.push(i);
+      const all = objects();
+      let packed: CandidateColumns;
+      try {
+        // Also checks the tasks (names, kinds, dense widths) as model.packCandidates does, with or without others.
+        packed = model.packCandidates(others.map((i) => all[i]), { tasks, user });
+      } catch (e) {
+        // Packed alone, a bad candidate's error would name its place among the others: this names its own.
+        model.packCandidates(all, { tasks, user });
+        throw e;
+      }
+      const items = new Int32Array(C * F);
+      const dense = new Float32Array(C * D);
+      let k = 0;
+      for (let i = 0; i < C; i++) {
+        if (k < others.length && others[k] === i) {
+          items.set(packed.items.subarray(k * F, (k + 1) * F), i * F);
+          if (D > 0) dense.set(packed.dense.subarray(k * D, (k + 1) * D), i * D);
+          k++;
+        } else {
+          const r = row.get(candidates[i] as string)!;
+          items.set(table.subarray(r * F, (r + 1) * F), i * F);
+        }
+      }
+      return { items, dense };
+    };
+    return { ids, unknown, pack };
+  }
+
+  /**
+   * Hashes every item's fields for `config` once (a server calls it when it loads a model, so the first request
+   * does not pay for it); later calls with the same config return the same rows.
+   */
+  prepare(config: ResolvedConfig): { row: Map<string, number>; items: Int32Array } {
+    let h = this.hashed.get(config);
+    if (h === undefined) {
+      const list = [...this.items.values()];
+      // A binary head that targets every item field: packCandidates then hashes them all, as for any head.
+      const every: BinaryTask = { name: 'catalogue', kind: 'binary', target: config.itemFields.map((f) => f.name), layers: [] };
+      h = { row: new Map(list.map((item, i) => [item.item, i])), items: packCandidates(config, every, list).items };
+      this.hashed.set(config, h);
+    }
+    return h;
+  }
+
+  /** The candidate objects of `candidates` (ids resolved; unknown ones `{ item: id }`), not counted. */
+  private objects(candidates: readonly unknown[], dense: number): CandidateInput[] {
+    const view = dense > 0 ? this.denseView(dense) : this.items;
+    return candidates.map((c) => (typeof c === 'string' ? (view.get(c) ?? (dense > 0 ? { item: c, dense: new Float32Array(dense) } : { item: c })) : (c as CandidateInput)));
   }
 
   private denseView(width: number): Map<string, CandidateInput> {

@@ -116,17 +116,20 @@ export class ModelHost {
   private watcher: fs.FSWatcher | null = null;
   private debounce: NodeJS.Timeout | null = null;
   private readonly listeners: ((r: ReloadResult) => void)[] = [];
+  private readonly catalogue: ItemCatalogue | undefined;
 
   constructor(options: ModelHostOptions) {
     this.path = nodePath.resolve(options.path);
     const size = options.catalogue === undefined ? 0 : candidateCacheFor(options.catalogue.size);
     this.options = { candidateCache: size, ...options.modelOptions };
     this.log = options.log ?? (() => undefined);
+    this.catalogue = options.catalogue;
   }
 
   /** Loads the first model (rejects if it cannot be loaded). */
   async start(): Promise<Model> {
     this.current = await loadVersioned(this.path, this.options);
+    this.catalogue?.prepare(this.current.model.config);
     this.versions.set(this.current.model, this.current.version);
     return this.current.model;
   }
@@ -194,6 +197,8 @@ export class ModelHost {
       this.log(`reload failed, model ${previous} keeps serving: ${error.code}: ${error.message}`);
       return report({ swapped: false, version: previous, error });
     }
+    // The catalogue's rows hashed for the new model before it takes traffic.
+    this.catalogue?.prepare(next.model.config);
     if (this.current === null) {
       next.model.dispose();
       return report({ swapped: false, version: previous, error: new DupnError('E_DISPOSED', 'the model host closed during the reload') });

@@ -12,7 +12,7 @@ import { DupnError, DupnErrorCode, describe, inputError, isErrorCode } from '../
 import { ModelOptions } from '../model/model';
 import { CandidateInput, UserInput } from '../model/features';
 import { Batcher, BatchKind, Scores } from './batcher';
-import { ItemCatalogue, catalogueDense } from './catalogue';
+import { ItemCatalogue } from './catalogue';
 import { Registry } from 'prom-client';
 import { ServeMetrics } from './metrics';
 import { ModelHost, ReloadResult } from './model-host';
@@ -285,10 +285,10 @@ export const dupnRoutes: FastifyPluginAsync<DupnRoutesOptions> = async (app, opt
 
   app.post<{ Body: RankBody }>('/v1/rank', { schema: schemas.rank }, async (request, reply) => {
     const b = request.body;
-    const model = batcher.model;
-    const { candidates, ids, unknown } = empty.resolve(b.candidates, catalogueDense(model.config, b.tasks), 'body.candidates');
+    // Catalogue items are hashed once per model (ItemCatalogue.packer), not per request.
+    const { pack, ids, unknown } = empty.packer(b.candidates, 'body.candidates');
     if (unknown > 0) metrics?.unknownItems.inc(unknown);
-    const served = await batcher.submit({ kind: 'rank', user: b.user, candidates, tasks: b.tasks, now: b.now, key: b.key, signal: gone(reply) });
+    const served = await batcher.submit({ kind: 'rank', user: b.user, candidates: pack, tasks: b.tasks, now: b.now, key: b.key, signal: gone(reply) });
     queued('rank', served.queueMs);
     const scores: Record<string, number[]> = {};
     const value: Scores = served.value;
