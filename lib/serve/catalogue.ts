@@ -210,32 +210,8 @@ export class ItemCatalogue {
    * `E_INPUT` naming `path[i]` for an entry that is neither.
    */
   resolve(candidates: readonly unknown[], dense = 0, path = 'candidates'): ResolvedCandidates {
-    if (!Array.isArray(candidates)) fail(path, `must be an array, got ${describe(candidates)}`);
-    const view = dense > 0 ? this.denseView(dense) : this.items;
-    const out: CandidateInput[] = new Array(candidates.length);
-    const ids: (string | undefined)[] = new Array(candidates.length);
-    let unknown = 0;
-    for (let i = 0; i < candidates.length; i++) {
-      const c: unknown = candidates[i];
-      if (typeof c === 'string') {
-        const hit = view.get(c);
-        ids[i] = c;
-        if (hit !== undefined) out[i] = hit;
-        else {
-          unknown++;
-          out[i] = dense > 0 ? { item: c, dense: new Float32Array(dense) } : { item: c };
-        }
-      } else if (isObject(c)) {
-        out[i] = c as CandidateInput;
-        const id = c['item'];
-        ids[i] = typeof id === 'string' ? id : typeof id === 'number' ? String(id) : undefined;
-      } else {
-        fail(`${path}[${i}]`, `must be an item id (string) or a candidate object, got ${describe(c)}`);
-      }
-    }
-    this.unknownCount += unknown;
-    this.found += candidates.length - unknown;
-    return { candidates: out, ids, unknown };
+    const { ids, unknown } = this.check(candidates, path);
+    return { candidates: this.objects(candidates, dense), ids, unknown };
   }
 
   /**
@@ -247,23 +223,7 @@ export class ItemCatalogue {
    * features depend on the user).
    */
   packer(candidates: readonly unknown[], path = 'candidates'): { ids: (string | undefined)[]; unknown: number; pack: (model: Model, tasks: string[] | undefined, user: UserInput) => CandidateColumns } {
-    if (!Array.isArray(candidates)) fail(path, `must be an array, got ${describe(candidates)}`);
-    const ids: (string | undefined)[] = new Array(candidates.length);
-    let unknown = 0;
-    for (let i = 0; i < candidates.length; i++) {
-      const c: unknown = candidates[i];
-      if (typeof c === 'string') {
-        ids[i] = c;
-        if (!this.items.has(c)) unknown++;
-      } else if (isObject(c)) {
-        const id = c['item'];
-        ids[i] = typeof id === 'string' ? id : typeof id === 'number' ? String(id) : undefined;
-      } else {
-        fail(`${path}[${i}]`, `must be an item id (string) or a candidate object, got ${describe(c)}`);
-      }
-    }
-    this.unknownCount += unknown;
-    this.found += candidates.length - unknown;
+    const { ids, unknown } = this.check(candidates, path);
     const pack = (model: Model, tasks: string[] | undefined, user: UserInput): CandidateColumns => {
       const config = model.config;
       const D = catalogueDense(config, tasks);
@@ -317,6 +277,28 @@ export class ItemCatalogue {
       this.hashed.set(config, h);
     }
     return h;
+  }
+
+  /** The id of each request candidate and how many ids the catalogue lacks (counted); `E_INPUT` for a bad entry. */
+  private check(candidates: readonly unknown[], path: string): { ids: (string | undefined)[]; unknown: number } {
+    if (!Array.isArray(candidates)) fail(path, `must be an array, got ${describe(candidates)}`);
+    const ids: (string | undefined)[] = new Array(candidates.length);
+    let unknown = 0;
+    for (let i = 0; i < candidates.length; i++) {
+      const c: unknown = candidates[i];
+      if (typeof c === 'string') {
+        ids[i] = c;
+        if (!this.items.has(c)) unknown++;
+      } else if (isObject(c)) {
+        const id = c['item'];
+        ids[i] = typeof id === 'string' ? id : typeof id === 'number' ? String(id) : undefined;
+      } else {
+        fail(`${path}[${i}]`, `must be an item id (string) or a candidate object, got ${describe(c)}`);
+      }
+    }
+    this.unknownCount += unknown;
+    this.found += candidates.length - unknown;
+    return { ids, unknown };
   }
 
   /** The candidate objects of `candidates` (ids resolved; unknown ones `{ item: id }`), not counted. */
