@@ -77,9 +77,16 @@ function family(pid: number): number[] {
   }
 }
 
-/** Resident set size in MiB of each process of the family. */
-function rssMiB(pid: number): number[] {
-  return family(pid).map((p) => Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? NaN) / 1024);
+/**
+ * Memory of each process of the family, `RSS (private)` in MiB: private pages are what another worker adds; the
+ * rest is shared (the memory-mapped model file, Node's binary).
+ */
+function rssMiB(pid: number): string[] {
+  return family(pid).map((p) => {
+    const text = fs.readFileSync(`/proc/${p}/smaps_rollup`, 'utf8');
+    const kb = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
+    return `${(kb('Rss') / 1024).toFixed(0)} (${((kb('Private_Clean') + kb('Private_Dirty')) / 1024).toFixed(0)})`;
+  });
 }
 
 /** CPU seconds (user + system) used so far by the family. */
@@ -193,7 +200,7 @@ async function soakRun(cli: string, file: string, items: string, bodies: string[
         } catch {
           failed++;
         }
-        if (++done % Math.max(1, Math.floor(total / 10)) === 0) rss.push(`${done}: ${rssMiB(child.pid!).map((v) => v.toFixed(0)).join('+')} MiB`);
+        if (++done % Math.max(1, Math.floor(total / 10)) === 0) rss.push(`${done}: ${rssMiB(child.pid!).join(' + ')} MiB`);
       }
     }),
   );
@@ -246,7 +253,7 @@ async function main(): Promise<void> {
   console.log(`paper-size model (${(fs.statSync(file).size / 2 ** 20).toFixed(0)} MiB file, random weights); one user per request (lengths: ${source.describe}) + 500 ids of a 100,000-item catalogue, ctr and l2r, top ${TOP}; closed loop, ${seconds} s per level after a 2 s warm-up; the load generator shares the 2 cores\n`);
   console.log('| server | connections | requests/s | p50 ms | p99 ms | p99.9 ms | server CPU ms/request | failed |');
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
-  const summary: { name: string; best: Level | undefined; at64: Level | undefined; rss: number[] }[] = [];
+  const summary: { name: string; best: Level | undefined; at64: Level | undefined; rss: string[] }[] = [];
   for (const s of servers) {
     const { child, base } = await start(s.args);
     await load(base, child.pid!, bodies, 8, 2);
@@ -262,12 +269,12 @@ async function main(): Promise<void> {
     await new Promise((resolve) => child.once('exit', resolve));
   }
   const peer = summary[summary.length - 1];
-  console.log('\n| server | most requests/s at p99 ≤ 25 ms (connections) | vs peer | requests/s at 64 connections | RSS MiB (per process) |');
+  console.log('\n| server | most requests/s at p99 ≤ 25 ms (connections) | vs peer | requests/s at 64 connections | RSS (private) MiB per process |');
   console.log('|---|---:|---:|---:|---|');
   for (const x of summary) {
     const best = x.best === undefined ? 'none' : `${x.best.rps.toFixed(0)} (${x.best.connections})`;
     const ratio = x.best !== undefined && peer.best !== undefined ? `${(x.best.rps / peer.best.rps).toFixed(2)}×` : '–';
-    console.log(`| ${x.name} | ${best} | ${ratio} | ${x.at64?.rps.toFixed(0) ?? '–'} | ${x.rss.map((v) => v.toFixed(0)).join(' + ')} |`);
+    console.log(`| ${x.name} | ${best} | ${ratio} | ${x.at64?.rps.toFixed(0) ?? '–'} | ${x.rss.join(' + ')} |`);
   }
   fs.rmSync(dir, { recursive: true, force: true });
 }
