@@ -270,9 +270,22 @@ t.test('dupn train reads a Tmall-like and a session log with flags only, and rep
   const sizedOut = path.join(dir, 'sized.safetensors');
   const sized = cli(['train', '--data', byUser, '--out', sizedOut, '--no-progress', '--no-next-item', '--max-steps', '2']);
   t.equal(sized.status, 0, sized.stderr);
-  t.match(sized.stderr, /tables sized from the data .*item: 60 ids → 512 buckets; category: 7 ids → 64 buckets/);
+  t.match(sized.stderr, /tables sized from the data .*item: 60 ids → 512 buckets × 16 \(\d+\.\d rows per id, under 64\); category: 7 ids → 64 buckets/);
   const bytes = fs.statSync(sizedOut).size;
   t.ok(bytes < 16 * 2 ** 20, `the model file is ${(bytes / 2 ** 20).toFixed(1)} MiB`);
+  const sizedModel = await Model.load(sizedOut);
+  t.same(sizedModel.config.itemFields.map((f) => f.dim), [16, 16, 8, 8], 'a sparse log: the item table 16 wide, the others as the paper');
+  sizedModel.dispose();
+  // A dense log (every item in 70 rows) keeps the paper's 32.
+  const dense: string[] = [];
+  for (let r = 0; r < 140; r++) dense.push(`u${r % 20},it${r % 2},c${r % 2},pv,${1_700_000_000 + r * 60}`);
+  const denseOut = path.join(dir, 'dense.safetensors');
+  const wide = cli(['train', '--data', file('dense.csv', dense), '--out', denseOut, '--no-progress', '--no-next-item', '--max-steps', '1']);
+  t.equal(wide.status, 0, wide.stderr);
+  t.match(wide.stderr, /item: 2 ids → 64 buckets; /);
+  const wideModel = await Model.load(denseOut);
+  t.equal(wideModel.config.itemFields[0].dim, 32, 'a dense log: the item table keeps 32');
+  wideModel.dispose();
 
   const loo = cli(['train', '--data', byUser, '--out', sizedOut, '--no-progress', '--split', 'leave-one-out', '--max-steps', '2']);
   t.equal(loo.status, 0, loo.stderr);

@@ -4,10 +4,20 @@
  * log of a few thousand items. Each item field gets the next power of two at or above 8 × its distinct values
  * (so about 6% of ids share a bucket with another), at least 64 and at most the default; a log has no query
  * text, so the query table keeps one bucket. A settings file that sets `itemFields` or `query` decides itself.
+ *
+ * The item id table is also made narrower (16 wide instead of the paper's 32) when the log has fewer than
+ * {@link SPARSE_ROWS_PER_ITEM} rows per distinct item: an id seen a dozen times cannot fill 32 dimensions, and
+ * on Amazon Beauty (16 rows per item) 16 wide beat 32 on every metric over two seeds each (docs/real-data.md);
+ * denser logs keep the paper's width, which no log here could test.
  */
 import { DupnConfig, ResolvedConfig, resolveConfig } from '../network/config';
 import { ReadExamplesOptions, readRows } from '../data';
 import { fieldOf } from '../data/example-builder';
+
+/** Below this many log rows per distinct item id, the item table is {@link SPARSE_ITEM_DIM} wide. */
+export const SPARSE_ROWS_PER_ITEM = 64;
+/** The item embedding width for sparse logs. */
+export const SPARSE_ITEM_DIM = 16;
 
 export interface SizedTables {
   config: DupnConfig;
@@ -20,7 +30,9 @@ export interface SizedTables {
 export async function sizeTablesFromData(path: string, model: DupnConfig, data: ReadExamplesOptions): Promise<SizedTables> {
   const base: ResolvedConfig = resolveConfig(model);
   const distinct = new Map<string, Set<string>>(base.itemFields.map((f) => [f.name, new Set<string>()]));
+  let rows = 0;
   for await (const batch of readRows(path, { ...data, config: base })) {
+    rows += batch.length;
     for (const row of batch) {
       for (const [name, seen] of distinct) {
         const v = fieldOf(row, name);
@@ -36,6 +48,10 @@ export async function sizeTablesFromData(path: string, model: DupnConfig, data: 
       let buckets = 64;
       while (buckets < 8 * n && buckets < f.buckets) buckets *= 2;
       buckets = Math.min(buckets, f.buckets);
+      if (f.name === 'item' && n > 0 && rows / n < SPARSE_ROWS_PER_ITEM && f.dim > SPARSE_ITEM_DIM) {
+        notes.push(`${f.name}: ${n} ids → ${buckets} buckets × ${SPARSE_ITEM_DIM} (${(rows / n).toFixed(1)} rows per id, under ${SPARSE_ROWS_PER_ITEM})`);
+        return { name: f.name, buckets, dim: SPARSE_ITEM_DIM };
+      }
       notes.push(`${f.name}: ${n} ids → ${buckets} buckets`);
       return { name: f.name, buckets, dim: f.dim };
     });
