@@ -333,6 +333,16 @@ t.test('dupn serve --workers 2: both workers answer on one port, /metrics sums t
   await t.rejects(fetch(`${base}/healthz`), 'no longer listening');
 });
 
+t.test('dupn serve --workers 2 with a model that cannot load: the error once per worker, exit 1, no hang', async (t) => {
+  const child = spawn(process.execPath, [CLI, 'serve', '--model', path.join(dir, 'missing.safetensors'), '--port', '0', '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  t.equal(code, 1, err);
+  t.match(err, /E_IO: cannot read .*missing\.safetensors/);
+  t.match(err, /a serving worker exited before it listened/);
+});
+
 t.test('embedded: the plugin in your own fastify app, the batcher behind node:http', async (t) => {
   const { fastifyApp, httpServer } = await import('../examples/serve-embedded');
   const { Batcher } = await import('../lib');

@@ -54,6 +54,17 @@ export async function serveCommand(flags: ServeFlags, io: Output): Promise<void>
       log: (line) => io.err(`dupn serve: ${line}`),
     });
   }
+  if (!worker) return serveOne(flags, io, false);
+  try {
+    return await serveOne(flags, io, true);
+  } finally {
+    // A worker's IPC channel to the primary would keep it alive after draining, or after failing to start.
+    if (process.connected) process.disconnect();
+  }
+}
+
+/** One server process: the only one, or a worker of {@link runPrimary}. */
+async function serveOne(flags: ServeFlags, io: Output, worker: boolean): Promise<void> {
   const log = worker ? (line: string): void => io.err(`dupn serve[${process.pid}]: ${line}`) : (line: string): void => io.err(`dupn serve: ${line}`);
   const threads = worker ? Number(process.env['DUPN_SERVE_THREADS']) : integer('--threads', flags.threads, 1);
   let catalogue: ItemCatalogue | undefined;
@@ -115,6 +126,4 @@ export async function serveCommand(flags: ServeFlags, io: Output): Promise<void>
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
   });
-  // A worker's IPC channel to the primary would keep it alive after draining.
-  if (worker) process.disconnect?.();
 }
