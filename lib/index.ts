@@ -38,6 +38,7 @@ export type {
   BatchKind,
   BatchRequest,
   BatchValue,
+  CandidatePacker,
   DropCode,
   DropInfo,
   EncodeRequest,
