@@ -227,36 +227,40 @@ export class ItemCatalogue {
     const pack = (model: Model, tasks: string[] | undefined, user: UserInput): CandidateColumns => {
       const config = model.config;
       const D = catalogueDense(config, tasks);
-      const objects = (): CandidateInput[] => this.objects(candidates, D);
       const chosen = config.tasks.filter((t) => t.kind !== 'multiclass' && (tasks === undefined || tasks.includes(t.name)));
-      if (chosen.some((t) => t.kind === 'retrieval')) return model.packCandidates(objects(), { tasks, user });
+      if (chosen.some((t) => t.kind === 'retrieval')) return model.packCandidates(this.objects(candidates, D), { tasks, user });
       const { row, items: table } = this.prepare(config);
       const C = candidates.length;
       const F = config.itemFields.length;
-      const others: number[] = [];
-      for (let i = 0; i < C; i++) if (typeof candidates[i] !== 'string' || !row.has(candidates[i] as string)) others.push(i);
-      const all = objects();
+      // One lookup per candidate: its catalogue row, or -1 for the others (packed below, in request order).
+      const rows = new Int32Array(C);
+      const others: unknown[] = [];
+      for (let i = 0; i < C; i++) {
+        const c = candidates[i];
+        const r = typeof c === 'string' ? row.get(c) : undefined;
+        rows[i] = r ?? -1;
+        if (r === undefined) others.push(c);
+      }
       let packed: CandidateColumns;
       try {
         // Also checks the tasks (names, kinds, dense widths) as model.packCandidates does, with or without others.
-        packed = model.packCandidates(others.map((i) => all[i]), { tasks, user });
+        packed = model.packCandidates(this.objects(others, D), { tasks, user });
       } catch (e) {
         // Packed alone, a bad candidate's error would name its place among the others: this names its own.
-        model.packCandidates(all, { tasks, user });
+        model.packCandidates(this.objects(candidates, D), { tasks, user });
         throw e;
       }
       const items = new Int32Array(C * F);
       const dense = new Float32Array(C * D);
-      let k = 0;
-      for (let i = 0; i < C; i++) {
-        if (k < others.length && others[k] === i) {
-          items.set(packed.items.subarray(k * F, (k + 1) * F), i * F);
-          if (D > 0) dense.set(packed.dense.subarray(k * D, (k + 1) * D), i * D);
-          k++;
-        } else {
-          const r = row.get(candidates[i] as string)!;
+      for (let i = 0, k = 0; i < C; i++) {
+        const r = rows[i];
+        if (r >= 0) {
           items.set(table.subarray(r * F, (r + 1) * F), i * F);
+          continue;
         }
+        items.set(packed.items.subarray(k * F, (k + 1) * F), i * F);
+        if (D > 0) dense.set(packed.dense.subarray(k * D, (k + 1) * D), i * D);
+        k++;
       }
       return { items, dense };
     };
