@@ -1,0 +1,38 @@
+"""Loading and saving whole dupn models (docs/format.md, `__metadata__`)."""
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import torch
+
+from .config import ConfigError, tensor_specs
+from .network import DupnNet
+from .safetensors_io import ModelFileError, read_safetensors, write_safetensors
+
+
+def load_model(path: str, dtype: torch.dtype = torch.float32) -> DupnNet:
+    """A dupn model file (or the model part of a training checkpoint) as a DupnNet."""
+    tensors, meta = read_safetensors(path)
+    if meta.get("format") not in ("dupn", "dupn-checkpoint"):
+        raise ModelFileError(f"{path}: __metadata__.format is {meta.get('format')!r}, expected \"dupn\"")
+    try:
+        config = json.loads(meta["config"])
+    except (KeyError, json.JSONDecodeError) as e:
+        raise ModelFileError(f"{path}: __metadata__.config is missing or not JSON ({e})") from None
+    specs = tensor_specs(config)
+    try:
+        return DupnNet(config, {k: v for k, v in tensors.items() if k in specs}, dtype=dtype)
+    except ConfigError as e:
+        raise ModelFileError(f"{path}: {e}") from None
+
+
+def save_model(net: DupnNet, path: str, extra_metadata: Optional[dict] = None) -> None:
+    """Writes `net` as a dupn model file (atomically), loadable by `Model.load` and `dupn serve`."""
+    tensors = net.tensors()
+    for name, t in tensors.items():
+        if not torch.isfinite(t).all():
+            raise ValueError(f'tensor "{name}" holds NaN or Infinity: not written')
+    meta = {"format": "dupn", "format_version": "1", "config": json.dumps(net.config, separators=(",", ":"))}
+    meta.update(extra_metadata or {})
+    write_safetensors(path, tensors, meta)
