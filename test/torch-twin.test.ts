@@ -3,7 +3,7 @@
 // 1 and maxSeqLen in ragged batches), files round-tripping bit-identical, and a torch-trained model serving in
 // dupn with torch's outputs. Needs a Python with torch: .ci/run installs Debian's python3-torch and sets
 // DUPN_REQUIRE_TORCH=1, so there a missing torch fails instead of skipping.
-import t from 'tap';
+import t, { Test } from 'tap';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -80,7 +80,7 @@ if (found.python === null && process.env.DUPN_REQUIRE_TORCH === '1') {
   }
 
   /** Compares dupn's outputs for case `c` with model `model` against torch's. */
-  function compare(tt: typeof t, c: Case, model: Model, out: TorchOut, label: string): void {
+  function compare(tt: Test, c: Case, model: Model, out: TorchOut, label: string): void {
     const N = c.lengths.reduce((a, b) => a + b, 0);
     const attention = new Float32Array(N);
     const U = model.encodeColumnsSync(c.cols, { attention });
@@ -194,7 +194,7 @@ if (found.python === null && process.env.DUPN_REQUIRE_TORCH === '1') {
     writeFileSync(bad, bytes.subarray(0, bytes.length - 5));
     const r = runPython(python, ['-m', 'dupn_torch', 'copy', '--model', bad, '--out', path.join(dir, 'x.safetensors')], { allowFail: true });
     tt.not(r.status, 0, 'non-zero exit');
-    tt.match(r.stderr, /ModelFileError: .*data_offsets .* do not hold shape|header length/, r.stderr.split('\n').pop());
+    tt.match(r.stderr, /ModelFileError: .*data_offsets .* do not hold shape|header length/, r.stderr.split('\n').pop() ?? '');
   });
 
   t.teardown(() => cases.forEach((c) => c.model.dispose()));
