@@ -13,16 +13,11 @@ import { UserColumns } from '../lib/model/columns';
 import { randomCandidateColumns, randomTensors, randomUserColumns, withPrior } from '../lib/reference/random-model';
 import { allFinite, relError } from './support/compare';
 import { lengthsFor, noPropertiesConfig, oddConfig, oddVariants } from './support/configs';
-import { findTorchPython, runPython } from './support/python';
+import { runPython, torchForTest } from './support/python';
 
 const TOL = 1e-5;
-const found = findTorchPython();
-if (found.python === null && process.env.DUPN_REQUIRE_TORCH === '1') {
-  t.fail(`DUPN_REQUIRE_TORCH=1 but ${found.reason}`);
-  t.end();
-} else if (found.python === null) {
-  t.plan(0, `skipped: ${found.reason}`);
-} else {
+const found = torchForTest(t);
+if (found !== null) {
   const python = found.python;
   const dir = mkdtempSync(path.join(tmpdir(), 'dupn-twin-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));

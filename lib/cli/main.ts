@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `dupn` command line: synth, train, eval, serve, export-onnx and build-native. Every failure prints one line naming the
+ * The `dupn` command line: synth, train, shards, eval, serve, export-onnx and build-native. Every failure prints one line naming the
  * error code and the problem and exits with status 1 (2 for a usage error).
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -10,6 +10,7 @@ import { packageVersion } from '../native/addon';
 import { buildNativeCommand } from './build-native';
 import { evalCommand } from './eval';
 import { serveCommand } from './serve';
+import { shardsCommand } from './shards';
 import { list, numberFlag } from './settings';
 import { synthCommand } from './synth';
 import { Output, trainCommand } from './train';
@@ -113,6 +114,27 @@ export function program(): Command {
     .option('--no-data-sized-tables', 'a new model on a log: keep the paper-size tables instead of sizing them from the distinct ids')
     .option('--no-next-item', 'skip the next-item table (full catalogue and sampled) after training a log');
   dataOptions(train).action(async (flags) => trainCommand(flags, io));
+
+  const shards = cmd
+    .command('shards')
+    .description('pack the training batches dupn train would use into shard files for another trainer (python3 -m dupn_torch train; docs/scale-out.md)')
+    .requiredOption('--data <path>', 'training data: Taobao UserBehavior CSV, CSV/TSV with --columns, or .jsonl')
+    .requiredOption('--out <dir>', 'folder to write: index.json, shard-NNNNN.bin/.json, init.safetensors (the starting model)')
+    .option('--shards <n>', 'shard files, read by the ranks of a DDP job in turn (default 1)', num('--shards'))
+    .option('--valid <path>', 'validation data (left out of the shards)')
+    .option('--valid-from <unix>', 'split a log by time here instead of at its last day', num('--valid-from'))
+    .addOption(new Option('--split <how>', 'split of a log without --valid (the validation part is left out of the shards)').choices(['time', 'leave-one-out', 'user']))
+    .option('--config <file>', 'settings JSON: {"model": {...}, "train": {...}, "data": {...}}')
+    .option('--init <model>', 'start from this model file instead of new weights')
+    .option('--tasks <names>', 'heads with labels (comma-separated; default all)', list)
+    .option('--batch-size <n>', 'examples per batch (default 64)', num('--batch-size'))
+    .option('--seed <n>', 'seed of new weights', num('--seed'))
+    .option('--pairwise', 'mark rank heads for the pairwise loss')
+    .option('--successor-dropout <p>', 'share of examples whose successor features are zeroed (default 0.5)', num('--successor-dropout'))
+    .option('--successors <n>', 'successors kept per item for the retrieval head of a new model on a log (default 32)', num('--successors'))
+    .option('--shuffle <n>', 'pack each run of n examples in a seeded random order (default 4096; 0 keeps the file order)', num('--shuffle'))
+    .option('--no-data-sized-tables', 'a new model on a log: keep the paper-size tables');
+  dataOptions(shards).action(async (flags) => shardsCommand(flags, io));
 
   const evalCmd = cmd
     .command('eval')

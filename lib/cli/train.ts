@@ -202,7 +202,30 @@ async function splitLog(flags: TrainFlags, options: ReadExamplesOptions, config:
   };
 }
 
-export async function trainCommand(flags: TrainFlags, io: Output): Promise<void> {
+/** What {@link setUpTraining} prepares: the trainer (new, `--init` or resumed) and its data, split and counted. */
+export interface TrainingSetup {
+  trainer: Trainer;
+  /** Where a resumed run stands in the data. */
+  start?: DataPosition;
+  /** `--epochs` or the settings file's `train.epochs`, when given. */
+  fixedEpochs?: number;
+  checkpoint: string;
+  parts: Parts;
+  /** The training part; its first full pass prints the reader's report and refuses a file with no examples. */
+  trainData: AsyncIterable<TrainingExample>;
+  /** Whether a pass over {@link trainData} has ended (the reader's report is printed). */
+  firstPassDone: () => boolean;
+  /** The `--valid` file's source, for its report. */
+  validSource?: ExampleSource;
+  /** Sets every retrieval head's prior from the training part's counts (where the log was split here). */
+  setPriors: () => void;
+}
+
+/**
+ * `dupn train`'s preparation, shared with `dupn shards` (which packs the same batches for another trainer):
+ * the trainer, the split, the successor tables filled from the training part, and the prior setter.
+ */
+export async function setUpTraining(flags: TrainFlags, io: Output): Promise<TrainingSetup> {
   const settings = await readSettings(flags.config);
   const { options, epochs: fixedEpochs } = trainOptions(flags, settings);
   const checkpoint = flags.checkpoint ?? `${flags.out}.ckpt`;
@@ -252,7 +275,6 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
 
   const dataOptions: ReadExamplesOptions = { ...reader, config: trainer.config };
   let validSource: ExampleSource | undefined;
-  let baselineReports: Record<string, EvalReport> | undefined;
   let parts: Parts;
   if (flags.valid) {
     const source = readExamples(flags.data, dataOptions);
@@ -266,7 +288,7 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
     const source = readExamples(flags.data, dataOptions);
     parts = { source, train: source.examples, heldOut: '' };
   }
-  const { source, valid: validData, test: testData, stats } = parts;
+  const { source, stats } = parts;
   // The first pass shows what the reader made of the file; a file that gives nothing is refused before training.
   let firstPass = true;
   const counted = parts.train;
@@ -312,6 +334,13 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
       trainer.setPrior(t.name, counts);
     }
   };
+  return { trainer, start, fixedEpochs, checkpoint, parts, trainData, firstPassDone: () => !firstPass, validSource, setPriors };
+}
+
+export async function trainCommand(flags: TrainFlags, io: Output): Promise<void> {
+  const { trainer, start, fixedEpochs, checkpoint, parts, trainData, firstPassDone, validSource, setPriors } = await setUpTraining(flags, io);
+  const { source, valid: validData, test: testData, stats } = parts;
+  let baselineReports: Record<string, EvalReport> | undefined;
   // Early stopping: by default on a log split here (it has the baselines' counts and a validation part),
   // or whenever --patience is given; otherwise the given number of epochs (default 1).
   const retrieval = trainer.config.tasks.find((t) => t.kind === 'retrieval');
@@ -376,7 +405,7 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
     },
   });
   progress.stop();
-  if (firstPass) for (const line of formatDataReport(`${flags.data} (first pass, not read to the end)`, source.report())) io.err(line);
+  if (!firstPassDone()) for (const line of formatDataReport(`${flags.data} (first pass, not read to the end)`, source.report())) io.err(line);
   if (validSource) for (const line of formatDataReport(flags.valid!, validSource.report())) io.err(line);
   // Early stopping saved the best epoch's model as it went; a run that ended no epoch (--max-steps) saves where it is.
   const best = reports.at(-1)?.best;

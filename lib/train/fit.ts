@@ -131,8 +131,8 @@ export function isDataPosition(v: unknown): v is DataPosition {
   return typeof v === 'object' && v !== null && Number.isSafeInteger(p.epoch) && p.epoch >= 0 && Number.isSafeInteger(p.examples) && p.examples >= 0 && bestOk;
 }
 
-/** The stream in windows of `window` examples, each window in a seeded random order (Fisher–Yates). */
-async function* shuffled(
+/** The stream in windows of `window` examples, each window in a seeded random order (Fisher–Yates); `dupn shards` packs epoch 0's order. */
+export async function* shuffled(
   data: AsyncIterable<TrainingExample> | Iterable<TrainingExample>,
   window: number,
   epoch: number,

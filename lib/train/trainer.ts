@@ -12,7 +12,7 @@ import { initTensors } from '../network/init';
 import { Model, ModelOptions } from '../model/model';
 import { Moments, openCheckpoint, writeCheckpoint } from '../io/checkpoint';
 import { loadModelFile, saveModelFile } from '../io/model-file';
-import { NativeTrainer, fromNativeError, native } from '../native/addon';
+import { NativeTrainBatch, NativeTrainer, fromNativeError, native } from '../native/addon';
 import { nativeSpec } from '../native/spec';
 import { Tensors, elementCount, isEmbeddingTable, isStatistic, priorName, tensorSpecs } from '../network/tensors';
 import { SUCCESSOR_WINDOW, SuccessorTable, checkSuccessorTable } from '../model/successors';
@@ -143,19 +143,30 @@ export class Trainer {
     if (this.running) throw new DupnError('E_BUSY', `${what}: a step is running (await it first)`);
   }
 
-  /** One optimizer step on `examples` (a batch; any size ≥ 1). Rejects with E_INPUT naming a bad example. */
-  async step(examples: TrainingExample[]): Promise<StepReport> {
-    const h = this.live();
-    if (this.running) throw new DupnError('E_BUSY', 'step: the previous step has not finished (await it)');
+  /**
+   * `examples` packed as {@link step} packs them (users, labelled candidates with in-batch negatives, the
+   * retrieval heads' history features), without a step: what `dupn shards` writes for another trainer. Like a
+   * step, it records the examples' log Q in the prior tables.
+   */
+  packBatch(examples: TrainingExample[]): NativeTrainBatch {
+    this.live();
     if (!Array.isArray(examples) || examples.length === 0) inputError('examples', 'must be a non-empty array');
     const o = this.options;
-    const batch = packTrainBatch(
+    return packTrainBatch(
       this.config,
       examples,
       o.lambdas.map((lambda) => ({ lambda, pairwise: o.pairwise, successorDropout: o.successorDropout })),
       (task) => this.tensors.get(priorName(task)),
       (task) => this.successorTable(task),
     );
+  }
+
+  /** One optimizer step on `examples` (a batch; any size ≥ 1). Rejects with E_INPUT naming a bad example. */
+  async step(examples: TrainingExample[]): Promise<StepReport> {
+    const h = this.live();
+    if (this.running) throw new DupnError('E_BUSY', 'step: the previous step has not finished (await it)');
+    const o = this.options;
+    const batch = this.packBatch(examples);
     const step = this.stepCount + 1;
     const scale = learningRateAt(1, o, step);
     const report = new Float64Array(2 + 2 * this.config.tasks.length);

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import torch
@@ -57,11 +58,34 @@ def main(argv=None) -> int:
         .add_argument("--candidates", required=True, help='JSON { "items": [C × F ids], "dense": [C × D numbers] }')
     command("predict", "a multiclass head's probabilities", '{ "probabilities": [[K]…B] }', task=True)
 
+    tr = sub.add_parser("train", help="train on `dupn shards` output (one process, or DDP under torchrun)")
+    tr.add_argument("--shards", required=True, help="the folder `dupn shards --out` wrote")
+    tr.add_argument("--init", help="starting model (default: the shards' init.safetensors)")
+    tr.add_argument("--out", required=True, help="model file to write (.safetensors), by rank 0 after every epoch")
+    tr.add_argument("--epochs", type=int, default=1)
+    tr.add_argument("--lr", type=float, default=0.005, help="Adam learning rate of the dense weights")
+    tr.add_argument("--embedding-lr", type=float, default=0.05, help="SparseAdam learning rate of the embedding rows")
+    tr.add_argument("--clip-norm", type=float, default=5.0)
+    tr.add_argument("--seed", type=int, default=1, help="seed of the batch order")
+    tr.add_argument("--checkpoint", help="checkpoint file (default <out>.ckpt)")
+    tr.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    tr.add_argument("--threads", type=int, help="torch threads per rank (default: cores / local ranks)")
+    tr.add_argument("--max-steps", type=int)
+    tr.add_argument("--report", help="write the per-epoch report (examples, seconds, users/s, loss) as JSON here")
+
     cp = sub.add_parser("copy", help="read a model file into the torch module and write it back (a round trip)")
     cp.add_argument("--model", required=True)
     cp.add_argument("--out", required=True)
 
     args = ap.parse_args(argv)
+    if args.command == "train":
+        from .train import train
+        report = train(args.shards, args.out, init=args.init, epochs=args.epochs, lr=args.lr, embedding_lr=args.embedding_lr,
+                       clip_norm=args.clip_norm, seed=args.seed, checkpoint=args.checkpoint, resume=args.resume,
+                       threads=args.threads, max_steps=args.max_steps, log=lambda line: print(line, flush=True))
+        if args.report and int(os.environ.get("RANK", "0")) == 0:
+            _write_json(args.report, report)
+        return 0
     if args.command == "copy":
         save_model(load_model(args.model), args.out)
         return 0

@@ -31,9 +31,14 @@ class DupnNet(torch.nn.Module):
         self.dims = dims(config)
         self.specs = tensor_specs(config)
         self.params = torch.nn.ParameterDict()
+        # Embedding tables live in nn.Embedding modules (sparse=True) because that is how DistributedDataParallel
+        # learns which parameters get sparse gradients; lookups still go through F.embedding on their weight.
+        self.tables = torch.nn.ModuleDict()
         for name, shape in self.specs.items():
             if is_statistic(name):
                 self.register_buffer(_key(name).replace("/", "_"), torch.zeros(shape, dtype=dtype))
+            elif name.startswith("emb."):
+                self.tables[_key(name)] = torch.nn.Embedding(shape[0], shape[1], sparse=True, _weight=torch.zeros(shape, dtype=dtype))
             else:
                 self.params[_key(name)] = torch.nn.Parameter(torch.zeros(shape, dtype=dtype))
         if tensors is not None:
@@ -44,6 +49,8 @@ class DupnNet(torch.nn.Module):
     def t(self, name: str) -> torch.Tensor:
         if is_statistic(name):
             return getattr(self, _key(name).replace("/", "_"))
+        if name.startswith("emb."):
+            return self.tables[_key(name)].weight
         return self.params[_key(name)]
 
     def load_tensors(self, tensors: Dict[str, torch.Tensor]) -> None:
@@ -62,7 +69,7 @@ class DupnNet(torch.nn.Module):
 
     def embedding_parameters(self) -> List[torch.nn.Parameter]:
         """The embedding tables (`emb.*`): their gradients are sparse (SparseAdam, Adagrad or SGD)."""
-        return [self.params[_key(n)] for n in self.specs if n.startswith("emb.")]
+        return [self.tables[_key(n)].weight for n in self.specs if n.startswith("emb.")]
 
     def dense_parameters(self) -> List[torch.nn.Parameter]:
         """Every other trained tensor (LSTM, attention, heads): dense gradients (Adam)."""

@@ -10,9 +10,23 @@ import sys
 import torch
 
 from dupn_torch import load_model, save_model
+from dupn_torch.loss import LossModule
+from dupn_torch.shards import Shards
+
+
+def batch_loss(job):
+    """The loss of one shard batch under the model, per head, as dupn's trainer reports it before its step."""
+    shards = Shards(job["shards"])
+    net = load_model(job["model"])
+    batch = next(iter(shards.batches([job["shard"]])))
+    with torch.no_grad():
+        loss, parts = LossModule(net, shards.heads)(batch)
+    return {"loss": float(loss), "heads": parts, "examples": batch.examples}
 
 
 def run(job):
+    if "shards" in job:
+        return batch_loss(job)
     net = load_model(job["model"])
     cols = {k: torch.tensor(v, dtype=torch.long) for k, v in job["columns"].items()}
     nF = len(net.config["itemFields"])

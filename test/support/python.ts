@@ -33,3 +33,15 @@ export function runPython(python: string, args: string[], opts: { allowFail?: bo
   if (res.status !== 0 && !opts.allowFail) throw new Error(`${python} ${args.join(' ')} exited ${res.status}: ${res.stderr}`);
   return res;
 }
+
+/**
+ * The Python to test the twin with, or null after marking the test file: skipped with the reason where no
+ * Python has torch, failed where DUPN_REQUIRE_TORCH=1 (.ci/run installs torch, so there it must be found).
+ */
+export function torchForTest(t: { fail: (msg: string) => unknown; plan: (n: number, comment: string) => unknown }): { python: string; version: string } | null {
+  const found = findTorchPython();
+  if (found.python !== null) return found;
+  if (process.env.DUPN_REQUIRE_TORCH === '1') t.fail(`DUPN_REQUIRE_TORCH=1 but ${found.reason}`);
+  else t.plan(0, `skipped: ${found.reason}`);
+  return null;
+}

@@ -1,0 +1,130 @@
+"""`python3 -m dupn_torch train`: trains a dupn model on `dupn shards` output, on one process or as a
+DistributedDataParallel job under torchrun (gloo on CPUs, NCCL on GPUs), and writes a dupn model file.
+
+Optimizers as dupn's defaults: Adam for the dense weights (lr 0.005, gradient norm clipped at 5), lazy Adam
+(SparseAdam) on the sparse gradients of the embedding tables (lr 0.05). Rank 0 writes the model and the
+checkpoint after every epoch, each to a temporary file renamed into place.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Optional
+
+import torch
+import torch.distributed as dist
+
+from .config import tensor_specs
+from .loss import LossModule
+from .model_file import load_model, save_model
+from .shards import Shards
+
+
+def _save_atomic(obj, path: str) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    torch.save(obj, tmp)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def train(shards_dir: str, out: str, init: Optional[str] = None, epochs: int = 1, lr: float = 0.005,
+          embedding_lr: float = 0.05, clip_norm: float = 5.0, seed: int = 1, checkpoint: Optional[str] = None,
+          resume: bool = False, threads: Optional[int] = None, max_steps: Optional[int] = None, log=print) -> dict:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    distributed = world > 1
+    if distributed:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    rank = dist.get_rank() if distributed else 0
+    cores = os.cpu_count() or 1
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    torch.set_num_threads(threads or max(1, cores // max(1, local)))
+    torch.manual_seed(seed)
+
+    shards = Shards(shards_dir)
+    net = load_model(init or shards.init)
+    if tensor_specs(net.config) != tensor_specs(shards.config):
+        raise ValueError(f"{init}: its tensors do not match the config the shards were packed for ({shards_dir}/index.json)")
+    net.config = shards.config
+    module = LossModule(net, shards.heads)
+    # A head with λ = 0 leaves its weights out of the graph: DDP must then look for unused parameters.
+    unused = any(h["lambda"] == 0 for h in shards.heads)
+    model = torch.nn.parallel.DistributedDataParallel(module, find_unused_parameters=unused, broadcast_buffers=False) if distributed else module
+    dense_opt = torch.optim.Adam(net.dense_parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8)
+    sparse_opt = torch.optim.SparseAdam(net.embedding_parameters(), lr=embedding_lr, betas=(0.9, 0.999), eps=1e-8)
+
+    mine = shards.rank_shards(rank, world)
+    # Every rank takes the same number of steps (the collectives must pair up): the smallest share.
+    steps_per_epoch = min(shards.batch_count(shards.rank_shards(r, world)) for r in range(world))
+    if steps_per_epoch == 0:
+        raise ValueError(f"{shards_dir}: {len(shards.shards)} shards for {world} ranks leave a rank with no batch (write at least {world} shards)")
+    checkpoint = checkpoint or f"{out}.ckpt"
+    start_epoch, skip, step = 0, 0, 0
+    if resume and os.path.exists(checkpoint):
+        state = torch.load(checkpoint)
+        if state.get("world") != world:
+            raise ValueError(f"{checkpoint}: written by a job of {state.get('world')} ranks, this one has {world}")
+        net.load_tensors(state["tensors"])
+        dense_opt.load_state_dict(state["dense_opt"])
+        sparse_opt.load_state_dict(state["sparse_opt"])
+        start_epoch, skip, step = state["epoch"], state["batch"], state["step"]
+        if rank == 0:
+            log(f"resumed from {checkpoint}: step {step}, epoch {start_epoch + 1}, {skip} batches done in it")
+
+    def save_state(epoch: int, batch: int) -> None:
+        _save_atomic({"tensors": net.tensors(), "dense_opt": dense_opt.state_dict(), "sparse_opt": sparse_opt.state_dict(),
+                      "epoch": epoch, "batch": batch, "step": step, "world": world}, checkpoint)
+
+    report = {"epochs": [], "ranks": world}
+    for epoch in range(start_epoch, epochs):
+        t0 = time.time()
+        examples = 0
+        loss_sum = 0.0
+        done = 0
+        position = skip if epoch == start_epoch else 0  # batches of this epoch done, earlier runs' included
+        stopped = False
+        for k, batch in enumerate(shards.batches(mine, order_seed=seed * 100_003 + epoch)):
+            if k >= steps_per_epoch:
+                break
+            if k < position:
+                continue
+            if max_steps is not None and step >= max_steps:
+                stopped = True
+                break
+            loss, _ = model(batch)
+            dense_opt.zero_grad(set_to_none=True)
+            sparse_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip_norm > 0:
+                torch.nn.utils.clip_grad_norm_(net.dense_parameters(), clip_norm)
+            dense_opt.step()
+            sparse_opt.step()
+            step += 1
+            done += 1
+            position = k + 1
+            examples += batch.examples
+            loss_sum += float(loss)
+        seconds = time.time() - t0
+        total = torch.tensor([examples, loss_sum, done], dtype=torch.float64)
+        if distributed:
+            dist.all_reduce(total)
+        if stopped or position < steps_per_epoch:
+            # Stopped inside the epoch (--max-steps): the checkpoint records how far, for --resume.
+            if rank == 0:
+                save_model(net, out)
+                save_state(epoch, position)
+            break
+        row = {"epoch": epoch + 1, "examples": int(total[0]), "seconds": seconds, "loss": float(total[1] / max(1, total[2])),
+               "examples_per_second": float(total[0]) / max(seconds, 1e-9)}
+        report["epochs"].append(row)
+        if rank == 0:
+            log(f"epoch {epoch + 1}/{epochs}: {row['examples']} examples on {world} rank{'s' if world > 1 else ''}, "
+                f"{seconds:.1f} s ({row['examples_per_second']:.0f} users/s), train loss {row['loss']:.4f}")
+            save_model(net, out)
+            save_state(epoch + 1, 0)
+    if rank == 0:
+        log(f"saved {out} ({step} steps)")
+    if distributed:
+        dist.barrier()
+        dist.destroy_process_group()
+    return report
