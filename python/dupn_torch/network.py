@@ -147,7 +147,14 @@ class DupnNet(torch.nn.Module):
 
         if c["query"]:
             offsets = cols["queryOffsets"].long()
-            q = F.embedding_bag(cols["queryTokens"].long(), self.t("emb.query"), offsets[:-1], mode="mean", sparse=True)
+            tokens = cols["queryTokens"].long()
+            if tokens.numel() > 0:
+                q = F.embedding_bag(tokens, self.t("emb.query"), offsets[:-1], mode="mean", sparse=True)
+            else:
+                # No tokens in the batch (a log has no queries): q = 0, still through a sparse lookup, because
+                # embedding_bag's gradient of an empty input has the wrong shape for the sparse optimizers and
+                # DDP needs every rank's gradients to cover the same tables.
+                q = F.embedding(torch.zeros(B, dtype=torch.long), self.t("emb.query"), sparse=True) * 0.0
             if q.shape[0] != B:  # embedding_bag drops nothing, but guard the layout
                 raise ConfigError("columns: queryOffsets must have B + 1 entries")
         else:

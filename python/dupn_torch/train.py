@@ -1,5 +1,6 @@
 """`python3 -m dupn_torch train`: trains a dupn model on `dupn shards` output, on one process or as a
-DistributedDataParallel job under torchrun (gloo on CPUs, NCCL on GPUs), and writes a dupn model file.
+DistributedDataParallel job under torchrun (gloo, on CPUs; GPUs and NCCL are not wired up yet), and writes a
+dupn model file.
 
 Optimizers as dupn's defaults: Adam for the dense weights (lr 0.005, gradient norm clipped at 5), lazy Adam
 (SparseAdam) on the sparse gradients of the embedding tables (lr 0.05). Rank 0 writes the model and the
@@ -34,7 +35,7 @@ def train(shards_dir: str, out: str, init: Optional[str] = None, epochs: int = 1
     world = int(os.environ.get("WORLD_SIZE", "1"))
     distributed = world > 1
     if distributed:
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group("gloo")
     rank = dist.get_rank() if distributed else 0
     cores = os.cpu_count() or 1
     local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
@@ -47,9 +48,9 @@ def train(shards_dir: str, out: str, init: Optional[str] = None, epochs: int = 1
         raise ValueError(f"{init}: its tensors do not match the config the shards were packed for ({shards_dir}/index.json)")
     net.config = shards.config
     module = LossModule(net, shards.heads)
-    # A head with λ = 0 leaves its weights out of the graph: DDP must then look for unused parameters.
-    unused = any(h["lambda"] == 0 for h in shards.heads)
-    model = torch.nn.parallel.DistributedDataParallel(module, find_unused_parameters=unused, broadcast_buffers=False) if distributed else module
+    # A head with λ = 0, or without labels in a batch (a batch with no purchase has no price-level label), leaves
+    # its weights out of that step's graph: DDP must look for unused parameters.
+    model = torch.nn.parallel.DistributedDataParallel(module, find_unused_parameters=True, broadcast_buffers=False) if distributed else module
     dense_opt = torch.optim.Adam(net.dense_parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8)
     sparse_opt = torch.optim.SparseAdam(net.embedding_parameters(), lr=embedding_lr, betas=(0.9, 0.999), eps=1e-8)
 
