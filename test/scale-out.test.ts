@@ -117,6 +117,13 @@ if (found !== null) {
       tt.ok(Math.abs(got.heads.next - ref.heads[i]) <= 1e-5 * Math.abs(ref.heads[i]), `shard ${shard}: retrieval loss torch ${got.heads.next?.toFixed(6)}, reference ${ref.heads[i].toFixed(6)}`);
       tt.ok(batch.heads[i].offset !== undefined && batch.heads[i].dense!.some((v) => v !== 0), 'log-Q offsets and history features are in the shard');
     }
+    // And torch trains on them (a log has no queries: the query table's gradient must still suit SparseAdam).
+    const trained = path.join(dir, 'log-trained.safetensors');
+    runPython(python, ['-m', 'dupn_torch', 'train', '--shards', shards, '--out', trained, '--max-steps', '4', '--threads', '1']);
+    const m = await Model.load(trained);
+    const moved = [...m.weights].filter(([name, x]) => x.some((v, j) => v !== tensors.get(name)![j])).map(([name]) => name);
+    tt.ok(moved.includes('emb.item.item') && moved.includes('head.next.user.0.w'), `4 torch steps moved ${moved.length} tensors, the item table and the retrieval head among them`);
+    m.dispose();
   });
 
   t.test('python3 -m dupn_torch train: a run stopped midway (--max-steps) and resumed ends bit-identical to one that was not', async (tt) => {
