@@ -59,6 +59,11 @@ if (found !== null) {
     tt.same(index.shards.map((s) => s.batches), [63, 63, 62], 'batches dealt round-robin');
     tt.equal(index.examples, 6000);
 
+    for (const [flag, value, message] of [['--shards', '0', /E_INPUT: --shards: must be an integer in \[1, 100000\], got 0/], ['--batch-size', '0', /E_INPUT: .*batchSize/]] as const) {
+      const bad = spawnSync(process.execPath, [CLI, 'shards', '--data', train, '--config', config, '--out', path.join(dir, 'bad'), flag, ...(value ? [value] : [])], { encoding: 'utf8' });
+      tt.equal(bad.status, 1, `${flag} ${value}: exit 1`);
+      tt.match(bad.stderr, message);
+    }
     const first: TrainingExample[] = [];
     for await (const ex of readExamples(train).examples) if (first.push(ex) === 32) break;
     const { trainer } = await Trainer.fromModelFile(path.join(shards, index.init), { batchSize: 32, threads: 1 });

@@ -8,7 +8,6 @@ import * as path from 'node:path';
 import { ShardWriter } from '../io/shards';
 import { shuffled } from '../train/fit';
 import { TrainingExample } from '../data/training-example';
-import { DupnError } from '../errors';
 import { Output, TrainFlags, setUpTraining } from './train';
 import { formatDataReport } from './data-report';
 
@@ -19,26 +18,30 @@ export interface ShardsFlags extends Omit<TrainFlags, 'out'> {
 }
 
 export async function shardsCommand(flags: ShardsFlags, io: Output): Promise<void> {
-  if (flags.resume) throw new DupnError('E_INPUT', '--resume: dupn shards starts no training to resume', { path: '--resume' });
   const dir = flags.out;
   const init = 'init.safetensors';
   const { trainer, parts, trainData, firstPassDone, setPriors } = await setUpTraining({ ...flags, out: path.join(dir, init) }, io);
   try {
     const writer = new ShardWriter(dir, flags.shards ?? 1);
     const batchSize = trainer.options.batchSize;
-    let batch: TrainingExample[] = [];
     let written = 0;
-    const flush = (): void => {
-      writer.add(trainer.packBatch(batch), batch.length);
-      written += batch.length;
-      batch = [];
-    };
-    // The order of `dupn train`'s first epoch (its shuffle window, seeded the same way).
-    for await (const ex of shuffled(trainData, flags.shuffle ?? 4096, 0)) {
-      batch.push(ex);
-      if (batch.length === batchSize) flush();
+    try {
+      let batch: TrainingExample[] = [];
+      const flush = (): void => {
+        writer.add(trainer.packBatch(batch), batch.length);
+        written += batch.length;
+        batch = [];
+      };
+      // The order of `dupn train`'s first epoch (its shuffle window, seeded the same way).
+      for await (const ex of shuffled(trainData, flags.shuffle ?? 4096, 0)) {
+        batch.push(ex);
+        if (batch.length === batchSize) flush();
+      }
+      if (batch.length > 0) flush();
+    } catch (e) {
+      writer.abort();
+      throw e;
     }
-    if (batch.length > 0) flush();
     if (!firstPassDone()) for (const line of formatDataReport(flags.data, parts.source.report())) io.err(line);
     // The starting model carries the training part's statistics (priors, successor tables), as a trained one would.
     setPriors();

@@ -85,6 +85,12 @@ class ShardFile {
     this.examples += examples;
   }
 
+  /** Closes and removes the temporary file (a run that failed leaves nothing behind). */
+  abort(): void {
+    closeSync(this.fd);
+    rmSync(`${this.bin}.tmp`, { force: true });
+  }
+
   close(): void {
     fsyncSync(this.fd);
     closeSync(this.fd);
@@ -108,6 +114,11 @@ export class ShardWriter {
   add(batch: NativeTrainBatch, examples: number): void {
     this.files[this.next].add(batch, examples);
     this.next = (this.next + 1) % this.files.length;
+  }
+
+  /** Drops every shard written so far (after a failure). */
+  abort(): void {
+    for (const f of this.files) f.abort();
   }
 
   async finish(index: Omit<ShardsIndex, 'format' | 'version' | 'shards' | 'examples' | 'batches'>): Promise<ShardsIndex> {
