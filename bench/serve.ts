@@ -9,6 +9,10 @@
  * connection count: requests/s, p50/p99/p99.9, server CPU per request; then the most requests/s at p99 ≤ 25 ms,
  * and RSS. Servers: dupn serve (batcher), dupn serve with --max-batch 1 (unbatched), dupn serve --workers 2, peer.
  *
+ * Then, per server, an open loop (requests started at a fixed rate whatever the server does, latency counted from
+ * the scheduled start): the highest rate whose p99 stays within 25 ms, found by bisection, and the latencies at
+ * half of that rate (`--no-open` skips it; `--servers 0,2` runs only those dupn servers, with the peer).
+ *
  *   npm run bench:serve [-- --seconds 5 --levels 1,2,4,8,16,32,64 --data ../shared/data/taobao-userbehavior]
  */
 import { ChildProcess, spawn } from 'node:child_process';
@@ -98,6 +102,12 @@ function cpuSeconds(pid: number): number {
   }, 0);
 }
 
+/** The open-loop search's result: the highest rate within the bound, and the latencies at half of it. */
+interface OpenResult {
+  rate: number;
+  half: Level | undefined;
+}
+
 interface Level {
   connections: number;
   rps: number;
@@ -108,6 +118,25 @@ interface Level {
   cpuMsPerRequest: number;
 }
 
+/** A level's figures from its latencies (ms), its length (s), its failures and the server's CPU seconds. */
+function levelOf(connections: number, lat: number[], elapsed: number, failed: number, cpu: number): Level {
+  lat.sort((a, b) => a - b);
+  const q = (p: number): number => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
+  return { connections, rps: lat.length / elapsed, p50: q(0.5), p99: q(0.99), p999: q(0.999), failed, cpuMsPerRequest: (1000 * cpu) / lat.length };
+}
+
+/** POSTs `body` as JSON; resolves to the status (0 when the request failed), once the answer is read. */
+function postJson(url: URL, agent: http.Agent, body: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', () => resolve(0));
+    req.end(body);
+  });
+}
+
 /** Keeps `connections` POSTs in flight for `seconds`; bodies cycle through `bodies`. */
 async function load(base: string, pid: number, bodies: string[], connections: number, seconds: number): Promise<Level> {
   const url = new URL('/v1/rank', base);
@@ -115,15 +144,7 @@ async function load(base: string, pid: number, bodies: string[], connections: nu
   const lat: number[] = [];
   let failed = 0;
   let next = 0;
-  const post = (body: string): Promise<number> =>
-    new Promise((resolve, reject) => {
-      const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      });
-      req.on('error', reject);
-      req.end(body);
-    });
+  const post = (body: string): Promise<number> => postJson(url, agent, body);
   const cpu0 = cpuSeconds(pid);
   const t0 = performance.now();
   const until = t0 + seconds * 1000;
@@ -140,9 +161,81 @@ async function load(base: string, pid: number, bodies: string[], connections: nu
   const elapsed = (performance.now() - t0) / 1000;
   const cpu = cpuSeconds(pid) - cpu0;
   agent.destroy();
-  lat.sort((a, b) => a - b);
-  const q = (p: number): number => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
-  return { connections, rps: lat.length / elapsed, p50: q(0.5), p99: q(0.99), p999: q(0.999), failed, cpuMsPerRequest: (1000 * cpu) / lat.length };
+  return levelOf(connections, lat, elapsed, failed, cpu);
+}
+
+/**
+ * Open loop: requests start at `rate` per second on a fixed schedule whatever the server does (as independent
+ * clients arrive), for `seconds`. A request's latency counts from its scheduled start, so a server that falls
+ * behind is charged for the wait (no coordinated omission). Connections are opened as needed (keep-alive).
+ */
+async function openLoad(base: string, pid: number, bodies: string[], rate: number, seconds: number): Promise<Level> {
+  const url = new URL('/v1/rank', base);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+  const lat: number[] = [];
+  let failed = 0;
+  let next = 0;
+  const total = Math.max(1, Math.round(rate * seconds));
+  const cpu0 = cpuSeconds(pid);
+  const t0 = performance.now();
+  let inFlight = 0;
+  let peak = 0;
+  await new Promise<void>((done) => {
+    let sent = 0;
+    let answered = 0;
+    const fire = (scheduled: number): void => {
+      const body = bodies[next++ % bodies.length];
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      void postJson(url, agent, body).then((status) => {
+        inFlight--;
+        if (status !== 200) failed++;
+        lat.push(performance.now() - scheduled);
+        if (++answered === total) done();
+      });
+    };
+    const tick = (): void => {
+      const now = performance.now();
+      while (sent < total && t0 + (sent * 1000) / rate <= now) fire(t0 + (sent++ * 1000) / rate);
+      if (sent < total) setTimeout(tick, Math.max(0, t0 + (sent * 1000) / rate - performance.now()));
+    };
+    tick();
+  });
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpu = cpuSeconds(pid) - cpu0;
+  agent.destroy();
+  return levelOf(peak, lat, elapsed, failed, cpu);
+}
+
+/**
+ * The highest open-loop rate (requests/s, to 2%) whose p99 stays within `bound` ms with no failure, by bisection
+ * between `low` (assumed to pass; checked) and `high`; every probe is returned in the order run.
+ */
+async function maxRate(base: string, pid: number, bodies: string[], low: number, high: number, bound: number, seconds: number): Promise<{ best: Level | undefined; rate: number; probes: { rate: number; level: Level }[] }> {
+  const probes: { rate: number; level: Level }[] = [];
+  const passes = async (rate: number): Promise<Level | undefined> => {
+    const level = await openLoad(base, pid, bodies, rate, seconds);
+    probes.push({ rate, level });
+    return level.p99 <= bound && level.failed === 0 ? level : undefined;
+  };
+  let best = await passes(low);
+  while (best === undefined && low > 2) {
+    high = low;
+    low = Math.max(1, Math.round(low / 2));
+    best = await passes(low);
+  }
+  if (best === undefined) return { best, rate: 0, probes };
+  let ok = low;
+  while (high / ok > 1.02 && high - ok > 1) {
+    const mid = Math.round(Math.sqrt(ok * high));
+    if (mid <= ok || mid >= high) break;
+    const level = await passes(mid);
+    if (level !== undefined) {
+      ok = mid;
+      best = level;
+    } else high = mid;
+  }
+  return { best, rate: ok, probes };
 }
 
 /**
@@ -226,6 +319,8 @@ async function main(): Promise<void> {
   }
   const seconds = Number(option('seconds', '5'));
   const levels = option('levels', '1,2,4,8,16,32,64').split(',').map(Number);
+  const openLoop = !process.argv.includes('--no-open');
+  const only = option('servers', '');
   const source = lengthSource(option('data', '') || undefined);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dupn-bench-serve-'));
   const file = path.join(dir, 'model.safetensors');
@@ -249,11 +344,15 @@ async function main(): Promise<void> {
     { name: 'dupn serve --workers 2 (1 thread each)', args: [...serve, '--workers', '2'] },
     { name: `peer: fastify + onnxruntime-node (${threads} threads)`, args: [__filename, '--role', 'peer', '--model', file, '--items', items, '--threads', String(threads)] },
   ];
+  if (only !== '') {
+    const keep = new Set(only.split(',').map(Number));
+    for (let i = servers.length - 2; i >= 0; i--) if (!keep.has(i)) servers.splice(i, 1); // the peer (last) always runs
+  }
   console.log(`bench/serve · ${machineLine()}`);
   console.log(`paper-size model (${(fs.statSync(file).size / 2 ** 20).toFixed(0)} MiB file, random weights); one user per request (lengths: ${source.describe}) + 500 ids of a 100,000-item catalogue, ctr and l2r, top ${TOP}; closed loop, ${seconds} s per level after a 2 s warm-up; the load generator shares the 2 cores\n`);
   console.log('| server | connections | requests/s | p50 ms | p99 ms | p99.9 ms | server CPU ms/request | failed |');
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
-  const summary: { name: string; best: Level | undefined; at64: Level | undefined; rss: string[] }[] = [];
+  const summary: { name: string; best: Level | undefined; open: OpenResult | undefined; at64: Level | undefined; rss: string[] }[] = [];
   for (const s of servers) {
     const { child, base } = await start(s.args);
     await load(base, child.pid!, bodies, 8, 2);
@@ -264,7 +363,17 @@ async function main(): Promise<void> {
       console.log(`| ${s.name} | ${n} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.p999.toFixed(1)} | ${r.cpuMsPerRequest.toFixed(2)} | ${r.failed} |`);
     }
     const within = results.filter((r) => r.p99 <= 25 && r.failed === 0);
-    summary.push({ name: s.name, best: within.sort((a, b) => b.rps - a.rps)[0], at64: results.find((r) => r.connections === 64), rss: rssMiB(child.pid!) });
+    const best = within.sort((a, b) => b.rps - a.rps)[0];
+    const top = Math.max(...results.map((r) => r.rps));
+    let open: OpenResult | undefined;
+    if (openLoop) {
+      const found = await maxRate(base, child.pid!, bodies, Math.max(10, Math.round((best?.rps ?? 20) / 2)), Math.round(top * 1.5), 25, seconds);
+      for (const p of found.probes) console.log(`|   open loop at ${p.rate}/s | (peak ${p.level.connections} in flight) | ${p.level.rps.toFixed(0)} | ${p.level.p50.toFixed(1)} | ${p.level.p99.toFixed(1)} | ${p.level.p999.toFixed(1)} | ${p.level.cpuMsPerRequest.toFixed(2)} | ${p.level.failed} |`);
+      const half = found.rate > 0 ? await openLoad(base, child.pid!, bodies, found.rate / 2, seconds) : undefined;
+      if (half !== undefined) console.log(`|   open loop at ${(found.rate / 2).toFixed(0)}/s (half) | (peak ${half.connections} in flight) | ${half.rps.toFixed(0)} | ${half.p50.toFixed(1)} | ${half.p99.toFixed(1)} | ${half.p999.toFixed(1)} | ${half.cpuMsPerRequest.toFixed(2)} | ${half.failed} |`);
+      open = { rate: found.rate, half };
+    }
+    summary.push({ name: s.name, best, open, at64: results.find((r) => r.connections === 64), rss: rssMiB(child.pid!) });
     child.kill('SIGTERM');
     await new Promise((resolve) => child.once('exit', resolve));
   }
@@ -275,6 +384,16 @@ async function main(): Promise<void> {
     const best = x.best === undefined ? 'none' : `${x.best.rps.toFixed(0)} (${x.best.connections})`;
     const ratio = x.best !== undefined && peer.best !== undefined ? `${(x.best.rps / peer.best.rps).toFixed(2)}×` : '–';
     console.log(`| ${x.name} | ${best} | ${ratio} | ${x.at64?.rps.toFixed(0) ?? '–'} | ${x.rss.join(' + ')} |`);
+  }
+  if (openLoop) {
+    console.log('\n| server | open loop: most requests/s at p99 ≤ 25 ms | vs peer | at half that rate: p50 / p99 / p99.9 ms |');
+    console.log('|---|---:|---:|---|');
+    for (const x of summary) {
+      const o = x.open;
+      const ratio = o !== undefined && peer.open !== undefined && peer.open.rate > 0 ? `${(o.rate / peer.open.rate).toFixed(2)}×` : '–';
+      const half = o?.half === undefined ? '–' : `${o.half.p50.toFixed(1)} / ${o.half.p99.toFixed(1)} / ${o.half.p999.toFixed(1)}`;
+      console.log(`| ${x.name} | ${o?.rate ?? '–'} | ${ratio} | ${half} |`);
+    }
   }
   fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -180,7 +180,7 @@ export function program(): Command {
     .option('--max-users <n>', 'most users per encode/predict request (default 64, at most --max-batch)', num('--max-users'))
     .option('--body-limit <bytes>', 'largest request body; beyond it 413 (default 8 MiB)', num('--body-limit'))
     .option('--threads <n>', 'native threads per call (default: all cores, shared out among --workers)', num('--threads'))
-    .option('--candidate-cache <n>', 'candidate projection cache entries per head (default with --items: sized for the catalogue; else 0)', num('--candidate-cache'))
+    .option('--candidate-cache <n>', 'candidate projection cache entries per head (default 0: none; measured slower than computing on random catalogue candidates, docs/serving.md)', num('--candidate-cache'))
     .option('--no-watch', 'do not reload when the model file is replaced (SIGHUP still reloads)')
     .option('--workers <n>', 'processes sharing the port (Node cluster), each with its own model and cores/n native threads (default 1)', num('--workers'))
     .action(async (flags) => serveCommand(flags, io));

@@ -118,10 +118,14 @@ export class ItemCatalogue {
   private readonly withDense = new Map<number, Map<string, CandidateInput>>();
   /** Per model config, every item's fields hashed once: row i of `items` ([N × F]) is item `ids[i]`. */
   private readonly hashed = new WeakMap<ResolvedConfig, { row: Map<string, number>; items: Int32Array }>();
+  /** Each item's row (its place in `items`, the order of the hashed rows): one lookup per request id. */
+  private readonly rowOf: Map<string, number>;
 
   private constructor(items: Map<string, CatalogueItem>, fields: string[]) {
     this.items = items;
     this.fields = fields;
+    let i = 0;
+    this.rowOf = new Map(Array.from(items.keys(), (id) => [id, i++]));
   }
 
   /** Reads a catalogue file (see the module comment). Rejects with `E_INPUT` naming the line and field, or `E_IO`. */
@@ -223,24 +227,18 @@ export class ItemCatalogue {
    * features depend on the user).
    */
   packer(candidates: readonly unknown[], path = 'candidates'): { ids: (string | undefined)[]; unknown: number; pack: (model: Model, tasks: string[] | undefined, user: UserInput) => CandidateColumns } {
-    const { ids, unknown } = this.check(candidates, path);
+    const { ids, unknown, rows } = this.check(candidates, path);
     const pack = (model: Model, tasks: string[] | undefined, user: UserInput): CandidateColumns => {
       const config = model.config;
       const D = catalogueDense(config, tasks);
       const chosen = config.tasks.filter((t) => t.kind !== 'multiclass' && (tasks === undefined || tasks.includes(t.name)));
       if (chosen.some((t) => t.kind === 'retrieval')) return model.packCandidates(this.objects(candidates, D), { tasks, user });
-      const { row, items: table } = this.prepare(config);
+      const { items: table } = this.prepare(config);
       const C = candidates.length;
       const F = config.itemFields.length;
-      // One lookup per candidate: its catalogue row, or -1 for the others (packed below, in request order).
-      const rows = new Int32Array(C);
+      // The others (unknown ids, explicit candidates: row -1) are packed by the model, in request order.
       const others: unknown[] = [];
-      for (let i = 0; i < C; i++) {
-        const c = candidates[i];
-        const r = typeof c === 'string' ? row.get(c) : undefined;
-        rows[i] = r ?? -1;
-        if (r === undefined) others.push(c);
-      }
+      for (let i = 0; i < C; i++) if (rows[i] < 0) others.push(candidates[i]);
       let packed: CandidateColumns;
       try {
         // Also checks the tasks (names, kinds, dense widths) as model.packCandidates does, with or without others.
@@ -255,7 +253,7 @@ export class ItemCatalogue {
       for (let i = 0, k = 0; i < C; i++) {
         const r = rows[i];
         if (r >= 0) {
-          items.set(table.subarray(r * F, (r + 1) * F), i * F);
+          for (let f = 0; f < F; f++) items[i * F + f] = table[r * F + f];
           continue;
         }
         items.set(packed.items.subarray(k * F, (k + 1) * F), i * F);
@@ -277,22 +275,28 @@ export class ItemCatalogue {
       const list = [...this.items.values()];
       // A binary head that targets every item field: packCandidates then hashes them all, as for any head.
       const every: BinaryTask = { name: 'catalogue', kind: 'binary', target: config.itemFields.map((f) => f.name), layers: [] };
-      h = { row: new Map(list.map((item, i) => [item.item, i])), items: packCandidates(config, every, list).items };
+      h = { row: this.rowOf, items: packCandidates(config, every, list).items };
       this.hashed.set(config, h);
     }
     return h;
   }
 
-  /** The id of each request candidate and how many ids the catalogue lacks (counted); `E_INPUT` for a bad entry. */
-  private check(candidates: readonly unknown[], path: string): { ids: (string | undefined)[]; unknown: number } {
+  /**
+   * The id of each request candidate, its catalogue row (-1: an unknown id or an explicit candidate) and how many
+   * ids the catalogue lacks (counted); `E_INPUT` for a bad entry.
+   */
+  private check(candidates: readonly unknown[], path: string): { ids: (string | undefined)[]; unknown: number; rows: Int32Array } {
     if (!Array.isArray(candidates)) fail(path, `must be an array, got ${describe(candidates)}`);
     const ids: (string | undefined)[] = new Array(candidates.length);
+    const rows = new Int32Array(candidates.length).fill(-1);
     let unknown = 0;
     for (let i = 0; i < candidates.length; i++) {
       const c: unknown = candidates[i];
       if (typeof c === 'string') {
         ids[i] = c;
-        if (!this.items.has(c)) unknown++;
+        const r = this.rowOf.get(c);
+        if (r === undefined) unknown++;
+        else rows[i] = r;
       } else if (isObject(c)) {
         const id = c['item'];
         ids[i] = typeof id === 'string' ? id : typeof id === 'number' ? String(id) : undefined;
@@ -302,7 +306,7 @@ export class ItemCatalogue {
     }
     this.unknownCount += unknown;
     this.found += candidates.length - unknown;
-    return { ids, unknown };
+    return { ids, unknown, rows };
   }
 
   /** The candidate objects of `candidates` (ids resolved; unknown ones `{ item: id }`), not counted. */

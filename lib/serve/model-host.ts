@@ -10,7 +10,7 @@ import * as nodePath from 'node:path';
 import { DupnError } from '../errors';
 import { Model, ModelOptions } from '../model/model';
 import { Batcher } from './batcher';
-import { ItemCatalogue, candidateCacheFor, catalogueDense } from './catalogue';
+import { ItemCatalogue, catalogueDense } from './catalogue';
 
 /** What {@link ModelHost.reload} reports. */
 export interface ReloadResult {
@@ -91,9 +91,9 @@ export async function warm(model: Model): Promise<void> {
 export interface ModelHostOptions {
   /** The model file. */
   path: string;
-  /** Options of every load (threads, …); `candidateCache` defaults to {@link candidateCacheFor} the catalogue. */
+  /** Options of every load (threads, `candidateCache` (default 0: none), …). */
   modelOptions?: ModelOptions;
-  /** The item catalogue, if any (sizes the candidate projection cache). */
+  /** The item catalogue, if any (hashed once per model when it loads). */
   catalogue?: ItemCatalogue;
   /** Log lines (reloads, failures). */
   log?: (line: string) => void;
@@ -120,8 +120,9 @@ export class ModelHost {
 
   constructor(options: ModelHostOptions) {
     this.path = nodePath.resolve(options.path);
-    const size = options.catalogue === undefined ? 0 : candidateCacheFor(options.catalogue.size);
-    this.options = { candidateCache: size, ...options.modelOptions };
+    // No candidate projection cache unless asked for: with a real catalogue's random candidates it is slower
+    // than computing the projection (docs/serving.md, "The candidate projection cache").
+    this.options = { ...options.modelOptions };
     this.log = options.log ?? (() => undefined);
     this.catalogue = options.catalogue;
   }

@@ -234,10 +234,52 @@ function keysOf(keys: (string | null)[] | undefined, users: number): (string | u
   return keys.map((k) => k ?? undefined);
 }
 
-/** The `k` best candidates by `scores`, best first (ties: the earlier candidate). */
-function topK(scores: Float32Array, k: number, ids: (string | undefined)[]): { item?: string; index: number; score: number }[] {
-  const order = Array.from(scores.keys()).sort((a, b) => scores[b] - scores[a] || a - b);
-  return order.slice(0, k).map((index) => (ids[index] === undefined ? { index, score: scores[index] } : { item: ids[index], index, score: scores[index] }));
+/** Whether candidate a ranks before b: the higher score, then the earlier candidate. */
+const before = (scores: Float32Array, a: number, b: number): boolean => scores[a] > scores[b] || (scores[a] === scores[b] && a < b);
+
+/**
+ * The `k` best candidates by `scores`, best first (ties: the earlier candidate). A heap of the k best so far
+ * (its root the worst of them): n log k comparisons of numbers, where sorting every candidate with a
+ * comparator closure cost several times more on the event loop.
+ */
+export function topK(scores: Float32Array, k: number, ids: (string | undefined)[]): { item?: string; index: number; score: number }[] {
+  const n = scores.length;
+  const m = Math.min(k, n);
+  const heap = new Int32Array(m);
+  const sift = (size: number): void => {
+    for (let i = 0; ; ) {
+      const l = 2 * i + 1;
+      if (l >= size) return;
+      const r = l + 1;
+      // The child that ranks last goes up: the root stays the worst of the heap.
+      const c = r < size && before(scores, heap[l], heap[r]) ? r : l;
+      if (!before(scores, heap[i], heap[c])) return;
+      const t = heap[i];
+      heap[i] = heap[c];
+      heap[c] = t;
+      i = c;
+    }
+  };
+  for (let i = 0; i < n; i++) {
+    if (i < m) {
+      // Sift up.
+      let j = i;
+      heap[j] = i;
+      while (j > 0) {
+        const p = (j - 1) >> 1;
+        if (!before(scores, heap[p], heap[j])) break;
+        const t = heap[p];
+        heap[p] = heap[j];
+        heap[j] = t;
+        j = p;
+      }
+    } else if (m > 0 && before(scores, i, heap[0])) {
+      heap[0] = i;
+      sift(m);
+    }
+  }
+  const order = Array.from(heap).sort((a, b) => (before(scores, a, b) ? -1 : 1));
+  return order.map((index) => (ids[index] === undefined ? { index, score: scores[index] } : { item: ids[index], index, score: scores[index] }));
 }
 
 /**
