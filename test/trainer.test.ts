@@ -340,3 +340,29 @@ t.test('Trainer.resume validates a checkpoint like a model file: NaN/Inf weights
   const flipped = rewrite(w, (a) => (a[0] = a[0] + 1), undefined, true);
   await rejectsCode(t, () => Trainer.resume(flipped), 'E_MODEL_FILE', 'do not match the file\'s checksum');
 });
+
+t.test('fit packs the next batch while a step runs: the weights of stepping batch by batch, and an exact resume from checkpoints between', async (t) => {
+  const opts = { batchSize: 32, deterministic: true, seed: 11 };
+  const examples = data.slice(0, 300);
+  // By hand: one batch at a time, each packed and trained before the next is read.
+  const byHand = Trainer.create(cfg, opts);
+  for (let i = 0; i < examples.length; i += 32) await byHand.step(examples.slice(i, i + 32));
+  const piped = Trainer.create(cfg, opts);
+  const reports = await fit(piped, { data: () => examples, epochs: 1, shuffle: 0 });
+  t.equal(piped.steps, Math.ceil(examples.length / 32), 'one step per batch, the short last one included');
+  t.equal(reports[0].examples, examples.length);
+  t.ok(tensorsEqual(piped.toModel(), byHand.toModel()), 'fit (pipelined) = step by step, bit for bit');
+
+  // Checkpoints every 4 steps, stopped at 7 (both settle the running step before the next batch is packed).
+  const ckpt = path.join(dir, 'piped.ckpt');
+  const part = Trainer.create(cfg, opts);
+  await fit(part, { data: () => examples, epochs: 2, shuffle: 0, checkpoint: ckpt, checkpointEvery: 4, maxSteps: 7 });
+  t.equal(part.steps, 7, 'maxSteps stops after the running step, the packed batch unused');
+  part.dispose();
+  const whole = Trainer.create(cfg, opts);
+  await fit(whole, { data: () => examples, epochs: 2, shuffle: 0 });
+  const { trainer, position } = await Trainer.resume(ckpt);
+  await fit(trainer, { data: () => examples, epochs: 2, shuffle: 0, start: position as { epoch: number; examples: number } });
+  t.ok(tensorsEqual(trainer.toModel(), whole.toModel()), 'resumed at step 7 of 20: bit-identical to the uninterrupted run');
+  for (const x of [byHand, piped, whole, trainer]) x.dispose();
+});

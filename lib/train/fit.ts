@@ -7,6 +7,7 @@ import { DupnError, inputError } from '../errors';
 import { TrainingExample } from '../data/training-example';
 import { Model } from '../model/model';
 import { mulberry32, seedFor } from '../random';
+import { NativeTrainBatch } from '../native/addon';
 import { StepReport, Trainer } from './trainer';
 
 /** Where training stands in the data: `examples` of epoch `epoch` (0-based) are done. */
@@ -195,11 +196,10 @@ export async function fit<V = unknown>(trainer: Trainer, options: FitOptions<V>)
     let steps = 0;
     const e0 = Date.now();
     let batch: TrainingExample[] = [];
-    const runBatch = async (): Promise<boolean> => {
-      const report = await trainer.step(batch);
-      done += batch.length;
-      doneThisRun += batch.length;
-      batch = [];
+    // Bookkeeping after a step of `count` examples; true when maxSteps is reached.
+    const afterStep = async (report: StepReport, count: number): Promise<boolean> => {
+      done += count;
+      doneThisRun += count;
       steps++;
       lossSum += report.loss;
       smoothed = Number.isNaN(smoothed) ? report.loss : 0.98 * smoothed + 0.02 * report.loss;
@@ -218,13 +218,51 @@ export async function fit<V = unknown>(trainer: Trainer, options: FitOptions<V>)
       if (options.checkpoint && every > 0 && trainer.steps % every === 0) await trainer.saveCheckpoint(options.checkpoint, position(epoch, done));
       return options.maxSteps !== undefined && trainer.steps >= options.maxSteps;
     };
+    // The next batch is read and packed on this thread while the current step runs on the native threads.
+    let running: Promise<boolean> | null = null;
+    const launch = async (): Promise<boolean> => {
+      const count = batch.length;
+      // Packing records log Q in the prior tables: a checkpoint after the running step (every n steps, or at
+      // maxSteps) must not hold this batch's, so such a step finishes first (a resumed run is then identical).
+      const current = trainer.steps + 1; // the running step's number
+      if (running !== null && ((options.checkpoint && every > 0 && current % every === 0) || (options.maxSteps !== undefined && current >= options.maxSteps))) {
+        const r: Promise<boolean> = running;
+        running = null;
+        if (await r) return true;
+      }
+      let packed: NativeTrainBatch;
+      try {
+        packed = trainer.packBatch(batch);
+      } catch (e) {
+        if (running !== null) await running.catch(() => false); // settle the step in flight before failing
+        throw e;
+      }
+      batch = [];
+      if (running !== null) {
+        const r: Promise<boolean> = running;
+        running = null;
+        if (await r) return true;
+      }
+      running = trainer.stepPacked(packed).then((report) => afterStep(report, count));
+      return false;
+    };
     let stopped = false;
-    for await (const ex of shuffled(options.data(), shuffle, epoch)) {
-      if (seen++ < skip) continue;
-      batch.push(ex);
-      if (batch.length === batchSize && (stopped = await runBatch())) break;
+    try {
+      for await (const ex of shuffled(options.data(), shuffle, epoch)) {
+        if (seen++ < skip) continue;
+        batch.push(ex);
+        if (batch.length === batchSize && (stopped = await launch())) break;
+      }
+      if (!stopped && batch.length > 0) stopped = await launch();
+    } finally {
+      // A failure while the next batch was read leaves no step running behind it.
+      if (running !== null) {
+        const last: Promise<boolean> = running;
+        running = null;
+        if (!stopped) stopped = await last;
+        else await last.catch(() => false);
+      }
     }
-    if (!stopped && batch.length > 0) stopped = await runBatch();
     if (stopped) {
       if (options.checkpoint) await trainer.saveCheckpoint(options.checkpoint, position(epoch, done));
       break;

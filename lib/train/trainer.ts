@@ -163,10 +163,19 @@ export class Trainer {
 
   /** One optimizer step on `examples` (a batch; any size ≥ 1). Rejects with E_INPUT naming a bad example. */
   async step(examples: TrainingExample[]): Promise<StepReport> {
+    this.live();
+    if (this.running) throw new DupnError('E_BUSY', 'step: the previous step has not finished (await it)');
+    return this.stepPacked(this.packBatch(examples));
+  }
+
+  /**
+   * One optimizer step on a batch {@link packBatch} packed. Packing touches no weight, so the next batch can be
+   * packed while this step runs (what `fit` does).
+   */
+  async stepPacked(batch: NativeTrainBatch): Promise<StepReport> {
     const h = this.live();
     if (this.running) throw new DupnError('E_BUSY', 'step: the previous step has not finished (await it)');
     const o = this.options;
-    const batch = this.packBatch(examples);
     const step = this.stepCount + 1;
     const scale = learningRateAt(1, o, step);
     const report = new Float64Array(2 + 2 * this.config.tasks.length);
