@@ -130,7 +130,7 @@ async function main(): Promise<void> {
     say(`event-loop delay at full load (4 × B = 64 in flight, 3 s): native ${await loopDelayUnderLoad(() => nat.encodeColumns(load), 4, 3000)}; ` +
       `onnxruntime ${await loopDelayUnderLoad(() => ort.encodeColumns(load), 4, 3000)}\n`);
     // Optional bf16 path against fp32, both native (AVX-512-BF16 CPUs only).
-    if (native().kernels.hasBf16) {
+    if (native().kernels.hasBf16 && nat.isa === 'avx512') {
       const bf = Model.fromTensors(config, tensors, { threads, precision: 'bf16' });
       say('| bf16 vs fp32 (native), L = 100 | B | fp32 ms | bf16 ms | bf16 speed-up | U rel. difference |');
       say('|---|---:|---:|---:|---:|---:|');

@@ -158,18 +158,6 @@ struct V512 {
 
 void lstm_cell_avx512(int H, const float* z, const float* gx, float* c, float* h) { vecmath::lstm_cell<V512>(H, z, gx, c, h); }
 
-// The cell update of one row and one 16-unit block from its four gate pre-activations (before + gx):
-// the same vector math, in the same order, as vecmath::lstm_cell.
-inline void cell_block(__m512 zi, __m512 zf, __m512 zg, __m512 zo, const float* x, float* c, float* h) {
-  using M = vecmath::Math<V512>;
-  const __m512 i = M::sigmoid(_mm512_add_ps(zi, _mm512_loadu_ps(x)));
-  const __m512 f = M::sigmoid(_mm512_add_ps(zf, _mm512_loadu_ps(x + 16)));
-  const __m512 g = M::tanh(_mm512_add_ps(zg, _mm512_loadu_ps(x + 32)));
-  const __m512 o = M::sigmoid(_mm512_add_ps(zo, _mm512_loadu_ps(x + 48)));
-  const __m512 cn = _mm512_add_ps(_mm512_mul_ps(f, _mm512_loadu_ps(c)), _mm512_mul_ps(i, g));
-  _mm512_storeu_ps(c, cn);
-  _mm512_storeu_ps(h, _mm512_mul_ps(o, M::tanh(cn)));
-}
 
 // MR rows × one block of 16 units (64 interleaved columns i | f | g | o): the recurrent product in 4 × MR
 // accumulators, then the cell update on them. Per element this is exactly GEMM-then-lstm_cell: the same
@@ -194,7 +182,7 @@ inline void step_tile(int H, const float* A, int lda, const float* W, int gp, in
   }
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
-    cell_block(zi[r], zf[r], zg[r], zo[r], gx[r] + n0, c + static_cast<int64_t>(r) * hp + u0, h + static_cast<int64_t>(r) * hp + u0);
+    vecmath::cell_block<V512>(zi[r], zf[r], zg[r], zo[r], gx[r] + n0, c + static_cast<int64_t>(r) * hp + u0, h + static_cast<int64_t>(r) * hp + u0);
 }
 
 void lstm_step_avx512(int Mrows, int H, const float* h_prev, int hp, const float* wh, int gp, const float* const* gx, float* c,
@@ -214,7 +202,7 @@ void lstm_step_avx512(int Mrows, int H, const float* h_prev, int hp, const float
       }
       for (int q = 0; q < 4; ++q) {
         const int u0 = start / 4 + 16 * q;
-        cell_block(acc[4 * q], acc[4 * q + 1], acc[4 * q + 2], acc[4 * q + 3], gx[0] + start + 64 * q, c + u0, h_next + u0);
+        vecmath::cell_block<V512>(acc[4 * q], acc[4 * q + 1], acc[4 * q + 2], acc[4 * q + 3], gx[0] + start + 64 * q, c + u0, h_next + u0);
       }
     }
   }

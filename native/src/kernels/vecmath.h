@@ -74,6 +74,22 @@ void lstm_cell(int H, const float* z, const float* gx, float* c, float* h) {
   if (q < H) step(q, H - q);
 }
 
+// The cell update of one row and one block of kWidth units from its four gate pre-activations held in
+// registers (the fused steps' recurrent products); x holds the block's gx terms i | f | g | o, kWidth apart.
+// The same vector math, in the same order, as lstm_cell.
+template <class V>
+inline void cell_block(typename V::T zi, typename V::T zf, typename V::T zg, typename V::T zo, const float* x, float* c, float* h) {
+  using M = Math<V>;
+  constexpr int W = V::kWidth;
+  const auto i = M::sigmoid(V::add(zi, V::load(x, W)));
+  const auto f = M::sigmoid(V::add(zf, V::load(x + W, W)));
+  const auto g = M::tanh(V::add(zg, V::load(x + 2 * W, W)));
+  const auto o = M::sigmoid(V::add(zo, V::load(x + 3 * W, W)));
+  const auto cn = V::add(V::mul(f, V::load(c, W)), V::mul(i, g));
+  V::store(c, cn, W);
+  V::store(h, V::mul(o, M::tanh(cn)), W);
+}
+
 // The training forward of one LSTM step (H units, one row): from the pre-activations pre (gate blocks
 // i, f, g, o) it keeps what the backward pass needs: the activated gates (in place of pre), the new cell
 // c, tanh(c) in tc and h. c_prev may alias c.
