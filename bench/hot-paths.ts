@@ -31,10 +31,33 @@ function line(b: Benchmark, per: number, unit: string): string {
   return `| ${b.name} | ${hz.toFixed(0)} | ±${b.stats.rme.toFixed(2)}% | ${time} per ${unit} | ${b.stats.sample.length} |`;
 }
 
-/** Runs the suite's cases one after the other; resolves when all are done. */
-function run(suite: Benchmark.Suite): Promise<void> {
+/** One measured case: `per` units of work (`unit`) per call; `defer` cases call `done` when finished. */
+interface Case {
+  name: string;
+  per: number;
+  unit: string;
+  fn?: () => unknown;
+  defer?: () => Promise<unknown>;
+}
+
+/** Runs the cases one after the other as one suite, printing a line each; resolves to their results. */
+function run(cases: Case[]): Promise<Benchmark[]> {
+  const suite = new Benchmark.Suite();
+  for (const c of cases) {
+    const { defer } = c;
+    if (defer !== undefined) suite.add(c.name, { defer: true, fn: (d: Benchmark.Deferred) => void defer().then(() => d.resolve()) });
+    else suite.add(c.name, c.fn!);
+  }
+  const done: Benchmark[] = [];
   return new Promise((resolve, reject) => {
-    suite.on('complete', () => resolve()).on('error', (e: { target: { error?: unknown } }) => reject(e.target.error));
+    suite
+      .on('cycle', (e: { target: Benchmark }) => {
+        const c = cases[done.length];
+        done.push(e.target);
+        console.log(line(e.target, c.per, c.unit));
+      })
+      .on('complete', () => resolve(done))
+      .on('error', (e: { target: { error?: unknown } }) => reject(e.target.error));
     suite.run({ async: true });
   });
 }
@@ -57,22 +80,14 @@ async function main(): Promise<void> {
   console.log(`Benchmark.js; paper-size config; real lengths: ${source.describe}\n`);
   console.log('| case | ops/s | ± (95%) | time | samples |');
   console.log('|---|---:|---:|---:|---:|');
-  const rows: [Benchmark, number, string][] = [];
-  const suite = new Benchmark.Suite('hot paths');
-  suite
-    .add('hash 1,000 strings (one native call)', () => bucketMany(strings, 1 << 20, out))
-    .add('pack one user, real length (model.pack)', () => model.pack([real[u++ & 255]]))
-    .add('pack one user, L = 100 (model.pack)', () => model.pack([full[u++ & 63]]))
-    .add('pack 64 users, L = 100 (model.pack)', () => model.pack(full))
-    .add('pack 500 candidate objects (model.packCandidates, ctr + l2r)', () => model.packCandidates(candidates, { tasks: ['ctr', 'l2r'] }))
-    .add('pack 500 catalogue ids (ItemCatalogue.packer, ctr + l2r)', () => catalogue.packer(ids).pack(model, ['ctr', 'l2r'], real[0]))
-    .on('cycle', (e: { target: Benchmark }) => {
-      const name = String(e.target.name);
-      const [per, unit] = name.startsWith('hash') ? [1000, 'value'] : name.includes('64 users') ? [64, 'user'] : name.includes('500') ? [500, 'candidate'] : [1, 'user'];
-      rows.push([e.target, per, unit]);
-      console.log(line(e.target, per, unit));
-    });
-  await run(suite);
+  await run([
+    { name: 'hash 1,000 strings (one native call)', per: 1000, unit: 'value', fn: () => bucketMany(strings, 1 << 20, out) },
+    { name: 'pack one user, real length (model.pack)', per: 1, unit: 'user', fn: () => model.pack([real[u++ & 255]]) },
+    { name: 'pack one user, L = 100 (model.pack)', per: 1, unit: 'user', fn: () => model.pack([full[u++ & 63]]) },
+    { name: 'pack 64 users, L = 100 (model.pack)', per: 64, unit: 'user', fn: () => model.pack(full) },
+    { name: 'pack 500 candidate objects (model.packCandidates, ctr + l2r)', per: 500, unit: 'candidate', fn: () => model.packCandidates(candidates, { tasks: ['ctr', 'l2r'] }) },
+    { name: 'pack 500 catalogue ids (ItemCatalogue.packer, ctr + l2r)', per: 500, unit: 'candidate', fn: () => catalogue.packer(ids).pack(model, ['ctr', 'l2r'], real[0]) },
+  ]);
 
   // The batcher's own cost: a model whose compute is a few µs, one request at a time (no batching to win).
   const small = resolveConfig({ maxSeqLen: 8, itemFields: [{ name: 'item', buckets: 64, dim: 4 }], query: null, profileFields: [], hidden: 4, attentionHidden: 4, tasks: [{ name: 'ctr', kind: 'binary', layers: [4] }] });
@@ -80,16 +95,12 @@ async function main(): Promise<void> {
   const batcher = new Batcher({ model: tiny, maxBatch: 64 });
   const user = { behaviors: [{ item: 'i1', type: 'pv', time: 1_700_000_000 }] };
   const cols = tiny.pack([user]);
-  const async = new Benchmark.Suite('batcher');
-  async
-    .add('direct: tiny model.encodeColumns (1 user)', { defer: true, fn: (d: Benchmark.Deferred) => void tiny.encodeColumns(cols).then(() => d.resolve()) })
-    .add('batcher: batcher.encode([user]) on the tiny model', { defer: true, fn: (d: Benchmark.Deferred) => void batcher.encode([user]).then(() => d.resolve()) })
-    .on('cycle', (e: { target: Benchmark }) => {
-      rows.push([e.target, 1, 'request']);
-      console.log(line(e.target, 1, 'request'));
-    });
-  await run(async);
-  const [direct, batched] = rows.slice(-2).map(([b]) => 1e6 / b.hz);
+  const [direct, batched] = (
+    await run([
+      { name: 'direct: tiny model.encodeColumns (1 user)', per: 1, unit: 'request', defer: () => tiny.encodeColumns(cols) },
+      { name: 'batcher: batcher.encode([user]) on the tiny model', per: 1, unit: 'request', defer: () => batcher.encode([user]) },
+    ])
+  ).map((b) => 1e6 / b.hz);
   console.log(`\nbatcher overhead per request (batcher − direct, packing included): ${(batched - direct).toFixed(1)} µs`);
   await batcher.close();
   tiny.dispose();

@@ -144,7 +144,6 @@ async function load(base: string, pid: number, bodies: string[], connections: nu
   const lat: number[] = [];
   let failed = 0;
   let next = 0;
-  const post = (body: string): Promise<number> => postJson(url, agent, body);
   const cpu0 = cpuSeconds(pid);
   const t0 = performance.now();
   const until = t0 + seconds * 1000;
@@ -152,7 +151,7 @@ async function load(base: string, pid: number, bodies: string[], connections: nu
     Array.from({ length: connections }, async () => {
       while (performance.now() < until) {
         const r0 = performance.now();
-        const status = await post(bodies[next++ % bodies.length]);
+        const status = await postJson(url, agent, bodies[next++ % bodies.length]);
         if (status !== 200) failed++;
         lat.push(performance.now() - r0);
       }

@@ -186,6 +186,10 @@ export async function fit<V = unknown>(trainer: Trainer, options: FitOptions<V>)
   const t0 = Date.now();
   let doneThisRun = 0;
 
+  // Whether the step numbered `step` writes a checkpoint after it, and whether it is the last of the run.
+  const checkpointsAfter = (step: number): boolean => Boolean(options.checkpoint) && every > 0 && step % every === 0;
+  const lastStep = (step: number): boolean => options.maxSteps !== undefined && step >= options.maxSteps;
+
   for (let epoch = start.epoch; epoch < epochs; epoch++) {
     // A resumed run that had already stopped stays stopped.
     if (stopper !== undefined && best !== undefined && epoch - best.epoch > stopper.patience) break;
@@ -215,34 +219,32 @@ export async function fit<V = unknown>(trainer: Trainer, options: FitOptions<V>)
         smoothedLoss: smoothed,
         etaSeconds: left === undefined ? undefined : left / rate,
       });
-      if (options.checkpoint && every > 0 && trainer.steps % every === 0) await trainer.saveCheckpoint(options.checkpoint, position(epoch, done));
-      return options.maxSteps !== undefined && trainer.steps >= options.maxSteps;
+      if (checkpointsAfter(trainer.steps)) await trainer.saveCheckpoint(options.checkpoint!, position(epoch, done));
+      return lastStep(trainer.steps);
     };
     // The next batch is read and packed on this thread while the current step runs on the native threads.
     let running: Promise<boolean> | null = null;
+    // Waits for the running step (and its bookkeeping), if any; true when it was the last.
+    const settle = async (): Promise<boolean> => {
+      const r = running;
+      running = null;
+      return r === null ? false : r;
+    };
     const launch = async (): Promise<boolean> => {
       const count = batch.length;
       // Packing records log Q in the prior tables: a checkpoint after the running step (every n steps, or at
       // maxSteps) must not hold this batch's, so such a step finishes first (a resumed run is then identical).
       const current = trainer.steps + 1; // the running step's number
-      if (running !== null && ((options.checkpoint && every > 0 && current % every === 0) || (options.maxSteps !== undefined && current >= options.maxSteps))) {
-        const r: Promise<boolean> = running;
-        running = null;
-        if (await r) return true;
-      }
+      if (running !== null && (checkpointsAfter(current) || lastStep(current)) && (await settle())) return true;
       let packed: NativeTrainBatch;
       try {
         packed = trainer.packBatch(batch);
       } catch (e) {
-        if (running !== null) await running.catch(() => false); // settle the step in flight before failing
+        await settle().catch(() => false); // no step left in flight behind the failure
         throw e;
       }
       batch = [];
-      if (running !== null) {
-        const r: Promise<boolean> = running;
-        running = null;
-        if (await r) return true;
-      }
+      if (await settle()) return true;
       running = trainer.stepPacked(packed).then((report) => afterStep(report, count));
       return false;
     };
@@ -256,12 +258,8 @@ export async function fit<V = unknown>(trainer: Trainer, options: FitOptions<V>)
       if (!stopped && batch.length > 0) stopped = await launch();
     } finally {
       // A failure while the next batch was read leaves no step running behind it.
-      if (running !== null) {
-        const last: Promise<boolean> = running;
-        running = null;
-        if (!stopped) stopped = await last;
-        else await last.catch(() => false);
-      }
+      if (!stopped) stopped = await settle();
+      else await settle().catch(() => false);
     }
     if (stopped) {
       if (options.checkpoint) await trainer.saveCheckpoint(options.checkpoint, position(epoch, done));

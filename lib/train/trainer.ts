@@ -163,9 +163,15 @@ export class Trainer {
 
   /** One optimizer step on `examples` (a batch; any size ≥ 1). Rejects with E_INPUT naming a bad example. */
   async step(examples: TrainingExample[]): Promise<StepReport> {
-    this.live();
-    if (this.running) throw new DupnError('E_BUSY', 'step: the previous step has not finished (await it)');
+    this.startable();
     return this.stepPacked(this.packBatch(examples));
+  }
+
+  /** The engine, when a step may start now (E_DISPOSED, E_BUSY otherwise). */
+  private startable(): NativeTrainer {
+    const h = this.live();
+    if (this.running) throw new DupnError('E_BUSY', 'step: the previous step has not finished (await it)');
+    return h;
   }
 
   /**
@@ -173,8 +179,7 @@ export class Trainer {
    * packed while this step runs (what `fit` does).
    */
   async stepPacked(batch: NativeTrainBatch): Promise<StepReport> {
-    const h = this.live();
-    if (this.running) throw new DupnError('E_BUSY', 'step: the previous step has not finished (await it)');
+    const h = this.startable();
     const o = this.options;
     const step = this.stepCount + 1;
     const scale = learningRateAt(1, o, step);
