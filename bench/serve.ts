@@ -12,6 +12,8 @@
  * Then, per server, an open loop (requests started at a fixed rate whatever the server does, latency counted from
  * the scheduled start): the highest rate whose p99 stays within 25 ms, found by bisection, and the latencies at
  * half of that rate (`--no-open` skips it; `--servers 0,2` runs only those dupn servers, with the peer).
+ * `--candidates n` changes the 500 candidates per request (the soak below uses it to reach a million requests
+ * in reasonable time).
  *
  *   npm run bench:serve [-- --seconds 5 --levels 1,2,4,8,16,32,64 --data ../shared/data/taobao-userbehavior]
  */
@@ -240,7 +242,7 @@ async function maxRate(base: string, pid: number, bodies: string[], low: number,
 /**
  * `--soak n`: n requests at 64 connections against `dupn serve` while the model file is replaced `--reloads`
  * times, every `--reload-ms` (write to a temporary name and rename, as `dupn train` does; the server watches the file), alternating two
- * models; prints failed requests, the reloads the server counted, and RSS at every tenth of the run.
+ * models; prints failed requests, the reloads the server counted, and RSS at every twentieth of the run.
  */
 async function soakRun(cli: string, file: string, items: string, bodies: string[], total: number, reloads: number, reloadMs: number, dir: string): Promise<void> {
   const other = path.join(dir, 'other.safetensors');
@@ -252,7 +254,7 @@ async function soakRun(cli: string, file: string, items: string, bodies: string[
   const alt = fs.readFileSync(other);
   const { child, base } = await start([cli, 'serve', '--model', file, '--items', items, '--port', '0', '--timeout-ms', '10000']);
   console.log(`bench/serve --soak · ${machineLine()}`);
-  console.log(`${total} requests (the workload above) at 64 connections, the model file replaced ${reloads} times under load\n`);
+  console.log(`${total} requests (the workload above, ${JSON.parse(bodies[0]).candidates.length} candidates each) at 64 connections, the model file replaced ${reloads} times under load, every ${reloadMs} ms\n`);
   const url = new URL('/v1/rank', base);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   let sent = 0;
@@ -292,7 +294,7 @@ async function soakRun(cli: string, file: string, items: string, bodies: string[
         } catch {
           failed++;
         }
-        if (++done % Math.max(1, Math.floor(total / 10)) === 0) rss.push(`${done}: ${rssMiB(child.pid!).join(' + ')} MiB`);
+        if (++done % Math.max(1, Math.floor(total / 20)) === 0) rss.push(`${done}: ${rssMiB(child.pid!).join(' + ')} MiB`);
       }
     }),
   );
@@ -331,7 +333,8 @@ async function main(): Promise<void> {
   const catalogue = benchCandidates(100_000, 8).map((c, k) => ({ ...c, item: `i${k * 10}` })); // unique ids
   fs.writeFileSync(items, `item,category,shop,brand\n${catalogue.map((c) => `${c.item},${c.category},${c.shop},${c.brand}`).join('\n')}\n`);
   const users = benchUsers(512, source.sample(512, 3, config.maxSeqLen), 7);
-  const pick = (u: number): string[] => Array.from({ length: 500 }, (_, j) => catalogue[(u * 7919 + j * 104_729) % catalogue.length].item as string);
+  const perRequest = Number(option('candidates', '500'));
+  const pick = (u: number): string[] => Array.from({ length: perRequest }, (_, j) => catalogue[(u * 7919 + j * 104_729) % catalogue.length].item as string);
   const bodies = users.map((user, u) => JSON.stringify({ user, candidates: pick(u), tasks: ['ctr', 'l2r'], k: TOP }));
   const cli = path.join(__dirname, '..', 'lib', 'cli', 'main.js');
   const soak = Number(option('soak', '0'));

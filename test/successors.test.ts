@@ -314,7 +314,7 @@ t.test('calibration on held-out cases: successor weights trained too small are s
   const got = scaled.weights.get(historyWeightName('next'))!;
   t.same(Array.from(got.subarray(S0, S0 + 3)), w.slice(S0, S0 + 3).map((x) => Math.fround(x * calibration.successors)), 'the successor weights times the scale');
   t.same(Array.from(got.subarray(0, S0)), w.slice(0, S0).map((x) => Math.fround(x * calibration.history)), 'the history weights times theirs');
-  t.equal(got[D - 1], w[D - 1], 'the prior weight as it was');
+  t.equal(got[D - 1], Math.fround(w[D - 1] * calibration.prior), 'the prior weight times its scale');
   t.same(Array.from(model.weights.get(historyWeightName('next'))!), w, 'the original model is not changed');
   const none = await calibrateHistoryWeights(model, next, [], stats, score);
   t.equal(none.model, model, 'no case to choose on: the model as it was');
@@ -325,6 +325,47 @@ t.test('calibration on held-out cases: successor weights trained too small are s
   t.same([few.calibration.history, few.calibration.successors], [1, 1]);
   scaled.dispose();
   model.dispose();
+});
+
+t.test('calibration of the prior: a prior weight trained too small is scaled up where users go to popular items', async (t) => {
+  // 120 items with Zipf popularity; every user's next item is drawn by it, whatever the history (random).
+  const items = Array.from({ length: 120 }, (_, k) => `p${k}`);
+  const weight = items.map((_, k) => 1 / (k + 1));
+  const total = weight.reduce((x, y) => x + y, 0);
+  const rand = mulberry32(41);
+  const draw = (): string => {
+    let r = rand() * total;
+    for (let k = 0; k < items.length; k++) if ((r -= weight[k]) <= 0) return items[k];
+    return items[items.length - 1];
+  };
+  const tensors = new Map(randomTensors(config, 4, 0.6));
+  const trainer = Trainer.create(config, { seed: 12 });
+  const empty = trainer.toModel(); // an empty successor table: the towers and the prior decide
+  for (const n of Object.values(successorNames('next'))) tensors.set(n, empty.weights.get(n)!.slice());
+  empty.dispose();
+  trainer.dispose();
+  const w = new Float32Array(D);
+  w[D - 1] = 0.1;
+  tensors.set(historyWeightName('next'), w);
+  const plain = Model.fromTensors(config, tensors, { threads: 2 });
+  const model = plain.withPrior('next', new Map(items.map((item, k) => [item, weight[k]])));
+  const stats = new SequenceStats(config);
+  for (let u = 0; u < 200; u++) stats.add({ userId: `u${u}`, firstLine: 1, rows: Array.from({ length: 5 }, (_, j) => ({ userId: `u${u}`, item: draw(), category: 'c', type: 'pv', time: j + 1, line: j + 1 })) });
+  const cases: TrainingExample[] = Array.from({ length: 400 }, (_, u) => ({
+    user: { behaviors: Array.from({ length: 4 }, (_, j) => b(items[Math.floor(rand() * items.length)], j + 1)) },
+    userId: `h${u}`,
+    time: 100,
+    labels: { ctr: [{ candidate: { item: draw(), category: 'c' }, label: 1 }] },
+  }));
+  const score = (m: { ndcg: number; sampledNdcg: number }): number => (m.ndcg + m.sampledNdcg) / 2;
+  const { model: scaled, calibration } = await calibrateHistoryWeights(model, next, cases, stats, score);
+  t.ok(calibration.prior >= 1.5, `the prior weight is scaled up (×${calibration.prior})`);
+  t.ok(calibration.after > calibration.before, `and scores better (${calibration.before.toFixed(3)} → ${calibration.after.toFixed(3)})`);
+  t.equal(scaled.weights.get(historyWeightName('next'))![D - 1], Math.fround(0.1 * calibration.prior));
+  t.same([calibration.history, calibration.successors], [1, 1], 'the history and successor weights are 0: no scale of them changes a score');
+  scaled.dispose();
+  model.dispose();
+  plain.dispose();
 });
 
 t.test('the calibration floor: a scale is kept only for a paired gain beyond two standard errors', async (t) => {

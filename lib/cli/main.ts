@@ -92,7 +92,7 @@ export function program(): Command {
     .option('--tasks <names>', 'train only these heads (comma-separated)', list)
     .option('--freeze-tensors <names>', 'keep these tensors fixed: names or prefixes ending in "." (comma-separated)', list)
     .option('--epochs <n>', 'passes over the data (default on a log: up to 20, stopping early on validation; else 1)', num('--epochs'))
-    .option('--no-calibrate', 'keep the retrieval head\'s history and successor weights as trained (default: scaled by what scores best on the selection cases, where the gain exceeds two standard errors)')
+    .option('--no-calibrate', 'keep the retrieval head\'s history, successor and prior weights as trained (default: scaled by what scores best on the selection cases, where the gain exceeds two standard errors)')
     .option('--successor-dropout <p>', 'share of training examples whose successor features are zeroed (default 0.5)', num('--successor-dropout'))
     .option('--dropout <p>', 'training dropout of the behaviour inputs and the user vector, in [0, 0.95] (default 0)', num('--dropout'))
     .option('--weight-decay <w>', 'decoupled weight decay of weights and touched embedding rows, in [0, 1] (default 0)', num('--weight-decay'))

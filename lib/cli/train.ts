@@ -108,7 +108,7 @@ export interface TrainFlags extends ReaderFlags {
   shuffle?: number;
   /** `--no-next-item`: skip the full-catalogue and sampled next-item table after training. */
   nextItem?: boolean;
-  /** `--no-calibrate`: keep the history and successor weights as trained (no held-out calibration). */
+  /** `--no-calibrate`: keep the history, successor and prior weights as trained (no held-out calibration). */
   calibrate?: boolean;
   /** `--successor-dropout <p>`: share of training examples without successor features (TrainOptions.successorDropout). */
   successorDropout?: number;
@@ -419,7 +419,7 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
   }
   if (finishedBefore) io.out(`kept ${flags.out} (the run had stopped early at the best epoch ${start!.best!.epoch + 1}; nothing left to train)`);
   else io.out(`saved ${flags.out} (${trainer.steps} steps${reports.length === 0 ? '; nothing left to train' : ''}${!saveLast && best ? `; the model of epoch ${best.epoch + 1}, the best on validation` : ''})`);
-  // The history and successor weights, calibrated on the selection cases (see lib/eval/calibrate.ts).
+  // The history, successor and prior weights, calibrated on the selection cases (see lib/eval/calibrate.ts).
   let calibrated = false;
   // Only a model this run saved: a resumed run that found no better epoch keeps the file it calibrated before.
   const savedThisRun = reports.some((r) => r.improved);
@@ -433,7 +433,7 @@ export async function trainCommand(flags: TrainFlags, io: Output): Promise<void>
       const cases = all.length <= CALIBRATION_CASES ? all : Array.from({ length: CALIBRATION_CASES }, (_, i) => all[Math.floor((i * all.length) / CALIBRATION_CASES)]);
       const { model: scaled, calibration: c } = await calibrateHistoryWeights(chosen, retrieval, cases, stats!, selectionScore);
       if (!Number.isFinite(c.before)) io.out(`not calibrated: the ${c.cases} selection cases give no next-item score`);
-      else io.out(`calibrated on ${c.cases} selection cases: history weights ×${c.history}${retrieval.successors ? `, successor weights ×${c.successors}` : ''} (score ${c.before.toFixed(4)} → ${c.after.toFixed(4)})`);
+      else io.out(`calibrated on ${c.cases} selection cases: history weights ×${c.history}${retrieval.successors ? `, successor weights ×${c.successors}` : ''}, prior weight ×${c.prior} (score ${c.before.toFixed(4)} → ${c.after.toFixed(4)})`);
       if (scaled !== chosen) {
         await scaled.save(flags.out);
         scaled.dispose();

@@ -1,0 +1,96 @@
+/**
+ * Variants of the sequential-rules heuristic on a sequence file (`user item item …` per line, oldest first; the
+ * Amazon Beauty file of the sequential-recommendation papers, never committed), leave-one-out as `dupn train
+ * --split leave-one-out` evaluates: each user's last item tests, the second-last is held out, the rules are
+ * counted on the rest (every b within 10 steps after a adds 1/distance to a → b). A variant scores a candidate
+ * by the rules of the user's last n items (the k-th back weighted 1/k), optionally adding each pair's reverse
+ * ("b shortly before a") at a weight; ties by popularity. Prints full-catalogue HR@20 and HR@10 among the true
+ * item and 100 uniformly drawn items the user never touched. It measures which item-to-item signals a feature
+ * of the retrieval head could carry (docs/real-data.md, tenth session).
+ *
+ *   node dist/bench/rules-variants.js Beauty.txt
+ */
+import * as fs from 'node:fs';
+import { mulberry32 } from '../lib/random';
+
+const WINDOW = 10;
+type Rows = Map<number, Map<number, number>>;
+
+function bump(m: Rows, a: number, b: number, w: number): void {
+  let row = m.get(a);
+  if (row === undefined) m.set(a, (row = new Map()));
+  row.set(b, (row.get(b) ?? 0) + w);
+}
+
+function main(): void {
+  const file = process.argv[2];
+  if (!file) throw new Error('usage: node dist/bench/rules-variants.js <sequences file>');
+  const users = fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => l.trim().split(/\s+/).slice(1).map(Number));
+  const after: Rows = new Map();
+  const before: Rows = new Map();
+  const popularity = new Map<number, number>();
+  for (const s of users) {
+    const train = s.slice(0, -2);
+    for (let i = 0; i < train.length; i++) {
+      popularity.set(train[i], (popularity.get(train[i]) ?? 0) + 1);
+      for (let d = 1; d <= WINDOW && i + d < train.length; d++) {
+        bump(after, train[i], train[i + d], 1 / d);
+        bump(before, train[i + d], train[i], 1 / d);
+      }
+    }
+  }
+  const items = [...popularity.keys()];
+  const variants: [string, number, number][] = [
+    ['followers of the last item', 1, 0],
+    ['followers of the last 3 items', 3, 0],
+    ['followers of the last 5 items', 5, 0],
+    ['the last item, reverse at 0.5', 1, 0.5],
+    ['the last 3 items, reverse at 0.5', 3, 0.5],
+    ['the last 3 items, reverse at 1', 3, 1],
+    ['the last 5 items, reverse at 0.5', 5, 0.5],
+    ['the last 10 items, reverse at 0.5', 10, 0.5],
+    ['the last 50 items, reverse at 0.5', 50, 0.5],
+  ];
+  const hits = variants.map(() => ({ hr20: 0, sampled: 0 }));
+  const rand = mulberry32(7);
+  let cases = 0;
+  for (const s of users) {
+    if (s.length < 3 || !popularity.has(s[s.length - 1])) continue;
+    const target = s[s.length - 1];
+    const history = s.slice(0, -1);
+    const touched = new Set(history);
+    const negatives: number[] = [];
+    while (negatives.length < 100) {
+      const c = items[Math.floor(rand() * items.length)];
+      if (!touched.has(c) && c !== target) negatives.push(c);
+    }
+    cases++;
+    variants.forEach(([, n, reverse], v) => {
+      const boost = new Map<number, number>();
+      history
+        .slice(-n)
+        .reverse()
+        .forEach((a, k) => {
+          for (const [b, w] of after.get(a) ?? []) boost.set(b, (boost.get(b) ?? 0) + w / (k + 1));
+          if (reverse > 0) for (const [b, w] of before.get(a) ?? []) boost.set(b, (boost.get(b) ?? 0) + (reverse * w) / (k + 1));
+        });
+      const score = (c: number): number => (boost.get(c) ?? 0) * 1e6 + (popularity.get(c) ?? 0);
+      const t = score(target);
+      let above = 0;
+      for (const c of items) if (c !== target && score(c) > t) above++;
+      let sampledAbove = 0;
+      for (const c of negatives) if (score(c) > t) sampledAbove++;
+      if (above < 20) hits[v].hr20++;
+      if (sampledAbove < 10) hits[v].sampled++;
+    });
+  }
+  console.log(`${file}: ${cases} warm test cases, ${items.length} items\n`);
+  console.log('| variant | HR@20 | HR@10 of 101 |\n|---|---|---|');
+  variants.forEach(([name], v) => console.log(`| ${name} | ${(hits[v].hr20 / cases).toFixed(4)} | ${(hits[v].sampled / cases).toFixed(4)} |`));
+}
+
+main();
