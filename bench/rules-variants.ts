@@ -11,15 +11,23 @@
  *   node dist/bench/rules-variants.js Beauty.txt
  */
 import * as fs from 'node:fs';
+import { EntityStats } from '../lib/eval/baselines';
+import { SUCCESSOR_WINDOW } from '../lib/network/config';
 import { mulberry32 } from '../lib/random';
 
-const WINDOW = 10;
-type Rows = Map<number, Map<number, number>>;
+type Rows = ReadonlyMap<string, ReadonlyMap<string, number>>;
 
-function bump(m: Rows, a: number, b: number, w: number): void {
-  let row = m.get(a);
-  if (row === undefined) m.set(a, (row = new Map()));
-  row.set(b, (row.get(b) ?? 0) + w);
+/** b → (a → w) for every a → (b → w) of `rules`: what came shortly before each item. */
+function reversed(rules: Rows): Rows {
+  const out = new Map<string, Map<string, number>>();
+  for (const [a, row] of rules) {
+    for (const [b, w] of row) {
+      let back = out.get(b);
+      if (back === undefined) out.set(b, (back = new Map()));
+      back.set(a, w);
+    }
+  }
+  return out;
 }
 
 function main(): void {
@@ -29,20 +37,13 @@ function main(): void {
     .readFileSync(file, 'utf8')
     .split('\n')
     .filter((l) => l.trim() !== '')
-    .map((l) => l.trim().split(/\s+/).slice(1).map(Number));
-  const after: Rows = new Map();
-  const before: Rows = new Map();
-  const popularity = new Map<number, number>();
-  for (const s of users) {
-    const train = s.slice(0, -2);
-    for (let i = 0; i < train.length; i++) {
-      popularity.set(train[i], (popularity.get(train[i]) ?? 0) + 1);
-      for (let d = 1; d <= WINDOW && i + d < train.length; d++) {
-        bump(after, train[i], train[i + d], 1 / d);
-        bump(before, train[i + d], train[i], 1 / d);
-      }
-    }
-  }
+    .map((l) => l.trim().split(/\s+/).slice(1));
+  // The `rules` baseline's own counts (lib/eval/baselines.ts) over each user's training part.
+  const stats = new EntityStats(['item'], ['item'], SUCCESSOR_WINDOW);
+  for (const s of users) stats.add(s.slice(0, -2));
+  const after = stats.rules;
+  const before = reversed(after);
+  const popularity = stats.count;
   const items = [...popularity.keys()];
   const variants: [string, number, number][] = [
     ['followers of the last item', 1, 0],
@@ -63,14 +64,14 @@ function main(): void {
     const target = s[s.length - 1];
     const history = s.slice(0, -1);
     const touched = new Set(history);
-    const negatives: number[] = [];
+    const negatives: string[] = [];
     while (negatives.length < 100) {
       const c = items[Math.floor(rand() * items.length)];
       if (!touched.has(c) && c !== target) negatives.push(c);
     }
     cases++;
     variants.forEach(([, n, reverse], v) => {
-      const boost = new Map<number, number>();
+      const boost = new Map<string, number>();
       history
         .slice(-n)
         .reverse()
@@ -78,7 +79,7 @@ function main(): void {
           for (const [b, w] of after.get(a) ?? []) boost.set(b, (boost.get(b) ?? 0) + w / (k + 1));
           if (reverse > 0) for (const [b, w] of before.get(a) ?? []) boost.set(b, (boost.get(b) ?? 0) + (reverse * w) / (k + 1));
         });
-      const score = (c: number): number => (boost.get(c) ?? 0) * 1e6 + (popularity.get(c) ?? 0);
+      const score = (c: string): number => (boost.get(c) ?? 0) * 1e6 + (popularity.get(c) ?? 0);
       const t = score(target);
       let above = 0;
       for (const c of items) if (c !== target && score(c) > t) above++;

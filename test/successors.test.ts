@@ -149,7 +149,8 @@ t.test('checkpoints: the prior and successor tables have no optimizer state, and
 });
 
 /** A model whose successor table comes from `seqs` and whose history weights make every column count. */
-function modelWithSuccessors(seqs: string[][], successorWeights = [0.09, 0.05, 0.03]): Model {
+/** A random model whose successor table holds `seqs`' rules; `history` replaces its whole history weight vector. */
+function modelWithSuccessors(seqs: string[][], successorWeights = [0.09, 0.05, 0.03], history?: Float32Array): Model {
   const trainer = Trainer.create(config, { seed: 11 });
   trainer.setSuccessors('next', rulesOf(seqs).rules);
   const tensors = new Map(randomTensors(config, 4, 0.6));
@@ -160,7 +161,7 @@ function modelWithSuccessors(seqs: string[][], successorWeights = [0.09, 0.05, 0
   w.set([0.05, 0.04, 0.03, 0.02, 0.01, 0, 0, 0, 0.01]);
   w.set(successorWeights, S0);
   w[D - 1] = 0.3;
-  tensors.set(historyWeightName('next'), w);
+  tensors.set(historyWeightName('next'), history ?? w);
   base.dispose();
   trainer.dispose();
   return Model.fromTensors(config, tensors, { threads: 2 });
@@ -338,16 +339,10 @@ t.test('calibration of the prior: a prior weight trained too small is scaled up 
     for (let k = 0; k < items.length; k++) if ((r -= weight[k]) <= 0) return items[k];
     return items[items.length - 1];
   };
-  const tensors = new Map(randomTensors(config, 4, 0.6));
-  const trainer = Trainer.create(config, { seed: 12 });
-  const empty = trainer.toModel(); // an empty successor table: the towers and the prior decide
-  for (const n of Object.values(successorNames('next'))) tensors.set(n, empty.weights.get(n)!.slice());
-  empty.dispose();
-  trainer.dispose();
+  // An empty successor table and every weight of h 0 but the prior's: the towers and the prior decide.
   const w = new Float32Array(D);
   w[D - 1] = 0.1;
-  tensors.set(historyWeightName('next'), w);
-  const plain = Model.fromTensors(config, tensors, { threads: 2 });
+  const plain = modelWithSuccessors([], undefined, w);
   const model = plain.withPrior('next', new Map(items.map((item, k) => [item, weight[k]])));
   const stats = new SequenceStats(config);
   for (let u = 0; u < 200; u++) stats.add({ userId: `u${u}`, firstLine: 1, rows: Array.from({ length: 5 }, (_, j) => ({ userId: `u${u}`, item: draw(), category: 'c', type: 'pv', time: j + 1, line: j + 1 })) });

@@ -59,14 +59,15 @@ export async function calibrateHistoryWeights(
   const D = denseCount(task);
   const name = historyWeightName(task.name);
   const w0 = model.weights.get(name)!;
-  const groups: [keyof Pick<Calibration, 'history' | 'successors' | 'prior'>, number, number, number[]][] = [];
-  if (D > HISTORY_FEATURES) groups.push(['successors', HISTORY_FEATURES - 1, D - 1, CALIBRATION_SCALES]);
-  groups.push(['history', 0, HISTORY_FEATURES - 1, CALIBRATION_SCALES]);
-  groups.push(['prior', D - 1, D, PRIOR_SCALES]);
+  // Each group: the columns [from, to) of the weight vector it scales, and the scales it tries.
+  const groups: { group: keyof Pick<Calibration, 'history' | 'successors' | 'prior'>; from: number; to: number; scales: number[] }[] = [];
+  if (D > HISTORY_FEATURES) groups.push({ group: 'successors', from: HISTORY_FEATURES - 1, to: D - 1, scales: CALIBRATION_SCALES });
+  groups.push({ group: 'history', from: 0, to: HISTORY_FEATURES - 1, scales: CALIBRATION_SCALES });
+  groups.push({ group: 'prior', from: D - 1, to: D, scales: PRIOR_SCALES });
   const chosen = { history: 1, successors: 1, prior: 1 };
   const scaled = (s: typeof chosen): Model => {
     const w = w0.slice();
-    for (const [group, from, to] of groups) for (let k = from; k < to; k++) w[k] *= s[group];
+    for (const { group, from, to } of groups) for (let k = from; k < to; k++) w[k] *= s[group];
     const tensors = new Map(model.weights);
     tensors.set(name, w);
     return Model.fromTensors(model.config, tensors, { threads: model.threads });
@@ -84,7 +85,7 @@ export async function calibrateHistoryWeights(
   const before = best === undefined ? NaN : mean(best);
   // Nothing to choose on (no case, or a head the next-item table does not rank): leave the weights as trained.
   if (best === undefined) return { model, calibration: { ...chosen, before, after: before, cases: cases.length } };
-  for (const [group, , , scales] of groups) {
+  for (const { group, scales } of groups) {
     for (const s of scales) {
       const trial = { ...chosen, [group]: s };
       const m = scaled(trial);
@@ -100,7 +101,7 @@ export async function calibrateHistoryWeights(
     }
   }
   const calibration = { ...chosen, before, after: mean(best), cases: cases.length };
-  if (chosen.history === 1 && chosen.successors === 1 && chosen.prior === 1) return { model, calibration };
+  if (groups.every(({ group }) => chosen[group] === 1)) return { model, calibration };
   return { model: scaled(chosen), calibration };
 }
 
