@@ -270,7 +270,7 @@ t.test('dupn train reads a Tmall-like and a session log with flags only, and rep
   const sizedOut = path.join(dir, 'sized.safetensors');
   const sized = cli(['train', '--data', byUser, '--out', sizedOut, '--no-progress', '--no-next-item', '--max-steps', '2']);
   t.equal(sized.status, 0, sized.stderr);
-  t.match(sized.stderr, /tables sized from the data .*item: 60 ids → 512 buckets × 16 \(\d+\.\d rows per id, under 64\); category: 7 ids → 64 buckets/);
+  t.match(sized.stderr, /tables sized from the data .*item: 60 ids → 4096 buckets × 16 \(\d+\.\d rows per id, under 64\); category: 7 ids → 512 buckets/);
   const bytes = fs.statSync(sizedOut).size;
   t.ok(bytes < 16 * 2 ** 20, `the model file is ${(bytes / 2 ** 20).toFixed(1)} MiB`);
   const sizedModel = await Model.load(sizedOut);
@@ -282,7 +282,7 @@ t.test('dupn train reads a Tmall-like and a session log with flags only, and rep
   const denseOut = path.join(dir, 'dense.safetensors');
   const wide = cli(['train', '--data', file('dense.csv', dense), '--out', denseOut, '--no-progress', '--no-next-item', '--max-steps', '1']);
   t.equal(wide.status, 0, wide.stderr);
-  t.match(wide.stderr, /item: 2 ids → 64 buckets; /);
+  t.match(wide.stderr, /item: 2 ids → 128 buckets; /);
   const wideModel = await Model.load(denseOut);
   t.equal(wideModel.config.itemFields[0].dim, 32, 'a dense log: the item table keeps 32');
   wideModel.dispose();
