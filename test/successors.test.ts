@@ -19,6 +19,7 @@ import { packTrainBatch } from '../lib/train/batch';
 import { Trainer } from '../lib/train/trainer';
 import { EntityStats, SequenceStats } from '../lib/eval/baselines';
 import { calibrateHistoryWeights, clearlyBetter } from '../lib/eval/calibrate';
+import { selectionScore } from '../lib/eval/next-item';
 import { mulberry32 } from '../lib/random';
 import { randomTensors } from '../lib/reference/random-model';
 import { rejectsCode, throwsCode } from './support/errors';
@@ -148,8 +149,19 @@ t.test('checkpoints: the prior and successor tables have no optimizer state, and
   for (const m of [a, b, resumed, trainer]) m.dispose();
 });
 
-/** A model whose successor table comes from `seqs` and whose history weights make every column count. */
-/** A random model whose successor table holds `seqs`' rules; `history` replaces its whole history weight vector. */
+/** History weights where every column counts: recency, count, the successor weights given and the prior. */
+function everyColumn(successorWeights: number[]): Float32Array {
+  const w = new Float32Array(D);
+  w.set([0.05, 0.04, 0.03, 0.02, 0.01, 0, 0, 0, 0.01]);
+  w.set(successorWeights, S0);
+  w[D - 1] = 0.3;
+  return w;
+}
+
+/**
+ * A random model whose successor table holds `seqs`' rules and whose history weights make every column count
+ * (`history`, when given, is the whole history weight vector instead).
+ */
 function modelWithSuccessors(seqs: string[][], successorWeights = [0.09, 0.05, 0.03], history?: Float32Array): Model {
   const trainer = Trainer.create(config, { seed: 11 });
   trainer.setSuccessors('next', rulesOf(seqs).rules);
@@ -157,11 +169,7 @@ function modelWithSuccessors(seqs: string[][], successorWeights = [0.09, 0.05, 0
   const base = trainer.toModel();
   for (const n of Object.values(successorNames('next'))) tensors.set(n, base.weights.get(n)!.slice());
   tensors.set(priorName('next'), base.weights.get(priorName('next'))!.slice());
-  const w = new Float32Array(D);
-  w.set([0.05, 0.04, 0.03, 0.02, 0.01, 0, 0, 0, 0.01]);
-  w.set(successorWeights, S0);
-  w[D - 1] = 0.3;
-  tensors.set(historyWeightName('next'), history ?? w);
+  tensors.set(historyWeightName('next'), history ?? everyColumn(successorWeights));
   base.dispose();
   trainer.dispose();
   return Model.fromTensors(config, tensors, { threads: 2 });
@@ -306,8 +314,7 @@ t.test('calibration on held-out cases: successor weights trained too small are s
     labels: { ctr: [{ candidate: { item: s[s.length - 1], category: 'c' }, label: 1 }] },
   }));
   const w = Array.from(model.weights.get(historyWeightName('next'))!);
-  const score = (m: { ndcg: number; sampledNdcg: number }): number => (m.ndcg + m.sampledNdcg) / 2;
-  const { model: scaled, calibration } = await calibrateHistoryWeights(model, next, cases, stats, score);
+  const { model: scaled, calibration } = await calibrateHistoryWeights(model, next, cases, stats, selectionScore);
   t.ok(calibration.successors >= 4, `the successor weights are scaled up (×${calibration.successors})`);
   t.ok(calibration.after > calibration.before + 0.05, `and score better on the held-out cases (${calibration.before.toFixed(3)} → ${calibration.after.toFixed(3)})`);
   t.equal(calibration.cases, 300);
@@ -317,11 +324,11 @@ t.test('calibration on held-out cases: successor weights trained too small are s
   t.same(Array.from(got.subarray(0, S0)), w.slice(0, S0).map((x) => Math.fround(x * calibration.history)), 'the history weights times theirs');
   t.equal(got[D - 1], Math.fround(w[D - 1] * calibration.prior), 'the prior weight times its scale');
   t.same(Array.from(model.weights.get(historyWeightName('next'))!), w, 'the original model is not changed');
-  const none = await calibrateHistoryWeights(model, next, [], stats, score);
+  const none = await calibrateHistoryWeights(model, next, [], stats, selectionScore);
   t.equal(none.model, model, 'no case to choose on: the model as it was');
   t.same([none.calibration.history, none.calibration.successors, none.calibration.cases], [1, 1, 0]);
   // Three held-out cases cannot tell a scale from noise: the weights stay as trained.
-  const few = await calibrateHistoryWeights(model, next, cases.slice(0, 3), stats, score);
+  const few = await calibrateHistoryWeights(model, next, cases.slice(0, 3), stats, selectionScore);
   t.equal(few.model, model, 'three cases: no scale clears the floor');
   t.same([few.calibration.history, few.calibration.successors], [1, 1]);
   scaled.dispose();
@@ -352,8 +359,7 @@ t.test('calibration of the prior: a prior weight trained too small is scaled up 
     time: 100,
     labels: { ctr: [{ candidate: { item: draw(), category: 'c' }, label: 1 }] },
   }));
-  const score = (m: { ndcg: number; sampledNdcg: number }): number => (m.ndcg + m.sampledNdcg) / 2;
-  const { model: scaled, calibration } = await calibrateHistoryWeights(model, next, cases, stats, score);
+  const { model: scaled, calibration } = await calibrateHistoryWeights(model, next, cases, stats, selectionScore);
   t.ok(calibration.prior >= 1.5, `the prior weight is scaled up (×${calibration.prior})`);
   t.ok(calibration.after > calibration.before, `and scores better (${calibration.before.toFixed(3)} → ${calibration.after.toFixed(3)})`);
   t.equal(scaled.weights.get(historyWeightName('next'))![D - 1], Math.fround(0.1 * calibration.prior));

@@ -10,7 +10,7 @@ import { TrainingExample } from '../data/training-example';
 import { DupnError } from '../errors';
 import { EvalReport, evaluate, formatReport, modelScorer } from '../eval/evaluate';
 import { BASELINES, SequenceStats, SequenceStatsOptions, candidateTasks } from '../eval/baselines';
-import { NextItemMetrics, evaluateNextItem, formatNextItem } from '../eval/next-item';
+import { NextItemMetrics, evaluateNextItem, formatNextItem, selectionScore } from '../eval/next-item';
 import { calibrateHistoryWeights } from '../eval/calibrate';
 import { DataPosition, fit, isDataPosition } from '../train/fit';
 import { EmbeddingOptimizer, TrainOptions, resolveTrainOptions } from '../train/options';
@@ -56,9 +56,6 @@ export const SUCCESSORS_PER_ITEM = 32;
 
 /** Selection cases the history weights are calibrated on at most (evenly spaced; lib/eval/calibrate.ts). */
 const CALIBRATION_CASES = 5000;
-
-/** The early-stopping score of a retrieval head: NDCG@20 over the whole catalogue and NDCG@10 of the sampled protocol, averaged. */
-const selectionScore = (n: NextItemMetrics): number => (n.ndcg + n.sampledNdcg) / 2;
 
 /** Rows of the successor table when the item count is not known (tables not sized from the data). */
 const SUCCESSOR_ROWS_UNSIZED = 1 << 16;

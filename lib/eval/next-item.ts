@@ -37,6 +37,12 @@ export interface NextItemMetrics {
 export type NextItemSpread = NextItemMetrics;
 
 /**
+ * The score that chooses among a retrieval head's models (early stopping's epoch, the calibration's scales):
+ * NDCG@20 over the whole catalogue and NDCG@10 of the sampled protocol, averaged.
+ */
+export const selectionScore = (n: NextItemMetrics): number => (n.ndcg + n.sampledNdcg) / 2;
+
+/**
  * A model head against a baseline on the same cases: the mean per-case difference of each metric (model
  * minus baseline) and its standard error. Pairing removes the spread that the cases share, so a difference
  * of more than about two standard errors is one the test set can tell apart.
