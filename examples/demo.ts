@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   console.log(`   ${train.length} + ${valid.length} examples in ${(ms(t0) / 1000).toFixed(1)} s (labels for ${config.tasks.map((t) => t.name).join(', ')})`);
 
   console.log(`2. training: H ${d.hidden} × ${d.directions} directions, Dx ${d.dx}, Dp ${d.dp}, U ${d.userDim}; ${epochs} epoch${epochs === 1 ? '' : 's'}, batch 64`);
-  const trainer = Trainer.create(config, { batchSize: 64, learningRate: 5e-3, embeddingLearningRate: 0.05, seed: 7 });
+  const trainer = Trainer.create(config, { batchSize: 64, learningRate: 5e-3, seed: 7 });
   const progress = progressSink();
   t0 = process.hrtime.bigint();
   await fit(trainer, {

@@ -270,12 +270,19 @@ t.test('Adagrad embeddings and the learning-rate schedule', async (t) => {
   t.throws(() => resolveTrainOptions(cfg, { tasks: ['nope'] }), /unknown task/);
   t.throws(() => resolveTrainOptions(cfg, { learningRate: -1 } as never), /learningRate/);
   t.throws(() => resolveTrainOptions(cfg, { lr: 1 } as never), /not a trainer option/);
+  const defaults = resolveTrainOptions(cfg, {});
+  t.same([defaults.embeddingOptimizer, defaults.embeddingLearningRate], ['rowwise-adagrad', 0.2], 'embedding rows: row-wise Adagrad at 0.2 by default');
+  const adam = resolveTrainOptions(cfg, { embeddingOptimizer: 'adam' });
+  t.equal(adam.embeddingLearningRate, 0.05, 'lazy Adam keeps its own default step');
+  t.equal(resolveTrainOptions(cfg, { embeddingOptimizer: 'adam', embeddingLearningRate: 0.3 }).embeddingLearningRate, 0.3);
+  t.throws(() => resolveTrainOptions(cfg, { embeddingOptimizer: 'sgd' } as never), /options\.embeddingOptimizer: must be "adam", "adagrad", "rowwise-adagrad", got "sgd"/);
   trainer.dispose();
 });
 
-t.test('row-wise Adagrad embeddings: one accumulator per row, a checkpoint about the size of the model, exact resume', async (t) => {
-  const opts = { batchSize: 40, deterministic: true, seed: 7, embeddingOptimizer: 'rowwise-adagrad' as const };
+t.test('row-wise Adagrad embeddings (the default): one accumulator per row, a checkpoint about the size of the model, exact resume', async (t) => {
+  const opts = { batchSize: 40, deterministic: true, seed: 7 };
   const whole = Trainer.create(cfg, opts);
+  t.equal(whole.options.embeddingOptimizer, 'rowwise-adagrad');
   const reports = await fit(whole, { data: () => data.slice(0, 400), epochs: 3 });
   t.ok(reports[2].trainLoss < reports[0].trainLoss, `it learns: epoch loss ${reports[0].trainLoss.toFixed(4)} → ${reports[2].trainLoss.toFixed(4)}`);
 
@@ -301,6 +308,9 @@ t.test('row-wise Adagrad embeddings: one accumulator per row, a checkpoint about
 
   const { trainer, position } = await Trainer.resume(ckpt);
   t.equal(trainer.options.embeddingOptimizer, 'rowwise-adagrad', 'the optimizer comes back with the checkpoint');
+  const older = await Trainer.resume(adamCkpt);
+  t.same([older.trainer.options.embeddingOptimizer, older.trainer.options.embeddingLearningRate], ['adam', 0.05], 'a lazy-Adam checkpoint resumes with lazy Adam whatever the default');
+  older.trainer.dispose();
   await fit(trainer, { data: () => data.slice(0, 400), epochs: 3, start: position as { epoch: number; examples: number } });
   t.ok(tensorsEqual(trainer.toModel(), whole.toModel()), 'resumed weights are bit-identical to an uninterrupted run');
   trainer.dispose();

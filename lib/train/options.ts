@@ -12,6 +12,17 @@ export const SUCCESSOR_DROPOUT = 0.5;
 export const EMBEDDING_OPTIMIZERS = ['adam', 'adagrad', 'rowwise-adagrad'] as const;
 /** One of {@link EMBEDDING_OPTIMIZERS}. */
 export type EmbeddingOptimizer = (typeof EMBEDDING_OPTIMIZERS)[number];
+/** Default {@link TrainOptions.embeddingOptimizer}. */
+export const DEFAULT_EMBEDDING_OPTIMIZER: EmbeddingOptimizer = 'rowwise-adagrad';
+
+/**
+ * Default {@link TrainOptions.embeddingLearningRate} of an optimizer. Row-wise Adagrad divides by the root of
+ * the row's mean squared gradient, a larger number than Adam's per-value root for most values of a row, so
+ * its best step is larger (0.2 against 0.05 on the real logs and the synthetic data, docs/real-data.md).
+ */
+export function defaultEmbeddingLearningRate(optimizer: EmbeddingOptimizer): number {
+  return optimizer === 'rowwise-adagrad' ? 0.2 : 0.05;
+}
 
 /** How {@link Trainer} learns. Every key is optional. */
 export interface TrainOptions {
@@ -19,13 +30,17 @@ export interface TrainOptions {
   batchSize?: number;
   /** Adam step size for the dense weights (default 5e-3). */
   learningRate?: number;
-  /** Step size for embedding rows (default 0.05, for lazy Adam and Adagrad alike). */
+  /**
+   * Step size for embedding rows (default 0.2 for `'rowwise-adagrad'`, 0.05 for lazy Adam and Adagrad: what
+   * measured best for each, docs/real-data.md).
+   */
   embeddingLearningRate?: number;
   /**
-   * Optimizer of the embedding tables: `'adam'` (lazy Adam: only the rows a batch touched move; default),
-   * `'adagrad'`, or `'rowwise-adagrad'` (one accumulator per row, of the mean squared gradient, as large-table
-   * trainers keep it: the optimizer state of a table is one float per row instead of two per value, so a
-   * checkpoint is about the size of the model instead of three times it).
+   * Optimizer of the embedding tables: `'rowwise-adagrad'` (default: one accumulator per row, of the mean
+   * squared gradient, as large-table trainers keep it: the optimizer state of a table is one float per row
+   * instead of two per value, so a checkpoint is about the size of the model instead of three times it;
+   * ranking quality level with lazy Adam on the real logs, docs/real-data.md), `'adam'` (lazy Adam: only the
+   * rows a batch touched move) or `'adagrad'`.
    */
   embeddingOptimizer?: EmbeddingOptimizer;
   /** Adam β1, the decay of the gradient's running mean, in [0, 0.999999] (default 0.9). */
@@ -112,7 +127,7 @@ export function resolveTrainOptions(config: ResolvedConfig, o: TrainOptions = {}
   if (typeof o !== 'object' || o === null) inputError('options', `must be an object, got ${describe(o)}`);
   for (const k of Object.keys(o)) if (!KEYS.has(k)) inputError(`options.${k}`, 'is not a trainer option');
   const opt = (k: keyof TrainOptions) => o[k] !== undefined;
-  const embeddingOptimizer = o.embeddingOptimizer ?? 'adam';
+  const embeddingOptimizer = o.embeddingOptimizer ?? DEFAULT_EMBEDDING_OPTIMIZER;
   if (!EMBEDDING_OPTIMIZERS.includes(embeddingOptimizer)) {
     inputError('options.embeddingOptimizer', `must be ${EMBEDDING_OPTIMIZERS.map((x) => `"${x}"`).join(', ')}, got ${describe(embeddingOptimizer)}`);
   }
@@ -158,7 +173,7 @@ export function resolveTrainOptions(config: ResolvedConfig, o: TrainOptions = {}
     weightDecay: opt('weightDecay') ? num(o.weightDecay, 'options.weightDecay', 0, 1) : 0,
     embeddingLearningRate: opt('embeddingLearningRate')
       ? num(o.embeddingLearningRate, 'options.embeddingLearningRate', 0, 10)
-      : 0.05,
+      : defaultEmbeddingLearningRate(embeddingOptimizer),
     embeddingOptimizer,
     beta1: opt('beta1') ? num(o.beta1, 'options.beta1', 0, 0.999999) : 0.9,
     beta2: opt('beta2') ? num(o.beta2, 'options.beta2', 0, 0.99999999) : 0.999,
