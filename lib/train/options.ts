@@ -16,9 +16,10 @@ export type EmbeddingOptimizer = (typeof EMBEDDING_OPTIMIZERS)[number];
 export const DEFAULT_EMBEDDING_OPTIMIZER: EmbeddingOptimizer = 'rowwise-adagrad';
 
 /**
- * Default {@link TrainOptions.embeddingLearningRate} of an optimizer. Row-wise Adagrad divides by the root of
- * the row's mean squared gradient, a larger number than Adam's per-value root for most values of a row, so
- * its best step is larger (0.2 against 0.05 on the real logs and the synthetic data, docs/real-data.md).
+ * Default {@link TrainOptions.embeddingLearningRate} of an optimizer. Adagrad's accumulator sums the squared
+ * gradients of every step, so a row's steps shrink as it is trained where Adam's stay near the step size: its
+ * best step size is larger (row-wise, 0.2 against lazy Adam's 0.05 on the real logs and the synthetic data,
+ * docs/real-data.md).
  */
 export function defaultEmbeddingLearningRate(optimizer: EmbeddingOptimizer): number {
   return optimizer === 'rowwise-adagrad' ? 0.2 : 0.05;
