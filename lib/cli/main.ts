@@ -14,7 +14,7 @@ import { shardsCommand } from './shards';
 import { list, numberFlag } from './settings';
 import { synthCommand } from './synth';
 import { Output, trainCommand } from './train';
-import { EMBEDDING_OPTIMIZERS } from '../train/options';
+import { DEFAULT_EMBEDDING_OPTIMIZER, EMBEDDING_OPTIMIZERS, defaultEmbeddingLearningRate } from '../train/options';
 
 const io: Output = {
   out: (line) => process.stdout.write(`${line}\n`),
@@ -100,8 +100,8 @@ export function program(): Command {
     .option('--patience <n>', 'stop after n epochs without a better validation score and keep the best epoch (default on a log: 2)', num('--patience'))
     .option('--batch-size <n>', 'examples per step (default 64)', num('--batch-size'))
     .option('--lr <rate>', 'learning rate (default 0.005)', num('--lr'))
-    .option('--embedding-lr <rate>', 'learning rate of the embedding rows (default 0.2 for rowwise-adagrad, 0.05 for adam and adagrad)', num('--embedding-lr'))
-    .addOption(new Option('--embedding-optimizer <name>', 'optimizer of the embedding rows (default rowwise-adagrad)').choices([...EMBEDDING_OPTIMIZERS]))
+    .option('--embedding-lr <rate>', `learning rate of the embedding rows (default: ${EMBEDDING_OPTIMIZERS.map((o) => `${defaultEmbeddingLearningRate(o)} for ${o}`).join(', ')})`, num('--embedding-lr'))
+    .addOption(new Option('--embedding-optimizer <name>', `optimizer of the embedding rows (default ${DEFAULT_EMBEDDING_OPTIMIZER})`).choices([...EMBEDDING_OPTIMIZERS]))
     .option('--threads <n>', 'threads (default: all cores)', num('--threads'))
     .option('--seed <n>', 'seed of new weights', num('--seed'))
     .option('--deterministic', 'one thread, fixed order: bit-identical runs')
