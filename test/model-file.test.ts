@@ -241,7 +241,7 @@ t.test('bad files are refused with E_MODEL_FILE naming the problem', async (t) =
 
   rejects(t, decode(edit((h) => delete h['__metadata__'])), /not a dupn model file \(__metadata__\.format is undefined/, 'no metadata');
   rejects(t, decode(meta({ format: 'pytorch' })), /not a dupn model file \(__metadata__\.format is "pytorch"/, 'wrong format');
-  rejects(t, decode(meta({ format_version: '2' })), /__metadata__\.format_version "2" is not supported/, 'future version');
+  rejects(t, decode(meta({ format_version: '3' })), /__metadata__\.format_version "3" is not supported \(this version of dupn reads 1, 2\)/, 'future version');
   rejects(t, decode(meta({ format: 1 })), /__metadata__\.format must be a string, got 1/, 'non-string metadata');
   rejects(t, decode(edit((h) => (h['__metadata__'] = ['dupn']))), /__metadata__ must be an object/, 'metadata not an object');
   rejects(t, decode(meta({ config: undefined })), /__metadata__\.config is missing/, 'no config');

@@ -28,7 +28,10 @@ export async function shardsCommand(flags: ShardsFlags, io: Output): Promise<voi
     try {
       let batch: TrainingExample[] = [];
       const flush = (): void => {
-        writer.add(trainer.packBatch(batch), batch.length);
+        const packed = trainer.packBatch(batch);
+        // The starting model gets the random start of every row the batches use, as dupn's own steps would give it.
+        trainer.startRows(packed);
+        writer.add(packed, batch.length);
         written += batch.length;
         batch = [];
       };

@@ -13,17 +13,26 @@ import { DupnError, describe } from '../errors';
 import { readRegularFile, writeFileAtomic } from './atomic-file';
 import { native } from '../native/addon';
 import { ParsedSafetensors, encodeSafetensors, parseSafetensors } from './safetensors';
-import { elementCount, tensorSpecs } from '../network/tensors';
+import { elementCount, isHashedTable, tensorSpecs } from '../network/tensors';
+import { ROWS_SUFFIX, RowKeys, badKey, denseRows, sparseRowsOf } from './sparse-rows';
 
 export const FORMAT = 'dupn';
+/** The version of a file whose tables are all dense; readers of version 1 read it. */
 export const FORMAT_VERSION = '1';
-/** Versions this build can read; a newer writer must bump FORMAT_VERSION when old readers would misread it. */
-const SUPPORTED_VERSIONS: readonly string[] = [FORMAT_VERSION];
+/** The version of a file with a table stored by its nonzero rows (docs/format.md, Sparse tables). */
+export const SPARSE_FORMAT_VERSION = '2';
+/** Versions this build can read; a newer writer must bump the version when old readers would misread it. */
+const SUPPORTED_VERSIONS: readonly string[] = [FORMAT_VERSION, SPARSE_FORMAT_VERSION];
 
 export interface ModelFileContents {
   config: ResolvedConfig;
-  /** In canonical (tensorSpecs) order. */
+  /**
+   * In canonical (tensorSpecs) order. Every table has all its rows, but with `keepSparse` a table stored
+   * sparse is its stored rows only and `rowKeys` holds their ids.
+   */
   tensors: Map<string, Float32Array>;
+  /** The row keys of the tables `tensors` holds sparse (empty without `keepSparse`). */
+  rowKeys: RowKeys;
 }
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -45,9 +54,11 @@ export function shapeText(shape: readonly number[]): string {
 
 /**
  * Writes a model atomically (a crash leaves any previous file intact). Tensors are checked against the config
- * first, so a file that this function writes is always one that {@link loadModelFile} accepts.
+ * first, so a file that this function writes is always one that {@link loadModelFile} accepts. A hashed table
+ * whose nonzero rows are under half its bytes is stored by those rows (docs/format.md, Sparse tables); a table
+ * named in `rowKeys` is already that: its stored rows, with their ids.
  */
-export async function saveModelFile(path: string, config: ResolvedConfig, tensors: Map<string, Float32Array>): Promise<void> {
+export async function saveModelFile(path: string, config: ResolvedConfig, tensors: Map<string, Float32Array>, rowKeys: RowKeys = new Map()): Promise<void> {
   const fail: (problem: string) => never = (problem) => {
     throw new DupnError('E_MODEL_FILE', `cannot save ${path}: ${problem}`);
   };
@@ -55,20 +66,30 @@ export async function saveModelFile(path: string, config: ResolvedConfig, tensor
   const configJson = JSON.stringify(config);
   resolveConfig(JSON.parse(configJson));
 
-  const ordered = tensorSpecs(config).map((spec) => {
+  const ordered: { name: string; data: Float32Array | Int32Array; shape: number[] }[] = [];
+  for (const spec of tensorSpecs(config)) {
     const data = tensors.get(spec.name);
     if (data === undefined) fail(`tensor "${spec.name}" is missing`);
     if (!(data instanceof Float32Array)) fail(`tensor "${spec.name}" must be a Float32Array, got ${describe(data)}`);
-    const expected = elementCount(spec.shape);
+    const given = rowKeys.get(spec.name);
+    const [rows, dim] = spec.shape;
+    const expected = given === undefined ? elementCount(spec.shape) : given.length * dim;
     if (data.length !== expected) {
-      fail(`tensor "${spec.name}" has ${data.length} values, shape ${shapeText(spec.shape)} needs ${expected}`);
+      fail(`tensor "${spec.name}" has ${data.length} values, ${given === undefined ? `shape ${shapeText(spec.shape)}` : `${given.length} stored rows of ${dim}`} needs ${expected}`);
     }
+    if (given !== undefined && badKey(given, rows) >= 0) fail(`tensor "${spec.name}": its row keys must be strictly increasing ids below ${rows}`);
     const bad = firstNonFinite(data);
     if (bad >= 0) fail(`tensor "${spec.name}" holds a non-finite value (${data[bad]}) at index ${bad}`);
-    return { name: spec.name, data, shape: spec.shape };
-  });
-
-  const metadata = { format: FORMAT, format_version: FORMAT_VERSION, config: configJson, [CHECKSUM_KEY]: tensorsDigest(ordered.map((o) => o.data)) };
+    const sparse = given !== undefined ? { keys: given, values: data } : isHashedTable(spec.name) && dim > 0 ? sparseRowsOf(data, dim) : undefined;
+    if (sparse === undefined) {
+      ordered.push({ name: spec.name, data, shape: spec.shape });
+    } else {
+      ordered.push({ name: spec.name, data: sparse.values, shape: [sparse.keys.length, dim] });
+      ordered.push({ name: spec.name + ROWS_SUFFIX, data: sparse.keys, shape: [sparse.keys.length] });
+    }
+  }
+  const version = ordered.some((o) => o.data instanceof Int32Array) ? SPARSE_FORMAT_VERSION : FORMAT_VERSION;
+  const metadata = { format: FORMAT, format_version: version, config: configJson, [CHECKSUM_KEY]: tensorsDigest(ordered.map((o) => o.data)) };
   await writeFileAtomic(path, encodeSafetensors(metadata, ordered));
 }
 
@@ -81,13 +102,14 @@ export async function saveModelFile(path: string, config: ResolvedConfig, tensor
 export const CHECKSUM_KEY = 'tensors_sha256';
 
 /** {@link CHECKSUM_KEY}'s value for tensors written in this order. */
-export function tensorsDigest(tensors: readonly Float32Array[]): string {
+export function tensorsDigest(tensors: readonly (Float32Array | Int32Array)[]): string {
   const h = createHash('sha256');
   for (const t of tensors) {
     if (LITTLE_ENDIAN) h.update(new Uint8Array(t.buffer, t.byteOffset, t.byteLength));
     else {
       const le = new DataView(new ArrayBuffer(t.byteLength));
-      t.forEach((v, i) => le.setFloat32(4 * i, v, true));
+      if (t instanceof Int32Array) t.forEach((v, i) => le.setInt32(4 * i, v, true));
+      else t.forEach((v, i) => le.setFloat32(4 * i, v, true));
       h.update(new Uint8Array(le.buffer));
     }
   }
@@ -108,18 +130,19 @@ export function verifyChecksum(bytes: Uint8Array, parsed: ParsedSafetensors, fai
  * Checks the metadata every dupn model file carries, whatever its container (safetensors `__metadata__`, ONNX
  * `metadata_props`): the format tag, a supported format version, and the config JSON, which goes through the
  * same validation as a caller's config. Returns the resolved config; every failure goes through `fail`, with
- * the field named as `keys` spells it.
+ * the field named as `keys` spells it. `versions`: the format versions the container may carry.
  */
 export function checkModelMetadata(
   meta: { format: unknown; version: unknown; config: unknown },
   keys: { format: string; version: string; config: string; file: string },
   fail: (problem: string, cause?: unknown) => never,
+  versions: readonly string[] = SUPPORTED_VERSIONS,
 ): ResolvedConfig {
   if (meta.format !== FORMAT) {
     fail(`not a ${keys.file} (${keys.format} is ${describe(meta.format)}, expected "${FORMAT}")`);
   }
-  if (typeof meta.version !== 'string' || !SUPPORTED_VERSIONS.includes(meta.version)) {
-    fail(`${keys.version} ${describe(meta.version)} is not supported (this version of dupn reads ${SUPPORTED_VERSIONS.join(', ')})`);
+  if (typeof meta.version !== 'string' || !versions.includes(meta.version)) {
+    fail(`${keys.version} ${describe(meta.version)} is not supported (this version of dupn reads ${versions.join(', ')})`);
   }
   if (typeof meta.config !== 'string') fail(`${keys.config} is missing`);
   try {
@@ -151,15 +174,25 @@ export function decodeModelFile(bytes: Uint8Array, source: string, options: Load
 
   const specs = tensorSpecs(config);
   const tensors = new Map<string, Float32Array>();
+  const rowKeys: RowKeys = new Map();
+  const expected = new Set(specs.map((s) => s.name));
   for (const spec of specs) {
-    const data = tensorAt(bytes, parsed, spec.name, spec.shape, fail);
+    const keysName = spec.name + ROWS_SUFFIX;
+    const keys = parsed.tensors.has(keysName) ? rowKeysAt(bytes, parsed, spec.name, spec.shape, fail) : undefined;
+    const data = tensorAt(bytes, parsed, spec.name, keys === undefined ? spec.shape : [keys.length, spec.shape[1]], fail);
     const bad = firstNonFinite(data);
     if (bad >= 0) fail(`tensor "${spec.name}": non-finite value (${data[bad]}) at index ${bad}`);
-    tensors.set(spec.name, data);
+    if (keys === undefined) tensors.set(spec.name, data);
+    else {
+      expected.add(keysName);
+      if (options.keepSparse) {
+        tensors.set(spec.name, data);
+        rowKeys.set(spec.name, keys);
+      } else tensors.set(spec.name, denseRows({ keys, values: data }, spec.shape[0], spec.shape[1]));
+    }
   }
 
   // Extra tensors mean the file was written for a different layout; loading it silently would hide that.
-  const expected = new Set(specs.map((s) => s.name));
   const extra = [...parsed.tensors.keys()].filter((n) => !expected.has(n));
   if (extra.length > 0) {
     const shown = extra.slice(0, 5).map((n) => describe(n)).join(', ');
@@ -167,7 +200,30 @@ export function decodeModelFile(bytes: Uint8Array, source: string, options: Load
   }
   // Last, so that a file with a structural problem is told that problem rather than "corrupt".
   if (options.verifyChecksum !== false) verifyChecksum(bytes, parsed, fail);
-  return { config, tensors };
+  return { config, tensors, rowKeys };
+}
+
+/** The row keys of table `name` (full shape `shape`) stored sparse: I32, one dimension, valid ids in order. */
+function rowKeysAt(bytes: Uint8Array, parsed: ParsedSafetensors, name: string, shape: readonly number[], fail: (problem: string) => never): Int32Array {
+  const keysName = name + ROWS_SUFFIX;
+  const entry = parsed.tensors.get(keysName)!;
+  if (!isHashedTable(name) || shape.length !== 2 || shape[1] === 0) fail(`tensor "${keysName}": only a hashed embedding table (item, profile or query field) can be stored by its rows`);
+  if (entry.dtype !== 'I32') fail(`tensor "${keysName}": dtype ${entry.dtype}, expected I32`);
+  if (entry.shape.length !== 1 || entry.shape[0] > shape[0]) fail(`tensor "${keysName}": shape ${shapeText(entry.shape)}, expected one dimension of at most ${shape[0]} (the table's rows)`);
+  const keys = int32At(bytes, parsed.dataStart + entry.begin, entry.shape[0]);
+  const bad = badKey(keys, shape[0]);
+  if (bad >= 0) fail(`tensor "${keysName}": key ${bad} (${keys[bad]}) is not a row id above the one before it and below ${shape[0]}`);
+  return keys;
+}
+
+/** As {@link float32At}, for int32 values. */
+function int32At(bytes: Uint8Array, offset: number, count: number): Int32Array {
+  const absolute = bytes.byteOffset + offset;
+  if (LITTLE_ENDIAN && absolute % 4 === 0) return new Int32Array(bytes.buffer, absolute, count);
+  const out = new Int32Array(count);
+  const view = new DataView(bytes.buffer, absolute, 4 * count);
+  for (let i = 0; i < count; i++) out[i] = view.getInt32(4 * i, true);
+  return out;
 }
 
 /**
@@ -206,6 +262,8 @@ export function float32At(bytes: Uint8Array, offset: number, count: number): Flo
 export interface LoadOptions {
   /** Check the tensor data against the file's checksum ({@link CHECKSUM_KEY}) [true]. */
   verifyChecksum?: boolean;
+  /** Keep a table stored sparse as its stored rows and their keys (a serving model) rather than expand it [false]. */
+  keepSparse?: boolean;
 }
 
 /** Reads and validates a model file. Rejects with `E_IO` when the file cannot be read, `E_MODEL_FILE` when it is bad. */

@@ -32,7 +32,8 @@ export interface ParsedSafetensors {
 
 export interface EncodeTensor {
   name: string;
-  data: Float32Array;
+  /** F32, or I32 (the row keys of a sparse table). */
+  data: Float32Array | Int32Array;
   shape: number[];
 }
 
@@ -187,15 +188,16 @@ export function parseSafetensors(bytes: Uint8Array, what = 'safetensors file'): 
 }
 
 /** Little-endian bytes of `data`: a view (no copy) on little-endian hosts, a byte-swapped copy otherwise. */
-function littleEndianBytes(data: Float32Array): Buffer {
+function littleEndianBytes(data: Float32Array | Int32Array): Buffer {
   if (LITTLE_ENDIAN) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const out = Buffer.allocUnsafe(data.byteLength);
-  for (let i = 0; i < data.length; i++) out.writeFloatLE(data[i], 4 * i);
+  if (data instanceof Int32Array) for (let i = 0; i < data.length; i++) out.writeInt32LE(data[i], 4 * i);
+  else for (let i = 0; i < data.length; i++) out.writeFloatLE(data[i], 4 * i);
   return out;
 }
 
 /**
- * Encodes float32 tensors as a safetensors file, returned as chunks (header, then one view per tensor) so a
+ * Encodes float32 (and int32) tensors as a safetensors file, returned as chunks (header, then one view per tensor) so a
  * large model is never copied into one buffer; write them in order. The header is padded with spaces so the
  * data section starts at a multiple of 8, which keeps every float32 tensor 4-aligned for in-place views.
  */
@@ -210,13 +212,13 @@ export function encodeSafetensors(metadata: Record<string, string>, tensors: Enc
   for (const t of tensors) {
     if (t.name === METADATA_KEY || seen.has(t.name)) fail(`tensor name ${describe(t.name)} is reserved or repeated`);
     seen.add(t.name);
-    if (!(t.data instanceof Float32Array)) fail(`tensor ${describe(t.name)}: data must be a Float32Array, got ${describe(t.data)}`);
+    if (!(t.data instanceof Float32Array || t.data instanceof Int32Array)) fail(`tensor ${describe(t.name)}: data must be a Float32Array or an Int32Array, got ${describe(t.data)}`);
     if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`tensor ${describe(t.name)}: bad shape [${t.shape.join(', ')}]`);
     const count = t.shape.reduce((a, b) => a * b, 1);
     if (count !== t.data.length) {
       fail(`tensor ${describe(t.name)}: shape [${t.shape.join(', ')}] needs ${count} values, data has ${t.data.length}`);
     }
-    entries.push([t.name, { dtype: 'F32', shape: [...t.shape], data_offsets: [offset, offset + t.data.byteLength] }]);
+    entries.push([t.name, { dtype: t.data instanceof Int32Array ? 'I32' : 'F32', shape: [...t.shape], data_offsets: [offset, offset + t.data.byteLength] }]);
     chunks.push(littleEndianBytes(t.data));
     offset += t.data.byteLength;
   }

@@ -10,6 +10,7 @@ import { DupnError, describe, inputError } from '../errors';
 import { CandidateInput, PackOptions, RetrievalInputs, UserInput, packCandidates, packUsers, userInputs } from './features';
 import { initTensors } from '../network/init';
 import { firstNonFinite, loadModelFile, saveModelFile } from '../io/model-file';
+import { RowKeys, expandTensors } from '../io/sparse-rows';
 import { Backend, BackendName, Completion, withFiniteOutputs } from './backend';
 import { fromNativeError, native } from '../native/addon';
 import { nativeSpec } from '../native/spec';
@@ -217,6 +218,8 @@ export class Model {
   /** Threads used per call. */
   readonly threads: number;
   private readonly tensors: Tensors;
+  /** The tables held by their stored rows (a model loaded from a file that stores them so), by name. */
+  private readonly rowKeys: RowKeys;
   /** Which engine runs this model. */
   readonly backend: BackendName;
   /** Arithmetic of the large products: `'fp32'` or `'bf16'`. */
@@ -228,22 +231,23 @@ export class Model {
   private releaseWhenIdle: Backend | null = null;
   private readonly options: ResolvedModelOptions;
 
-  private constructor(config: ResolvedConfig, tensors: Tensors, options: ResolvedModelOptions) {
+  private constructor(config: ResolvedConfig, tensors: Tensors, options: ResolvedModelOptions, rowKeys: RowKeys = new Map()) {
     checkSuccessorTable(config, tensors, 'model');
     this.options = options;
     this.config = config;
     this.userDim = deriveDims(config).userDim;
     this.threads = options.threads;
     this.tensors = tensors;
+    this.rowKeys = rowKeys;
     this.backend = options.backend;
     this.precision = options.precision;
     if (options.backend === 'onnxruntime') {
-      this.handle = withFiniteOutputs(new (onnxBackend().OnnxBackend)(config, tensors, this.threads));
+      this.handle = withFiniteOutputs(new (onnxBackend().OnnxBackend)(config, this.allRows(), this.threads));
       return;
     }
     const isa = options.isa ?? process.env.DUPN_ISA ?? '';
     try {
-      this.handle = withFiniteOutputs(new (native().NativeModel)(nativeSpec(config, tensors, options.candidateCache, options.precision === 'bf16'), isa));
+      this.handle = withFiniteOutputs(new (native().NativeModel)(nativeSpec(config, tensors, options.candidateCache, options.precision === 'bf16', rowKeys), isa));
     } catch (e) {
       throw fromNativeError(e, 'model');
     }
@@ -284,8 +288,9 @@ export class Model {
   /** Loads a `.safetensors` model file (docs/format.md). Rejects with `E_IO` or `E_MODEL_FILE`. */
   static async load(path: string, options: ModelOptions = {}): Promise<Model> {
     const checked = resolveModelOptions(options, MODEL_OPTIONS);
-    const { config, tensors } = await loadModelFile(path, { verifyChecksum: checked.verifyChecksum });
-    return new Model(config, tensors, checked);
+    // Tables stored sparse stay so: the native lookup reads the file's rows in place, shared between processes.
+    const { config, tensors, rowKeys } = await loadModelFile(path, { verifyChecksum: checked.verifyChecksum, keepSparse: checked.backend === 'native' });
+    return new Model(config, tensors, checked, rowKeys);
   }
 
   /**
@@ -303,7 +308,12 @@ export class Model {
   /** Writes the model to `path` atomically (temporary file, then rename). */
   async save(path: string): Promise<void> {
     this.live();
-    await saveModelFile(path, this.config, this.tensors);
+    await saveModelFile(path, this.config, this.tensors, this.rowKeys);
+  }
+
+  /** The tensors with every table at all its rows (the same arrays when none is held sparse). */
+  private allRows(): Tensors {
+    return expandTensors(this.tensors, this.rowKeys, (name) => tensorSpecs(this.config).find((s) => s.name === name)!.shape);
   }
 
   /**
@@ -313,7 +323,7 @@ export class Model {
    */
   async exportOnnx(path: string): Promise<string[]> {
     this.live();
-    return onnxExport().exportOnnx(this.config, this.tensors, path);
+    return onnxExport().exportOnnx(this.config, this.allRows(), path);
   }
 
   /** Which kernel path runs: "baseline", "avx2" or "avx512" (native), or "onnxruntime". */
@@ -327,7 +337,7 @@ export class Model {
    * otherwise change, transfer or detach them under it.
    */
   get weights(): ReadonlyMap<string, Float32Array> {
-    return new Map([...this.tensors].map(([name, t]) => [name, t.slice()]));
+    return new Map([...this.allRows()].map(([name, t]) => [name, this.rowKeys.has(name) ? t : t.slice()]));
   }
 
   /**
@@ -358,7 +368,7 @@ export class Model {
       if (t !== undefined) tensors.set(n, t.slice());
     }
     fill(tensors);
-    return new Model(this.config, tensors, this.options);
+    return new Model(this.config, tensors, this.options, this.rowKeys);
   }
 
   /**

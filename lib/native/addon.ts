@@ -14,6 +14,8 @@ export interface NativeTable {
   rows: number;
   dim: number;
   data: Float32Array | null;
+  /** Sparse (docs/format.md, Sparse tables): the ids whose rows `data` holds, strictly increasing; others are zero. */
+  keys?: Int32Array;
 }
 
 export interface NativeModelSpec {

@@ -5,16 +5,20 @@
 import { ResolvedConfig, denseCount } from '../network/config';
 import { DupnError } from '../errors';
 import { NativeModelSpec, NativeTable } from './addon';
+import { RowKeys } from '../io/sparse-rows';
 import { ATTENTION_NAMES, QUERY_TABLE_NAME, Tensors, historyWeightName, itemTableName, layerNames, layerStacks, lstmDirections, lstmNames, profileTableName, propertyTableName } from '../network/tensors';
 
 const KIND_CODE = { binary: 0, rank: 1, multiclass: 2, retrieval: 3 } as const;
 
-function tableOf(tensors: Tensors, name: string, rows: number, dim: number): NativeTable {
-  return { rows, dim, data: dim > 0 ? (tensors.get(name) ?? null) : null };
-}
-
-/** The spec the addon's NativeModel and NativeTrainer take: dimensions plus the tensors, borrowed. */
-export function nativeSpec(c: ResolvedConfig, t: Tensors, projectionCache: number, bf16: boolean): NativeModelSpec {
+/**
+ * The spec the addon's NativeModel and NativeTrainer take: dimensions plus the tensors, borrowed. A table named
+ * in `rowKeys` is its stored rows, found by key (a model only: a trainer refuses it).
+ */
+export function nativeSpec(c: ResolvedConfig, t: Tensors, projectionCache: number, bf16: boolean, rowKeys: RowKeys = new Map()): NativeModelSpec {
+  const tableOf = (tensors: Tensors, name: string, rows: number, dim: number): NativeTable => {
+    const keys = rowKeys.get(name);
+    return { rows, dim, data: dim > 0 ? (tensors.get(name) ?? null) : null, ...(keys !== undefined ? { keys } : {}) };
+  };
   const p = c.properties;
   const get = (name: string): Float32Array => {
     const v = t.get(name);

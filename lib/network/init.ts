@@ -16,8 +16,11 @@ import { ATTENTION_NAMES, PRIOR_FLOOR, SUCCESSORS_UNUSED, Tensors, TensorSpec, e
  */
 export const PRIOR_WEIGHT_INIT = 0.5;
 
+/** Embedding rows start uniform in ±this (small, so that early sums over a history stay in the gates' linear range). */
+export const EMBEDDING_INIT_SCALE = 0.1;
+
 function scaleOf(spec: TensorSpec, fanIns: Map<string, number>, hidden: number): number {
-  if (isEmbeddingTable(spec.name)) return 0.1;
+  if (isEmbeddingTable(spec.name)) return EMBEDDING_INIT_SCALE;
   if (isLstm(spec.name)) return 1 / Math.sqrt(hidden);
   if (spec.name === ATTENTION_NAMES.b) return 0;
   // A retrieval head's history weights start at 0 (no opinion on repeats until training forms one), but for

@@ -187,3 +187,12 @@ export function elementCount(shape: readonly number[]): number {
 
 /** Named float32 weights of a model, in any order; {@link tensorSpecs} gives the canonical one. */
 export type Tensors = Map<string, Float32Array>;
+
+/**
+ * Whether a tensor is a hashed embedding table (an item field's, a profile field's or the query tokens'): one
+ * whose rows are buckets of ids, most of which no id of a given log lands in. Those tables start at zero in a
+ * trainer and are stored by their nonzero rows (docs/format.md, Sparse tables).
+ */
+export function isHashedTable(name: string): boolean {
+  return name.startsWith('emb.item.') || name.startsWith('emb.profile.') || name === QUERY_TABLE_NAME;
+}

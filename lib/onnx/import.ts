@@ -9,6 +9,7 @@
  */
 import * as nodePath from 'node:path';
 import { onnx } from './generated/onnx';
+import { ONNX_FORMAT_VERSION } from './export';
 import { ResolvedConfig } from '../network/config';
 import { DupnError, describe } from '../errors';
 import { readRegularFile } from '../io/atomic-file';
@@ -136,6 +137,7 @@ export function decodeOnnxModel(bytes: Uint8Array, source: string): OnnxModelFil
       file: 'dupn ONNX model',
     },
     fail,
+    [ONNX_FORMAT_VERSION],
   );
 
   const graphKind = meta.get('dupn.graph');

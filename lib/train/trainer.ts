@@ -14,12 +14,13 @@ import { Moments, openCheckpoint, writeCheckpoint } from '../io/checkpoint';
 import { loadModelFile, saveModelFile } from '../io/model-file';
 import { NativeTrainBatch, NativeTrainer, fromNativeError, native } from '../native/addon';
 import { nativeSpec } from '../native/spec';
-import { Tensors, elementCount, isEmbeddingTable, isStatistic, priorName, tensorSpecs } from '../network/tensors';
+import { Tensors, elementCount, isEmbeddingTable, isHashedTable, isStatistic, priorName, tensorSpecs } from '../network/tensors';
 import { SUCCESSOR_WINDOW, SuccessorTable, checkSuccessorTable } from '../model/successors';
 import { packTrainBatch } from './batch';
 import { SuccessorWeights, ValueCounts, fillPrior, fillSuccessors } from '../model/statistics';
 import { EmbeddingOptimizer, ResolvedTrainOptions, TrainOptions, frozenBy, learningRateAt, resolveTrainOptions } from './options';
 import { seedFor } from '../random';
+import { LazyRows, zeroHashedTables } from './lazy-rows';
 
 /**
  * Zeroed optimizer state of one tensor: m and v like the data, or, for an embedding table under row-wise
@@ -77,6 +78,7 @@ export class Trainer {
   private running = false;
   private readonly frozen: boolean[];
   private readonly successorTables = new Map<string, SuccessorTable | undefined>();
+  private readonly lazyRows: LazyRows;
 
   private constructor(config: ResolvedConfig, tensors: Tensors, options: ResolvedTrainOptions, moments?: Map<string, Moments>, step = 0) {
     checkSuccessorTable(config, tensors, 'model');
@@ -93,6 +95,10 @@ export class Trainer {
     // Priors and successor tables are statistics, not weights: the optimizer never moves them.
     // Statistics need no entry: without optimizer state (freshMoments) the native step never updates them.
     this.frozen = tensorSpecs(config).map((s) => options.freezeTensors.some((p) => frozenBy(s.name, p)));
+    // A table the optimizer will not move keeps its zero rows: what the model it came from gives those ids.
+    // (Hashed tables are shared tensors, so freeze 'shared' holds them all.)
+    const still = new Set(tensorSpecs(config).filter((_, i) => this.frozen[i] || options.freeze === 'shared').map((s) => s.name));
+    this.lazyRows = new LazyRows(config, tensors, options.seed, (name) => !still.has(name));
     try {
       this.handle = new (native().NativeTrainer)(nativeSpec(config, tensors, 0, false), options.isa, params);
     } catch (e) {
@@ -100,11 +106,18 @@ export class Trainer {
     }
   }
 
-  /** A trainer for a new model with seeded random weights. */
+  /**
+   * A trainer for a new model with seeded random weights. The hashed embedding tables (item, profile and query
+   * fields) start at zero, and each row gets its seeded random start just before the first step that uses it
+   * (lib/train/lazy-rows.ts): rows no training id lands in stay zero, so the saved file holds only the rows
+   * training used, and an id the log never had gets the zero row.
+   */
   static create(config: DupnConfig = {}, options: TrainOptions = {}): Trainer {
     const resolved = resolveConfig(config);
     const o = resolveTrainOptions(resolved, options, os.availableParallelism());
-    return new Trainer(resolved, initTensors(resolved, o.seed), o);
+    const tensors = initTensors(resolved, o.seed);
+    zeroHashedTables(tensors);
+    return new Trainer(resolved, tensors, o);
   }
 
   /**
@@ -121,7 +134,11 @@ export class Trainer {
     for (const spec of tensorSpecs(resolved)) {
       const from = file.tensors.get(spec.name);
       if (from && from.length === elementCount(spec.shape)) tensors.get(spec.name)!.set(from);
-      else fresh.push(spec.name);
+      else {
+        fresh.push(spec.name);
+        // A new hashed table starts as in create: rows drawn when first used.
+        if (isHashedTable(spec.name)) tensors.get(spec.name)!.fill(0);
+      }
     }
     return { trainer: new Trainer(resolved, tensors, o), fresh };
   }
@@ -161,6 +178,15 @@ export class Trainer {
     );
   }
 
+  /**
+   * Gives the rows of the hashed tables that `batch` uses and no step has used yet their random start, as a step
+   * on it would: for a trainer outside dupn that takes this trainer's saved weights and batches (`dupn shards`).
+   */
+  startRows(batch: NativeTrainBatch): void {
+    this.idle('startRows');
+    this.lazyRows.start(batch);
+  }
+
   /** One optimizer step on `examples` (a batch; any size ≥ 1). Rejects with E_INPUT naming a bad example. */
   async step(examples: TrainingExample[]): Promise<StepReport> {
     this.startable();
@@ -180,6 +206,8 @@ export class Trainer {
    */
   async stepPacked(batch: NativeTrainBatch): Promise<StepReport> {
     const h = this.startable();
+    // Here rather than in packBatch: no step runs now, and a step only reads the rows its own batch uses.
+    this.lazyRows.start(batch);
     const o = this.options;
     const step = this.stepCount + 1;
     const scale = learningRateAt(1, o, step);

@@ -8,7 +8,7 @@ import torch
 
 from .config import ConfigError, tensor_specs
 from .network import DupnNet
-from .safetensors_io import ModelFileError, read_safetensors, write_safetensors
+from .safetensors_io import ModelFileError, expand_sparse, read_safetensors, sparsify, write_safetensors
 
 
 def load_model(path: str, dtype: torch.dtype = torch.float32) -> DupnNet:
@@ -21,6 +21,7 @@ def load_model(path: str, dtype: torch.dtype = torch.float32) -> DupnNet:
     except (KeyError, json.JSONDecodeError) as e:
         raise ModelFileError(f"{path}: __metadata__.config is missing or not JSON ({e})") from None
     specs = tensor_specs(config)
+    tensors = expand_sparse(tensors, specs, path)
     try:
         return DupnNet(config, {k: v for k, v in tensors.items() if k in specs}, dtype=dtype)
     except ConfigError as e:
@@ -33,6 +34,7 @@ def save_model(net: DupnNet, path: str, extra_metadata: Optional[dict] = None) -
     for name, t in tensors.items():
         if not torch.isfinite(t).all():
             raise ValueError(f'tensor "{name}" holds NaN or Infinity: not written')
-    meta = {"format": "dupn", "format_version": "1", "config": json.dumps(net.config, separators=(",", ":"))}
+    tensors, any_sparse = sparsify(tensors)
+    meta = {"format": "dupn", "format_version": "2" if any_sparse else "1", "config": json.dumps(net.config, separators=(",", ":"))}
     meta.update(extra_metadata or {})
     write_safetensors(path, tensors, meta)

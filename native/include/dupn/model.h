@@ -12,11 +12,28 @@
 
 namespace dupn {
 
-// An embedding table owned by the caller (the JavaScript side keeps it alive); rows × dim floats.
+// An embedding table owned by the caller (the JavaScript side keeps it alive): ids 0 .. rows - 1, each a row of
+// dim floats. Dense, `data` holds rows × dim floats. Sparse (a hashed table stored by the rows training used,
+// docs/format.md), `keys` lists the `stored` ids that have a row, strictly increasing, `data` holds their
+// rows in that order, and every other id's row is zero.
 struct Table {
   const float* data = nullptr;
   int64_t rows = 0;
   int dim = 0;
+  const int32_t* keys = nullptr;
+  int64_t stored = 0;
+
+  // Row of `id` (in 0 .. rows - 1), or nullptr for an id whose row is zero.
+  const float* row(int64_t id) const {
+    if (keys == nullptr) return data + id * dim;
+    int64_t lo = 0, hi = stored;
+    while (lo < hi) {
+      const int64_t mid = (lo + hi) >> 1;
+      if (keys[mid] < id) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < stored && keys[lo] == id ? data + lo * dim : nullptr;
+  }
 };
 
 // A dense layer y = W x + b as stored in the model file: W is out × in, row-major.

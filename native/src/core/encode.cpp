@@ -78,7 +78,7 @@ class Encoder {
         const int32_t* ahead = in_.items + (c.base + r + kPrefetchRows) * F;
         for (int f = 0; f < F; ++f) {
           const Table& t = m_.item_tables[f];
-          if (t.dim > 0) __builtin_prefetch(t.data + static_cast<int64_t>(ahead[f]) * t.dim);
+          if (t.dim > 0 && t.keys == nullptr) __builtin_prefetch(t.data + static_cast<int64_t>(ahead[f]) * t.dim);
         }
       }
       float* x = X + static_cast<size_t>(r) * K;
@@ -195,7 +195,11 @@ class Encoder {
 
  private:
   static float* copy_row(const Table& t, int32_t id, float* dst) {
-    if (t.dim > 0) std::memcpy(dst, t.data + static_cast<int64_t>(id) * t.dim, sizeof(float) * t.dim);
+    if (t.dim > 0) {
+      const float* row = t.row(id);
+      if (row) std::memcpy(dst, row, sizeof(float) * t.dim);
+      else std::fill(dst, dst + t.dim, 0.0f);
+    }
     return dst + t.dim;
   }
 
@@ -205,8 +209,9 @@ class Encoder {
     if (m_.dq > 0) {
       const int32_t t0 = in_.query_offsets[b], t1 = in_.query_offsets[b + 1];
       for (int32_t t = t0; t < t1; ++t) {
-        const float* row = m_.query_table.data + static_cast<int64_t>(in_.query_tokens[t]) * m_.dq;
-        for (int c = 0; c < m_.dq; ++c) qu[c] += row[c];
+        const float* row = m_.query_table.row(in_.query_tokens[t]);
+        if (row)
+          for (int c = 0; c < m_.dq; ++c) qu[c] += row[c];
       }
       if (t1 > t0) {
         const float inv = 1.0f / static_cast<float>(t1 - t0);

@@ -9,6 +9,13 @@ namespace dupn {
 namespace {
 
 bool check_table(const Table& t, const std::string& what, std::string* error) {
+  if (t.keys != nullptr) {
+    // Sparse: every stored id in range and strictly increasing, so row() finds each and reads inside data.
+    bool ok = t.dim > 0 && t.rows >= 1 && t.stored >= 0 && t.stored <= t.rows && (t.stored == 0 || t.data != nullptr);
+    for (int64_t i = 0; ok && i < t.stored; ++i) ok = t.keys[i] >= 0 && t.keys[i] < t.rows && (i == 0 || t.keys[i] > t.keys[i - 1]);
+    if (!ok) *error = what + ": the row keys of a sparse table must be strictly increasing ids below its row count";
+    return ok;
+  }
   if (t.dim < 0 || t.rows < 0 || (t.dim > 0 && (t.rows < 1 || t.data == nullptr))) {
     *error = what + ": table is missing or empty";
     return false;

@@ -18,7 +18,21 @@ dupn::Table table(const Napi::Value& v, const std::string& what, std::vector<Nap
   dupn::Table t;
   t.rows = int_arg(o.Get("rows"), (what + ".rows").c_str(), 0, 0x7fffffff);
   t.dim = int_arg(o.Get("dim"), (what + ".dim").c_str(), 0, 1 << 20);
-  View<float> data = f32(o.Get("data"), (what + ".data").c_str(), t.dim == 0);
+  Napi::Value keys = o.Get("keys");
+  const bool sparse = !keys.IsUndefined() && !keys.IsNull();
+  View<float> data = f32(o.Get("data"), (what + ".data").c_str(), t.dim == 0 || sparse);
+  if (sparse) {
+    // Sparse (docs/format.md): `keys` names the ids whose rows `data` holds; the core checks their order and range.
+    View<int32_t> k = i32(keys, (what + ".keys").c_str());
+    if (t.dim == 0) throw_code(v.Env(), codes::kInput, what + ": a table of width 0 has no keys");
+    if (data.length != k.length * static_cast<int64_t>(t.dim)) throw_code(v.Env(), codes::kInput, what + ": data must hold one row per key");
+    t.keys = k.data;
+    t.stored = k.length;
+    t.data = k.length > 0 ? data.data : nullptr;
+    refs.push_back(Napi::Persistent(o.Get("data").As<Napi::Object>()));
+    refs.push_back(Napi::Persistent(keys.As<Napi::Object>()));
+    return t;
+  }
   if (t.dim > 0) {
     if (data.length != t.rows * static_cast<int64_t>(t.dim)) throw_code(v.Env(), codes::kInput, what + ": data has the wrong length");
     t.data = data.data;

@@ -96,6 +96,12 @@ std::unique_ptr<Trainer> Trainer::create(const ModelSpec& s, const std::vector<P
   };
   const Model& m = *impl->model;
   auto table = [&](const Table& t, const std::string& what) {
+    // A step writes rows of any id: a sparse table (no row for most ids) cannot be trained in place.
+    if (t.keys != nullptr) {
+      if (ok) *error = what + ": a sparse table cannot be trained (expand it to all its rows first)";
+      ok = false;
+      return -1;
+    }
     const int i = find(t.data, t.rows * t.dim, what, true);
     if (i >= 0) impl->table_dim[i] = t.dim;
     return i;

@@ -1,0 +1,262 @@
+// Hashed tables stored by their nonzero rows (docs/format.md, Sparse tables): the file, the native lookup on
+// every instruction-set path, the other consumers that expand them, the trainer's rows drawn at first use, and
+// files that lie about their rows.
+import t from 'tap';
+import { promises as fsp } from 'node:fs';
+import * as nodePath from 'node:path';
+import { ResolvedConfig, resolveConfig } from '../lib/network/config';
+import { Tensors, elementCount, isHashedTable, itemTableName, tensorSpecs } from '../lib/network/tensors';
+import { mulberry32 as rng } from '../lib/random';
+import { CHECKSUM_KEY, FORMAT, SPARSE_FORMAT_VERSION, decodeModelFile, loadModelFile, saveModelFile, tensorsDigest } from '../lib/io/model-file';
+import { ROWS_SUFFIX, denseRows, sparseRowsOf } from '../lib/io/sparse-rows';
+import { encodeSafetensors, parseSafetensors } from '../lib/io/safetensors';
+import { Model } from '../lib/model/model';
+import { Trainer } from '../lib/train/trainer';
+import { UserColumns } from '../lib/model/columns';
+import { TrainingExample } from '../lib/data/training-example';
+import { native } from '../lib/native/addon';
+import { isas } from './support/compare';
+
+// Odd widths (5, 3, 4, 2), none a multiple of 16.
+function config(): ResolvedConfig {
+  return resolveConfig({
+    itemFields: [
+      { name: 'item', buckets: 997, dim: 5 },
+      { name: 'category', buckets: 13, dim: 3 },
+    ],
+    query: { buckets: 101, dim: 4 },
+    profileFields: [{ name: 'age', buckets: 67, dim: 2 }],
+    hidden: 6,
+    attentionHidden: 5,
+    maxSeqLen: 30,
+    tasks: [
+      { name: 'ctr', kind: 'binary', target: ['item', 'category'], layers: [4] },
+      { name: 'ppp', kind: 'multiclass', classes: 3, layers: [] },
+    ],
+  });
+}
+
+/** Random weights whose hashed tables have only `used` of every 100 rows nonzero (row 0 and the last among them). */
+function mostlyZero(c: ResolvedConfig, seed: number, used: number): Tensors {
+  const rand = rng(seed);
+  const out: Tensors = new Map();
+  for (const spec of tensorSpecs(c)) {
+    const a = new Float32Array(elementCount(spec.shape));
+    for (let i = 0; i < a.length; i++) a[i] = (rand() * 2 - 1) * 0.5;
+    if (isHashedTable(spec.name)) {
+      const [rows, dim] = spec.shape;
+      for (let r = 1; r < rows - 1; r++) if (rand() * 100 >= used) a.fill(0, r * dim, (r + 1) * dim);
+    }
+    out.set(spec.name, a);
+  }
+  return out;
+}
+
+/** Users whose ids hit stored rows, zero rows, and both ends of every table. */
+function columns(c: ResolvedConfig, seed: number, batch: number): UserColumns {
+  const rand = rng(seed);
+  const pick = (rows: number): number => {
+    const u = rand();
+    return u < 0.1 ? 0 : u < 0.2 ? rows - 1 : Math.floor(rand() * rows);
+  };
+  const lengths = Int32Array.from({ length: batch }, (_, b) => (b === 0 ? 0 : b === 1 ? 1 : b === 2 ? c.maxSeqLen : 1 + Math.floor(rand() * c.maxSeqLen)));
+  const n = lengths.reduce((a, b) => a + b, 0);
+  const F = c.itemFields.length;
+  const items = new Int32Array(n * F);
+  for (let i = 0; i < n; i++) c.itemFields.forEach((f, j) => (items[i * F + j] = pick(f.buckets)));
+  const properties = new Int32Array(n * 3);
+  const queryOffsets = new Int32Array(batch + 1);
+  const tokens: number[] = [];
+  for (let b = 0; b < batch; b++) {
+    const k = b % 4;
+    for (let i = 0; i < k; i++) tokens.push(pick(c.query!.buckets));
+    queryOffsets[b + 1] = tokens.length;
+  }
+  const profile = Int32Array.from({ length: batch }, () => pick(c.profileFields[0].buckets));
+  return { lengths, items, properties, queryOffsets, queryTokens: Int32Array.from(tokens), profile };
+}
+
+const tmp = async (): Promise<string> => fsp.mkdtemp(nodePath.join((await import('node:os')).tmpdir(), 'dupn-sparse-'));
+
+t.test('sparseRowsOf / denseRows round-trip, and a mostly used table stays dense', async (t) => {
+  const dim = 3;
+  const data = new Float32Array(50 * dim);
+  for (const r of [0, 7, 49]) data.fill(r + 1, r * dim, (r + 1) * dim);
+  const s = sparseRowsOf(data, dim)!;
+  t.same([...s.keys], [0, 7, 49]);
+  t.same([...denseRows(s, 50, dim)], [...data]);
+  const full = new Float32Array(10 * dim).fill(1);
+  t.equal(sparseRowsOf(full, dim), undefined, 'all rows used: dense');
+  const empty = sparseRowsOf(new Float32Array(10 * dim), dim)!;
+  t.equal(empty.keys.length, 0, 'no row used: no rows stored');
+});
+
+t.test('a sparse file: smaller, version 2, and the same model', async (t) => {
+  const c = config();
+  const tensors = mostlyZero(c, 5, 3);
+  const dir = await tmp();
+  const path = nodePath.join(dir, 'm.safetensors');
+  await saveModelFile(path, c, tensors);
+  const bytes = await fsp.readFile(path);
+  const parsed = parseSafetensors(bytes);
+  t.equal(parsed.metadata['format_version'], SPARSE_FORMAT_VERSION);
+  for (const name of ['emb.item.item', 'emb.query', 'emb.profile.age']) {
+    const keys = parsed.tensors.get(name + ROWS_SUFFIX);
+    t.ok(keys, `${name} stored by its rows`);
+    t.equal(keys!.dtype, 'I32');
+    t.equal(parsed.tensors.get(name)!.shape[0], keys!.shape[0]);
+  }
+  const dense = await loadModelFile(path);
+  for (const spec of tensorSpecs(c)) t.same(dense.tensors.get(spec.name), tensors.get(spec.name), `${spec.name} expands to the saved values`);
+  t.equal(dense.rowKeys.size, 0);
+  const kept = decodeModelFile(bytes, path, { keepSparse: true });
+  t.ok(kept.rowKeys.size >= 3, 'item, query and profile tables kept by their rows');
+  t.equal(kept.tensors.get('emb.item.item')!.length, kept.rowKeys.get('emb.item.item')!.length * 5);
+
+  // Every instruction-set path: the sparse lookup gives bit for bit what the dense table gives.
+  const cols = columns(c, 9, 37);
+  for (const isa of isas()) {
+    const a = Model.fromTensors(c, tensors, { isa, threads: 2 });
+    const b = await Model.load(path, { isa, threads: 2 });
+    const ua = await a.encodeColumns(cols);
+    const ub = await b.encodeColumns(cols);
+    t.same(Buffer.from(ub.buffer, ub.byteOffset, ub.byteLength), Buffer.from(ua.buffer, ua.byteOffset, ua.byteLength), `${isa}: encode equal`);
+    const cand = { items: Int32Array.from([0, 0, 996, 12, 1, 5, 500, 7]), dense: new Float32Array(0) };
+    const u = ua.subarray(0, a.userDim);
+    t.same(await b.score('ctr', u, cand), await a.score('ctr', u, cand), `${isa}: candidate scores equal (stored and zero rows)`);
+    a.dispose();
+    b.dispose();
+  }
+
+  const loaded = await Model.load(path, { threads: 1 });
+  const again = nodePath.join(dir, 'again.safetensors');
+  await loaded.save(again);
+  t.ok(Buffer.compare(await fsp.readFile(again), bytes) === 0, 'a loaded sparse model saves the same bytes');
+  t.same(loaded.weights.get('emb.item.item'), tensors.get('emb.item.item'), 'weights are every row');
+  const ort = await Model.load(path, { threads: 1, backend: 'onnxruntime' });
+  const ue = await ort.encodeColumns(cols);
+  const un = await loaded.encodeColumns(cols);
+  let worst = 0;
+  for (let i = 0; i < un.length; i++) worst = Math.max(worst, Math.abs(ue[i] - un[i]));
+  t.ok(worst < 1e-5, `onnxruntime (expanded tables) agrees: ${worst}`);
+  ort.dispose();
+  loaded.dispose();
+});
+
+t.test('a trainer starts hashed rows at first use, seeded, and its file keeps only those', async (t) => {
+  const c = resolveConfig({
+    itemFields: [
+      { name: 'item', buckets: 4099, dim: 6 },
+    ],
+    hidden: 8,
+    attentionHidden: 4,
+    tasks: [{ name: 'ctr', kind: 'binary', target: ['item'], layers: [4] }],
+  });
+  const examples: TrainingExample[] = Array.from({ length: 16 }, (_, b) => ({
+    userId: `u${b}`,
+    time: 200,
+    user: { behaviors: Array.from({ length: 3 }, (_, i) => ({ item: `i${(b * 3 + i) % 20}`, type: 'pv', time: 100 + i })), now: 200 },
+    labels: { ctr: [{ candidate: { item: `i${b % 7}` }, label: b % 2 }] },
+  }));
+  const a = Trainer.create(c, { seed: 4, threads: 1 });
+  t.ok(a.toModel().weights.get(itemTableName('item'))!.every((v) => v === 0), 'a new trainer has no row of a hashed table');
+  const batch = a.packBatch(examples);
+  const used = new Set<number>([...batch.users.items, ...batch.heads[0].items!]);
+  await a.stepPacked(batch);
+  const table = a.toModel().weights.get(itemTableName('item'))!;
+  const nonzero = new Set<number>();
+  for (let r = 0; r < 4099; r++) for (let k = 0; k < 6; k++) if (table[r * 6 + k] !== 0) nonzero.add(r);
+  t.same([...nonzero].sort((x, y) => x - y), [...used].sort((x, y) => x - y), 'exactly the rows the batch used');
+  t.ok(table.every((v) => Math.abs(v) < 0.2), 'started small (±0.1, moved by one step)');
+
+  const b = Trainer.create(c, { seed: 4, threads: 1 });
+  await b.step(examples);
+  t.same(b.toModel().weights.get(itemTableName('item')), table, 'the same seed gives the same rows');
+  const other = Trainer.create(c, { seed: 5, threads: 1 });
+  await other.step(examples);
+  t.not(Buffer.compare(Buffer.from(other.toModel().weights.get(itemTableName('item'))!.buffer), Buffer.from(table.buffer)), 0, 'another seed other rows');
+
+  const dir = await tmp();
+  const path = nodePath.join(dir, 'trained.safetensors');
+  await a.save(path);
+  const keys = parseSafetensors(await fsp.readFile(path)).tensors.get(itemTableName('item') + ROWS_SUFFIX);
+  t.equal(keys?.shape[0], used.size, 'the file stores the used rows only');
+  // Training on from the file: rows it stores are kept, a new one starts at its first use.
+  const { trainer: c2 } = await Trainer.fromModelFile(path, { seed: 4, threads: 1 });
+  t.same(c2.toModel().weights.get(itemTableName('item')), table);
+  const more = examples.map((e, i) => ({ ...e, labels: { ctr: [{ candidate: { item: `new${i}` }, label: 1 }] } }));
+  const packed = c2.packBatch(more);
+  await c2.stepPacked(packed);
+  const after = c2.toModel().weights.get(itemTableName('item'))!;
+  for (const r of packed.heads[0].items!) t.ok(after.subarray(r * 6, r * 6 + 6).some((v) => v !== 0), `row ${r} started`);
+  for (const x of [a, b, other, c2]) x.dispose();
+});
+
+t.test('untrusted sparse files are refused with the tensor named', async (t) => {
+  const c = config();
+  const tensors = mostlyZero(c, 6, 3);
+  const dir = await tmp();
+  const path = nodePath.join(dir, 'ok.safetensors');
+  await saveModelFile(path, c, tensors);
+  const good = parseSafetensors(await fsp.readFile(path));
+  const bytes = await fsp.readFile(path);
+  // Rebuild the file with its tensor list edited (the checksum recomputed, so the structural check speaks).
+  type Entry = { name: string; data: Float32Array | Int32Array; shape: number[] };
+  const rebuildList = (edit: (list: Entry[]) => void): Uint8Array => {
+    const list: Entry[] = [...good.tensors].sort((x, y) => x[1].begin - y[1].begin).map(([name, e]) => {
+      const copy = new Uint8Array(bytes.subarray(good.dataStart + e.begin, good.dataStart + e.end)).buffer;
+      return { name, data: e.dtype === 'I32' ? new Int32Array(copy) : new Float32Array(copy), shape: e.shape };
+    });
+    edit(list);
+    const meta = { format: FORMAT, format_version: SPARSE_FORMAT_VERSION, config: good.metadata['config'], [CHECKSUM_KEY]: tensorsDigest(list.map((x) => x.data)) };
+    return Buffer.concat(encodeSafetensors(meta, list));
+  };
+  const rebuild = (name: string, replace: (data: Float32Array | Int32Array) => Omit<Entry, 'name'> | null): Uint8Array =>
+    rebuildList((list) => {
+      const i = list.findIndex((e) => e.name === name);
+      const r = replace(list[i].data);
+      if (r) list[i] = { name, ...r };
+      else list.splice(i, 1);
+    });
+  const keysName = 'emb.item.item' + ROWS_SUFFIX;
+  const refuse = (b: Uint8Array, pattern: RegExp, what: string): void => {
+    t.throws(() => decodeModelFile(b, 'f', { keepSparse: true }), { code: 'E_MODEL_FILE', message: pattern }, what);
+    t.throws(() => decodeModelFile(b, 'f'), { code: 'E_MODEL_FILE', message: pattern }, `${what} (expanded)`);
+  };
+  refuse(rebuild(keysName, (k) => ({ data: Int32Array.from(k).reverse(), shape: [k.length] })), /emb\.item\.item#rows.*not a row id above the one before/, 'keys out of order');
+  refuse(rebuild(keysName, (k) => ({ data: Int32Array.from(k, (v, i) => (i === k.length - 1 ? 997 : v)), shape: [k.length] })), /emb\.item\.item#rows.*below 997/, 'a key past the table');
+  refuse(rebuild(keysName, (k) => ({ data: Int32Array.from(k, (v, i) => (i === 0 ? -1 : v)), shape: [k.length] })), /emb\.item\.item#rows/, 'a negative key');
+  refuse(rebuild(keysName, (k) => ({ data: Float32Array.from(k), shape: [k.length] })), /emb\.item\.item#rows.*dtype F32, expected I32/, 'float keys');
+  refuse(rebuild(keysName, (k) => ({ data: k.subarray(1), shape: [k.length - 1] })), /emb\.item\.item.*shape/, 'one key fewer than rows');
+  refuse(rebuild(keysName, () => null), /emb\.item\.item.*shape/, 'rows without their keys');
+  const bigKeys = rebuild(keysName, () => ({ data: Int32Array.from({ length: 998 }, (_, i) => i), shape: [998] }));
+  refuse(bigKeys, /emb\.item\.item#rows.*at most 997/, 'more keys than rows');
+  // Keys for a table that is not hashed.
+  const withProp = rebuildList((list) => list.push({ name: 'emb.prop.type' + ROWS_SUFFIX, data: Int32Array.from([0]), shape: [1] }));
+  t.throws(() => decodeModelFile(withProp, 'f'), { code: 'E_MODEL_FILE', message: /emb\.prop\.type#rows/ }, 'keys of a table that cannot have them');
+});
+
+t.test('the native model checks the keys it is given; the trainer refuses a sparse table', async (t) => {
+  const c = config();
+  const tensors = mostlyZero(c, 7, 3);
+  const { tensors: kept, rowKeys } = decodeModelFile(
+    await (async () => {
+      const dir = await tmp();
+      const p = nodePath.join(dir, 'm.safetensors');
+      await saveModelFile(p, c, tensors);
+      return fsp.readFile(p);
+    })(),
+    'm',
+    { keepSparse: true },
+  );
+  const { nativeSpec } = await import('../lib/native/spec');
+  const bad = new Map(rowKeys);
+  const k = Int32Array.from(bad.get('emb.item.item')!);
+  [k[0], k[1]] = [k[1], k[0]];
+  bad.set('emb.item.item', k);
+  t.throws(() => new (native().NativeModel)(nativeSpec(c, kept, 0, false, bad), ''), /strictly increasing/, 'unordered keys');
+  const short = new Map(rowKeys).set('emb.item.item', k.subarray(1));
+  t.throws(() => new (native().NativeModel)(nativeSpec(c, kept, 0, false, short), ''), /one row per key/, 'a key count that does not match the rows');
+  const params = tensorSpecs(c).map((s) => ({ data: kept.get(s.name)!, m: new Float32Array(kept.get(s.name)!.length), v: new Float32Array(kept.get(s.name)!.length) }));
+  t.throws(() => new (native().NativeTrainer)(nativeSpec(c, kept, 0, false, rowKeys), '', params), /sparse table cannot be trained/, 'trainer');
+});
