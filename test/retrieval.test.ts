@@ -4,7 +4,7 @@
 // in-batch negatives and log Q, and learning a planted repeat-and-explore world well past popularity.
 import t from 'tap';
 import { HISTORY_FEATURES, resolveConfig } from '../lib/network/config';
-import { TrainingExample } from '../lib/data/training-example';
+import { LabelledCandidate, TrainingExample } from '../lib/data/training-example';
 import { LogRow } from '../lib/data/csv-log';
 import { PopularityRing } from '../lib/data/example-builder';
 import { BehaviorInput, CandidateInput, HISTORY_SCALE, UserInput, historyFeatures, historyIndex } from '../lib/model/features';
@@ -261,7 +261,12 @@ t.test('freeze shared with tasks [next]: only the retrieval head moves (both tow
       labels: { next: [history[4], 7, 9].map((n, j) => ({ candidate: item(n), label: j === 0 ? 1 : 0, logQ: -3 - j })) },
     };
   });
-  const trainer = Trainer.create(config, { seed: 9, freeze: 'shared', tasks: ['next'], batchSize: 32 });
+  // Shared weights with rows for these ids, as a model to transfer from has (a frozen table's unused rows stay zero).
+  const pre = Trainer.create(config, { seed: 9, batchSize: 32 });
+  const preExamples = examples.map((e) => ({ ...e, labels: { next: (e.labels.next as LabelledCandidate[]).map((l) => ({ ...l, logQ: l.logQ! - 1 })) } }));
+  await fit(pre, { data: () => preExamples, epochs: 1 });
+  const trainer = Trainer.fromModel(pre.toModel(), { seed: 9, freeze: 'shared', tasks: ['next'], batchSize: 32 });
+  pre.dispose();
   const before = new Map([...trainer.toModel().weights].map(([k, v]) => [k, Float32Array.from(v)]));
   await fit(trainer, { data: () => examples, epochs: 1 });
   const after = trainer.toModel().weights;

@@ -3,18 +3,23 @@
  * state beside each (`opt.m.<name>` where the tensor has first moments, `opt.v.<name>` of the tensor's shape,
  * or `[rows]` for row-wise state; nothing for a statistic such as the prior, which no gradient moves) and, as
  * metadata, the config, the training options, the step count, the caller's data position and the tensors'
- * checksum. Written atomically, so a crash leaves the previous
- * checkpoint intact; read back with the checks a model file gets.
+ * checksum. A hashed table whose used rows (any of its value, m or v nonzero) are under half of it is stored
+ * by those rows, as in a model file (docs/format.md, Sparse tables): the table, its opt.m and its opt.v hold
+ * the used rows and `<table>#rows` their ids (checkpoint version 2). Written atomically, so a crash leaves the
+ * previous checkpoint intact; read back with the checks a model file gets.
  */
 import { DupnError } from '../errors';
 import { ResolvedConfig, resolveConfig } from '../network/config';
-import { TensorSpec, Tensors, elementCount, tensorSpecs } from '../network/tensors';
+import { TensorSpec, Tensors, elementCount, isHashedTable, tensorSpecs } from '../network/tensors';
 import { readRegularFile, writeFileAtomic } from './atomic-file';
-import { CHECKSUM_KEY, firstNonFinite, tensorAt, tensorsDigest, verifyChecksum } from './model-file';
+import { CHECKSUM_KEY, firstNonFinite, rowKeysAt, tensorAt, tensorsDigest, verifyChecksum } from './model-file';
 import { encodeSafetensors, parseSafetensors } from './safetensors';
+import { ROWS_SUFFIX } from './sparse-rows';
 
 const CHECKPOINT_FORMAT = 'dupn-checkpoint';
 const CHECKPOINT_VERSION = '1';
+/** A checkpoint with a table stored by its used rows. */
+const SPARSE_CHECKPOINT_VERSION = '2';
 
 /** Optimizer state of one tensor: m and v like the data, or, under row-wise Adagrad, no m (length 0) and one v per row. */
 export interface Moments {
@@ -39,19 +44,36 @@ export interface CheckpointState {
 export async function writeCheckpoint(path: string, state: CheckpointState): Promise<void> {
   const specs = tensorSpecs(state.config);
   const moments = (name: string): Moments => state.moments.get(name)!;
+  const keys = new Map<string, Int32Array>();
+  for (const s of specs) {
+    const k = usedRows(s, state.tensors.get(s.name)!, moments(s.name));
+    if (k !== undefined) keys.set(s.name, k);
+  }
+  // A tensor (value, m or v) of table `s`: its used rows when the table is stored so, else all of it.
+  const part = (name: string, s: TensorSpec, data: Float32Array): { name: string; data: Float32Array; shape: number[] } => {
+    const rows = s.shape[0];
+    const width = data.length / rows;
+    const shape = data.length === elementCount(s.shape) ? s.shape : [rows];
+    const k = keys.get(s.name);
+    if (k === undefined) return { name, data, shape };
+    const out = new Float32Array(k.length * width);
+    k.forEach((r, j) => out.set(data.subarray(r * width, (r + 1) * width), j * width));
+    return { name, data: out, shape: [k.length, ...shape.slice(1)] };
+  };
   const tensors = [
-    ...specs.map((s) => ({ name: s.name, data: state.tensors.get(s.name)!, shape: s.shape })),
-    // Row-wise state (no m, one v per row) is stored as it is: opt.v.<table> of shape [rows].
-    ...specs.filter((s) => moments(s.name).m.length > 0).map((s) => ({ name: `opt.m.${s.name}`, data: moments(s.name).m, shape: s.shape })),
-    // A statistic has no state (v empty) and no opt.v.
-    ...specs.filter((s) => moments(s.name).v.length > 0).map((s) => {
-      const v = moments(s.name).v;
-      return { name: `opt.v.${s.name}`, data: v, shape: v.length === elementCount(s.shape) ? s.shape : [v.length] };
+    ...specs.flatMap((s) => {
+      const k = keys.get(s.name);
+      const table = part(s.name, s, state.tensors.get(s.name)!);
+      return k === undefined ? [table] : [table, { name: s.name + ROWS_SUFFIX, data: k, shape: [k.length] }];
     }),
+    // Row-wise state (no m, one v per row) is stored as it is: opt.v.<table> of shape [rows].
+    ...specs.filter((s) => moments(s.name).m.length > 0).map((s) => part(`opt.m.${s.name}`, s, moments(s.name).m)),
+    // A statistic has no state (v empty) and no opt.v.
+    ...specs.filter((s) => moments(s.name).v.length > 0).map((s) => part(`opt.v.${s.name}`, s, moments(s.name).v)),
   ];
   const metadata = {
     format: CHECKPOINT_FORMAT,
-    format_version: CHECKPOINT_VERSION,
+    format_version: keys.size > 0 ? SPARSE_CHECKPOINT_VERSION : CHECKPOINT_VERSION,
     config: JSON.stringify(state.config),
     options: JSON.stringify(state.options),
     step: String(state.step),
@@ -59,6 +81,30 @@ export async function writeCheckpoint(path: string, state: CheckpointState): Pro
     [CHECKSUM_KEY]: tensorsDigest(tensors.map((x) => x.data)),
   };
   await writeFileAtomic(path, encodeSafetensors(metadata, tensors));
+}
+
+/**
+ * The rows of hashed table `s` that hold anything (its value, m or v nonzero), when they are under half of it;
+ * undefined otherwise (and for every other tensor).
+ */
+function usedRows(s: TensorSpec, data: Float32Array, mo: Moments): Int32Array | undefined {
+  if (!isHashedTable(s.name) || s.shape.length !== 2 || s.shape[1] === 0) return undefined;
+  const [rows, dim] = s.shape;
+  const used = new Uint8Array(rows);
+  const mark = (a: Float32Array): void => {
+    if (a.length === 0) return;
+    const w = a.length / rows;
+    for (let i = 0; i < a.length; i++) if (a[i] !== 0) used[(i / w) | 0] = 1;
+  };
+  mark(data);
+  mark(mo.m);
+  mark(mo.v);
+  let n = 0;
+  for (let r = 0; r < rows; r++) n += used[r];
+  if (2 * n * (dim + 1) > rows * dim) return undefined;
+  const out = new Int32Array(n);
+  for (let r = 0, j = 0; r < rows; r++) if (used[r]) out[j++] = r;
+  return out;
 }
 
 /** A checkpoint whose metadata is read and checked; {@link readState} reads its tensors. */
@@ -86,7 +132,9 @@ export async function openCheckpoint(path: string): Promise<OpenedCheckpoint> {
   const parsed = parseSafetensors(bytes, path);
   const meta = parsed.metadata;
   if (meta['format'] !== CHECKPOINT_FORMAT) fail(`not a dupn checkpoint (format ${JSON.stringify(meta['format'])})`);
-  if (meta['format_version'] !== CHECKPOINT_VERSION) fail(`unsupported checkpoint version ${JSON.stringify(meta['format_version'])}`);
+  if (meta['format_version'] !== CHECKPOINT_VERSION && meta['format_version'] !== SPARSE_CHECKPOINT_VERSION) {
+    fail(`unsupported checkpoint version ${JSON.stringify(meta['format_version'])}`);
+  }
   let config: ResolvedConfig;
   let options: unknown;
   let position: unknown;
@@ -114,12 +162,22 @@ export async function openCheckpoint(path: string): Promise<OpenedCheckpoint> {
     const tensors: Tensors = new Map();
     const moments = new Map<string, Moments>();
     for (const s of tensorSpecs(config)) {
-      tensors.set(s.name, read(s.name, s.shape));
+      const keys = parsed.tensors.has(s.name + ROWS_SUFFIX) ? rowKeysAt(bytes, parsed, s.name, s.shape, fail) : undefined;
+      // A tensor of full shape `shape`, or of the table's stored rows, expanded (the other rows are zero).
+      const readRows = (name: string, shape: readonly number[], nonNegative = false): Float32Array => {
+        if (keys === undefined) return read(name, shape, nonNegative);
+        const width = elementCount(shape) / shape[0];
+        const stored = read(name, [keys.length, ...shape.slice(1)], nonNegative);
+        const out = new Float32Array(elementCount(shape));
+        keys.forEach((r, j) => out.set(stored.subarray(j * width, (j + 1) * width), r * width));
+        return out;
+      };
+      tensors.set(s.name, readRows(s.name, s.shape));
       const f = fresh(s);
       moments.set(s.name, {
-        m: f.m.length > 0 ? read(`opt.m.${s.name}`, s.shape) : f.m,
+        m: f.m.length > 0 ? readRows(`opt.m.${s.name}`, s.shape) : f.m,
         // No state expected: a checkpoint of an earlier version may still hold an opt.v of it, unread.
-        v: f.v.length === 0 ? f.v : read(`opt.v.${s.name}`, f.v.length === elementCount(s.shape) ? s.shape : [f.v.length], true),
+        v: f.v.length === 0 ? f.v : readRows(`opt.v.${s.name}`, f.v.length === elementCount(s.shape) ? s.shape : [f.v.length], true),
       });
     }
     verifyChecksum(bytes, parsed, fail); // last: a structural problem is said as such

@@ -204,7 +204,7 @@ export function decodeModelFile(bytes: Uint8Array, source: string, options: Load
 }
 
 /** The row keys of table `name` (full shape `shape`) stored sparse: I32, one dimension, valid ids in order. */
-function rowKeysAt(bytes: Uint8Array, parsed: ParsedSafetensors, name: string, shape: readonly number[], fail: (problem: string) => never): Int32Array {
+export function rowKeysAt(bytes: Uint8Array, parsed: ParsedSafetensors, name: string, shape: readonly number[], fail: (problem: string) => never): Int32Array {
   const keysName = name + ROWS_SUFFIX;
   const entry = parsed.tensors.get(keysName)!;
   if (!isHashedTable(name) || shape.length !== 2 || shape[1] === 0) fail(`tensor "${keysName}": only a hashed embedding table (item, profile or query field) can be stored by its rows`);
