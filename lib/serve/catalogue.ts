@@ -104,28 +104,102 @@ function attribute(role: string, raw: unknown): string | number | undefined | { 
 }
 
 /**
+ * The items in columns: row r is item `ids[r]`; each attribute a column of codes into its distinct values (-1:
+ * missing). A catalogue lives in every serving worker, so it is kept compact: a JavaScript object per item (and
+ * a string per attribute occurrence) took 28 MiB of heap for 100,000 items, the columns about a third of that;
+ * an item's object is built when a request needs it.
+ */
+class ItemColumns {
+  readonly ids: string[] = [];
+  readonly rowOf = new Map<string, number>();
+  private readonly columns = new Map<string, { codes: number[]; values: (string | number)[]; codeOf: Map<string | number, number> }>();
+
+  get size(): number {
+    return this.ids.length;
+  }
+
+  /** Appends `item` (its id not yet present) as the next row. */
+  add(item: CatalogueItem): void {
+    const r = this.ids.length;
+    this.ids.push(item.item);
+    this.rowOf.set(item.item, r);
+    for (const [k, v] of Object.entries(item)) {
+      if (k === 'item' || v === undefined) continue;
+      let col = this.columns.get(k);
+      if (col === undefined) {
+        col = { codes: [], values: [], codeOf: new Map() };
+        this.columns.set(k, col);
+      }
+      let code = col.codeOf.get(v as string | number);
+      if (code === undefined) {
+        code = col.values.length;
+        col.values.push(v as string | number);
+        col.codeOf.set(v as string | number, code);
+      }
+      while (col.codes.length < r) col.codes.push(-1);
+      col.codes.push(code);
+    }
+  }
+
+  /** Done adding: the codes become typed arrays and the value lookups are dropped. */
+  seal(): { names: string[]; codes: Int32Array[]; values: (string | number)[][] } {
+    const names = [...this.columns.keys()];
+    const codes = names.map((n) => {
+      const c = this.columns.get(n)!.codes;
+      const out = new Int32Array(this.ids.length).fill(-1);
+      out.set(c);
+      return out;
+    });
+    const values = names.map((n) => this.columns.get(n)!.values);
+    this.columns.clear();
+    return { names, codes, values };
+  }
+}
+
+/**
  * Item attributes by item id: requests name candidates by id, and {@link resolve} turns the ids into the
  * candidate objects the model scores. Unknown ids get the empty-attribute row (the id alone, every other
  * field missing, as a log row without those columns) and are counted.
  */
 export class ItemCatalogue {
-  private readonly items = new Map<string, CatalogueItem>();
   /** The attribute names present in the catalogue (roles), `item` first. */
   readonly fields: readonly string[];
   private found = 0;
   private unknownCount = 0;
-  /** Per dense width, the items with that many zero dense features (rank heads with dense inputs). */
-  private readonly withDense = new Map<number, Map<string, CandidateInput>>();
   /** Per model config, every item's fields hashed once: row i of `items` ([N × F]) is item `ids[i]`. */
   private readonly hashed = new WeakMap<ResolvedConfig, { row: Map<string, number>; items: Int32Array }>();
-  /** Each item's row (its place in `items`, the order of the hashed rows): one lookup per request id. */
+  /** Each item's row (its place in `ids`, the order of the hashed rows): one lookup per request id. */
   private readonly rowOf: Map<string, number>;
+  private readonly ids: string[];
+  private readonly columnNames: string[];
+  private readonly codes: Int32Array[];
+  private readonly values: (string | number)[][];
+  /** Per dense width, the frozen zeros a catalogue candidate carries (rank heads with dense inputs). */
+  private readonly zeros = new Map<number, readonly number[]>();
 
-  private constructor(items: Map<string, CatalogueItem>, fields: string[]) {
-    this.items = items;
+  private constructor(items: ItemColumns, fields: string[]) {
     this.fields = fields;
-    let i = 0;
-    this.rowOf = new Map(Array.from(items.keys(), (id) => [id, i++]));
+    this.ids = items.ids;
+    this.rowOf = items.rowOf;
+    const { names, codes, values } = items.seal();
+    this.columnNames = names;
+    this.codes = codes;
+    this.values = values;
+  }
+
+  /** Item `r`'s candidate object (with `dense` zero features when dense > 0). */
+  private itemAt(r: number, dense = 0): CandidateInput & { item: string } {
+    const item: CatalogueItem = { item: this.ids[r] };
+    for (let j = 0; j < this.columnNames.length; j++) {
+      const code = this.codes[j][r];
+      if (code >= 0) item[this.columnNames[j]] = this.values[j][code];
+    }
+    if (dense > 0) {
+      let z = this.zeros.get(dense);
+      if (z === undefined) this.zeros.set(dense, (z = Object.freeze(new Array<number>(dense).fill(0))));
+      item.dense = z as number[];
+    }
+    return Object.freeze(item) as CatalogueItem;
   }
 
   /** Reads a catalogue file (see the module comment). Rejects with `E_INPUT` naming the line and field, or `E_IO`. */
@@ -137,26 +211,25 @@ export class ItemCatalogue {
     const format = options.format ?? (/\.(jsonl|ndjson)(\.gz)?$/i.test(path) ? 'jsonl' : 'csv');
     if (format !== 'csv' && format !== 'jsonl') fail('options.format', `must be "csv" or "jsonl", got ${describe(format)}`);
     const mapping = options.columns === undefined ? undefined : catalogueColumns(options.columns);
-    const items = new Map<string, CatalogueItem>();
-    const lineOf = new Map<string, number>();
+    const items = new ItemColumns();
+    const lines: number[] = [];
     const fields = new Set<string>(['item']);
     const add = (line: number, item: CatalogueItem): void => {
-      const seen = lineOf.get(item.item);
-      if (seen !== undefined) fail(`${path}:${line}`, `item ${describe(item.item)} was already given on line ${seen}`);
+      const seen = items.rowOf.get(item.item);
+      if (seen !== undefined) fail(`${path}:${line}`, `item ${describe(item.item)} was already given on line ${lines[seen]}`);
       if (items.size >= maxItems) fail(`${path}:${line}`, `more than maxItems = ${maxItems} items`);
-      items.set(item.item, item);
-      lineOf.set(item.item, line);
+      items.add(item);
+      lines.push(line);
       for (const k of Object.keys(item)) fields.add(k);
     };
     if (format === 'jsonl') await readJsonl(path, mapping, add);
     else await readCsv(path, mapping, options, add);
-    lineOf.clear();
     return new ItemCatalogue(items, [...fields]);
   }
 
   /** A catalogue from items in memory (ids must be unique non-empty strings). Throws `E_INPUT` naming the entry. */
   static fromItems(items: Iterable<CatalogueItem>): ItemCatalogue {
-    const map = new Map<string, CatalogueItem>();
+    const map = new ItemColumns();
     const fields = new Set<string>(['item']);
     let i = 0;
     for (const item of items) {
@@ -164,7 +237,7 @@ export class ItemCatalogue {
       const raw: unknown = item;
       if (!isObject(raw)) fail(path, `must be an object, got ${describe(raw)}`);
       if (typeof item.item !== 'string' || item.item.length === 0) fail(`${path}.item`, `must be a non-empty string, got ${describe(item.item)}`);
-      if (map.has(item.item)) fail(`${path}.item`, `${describe(item.item)} is given twice`);
+      if (map.rowOf.has(item.item)) fail(`${path}.item`, `${describe(item.item)} is given twice`);
       const own: CatalogueItem = { item: item.item };
       for (const [k, v] of Object.entries(item)) {
         if (k === 'item' || v === undefined) continue;
@@ -174,29 +247,30 @@ export class ItemCatalogue {
         if (a !== undefined) own[k] = a;
         fields.add(k);
       }
-      map.set(own.item, Object.freeze(own) as CatalogueItem);
+      map.add(own);
     }
     return new ItemCatalogue(map, [...fields]);
   }
 
   /** Number of items. */
   get size(): number {
-    return this.items.size;
+    return this.ids.length;
   }
 
-  /** The item of id `id`, or undefined. */
+  /** The item of id `id` (a new frozen object on each call), or undefined. */
   get(id: string): CatalogueItem | undefined {
-    return this.items.get(id);
+    const r = this.rowOf.get(id);
+    return r === undefined ? undefined : this.itemAt(r);
   }
 
   /** Whether the catalogue holds `id`. */
   has(id: string): boolean {
-    return this.items.has(id);
+    return this.rowOf.has(id);
   }
 
   /** Counters since the catalogue was made. */
   get stats(): CatalogueStats {
-    return { items: this.items.size, found: this.found, unknown: this.unknownCount };
+    return { items: this.ids.length, found: this.found, unknown: this.unknownCount };
   }
 
   /**
@@ -272,10 +346,17 @@ export class ItemCatalogue {
   prepare(config: ResolvedConfig): { row: Map<string, number>; items: Int32Array } {
     let h = this.hashed.get(config);
     if (h === undefined) {
-      const list = [...this.items.values()];
       // A binary head that targets every item field: packCandidates then hashes them all, as for any head.
       const every: BinaryTask = { name: 'catalogue', kind: 'binary', target: config.itemFields.map((f) => f.name), layers: [] };
-      h = { row: this.rowOf, items: packCandidates(config, every, list).items };
+      const F = config.itemFields.length;
+      const items = new Int32Array(this.ids.length * F);
+      // In slices, so that the item objects packing takes never all live at once.
+      const SLICE = 8192;
+      for (let r0 = 0; r0 < this.ids.length; r0 += SLICE) {
+        const list = Array.from({ length: Math.min(SLICE, this.ids.length - r0) }, (_, k) => this.itemAt(r0 + k));
+        items.set(packCandidates(config, every, list).items, r0 * F);
+      }
+      h = { row: this.rowOf, items };
       this.hashed.set(config, h);
     }
     return h;
@@ -311,18 +392,12 @@ export class ItemCatalogue {
 
   /** The candidate objects of `candidates` (ids resolved; unknown ones `{ item: id }`), not counted. */
   private objects(candidates: readonly unknown[], dense: number): CandidateInput[] {
-    const view = dense > 0 ? this.denseView(dense) : this.items;
-    return candidates.map((c) => (typeof c === 'string' ? (view.get(c) ?? (dense > 0 ? { item: c, dense: new Float32Array(dense) } : { item: c })) : (c as CandidateInput)));
-  }
-
-  private denseView(width: number): Map<string, CandidateInput> {
-    let view = this.withDense.get(width);
-    if (view === undefined) {
-      const zeros = Object.freeze(new Array<number>(width).fill(0));
-      view = new Map([...this.items].map(([id, item]) => [id, Object.freeze({ ...item, dense: zeros })]));
-      this.withDense.set(width, view);
-    }
-    return view;
+    return candidates.map((c) => {
+      if (typeof c !== 'string') return c as CandidateInput;
+      const r = this.rowOf.get(c);
+      if (r !== undefined) return this.itemAt(r, dense);
+      return dense > 0 ? { item: c, dense: new Float32Array(dense) } : { item: c };
+    });
   }
 }
 
