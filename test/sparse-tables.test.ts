@@ -4,7 +4,7 @@
 import t from 'tap';
 import { promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
-import { ResolvedConfig, resolveConfig } from '../lib/network/config';
+import { ResolvedConfig, deriveDims, resolveConfig } from '../lib/network/config';
 import { Tensors, elementCount, isHashedTable, itemTableName, tensorSpecs } from '../lib/network/tensors';
 import { mulberry32 as rng } from '../lib/random';
 import { CHECKSUM_KEY, FORMAT, SPARSE_FORMAT_VERSION, decodeModelFile, loadModelFile, saveModelFile, tensorsDigest } from '../lib/io/model-file';
@@ -259,4 +259,52 @@ t.test('the native model checks the keys it is given; the trainer refuses a spar
   t.throws(() => new (native().NativeModel)(nativeSpec(c, kept, 0, false, short), ''), /one row per key/, 'a key count that does not match the rows');
   const params = tensorSpecs(c).map((s) => ({ data: kept.get(s.name)!, m: new Float32Array(kept.get(s.name)!.length), v: new Float32Array(kept.get(s.name)!.length) }));
   t.throws(() => new (native().NativeTrainer)(nativeSpec(c, kept, 0, false, rowKeys), '', params), /sparse table cannot be trained/, 'trainer');
+});
+
+t.test('fuzz: a corrupt sparse file loads or is refused with E_MODEL_FILE, and what loads runs', async (t) => {
+  const c = config();
+  const dir = await tmp();
+  const path = nodePath.join(dir, 'f.safetensors');
+  await saveModelFile(path, c, mostlyZero(c, 8, 5));
+  const bytes = new Uint8Array(await fsp.readFile(path));
+  const parsed = parseSafetensors(bytes);
+  // The row keys' bytes, where a flipped bit makes keys out of order or range.
+  const keySpans = [...parsed.tensors].filter(([n]) => n.endsWith(ROWS_SUFFIX)).map(([, e]) => [parsed.dataStart + e.begin, parsed.dataStart + e.end]);
+  const headerEnd = parsed.dataStart;
+  const rand = rng(20261204);
+  const int = (n: number): number => Math.floor(rand() * n);
+  const cols = columns(c, 3, 9);
+  const outcomes = { ok: 0, refused: 0 };
+  let ran = 0;
+  for (let iter = 0; iter < 1500; iter++) {
+    const b = bytes.slice();
+    for (let k = 1 + int(4); k > 0; k--) {
+      const kind = rand();
+      if (kind < 0.6) {
+        const [s, e] = keySpans[int(keySpans.length)];
+        if (e > s) b[s + int(e - s)] ^= 1 << int(8);
+      } else if (kind < 0.8) b[int(headerEnd)] ^= 1 + int(255);
+      else b[int(b.length)] ^= 1 + int(255);
+    }
+    let loaded;
+    try {
+      loaded = decodeModelFile(b, 'fuzz', { keepSparse: true, verifyChecksum: false });
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'E_MODEL_FILE') {
+        t.fail(`iteration ${iter}: unexpected ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
+        return;
+      }
+      outcomes.refused++;
+      continue;
+    }
+    outcomes.ok++;
+    const { nativeSpec } = await import('../lib/native/spec');
+    const m = new (native().NativeModel)(nativeSpec(loaded.config, loaded.tensors, 0, false, loaded.rowKeys), '');
+    const out = new Float32Array(9 * deriveDims(loaded.config).userDim);
+    await m.encode(cols, out, null, 1, false);
+    ran++;
+  }
+  t.ok(ran === outcomes.ok, `every file that loaded encoded users (${ran})`);
+  t.equal(outcomes.ok + outcomes.refused, 1500, `all handled (${outcomes.ok} loaded and ran, ${outcomes.refused} refused)`);
+  t.ok(outcomes.ok > 0 && outcomes.refused > 0, 'both outcomes occur');
 });
