@@ -308,3 +308,65 @@ t.test('fuzz: a corrupt sparse file loads or is refused with E_MODEL_FILE, and w
   t.equal(outcomes.ok + outcomes.refused, 1500, `all handled (${outcomes.ok} loaded and ran, ${outcomes.refused} refused)`);
   t.ok(outcomes.ok > 0 && outcomes.refused > 0, 'both outcomes occur');
 });
+
+t.test('row starts: only the fields a head targets, frozen tables of a given model stay, a refused step leaves nothing', async (t) => {
+  const c = resolveConfig({
+    itemFields: [
+      { name: 'item', buckets: 4099, dim: 6 },
+      { name: 'category', buckets: 1031, dim: 3 },
+    ],
+    hidden: 8,
+    attentionHidden: 4,
+    tasks: [{ name: 'ctr', kind: 'binary', target: ['item'], layers: [4] }],
+  });
+  const examples: TrainingExample[] = Array.from({ length: 12 }, (_, b) => ({
+    userId: `u${b}`,
+    time: 200,
+    user: { behaviors: Array.from({ length: 3 }, (_, i) => ({ item: `i${b * 3 + i}`, category: `c${(b + i) % 5}`, type: 'pv', time: 100 + i })), now: 200 },
+    labels: { ctr: [{ candidate: { item: `i${b % 7}` }, label: b % 2 }] },
+  }));
+  const rowsOf = (a: Float32Array, dim: number): number[] => {
+    const out: number[] = [];
+    for (let r = 0; r < a.length / dim; r++) if (a.subarray(r * dim, (r + 1) * dim).some((v) => v !== 0)) out.push(r);
+    return out;
+  };
+  const tr = Trainer.create(c, { seed: 1, threads: 1 });
+  const batch = tr.packBatch(examples);
+  await tr.stepPacked(batch);
+  const usedCategories = [...new Set([...batch.users.items].filter((_, k) => k % 2 === 1))].sort((x, y) => x - y);
+  t.same(rowsOf(tr.toModel().weights.get(itemTableName('category'))!, 3), usedCategories, 'category rows: those of the behaviours only (the head does not target it)');
+
+  // Frozen: a trainer's own tables still start (fixed random features); a given model's keep their zero rows.
+  const own = Trainer.create(c, { seed: 1, threads: 1, freeze: 'shared' });
+  await own.step(examples);
+  t.ok(rowsOf(own.toModel().weights.get(itemTableName('item'))!, 6).length > 0, 'freeze shared on a new trainer: rows started');
+  const given = Trainer.fromModel(tr.toModel(), { seed: 1, threads: 1, freeze: 'shared' });
+  const before = given.toModel().weights.get(itemTableName('item'))!;
+  const novel = examples.map((e, i) => ({ ...e, labels: { ctr: [{ candidate: { item: `never${i}` }, label: 1 }] } }));
+  await given.step(novel);
+  t.same(given.toModel().weights.get(itemTableName('item')), before, 'freeze shared on a given model: its table is unchanged, new ids stay zero');
+
+  // A step the native side refuses puts the rows it started back.
+  const fresh = Trainer.create(c, { seed: 1, threads: 1 });
+  const bad = fresh.packBatch(examples);
+  bad.heads[0].label = new Float32Array(1);
+  await t.rejects(fresh.stepPacked(bad), { code: 'E_INPUT' });
+  t.same(rowsOf(fresh.toModel().weights.get(itemTableName('item'))!, 6), [], 'no row left started');
+  for (const x of [tr, own, given, fresh]) x.dispose();
+});
+
+t.test('a file with row keys must say format version 2', async (t) => {
+  const c = config();
+  const dir = await tmp();
+  const path = nodePath.join(dir, 'v.safetensors');
+  await saveModelFile(path, c, mostlyZero(c, 9, 3));
+  const bytes = await fsp.readFile(path);
+  const parsed = parseSafetensors(bytes);
+  const list = [...parsed.tensors].sort((x, y) => x[1].begin - y[1].begin).map(([name, e]) => {
+    const copy = new Uint8Array(bytes.subarray(parsed.dataStart + e.begin, parsed.dataStart + e.end)).buffer;
+    return { name, data: e.dtype === 'I32' ? new Int32Array(copy) : new Float32Array(copy), shape: e.shape };
+  });
+  const meta = { ...parsed.metadata, format_version: '1' };
+  const v1 = Buffer.concat(encodeSafetensors(meta, list));
+  t.throws(() => decodeModelFile(v1, 'v1', { verifyChecksum: false }), { code: 'E_MODEL_FILE', message: /#rows.*needs __metadata__\.format_version "2"/ });
+});

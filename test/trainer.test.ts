@@ -158,8 +158,13 @@ t.test('early stopping: stops after `patience` epochs without a better score, an
 });
 
 t.test('freeze shared trains heads only; tasks trains only the listed heads', async (t) => {
-  const base = Trainer.create(cfg, { seed: 9 }).toModel().weights;
-  const frozen = Trainer.create(cfg, { seed: 9, freeze: 'shared', tasks: ['spp'], batchSize: 64 });
+  // From a model with its rows in place (a new trainer's tables get rows started at first use, frozen or not).
+  const pre = Trainer.create(cfg, { seed: 9, batchSize: 64 });
+  await fit(pre, { data: () => data.slice(0, 192), epochs: 1 });
+  const model = pre.toModel();
+  pre.dispose();
+  const base = model.weights;
+  const frozen = Trainer.fromModel(model, { seed: 9, freeze: 'shared', tasks: ['spp'], batchSize: 64 });
   await fit(frozen, { data: () => data.slice(0, 192), epochs: 1 });
   const after = frozen.toModel().weights;
   for (const [name, before] of base) {

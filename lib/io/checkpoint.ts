@@ -148,6 +148,10 @@ export async function openCheckpoint(path: string): Promise<OpenedCheckpoint> {
   const step = Number(meta['step']);
   if (!Number.isSafeInteger(step) || step < 0) fail(`bad step ${JSON.stringify(meta['step'])}`);
 
+  if (meta['format_version'] !== SPARSE_CHECKPOINT_VERSION) {
+    const keyed = [...parsed.tensors.keys()].find((n) => n.endsWith(ROWS_SUFFIX));
+    if (keyed !== undefined) fail(`tensor "${keyed}": a table stored by its rows needs checkpoint version "${SPARSE_CHECKPOINT_VERSION}"`);
+  }
   const readState = (fresh: (spec: TensorSpec) => Moments): { tensors: Tensors; moments: Map<string, Moments> } => {
     const read = (name: string, shape: readonly number[], nonNegative = false): Float32Array => {
       const data = Float32Array.from(tensorAt(bytes, parsed, name, shape, fail));

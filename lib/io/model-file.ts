@@ -172,6 +172,10 @@ export function decodeModelFile(bytes: Uint8Array, source: string, options: Load
     fail,
   );
 
+  if (meta['format_version'] !== SPARSE_FORMAT_VERSION) {
+    const keyed = [...parsed.tensors.keys()].find((n) => n.endsWith(ROWS_SUFFIX));
+    if (keyed !== undefined) fail(`tensor "${keyed}": a table stored by its rows needs __metadata__.format_version "${SPARSE_FORMAT_VERSION}"`);
+  }
   const specs = tensorSpecs(config);
   const tensors = new Map<string, Float32Array>();
   const rowKeys: RowKeys = new Map();

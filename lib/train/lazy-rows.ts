@@ -47,12 +47,14 @@ function lazyTables(config: ResolvedConfig, tensors: Tensors, seed: number): Laz
   };
   const F = config.itemFields.length;
   const P = config.profileFields.length;
-  config.itemFields.forEach((f, i) =>
+  config.itemFields.forEach((f, i) => {
+    // A head's candidate rows hash only the fields it targets; its other columns are 0, not an id.
+    const heads = config.tasks.flatMap((t, h) => (t.kind !== 'multiclass' && t.target.includes(f.name) ? [h] : []));
     add(itemTableName(f.name), f.dim, (b, use) => {
       strided(b.users.items, F, i, use);
-      for (const h of b.heads) strided(h.items, F, i, use);
-    }),
-  );
+      for (const h of heads) strided(b.heads[h]?.items, F, i, use);
+    });
+  });
   config.profileFields.forEach((f, i) => add(profileTableName(f.name), f.dim, (b, use) => strided(b.users.profile, P, i, use)));
   if (config.query) add(QUERY_TABLE_NAME, config.query.dim, (b, use) => strided(b.users.queryTokens, 1, 0, use));
   return out;
@@ -72,20 +74,27 @@ export class LazyRows {
     this.tables = lazyTables(config, tensors, seed).filter((t) => trained(t.name));
   }
 
-  /** Starts every unused row `batch` refers to; ids out of range are left to the native checks. */
-  start(batch: NativeTrainBatch): void {
+  /**
+   * Starts every unused row `batch` refers to; ids out of range are left to the native checks. `undo` puts the
+   * rows it started back to zero (for a step that was refused).
+   */
+  start(batch: NativeTrainBatch): { undo: () => void } {
+    const started: [LazyTable, number][] = [];
     for (const t of this.tables) {
       const rows = t.data.length / t.dim;
       t.ids(batch, (id) => {
-        if (id >= 0 && id < rows) startRow(t, id);
+        if (id >= 0 && id < rows && startRow(t, id)) started.push([t, id]);
       });
     }
+    return { undo: () => started.forEach(([t, id]) => t.data.fill(0, id * t.dim, (id + 1) * t.dim)) };
   }
 }
 
-function startRow(t: LazyTable, id: number): void {
+/** Gives row `id` of `t` its random start if it is all zero; whether it did. */
+function startRow(t: LazyTable, id: number): boolean {
   const at = id * t.dim;
-  for (let k = 0; k < t.dim; k++) if (t.data[at + k] !== 0) return;
+  for (let k = 0; k < t.dim; k++) if (t.data[at + k] !== 0) return false;
   const rand = mulberry32(mix32((t.seed ^ Math.imul(id + 1, 0x9e3779b1)) >>> 0));
   for (let k = 0; k < t.dim; k++) t.data[at + k] = (rand() * 2 - 1) * EMBEDDING_INIT_SCALE;
+  return true;
 }

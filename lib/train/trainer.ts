@@ -80,7 +80,8 @@ export class Trainer {
   private readonly successorTables = new Map<string, SuccessorTable | undefined>();
   private readonly lazyRows: LazyRows;
 
-  private constructor(config: ResolvedConfig, tensors: Tensors, options: ResolvedTrainOptions, moments?: Map<string, Moments>, step = 0) {
+  /** `given`: the tensors that came from a model or checkpoint rather than this trainer's own start. */
+  private constructor(config: ResolvedConfig, tensors: Tensors, options: ResolvedTrainOptions, given: ReadonlySet<string>, moments?: Map<string, Moments>, step = 0) {
     checkSuccessorTable(config, tensors, 'model');
     this.config = config;
     this.options = options;
@@ -95,9 +96,10 @@ export class Trainer {
     // Priors and successor tables are statistics, not weights: the optimizer never moves them.
     // Statistics need no entry: without optimizer state (freshMoments) the native step never updates them.
     this.frozen = tensorSpecs(config).map((s) => options.freezeTensors.some((p) => frozenBy(s.name, p)));
-    // A table the optimizer will not move keeps its zero rows: what the model it came from gives those ids.
-    // (Hashed tables are shared tensors, so freeze 'shared' holds them all.)
-    const still = new Set(tensorSpecs(config).filter((_, i) => this.frozen[i] || options.freeze === 'shared').map((s) => s.name));
+    // A frozen table from a model keeps its zero rows: what that model gives those ids (a frozen shared part
+    // must keep computing the same U). A frozen table this trainer made still gets its rows started, as fixed
+    // random features. (Hashed tables are shared tensors, so freeze 'shared' holds them all.)
+    const still = new Set(tensorSpecs(config).filter((s, i) => given.has(s.name) && (this.frozen[i] || options.freeze === 'shared')).map((s) => s.name));
     this.lazyRows = new LazyRows(config, tensors, options.seed, (name) => !still.has(name));
     try {
       this.handle = new (native().NativeTrainer)(nativeSpec(config, tensors, 0, false), options.isa, params);
@@ -117,7 +119,7 @@ export class Trainer {
     const o = resolveTrainOptions(resolved, options, os.availableParallelism());
     const tensors = initTensors(resolved, o.seed);
     zeroHashedTables(tensors);
-    return new Trainer(resolved, tensors, o);
+    return new Trainer(resolved, tensors, o, new Set());
   }
 
   /**
@@ -131,22 +133,26 @@ export class Trainer {
     const o = resolveTrainOptions(resolved, options, os.availableParallelism());
     const tensors = initTensors(resolved, o.seed);
     const fresh: string[] = [];
+    const given = new Set<string>();
     for (const spec of tensorSpecs(resolved)) {
       const from = file.tensors.get(spec.name);
-      if (from && from.length === elementCount(spec.shape)) tensors.get(spec.name)!.set(from);
-      else {
+      if (from && from.length === elementCount(spec.shape)) {
+        tensors.get(spec.name)!.set(from);
+        given.add(spec.name);
+      } else {
         fresh.push(spec.name);
         // A new hashed table starts as in create: rows drawn when first used.
         if (isHashedTable(spec.name)) tensors.get(spec.name)!.fill(0);
       }
     }
-    return { trainer: new Trainer(resolved, tensors, o), fresh };
+    return { trainer: new Trainer(resolved, tensors, o, given), fresh };
   }
 
   /** A trainer over a copy of `model`'s weights. */
   static fromModel(model: Model, options: TrainOptions = {}): Trainer {
     const o = resolveTrainOptions(model.config, options, os.availableParallelism());
-    return new Trainer(model.config, new Map(model.weights), o); // weights are copies
+    const weights = new Map(model.weights); // copies
+    return new Trainer(model.config, weights, o, new Set(weights.keys()));
   }
 
   private live(): NativeTrainer {
@@ -207,7 +213,7 @@ export class Trainer {
   async stepPacked(batch: NativeTrainBatch): Promise<StepReport> {
     const h = this.startable();
     // Here rather than in packBatch: no step runs now, and a step only reads the rows its own batch uses.
-    this.lazyRows.start(batch);
+    const started = this.lazyRows.start(batch);
     const o = this.options;
     const step = this.stepCount + 1;
     const scale = learningRateAt(1, o, step);
@@ -235,11 +241,14 @@ export class Trainer {
         true,
       );
     } catch (e) {
+      started.undo();
       throw fromNativeError(e, 'step');
     } finally {
       this.running = false;
     }
     if (!Number.isFinite(report[0]) || !Number.isFinite(report[1])) {
+      // Rows this step started go back to zero too, so that nothing of the refused step stays.
+      started.undo();
       throw new DupnError('E_DIVERGED', `step ${step}: the loss or gradient is not finite (loss ${report[0]}); the weights were left as they were — lower the learning rate or check the data`);
     }
     this.stepCount = step;
@@ -321,7 +330,8 @@ export class Trainer {
     const { lambdas: _l, ...rest } = file.options as TrainOptions & { lambdas?: number[] };
     const o = resolveTrainOptions(file.config, { ...rest, ...options }, os.availableParallelism());
     const { tensors, moments } = file.readState((s) => freshMoments(s, o.embeddingOptimizer));
-    return { trainer: new Trainer(file.config, tensors, o, moments, file.step), position: file.position };
+    // Every tensor counts as given: a run that fine-tuned a model with its shared part frozen resumes so.
+    return { trainer: new Trainer(file.config, tensors, o, new Set(tensors.keys()), moments, file.step), position: file.position };
   }
 
   /** Frees the native trainer (the weights stay readable through models made by {@link toModel}). */

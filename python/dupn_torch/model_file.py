@@ -8,7 +8,7 @@ import torch
 
 from .config import ConfigError, tensor_specs
 from .network import DupnNet
-from .safetensors_io import ModelFileError, expand_sparse, read_safetensors, sparsify, write_safetensors
+from .safetensors_io import ROWS_SUFFIX, ModelFileError, expand_sparse, read_safetensors, sparsify, write_safetensors
 
 
 def load_model(path: str, dtype: torch.dtype = torch.float32) -> DupnNet:
@@ -21,6 +21,8 @@ def load_model(path: str, dtype: torch.dtype = torch.float32) -> DupnNet:
     except (KeyError, json.JSONDecodeError) as e:
         raise ModelFileError(f"{path}: __metadata__.config is missing or not JSON ({e})") from None
     specs = tensor_specs(config)
+    if any(k.endswith(ROWS_SUFFIX) for k in tensors) and meta.get("format_version") != "2":
+        raise ModelFileError(f'{path}: a table stored by its rows needs __metadata__.format_version "2"')
     tensors = expand_sparse(tensors, specs, path)
     try:
         return DupnNet(config, {k: v for k, v in tensors.items() if k in specs}, dtype=dtype)

@@ -32,8 +32,8 @@ def expand_sparse(tensors: Dict[str, torch.Tensor], specs: Dict[str, tuple], pat
         table = name[: -len(ROWS_SUFFIX)]
         shape = specs.get(table)
         values = out.get(table)
-        if shape is None or len(shape) != 2 or values is None:
-            raise ModelFileError(f'{path}: tensor "{name}": no table "{table}" of two dimensions to hold its rows')
+        if shape is None or len(shape) != 2 or values is None or not is_hashed_table(table):
+            raise ModelFileError(f'{path}: tensor "{name}": only a hashed embedding table (item, profile or query field) can be stored by its rows')
         rows, dim = shape
         k = keys.long()
         if keys.dim() != 1 or tuple(values.shape) != (k.numel(), dim):

@@ -29,7 +29,7 @@ dupn::Table table(const Napi::Value& v, const std::string& what, std::vector<Nap
     t.keys = k.data;
     t.stored = k.length;
     t.data = k.length > 0 ? data.data : nullptr;
-    refs.push_back(Napi::Persistent(o.Get("data").As<Napi::Object>()));
+    if (o.Get("data").IsObject()) refs.push_back(Napi::Persistent(o.Get("data").As<Napi::Object>()));
     refs.push_back(Napi::Persistent(keys.As<Napi::Object>()));
     return t;
   }
