@@ -8,7 +8,7 @@ import { ResolvedConfig, deriveDims, resolveConfig } from '../lib/network/config
 import { Tensors, elementCount, isHashedTable, itemTableName, tensorSpecs } from '../lib/network/tensors';
 import { mulberry32 as rng } from '../lib/random';
 import { CHECKSUM_KEY, FORMAT, SPARSE_FORMAT_VERSION, decodeModelFile, loadModelFile, saveModelFile, tensorsDigest } from '../lib/io/model-file';
-import { ROWS_SUFFIX, denseRows, sparseRowsOf } from '../lib/io/sparse-rows';
+import { ROWS_SUFFIX, scatterRows, sparseRowsOf } from '../lib/io/sparse-rows';
 import { encodeSafetensors, parseSafetensors } from '../lib/io/safetensors';
 import { Model } from '../lib/model/model';
 import { Trainer } from '../lib/train/trainer';
@@ -78,13 +78,65 @@ function columns(c: ResolvedConfig, seed: number, batch: number): UserColumns {
 
 const tmp = async (): Promise<string> => fsp.mkdtemp(nodePath.join((await import('node:os')).tmpdir(), 'dupn-sparse-'));
 
-t.test('sparseRowsOf / denseRows round-trip, and a mostly used table stays dense', async (t) => {
+/** `tensors` saved as a model file of `c` in a fresh folder: its path and bytes. */
+async function saved(c: ResolvedConfig, tensors: Tensors): Promise<{ path: string; bytes: Buffer }> {
+  const path = nodePath.join(await tmp(), 'm.safetensors');
+  await saveModelFile(path, c, tensors);
+  return { path, bytes: await fsp.readFile(path) };
+}
+
+/** One tensor of a file as the test rebuilds files: name, typed data (a copy), shape. */
+type Entry = { name: string; data: Float32Array | Int32Array; shape: number[] };
+
+/** The tensors of a safetensors file, in file order, as copies. */
+function entries(bytes: Uint8Array): { parsed: ReturnType<typeof parseSafetensors>; list: Entry[] } {
+  const parsed = parseSafetensors(bytes);
+  const list = [...parsed.tensors].sort((x, y) => x[1].begin - y[1].begin).map(([name, e]) => {
+    const copy = new Uint8Array(bytes.subarray(parsed.dataStart + e.begin, parsed.dataStart + e.end)).buffer;
+    return { name, data: e.dtype === 'I32' ? new Int32Array(copy) : new Float32Array(copy), shape: e.shape };
+  });
+  return { parsed, list };
+}
+
+/** A model file of `list` with `metadata`, its checksum recomputed (so the structural checks speak). */
+function rebuilt(metadata: Record<string, string>, list: Entry[]): Uint8Array {
+  return Buffer.concat(encodeSafetensors({ ...metadata, [CHECKSUM_KEY]: tensorsDigest(list.map((x) => x.data)) }, list));
+}
+
+/** A one-head click model over hashed item fields (`category` too when asked). */
+function clickConfig(withCategory: boolean): ResolvedConfig {
+  return resolveConfig({
+    itemFields: [{ name: 'item', buckets: 4099, dim: 6 }, ...(withCategory ? [{ name: 'category', buckets: 1031, dim: 3 }] : [])],
+    hidden: 8,
+    attentionHidden: 4,
+    tasks: [{ name: 'ctr', kind: 'binary', target: ['item'], layers: [4] }],
+  });
+}
+
+/** `n` users of three clicks each (items from `item(b, i)`, categories c0..c4 when asked) and a ctr label. */
+function clicks(n: number, item: (b: number, i: number) => string, withCategory: boolean): TrainingExample[] {
+  return Array.from({ length: n }, (_, b) => ({
+    userId: `u${b}`,
+    time: 200,
+    user: { behaviors: Array.from({ length: 3 }, (_, i) => ({ item: item(b, i), ...(withCategory ? { category: `c${(b + i) % 5}` } : {}), type: 'pv', time: 100 + i })), now: 200 },
+    labels: { ctr: [{ candidate: { item: `i${b % 7}` }, label: b % 2 }] },
+  }));
+}
+
+/** The rows of a table (`dim` wide) that hold a nonzero value. */
+function rowsOf(a: Float32Array, dim: number): number[] {
+  const out: number[] = [];
+  for (let r = 0; r < a.length / dim; r++) if (a.subarray(r * dim, (r + 1) * dim).some((v) => v !== 0)) out.push(r);
+  return out;
+}
+
+t.test('sparseRowsOf / scatterRows round-trip, and a mostly used table stays dense', async (t) => {
   const dim = 3;
   const data = new Float32Array(50 * dim);
   for (const r of [0, 7, 49]) data.fill(r + 1, r * dim, (r + 1) * dim);
   const s = sparseRowsOf(data, dim)!;
   t.same([...s.keys], [0, 7, 49]);
-  t.same([...denseRows(s, 50, dim)], [...data]);
+  t.same([...scatterRows(s.values, s.keys, 50, dim)], [...data]);
   const full = new Float32Array(10 * dim).fill(1);
   t.equal(sparseRowsOf(full, dim), undefined, 'all rows used: dense');
   const empty = sparseRowsOf(new Float32Array(10 * dim), dim)!;
@@ -94,10 +146,7 @@ t.test('sparseRowsOf / denseRows round-trip, and a mostly used table stays dense
 t.test('a sparse file: smaller, version 2, and the same model', async (t) => {
   const c = config();
   const tensors = mostlyZero(c, 5, 3);
-  const dir = await tmp();
-  const path = nodePath.join(dir, 'm.safetensors');
-  await saveModelFile(path, c, tensors);
-  const bytes = await fsp.readFile(path);
+  const { path, bytes } = await saved(c, tensors);
   const parsed = parseSafetensors(bytes);
   t.equal(parsed.metadata['format_version'], SPARSE_FORMAT_VERSION);
   for (const name of ['emb.item.item', 'emb.query', 'emb.profile.age']) {
@@ -129,7 +178,7 @@ t.test('a sparse file: smaller, version 2, and the same model', async (t) => {
   }
 
   const loaded = await Model.load(path, { threads: 1 });
-  const again = nodePath.join(dir, 'again.safetensors');
+  const again = nodePath.join(nodePath.dirname(path), 'again.safetensors');
   await loaded.save(again);
   t.ok(Buffer.compare(await fsp.readFile(again), bytes) === 0, 'a loaded sparse model saves the same bytes');
   t.same(loaded.weights.get('emb.item.item'), tensors.get('emb.item.item'), 'weights are every row');
@@ -144,29 +193,15 @@ t.test('a sparse file: smaller, version 2, and the same model', async (t) => {
 });
 
 t.test('a trainer starts hashed rows at first use, seeded, and its file keeps only those', async (t) => {
-  const c = resolveConfig({
-    itemFields: [
-      { name: 'item', buckets: 4099, dim: 6 },
-    ],
-    hidden: 8,
-    attentionHidden: 4,
-    tasks: [{ name: 'ctr', kind: 'binary', target: ['item'], layers: [4] }],
-  });
-  const examples: TrainingExample[] = Array.from({ length: 16 }, (_, b) => ({
-    userId: `u${b}`,
-    time: 200,
-    user: { behaviors: Array.from({ length: 3 }, (_, i) => ({ item: `i${(b * 3 + i) % 20}`, type: 'pv', time: 100 + i })), now: 200 },
-    labels: { ctr: [{ candidate: { item: `i${b % 7}` }, label: b % 2 }] },
-  }));
+  const c = clickConfig(false);
+  const examples = clicks(16, (b, i) => `i${(b * 3 + i) % 20}`, false);
   const a = Trainer.create(c, { seed: 4, threads: 1 });
   t.ok(a.toModel().weights.get(itemTableName('item'))!.every((v) => v === 0), 'a new trainer has no row of a hashed table');
   const batch = a.packBatch(examples);
   const used = new Set<number>([...batch.users.items, ...batch.heads[0].items!]);
   await a.stepPacked(batch);
   const table = a.toModel().weights.get(itemTableName('item'))!;
-  const nonzero = new Set<number>();
-  for (let r = 0; r < 4099; r++) for (let k = 0; k < 6; k++) if (table[r * 6 + k] !== 0) nonzero.add(r);
-  t.same([...nonzero].sort((x, y) => x - y), [...used].sort((x, y) => x - y), 'exactly the rows the batch used');
+  t.same(rowsOf(table, 6), [...used].sort((x, y) => x - y), 'exactly the rows the batch used');
   t.ok(table.every((v) => Math.abs(v) < 0.2), 'started small (±0.1, moved by one step)');
 
   const b = Trainer.create(c, { seed: 4, threads: 1 });
@@ -194,22 +229,12 @@ t.test('a trainer starts hashed rows at first use, seeded, and its file keeps on
 
 t.test('untrusted sparse files are refused with the tensor named', async (t) => {
   const c = config();
-  const tensors = mostlyZero(c, 6, 3);
-  const dir = await tmp();
-  const path = nodePath.join(dir, 'ok.safetensors');
-  await saveModelFile(path, c, tensors);
-  const good = parseSafetensors(await fsp.readFile(path));
-  const bytes = await fsp.readFile(path);
-  // Rebuild the file with its tensor list edited (the checksum recomputed, so the structural check speaks).
-  type Entry = { name: string; data: Float32Array | Int32Array; shape: number[] };
+  const { bytes } = await saved(c, mostlyZero(c, 6, 3));
+  // Rebuild the file with its tensor list edited.
   const rebuildList = (edit: (list: Entry[]) => void): Uint8Array => {
-    const list: Entry[] = [...good.tensors].sort((x, y) => x[1].begin - y[1].begin).map(([name, e]) => {
-      const copy = new Uint8Array(bytes.subarray(good.dataStart + e.begin, good.dataStart + e.end)).buffer;
-      return { name, data: e.dtype === 'I32' ? new Int32Array(copy) : new Float32Array(copy), shape: e.shape };
-    });
+    const { parsed, list } = entries(bytes);
     edit(list);
-    const meta = { format: FORMAT, format_version: SPARSE_FORMAT_VERSION, config: good.metadata['config'], [CHECKSUM_KEY]: tensorsDigest(list.map((x) => x.data)) };
-    return Buffer.concat(encodeSafetensors(meta, list));
+    return rebuilt({ format: FORMAT, format_version: SPARSE_FORMAT_VERSION, config: parsed.metadata['config'] }, list);
   };
   const rebuild = (name: string, replace: (data: Float32Array | Int32Array) => Omit<Entry, 'name'> | null): Uint8Array =>
     rebuildList((list) => {
@@ -238,17 +263,7 @@ t.test('untrusted sparse files are refused with the tensor named', async (t) => 
 
 t.test('the native model checks the keys it is given; the trainer refuses a sparse table', async (t) => {
   const c = config();
-  const tensors = mostlyZero(c, 7, 3);
-  const { tensors: kept, rowKeys } = decodeModelFile(
-    await (async () => {
-      const dir = await tmp();
-      const p = nodePath.join(dir, 'm.safetensors');
-      await saveModelFile(p, c, tensors);
-      return fsp.readFile(p);
-    })(),
-    'm',
-    { keepSparse: true },
-  );
+  const { tensors: kept, rowKeys } = decodeModelFile((await saved(c, mostlyZero(c, 7, 3))).bytes, 'm', { keepSparse: true });
   const { nativeSpec } = await import('../lib/native/spec');
   const bad = new Map(rowKeys);
   const k = Int32Array.from(bad.get('emb.item.item')!);
@@ -263,10 +278,7 @@ t.test('the native model checks the keys it is given; the trainer refuses a spar
 
 t.test('fuzz: a corrupt sparse file loads or is refused with E_MODEL_FILE, and what loads runs', async (t) => {
   const c = config();
-  const dir = await tmp();
-  const path = nodePath.join(dir, 'f.safetensors');
-  await saveModelFile(path, c, mostlyZero(c, 8, 5));
-  const bytes = new Uint8Array(await fsp.readFile(path));
+  const bytes = new Uint8Array((await saved(c, mostlyZero(c, 8, 5))).bytes);
   const parsed = parseSafetensors(bytes);
   // The row keys' bytes, where a flipped bit makes keys out of order or range.
   const keySpans = [...parsed.tensors].filter(([n]) => n.endsWith(ROWS_SUFFIX)).map(([, e]) => [parsed.dataStart + e.begin, parsed.dataStart + e.end]);
@@ -310,26 +322,8 @@ t.test('fuzz: a corrupt sparse file loads or is refused with E_MODEL_FILE, and w
 });
 
 t.test('row starts: only the fields a head targets, frozen tables of a given model stay, a refused step leaves nothing', async (t) => {
-  const c = resolveConfig({
-    itemFields: [
-      { name: 'item', buckets: 4099, dim: 6 },
-      { name: 'category', buckets: 1031, dim: 3 },
-    ],
-    hidden: 8,
-    attentionHidden: 4,
-    tasks: [{ name: 'ctr', kind: 'binary', target: ['item'], layers: [4] }],
-  });
-  const examples: TrainingExample[] = Array.from({ length: 12 }, (_, b) => ({
-    userId: `u${b}`,
-    time: 200,
-    user: { behaviors: Array.from({ length: 3 }, (_, i) => ({ item: `i${b * 3 + i}`, category: `c${(b + i) % 5}`, type: 'pv', time: 100 + i })), now: 200 },
-    labels: { ctr: [{ candidate: { item: `i${b % 7}` }, label: b % 2 }] },
-  }));
-  const rowsOf = (a: Float32Array, dim: number): number[] => {
-    const out: number[] = [];
-    for (let r = 0; r < a.length / dim; r++) if (a.subarray(r * dim, (r + 1) * dim).some((v) => v !== 0)) out.push(r);
-    return out;
-  };
+  const c = clickConfig(true);
+  const examples = clicks(12, (b, i) => `i${b * 3 + i}`, true);
   const tr = Trainer.create(c, { seed: 1, threads: 1 });
   const batch = tr.packBatch(examples);
   await tr.stepPacked(batch);
@@ -357,16 +351,7 @@ t.test('row starts: only the fields a head targets, frozen tables of a given mod
 
 t.test('a file with row keys must say format version 2', async (t) => {
   const c = config();
-  const dir = await tmp();
-  const path = nodePath.join(dir, 'v.safetensors');
-  await saveModelFile(path, c, mostlyZero(c, 9, 3));
-  const bytes = await fsp.readFile(path);
-  const parsed = parseSafetensors(bytes);
-  const list = [...parsed.tensors].sort((x, y) => x[1].begin - y[1].begin).map(([name, e]) => {
-    const copy = new Uint8Array(bytes.subarray(parsed.dataStart + e.begin, parsed.dataStart + e.end)).buffer;
-    return { name, data: e.dtype === 'I32' ? new Int32Array(copy) : new Float32Array(copy), shape: e.shape };
-  });
-  const meta = { ...parsed.metadata, format_version: '1' };
-  const v1 = Buffer.concat(encodeSafetensors(meta, list));
+  const { parsed, list } = entries((await saved(c, mostlyZero(c, 9, 3))).bytes);
+  const v1 = rebuilt({ ...parsed.metadata, format_version: '1' }, list);
   t.throws(() => decodeModelFile(v1, 'v1', { verifyChecksum: false }), { code: 'E_MODEL_FILE', message: /#rows.*needs __metadata__\.format_version "2"/ });
 });

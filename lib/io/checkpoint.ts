@@ -12,9 +12,9 @@ import { DupnError } from '../errors';
 import { ResolvedConfig, resolveConfig } from '../network/config';
 import { TensorSpec, Tensors, elementCount, isHashedTable, tensorSpecs } from '../network/tensors';
 import { readRegularFile, writeFileAtomic } from './atomic-file';
-import { CHECKSUM_KEY, firstNonFinite, rowKeysAt, tensorAt, tensorsDigest, verifyChecksum } from './model-file';
+import { CHECKSUM_KEY, firstNonFinite, refuseRowKeys, rowKeysAt, tensorAt, tensorsDigest, verifyChecksum } from './model-file';
 import { encodeSafetensors, parseSafetensors } from './safetensors';
-import { ROWS_SUFFIX } from './sparse-rows';
+import { ROWS_SUFFIX, gatherRows, scatterRows, usedRowKeys } from './sparse-rows';
 
 const CHECKPOINT_FORMAT = 'dupn-checkpoint';
 const CHECKPOINT_VERSION = '1';
@@ -44,21 +44,20 @@ export interface CheckpointState {
 export async function writeCheckpoint(path: string, state: CheckpointState): Promise<void> {
   const specs = tensorSpecs(state.config);
   const moments = (name: string): Moments => state.moments.get(name)!;
+  // A hashed table whose used rows (its value, m or v nonzero) are few is stored by them, state included.
   const keys = new Map<string, Int32Array>();
   for (const s of specs) {
-    const k = usedRows(s, state.tensors.get(s.name)!, moments(s.name));
+    if (!isHashedTable(s.name) || s.shape[1] === 0) continue;
+    const mo = moments(s.name);
+    const k = usedRowKeys(s.shape[0], s.shape[1], [state.tensors.get(s.name)!, mo.m, mo.v]);
     if (k !== undefined) keys.set(s.name, k);
   }
   // A tensor (value, m or v) of table `s`: its used rows when the table is stored so, else all of it.
   const part = (name: string, s: TensorSpec, data: Float32Array): { name: string; data: Float32Array; shape: number[] } => {
-    const rows = s.shape[0];
-    const width = data.length / rows;
-    const shape = data.length === elementCount(s.shape) ? s.shape : [rows];
+    const shape = data.length === elementCount(s.shape) ? s.shape : [s.shape[0]];
     const k = keys.get(s.name);
     if (k === undefined) return { name, data, shape };
-    const out = new Float32Array(k.length * width);
-    k.forEach((r, j) => out.set(data.subarray(r * width, (r + 1) * width), j * width));
-    return { name, data: out, shape: [k.length, ...shape.slice(1)] };
+    return { name, data: gatherRows(data, k, data.length / s.shape[0]), shape: [k.length, ...shape.slice(1)] };
   };
   const tensors = [
     ...specs.flatMap((s) => {
@@ -81,30 +80,6 @@ export async function writeCheckpoint(path: string, state: CheckpointState): Pro
     [CHECKSUM_KEY]: tensorsDigest(tensors.map((x) => x.data)),
   };
   await writeFileAtomic(path, encodeSafetensors(metadata, tensors));
-}
-
-/**
- * The rows of hashed table `s` that hold anything (its value, m or v nonzero), when they are under half of it;
- * undefined otherwise (and for every other tensor).
- */
-function usedRows(s: TensorSpec, data: Float32Array, mo: Moments): Int32Array | undefined {
-  if (!isHashedTable(s.name) || s.shape.length !== 2 || s.shape[1] === 0) return undefined;
-  const [rows, dim] = s.shape;
-  const used = new Uint8Array(rows);
-  const mark = (a: Float32Array): void => {
-    if (a.length === 0) return;
-    const w = a.length / rows;
-    for (let i = 0; i < a.length; i++) if (a[i] !== 0) used[(i / w) | 0] = 1;
-  };
-  mark(data);
-  mark(mo.m);
-  mark(mo.v);
-  let n = 0;
-  for (let r = 0; r < rows; r++) n += used[r];
-  if (2 * n * (dim + 1) > rows * dim) return undefined;
-  const out = new Int32Array(n);
-  for (let r = 0, j = 0; r < rows; r++) if (used[r]) out[j++] = r;
-  return out;
 }
 
 /** A checkpoint whose metadata is read and checked; {@link readState} reads its tensors. */
@@ -148,10 +123,7 @@ export async function openCheckpoint(path: string): Promise<OpenedCheckpoint> {
   const step = Number(meta['step']);
   if (!Number.isSafeInteger(step) || step < 0) fail(`bad step ${JSON.stringify(meta['step'])}`);
 
-  if (meta['format_version'] !== SPARSE_CHECKPOINT_VERSION) {
-    const keyed = [...parsed.tensors.keys()].find((n) => n.endsWith(ROWS_SUFFIX));
-    if (keyed !== undefined) fail(`tensor "${keyed}": a table stored by its rows needs checkpoint version "${SPARSE_CHECKPOINT_VERSION}"`);
-  }
+  if (meta['format_version'] !== SPARSE_CHECKPOINT_VERSION) refuseRowKeys(parsed, `checkpoint version "${SPARSE_CHECKPOINT_VERSION}"`, fail);
   const readState = (fresh: (spec: TensorSpec) => Moments): { tensors: Tensors; moments: Map<string, Moments> } => {
     const read = (name: string, shape: readonly number[], nonNegative = false): Float32Array => {
       const data = Float32Array.from(tensorAt(bytes, parsed, name, shape, fail));
@@ -170,11 +142,7 @@ export async function openCheckpoint(path: string): Promise<OpenedCheckpoint> {
       // A tensor of full shape `shape`, or of the table's stored rows, expanded (the other rows are zero).
       const readRows = (name: string, shape: readonly number[], nonNegative = false): Float32Array => {
         if (keys === undefined) return read(name, shape, nonNegative);
-        const width = elementCount(shape) / shape[0];
-        const stored = read(name, [keys.length, ...shape.slice(1)], nonNegative);
-        const out = new Float32Array(elementCount(shape));
-        keys.forEach((r, j) => out.set(stored.subarray(j * width, (j + 1) * width), r * width));
-        return out;
+        return scatterRows(read(name, [keys.length, ...shape.slice(1)], nonNegative), keys, shape[0], elementCount(shape) / shape[0]);
       };
       tensors.set(s.name, readRows(s.name, s.shape));
       const f = fresh(s);

@@ -14,7 +14,7 @@ import { readRegularFile, writeFileAtomic } from './atomic-file';
 import { native } from '../native/addon';
 import { ParsedSafetensors, encodeSafetensors, parseSafetensors } from './safetensors';
 import { elementCount, isHashedTable, tensorSpecs } from '../network/tensors';
-import { ROWS_SUFFIX, RowKeys, badKey, denseRows, sparseRowsOf } from './sparse-rows';
+import { ROWS_SUFFIX, RowKeys, badKey, scatterRows, sparseRowsOf } from './sparse-rows';
 
 export const FORMAT = 'dupn';
 /** The version of a file whose tables are all dense; readers of version 1 read it. */
@@ -172,10 +172,7 @@ export function decodeModelFile(bytes: Uint8Array, source: string, options: Load
     fail,
   );
 
-  if (meta['format_version'] !== SPARSE_FORMAT_VERSION) {
-    const keyed = [...parsed.tensors.keys()].find((n) => n.endsWith(ROWS_SUFFIX));
-    if (keyed !== undefined) fail(`tensor "${keyed}": a table stored by its rows needs __metadata__.format_version "${SPARSE_FORMAT_VERSION}"`);
-  }
+  if (meta['format_version'] !== SPARSE_FORMAT_VERSION) refuseRowKeys(parsed, `__metadata__.format_version "${SPARSE_FORMAT_VERSION}"`, fail);
   const specs = tensorSpecs(config);
   const tensors = new Map<string, Float32Array>();
   const rowKeys: RowKeys = new Map();
@@ -192,7 +189,7 @@ export function decodeModelFile(bytes: Uint8Array, source: string, options: Load
       if (options.keepSparse) {
         tensors.set(spec.name, data);
         rowKeys.set(spec.name, keys);
-      } else tensors.set(spec.name, denseRows({ keys, values: data }, spec.shape[0], spec.shape[1]));
+      } else tensors.set(spec.name, scatterRows(data, keys, spec.shape[0], spec.shape[1]));
     }
   }
 
@@ -205,6 +202,12 @@ export function decodeModelFile(bytes: Uint8Array, source: string, options: Load
   // Last, so that a file with a structural problem is told that problem rather than "corrupt".
   if (options.verifyChecksum !== false) verifyChecksum(bytes, parsed, fail);
   return { config, tensors, rowKeys };
+}
+
+/** Refuses a file of a version without sparse tables that has row keys all the same (`needs`: the version that has them). */
+export function refuseRowKeys(parsed: ParsedSafetensors, needs: string, fail: (problem: string) => never): void {
+  const keyed = [...parsed.tensors.keys()].find((n) => n.endsWith(ROWS_SUFFIX));
+  if (keyed !== undefined) fail(`tensor "${keyed}": a table stored by its rows needs ${needs}`);
 }
 
 /** The row keys of table `name` (full shape `shape`) stored sparse: I32, one dimension, valid ids in order. */

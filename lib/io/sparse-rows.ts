@@ -23,40 +23,43 @@ export interface SparseRows {
 }
 
 /**
- * `data` (rows × dim) by its nonzero rows, or undefined when that would not save at least half the bytes
- * (a table most of whose rows are used stays dense: one read per row instead of a search).
+ * The rows of a table of `rows` rows and width `dim` that are nonzero in any of `arrays` (each `rows` × its own
+ * width: the table, or optimizer state beside it), strictly increasing; undefined when storing them with their
+ * ids would not save at least half the table's bytes (a table most of whose rows are used stays dense: one read
+ * per row instead of a search).
  */
-export function sparseRowsOf(data: Float32Array, dim: number): SparseRows | undefined {
-  const rows = data.length / dim;
-  let used = 0;
-  const nonzero = new Uint8Array(rows);
-  for (let r = 0; r < rows; r++) {
-    const at = r * dim;
-    for (let k = 0; k < dim; k++) {
-      if (data[at + k] !== 0) {
-        nonzero[r] = 1;
-        used++;
-        break;
-      }
-    }
+export function usedRowKeys(rows: number, dim: number, arrays: readonly Float32Array[]): Int32Array | undefined {
+  const used = new Uint8Array(rows);
+  for (const a of arrays) {
+    const w = a.length / rows;
+    for (let i = 0; i < a.length; i++) if (a[i] !== 0) used[(i / w) | 0] = 1;
   }
-  if (2 * used * (dim + 1) > rows * dim) return undefined;
-  const keys = new Int32Array(used);
-  const values = new Float32Array(used * dim);
-  for (let r = 0, j = 0; r < rows; r++) {
-    if (!nonzero[r]) continue;
-    keys[j] = r;
-    values.set(data.subarray(r * dim, (r + 1) * dim), j * dim);
-    j++;
-  }
-  return { keys, values };
+  let n = 0;
+  for (let r = 0; r < rows; r++) n += used[r];
+  if (2 * n * (dim + 1) > rows * dim) return undefined;
+  const keys = new Int32Array(n);
+  for (let r = 0, j = 0; r < rows; r++) if (used[r]) keys[j++] = r;
+  return keys;
 }
 
-/** Every row of a sparse table: `rows` × dim values, zero where no key names the row. */
-export function denseRows(s: SparseRows, rows: number, dim: number): Float32Array {
-  const out = new Float32Array(rows * dim);
-  for (let j = 0; j < s.keys.length; j++) out.set(s.values.subarray(j * dim, (j + 1) * dim), s.keys[j] * dim);
+/** Rows `keys` of `data` (`width` values a row), packed in that order. */
+export function gatherRows(data: Float32Array, keys: Int32Array, width: number): Float32Array {
+  const out = new Float32Array(keys.length * width);
+  keys.forEach((r, j) => out.set(data.subarray(r * width, (r + 1) * width), j * width));
   return out;
+}
+
+/** Every row of a table stored by `keys`: `rows` × width values, zero where no key names the row. */
+export function scatterRows(stored: Float32Array, keys: Int32Array, rows: number, width: number): Float32Array {
+  const out = new Float32Array(rows * width);
+  keys.forEach((r, j) => out.set(stored.subarray(j * width, (j + 1) * width), r * width));
+  return out;
+}
+
+/** `data` (rows × dim) by its nonzero rows, or undefined when that is not worth it ({@link usedRowKeys}). */
+export function sparseRowsOf(data: Float32Array, dim: number): SparseRows | undefined {
+  const keys = usedRowKeys(data.length / dim, dim, [data]);
+  return keys === undefined ? undefined : { keys, values: gatherRows(data, keys, dim) };
 }
 
 /** Index of the first key that is out of 0 .. rows - 1 or not above the one before it, or -1. */
@@ -76,7 +79,7 @@ export function expandTensors(tensors: Tensors, rowKeys: RowKeys, shapeOf: (name
   const out: Tensors = new Map(tensors);
   for (const [name, keys] of rowKeys) {
     const [rows, dim] = shapeOf(name);
-    out.set(name, denseRows({ keys, values: tensors.get(name)! }, rows, dim));
+    out.set(name, scatterRows(tensors.get(name)!, keys, rows, dim));
   }
   return out;
 }

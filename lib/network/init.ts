@@ -5,7 +5,7 @@
  */
 import { ResolvedConfig } from './config';
 import { mulberry32, seedFor } from '../random';
-import { ATTENTION_NAMES, PRIOR_FLOOR, SUCCESSORS_UNUSED, Tensors, TensorSpec, elementCount, isEmbeddingTable, isHistoryWeight, isLstm, isPrior, isStatistic, layerNames, layerStacks, lstmDirections, lstmNames, successorNames, tensorSpecs } from './tensors';
+import { ATTENTION_NAMES, PRIOR_FLOOR, SUCCESSORS_UNUSED, Tensors, TensorSpec, elementCount, isEmbeddingTable, isHashedTable, isHistoryWeight, isLstm, isPrior, isStatistic, layerNames, layerStacks, lstmDirections, lstmNames, successorNames, tensorSpecs } from './tensors';
 
 /**
  * The starting weight of a retrieval head's log-prior feature. Under the log-Q-corrected softmax the weight
@@ -46,8 +46,12 @@ function layerFanIns(config: ResolvedConfig): Map<string, number> {
   return out;
 }
 
-/** Fresh weights for every tensor of `config`, deterministic in `seed`. */
-export function initTensors(config: ResolvedConfig, seed: number): Tensors {
+/**
+ * Fresh weights for every tensor of `config`, deterministic in `seed`. `hashedAtZero`: the hashed tables
+ * (item, profile and query fields) are left at zero, not drawn: a trainer draws each row when a step first
+ * uses it (lib/train/lazy-rows.ts), and the pages of a large table stay untouched until then.
+ */
+export function initTensors(config: ResolvedConfig, seed: number, options: { hashedAtZero?: boolean } = {}): Tensors {
   const specs = tensorSpecs(config);
   const fanIns = layerFanIns(config);
   const out: Tensors = new Map();
@@ -58,7 +62,7 @@ export function initTensors(config: ResolvedConfig, seed: number): Tensors {
     // One stream per tensor, so adding a table does not change every other tensor's values.
     const rand = mulberry32(seedFor(seed, spec.name));
     const data = new Float32Array(elementCount(spec.shape));
-    const scale = scaleOf(spec, fanIns, H);
+    const scale = options.hashedAtZero && isHashedTable(spec.name) ? 0 : scaleOf(spec, fanIns, H);
     if (scale !== 0) for (let i = 0; i < data.length; ++i) data[i] = (rand() * 2 - 1) * scale;
     if (lstmBiases.has(spec.name)) data.fill(1, H, 2 * H);
     if (isPrior(spec.name)) data.fill(PRIOR_FLOOR);

@@ -9,7 +9,7 @@
  */
 import { ResolvedConfig } from '../network/config';
 import { EMBEDDING_INIT_SCALE } from '../network/init';
-import { Tensors, QUERY_TABLE_NAME, isHashedTable, itemTableName, profileTableName } from '../network/tensors';
+import { Tensors, QUERY_TABLE_NAME, itemTableName, profileTableName } from '../network/tensors';
 import { NativeTrainBatch } from '../native/addon';
 import { mulberry32, seedFor } from '../random';
 
@@ -58,11 +58,6 @@ function lazyTables(config: ResolvedConfig, tensors: Tensors, seed: number): Laz
   config.profileFields.forEach((f, i) => add(profileTableName(f.name), f.dim, (b, use) => strided(b.users.profile, P, i, use)));
   if (config.query) add(QUERY_TABLE_NAME, config.query.dim, (b, use) => strided(b.users.queryTokens, 1, 0, use));
   return out;
-}
-
-/** Zeroes every hashed table of `tensors` (a new trainer's start: rows are drawn when first used). */
-export function zeroHashedTables(tensors: Tensors): void {
-  for (const [name, data] of tensors) if (isHashedTable(name)) data.fill(0);
 }
 
 /** Gives the all-zero rows of the hashed tables that `batch` uses their random start. */

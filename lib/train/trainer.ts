@@ -14,13 +14,13 @@ import { Moments, openCheckpoint, writeCheckpoint } from '../io/checkpoint';
 import { loadModelFile, saveModelFile } from '../io/model-file';
 import { NativeTrainBatch, NativeTrainer, fromNativeError, native } from '../native/addon';
 import { nativeSpec } from '../native/spec';
-import { Tensors, elementCount, isEmbeddingTable, isHashedTable, isStatistic, priorName, tensorSpecs } from '../network/tensors';
+import { Tensors, elementCount, isEmbeddingTable, isStatistic, priorName, tensorSpecs } from '../network/tensors';
 import { SUCCESSOR_WINDOW, SuccessorTable, checkSuccessorTable } from '../model/successors';
 import { packTrainBatch } from './batch';
 import { SuccessorWeights, ValueCounts, fillPrior, fillSuccessors } from '../model/statistics';
 import { EmbeddingOptimizer, ResolvedTrainOptions, TrainOptions, frozenBy, learningRateAt, resolveTrainOptions } from './options';
 import { seedFor } from '../random';
-import { LazyRows, zeroHashedTables } from './lazy-rows';
+import { LazyRows } from './lazy-rows';
 
 /**
  * Zeroed optimizer state of one tensor: m and v like the data, or, for an embedding table under row-wise
@@ -117,9 +117,7 @@ export class Trainer {
   static create(config: DupnConfig = {}, options: TrainOptions = {}): Trainer {
     const resolved = resolveConfig(config);
     const o = resolveTrainOptions(resolved, options, os.availableParallelism());
-    const tensors = initTensors(resolved, o.seed);
-    zeroHashedTables(tensors);
-    return new Trainer(resolved, tensors, o, new Set());
+    return new Trainer(resolved, initTensors(resolved, o.seed, { hashedAtZero: true }), o, new Set());
   }
 
   /**
@@ -131,7 +129,8 @@ export class Trainer {
     const file = await loadModelFile(path);
     const resolved = config === undefined ? file.config : resolveConfig(config);
     const o = resolveTrainOptions(resolved, options, os.availableParallelism());
-    const tensors = initTensors(resolved, o.seed);
+    // A new hashed table (one the file lacks) starts as in create: rows drawn when first used.
+    const tensors = initTensors(resolved, o.seed, { hashedAtZero: true });
     const fresh: string[] = [];
     const given = new Set<string>();
     for (const spec of tensorSpecs(resolved)) {
@@ -139,11 +138,7 @@ export class Trainer {
       if (from && from.length === elementCount(spec.shape)) {
         tensors.get(spec.name)!.set(from);
         given.add(spec.name);
-      } else {
-        fresh.push(spec.name);
-        // A new hashed table starts as in create: rows drawn when first used.
-        if (isHashedTable(spec.name)) tensors.get(spec.name)!.fill(0);
-      }
+      } else fresh.push(spec.name);
     }
     return { trainer: new Trainer(resolved, tensors, o, given), fresh };
   }

@@ -3,7 +3,9 @@
 // The packed layouts the kernels read are internal to the core (native/src/core/packed_model.h). Plain
 // C++17, no Node-API.
 #pragma once
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +35,14 @@ struct Table {
       else hi = mid;
     }
     return lo < stored && keys[lo] == id ? data + lo * dim : nullptr;
+  }
+
+  // Copies the row of `id` to dst (dim floats; zeros for an id with no row).
+  void copy_row(int64_t id, float* dst) const {
+    if (dim == 0) return;
+    const float* r = row(id);
+    if (r) std::memcpy(dst, r, sizeof(float) * dim);
+    else std::fill(dst, dst + dim, 0.0f);
   }
 };
 

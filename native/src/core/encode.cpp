@@ -195,11 +195,7 @@ class Encoder {
 
  private:
   static float* copy_row(const Table& t, int32_t id, float* dst) {
-    if (t.dim > 0) {
-      const float* row = t.row(id);
-      if (row) std::memcpy(dst, row, sizeof(float) * t.dim);
-      else std::fill(dst, dst + t.dim, 0.0f);
-    }
+    t.copy_row(id, dst);
     return dst + t.dim;
   }
 

@@ -76,9 +76,7 @@ void gather_target(const Model& m, const Head& h, const int32_t* ids, float* dst
   for (int f : h.target_fields) {
     const Table& tab = m.item_tables[f];
     if (tab.dim == 0) continue;
-    const float* row = tab.row(ids[f]);
-    if (row) std::memcpy(dst, row, sizeof(float) * tab.dim);
-    else std::fill(dst, dst + tab.dim, 0.0f);
+    tab.copy_row(ids[f], dst);
     dst += tab.dim;
   }
 }

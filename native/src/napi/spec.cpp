@@ -19,8 +19,9 @@ dupn::Table table(const Napi::Value& v, const std::string& what, std::vector<Nap
   t.rows = int_arg(o.Get("rows"), (what + ".rows").c_str(), 0, 0x7fffffff);
   t.dim = int_arg(o.Get("dim"), (what + ".dim").c_str(), 0, 1 << 20);
   Napi::Value keys = o.Get("keys");
+  Napi::Value rows_data = o.Get("data");
   const bool sparse = !keys.IsUndefined() && !keys.IsNull();
-  View<float> data = f32(o.Get("data"), (what + ".data").c_str(), t.dim == 0 || sparse);
+  View<float> data = f32(rows_data, (what + ".data").c_str(), t.dim == 0 || sparse);
   if (sparse) {
     // Sparse (docs/format.md): `keys` names the ids whose rows `data` holds; the core checks their order and range.
     View<int32_t> k = i32(keys, (what + ".keys").c_str());
@@ -29,14 +30,14 @@ dupn::Table table(const Napi::Value& v, const std::string& what, std::vector<Nap
     t.keys = k.data;
     t.stored = k.length;
     t.data = k.length > 0 ? data.data : nullptr;
-    if (o.Get("data").IsObject()) refs.push_back(Napi::Persistent(o.Get("data").As<Napi::Object>()));
+    if (rows_data.IsObject()) refs.push_back(Napi::Persistent(rows_data.As<Napi::Object>()));
     refs.push_back(Napi::Persistent(keys.As<Napi::Object>()));
     return t;
   }
   if (t.dim > 0) {
     if (data.length != t.rows * static_cast<int64_t>(t.dim)) throw_code(v.Env(), codes::kInput, what + ": data has the wrong length");
     t.data = data.data;
-    refs.push_back(Napi::Persistent(o.Get("data").As<Napi::Object>()));
+    refs.push_back(Napi::Persistent(rows_data.As<Napi::Object>()));
   }
   return t;
 }
