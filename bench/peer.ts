@@ -4,7 +4,7 @@
  * ragged batches with real lengths, threads 1 and 2; scoring 1,000 candidates × every head for one user.
  * Reports medians, the speed ratio, users/s, GFLOP/s and the share of the measured FMA peak.
  *
- *   npm run bench:peer -- [--data ../shared/data/taobao-userbehavior] [--threads 1,2] [--gap-ms 50] [--out file.md]
+ *   npm run bench:peer -- [--data ../shared/data/taobao-userbehavior] [--threads 1,2] [--gap-ms 50] [--burst 200] [--out file.md]
  */
 import * as fs from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -30,6 +30,7 @@ const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 // onnxruntime's worker threads spin for a while after each run (its default, kept here); an idle gap
 // before every timed call lets them park, so neither engine runs against the other's leftover threads.
 const GAP_MS = Number(option('gap-ms') ?? 50);
+const BURST_CALLS = Number(option('burst') ?? 200);
 
 /** Times `a` and `b` alternately after warm-up; repetitions sized to ~`budgetMs` per engine. */
 async function alternate(a: () => Promise<unknown>, b: () => Promise<unknown>, budgetMs: number): Promise<[number, number]> {
@@ -54,6 +55,27 @@ async function alternate(a: () => Promise<unknown>, b: () => Promise<unknown>, b
     tb.push(now() - t);
   }
   return [median(ta), median(tb)];
+}
+
+/**
+ * Back to back: bursts of calls to one engine with nothing in between (what a busy service sees), the two
+ * engines' bursts alternating with a pause between them so neither runs against the other's spinning
+ * threads. Median per call of each engine over every burst.
+ */
+async function bursts(engines: (() => Promise<unknown>)[], calls: number, rounds: number): Promise<number[]> {
+  const times = engines.map((): number[] => []);
+  for (let r = 0; r < rounds; r++) {
+    for (const [e, call] of engines.entries()) {
+      await pause(GAP_MS);
+      for (let i = 0; i < 3; i++) await call();
+      for (let i = 0; i < calls; i++) {
+        const t = now();
+        await call();
+        times[e].push(now() - t);
+      }
+    }
+  }
+  return times.map(median);
 }
 
 /** Event-loop delay (p50 / p99 / max, ms) while `inFlight` calls keep the engine saturated for `ms`. */
@@ -112,6 +134,19 @@ async function main(): Promise<void> {
       const label = c.label === 'ragged' ? `ragged (mean ${(c.lengths.reduce((a, b) => a + b, 0) / B).toFixed(0)}, max ${maxL})` : c.label;
       say(`| ${label} | ${B} | ${tn.toFixed(3)} | ${to.toFixed(3)} | ${(to / tn).toFixed(2)}× | ${((B / tn) * 1e3).toFixed(0)} | ${((B / to) * 1e3).toFixed(0)} | ${gf(tn)} | ${gf(to)} |`);
     }
+
+    // Small batches back to back: the latency a loaded service sees (the table above is after an idle gap).
+    const bf16 = native().kernels.hasBf16 && nat.isa === 'avx512';
+    const bfModel = bf16 ? Model.fromTensors(config, tensors, { threads, precision: 'bf16' }) : undefined;
+    say(`\nback to back (${BURST_CALLS} calls per burst, 5 bursts per engine, in turn): native ms | onnxruntime ms | ratio${bf16 ? ' | native bf16 ms' : ''}`);
+    for (const [L, B] of [[50, 1], [100, 1], [100, 8]]) {
+      const cols = randomUserColumns(config, B + L, new Array<number>(B).fill(L));
+      const out = new Float32Array(B * nat.userDim);
+      const engines = [nat, ort, ...(bfModel ? [bfModel] : [])].map((m) => () => m.encodeColumns(cols, { out }));
+      const [tn, to, tb] = await bursts(engines, BURST_CALLS, 5);
+      say(`- L = ${L}, B = ${B}: ${tn.toFixed(3)} | ${to.toFixed(3)} | ${(to / tn).toFixed(2)}×${tb === undefined ? '' : ` | ${tb.toFixed(3)}`}`);
+    }
+    bfModel?.dispose();
 
     // Scoring: one user, 1,000 candidates, every head (multiclass: the user's class probabilities).
     const user = (await nat.encodeColumns(randomUserColumns(config, 5, [100]))).slice();

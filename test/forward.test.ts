@@ -80,3 +80,21 @@ t.test('paper-size dims, L = 100 (every ISA)', async (t) => {
     model.dispose();
   }
 });
+
+t.test('one thread and several give the same bits (the latency mode splits directions and attention rows)', async (t) => {
+  const config = paperDims();
+  const tensors = randomTensors(config, 78, 0.2);
+  for (const isa of isas()) {
+    const models = [1, 2, 3].map((threads) => Model.fromTensors(config, tensors, { isa, threads }));
+    for (const lengths of [[100], [1], [0], [2], [100, 0, 1, 57, 100], [37, 3]]) {
+      const cols = randomUserColumns(config, lengths.length + 3, lengths);
+      const [one, ...more] = models.map((m) => m.encodeColumnsSync(cols).slice());
+      for (const [i, u] of more.entries()) {
+        let diff = 0;
+        for (let k = 0; k < u.length; k++) if (!Object.is(u[k], one[k])) diff++;
+        t.equal(diff, 0, `${isa} lengths [${lengths.join(',')}]: ${i + 2} threads bit-identical to 1`);
+      }
+    }
+    for (const m of models) m.dispose();
+  }
+});

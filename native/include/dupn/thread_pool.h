@@ -40,7 +40,7 @@ class ThreadPool {
   const std::function<void(int, int)>* fn_ = nullptr;
   int items_ = 0;
   int participants_ = 0;  // pool workers taking part in the current job
-  int finished_ = 0;
+  std::atomic<int> finished_{0};  // written under mutex_; read without it while the caller spins
   std::atomic<uint64_t> generation_{0};
   std::atomic<bool> stop_{false};
   std::atomic<int> next_{0};

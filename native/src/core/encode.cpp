@@ -94,6 +94,7 @@ class Encoder {
     std::iota(s.order.begin(), s.order.end(), 0);
     std::stable_sort(s.order.begin(), s.order.end(), [&](int a, int b) { return in_.lengths[c.b0 + a] > in_.lengths[c.b0 + b]; });
     grow(s.hout, static_cast<size_t>(c.n) * m_.dh);
+    grow(s.s, static_cast<size_t>(c.n) * m_.attention_hidden);  // here, so threads sharing the chunk never resize it
   }
 
   // One LSTM direction over the chunk: writes its half of H_t for every behaviour. The input projection
@@ -159,11 +160,26 @@ class Encoder {
 
   // Attention over each user's steps, then U = [r ; u ; q].
   void attend(const Chunk& c, ChunkScratch& s) const {
+    scores(s, 0, c.n, s.pairs);
+    pool(c, s);
+  }
+
+  // W_H H_t + W_p p_t for the chunk's behaviour rows r0 .. r1 - 1 (the per-user part, W_q q + W_u u + b, is
+  // added in pool). A row's result does not depend on which rows are computed with it, so the rows can be
+  // split between threads with the same bits.
+  void scores(ChunkScratch& s, int r0, int r1, AlignedPairs& pairs) const {
     const int A = m_.attention_hidden, K = m_.dx + m_.dp;
-    float* S = grow(s.s, static_cast<size_t>(c.n) * A);
-    // W_H H_t + W_p p_t for every step; the per-user part (W_q q + W_u u + b) is added below.
-    product(c.n, A, m_.dh, s.hout.data(), m_.dh, m_.attn_hp_t, m_.attn_h_bf, S, false, s.pairs);
-    if (m_.dp > 0) k_.sgemm(c.n, A, m_.dp, s.x.data() + m_.dx, K, m_.attn_hp_t.data() + static_cast<size_t>(m_.dh) * A, S, A, true);
+    if (r1 <= r0) return;
+    float* S = s.s.data() + static_cast<size_t>(r0) * A;
+    product(r1 - r0, A, m_.dh, s.hout.data() + static_cast<size_t>(r0) * m_.dh, m_.dh, m_.attn_hp_t, m_.attn_h_bf, S, false, pairs);
+    if (m_.dp > 0)
+      k_.sgemm(r1 - r0, A, m_.dp, s.x.data() + static_cast<size_t>(r0) * K + m_.dx, K, m_.attn_hp_t.data() + static_cast<size_t>(m_.dh) * A, S, A, true);
+  }
+
+  // The attention weights of each user's steps from its rows of S, and U.
+  void pool(const Chunk& c, ChunkScratch& s) const {
+    const int A = m_.attention_hidden;
+    float* S = s.s.data();
     float* qu = grow(s.qu, static_cast<size_t>(m_.dq + m_.du) + 1);
     float* cu = grow(s.cu, static_cast<size_t>(A));
     for (int b = c.b0; b < c.b1; ++b) {
@@ -257,7 +273,14 @@ void encode(const Model& m, const KernelTable& k, const UserBatch& in, float* us
   if (static_cast<int>(shared.size()) < chunks) shared.resize(chunks);
   for (int c = 0; c < chunks; ++c) enc.gather(enc.chunk(c, size), shared[c]);
   parallel_for(chunks * 2, threads, [&](int, int item) { enc.direction(enc.chunk(item / 2, size), shared[item / 2], item % 2); });
-  parallel_for(chunks, threads, [&](int, int c) { enc.attend(enc.chunk(c, size), shared[c]); });
+  // The attention's product over the steps, in two halves of the rows (each with its own bf16 scratch).
+  parallel_for(chunks * 2, threads, [&](int, int item) {
+    const Chunk ch = enc.chunk(item / 2, size);
+    const int half = item % 2, mid = ch.n / 2;
+    ChunkScratch& s = shared[item / 2];
+    enc.scores(s, half == 0 ? 0 : mid, half == 0 ? mid : ch.n, s.dir[half].pairs);
+  });
+  parallel_for(chunks, threads, [&](int, int c) { enc.pool(enc.chunk(c, size), shared[c]); });
 }
 
 }  // namespace dupn

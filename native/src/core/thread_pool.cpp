@@ -91,7 +91,7 @@ void ThreadPool::worker_loop(int index) {
     for (int i = next_.fetch_add(1); i < items_; i = next_.fetch_add(1)) (*fn)(index, i);
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (++finished_ == participants_) done_.notify_one();
+      if (finished_.fetch_add(1, std::memory_order_release) + 1 == participants_) done_.notify_one();
     }
   }
 }
@@ -104,12 +104,15 @@ void ThreadPool::run(int items, int threads, const std::function<void(int, int)>
     fn_ = &fn;
     items_ = items;
     participants_ = threads - 1;
-    finished_ = 0;
+    finished_.store(0);
     next_.store(0);
     ++generation_;
   }
   wake_.notify_all();
   for (int i = next_.fetch_add(1); i < items; i = next_.fetch_add(1)) fn(0, i);
+  // The workers' last items usually end within microseconds of the caller's: waiting on the condition
+  // variable first would add a futex wake-up (~20 µs, measured at B = 1) to every call.
+  spin_briefly([&] { return finished_.load(std::memory_order_acquire) == participants_; });
   std::unique_lock<std::mutex> lock(mutex_);
   done_.wait(lock, [&] { return finished_ == participants_; });
   fn_ = nullptr;
