@@ -13,7 +13,8 @@
  * the scheduled start): the highest rate whose p99 stays within 25 ms, found by bisection, and the latencies at
  * half of that rate (`--no-open` skips it; `--servers 0,2` runs only those dupn servers, with the peer).
  * `--candidates n` changes the 500 candidates per request (the soak below uses it to reach a million requests
- * in reasonable time).
+ * in reasonable time). `--probe <rate> [--repeat n] [--server-flags "a;b"]` instead compares the open-loop tail of
+ * `dupn serve` under Node flag sets (probeRun).
  *
  *   npm run bench:serve [-- --seconds 5 --levels 1,2,4,8,16,32,64 --data ../shared/data/taobao-userbehavior]
  */
@@ -63,11 +64,17 @@ async function peerServer(file: string, items: string, threads: number): Promise
 async function start(args: string[]): Promise<{ child: ChildProcess; base: string }> {
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', process.env['BENCH_SERVER_STDERR'] ? 'inherit' : 'ignore'] });
   const base = await new Promise<string>((resolve, reject) => {
-    let out = '';
+    let out: string | undefined = '';
+    const copy = process.env['BENCH_SERVER_STDOUT']; // a file to append the server's stdout to (e.g. --trace-gc lines)
     child.stdout!.on('data', (d: Buffer) => {
+      if (copy) fs.appendFileSync(copy, d);
+      if (out === undefined) return;
       out += d.toString();
       const m = /(http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (m !== null) resolve(m[1]);
+      if (m !== null) {
+        out = undefined;
+        resolve(m[1]);
+      }
     });
     child.once('exit', (code) => reject(new Error(`server exited ${code} before listening`)));
   });
@@ -311,6 +318,39 @@ async function soakRun(cli: string, file: string, items: string, bodies: string[
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
+/**
+ * Tail latency of `dupn serve` under Node flag sets, A/B: one server per flag set (`--server-flags "a;b"`, flag
+ * sets separated by ';', an empty one for the defaults), all started and warmed, then `repeat` open-loop probes of
+ * `seconds` at `rate` per server, taking turns, so that drifts of the shared machine fall on every set alike.
+ */
+async function probeRun(serveArgs: string[], bodies: string[], rate: number, repeat: number, seconds: number, flagSets: string[]): Promise<void> {
+  const servers: { flags: string; child: ChildProcess; base: string; runs: Level[] }[] = [];
+  for (const flags of flagSets) {
+    const { child, base } = await start([...flags.split(' ').filter((f) => f !== ''), ...serveArgs]);
+    await load(base, child.pid!, bodies, 8, 3);
+    servers.push({ flags, child, base, runs: [] });
+  }
+  console.log(`bench/serve --probe · ${machineLine()}`);
+  console.log(`open loop at ${rate}/s, ${seconds} s per probe, ${repeat} probes per server in turn\n`);
+  console.log('| node flags | probe | p50 ms | p99 ms | p99.9 ms | max in flight | server CPU ms/request | failed |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (let r = 0; r < repeat; r++) {
+    for (const s of servers) {
+      const l = await openLoad(s.base, s.child.pid!, bodies, rate, seconds);
+      s.runs.push(l);
+      console.log(`| ${s.flags || '(defaults)'} | ${r + 1} | ${l.p50.toFixed(1)} | ${l.p99.toFixed(1)} | ${l.p999.toFixed(1)} | ${l.connections} | ${l.cpuMsPerRequest.toFixed(2)} | ${l.failed} |`);
+    }
+  }
+  console.log('\n| node flags | p99 ms of each probe (sorted) | median p99 | RSS (private) MiB |');
+  console.log('|---|---|---:|---|');
+  for (const s of servers) {
+    const p99s = s.runs.map((l) => l.p99).sort((a, b) => a - b);
+    console.log(`| ${s.flags || '(defaults)'} | ${p99s.map((x) => x.toFixed(1)).join(', ')} | ${p99s[p99s.length >> 1].toFixed(1)} | ${rssMiB(s.child.pid!).join(' + ')} |`);
+    s.child.kill('SIGTERM');
+    await new Promise((resolve) => s.child.once('exit', resolve));
+  }
+}
+
 async function main(): Promise<void> {
   const role = option('role', 'client');
   const threads = Number(option('threads', String(os.availableParallelism())));
@@ -340,6 +380,12 @@ async function main(): Promise<void> {
   const soak = Number(option('soak', '0'));
   if (soak > 0) return soakRun(cli, file, items, bodies, soak, Number(option('reloads', '100')), Number(option('reload-ms', '3000')), dir);
   const serve = [cli, 'serve', '--model', file, '--items', items, '--port', '0', '--no-watch', '--timeout-ms', '10000'];
+  const probe = Number(option('probe', '0'));
+  if (probe > 0) {
+    await probeRun([...serve, '--threads', String(threads)], bodies, probe, Number(option('repeat', '3')), seconds, option('server-flags', '').split(';'));
+    fs.rmSync(dir, { recursive: true, force: true });
+    return;
+  }
   const servers: { name: string; args: string[] }[] = [
     { name: `dupn serve (${threads} threads)`, args: [...serve, '--threads', String(threads)] },
     { name: 'dupn serve --max-batch 1 (unbatched)', args: [...serve, '--threads', String(threads), '--max-batch', '1', '--max-users', '1'] },
