@@ -22,7 +22,7 @@
       '<(dupn_napi_include)',
     ],
     # Exact IEEE arithmetic: no fast-math, and no contraction outside the explicit FMA kernels.
-    'cflags': ['-O3', '-fno-fast-math', '-ffp-contract=off', '-Wall', '-Wextra', '-fPIC'],
+    'cflags': ['-O3', '-fno-fast-math', '-ffp-contract=off', '-fno-math-errno', '-Wall', '-Wextra', '-fPIC'],
     'cflags!': ['-fno-exceptions'],
     'cflags_cc': ['-std=gnu++17', '-fexceptions', '-frtti'],
     'cflags_cc!': ['-fno-exceptions', '-fno-rtti', '-std=gnu++1y', '-std=gnu++20'],
@@ -31,7 +31,7 @@
       'GCC_ENABLE_CPP_RTTI': 'YES',
       'CLANG_CXX_LANGUAGE_STANDARD': 'c++17',
       'MACOSX_DEPLOYMENT_TARGET': '10.15',
-      'OTHER_CFLAGS': ['-O3', '-fno-fast-math', '-ffp-contract=off'],
+      'OTHER_CFLAGS': ['-O3', '-fno-fast-math', '-ffp-contract=off', '-fno-math-errno'],
     },
     'msvs_settings': {
       'VCCLCompilerTool': {

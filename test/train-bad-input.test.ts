@@ -109,6 +109,11 @@ t.test('bad options and parameter lists are refused', async (t) => {
   const short = params.map((p) => ({ ...p }));
   short[3] = { ...short[3], m: new Float32Array(1) };
   t.throws(() => new (native().NativeTrainer)(nativeSpec(config, tensors, 0, false), '', short), /m and v must match/);
+  // No optimizer state marks a statistic, which keeps no gradient buffer: a weight the backward pass writes
+  // (here attn.w) cannot be one.
+  const names = tensorSpecs(config).map((s) => s.name);
+  const stateless = params.map((p, i) => (names[i] === 'attn.w' ? { ...p, m: new Float32Array(0), v: new Float32Array(0) } : p));
+  t.throws(() => new (native().NativeTrainer)(nativeSpec(config, tensors, 0, false), '', stateless), /needs optimizer state/);
   const other = new (native().NativeTrainer)(nativeSpec(config, tensors, 0, false), '', params);
   other.release();
   t.throws(() => other.step(good(), options, report, 1, false), /disposed/);

@@ -54,6 +54,8 @@ void Trainer::Impl::reset(Grads& g) const {
       g.sparse[i].clear();
       g.sparse[i].dim = table_dim[i];
       g.dense[i].clear();
+    } else if (stateless[i]) {
+      g.dense[i].clear();
     } else {
       g.dense[i].assign(static_cast<size_t>(params[i].size), 0.0f);
     }
@@ -168,6 +170,20 @@ std::unique_ptr<Trainer> Trainer::create(const ModelSpec& s, const std::vector<P
     *error = "param " + std::to_string(i) + ": optimizer state must match the data, be one value per row of a table, or be empty";
     return nullptr;
   }
+  // A param without state is a statistic: no gradient reaches it, so a step keeps no gradient buffer for it
+  // (the prior alone is one float per bucket: zeroing and summing it cost a millisecond per step). One that the
+  // backward pass writes must have state.
+  std::vector<int> written = {impl->attn_w, impl->attn_b, impl->attn_v};
+  for (int d = 0; d < m.directions; ++d) written.insert(written.end(), {impl->dir[d].wx, impl->dir[d].wp, impl->dir[d].wh, impl->dir[d].b});
+  for (const auto* stacks : {&impl->heads, &impl->item_towers})
+    for (const auto& layers : *stacks)
+      for (const HeadLayer& l : layers) written.insert(written.end(), {l.w, l.b});
+  written.insert(written.end(), impl->dense_w.begin(), impl->dense_w.end());
+  for (int i : written)
+    if (i >= 0 && impl->stateless[i]) {
+      *error = "param " + std::to_string(i) + ": trained by the backward pass, so it needs optimizer state";
+      return nullptr;
+    }
   impl->allocate_packed();
   impl->pack();
   std::unique_ptr<Trainer> t(new Trainer());
@@ -281,7 +297,7 @@ LossReport accumulate(Trainer::Impl& t, const KernelTable& k, const TrainBatch& 
       if (t.is_table[i]) {
         SparseRows& src = parts[w].sparse[i];
         for (size_t r = 0; r < src.rows.size(); ++r) g.sparse[i].add(src.rows[r], src.g.data() + r * src.dim, 1.0f);
-      } else {
+      } else if (!t.stateless[i]) {
         float* dst = g.dense[i].data();
         const float* src = parts[w].dense[i].data();
         for (int64_t j = 0; j < t.params[i].size; ++j) dst[j] += src[j];
@@ -324,7 +340,8 @@ LossReport Trainer::gradients(const KernelTable& k, const TrainBatch& batch, flo
   for (size_t i = 0; i < t.params.size(); ++i) {
     float* out = grads[i];
     if (!t.is_table[i]) {
-      std::memcpy(out, g.dense[i].data(), static_cast<size_t>(t.params[i].size) * sizeof(float));
+      if (t.stateless[i]) std::memset(out, 0, static_cast<size_t>(t.params[i].size) * sizeof(float));
+      else std::memcpy(out, g.dense[i].data(), static_cast<size_t>(t.params[i].size) * sizeof(float));
       continue;
     }
     std::memset(out, 0, static_cast<size_t>(t.params[i].size) * sizeof(float));
