@@ -118,13 +118,23 @@ function rankOf(scores: ArrayLike<number>, target: number, k: number, size: numb
   const s = scores[target];
   let greater = 0;
   let equal = 0;
-  const visit = (i: number): void => {
-    if (i === target) return;
-    if (scores[i] > s) greater++;
-    else if (scores[i] === s) equal++;
-  };
-  if (among) for (const i of among) visit(i);
-  else for (let i = 0; i < size; i++) visit(i);
+  if (among) {
+    for (const i of among) {
+      if (i === target) continue;
+      const x = scores[i];
+      if (x > s) greater++;
+      else if (x === s) equal++;
+    }
+  } else {
+    // The hot loop of an evaluation (every catalogue entry, per case, scorer and view): no per-entry test
+    // for the target; it ties with itself once, taken back below (unless its score is NaN, which ties nothing).
+    for (let i = 0; i < size; i++) {
+      const x = scores[i];
+      if (x > s) greater++;
+      else if (x === s) equal++;
+    }
+    if (target >= 0 && target < size && s === s) equal--;
+  }
   return tiedRankMetrics(greater, equal, k);
 }
 
