@@ -412,24 +412,31 @@ async function rankRetrieval(
   for (let b = 0; b < ranked.length; b += batch) {
     const part = ranked.slice(b, b + batch);
     const U = await model.encode(part.map((j) => labelled[j].ex.user));
-    for (let i = 0; i < part.length; i++) {
-      const j = part[i];
-      const { ex, positive } = labelled[j];
-      const u = U.subarray(i * model.userDim, (i + 1) * model.userDim);
-      const target = index.get(behaviorKey(fields, positive) ?? '');
-      if (target === undefined) continue;
-      const top = await model.retrieve(task.name, u, depth, { user: ex.user });
-      // The target and each view's sample, scored in one call with the user's history and successor terms.
-      const rows = [target];
-      for (const v of views) rows.push(...(v.cases[j]?.sample ?? []));
-      const scores = await model.score(task.name, u, rows.map((r) => catalogue[r]), { user: ex.user });
+    // The batch's cases are scored concurrently (the JavaScript packing of one overlaps the native calls of
+    // others) and tallied in case order, as the paired comparisons need.
+    const results = await Promise.all(
+      part.map(async (j, i) => {
+        const { ex, positive } = labelled[j];
+        const u = U.subarray(i * model.userDim, (i + 1) * model.userDim);
+        const target = index.get(behaviorKey(fields, positive) ?? '');
+        if (target === undefined) return undefined;
+        const top = await model.retrieve(task.name, u, depth, { user: ex.user });
+        // The target and each view's sample, scored in one call with the user's history and successor terms.
+        const rows = [target];
+        for (const v of views) rows.push(...(v.cases[j]?.sample ?? []));
+        const scores = await model.score(task.name, u, rows.map((r) => catalogue[r]), { user: ex.user });
+        return { j, target, top, scores };
+      }),
+    );
+    for (const r of results) {
+      if (r === undefined) continue;
       let at = 1;
       views.forEach((v, n) => {
-        const c = v.cases[j];
+        const c = v.cases[r.j];
         if (c === undefined) return;
         const sample = Array.from({ length: c.sample.length }, (_, x) => at + x);
         at += c.sample.length;
-        tallies[n].add(listRank(top, target, v.size, k), rankOf(scores, 0, sampledK, 0, sample));
+        tallies[n].add(listRank(r.top, r.target, v.size, k), rankOf(r.scores, 0, sampledK, 0, sample));
       });
     }
   }
