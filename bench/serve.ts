@@ -346,8 +346,11 @@ async function probeRun(serveArgs: string[], bodies: string[], rate: number, rep
   for (const s of servers) {
     const p99s = s.runs.map((l) => l.p99).sort((a, b) => a - b);
     console.log(`| ${s.flags || '(defaults)'} | ${p99s.map((x) => x.toFixed(1)).join(', ')} | ${p99s[p99s.length >> 1].toFixed(1)} | ${rssMiB(s.child.pid!).join(' + ')} |`);
-    s.child.kill('SIGTERM');
-    await new Promise((resolve) => s.child.once('exit', resolve));
+    if (s.child.exitCode === null && s.child.signalCode === null) {
+      const exited = new Promise((resolve) => s.child.once('exit', resolve));
+      s.child.kill('SIGTERM');
+      await exited;
+    }
   }
 }
 

@@ -5,6 +5,7 @@ import { resolveConfig } from '../lib/network/config';
 import { Model } from '../lib/model/model';
 import { referenceEncode, referencePredict, referenceScore } from '../lib/reference/forward';
 import { randomCandidateColumns, randomTensors, randomUserColumns } from '../lib/reference/random-model';
+import { native } from '../lib/native/addon';
 import { allFinite, isas, relError } from './support/compare';
 import { lengthsFor, oddConfig, oddVariants, paperDims } from './support/configs';
 
@@ -84,15 +85,18 @@ t.test('paper-size dims, L = 100 (every ISA)', async (t) => {
 t.test('one thread and several give the same bits (the latency mode splits directions and attention rows)', async (t) => {
   const config = paperDims();
   const tensors = randomTensors(config, 78, 0.2);
-  for (const isa of isas()) {
-    const models = [1, 2, 3].map((threads) => Model.fromTensors(config, tensors, { isa, threads }));
+  // bf16 too where the CPU has it: its halves of the attention product each convert into their own scratch.
+  const paths: { isa: string; precision: 'fp32' | 'bf16' }[] = isas().map((isa) => ({ isa, precision: 'fp32' as const }));
+  if (native().kernels.hasBf16) paths.push({ isa: 'avx512', precision: 'bf16' });
+  for (const { isa, precision } of paths) {
+    const models = [1, 2, 3].map((threads) => Model.fromTensors(config, tensors, { isa, threads, precision }));
     for (const lengths of [[100], [1], [0], [2], [100, 0, 1, 57, 100], [37, 3]]) {
       const cols = randomUserColumns(config, lengths.length + 3, lengths);
       const [one, ...more] = models.map((m) => m.encodeColumnsSync(cols).slice());
       for (const [i, u] of more.entries()) {
         let diff = 0;
         for (let k = 0; k < u.length; k++) if (!Object.is(u[k], one[k])) diff++;
-        t.equal(diff, 0, `${isa} lengths [${lengths.join(',')}]: ${i + 2} threads bit-identical to 1`);
+        t.equal(diff, 0, `${isa} ${precision} lengths [${lengths.join(',')}]: ${i + 2} threads bit-identical to 1`);
       }
     }
     for (const m of models) m.dispose();

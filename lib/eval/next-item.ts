@@ -133,7 +133,7 @@ function rankOf(scores: ArrayLike<number>, target: number, k: number, size: numb
       if (x > s) greater++;
       else if (x === s) equal++;
     }
-    if (target >= 0 && target < size && s === s) equal--;
+    if (Number.isInteger(target) && target >= 0 && target < size && s === s) equal--;
   }
   return tiedRankMetrics(greater, equal, k);
 }
@@ -414,7 +414,7 @@ async function rankRetrieval(
     const U = await model.encode(part.map((j) => labelled[j].ex.user));
     // The batch's cases are scored concurrently (the JavaScript packing of one overlaps the native calls of
     // others) and tallied in case order, as the paired comparisons need.
-    const results = await Promise.all(
+    const settled = await Promise.allSettled(
       part.map(async (j, i) => {
         const { ex, positive } = labelled[j];
         const u = U.subarray(i * model.userDim, (i + 1) * model.userDim);
@@ -428,8 +428,12 @@ async function rankRetrieval(
         return { j, target, top, scores };
       }),
     );
-    for (const r of results) {
-      if (r === undefined) continue;
+    // Every call has ended before an error is passed on (none still runs on the model when the caller moves on).
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+    for (const x of settled) {
+      if (x.status !== 'fulfilled' || x.value === undefined) continue;
+      const r = x.value;
       let at = 1;
       views.forEach((v, n) => {
         const c = v.cases[r.j];
