@@ -58,9 +58,9 @@ async function alternate(a: () => Promise<unknown>, b: () => Promise<unknown>, b
 }
 
 /**
- * Back to back: bursts of calls to one engine with nothing in between (what a busy service sees), the two
- * engines' bursts alternating with a pause between them so neither runs against the other's spinning
- * threads. Median per call of each engine over every burst.
+ * Back to back: bursts of calls to one engine with nothing in between (what a busy service sees), the
+ * engines' bursts taking turns with a pause between them so none runs against another's spinning threads.
+ * Median per call of each engine over every burst.
  */
 async function bursts(engines: (() => Promise<unknown>)[], calls: number, rounds: number): Promise<number[]> {
   const times = engines.map((): number[] => []);
@@ -115,6 +115,8 @@ async function main(): Promise<void> {
     const peak = fmaPeak(threads);
     const nat = Model.fromTensors(config, tensors, { threads });
     const ort = Model.fromTensors(config, tensors, { threads, backend: 'onnxruntime' });
+    // The native bf16 path beside fp32 (AVX-512-BF16 CPUs only): in the back-to-back lines and its own table.
+    const bf = native().kernels.hasBf16 && nat.isa === 'avx512' ? Model.fromTensors(config, tensors, { threads, precision: 'bf16' }) : undefined;
     say(`### ${threads} thread(s) — native ISA ${nat.isa}, measured fp32 FMA peak ${peak.toFixed(0)} GFLOP/s\n`);
     say('| batch | B | native ms | onnxruntime ms | speed ratio | native users/s | ort users/s | native GFLOP/s (% peak) | ort GFLOP/s (% peak) |');
     say('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
@@ -136,17 +138,14 @@ async function main(): Promise<void> {
     }
 
     // Small batches back to back: the latency a loaded service sees (the table above is after an idle gap).
-    const bf16 = native().kernels.hasBf16 && nat.isa === 'avx512';
-    const bfModel = bf16 ? Model.fromTensors(config, tensors, { threads, precision: 'bf16' }) : undefined;
-    say(`\nback to back (${BURST_CALLS} calls per burst, 5 bursts per engine, in turn): native ms | onnxruntime ms | ratio${bf16 ? ' | native bf16 ms' : ''}`);
+    say(`\nback to back (${BURST_CALLS} calls per burst, 5 bursts per engine, in turn): native ms | onnxruntime ms | ratio${bf ? ' | native bf16 ms' : ''}`);
     for (const [L, B] of [[50, 1], [100, 1], [100, 8]]) {
       const cols = randomUserColumns(config, B + L, new Array<number>(B).fill(L));
       const out = new Float32Array(B * nat.userDim);
-      const engines = [nat, ort, ...(bfModel ? [bfModel] : [])].map((m) => () => m.encodeColumns(cols, { out }));
+      const engines = [nat, ort, ...(bf ? [bf] : [])].map((m) => () => m.encodeColumns(cols, { out }));
       const [tn, to, tb] = await bursts(engines, BURST_CALLS, 5);
       say(`- L = ${L}, B = ${B}: ${tn.toFixed(3)} | ${to.toFixed(3)} | ${(to / tn).toFixed(2)}×${tb === undefined ? '' : ` | ${tb.toFixed(3)}`}`);
     }
-    bfModel?.dispose();
 
     // Scoring: one user, 1,000 candidates, every head (multiclass: the user's class probabilities).
     const user = (await nat.encodeColumns(randomUserColumns(config, 5, [100]))).slice();
@@ -164,9 +163,7 @@ async function main(): Promise<void> {
     const load = randomUserColumns(config, 11, new Array<number>(64).fill(100));
     say(`event-loop delay at full load (4 × B = 64 in flight, 3 s): native ${await loopDelayUnderLoad(() => nat.encodeColumns(load), 4, 3000)}; ` +
       `onnxruntime ${await loopDelayUnderLoad(() => ort.encodeColumns(load), 4, 3000)}\n`);
-    // Optional bf16 path against fp32, both native (AVX-512-BF16 CPUs only).
-    if (native().kernels.hasBf16 && nat.isa === 'avx512') {
-      const bf = Model.fromTensors(config, tensors, { threads, precision: 'bf16' });
+    if (bf) {
       say('| bf16 vs fp32 (native), L = 100 | B | fp32 ms | bf16 ms | bf16 speed-up | U rel. difference |');
       say('|---|---:|---:|---:|---:|---:|');
       for (const B of [64, 256, 512]) {
