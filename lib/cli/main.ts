@@ -96,6 +96,7 @@ export function program(): Command {
     .option('--successor-dropout <p>', 'share of training examples whose successor features are zeroed (default 0.5)', num('--successor-dropout'))
     .option('--dropout <p>', 'training dropout of the behaviour inputs and the user vector, in [0, 0.95] (default 0)', num('--dropout'))
     .option('--weight-decay <w>', 'decoupled weight decay of weights and touched embedding rows, in [0, 1] (default 0)', num('--weight-decay'))
+    .option('--average-decay <d>', 'save the exponential moving average of the weights with this decay per step, in [0, 1) (default 0.999; 0: the last step\'s weights)', num('--average-decay'))
     .option('--successors <n>', 'successors kept per item for the retrieval head of a new model on a log (0: no successor features; default 32)', num('--successors'))
     .option('--patience <n>', 'stop after n epochs without a better validation score and keep the best epoch (default on a log: 2)', num('--patience'))
     .option('--batch-size <n>', 'examples per step (default 64)', num('--batch-size'))

@@ -113,6 +113,8 @@ export interface TrainFlags extends ReaderFlags {
   dropout?: number;
   /** `--weight-decay <w>`: decoupled weight decay (TrainOptions.weightDecay). */
   weightDecay?: number;
+  /** `--average-decay <d>`: the decay of the weight average a run saves (TrainOptions.averageDecay; default {@link CLI_AVERAGE_DECAY}, 0: off). */
+  averageDecay?: number;
   /** `--successors <n>`: successors kept per item for the default retrieval head (0: no successor features). */
   successors?: number;
   /** `--patience <n>`: stop after n epochs without a better validation score (default on a log: 2, with at most 20 epochs). */
@@ -126,6 +128,13 @@ export interface Output {
   stream: NodeJS.WriteStream;
 }
 
+/**
+ * The weight average's decay that `dupn train` saves unless told otherwise (the library's default is off): an
+ * average over the last thousand or so steps, which ranked held-out users better on every log measured
+ * (docs/real-data.md, "Weight averaging").
+ */
+export const CLI_AVERAGE_DECAY = 0.999;
+
 function trainOptions(flags: TrainFlags, settings: Settings): { options: TrainOptions; epochs?: number } {
   const { epochs: fileEpochs, ...fromFile } = settings.train ?? {};
   const o: TrainOptions = { ...fromFile };
@@ -136,6 +145,8 @@ function trainOptions(flags: TrainFlags, settings: Settings): { options: TrainOp
   if (flags.successorDropout !== undefined) o.successorDropout = flags.successorDropout;
   if (flags.dropout !== undefined) o.dropout = flags.dropout;
   if (flags.weightDecay !== undefined) o.weightDecay = flags.weightDecay;
+  if (flags.averageDecay !== undefined) o.averageDecay = flags.averageDecay;
+  else if (o.averageDecay === undefined) o.averageDecay = CLI_AVERAGE_DECAY;
   if (flags.threads !== undefined) o.threads = flags.threads;
   if (flags.seed !== undefined) o.seed = flags.seed;
   if (flags.deterministic) o.deterministic = true;

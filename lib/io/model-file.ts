@@ -223,6 +223,15 @@ export function rowKeysAt(bytes: Uint8Array, parsed: ParsedSafetensors, name: st
   return keys;
 }
 
+/** Tensor `name`, checked to be there, I32 and of `shape`: as {@link tensorAt} for int32 values. */
+export function int32TensorAt(bytes: Uint8Array, parsed: ParsedSafetensors, name: string, shape: readonly number[], fail: (problem: string) => never): Int32Array {
+  const entry = parsed.tensors.get(name);
+  if (entry === undefined) fail(`tensor "${name}" is missing`);
+  if (entry!.dtype !== 'I32') fail(`tensor "${name}": dtype ${entry!.dtype}, expected I32`);
+  if (shapeText(entry!.shape) !== shapeText(shape)) fail(`tensor "${name}": shape ${shapeText(entry!.shape)}, expected ${shapeText(shape)}`);
+  return Int32Array.from(int32At(bytes, parsed.dataStart + entry!.begin, elementCount(shape)));
+}
+
 /** As {@link float32At}, for int32 values. */
 function int32At(bytes: Uint8Array, offset: number, count: number): Int32Array {
   const absolute = bytes.byteOffset + offset;

@@ -38,26 +38,42 @@ function strided(column: Int32Array | undefined, stride: number, at: number, use
   for (let i = at; i < column.length; i += stride) use(column[i]);
 }
 
-/** The hashed tables of `config` in `tensors` (those with a nonzero width). */
-function lazyTables(config: ResolvedConfig, tensors: Tensors, seed: number): LazyTable[] {
-  const out: LazyTable[] = [];
-  const add = (name: string, dim: number, ids: LazyTable['ids']): void => {
-    const data = tensors.get(name);
-    if (data !== undefined && dim > 0) out.push({ name, data, dim, seed: seedFor(seed, name), ids });
-  };
+/** A hashed table of a config, and where its ids sit in a packed batch. */
+export interface BatchTableIds {
+  name: string;
+  dim: number;
+  /** Calls `use(id)` for every id of this table in `batch` (an id used twice, twice). */
+  ids(batch: NativeTrainBatch, use: (id: number) => void): void;
+}
+
+/** The hashed tables of `config` with a nonzero width: the rows a step can move are the ids of its batch. */
+export function batchTableIds(config: ResolvedConfig): BatchTableIds[] {
+  const out: BatchTableIds[] = [];
   const F = config.itemFields.length;
   const P = config.profileFields.length;
   config.itemFields.forEach((f, i) => {
     // A head's candidate rows hash only the fields it targets; its other columns are 0, not an id.
     const heads = config.tasks.flatMap((t, h) => (t.kind !== 'multiclass' && t.target.includes(f.name) ? [h] : []));
-    add(itemTableName(f.name), f.dim, (b, use) => {
-      strided(b.users.items, F, i, use);
-      for (const h of heads) strided(b.heads[h]?.items, F, i, use);
+    out.push({
+      name: itemTableName(f.name),
+      dim: f.dim,
+      ids: (b, use) => {
+        strided(b.users.items, F, i, use);
+        for (const h of heads) strided(b.heads[h]?.items, F, i, use);
+      },
     });
   });
-  config.profileFields.forEach((f, i) => add(profileTableName(f.name), f.dim, (b, use) => strided(b.users.profile, P, i, use)));
-  if (config.query) add(QUERY_TABLE_NAME, config.query.dim, (b, use) => strided(b.users.queryTokens, 1, 0, use));
-  return out;
+  config.profileFields.forEach((f, i) => out.push({ name: profileTableName(f.name), dim: f.dim, ids: (b, use) => strided(b.users.profile, P, i, use) }));
+  if (config.query) out.push({ name: QUERY_TABLE_NAME, dim: config.query.dim, ids: (b, use) => strided(b.users.queryTokens, 1, 0, use) });
+  return out.filter((t) => t.dim > 0);
+}
+
+/** The hashed tables of `config` in `tensors` (those with a nonzero width). */
+function lazyTables(config: ResolvedConfig, tensors: Tensors, seed: number): LazyTable[] {
+  return batchTableIds(config).flatMap(({ name, dim, ids }) => {
+    const data = tensors.get(name);
+    return data === undefined ? [] : [{ name, data, dim, seed: seedFor(seed, name), ids }];
+  });
 }
 
 /** Gives the all-zero rows of the hashed tables that `batch` uses their random start. */

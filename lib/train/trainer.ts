@@ -21,6 +21,7 @@ import { SuccessorWeights, ValueCounts, fillPrior, fillSuccessors } from '../mod
 import { EmbeddingOptimizer, ResolvedTrainOptions, TrainOptions, frozenBy, learningRateAt, resolveTrainOptions } from './options';
 import { seedFor } from '../random';
 import { LazyRows } from './lazy-rows';
+import { AverageState, WeightAverage } from './weight-average';
 
 /**
  * Zeroed optimizer state of one tensor: m and v like the data, or, for an embedding table under row-wise
@@ -79,9 +80,19 @@ export class Trainer {
   private readonly frozen: boolean[];
   private readonly successorTables = new Map<string, SuccessorTable | undefined>();
   private readonly lazyRows: LazyRows;
+  /** With `averageDecay` > 0: the averages a snapshot serves. */
+  private readonly average?: WeightAverage;
 
   /** `given`: the tensors that came from a model or checkpoint rather than this trainer's own start. */
-  private constructor(config: ResolvedConfig, tensors: Tensors, options: ResolvedTrainOptions, given: ReadonlySet<string>, moments?: Map<string, Moments>, step = 0) {
+  private constructor(
+    config: ResolvedConfig,
+    tensors: Tensors,
+    options: ResolvedTrainOptions,
+    given: ReadonlySet<string>,
+    moments?: Map<string, Moments>,
+    step = 0,
+    averages?: AverageState,
+  ) {
     checkSuccessorTable(config, tensors, 'model');
     this.config = config;
     this.options = options;
@@ -101,6 +112,9 @@ export class Trainer {
     // random features. (Hashed tables are shared tensors, so freeze 'shared' holds them all.)
     const still = new Set(tensorSpecs(config).filter((s, i) => given.has(s.name) && (this.frozen[i] || options.freeze === 'shared')).map((s) => s.name));
     this.lazyRows = new LazyRows(config, tensors, options.seed, (name) => !still.has(name));
+    const frozen = new Set(tensorSpecs(config).filter((_, i) => this.frozen[i]).map((s) => s.name));
+    // A resumed run that averaged continues its averages; one that did not starts them at its weights.
+    if (options.averageDecay > 0) this.average = new WeightAverage(config, tensors, options.averageDecay, step, (name) => !frozen.has(name), averages);
     try {
       this.handle = new (native().NativeTrainer)(nativeSpec(config, tensors, 0, false), options.isa, params);
     } catch (e) {
@@ -209,6 +223,7 @@ export class Trainer {
     const h = this.startable();
     // Here rather than in packBatch: no step runs now, and a step only reads the rows its own batch uses.
     const started = this.lazyRows.start(batch);
+    this.average?.beforeStep(batch);
     const o = this.options;
     const step = this.stepCount + 1;
     const scale = learningRateAt(1, o, step);
@@ -237,6 +252,7 @@ export class Trainer {
       );
     } catch (e) {
       started.undo();
+      this.average?.abandonStep();
       throw fromNativeError(e, 'step');
     } finally {
       this.running = false;
@@ -244,9 +260,11 @@ export class Trainer {
     if (!Number.isFinite(report[0]) || !Number.isFinite(report[1])) {
       // Rows this step started go back to zero too, so that nothing of the refused step stays.
       started.undo();
+      this.average?.abandonStep();
       throw new DupnError('E_DIVERGED', `step ${step}: the loss or gradient is not finite (loss ${report[0]}); the weights were left as they were — lower the learning rate or check the data`);
     }
     this.stepCount = step;
+    this.average?.afterStep();
     const T = this.config.tasks.length;
     const tasks: StepReport['tasks'] = {};
     this.config.tasks.forEach((t, i) => {
@@ -294,16 +312,24 @@ export class Trainer {
     return this.successorTables.get(task);
   }
 
+  /** The weights a snapshot serves: with weight averaging the averages (caught up to now), else the weights. */
+  private served(): Tensors {
+    if (this.average === undefined) return this.tensors;
+    const t = new Map(this.tensors);
+    for (const [k, v] of this.average.current()) t.set(k, v);
+    return t;
+  }
+
   /** A serving model over a snapshot of the current weights (later steps do not change it). */
   toModel(options: ModelOptions = {}): Model {
     this.idle('toModel');
-    return Model.fromTensors(this.config, this.tensors, options); // which copies them
+    return Model.fromTensors(this.config, this.served(), options); // which copies them
   }
 
   /** Saves the current weights as a model file (atomically). */
   async save(path: string): Promise<void> {
     this.idle('save');
-    await saveModelFile(path, this.config, this.tensors);
+    await saveModelFile(path, this.config, this.served());
   }
 
   /**
@@ -313,7 +339,8 @@ export class Trainer {
   async saveCheckpoint(path: string, position: unknown = null): Promise<void> {
     this.idle('saveCheckpoint');
     const { isa: _isa, threads: _threads, ...kept } = this.options;
-    await writeCheckpoint(path, { config: this.config, options: kept, step: this.stepCount, position, tensors: this.tensors, moments: this.moments });
+    const averages = this.average?.state();
+    await writeCheckpoint(path, { config: this.config, options: kept, step: this.stepCount, position, tensors: this.tensors, moments: this.moments, averages });
   }
 
   /**
@@ -324,9 +351,9 @@ export class Trainer {
     const file = await openCheckpoint(path);
     const { lambdas: _l, ...rest } = file.options as TrainOptions & { lambdas?: number[] };
     const o = resolveTrainOptions(file.config, { ...rest, ...options }, os.availableParallelism());
-    const { tensors, moments } = file.readState((s) => freshMoments(s, o.embeddingOptimizer));
+    const { tensors, moments, averages } = file.readState((s) => freshMoments(s, o.embeddingOptimizer));
     // Every tensor counts as given: a run that fine-tuned a model with its shared part frozen resumes so.
-    return { trainer: new Trainer(file.config, tensors, o, new Set(tensors.keys()), moments, file.step), position: file.position };
+    return { trainer: new Trainer(file.config, tensors, o, new Set(tensors.keys()), moments, file.step, averages), position: file.position };
   }
 
   /** Frees the native trainer (the weights stay readable through models made by {@link toModel}). */

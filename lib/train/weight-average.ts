@@ -1,0 +1,153 @@
+/**
+ * An exponential moving average of the trained weights (Polyak averaging), what a trainer serves and saves
+ * when `averageDecay` > 0: after every step, avg ← d·avg + (1 − d)·w. The averaged weights sit in a wider,
+ * flatter part of the loss than the last step's and rank better on held-out users: on Amazon Beauty the
+ * validation selection score rose from 0.203 to 0.215 at the same epoch (docs/real-data.md).
+ *
+ * A hashed table has up to 2^20 rows and a step moves only the few hundred its batch uses, so its rows are
+ * averaged lazily and exactly: a row's weights do not change between the steps that use it, and k steps of
+ * the average towards a constant w give avg ← w + d^k·(avg − w). Each row keeps the step its average is
+ * current at; a step first brings the rows of its batch up to date, then moves them; a snapshot brings every
+ * row up to date. A row's average starts at its weights the first time a step uses it (its random start),
+ * and the dense weights' average starts at the trainer's weights with TensorFlow's warm-up decay
+ * min(d, (1 + n) / (10 + n)) after n steps, so the first epochs are not anchored to the random start.
+ */
+import { ResolvedConfig } from '../network/config';
+import { Tensors, isHashedTable, isStatistic, tensorSpecs } from '../network/tensors';
+import { NativeTrainBatch } from '../native/addon';
+import { batchTableIds } from './lazy-rows';
+
+/** A trainer's averages as a checkpoint holds them ({@link WeightAverage.state}). */
+export interface AverageState {
+  /** Each averaged tensor's average, by name (a table's rows as of the steps in `at`). */
+  values: ReadonlyMap<string, Float32Array>;
+  /** Per hashed table, the step each row's average is current at (-1: no step used the row). */
+  at: ReadonlyMap<string, Int32Array>;
+}
+
+/** A hashed table's lazily averaged rows. */
+interface RowAverage {
+  name: string;
+  w: Float32Array;
+  avg: Float32Array;
+  dim: number;
+  /** The step each row's average is current at; -1: no step has used the row (its average is its weights). */
+  at: Int32Array;
+  ids: (batch: NativeTrainBatch, use: (id: number) => void) => void;
+}
+
+export class WeightAverage {
+  private readonly dense: { w: Float32Array; avg: Float32Array }[] = [];
+  private readonly tables: RowAverage[] = [];
+  /** The averages by tensor name, tables included (what a checkpoint keeps). */
+  private readonly byName = new Map<string, Float32Array>();
+  private pending: { table: RowAverage; ids: number[] }[] = [];
+
+  /**
+   * Averages of every tensor of `tensors` that `trained(name)` says steps move (statistics never), starting
+   * from `start` where it holds them (a resumed run's), else at the weights.
+   */
+  constructor(
+    config: ResolvedConfig,
+    tensors: Tensors,
+    private readonly decay: number,
+    private step: number,
+    trained: (name: string) => boolean,
+    start?: AverageState,
+  ) {
+    const ids = new Map(batchTableIds(config).map((t) => [t.name, t.ids]));
+    for (const s of tensorSpecs(config)) {
+      if (isStatistic(s.name) || !trained(s.name)) continue;
+      const w = tensors.get(s.name)!;
+      const given = start?.values.get(s.name);
+      const avg = given?.slice() ?? w.slice();
+      const tableIds = ids.get(s.name);
+      if (isHashedTable(s.name) && tableIds !== undefined && s.shape[1] > 0) {
+        const at = given === undefined ? new Int32Array(s.shape[0]).fill(-1) : start!.at.get(s.name)!.slice();
+        this.tables.push({ name: s.name, w, avg, dim: s.shape[1], at, ids: tableIds });
+        this.byName.set(s.name, avg);
+      } else {
+        this.byName.set(s.name, avg);
+        this.dense.push({ w, avg });
+      }
+    }
+  }
+
+  /** Before step `step + 1` on `batch`: its rows' averages brought up to the present. */
+  beforeStep(batch: NativeTrainBatch): void {
+    const t = this.step;
+    this.pending = this.tables.map((table) => {
+      const ids: number[] = [];
+      const rows = table.at.length;
+      table.ids(batch, (id) => {
+        if (id < 0 || id >= rows) return;
+        if (table.at[id] !== t) this.catchUp(table, id, t);
+        ids.push(id); // a row the batch uses twice is moved once (afterStep)
+      });
+      return { table, ids };
+    });
+  }
+
+  /** After a step that succeeded: every average moved one step towards the new weights. */
+  afterStep(): void {
+    const n = this.step;
+    this.step++;
+    const a = 1 - Math.min(this.decay, (1 + n) / (10 + n));
+    for (const { w, avg } of this.dense) for (let i = 0; i < w.length; i++) avg[i] += a * (w[i] - avg[i]);
+    const b = 1 - this.decay;
+    for (const { table, ids } of this.pending) {
+      const { w, avg, dim, at } = table;
+      for (const id of ids) {
+        if (at[id] === this.step) continue;
+        for (let k = id * dim; k < (id + 1) * dim; k++) avg[k] += b * (w[k] - avg[k]);
+        at[id] = this.step;
+      }
+    }
+    this.pending = [];
+  }
+
+  /** A refused step: nothing moved (the rows brought up to date stay correct: their weights did not change). */
+  abandonStep(): void {
+    this.pending = [];
+  }
+
+  /**
+   * Every average, current at this step: tensor name → average (the trainer's weights for the rest). A table's
+   * is a copy brought up to date; the state itself is left as it is, so how often a run takes snapshots or
+   * writes checkpoints does not change a bit of what it trains to.
+   */
+  current(): Map<string, Float32Array> {
+    const out = new Map(this.byName);
+    for (const table of this.tables) {
+      const { w, dim, at } = table;
+      const avg = table.avg.slice();
+      for (let id = 0; id < at.length; id++) {
+        const from = id * dim;
+        // A row no step used: its average is its weights (zero, or a loaded model's).
+        if (at[id] < 0) avg.set(w.subarray(from, from + dim), from);
+        else if (at[id] !== this.step) {
+          const f = Math.pow(this.decay, this.step - at[id]);
+          for (let k = from; k < from + dim; k++) avg[k] = w[k] + f * (avg[k] - w[k]);
+        }
+      }
+      out.set(table.name, avg);
+    }
+    return out;
+  }
+
+  /** What a checkpoint keeps: the averages as they stand and, per table row, the step each is current at. */
+  state(): AverageState {
+    return { values: this.byName, at: new Map(this.tables.map((t) => [t.name, t.at])) };
+  }
+
+  private catchUp(table: RowAverage, id: number, t: number): void {
+    const { w, avg, dim, at } = table;
+    const from = id * dim;
+    if (at[id] < 0) avg.set(w.subarray(from, from + dim), from);
+    else {
+      const f = Math.pow(this.decay, t - at[id]);
+      for (let k = from; k < from + dim; k++) avg[k] = w[k] + f * (avg[k] - w[k]);
+    }
+    at[id] = t;
+  }
+}
