@@ -301,6 +301,41 @@ t.test('retrieve: exact top k with the successor rows equals sorting score() ove
   plain.dispose();
 });
 
+t.test('scoreRows: catalogue rows score bit for bit as score() scores the same candidates; bad rows are refused by index', async (t) => {
+  const seqs = sequences(400, 21);
+  const model = modelWithSuccessors(seqs, [2, 1, 0.5]);
+  const catalogue: CandidateInput[] = Array.from({ length: 260 }, (_, i) => ({ item: `i${i % 70}${i >= 70 ? `-${i}` : ''}`, category: `c${i % 9}` }));
+  await rejectsCode(t, () => model.scoreRows('next', new Float32Array(model.userDim), [0]), 'E_TASK', 'setCatalogue');
+  await model.setCatalogue('next', catalogue);
+  const users: UserInput[] = sequences(12, 78).map((s) => ({ behaviors: s.map((i, j) => b(i, j + 1)) }));
+  const U = await model.encode(users);
+  let differing = 0;
+  let withTerms = 0;
+  for (let u = 0; u < users.length; u++) {
+    const vec = U.subarray(u * model.userDim, (u + 1) * model.userDim);
+    // Rows in any order, repeated, the history and successor rows among them; and no user (the plain score).
+    const rows = Array.from({ length: 101 }, (_, i) => (i * 37 + u * 11) % catalogue.length);
+    for (const user of [users[u], undefined]) {
+      const want = await model.score('next', vec, rows.map((r) => catalogue[r]), { user });
+      const got = await model.scoreRows('next', vec, rows, { user });
+      if (Buffer.compare(Buffer.from(got.buffer), Buffer.from(want.buffer)) !== 0) differing++;
+      if (user !== undefined) {
+        const bare = await model.scoreRows('next', vec, rows);
+        withTerms += got.some((x, i) => x !== bare[i]) ? 1 : 0;
+      }
+    }
+  }
+  t.equal(differing, 0, 'bit-identical to score() for all 24 calls');
+  t.ok(withTerms >= 6, `the user's history and successor terms are in (${withTerms} of ${users.length} users' scores change with them)`);
+  const vec = U.subarray(0, model.userDim);
+  await rejectsCode(t, () => model.scoreRows('next', vec, [0, 260]), 'E_INPUT', 'rows[1]');
+  await rejectsCode(t, () => model.scoreRows('next', vec, [0.5]), 'E_INPUT', 'rows[0]');
+  await rejectsCode(t, () => model.scoreRows('next', vec, 'abc' as unknown as number[]), 'E_INPUT', 'rows');
+  await rejectsCode(t, () => model.scoreRows('next', new Float32Array(3), [0]), 'E_INPUT', 'userVector');
+  await rejectsCode(t, () => model.scoreRows('next', vec, [0], { out: new Float32Array(2) }), 'E_INPUT', 'options.out');
+  model.dispose();
+});
+
 t.test('calibration on held-out cases: successor weights trained too small are scaled up, the original model untouched', async (t) => {
   const seqs = sequences(500, 31);
   const model = modelWithSuccessors(seqs, [0.002, 0.001, 0.0005]);

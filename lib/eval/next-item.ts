@@ -390,7 +390,8 @@ export async function evaluateNextItem(
  * once ({@link Model.setCatalogue}: the model's catalogue for this head is replaced), then per case the top
  * k + a margin + the new entities by {@link Model.retrieve} (history terms included), which holds every
  * entity of either view that can outrank the target within k, and the target with each view's sampled
- * negatives scored by {@link Model.score} (one arithmetic path for the sampled ranking).
+ * negatives scored by {@link Model.scoreRows} (one arithmetic path for the sampled ranking; the rows come
+ * packed from the catalogue, so nothing is hashed per case).
  */
 async function rankRetrieval(
   model: Model,
@@ -424,7 +425,7 @@ async function rankRetrieval(
         // The target and each view's sample, scored in one call with the user's history and successor terms.
         const rows = [target];
         for (const v of views) rows.push(...(v.cases[j]?.sample ?? []));
-        const scores = await model.score(task.name, u, rows.map((r) => catalogue[r]), { user: ex.user });
+        const scores = await model.scoreRows(task.name, u, rows, { user: ex.user });
         return { j, target, top, scores };
       }),
     );

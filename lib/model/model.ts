@@ -615,6 +615,24 @@ export class Model {
     });
   }
 
+  /**
+   * Scores rows of `task`'s catalogue ({@link setCatalogue}) for one user vector: the scores {@link score}
+   * gives the same candidates (with `options.user`, their history and successor terms), without hashing the
+   * candidates again — what a service that names candidates by catalogue row, or an evaluation that scores a
+   * few sampled items per user, wants.
+   */
+  async scoreRows(task: string, userVector: Float32Array, rows: ArrayLike<number>, options: ScoreOptions = {}): Promise<Float32Array> {
+    const { t, index, h } = this.retrievalTask(task);
+    const cat = this.catalogues.get(t.name);
+    if (cat === undefined) throw new DupnError('E_TASK', `task "${t.name}" has no catalogue: call setCatalogue() first`, { path: 'task' });
+    if (rows === null || typeof rows !== 'object' || typeof (rows as ArrayLike<number>).length !== 'number') inputError('rows', `must be an array of catalogue rows, got ${describe(rows)}`);
+    if (!(userVector instanceof Float32Array) || userVector.length !== this.userDim) inputError('userVector', `must be a Float32Array of userDim = ${this.userDim} entries`);
+    checkFinite(userVector, 'userVector');
+    const cols = cat.rowColumns(this.config, rows, options.user, this.successorTable(t));
+    const out = checkOut(options.out, rows.length, 'options.out');
+    return this.run({ context: 'scoreRows', call: (async) => h.score([index], userVector, cols, [out], this.threads, async), result: out }, true);
+  }
+
   private scoringTasks(tasks: unknown): string[] {
     if (tasks === undefined) return this.config.tasks.filter((t) => t.kind !== 'multiclass').map((t) => t.name);
     if (!Array.isArray(tasks) || tasks.some((t) => typeof t !== 'string')) inputError('options.tasks', `must be an array of task names, got ${describe(tasks)}`);

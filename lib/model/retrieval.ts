@@ -101,6 +101,35 @@ export class Catalogue {
     return { skip, rows, dense };
   }
 
+  /**
+   * Rows `rows` of the catalogue as packed candidates with `user`'s dense features (history, successors, the
+   * prior), as {@link packCandidates} would give the same candidates: what {@link Model.scoreRows} scores.
+   */
+  rowColumns(config: ResolvedConfig, rows: ArrayLike<number>, user: RetrieveOptions['user'], successors?: SuccessorTable): CandidateColumns {
+    const F = config.itemFields.length;
+    const D = denseCount(this.task);
+    const n = rows.length;
+    for (let i = 0; i < n; i++) {
+      const r = rows[i];
+      if (typeof r !== 'number' || !Number.isInteger(r) || r < 0 || r >= this.size) inputError(`rows[${i}]`, `must be a catalogue row 0..${this.size - 1}, got ${describe(r)}`);
+    }
+    const items = new Int32Array(n * F);
+    for (let i = 0; i < n; i++) items.set(this.items.subarray(rows[i] * F, (rows[i] + 1) * F), i * F);
+    const dense = new Float32Array(n * D);
+    if (D === 0) return { items, dense };
+    const behaviors = user !== undefined && Array.isArray(user.behaviors) ? user.behaviors : [];
+    const history = user === undefined ? undefined : historyIndex(behaviors, historyField(this.task), config.maxSeqLen);
+    const fi = config.itemFields.findIndex((f) => f.name === historyField(this.task));
+    const after = user === undefined ? undefined : successors?.after(recentItems(config, this.task, behaviors).recent);
+    for (let i = 0; i < n; i++) {
+      const r = rows[i];
+      historyFeatures(history?.get(this.keys[r]), dense, i * D);
+      if (D > HISTORY_FEATURES) successorFeatures(after?.get(this.items[r * F + fi]), dense, i * D + HISTORY_FEATURES - 1);
+      dense[i * D + D - 1] = this.dense ? this.dense[r * D + D - 1] : 0;
+    }
+    return { items, dense };
+  }
+
   /** The first row of each history key. */
   private byKey(): Map<string, number> {
     if (this.rowsByKey === undefined) {
