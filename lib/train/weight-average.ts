@@ -4,13 +4,16 @@
  * flatter part of the loss than the last step's and rank better on held-out users: on Amazon Beauty the
  * validation selection score rose from 0.203 to 0.215 at the same epoch (docs/real-data.md).
  *
+ * Step n (0-based) decays by TensorFlow's warm-up min(d, (1 + n) / (10 + n)), so the average of a short run
+ * (a small log's best epoch can be 120 steps) is over its last steps, not anchored to the random start.
+ *
  * A hashed table has up to 2^20 rows and a step moves only the few hundred its batch uses, so its rows are
- * averaged lazily and exactly: a row's weights do not change between the steps that use it, and k steps of
- * the average towards a constant w give avg ← w + d^k·(avg − w). Each row keeps the step its average is
- * current at; a step first brings the rows of its batch up to date, then moves them; a snapshot brings every
- * row up to date. A row's average starts at its weights the first time a step uses it (its random start),
- * and the dense weights' average starts at the trainer's weights with TensorFlow's warm-up decay
- * min(d, (1 + n) / (10 + n)) after n steps, so the first epochs are not anchored to the random start.
+ * averaged lazily and exactly: a row's weights do not change between the steps that use it, and steps a..b−1
+ * of the average towards a constant w give avg ← w + P·(avg − w), P the product of their decays (in closed
+ * form: the warm-up's product telescopes). Each row keeps the step its average is current at; a step first
+ * brings the rows of its batch up to date, then moves them; a snapshot brings a copy of every row up to
+ * date. A row's average starts at its weights the first time a step uses it (its random start); the dense
+ * weights' at the trainer's weights.
  */
 import { ResolvedConfig } from '../network/config';
 import { Tensors, isHashedTable, isStatistic, tensorSpecs } from '../network/tensors';
@@ -42,6 +45,8 @@ export class WeightAverage {
   /** The averages by tensor name, tables included (what a checkpoint keeps). */
   private readonly byName = new Map<string, Float32Array>();
   private pending: { table: RowAverage; ids: number[] }[] = [];
+  /** The first step whose warm-up decay (1 + n)/(10 + n) reaches d: from there every step decays by d. */
+  private readonly warm: number;
 
   /**
    * Averages of every tensor of `tensors` that `trained(name)` says steps move (statistics never), starting
@@ -55,6 +60,9 @@ export class WeightAverage {
     trained: (name: string) => boolean,
     start?: AverageState,
   ) {
+    let warm = Math.max(0, Math.ceil((10 * decay - 1) / (1 - decay)) - 2);
+    while ((1 + warm) / (10 + warm) < decay) warm++;
+    this.warm = warm;
     const ids = new Map(batchTableIds(config).map((t) => [t.name, t.ids]));
     for (const s of tensorSpecs(config)) {
       if (isStatistic(s.name) || !trained(s.name)) continue;
@@ -92,14 +100,13 @@ export class WeightAverage {
   afterStep(): void {
     const n = this.step;
     this.step++;
-    const a = 1 - Math.min(this.decay, (1 + n) / (10 + n));
+    const a = 1 - this.decayAt(n);
     for (const { w, avg } of this.dense) for (let i = 0; i < w.length; i++) avg[i] += a * (w[i] - avg[i]);
-    const b = 1 - this.decay;
     for (const { table, ids } of this.pending) {
       const { w, avg, dim, at } = table;
       for (const id of ids) {
         if (at[id] === this.step) continue;
-        for (let k = id * dim; k < (id + 1) * dim; k++) avg[k] += b * (w[k] - avg[k]);
+        for (let k = id * dim; k < (id + 1) * dim; k++) avg[k] += a * (w[k] - avg[k]);
         at[id] = this.step;
       }
     }
@@ -126,7 +133,7 @@ export class WeightAverage {
         // A row no step used: its average is its weights (zero, or a loaded model's).
         if (at[id] < 0) avg.set(w.subarray(from, from + dim), from);
         else if (at[id] !== this.step) {
-          const f = Math.pow(this.decay, this.step - at[id]);
+          const f = this.decayOver(at[id], this.step);
           for (let k = from; k < from + dim; k++) avg[k] = w[k] + f * (avg[k] - w[k]);
         }
       }
@@ -140,12 +147,27 @@ export class WeightAverage {
     return { values: this.byName, at: new Map(this.tables.map((t) => [t.name, t.at])) };
   }
 
+  /** The decay of step n (0-based). */
+  private decayAt(n: number): number {
+    return Math.min(this.decay, (1 + n) / (10 + n));
+  }
+
+  /** The product of the decays of steps a..b−1: the warm-up's ∏ (n + 1)/(n + 10) = ∏_{i=1..9} (a + i)/(c + i), then d per step. */
+  private decayOver(a: number, b: number): number {
+    let p = 1;
+    const c = Math.min(b, this.warm);
+    if (a < c) for (let i = 1; i <= 9; i++) p *= (a + i) / (c + i);
+    const from = Math.max(a, this.warm);
+    if (b > from) p *= Math.pow(this.decay, b - from);
+    return p;
+  }
+
   private catchUp(table: RowAverage, id: number, t: number): void {
     const { w, avg, dim, at } = table;
     const from = id * dim;
     if (at[id] < 0) avg.set(w.subarray(from, from + dim), from);
     else {
-      const f = Math.pow(this.decay, t - at[id]);
+      const f = this.decayOver(at[id], t);
       for (let k = from; k < from + dim; k++) avg[k] = w[k] + f * (avg[k] - w[k]);
     }
     at[id] = t;
