@@ -130,8 +130,8 @@ export interface Output {
 
 /**
  * The weight average's decay that `dupn train` saves unless told otherwise (the library's default is off): an
- * average over the last thousand or so steps, which ranked held-out users better on every log measured
- * (docs/real-data.md, "Weight averaging").
+ * average over the last thousand or so steps (after a warm-up), which raised the held-out next-item metrics
+ * of the sampled protocol on every log measured (docs/real-data.md, "Weight averaging").
  */
 export const CLI_AVERAGE_DECAY = 0.999;
 

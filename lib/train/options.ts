@@ -91,7 +91,8 @@ export interface TrainOptions {
    * Weight averaging, in [0, 1): with d > 0 the trainer keeps an exponential moving average of the trained
    * weights, avg ← d_n·avg + (1 − d_n)·w after step n with d_n = min(d, (1 + n)/(10 + n)), and serves and saves it ({@link Trainer.toModel},
    * {@link Trainer.save}; checkpoints keep both). Default 0 (off); `dupn train` uses 0.999, which raised the
-   * held-out ranking of every log it was measured on (docs/real-data.md).
+   * sampled next-item metrics of every Amazon and Yelp run and the shared logs' wins over "recently seen"
+   * (docs/real-data.md, "Weight averaging").
    */
   averageDecay?: number;
   /** Add the pairwise logistic loss within each user's candidates to `rank` heads (default false). */
