@@ -7,7 +7,7 @@
  */
 import { CandidateColumns } from './columns';
 import { HISTORY_FEATURES, ResolvedConfig, RetrievalTask, denseCount } from '../network/config';
-import { UserInput, historyFeatures, historyIndex } from './features';
+import { HistoryIndex, UserInput, historyFeatures, historyIndex } from './features';
 import { historyField } from '../network/tensors';
 import { SuccessorTable, recentItems, successorFeatures } from './successors';
 import { describe, inputError } from '../errors';
@@ -92,13 +92,7 @@ export class Catalogue {
       const rowsByBucket = this.byBucket(F, fi);
       for (const b of after.keys()) rowsByBucket.get(b)?.forEach(add);
     }
-    const dense = new Float32Array(rows.length * D);
-    rows.forEach((r, i) => {
-      historyFeatures(history.get(this.keys[r]), dense, i * D);
-      if (after !== undefined) successorFeatures(after.get(this.items[r * F + fi]), dense, i * D + HISTORY_FEATURES - 1);
-      dense[i * D + D - 1] = this.dense ? this.dense[r * D + D - 1] : 0;
-    });
-    return { skip, rows, dense };
+    return { skip, rows, dense: this.denseOf(rows, history, after, F, fi) };
   }
 
   /**
@@ -115,19 +109,25 @@ export class Catalogue {
     }
     const items = new Int32Array(n * F);
     for (let i = 0; i < n; i++) items.set(this.items.subarray(rows[i] * F, (rows[i] + 1) * F), i * F);
-    const dense = new Float32Array(n * D);
-    if (D === 0) return { items, dense };
+    if (D === 0) return { items, dense: new Float32Array(0) };
     const behaviors = user !== undefined && Array.isArray(user.behaviors) ? user.behaviors : [];
     const history = user === undefined ? undefined : historyIndex(behaviors, historyField(this.task), config.maxSeqLen);
     const fi = config.itemFields.findIndex((f) => f.name === historyField(this.task));
     const after = user === undefined ? undefined : successors?.after(recentItems(config, this.task, behaviors).recent);
-    for (let i = 0; i < n; i++) {
+    return { items, dense: this.denseOf(rows, history, after, F, fi) };
+  }
+
+  /** The dense features of `rows` for one user: history (of `history`), successors (of `after`), the prior. */
+  private denseOf(rows: ArrayLike<number>, history: HistoryIndex | undefined, after: Map<number, Float64Array> | undefined, F: number, fi: number): Float32Array {
+    const D = denseCount(this.task);
+    const dense = new Float32Array(rows.length * D);
+    for (let i = 0; i < rows.length; i++) {
       const r = rows[i];
       historyFeatures(history?.get(this.keys[r]), dense, i * D);
-      if (D > HISTORY_FEATURES) successorFeatures(after?.get(this.items[r * F + fi]), dense, i * D + HISTORY_FEATURES - 1);
+      if (after !== undefined && D > HISTORY_FEATURES) successorFeatures(after.get(this.items[r * F + fi]), dense, i * D + HISTORY_FEATURES - 1);
       dense[i * D + D - 1] = this.dense ? this.dense[r * D + D - 1] : 0;
     }
-    return { items, dense };
+    return dense;
   }
 
   /** The first row of each history key. */

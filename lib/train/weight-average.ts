@@ -70,14 +70,11 @@ export class WeightAverage {
       const given = start?.values.get(s.name);
       const avg = given?.slice() ?? w.slice();
       const tableIds = ids.get(s.name);
+      this.byName.set(s.name, avg);
       if (isHashedTable(s.name) && tableIds !== undefined && s.shape[1] > 0) {
         const at = given === undefined ? new Int32Array(s.shape[0]).fill(-1) : start!.at.get(s.name)!.slice();
         this.tables.push({ name: s.name, w, avg, dim: s.shape[1], at, ids: tableIds });
-        this.byName.set(s.name, avg);
-      } else {
-        this.byName.set(s.name, avg);
-        this.dense.push({ w, avg });
-      }
+      } else this.dense.push({ w, avg });
     }
   }
 
@@ -126,17 +123,8 @@ export class WeightAverage {
   current(): Map<string, Float32Array> {
     const out = new Map(this.byName);
     for (const table of this.tables) {
-      const { w, dim, at } = table;
       const avg = table.avg.slice();
-      for (let id = 0; id < at.length; id++) {
-        const from = id * dim;
-        // A row no step used: its average is its weights (zero, or a loaded model's).
-        if (at[id] < 0) avg.set(w.subarray(from, from + dim), from);
-        else if (at[id] !== this.step) {
-          const f = this.decayOver(at[id], this.step);
-          for (let k = from; k < from + dim; k++) avg[k] = w[k] + f * (avg[k] - w[k]);
-        }
-      }
+      for (let id = 0; id < table.at.length; id++) if (table.at[id] !== this.step) this.bringUp(table, avg, id, this.step);
       out.set(table.name, avg);
     }
     return out;
@@ -163,13 +151,19 @@ export class WeightAverage {
   }
 
   private catchUp(table: RowAverage, id: number, t: number): void {
-    const { w, avg, dim, at } = table;
+    this.bringUp(table, table.avg, id, t);
+    table.at[id] = t;
+  }
+
+  /** Row `id` of `avg` (the table's average or a copy of it) brought from the row's step to step t; a row no step used is its weights. */
+  private bringUp(table: RowAverage, avg: Float32Array, id: number, t: number): void {
+    const { w, dim, at } = table;
     const from = id * dim;
-    if (at[id] < 0) avg.set(w.subarray(from, from + dim), from);
-    else {
-      const f = this.decayOver(at[id], t);
-      for (let k = from; k < from + dim; k++) avg[k] = w[k] + f * (avg[k] - w[k]);
+    if (at[id] < 0) {
+      avg.set(w.subarray(from, from + dim), from);
+      return;
     }
-    at[id] = t;
+    const f = this.decayOver(at[id], t);
+    for (let k = from; k < from + dim; k++) avg[k] = w[k] + f * (avg[k] - w[k]);
   }
 }
