@@ -109,6 +109,11 @@ t.test('bad options and parameter lists are refused', async (t) => {
   const short = params.map((p) => ({ ...p }));
   short[3] = { ...short[3], m: new Float32Array(1) };
   t.throws(() => new (native().NativeTrainer)(nativeSpec(config, tensors, 0, false), '', short), /m and v must match/);
+  for (const [what, avg] of [['short', new Float32Array(1)], ['not a Float32Array', new Float64Array(params[3].data.length)]] as const) {
+    const averaged = params.map((p, i) => (i === 3 ? { ...p, avg: avg as Float32Array } : p));
+    t.throws(() => new (native().NativeTrainer)(nativeSpec(config, tensors, 0, false), '', averaged), /params\[3\]\.avg/, `an average ${what}`);
+  }
+  for (const averageRate of [-0.1, 1.5, Number.NaN]) t.throws(() => trainer.step(good(), { ...options, averageRate }, report, 1, false), /options\.averageRate/);
   // No optimizer state marks a statistic, which keeps no gradient buffer: a weight the backward pass writes
   // (here attn.w) cannot be one.
   const names = tensorSpecs(config).map((s) => s.name);

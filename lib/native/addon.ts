@@ -100,6 +100,8 @@ export interface NativeStepOptions {
   dropoutSeed?: number;
   /** Decoupled weight decay, in [0, 1] (absent: none). */
   weightDecay?: number;
+  /** After the update, each param's `avg` moves by this share of (weights − avg), in [0, 1] (absent or 0: none). */
+  averageRate?: number;
 }
 
 /** A trainable parameter: the spec's own weight array and its optimizer state (same length). */
@@ -107,6 +109,8 @@ export interface NativeParam {
   data: Float32Array;
   m: Float32Array;
   v: Float32Array;
+  /** The param's moving average, as long as `data`, that steps with `averageRate` move. */
+  avg?: Float32Array;
 }
 
 export interface NativeTrainer {

@@ -103,7 +103,6 @@ export class Trainer {
       if (this.moments.has(spec.name)) continue;
       this.moments.set(spec.name, freshMoments(spec, options.embeddingOptimizer));
     }
-    const params = tensorSpecs(config).map((s) => ({ data: tensors.get(s.name)!, ...this.moments.get(s.name)! }));
     // Priors and successor tables are statistics, not weights: the optimizer never moves them.
     // Statistics need no entry: without optimizer state (freshMoments) the native step never updates them.
     this.frozen = tensorSpecs(config).map((s) => options.freezeTensors.some((p) => frozenBy(s.name, p)));
@@ -115,6 +114,10 @@ export class Trainer {
     const frozen = new Set(tensorSpecs(config).filter((_, i) => this.frozen[i]).map((s) => s.name));
     // A resumed run that averaged continues its averages; one that did not starts them at its weights.
     if (options.averageDecay > 0) this.average = new WeightAverage(config, tensors, options.averageDecay, step, (name) => !frozen.has(name), averages);
+    const params = tensorSpecs(config).map((s) => {
+      const avg = this.average?.denseAverage(s.name);
+      return { data: tensors.get(s.name)!, ...this.moments.get(s.name)!, ...(avg ? { avg } : {}) };
+    });
     try {
       this.handle = new (native().NativeTrainer)(nativeSpec(config, tensors, 0, false), options.isa, params);
     } catch (e) {
@@ -245,6 +248,7 @@ export class Trainer {
           frozen: this.frozen,
           ...(o.dropout > 0 ? { dropout: o.dropout, dropoutSeed: seedFor(o.seed, `dropout|${step}`) } : {}),
           ...(o.weightDecay > 0 ? { weightDecay: o.weightDecay } : {}),
+          ...(this.average ? { averageRate: this.average.rate() } : {}),
         },
         report,
         o.threads,

@@ -13,7 +13,8 @@
  * form: the warm-up's product telescopes). Each row keeps the step its average is current at; a step first
  * brings the rows of its batch up to date, then moves them; a snapshot brings a copy of every row up to
  * date. A row's average starts at its weights the first time a step uses it (its random start); the dense
- * weights' at the trainer's weights.
+ * weights' at the trainer's weights. The dense averages move in the native step, on its worker thread
+ * ({@link WeightAverage.rate}); the rows here, on the JavaScript thread, a few hundred per step.
  */
 import { ResolvedConfig } from '../network/config';
 import { Tensors, isHashedTable, isStatistic, tensorSpecs } from '../network/tensors';
@@ -40,7 +41,7 @@ interface RowAverage {
 }
 
 export class WeightAverage {
-  private readonly dense: { w: Float32Array; avg: Float32Array }[] = [];
+  private readonly denseNames = new Set<string>();
   private readonly tables: RowAverage[] = [];
   /** The averages by tensor name, tables included (what a checkpoint keeps). */
   private readonly byName = new Map<string, Float32Array>();
@@ -74,7 +75,7 @@ export class WeightAverage {
       if (isHashedTable(s.name) && tableIds !== undefined && s.shape[1] > 0) {
         const at = given === undefined ? new Int32Array(s.shape[0]).fill(-1) : start!.at.get(s.name)!.slice();
         this.tables.push({ name: s.name, w, avg, dim: s.shape[1], at, ids: tableIds });
-      } else this.dense.push({ w, avg });
+      } else this.denseNames.add(s.name);
     }
   }
 
@@ -93,12 +94,23 @@ export class WeightAverage {
     });
   }
 
-  /** After a step that succeeded: every average moved one step towards the new weights. */
+  /**
+   * The average of a dense (not lazily averaged) tensor, by name: the native step moves it (`averageRate`)
+   * on its worker thread, off the JavaScript thread and beside the packing of the next batch.
+   */
+  denseAverage(name: string): Float32Array | undefined {
+    return this.denseNames.has(name) ? this.byName.get(name) : undefined;
+  }
+
+  /** The share the next step moves a dense average by: 1 − its decay (pass it as the step's `averageRate`). */
+  rate(): number {
+    return 1 - this.decayAt(this.step);
+  }
+
+  /** After a step that succeeded (its native part moved the dense averages): the batch's rows moved too. */
   afterStep(): void {
-    const n = this.step;
+    const a = this.rate();
     this.step++;
-    const a = 1 - this.decayAt(n);
-    for (const { w, avg } of this.dense) for (let i = 0; i < w.length; i++) avg[i] += a * (w[i] - avg[i]);
     for (const { table, ids } of this.pending) {
       const { w, avg, dim, at } = table;
       for (const id of ids) {

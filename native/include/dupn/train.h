@@ -22,6 +22,9 @@ struct Param {
   float* v = nullptr;
   int64_t size = 0;
   int64_t m_size = -1, v_size = -1;  // -1: the same as size
+  // The param's exponential moving average (size values) that a step with `OptimizerConfig::average_rate`
+  // moves towards the updated weights; null: not averaged here (hashed tables are averaged lazily by the caller).
+  float* avg = nullptr;
 };
 
 // Labels of one head for a batch. Binary/rank: candidates sorted by owner (the user row they belong to),
@@ -65,6 +68,9 @@ struct OptimizerConfig {
   // weights every step (biases excepted), embedding rows when a batch touches them (lazily, like Adam).
   float weight_decay = 0.0f;
   Dropout dropout;
+  // After the update, every param with an `avg` gets avg ← avg + average_rate · (w − avg), in double and
+  // rounded once, as JavaScript computes it (so moving it here changed no bit); 0: no averaging this step.
+  double average_rate = 0.0;
 };
 
 // Grade weights of the point-wise rank loss (docs/model.md, Training loss: buy > cart > fav > click > none).

@@ -93,8 +93,8 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
                         InstanceMethod<&NativeTrainer::Release>("release"), InstanceAccessor<&NativeTrainer::Isa>("isa")});
   }
 
-  // new NativeTrainer(spec, isa, params: {data, m, v}[]) — spec as for NativeModel; its weight arrays are
-  // the params' data arrays, updated in place by step().
+  // new NativeTrainer(spec, isa, params: {data, m, v, avg?}[]) — spec as for NativeModel; its weight arrays
+  // are the params' data arrays, updated in place by step(), which also moves each `avg` given.
   explicit NativeTrainer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeTrainer>(info) {
     Napi::Env env = info.Env();
     std::string isa_error;
@@ -120,7 +120,14 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
         throw_code(env, codes::kInput, at + ": m and v must match data in length (or m empty and v one per row, or both empty)");
       native_index_.push_back(data.length == 0 ? -1 : static_cast<int>(params.size()));
       if (data.length == 0) continue;
-      params.push_back({data.data, m.data, v.data, data.length, m.length, v.length});
+      dupn::Param param{data.data, m.data, v.data, data.length, m.length, v.length};
+      if (!p.Get("avg").IsUndefined()) {
+        View<float> avg = f32(p.Get("avg"), (at + ".avg").c_str());
+        if (avg.length != data.length || none) throw_code(env, codes::kInput, at + ".avg: must match data in length (and the param be trained)");
+        param.avg = avg.data;
+        holder->refs.push_back(Napi::Persistent(p.Get("avg").As<Napi::Object>()));
+      }
+      params.push_back(param);
       for (const char* key : {"data", "m", "v"}) holder->refs.push_back(Napi::Persistent(p.Get(key).As<Napi::Object>()));
     }
     sizes_.clear();
@@ -176,6 +183,12 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
     opt.step = static_cast<int64_t>(number(o, "step", 1, 9e15));
     if (!o.Get("dropout").IsUndefined()) opt.dropout = dropout(o);
     if (!o.Get("weightDecay").IsUndefined()) opt.weight_decay = number(o, "weightDecay", 0, 1);
+    if (!o.Get("averageRate").IsUndefined()) {
+      // A double, not a float: the rate is (1 − decay), and the average must round as JavaScript's did.
+      const Napi::Value a = o.Get("averageRate");
+      opt.average_rate = a.IsNumber() ? a.As<Napi::Number>().DoubleValue() : -1;
+      if (!(opt.average_rate >= 0 && opt.average_rate <= 1)) throw_code(env, codes::kInput, "options.averageRate: out of range");
+    }
     Napi::Value frozen = o.Get("frozen");
     if (frozen.IsArray()) {
       Napi::Array f = frozen.As<Napi::Array>();

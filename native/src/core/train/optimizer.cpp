@@ -44,6 +44,14 @@ void decay(float* p, int64_t n, float rate) {
   for (int64_t i = 0; i < n; ++i) p[i] *= keep;
 }
 
+// One step of an exponential moving average, in double as the trainer's JavaScript computed it before.
+void average(float* avg, const float* w, int64_t n, double rate) {
+  for (int64_t i = 0; i < n; ++i) {
+    const double a = avg[i];
+    avg[i] = static_cast<float>(a + rate * (static_cast<double>(w[i]) - a));
+  }
+}
+
 }  // namespace
 
 LossReport Trainer::step(const KernelTable& k, const TrainBatch& batch, const OptimizerConfig& opt, int threads) {
@@ -85,6 +93,9 @@ LossReport Trainer::step(const KernelTable& k, const TrainBatch& batch, const Op
       else rows.update(p.data + at, p.m + at, p.v + at, gr, s.dim, scale);
     }
   }
+  if (opt.average_rate > 0)
+    for (const Param& p : t.params)
+      if (p.avg) average(p.avg, p.data, p.size, opt.average_rate);
   t.pack();
   return r;
 }
