@@ -4,7 +4,7 @@
 import t, { Test } from 'tap';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
-import { Batcher, BatchInfo, BatchRequest, DropInfo, Model, Scores, UserCache } from '../lib';
+import { Batcher, BatchInfo, BatchRequest, DropInfo, DupnError, Model, Scores, UserCache } from '../lib';
 import { CandidateInput, UserInput } from '../lib/model/features';
 import { mulberry32, randomCandidateColumns, randomTensors } from '../lib/reference/random-model';
 import { resolveConfig } from '../lib/network/config';
@@ -224,6 +224,36 @@ t.test('AbortSignal: before queueing, while queued (never computed), while its b
   t.equal(diffs(await other, await model.encode(users.slice(5, 6))), 0, 'the rest of the batch is unaffected');
   t.same(drops.map((d) => [d.code, d.stage]), [['E_ABORTED', 'submit'], ['E_ABORTED', 'submit'], ['E_ABORTED', 'queued'], ['E_ABORTED', 'running']]);
   await rejectsCode(t, () => running.encode(users, { signal: {} as AbortSignal }), 'E_INPUT', 'options.signal');
+});
+
+t.test('onCancel: the cancel function it is given drops a queued request, aborts a running one, and is inert once settled', async (t) => {
+  const model = Model.create(config, { seed: 18, threads: 1 });
+  t.teardown(() => model.dispose());
+  const drops: DropInfo[] = [];
+  const users = randomUsers(5, 12);
+  const delayed = new Batcher({ model, maxDelayMs: 100, onDrop: (d) => drops.push(d) });
+  let cancel: ((reason?: unknown) => void) | undefined;
+  const reason = new Error('client gone');
+  const gone = delayed.encode(users.slice(0, 2), { onCancel: (c) => (cancel = c) });
+  t.type(cancel, 'function', 'given the cancel function when queued');
+  const kept = delayed.encode(users.slice(2, 3));
+  setTimeout(() => cancel!(reason), 10);
+  await gone.then(
+    () => t.fail('a cancelled request resolved'),
+    (e: DupnError) => {
+      t.equal(e.code, 'E_ABORTED');
+      t.equal(e.cause, reason, "the error's cause is the cancel reason");
+    },
+  );
+  t.equal(diffs(await kept, await model.encode(users.slice(2, 3))), 0, 'the other request is unaffected');
+
+  let late: (() => void) | undefined;
+  const done = await delayed.encode(users.slice(3, 4), { onCancel: (c) => (late = c) });
+  late!(); // settled: nothing happens
+  t.equal(diffs(done, await model.encode(users.slice(3, 4))), 0);
+  t.same(drops.map((d) => [d.code, d.stage]), [['E_ABORTED', 'queued']], 'one drop, while queued; the late cancel dropped nothing');
+  await rejectsCode(t, () => delayed.encode(users.slice(0, 1), { onCancel: 3 as unknown as () => void }), 'E_INPUT', 'options.onCancel');
+  await delayed.close();
 });
 
 t.test('maxDelayMs waits for more requests (up to maxBatch); 0 never waits', async (t) => {

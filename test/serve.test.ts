@@ -3,6 +3,7 @@
 // metrics text parses; a reload under concurrent load (file replaced, SIGHUP-equivalent, a bad file) fails no
 // request; the command line drains on SIGTERM and exits 0.
 import t from 'tap';
+import * as http from 'node:http';
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -204,6 +205,26 @@ t.test('429 when the queue is full, 504 past the deadline', async (t) => {
   const metrics = parseMetrics((await get(base, '/metrics')).text);
   t.equal(metrics.get('dupn_dropped_requests_total{code="E_OVERLOADED"}'), 1);
   t.equal(metrics.get('dupn_dropped_requests_total{code="E_TIMEOUT"}'), 1);
+});
+
+t.test('a client that goes away while its request is queued: the request is dropped, never computed', async (t) => {
+  const file = path.join(dir, 'gone.safetensors');
+  await models[0].save(file);
+  const { server, base } = await started(file, { maxDelayMs: 400 });
+  t.teardown(() => server.close());
+  const url = new URL('/v1/encode', base);
+  const req = http.request(url, { method: 'POST', headers: { 'content-type': 'application/json' } });
+  req.on('error', () => undefined); // the socket is destroyed on purpose
+  req.end(JSON.stringify({ users: [user(1)] }));
+  await new Promise((r) => setTimeout(r, 100)); // read and queued (waiting out maxDelayMs)
+  t.equal(server.batcher.stats.queued, 1, 'queued');
+  req.destroy();
+  for (let i = 0; i < 100 && server.batcher.stats.queued > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  t.equal(server.batcher.stats.queued, 0, 'taken out of the queue when the client went away');
+  t.equal(server.batcher.stats.dropped.E_ABORTED, 1, 'dropped as aborted');
+  t.equal(server.batcher.stats.batches, 0, 'never computed');
+  const after = await post(base, '/v1/encode', { users: [user(2)] });
+  t.equal(after.status, 200, 'the server goes on answering');
 });
 
 t.test('reloads under concurrent load fail no request; a bad file keeps the old model', async (t) => {

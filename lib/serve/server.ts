@@ -312,26 +312,29 @@ export const dupnRoutes: FastifyPluginAsync<DupnRoutesOptions> = async (app, opt
     void reply.code(status).send(body);
   });
 
-  /** An AbortSignal that fires when the client goes away before its answer. */
-  const gone = (reply: FastifyReply): AbortSignal => {
-    const ac = new AbortController();
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) ac.abort();
-    });
-    return ac.signal;
-  };
+  /**
+   * Cancels the request when the client goes away before its answer. (Not an AbortController per request:
+   * on Node 20 those kept each request's objects alive into the old generation; see `onCancel`.)
+   */
+  const gone =
+    (reply: FastifyReply) =>
+    (cancel: () => void): void => {
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) cancel();
+      });
+    };
   const queued = (kind: BatchKind, ms: number): void => metrics?.queue.observe({ kind }, ms / 1000);
 
   app.post<{ Body: EncodeBody }>('/v1/encode', { schema: schemas.encode }, async (request, reply) => {
     const b = request.body;
-    const served = await batcher.submit({ kind: 'encode', users: b.users, now: b.now, keys: keysOf(b.keys, b.users.length), signal: gone(reply) });
+    const served = await batcher.submit({ kind: 'encode', users: b.users, now: b.now, keys: keysOf(b.keys, b.users.length), onCancel: gone(reply) });
     queued('encode', served.queueMs);
     return { vectors: rows(served.value, served.model.userDim), model: { version: versionOf(served.model) } };
   });
 
   app.post<{ Body: PredictBody }>('/v1/predict', { schema: schemas.predict }, async (request, reply) => {
     const b = request.body;
-    const served = await batcher.submit({ kind: 'predict', task: b.task, users: b.users, now: b.now, keys: keysOf(b.keys, b.users.length), signal: gone(reply) });
+    const served = await batcher.submit({ kind: 'predict', task: b.task, users: b.users, now: b.now, keys: keysOf(b.keys, b.users.length), onCancel: gone(reply) });
     queued('predict', served.queueMs);
     return { probabilities: rows(served.value, served.value.length / b.users.length), model: { version: versionOf(served.model) } };
   });
@@ -341,7 +344,7 @@ export const dupnRoutes: FastifyPluginAsync<DupnRoutesOptions> = async (app, opt
     // Catalogue items are hashed once per model (ItemCatalogue.packer), not per request.
     const { pack, ids, unknown } = empty.packer(b.candidates, 'body.candidates');
     if (unknown > 0) metrics?.unknownItems.inc(unknown);
-    const served = await batcher.submit({ kind: 'rank', user: b.user, candidates: pack, tasks: b.tasks, now: b.now, key: b.key, signal: gone(reply) });
+    const served = await batcher.submit({ kind: 'rank', user: b.user, candidates: pack, tasks: b.tasks, now: b.now, key: b.key, onCancel: gone(reply) });
     queued('rank', served.queueMs);
     const scores: Record<string, number[]> = {};
     const value: Scores = served.value;
