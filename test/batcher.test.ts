@@ -253,6 +253,10 @@ t.test('onCancel: the cancel function it is given drops a queued request, aborts
   t.equal(diffs(done, await model.encode(users.slice(3, 4))), 0);
   t.same(drops.map((d) => [d.code, d.stage]), [['E_ABORTED', 'queued']], 'one drop, while queued; the late cancel dropped nothing');
   await rejectsCode(t, () => delayed.encode(users.slice(0, 1), { onCancel: 3 as unknown as () => void }), 'E_INPUT', 'options.onCancel');
+  const hookError = new Error('hook failed');
+  const thrown = delayed.encode(users.slice(0, 1), { onCancel: () => { throw hookError; } });
+  await thrown.then(() => t.fail('resolved'), (e: DupnError) => t.same([e.code, e.cause], ['E_ABORTED', hookError], 'a throwing onCancel cancels its request'));
+  t.equal(delayed.stats.queued, 0, 'and it left the queue');
   await delayed.close();
 });
 

@@ -37,7 +37,8 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /**
    * Called once, when the request is queued, with a function that cancels it as `signal` does (its argument
-   * becomes the error's `cause`; once the request has settled it does nothing). For a caller that may cancel
+   * becomes the error's `cause`; once the request has settled it does nothing; if `onCancel` throws, the request
+   * is cancelled with that error). For a caller that may cancel
    * every request, such as a server when a client goes away: an `AbortController` per request kept what its
    * request held alive past two scavenges on Node 20, so V8 promoted it all to the old generation (0.7 MB per
    * scavenge in `dupn serve`; docs/serving.md), where this allocates one closure.
@@ -449,7 +450,13 @@ export class Batcher {
     this.queuedUsers += n;
     this.schedule();
     if (this.inFlight.size > 0) this.schedulePrepare();
-    request.onCancel?.((reason?: unknown) => this.abort(p, reason));
+    if (request.onCancel !== undefined) {
+      try {
+        request.onCancel((reason?: unknown) => this.abort(p, reason));
+      } catch (e) {
+        this.abort(p, e); // the caller's hook failed: its request is cancelled, with that error as the cause
+      }
+    }
   }
 
   /** The shape of a request (cheap checks, before the queue bound); returns its users. */
