@@ -182,6 +182,17 @@ if (found !== null) {
     m.dispose();
   });
 
+  t.test("the twin's weight average (python3 -m dupn_torch train's default, as dupn train's) is the per-step average, lazily per row, and resumes bit for bit", async (tt) => {
+    const r = runPython(python, [path.join(__dirname, 'python', 'average_check.py')]);
+    const runs = JSON.parse(r.stdout) as { decay: number; relative_error: number; resumed_identical: boolean; current_is_pure: boolean; rows_moved: number }[];
+    for (const x of runs) {
+      tt.ok(x.relative_error < 1e-5, `d = ${x.decay}: largest relative difference from the eager float64 average ${x.relative_error.toExponential(2)}`);
+      tt.ok(x.resumed_identical, `d = ${x.decay}: a state saved midway and resumed ends bit-identical`);
+      tt.ok(x.current_is_pure, `d = ${x.decay}: taking the averages changes no state`);
+      tt.ok(x.rows_moved > 20, `d = ${x.decay}: ${x.rows_moved} table rows moved`);
+    }
+  });
+
   t.test('a damaged file is refused by the twin with the problem named', async (tt) => {
     const c = cases[0];
     const bytes = readFileSync(c.file);

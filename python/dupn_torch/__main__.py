@@ -71,6 +71,8 @@ def main(argv=None) -> int:
     tr.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     tr.add_argument("--threads", type=int, help="torch threads per rank (default: cores / local ranks)")
     tr.add_argument("--max-steps", type=int)
+    tr.add_argument("--average-decay", type=float, default=0.999,
+                    help="write the exponential moving average of the weights with this decay per step, as dupn train (0: the last step's weights)")
     tr.add_argument("--report", help="write the per-epoch report (examples, seconds, users/s, loss) as JSON here")
 
     cp = sub.add_parser("copy", help="read a model file into the torch module and write it back (a round trip)")
@@ -82,7 +84,8 @@ def main(argv=None) -> int:
         from .train import train
         report = train(args.shards, args.out, init=args.init, epochs=args.epochs, lr=args.lr, embedding_lr=args.embedding_lr,
                        clip_norm=args.clip_norm, seed=args.seed, checkpoint=args.checkpoint, resume=args.resume,
-                       threads=args.threads, max_steps=args.max_steps, log=lambda line: print(line, flush=True))
+                       threads=args.threads, max_steps=args.max_steps, average_decay=args.average_decay,
+                       log=lambda line: print(line, flush=True))
         if args.report and int(os.environ.get("RANK", "0")) == 0:
             _write_json(args.report, report)
         return 0

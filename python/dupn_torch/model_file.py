@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
+from typing import Dict, Optional
 
 import torch
 
@@ -30,9 +30,12 @@ def load_model(path: str, dtype: torch.dtype = torch.float32) -> DupnNet:
         raise ModelFileError(f"{path}: {e}") from None
 
 
-def save_model(net: DupnNet, path: str, extra_metadata: Optional[dict] = None) -> None:
-    """Writes `net` as a dupn model file (atomically), loadable by `Model.load` and `dupn serve`."""
+def save_model(net: DupnNet, path: str, extra_metadata: Optional[dict] = None, replace: Optional[Dict[str, torch.Tensor]] = None) -> None:
+    """Writes `net` as a dupn model file (atomically), loadable by `Model.load` and `dupn serve`; `replace`: tensors
+    written instead of the net's own (a training run's weight averages)."""
     tensors = net.tensors()
+    for name, t in (replace or {}).items():
+        tensors[name] = t.detach().to("cpu", torch.float32)
     for name, t in tensors.items():
         if not torch.isfinite(t).all():
             raise ValueError(f'tensor "{name}" holds NaN or Infinity: not written')

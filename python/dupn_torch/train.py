@@ -3,8 +3,10 @@ DistributedDataParallel job under torchrun (gloo, on CPUs; GPUs and NCCL are not
 dupn model file.
 
 Optimizers as dupn's defaults: Adam for the dense weights (lr 0.005, gradient norm clipped at 5), lazy Adam
-(SparseAdam) on the sparse gradients of the embedding tables (lr 0.05). Rank 0 writes the model and the
-checkpoint after every epoch, each to a temporary file renamed into place.
+(SparseAdam) on the sparse gradients of the embedding tables (lr 0.05). As `dupn train`, the model file holds
+the exponential moving average of the weights (decay 0.999 per step with TensorFlow's warm-up; average.py;
+`average_decay=0` writes the last step's weights). Rank 0 writes the model and the checkpoint after every
+epoch, each to a temporary file renamed into place.
 """
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from typing import Optional
 import torch
 import torch.distributed as dist
 
-from .config import tensor_specs
+from .average import WeightAverage, used_rows
+from .config import is_statistic, tensor_specs
 from .loss import LossModule
 from .model_file import load_model, save_model
 from .shards import Shards
@@ -31,7 +34,10 @@ def _save_atomic(obj, path: str) -> None:
 
 def train(shards_dir: str, out: str, init: Optional[str] = None, epochs: int = 1, lr: float = 0.005,
           embedding_lr: float = 0.05, clip_norm: float = 5.0, seed: int = 1, checkpoint: Optional[str] = None,
-          resume: bool = False, threads: Optional[int] = None, max_steps: Optional[int] = None, log=print) -> dict:
+          resume: bool = False, threads: Optional[int] = None, max_steps: Optional[int] = None, average_decay: float = 0.999,
+          log=print) -> dict:
+    if not 0 <= average_decay < 1:
+        raise ValueError(f"average_decay must be in [0, 1), got {average_decay}")
     world = int(os.environ.get("WORLD_SIZE", "1"))
     distributed = world > 1
     if distributed:
@@ -61,6 +67,7 @@ def train(shards_dir: str, out: str, init: Optional[str] = None, epochs: int = 1
         raise ValueError(f"{shards_dir}: {len(shards.shards)} shards for {world} ranks leave a rank with no batch (write at least {world} shards)")
     checkpoint = checkpoint or f"{out}.ckpt"
     start_epoch, skip, step = 0, 0, 0
+    averaged = None
     if resume and os.path.exists(checkpoint):
         state = torch.load(checkpoint)
         if state.get("world") != world:
@@ -69,12 +76,21 @@ def train(shards_dir: str, out: str, init: Optional[str] = None, epochs: int = 1
         dense_opt.load_state_dict(state["dense_opt"])
         sparse_opt.load_state_dict(state["sparse_opt"])
         start_epoch, skip, step = state["epoch"], state["batch"], state["step"]
+        averaged = state.get("average")
         if rank == 0:
             log(f"resumed from {checkpoint}: step {step}, epoch {start_epoch + 1}, {skip} batches done in it")
+    # A resumed run that averaged continues its averages; one that did not starts them at its weights.
+    tables = [(n, net.t(n)) for n in net.specs if n.startswith("emb.") and net.t(n).numel() > 0]
+    dense = [(n, net.t(n)) for n in net.specs if not n.startswith("emb.") and not is_statistic(n)]
+    average = WeightAverage(dense, tables, average_decay, step, averaged) if average_decay > 0 else None
 
     def save_state(epoch: int, batch: int) -> None:
         _save_atomic({"tensors": net.tensors(), "dense_opt": dense_opt.state_dict(), "sparse_opt": sparse_opt.state_dict(),
-                      "epoch": epoch, "batch": batch, "step": step, "world": world}, checkpoint)
+                      "epoch": epoch, "batch": batch, "step": step, "world": world,
+                      "average": average.state() if average is not None else None}, checkpoint)
+
+    def save_weights() -> None:
+        save_model(net, out, replace=average.current() if average is not None else None)
 
     report = {"epochs": [], "ranks": world}
     for epoch in range(start_epoch, epochs):
@@ -98,8 +114,13 @@ def train(shards_dir: str, out: str, init: Optional[str] = None, epochs: int = 1
             loss.backward()
             if clip_norm > 0:
                 torch.nn.utils.clip_grad_norm_(net.dense_parameters(), clip_norm)
+            used = used_rows(tables) if average is not None else {}
+            if average is not None:
+                average.before_step(used)
             dense_opt.step()
             sparse_opt.step()
+            if average is not None:
+                average.after_step(used)
             step += 1
             done += 1
             position = k + 1
@@ -112,7 +133,7 @@ def train(shards_dir: str, out: str, init: Optional[str] = None, epochs: int = 1
         if stopped or position < steps_per_epoch:
             # Stopped inside the epoch (--max-steps): the checkpoint records how far, for --resume.
             if rank == 0:
-                save_model(net, out)
+                save_weights()
                 save_state(epoch, position)
             break
         row = {"epoch": epoch + 1, "examples": int(total[0]), "seconds": seconds, "loss": float(total[1] / max(1, total[2])),
@@ -121,7 +142,7 @@ def train(shards_dir: str, out: str, init: Optional[str] = None, epochs: int = 1
         if rank == 0:
             log(f"epoch {epoch + 1}/{epochs}: {row['examples']} examples on {world} rank{'s' if world > 1 else ''}, "
                 f"{seconds:.1f} s ({row['examples_per_second']:.0f} users/s), train loss {row['loss']:.4f}")
-            save_model(net, out)
+            save_weights()
             save_state(epoch + 1, 0)
     if rank == 0:
         log(f"saved {out} ({step} steps)")
