@@ -38,7 +38,10 @@ class WeightAverage:
         self.at: Dict[str, torch.Tensor] = {}
         for name, w in tables:
             a = state["at"].get(name) if state is not None else None
+            if a is None and name in given:
+                raise ValueError(f'checkpoint average "{name}" without the step of each row ("at")')
             self.at[name] = a.clone() if a is not None else torch.full((w.shape[0],), -1, dtype=torch.int64)
+        self._used: Dict[str, torch.Tensor] = {}
 
     def rate(self, n: int) -> float:
         return 1.0 - min(self.decay, (1 + n) / (10 + n))
@@ -70,31 +73,35 @@ class WeightAverage:
             avg[r] = (wr + f * (avg[r].to(torch.float64) - wr)).to(avg.dtype)
 
     @torch.no_grad()
-    def before_step(self, used: Dict[str, torch.Tensor]) -> None:
-        """Before the optimizer moves the rows `used[name]` (a batch's rows): their averages brought up to date."""
+    def before_step(self) -> None:
+        """After backward, before the optimizer: the rows this step's sparse gradients touch (the rows its batch
+        looked up) brought up to date, and kept for after_step."""
+        self._used = {}
         for name, w in self.tables:
-            rows = used.get(name)
-            if rows is None or rows.numel() == 0:
+            if w.grad is None:
                 continue
+            rows = torch.unique(w.grad.coalesce().indices()[0])
             self._bring_up(name, w.detach(), self.avg[name], rows, self.step)
             self.at[name][rows] = self.step
+            self._used[name] = rows
 
     @torch.no_grad()
-    def after_step(self, used: Dict[str, torch.Tensor]) -> None:
-        """After a step: every dense average and the used rows' averages move towards the new weights."""
+    def after_step(self) -> None:
+        """After the optimizer: every dense average and the touched rows' averages move towards the new weights,
+        in double as dupn computes them."""
         a = self.rate(self.step)
         self.step += 1
         for name, w in self.dense:
-            avg = self.avg[name]
-            avg.copy_((avg.to(torch.float64) + a * (w.detach().to(torch.float64) - avg.to(torch.float64))).to(avg.dtype))
+            avg = self.avg[name].double()
+            self.avg[name].copy_(avg + a * (w.detach().double() - avg))
         for name, w in self.tables:
-            rows = used.get(name)
-            if rows is None or rows.numel() == 0:
+            rows = self._used.get(name)
+            if rows is None:
                 continue
-            avg = self.avg[name]
-            wr = w.detach()[rows].to(torch.float64)
-            avg[rows] = (avg[rows].to(torch.float64) + a * (wr - avg[rows].to(torch.float64))).to(avg.dtype)
+            avg = self.avg[name][rows].double()
+            self.avg[name][rows] = (avg + a * (w.detach()[rows].double() - avg)).to(self.avg[name].dtype)
             self.at[name][rows] = self.step
+        self._used = {}
 
     @torch.no_grad()
     def current(self) -> Dict[str, torch.Tensor]:
@@ -110,13 +117,3 @@ class WeightAverage:
     def state(self) -> dict:
         return {"avg": {k: v.clone() for k, v in self.avg.items()}, "at": {k: v.clone() for k, v in self.at.items()}}
 
-
-def used_rows(tables: List[Tuple[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
-    """The rows each table's (sparse) gradient of this step touches: the rows its batch looked up."""
-    out: Dict[str, torch.Tensor] = {}
-    for name, w in tables:
-        g = w.grad
-        if g is None:
-            continue
-        out[name] = torch.unique(g.coalesce().indices()[0]) if g.is_sparse else torch.nonzero(g.abs().sum(1)).flatten()
-    return out

@@ -17,7 +17,7 @@ from typing import Optional
 import torch
 import torch.distributed as dist
 
-from .average import WeightAverage, used_rows
+from .average import WeightAverage
 from .config import is_statistic, tensor_specs
 from .loss import LossModule
 from .model_file import load_model, save_model
@@ -114,13 +114,12 @@ def train(shards_dir: str, out: str, init: Optional[str] = None, epochs: int = 1
             loss.backward()
             if clip_norm > 0:
                 torch.nn.utils.clip_grad_norm_(net.dense_parameters(), clip_norm)
-            used = used_rows(tables) if average is not None else {}
             if average is not None:
-                average.before_step(used)
+                average.before_step()
             dense_opt.step()
             sparse_opt.step()
             if average is not None:
-                average.after_step(used)
+                average.after_step()
             step += 1
             done += 1
             position = k + 1

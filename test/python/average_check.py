@@ -18,15 +18,17 @@ def run(decay: float, steps: int, seed: int) -> dict:
         moves.append((rows, torch.randn(7, 5, generator=g) * 0.1, torch.randn(len(rows), 3, generator=g) * 0.1))
 
     def train(stop: int, state=None, start: int = 0, w=None):
-        d, t = (dense.clone(), table.clone()) if w is None else w
+        # The table as training holds it: a leaf whose sparse gradient names the rows a step's batch looked up.
+        d, t = (dense.clone(), torch.nn.Parameter(table.clone())) if w is None else w
         avg = WeightAverage([("d", d)], [("t", t)], decay, start, state)
         for n in range(start, stop):
             rows, dd, dt = moves[n]
-            used = {"t": rows}
-            avg.before_step(used)
-            d += dd
-            t[rows] += dt
-            avg.after_step(used)
+            t.grad = torch.sparse_coo_tensor(rows.unsqueeze(0), torch.zeros(len(rows), 3), t.shape) if len(rows) else None
+            avg.before_step()
+            with torch.no_grad():
+                d += dd
+                t[rows] += dt
+            avg.after_step()
         return avg, (d, t)
 
     # The eager reference: every value of both tensors averaged every step, in float64. A table row's average

@@ -156,11 +156,16 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
     return d;
   }
 
-  static float number(const Napi::Object& o, const char* key, double min, double max) {
+  // options[key], a number in [min, max] (NaN and non-numbers refused).
+  static double real(const Napi::Object& o, const char* key, double min, double max) {
     Napi::Value v = o.Get(key);
     const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1e300;
     if (!(d >= min && d <= max)) throw_code(o.Env(), codes::kInput, std::string("options.") + key + ": out of range");
-    return static_cast<float>(d);
+    return d;
+  }
+
+  static float number(const Napi::Object& o, const char* key, double min, double max) {
+    return static_cast<float>(real(o, key, min, max));
   }
 
   // step(batch, options, report: Float64Array (2 + 2 × heads), threads, async)
@@ -180,15 +185,11 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
     opt.clip_norm = number(o, "clipNorm", 0, 1e30);
     opt.embedding_adagrad = o.Get("embeddingAdagrad").ToBoolean();
     opt.train_shared = o.Get("trainShared").ToBoolean();
-    opt.step = static_cast<int64_t>(number(o, "step", 1, 9e15));
+    opt.step = static_cast<int64_t>(real(o, "step", 1, 9e15));  // not through a float: exact past 2^24 steps
     if (!o.Get("dropout").IsUndefined()) opt.dropout = dropout(o);
     if (!o.Get("weightDecay").IsUndefined()) opt.weight_decay = number(o, "weightDecay", 0, 1);
-    if (!o.Get("averageRate").IsUndefined()) {
-      // A double, not a float: the rate is (1 − decay), and the average must round as JavaScript's did.
-      const Napi::Value a = o.Get("averageRate");
-      opt.average_rate = a.IsNumber() ? a.As<Napi::Number>().DoubleValue() : -1;
-      if (!(opt.average_rate >= 0 && opt.average_rate <= 1)) throw_code(env, codes::kInput, "options.averageRate: out of range");
-    }
+    // A double, not a float: the rate is (1 − decay), and the average must round as JavaScript's did.
+    if (!o.Get("averageRate").IsUndefined()) opt.average_rate = real(o, "averageRate", 0, 1);
     Napi::Value frozen = o.Get("frozen");
     if (frozen.IsArray()) {
       Napi::Array f = frozen.As<Napi::Array>();
