@@ -115,3 +115,31 @@ t.test('a retrieval head is ranked by exact search: the same full-catalogue rank
   t.same(Object.keys(all.scorers), ['model:ctr', 'model:ctr+prior', 'model:next', 'popularity', 'recent', 'successors', 'rules'], "heads: 'all' scores the others too");
   t.same(all.scorers['model:next'], r.scorers['model:next']);
 });
+
+t.test('a binary head with history features is ranked with each case\'s own history, as scoring every entity with the user', async (t) => {
+  const withHistory = resolveConfig({ ...config, tasks: [{ name: 'ctr', kind: 'binary', target: ['item'], layers: [8], history: true }] });
+  const stats = new SequenceStats(withHistory, { before: split });
+  for (const tl of timelines) stats.add(tl);
+  const model = Model.create(withHistory, { seed: 5, threads: 1 });
+  t.teardown(() => model.dispose());
+  const cases = tests.map((ex, n) => (n % 2 === 0 ? ex : { ...ex, labels: { ctr: [{ candidate: { item: ex.user.behaviors[ex.user.behaviors.length - 3].item }, label: 1 }] } }));
+  const r = await evaluateNextItem(cases, stats, model, { seed: 1 });
+  const keys = [...stats.byTask.get('ctr')!.count.keys()];
+  const catalogue = keys.map((item) => ({ item }));
+  let hr = 0;
+  let mrr = 0;
+  let differs = 0;
+  for (const ex of cases) {
+    const u = await model.encode([ex.user]);
+    const scores = await model.score('ctr', u, catalogue, { user: ex.user });
+    const blind = await model.score('ctr', u, catalogue);
+    if (scores.some((s, i) => s !== blind[i])) differs++;
+    const target = keys.indexOf(String((ex.labels['ctr'] as { candidate: { item: string } }[])[0].candidate.item));
+    const m = tiedRankMetrics(scores.filter((s) => s > scores[target]).length, scores.filter((s) => s === scores[target]).length - 1, 20);
+    hr += m.hr / cases.length;
+    mrr += m.rr / cases.length;
+  }
+  t.equal(differs, cases.length, 'the history features change the scores of every case');
+  t.ok(Math.abs(r.scorers['model:ctr'].hr - hr) < 1e-9, `HR@20 ${r.scorers['model:ctr'].hr} = ${hr} by brute force`);
+  t.ok(Math.abs(r.scorers['model:ctr'].mrr - mrr) < 1e-6, `MRR@20 ${r.scorers['model:ctr'].mrr} = ${mrr} by brute force`);
+});

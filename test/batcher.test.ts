@@ -303,13 +303,15 @@ t.test('bad input rejects only its own request; the rest of the batch succeeds',
     { kind: 'predict', task: 'ppp', users: users.slice(3, 5) },
     { kind: 'rank', user: users[5], candidates: randomCandidates(20, 3), tasks: ['ctr', 'l2r'] },
     { kind: 'rank', user: users[6], candidates: randomCandidateColumns(model.config, 'ctr', 4, 25), tasks: ['ctr'] },
+    // Every head: the history heads (spp, ret) each with their own features, beside l2r's dense numbers.
+    { kind: 'rank', user: users[9], candidates: randomCandidates(12, 5) },
   ];
   const badOnes: [BatchRequest, string, string][] = [
     [{ kind: 'encode', users: [users[7], badUser] }, 'E_INPUT', 'users[1].behaviors[0].time'],
     [{ kind: 'predict', task: 'ctr', users: users.slice(8, 9) }, 'E_TASK', 'ctr'],
     [{ kind: 'predict', task: 'nope', users: users.slice(8, 9) }, 'E_TASK', 'nope'],
     [{ kind: 'rank', user: users[9], candidates: [{ item: 'x', dense: [1] }], tasks: ['l2r'] }, 'E_INPUT', 'candidates[0].dense'],
-    [{ kind: 'rank', user: users[9], candidates: randomCandidates(2, 1) }, 'E_TASK', 'dense'],
+    [{ kind: 'rank', user: users[9], candidates: randomCandidates(2, 1), tasks: ['ctr', 'ppp'] }, 'E_TASK', 'ppp'],
     [{ kind: 'rank', user: badUser, candidates: randomCandidates(2, 1), tasks: ['ctr'] }, 'E_INPUT', 'users[0].behaviors[0].time'],
     [{ kind: 'encode', users: users.slice(0, 1), now: Number.NaN }, 'E_INPUT', 'options.now'],
     // Caught by the engine inside the batch: an id outside its table in caller-packed candidate columns.

@@ -3,7 +3,7 @@
  * the synthetic oracle) and reports per task the metrics of metrics.ts, plus a plain-text table for the
  * CLI and the docs.
  */
-import { ResolvedConfig, TaskConfig } from '../network/config';
+import { ResolvedConfig, TaskConfig, historyDense } from '../network/config';
 import { exampleKey, SyntheticRecord } from '../data/synthetic';
 import { GRADES, LabelledCandidate, TrainingExample } from '../data/training-example';
 import { DupnError, describe } from '../errors';
@@ -265,7 +265,7 @@ export function modelScorer(model: Model): Scorer {
         const parts: Float32Array[] = [];
         for (const r of rows) {
           if (!Array.isArray(r.label)) continue; // evaluate() reports the malformed label
-          const user = task.kind === 'retrieval' ? { user: examples[r.i].user } : {};
+          const user = historyDense(task) ? { user: examples[r.i].user } : {};
           parts.push(await model.score(task.name, vectors.subarray(r.i * dim, (r.i + 1) * dim), r.label.map((c) => c.candidate), user));
         }
         const scores = new Float64Array(parts.reduce((s, p) => s + p.length, 0));

@@ -21,8 +21,10 @@ import { Model } from '../model/model';
 import { mulberry32 } from '../random';
 import { isAsyncIterable } from './evaluate';
 import { BASELINES, EntityStats, SequenceStats, behaviorKey, entityFields } from './baselines';
-import { RetrievalTask } from '../network/config';
-import { BehaviorInput, CandidateInput } from '../model/features';
+import { RetrievalTask, TaskConfig, denseCount, historyDense } from '../network/config';
+import { BehaviorInput, CandidateInput, historyFeatures, historyIndex } from '../model/features';
+import { hashKey } from '../model/hashing';
+import { historyField } from '../network/tensors';
 
 /** Metrics of one scorer. */
 export interface NextItemMetrics {
@@ -320,13 +322,16 @@ export async function evaluateNextItem(
       const account = accountant(`model:${task.name}`);
       const accountPrior = accountant(`model:${task.name}+prior`);
       const packed = model.packCandidates(catalogue, { tasks: [task.name] });
+      const history = historyRows(model, task, catalogue);
       const corrected = new Float64Array(keys.length);
       for (let b = 0; b < ranked.length; b += batch) {
         const part = ranked.slice(b, b + batch);
         const U = await model.encode(part.map((j) => labelled[j].ex.user));
         for (let i = 0; i < part.length; i++) {
           const j = part[i];
+          const undo = history?.(labelled[j].ex.user.behaviors, packed.dense);
           const scores = await model.score(task.name, U.subarray(i * model.userDim, (i + 1) * model.userDim), packed);
+          undo?.();
           account(scores, j);
           for (let r = 0; r < keys.length; r++) {
             const logit = task.kind === 'binary' ? Math.log(scores[r] + 1e-30) - Math.log1p(-scores[r] + 1e-30) : scores[r];
@@ -492,4 +497,34 @@ export function formatNextItem(r: NextItemReport): string {
     `open catalogue: all ${r.open.cases} cases over the training catalogue and the ${r.open.newEntities} entities first seen in the test period (${r.open.catalogue})`,
     ...table(r.open),
   ].join('\n') + '\n';
+}
+
+/**
+ * For a binary head with history features: a function that writes one user's features into the catalogue's
+ * packed dense columns (only the rows of entities the user acted on are nonzero, so packing the whole
+ * catalogue again per case is not needed) and returns how to zero them again. Undefined for other heads.
+ */
+function historyRows(model: Model, task: TaskConfig, catalogue: CandidateInput[]): ((behaviors: readonly BehaviorInput[], dense: Float32Array) => () => void) | undefined {
+  if (task.kind !== 'binary' || !historyDense(task)) return undefined;
+  const field = historyField(task);
+  const D = denseCount(task);
+  const rowsOf = new Map<string, number[]>();
+  catalogue.forEach((c, r) => {
+    const v = c[field];
+    if (v === undefined || v === null) return;
+    const key = hashKey(v, `catalogue[${r}].${field}`);
+    const rows = rowsOf.get(key);
+    if (rows) rows.push(r);
+    else rowsOf.set(key, [r]);
+  });
+  return (behaviors, dense) => {
+    const touched: number[] = [];
+    for (const [key, seen] of historyIndex(behaviors, field, model.config.maxSeqLen)) {
+      for (const r of rowsOf.get(key) ?? []) {
+        historyFeatures(seen, dense, r * D);
+        touched.push(r);
+      }
+    }
+    return () => touched.forEach((r) => dense.fill(0, r * D, (r + 1) * D));
+  };
 }

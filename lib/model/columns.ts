@@ -28,6 +28,18 @@ export interface CandidateColumns {
   items: Int32Array;
   /** [C × denseFeatures] for `rank` tasks with dense features; empty otherwise. */
   dense: Float32Array;
+  /**
+   * Per task, a dense input that is not `dense`: each history head's (a retrieval head, a binary head with
+   * `history`), whose features dupn computes from the user's behaviours, so that heads with different dense
+   * inputs can be scored on the same candidates. A task not named here reads `dense`.
+   */
+  taskDense?: Record<string, Float32Array>;
+}
+
+/** The columns task `name` reads: its own entry of `taskDense` as `dense`, if it has one. */
+export function columnsFor(cols: CandidateColumns, name: string): CandidateColumns {
+  const own = cols.taskDense?.[name];
+  return own === undefined ? cols : { items: cols.items, dense: own };
 }
 
 // The native checks (core/model.cpp, napi/spec.cpp) are the authority: every caller's ids, C++ and trainer ones too, reach the kernels through them.

@@ -4,7 +4,7 @@
  * all strings of one table are hashed in a single native call.
  */
 import { CandidateColumns, UserColumns } from './columns';
-import { HISTORY_FEATURES, HISTORY_SCALE, ResolvedConfig, RetrievalTask, TaskConfig, denseCount } from '../network/config';
+import { HISTORY_FEATURES, HISTORY_SCALE, HistoryTask, ResolvedConfig, TaskConfig, denseCount, historyDense } from '../network/config';
 import { DupnError, describe, inputError } from '../errors';
 import { Categorical, hashKey, keyOf } from './hashing';
 import { native } from '../native/addon';
@@ -187,9 +187,10 @@ export function packUsers(config: ResolvedConfig, users: unknown, options: PackO
 export type HistoryIndex = Map<string, { back: number; count: number }>;
 
 /**
- * Where a retrieval head's dense input comes from when its candidates are packed: per candidate c, the
- * history its features are taken against (undefined: none, all zero) and its log prior given the bucket of
- * its history field. Absent: no history, and the prior of an item never seen ({@link PRIOR_FLOOR}).
+ * Where a history head's dense input comes from when its candidates are packed (a retrieval head's, or a binary
+ * head's with `history`): per candidate c, the history its features are taken against (undefined: none, all
+ * zero) and, for a retrieval head, its log prior given the bucket of its history field. Absent: no history, and
+ * the prior of an item never seen ({@link PRIOR_FLOOR}).
  */
 export interface RetrievalInputs {
   history(c: number): HistoryIndex | undefined;
@@ -199,7 +200,7 @@ export interface RetrievalInputs {
 }
 
 /** The usual {@link RetrievalInputs}: every candidate against one user's history, the prior from `table`. */
-export function userInputs(config: ResolvedConfig, task: RetrievalTask, user: UserInput | undefined, table: Float32Array | undefined, successors?: SuccessorTable): RetrievalInputs {
+export function userInputs(config: ResolvedConfig, task: HistoryTask, user: UserInput | undefined, table: Float32Array | undefined, successors?: SuccessorTable): RetrievalInputs {
   const behaviors = isObject(user) && Array.isArray(user.behaviors) ? user.behaviors : [];
   const history = user === undefined ? undefined : historyIndex(behaviors, historyField(task), config.maxSeqLen);
   const after = user === undefined || successors === undefined ? undefined : successors.after(recentItems(config, task, behaviors).recent);
@@ -257,30 +258,35 @@ export { HISTORY_SCALE } from '../network/config';
 
 /**
  * Packs candidates for one or more binary/rank/retrieval tasks: the union of their target fields is hashed
- * (other columns stay 0), and `dense` carries the rank tasks' dense features or a retrieval task's history
- * features and log prior (from `retrieval`). Tasks must agree on the count.
+ * (other columns stay 0); `dense` carries the rank tasks' dense features (which must agree in width), and each
+ * history head (a retrieval head, or a binary head with `history`) gets its own dense input in `taskDense`:
+ * its history features from `inputs` (per task when a function), with a retrieval head's successor features
+ * and log prior. Without rank dense features, `dense` is the first history head's input.
  */
 export function packCandidates(
   config: ResolvedConfig,
   tasks: TaskConfig | TaskConfig[],
   candidates: unknown,
-  retrieval?: RetrievalInputs,
+  inputs?: RetrievalInputs | ((task: HistoryTask) => RetrievalInputs | undefined),
 ): CandidateColumns {
   if (!Array.isArray(candidates)) inputError('candidates', `must be an array, got ${describe(candidates)}`);
   const list = Array.isArray(tasks) ? tasks : [tasks];
   const names = new Set<string>();
   let D = 0;
-  let historyKey: string | undefined;
+  const historyTasks: HistoryTask[] = [];
   for (const task of list) {
     if (task.kind === 'multiclass') throw new DupnError('E_TASK', `task "${task.name}" is multiclass: use predict(), not score()`, { path: 'task' });
     task.target.forEach((n) => names.add(n));
+    if (historyDense(task)) {
+      historyTasks.push(task);
+      continue;
+    }
     const d = denseCount(task);
     if (d > 0) {
-      if (D > 0 && (D !== d || task.kind === 'retrieval' || historyKey !== undefined)) {
-        throw new DupnError('E_TASK', `tasks: tasks with different dense inputs (denseFeatures or history features: ${D}, ${d}) cannot be scored in one call`, { path: 'tasks' });
+      if (D > 0 && D !== d) {
+        throw new DupnError('E_TASK', `tasks: tasks with different dense inputs (denseFeatures: ${D}, ${d}) cannot be scored in one call`, { path: 'tasks' });
       }
       D = d;
-      if (task.kind === 'retrieval') historyKey = historyField(task);
     }
   }
   const C = candidates.length;
@@ -295,7 +301,7 @@ export function packCandidates(
       const value = cand[fields[j].name];
       keys[j][c] = keyOf(value) ?? hashKey(value, `candidates[${c}].${fields[j].name}`);
     }
-    if (D > 0 && historyKey === undefined) {
+    if (D > 0) {
       const path = `candidates[${c}]`;
       const d = cand['dense'];
       if (d === undefined || d === null || typeof d !== 'object' || typeof (d as ArrayLike<number>).length !== 'number') {
@@ -313,16 +319,42 @@ export function packCandidates(
   const items = new Int32Array(C * F);
   const addon = native();
   fields.forEach((f, j) => addon.bucketStrings(keys[j], f.buckets, items, f.index, F));
-  if (historyKey !== undefined) {
-    // The history field is a target field, so its keys are hashed above already.
-    const hk = keys[fields.findIndex((f) => f.name === historyKey)];
-    const fi = config.itemFields.findIndex((f) => f.name === historyKey);
+  if (historyTasks.length === 0) return { items, dense };
+  const column = new Map(fields.map((f, j) => [f.name, keys[j]]));
+  const taskDense = historyColumns(config, historyTasks, items, (field, c) => column.get(field)![c], inputs);
+  return { items, dense: D > 0 ? dense : taskDense[historyTasks[0].name], taskDense };
+}
+
+/**
+ * The dense inputs of history heads (`CandidateColumns.taskDense`) for candidates whose item columns are
+ * packed already: `key(field, c)` is candidate c's value of a field as {@link hashKey} gives it (a target field of
+ * the task). Their history features from `inputs` (per task when a function), with a retrieval head's
+ * successor features and log prior.
+ */
+export function historyColumns(
+  config: ResolvedConfig,
+  tasks: HistoryTask[],
+  items: Int32Array,
+  key: (field: string, c: number) => string,
+  inputs?: RetrievalInputs | ((task: HistoryTask) => RetrievalInputs | undefined),
+): Record<string, Float32Array> {
+  const F = config.itemFields.length;
+  const C = F > 0 ? items.length / F : 0;
+  const taskDense: Record<string, Float32Array> = {};
+  for (const task of tasks) {
+    const W = denseCount(task);
+    const out = new Float32Array(C * W);
+    const source = typeof inputs === 'function' ? inputs(task) : inputs;
+    const field = historyField(task);
+    const fi = config.itemFields.findIndex((f) => f.name === field);
     for (let c = 0; c < C; c++) {
+      historyFeatures(source?.history(c)?.get(key(field, c)), out, c * W);
+      if (task.kind !== 'retrieval') continue;
       const b = items[c * F + fi];
-      historyFeatures(retrieval?.history(c)?.get(hk[c]), dense, c * D);
-      if (D > HISTORY_FEATURES) retrieval?.successors?.(c, b, dense, c * D + HISTORY_FEATURES - 1);
-      dense[c * D + D - 1] = retrieval ? retrieval.prior(c, b) : PRIOR_FLOOR;
+      if (W > HISTORY_FEATURES) source?.successors?.(c, b, out, c * W + HISTORY_FEATURES - 1);
+      out[c * W + W - 1] = source ? source.prior(c, b) : PRIOR_FLOOR;
     }
+    taskDense[task.name] = out;
   }
-  return { items, dense };
+  return taskDense;
 }

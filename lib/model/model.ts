@@ -4,10 +4,10 @@
  * JavaScript thread for the async methods.
  */
 import * as os from 'node:os';
-import { CandidateColumns, UserColumns, userBatch } from './columns';
-import { DupnConfig, ResolvedConfig, RetrievalTask, TaskConfig, denseCount, deriveDims, findMulticlassTask, findTask, resolveConfig, taskOutputs } from '../network/config';
+import { CandidateColumns, UserColumns, columnsFor, userBatch } from './columns';
+import { DupnConfig, HistoryTask, ResolvedConfig, RetrievalTask, TaskConfig, denseCount, deriveDims, historyDense, findMulticlassTask, findTask, resolveConfig, taskOutputs } from '../network/config';
 import { DupnError, describe, inputError } from '../errors';
-import { CandidateInput, PackOptions, RetrievalInputs, UserInput, packCandidates, packUsers, userInputs } from './features';
+import { CandidateInput, PackOptions, RetrievalInputs, UserInput, historyColumns, packCandidates, packUsers, userInputs } from './features';
 import { initTensors } from '../network/init';
 import { firstNonFinite, loadModelFile, saveModelFile } from '../io/model-file';
 import { RowKeys, expandTensors } from '../io/sparse-rows';
@@ -432,7 +432,19 @@ export class Model {
    */
   packCandidates(candidates: CandidateInput[], options: ScoreAllOptions = {}): CandidateColumns {
     const tasks = this.scoringTasks(options.tasks).map((name) => findTask(this.config, name).task);
-    return packCandidates(this.config, tasks, candidates, this.retrievalInputs(tasks, options.user));
+    return packCandidates(this.config, tasks, candidates, this.historyInputs(options.user));
+  }
+
+  /**
+   * The dense inputs of the history heads among `options.tasks` (default: all; a retrieval head, a binary head
+   * with `history`) for candidates whose item columns are packed already, as {@link packCandidates} puts them in
+   * `taskDense`: `key(field, c)` is candidate c's value of a field as a string (a number as `String(n)`, a missing
+   * value as ""). For callers that pack a catalogue's rows once (`ItemCatalogue.packer`); undefined when
+   * `tasks` has no history head.
+   */
+  historyColumns(items: Int32Array, key: (field: string, c: number) => string, options: ScoreAllOptions = {}): Record<string, Float32Array> | undefined {
+    const tasks = this.scoringTasks(options.tasks).map((name) => findTask(this.config, name).task).filter(historyDense);
+    return tasks.length === 0 ? undefined : historyColumns(this.config, tasks, items, key, this.historyInputs(options.user));
   }
 
   /** Retrieval head `t`'s successor table, if it has one. */
@@ -441,10 +453,9 @@ export class Model {
     return this.successorTables.get(t.name);
   }
 
-  /** The dense inputs of the retrieval head among `tasks`, if any: `user`'s history, this model's prior table. */
-  private retrievalInputs(tasks: TaskConfig[], user?: UserInput): RetrievalInputs | undefined {
-    const t = tasks.find((x): x is RetrievalTask => x.kind === 'retrieval' && x.history);
-    return t === undefined ? undefined : userInputs(this.config, t, user, this.tensors.get(priorName(t.name)), this.successorTable(t));
+  /** Where each history head's dense input comes from: `user`'s history, a retrieval head's prior and successor tables. */
+  private historyInputs(user?: UserInput): (t: HistoryTask) => RetrievalInputs {
+    return (t) => (t.kind === 'retrieval' ? userInputs(this.config, t, user, this.tensors.get(priorName(t.name)), this.successorTable(t)) : userInputs(this.config, t, user, undefined));
   }
 
   /** User vectors U for a batch (B × userDim, row-major). */
@@ -484,13 +495,25 @@ export class Model {
     if (userVector.length !== this.userDim) inputError('userVector', `must have userDim = ${this.userDim} entries, got ${userVector.length}`);
     checkFinite(userVector, 'userVector');
     const tasksOf = picked.map((p) => p.t);
-    const cols = Array.isArray(candidates) ? packCandidates(this.config, tasksOf, candidates, this.retrievalInputs(tasksOf, user)) : candidates;
+    const cols = Array.isArray(candidates) ? packCandidates(this.config, tasksOf, candidates, this.historyInputs(user)) : candidates;
     if (typeof cols !== 'object' || cols === null || !(cols.items instanceof Int32Array)) inputError('candidates', 'must be an array of candidates or CandidateColumns');
     const F = this.config.itemFields.length;
     const count = F > 0 ? Math.floor(cols.items.length / F) : 0;
     const outs = picked.map(() => (out === undefined ? new Float32Array(count) : checkOut(out, count, 'options.out')));
-    const heads = picked.map((p) => p.index);
-    return { context, call: (async) => h.score(heads, userVector, cols, outs, this.threads, async), result: outs };
+    // Heads that read different dense inputs (history heads: each its own) go to the engine in separate calls.
+    const groups = new Map<Float32Array, { cols: CandidateColumns; heads: number[]; outs: Float32Array[] }>();
+    picked.forEach((p, i) => {
+      const own = columnsFor(cols, p.t.name);
+      const g = groups.get(own.dense) ?? { cols: own, heads: [], outs: [] };
+      g.heads.push(p.index);
+      g.outs.push(outs[i]);
+      groups.set(own.dense, g);
+    });
+    const call = (async: boolean): Completion => {
+      const runs = [...groups.values()].map((g) => h.score(g.heads, userVector, g.cols, g.outs, this.threads, async));
+      return async ? Promise.all(runs).then(() => undefined) : undefined;
+    };
+    return { context, call, result: outs };
   }
 
   private scoreOneCall(task: string, userVector: Float32Array, candidates: CandidateInput[] | CandidateColumns, options: ScoreOptions): EngineCall<Float32Array> {
@@ -570,7 +593,7 @@ export class Model {
   async setCatalogue(task: string, candidates: CandidateInput[]): Promise<void> {
     const { t } = this.retrievalTask(task);
     if (!Array.isArray(candidates)) inputError('candidates', `must be an array, got ${describe(candidates)}`);
-    const cols = packCandidates(this.config, t, candidates, this.retrievalInputs([t]));
+    const cols = packCandidates(this.config, t, candidates, this.historyInputs());
     const dim = taskOutputs(t);
     const vectors = await this.itemVectors(task, cols);
     // The prior term w_p·prior(item) is the same for every user: it rides along as one more column of the

@@ -84,7 +84,7 @@ export interface RecentItems {
   own: number[];
 }
 
-export function recentItems(config: ResolvedConfig, task: RetrievalTask, behaviors: readonly BehaviorInput[]): RecentItems {
+export function recentItems(config: ResolvedConfig, task: { target: string[] }, behaviors: readonly BehaviorInput[]): RecentItems {
   const field = historyField(task);
   const buckets = config.itemFields.find((f) => f.name === field)!.buckets;
   const from = Math.max(0, behaviors.length - config.maxSeqLen);

@@ -42,7 +42,10 @@ export interface QueryConfig {
   dim: number;
 }
 
-/** A binary head (CTR, SPP, …): logit = MLP([U ; t]); `target` lists the item fields whose embeddings form t. */
+/**
+ * A binary head (CTR, SPP, …): logit = MLP([U ; t]), or MLP([U ; t ; h]) with `history`; `target` lists the item
+ * fields whose embeddings form t.
+ */
 export interface BinaryTask {
   /** Head name, 1–64 characters of [A-Za-z0-9_-], unique among the tasks (tensors `head.<name>.*`). */
   name: string;
@@ -52,6 +55,13 @@ export interface BinaryTask {
   target: string[];
   /** Widths of the hidden ReLU layers (default [64]); a 1-wide output layer follows. */
   layers: number[];
+  /**
+   * Whether the first layer also reads the candidate's history features h: whether, how recently and how often
+   * the user acted on the candidate's history field (`item` when targeted, else the first target; e.g. the shop
+   * for a shop head), the {@link BINARY_HISTORY_FEATURES} numbers a retrieval head's h starts with, computed by
+   * dupn from the user's behaviours. Default false (the paper's head); present in a resolved config only when true.
+   */
+  history?: boolean;
 }
 
 /** A ranking head (L2R): like `binary`, plus `denseFeatures` per-candidate numbers appended to the input. */
@@ -124,6 +134,9 @@ export type TaskConfig = BinaryTask | RankTask | MulticlassTask | RetrievalTask;
  * popularity during training, kept in the tensor `head.<task>.prior`).
  */
 export const HISTORY_FEATURES = 10;
+
+/** Width of a binary head's history input (`BinaryTask.history`): a retrieval head's h without the prior. */
+export const BINARY_HISTORY_FEATURES = HISTORY_FEATURES - 1;
 
 /**
  * Successor features of a retrieval head with `successors`: one per recent distinct item (the last, the one
@@ -338,7 +351,7 @@ function task(v: unknown, path: string, itemFields: TableField[]): TaskConfig {
   const taskName = name(v['name'], `${path}.name`);
   const kind = v['kind'];
   if (kind === 'binary' || kind === 'rank' || kind === 'retrieval') {
-    const keys = { binary: [], rank: ['denseFeatures'], retrieval: ['history', 'successors'] }[kind];
+    const keys = { binary: ['history'], rank: ['denseFeatures'], retrieval: ['history', 'successors'] }[kind];
     checkKeys(v, ['name', 'kind', 'target', 'layers', ...keys], path);
     const targetRaw = v['target'] === undefined ? itemFields.map((f) => f.name) : v['target'];
     const target: string[] = [];
@@ -363,7 +376,11 @@ function task(v: unknown, path: string, itemFields: TableField[]): TaskConfig {
       const successors = successorSize(v['successors'], `${path}.successors`, history, itemFields.find((f) => f.name === historyFieldOf(target))!);
       return { name: taskName, kind, target, layers: hidden, history, ...(successors ? { successors } : {}) };
     }
-    if (kind === 'binary') return { name: taskName, kind, target, layers: hidden };
+    if (kind === 'binary') {
+      const history = v['history'] ?? false;
+      if (typeof history !== 'boolean') fail(`${path}.history`, `must be true or false, got ${describe(history)}`);
+      return { name: taskName, kind, target, layers: hidden, ...(history ? { history } : {}) };
+    }
     const denseFeatures = int(v['denseFeatures'] ?? 0, `${path}.denseFeatures`, 0, MAX_DIM);
     return { name: taskName, kind, target, layers: hidden, denseFeatures };
   }
@@ -505,11 +522,20 @@ export function taskOutputs(t: TaskConfig): number {
   return t.kind === 'multiclass' ? t.classes : 1;
 }
 
-/** Per-candidate dense numbers a task reads: rank's denseFeatures, a retrieval head's history features. */
+/** Per-candidate dense numbers a task reads: rank's denseFeatures, a retrieval or binary head's history features. */
 export function denseCount(t: TaskConfig): number {
   if (t.kind === 'rank') return t.denseFeatures;
   if (t.kind === 'retrieval') return t.history ? HISTORY_FEATURES + (t.successors ? SUCCESSOR_FEATURES : 0) : 0;
+  if (t.kind === 'binary') return t.history === true ? BINARY_HISTORY_FEATURES : 0;
   return 0;
+}
+
+/** A task whose dense input dupn computes from the user's history (a retrieval or binary head with `history`). */
+export type HistoryTask = RetrievalTask | (BinaryTask & { history: true });
+
+/** Whether a task's dense input is its history features (computed by dupn) rather than the caller's numbers. */
+export function historyDense(t: TaskConfig): t is HistoryTask {
+  return (t.kind === 'retrieval' || t.kind === 'binary') && t.history === true;
 }
 
 /** Input width of a task's first layer: U, then t, then dense features (retrieval: U alone, its user tower). */

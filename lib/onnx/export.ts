@@ -338,7 +338,7 @@ function buildHeadGraph(config: ResolvedConfig, tensors: Tensors, task: TaskConf
   if (task.kind === 'retrieval') return buildRetrievalGraph(config, tensors, task);
   const d = deriveDims(config);
   const g = new GraphBuilder(shapesOf(config), tensors);
-  const widths = [d.userDim + targetDim(config, task) + (task.kind === 'rank' ? task.denseFeatures : 0), ...task.layers, taskOutputs(task)];
+  const widths = [d.userDim + targetDim(config, task) + denseCount(task), ...task.layers, taskOutputs(task)];
   const layer = (k: number): { w: string; b: string } => {
     const names = layerNames(headStem(task.name), k);
     return { w: g.weight(names.w), b: g.weight(names.b) };
@@ -353,7 +353,7 @@ function buildHeadGraph(config: ResolvedConfig, tensors: Tensors, task: TaskConf
     // Layer 0 on [U ; t ; dense], split by the column blocks of head.<task>.0.w (decoupled scoring).
     const user = g.input('user', DataType.FLOAT, [1, d.userDim]);
     const dt = targetDim(config, task);
-    const D = task.kind === 'rank' ? task.denseFeatures : 0;
+    const D = denseCount(task);
     const l0 = layer(0);
     const tParts: string[] = [];
     for (const name of task.target) {

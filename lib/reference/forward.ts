@@ -6,7 +6,7 @@
 import { DupnError, inputError } from '../errors';
 import { ResolvedConfig, TaskConfig, deriveDims, denseCount, targetDim } from '../network/config';
 import { ATTENTION_NAMES, LstmDirection, QUERY_TABLE_NAME, Tensors, historyWeightName, itemTableName, layerNames, layerStacks, lstmNames, profileTableName, propertyTableName } from '../network/tensors';
-import { CandidateColumns, UserColumns, validateCandidateColumns, validateUserColumns } from '../model/columns';
+import { CandidateColumns, UserColumns, columnsFor, validateCandidateColumns, validateUserColumns } from '../model/columns';
 import { DropoutMask, dropoutScale } from './dropout';
 
 export interface ReferenceOutput {
@@ -347,9 +347,10 @@ export function referenceScore(
   tensors: Tensors,
   task: string,
   user: ArrayLike<number>,
-  cands: CandidateColumns,
+  all: CandidateColumns,
 ): Float64Array {
   const t = findTask(config, task);
+  const cands = columnsFor(all, t.name);
   if (t.kind === 'multiclass') throw new DupnError('E_TASK', `task ${JSON.stringify(task)} is multiclass: use predict, not score`);
   const d = deriveDims(config);
   if (user.length !== d.userDim) inputError('user', `must have userDim = ${d.userDim} values, got ${user.length}`);

@@ -88,7 +88,7 @@ export function referenceLoss(config: ResolvedConfig, tensors: Tensors, batch: N
     } else {
       const owner = lab.owner!;
       const C = owner.length;
-      const D = task.kind === 'rank' ? task.denseFeatures : 0;
+      const D = denseCount(task);
       const z = new Float64Array(C);
       for (let c = 0; c < C; c++) {
         const input: number[] = Array.from(user.subarray(owner[c] * d.userDim, (owner[c] + 1) * d.userDim));

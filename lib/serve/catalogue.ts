@@ -16,8 +16,9 @@
 import { DupnError, describe } from '../errors';
 import { CandidateInput, UserInput, packCandidates } from '../model/features';
 import { CandidateColumns } from '../model/columns';
+import { keyOf } from '../model/hashing';
 import { Model } from '../model/model';
-import { BinaryTask, ResolvedConfig, TaskConfig, denseCount } from '../network/config';
+import { BinaryTask, ResolvedConfig, TaskConfig, denseCount, historyDense } from '../network/config';
 import { ColumnMapping, NUMBER_RE, delimiterFor, parseColumnPairs, resolveIndex, splitFields } from '../data/csv-log';
 import { readLineBatches } from '../data/lines';
 
@@ -297,8 +298,8 @@ export class ItemCatalogue {
    * the request is computed on (a batcher's {@link CandidatePacker}): catalogue ids from rows hashed once per
    * model config ({@link prepare}), the rest (unknown ids, explicit candidates) by `model.packCandidates`. The
    * columns equal `model.packCandidates(resolve(candidates, catalogueDense(config, tasks)).candidates, { tasks,
-   * user })` on every field the tasks target. Tasks with a retrieval head take that path whole (its history
-   * features depend on the user).
+   * user })` on every field the tasks target. Tasks with a history head (retrieval, or binary with `history`) take
+   * that path whole (its history features depend on the user).
    */
   packer(candidates: readonly unknown[], path = 'candidates'): { ids: (string | undefined)[]; unknown: number; pack: (model: Model, tasks: string[] | undefined, user: UserInput) => CandidateColumns } {
     const { ids, unknown, rows } = this.check(candidates, path);
@@ -306,7 +307,6 @@ export class ItemCatalogue {
       const config = model.config;
       const D = catalogueDense(config, tasks);
       const chosen = config.tasks.filter((t) => t.kind !== 'multiclass' && (tasks === undefined || tasks.includes(t.name)));
-      if (chosen.some((t) => t.kind === 'retrieval')) return model.packCandidates(this.objects(candidates, D), { tasks, user });
       const { items: table } = this.prepare(config);
       const C = candidates.length;
       const F = config.itemFields.length;
@@ -334,7 +334,11 @@ export class ItemCatalogue {
         if (D > 0) dense.set(packed.dense.subarray(k * D, (k + 1) * D), i * D);
         k++;
       }
-      return { items, dense };
+      // History heads: their features from the user's history, the catalogue rows' keys read where they lie.
+      const taskDense = chosen.some(historyDense) ? model.historyColumns(items, (field, i) => this.keyAt(rows[i], field, candidates[i]), { tasks, user }) : undefined;
+      if (taskDense === undefined) return { items, dense };
+      const first = chosen.find(historyDense)!.name;
+      return { items, dense: D > 0 ? dense : taskDense[first], taskDense };
     };
     return { ids, unknown, pack };
   }
@@ -388,6 +392,18 @@ export class ItemCatalogue {
     this.unknownCount += unknown;
     this.found += candidates.length - unknown;
     return { ids, unknown, rows };
+  }
+
+  /**
+   * A request candidate's value of `field` as packing hashes it: catalogue row r's (r ≥ 0), else an unknown id's
+   * (`{ item: id }`) or an explicit candidate's (checked already by `model.packCandidates`).
+   */
+  private keyAt(r: number, field: string, c: unknown): string {
+    if (r < 0) return typeof c === 'string' ? (field === 'item' ? c : '') : (keyOf((c as CandidateInput)[field]) ?? '');
+    if (field === 'item') return this.ids[r];
+    const j = this.columnNames.indexOf(field);
+    const code = j < 0 ? -1 : this.codes[j][r];
+    return code < 0 ? '' : (keyOf(this.values[j][code]) ?? '');
   }
 
   /** The candidate objects of `candidates` (ids resolved; unknown ones `{ item: id }`), not counted. */

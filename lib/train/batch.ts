@@ -3,7 +3,7 @@
  * labelled candidates (sorted by their user, as the addon requires) or the class labels. Every label is
  * checked and a bad one is reported with its path (`examples[3].labels.ctr[2].label`).
  */
-import { ResolvedConfig, RetrievalTask, TaskConfig } from '../network/config';
+import { HistoryTask, ResolvedConfig, RetrievalTask, TaskConfig, historyDense } from '../network/config';
 import { describe, inputError } from '../errors';
 import { CandidateInput, HistoryIndex, RetrievalInputs, historyIndex, packCandidates, packUsers } from '../model/features';
 import { hashKey } from '../model/hashing';
@@ -77,7 +77,7 @@ function candidateLabels(task: TaskConfig, examples: TrainingExample[], plan: He
   }
   let cols;
   try {
-    cols = packCandidates(config, task, rows.map((r) => r.cand), task.kind === 'retrieval' ? trainingInputs(config, task, examples, rows, prior, successors, plan.successorDropout ?? 0) : undefined);
+    cols = packCandidates(config, task, rows.map((r) => r.cand), historyDense(task) ? trainingInputs(config, task, examples, rows, prior, successors, plan.successorDropout ?? 0) : undefined);
   } catch (e) {
     // packCandidates names `candidates[i]`; say which example and label it was.
     const m = /^candidates\[(\d+)\](.*)$/.exec((e as { path?: string }).path ?? '');
@@ -137,7 +137,7 @@ function withInBatch(task: RetrievalTask, examples: TrainingExample[], rows: Lab
  */
 function trainingInputs(
   config: ResolvedConfig,
-  task: RetrievalTask,
+  task: HistoryTask,
   examples: TrainingExample[],
   rows: Labelled[],
   table: Float32Array | undefined,

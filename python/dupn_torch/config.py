@@ -70,6 +70,8 @@ def dense_count(task: dict) -> int:
         return task.get("denseFeatures", 0)
     if task["kind"] == "retrieval" and task.get("history", True):
         return HISTORY_FEATURES + (SUCCESSOR_FEATURES if task.get("successors") else 0)
+    if task["kind"] == "binary" and task.get("history", False):
+        return HISTORY_FEATURES - 1  # a retrieval head's h without the prior, fed to the first layer
     return 0
 
 

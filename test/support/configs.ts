@@ -101,7 +101,8 @@ export function oddConfig(o: OddOptions): DupnConfig {
       { name: 'ctr', kind: 'binary', target: ['item', 'category', 'shop', 'brand'], layers: [23, 9] },
       { name: 'l2r', kind: 'rank', target: ['item', 'shop'], layers: [17], denseFeatures: 3 },
       { name: 'ppp', kind: 'multiclass', classes: 7, layers: [21] },
-      { name: 'spp', kind: 'binary', target: ['shop'], layers: [] },
+      // A binary head with history features (on its shop) and no hidden layer.
+      { name: 'spp', kind: 'binary', target: ['shop'], layers: [], history: true },
       { name: 'plain', kind: 'rank', target: ['category'], layers: [4, 3] },
       { name: 'ret', kind: 'retrieval', target: ['item', 'shop', 'brand'], layers: [11, 6] },
       { name: 'ret1', kind: 'retrieval', target: ['category'], layers: [5], history: false },

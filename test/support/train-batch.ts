@@ -25,7 +25,8 @@ export function smallConfig(variant: number): ResolvedConfig {
       { name: 'ctr', kind: 'binary', target: ['item', 'category'], layers: [6, 4] },
       { name: 'l2r', kind: 'rank', target: ['item', 'shop', 'brand'], layers: [5], denseFeatures: 2 },
       { name: 'ppp', kind: 'multiclass', classes: 4, layers: [5] },
-      { name: 'spp', kind: 'binary', target: ['brand'], layers: [3] },
+      // History features (on the brand) in one variant.
+      { name: 'spp', kind: 'binary', target: ['brand'], layers: [3], history: variant !== 1 },
       // Two towers of odd widths; history features on in one variant, off in the other.
       { name: 'ret', kind: 'retrieval', target: ['item', 'shop'], layers: variant === 1 ? [3] : [4, 3], history: variant !== 1 },
     ],

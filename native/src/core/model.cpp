@@ -199,7 +199,7 @@ std::unique_ptr<Model> Model::build(const ModelSpec& s, std::string* error, Weig
     h.kind = in.kind;
     h.target_fields = in.target_fields;
     const bool retrieval = in.kind == TaskKind::Retrieval;
-    h.dense = in.kind == TaskKind::Rank || retrieval ? in.dense : 0;
+    h.dense = in.kind == TaskKind::Multiclass ? 0 : in.dense;
     if (in.kind == TaskKind::Multiclass && !in.target_fields.empty()) {
       *error = what + ": a multiclass head has no target";
       return nullptr;
