@@ -82,6 +82,13 @@ t.test('native: every head in one scoreAll call equals each head scored alone wi
   const packed = m.packCandidates(candidates, { tasks, user });
   const again = await m.scoreAll(u, packed, { tasks });
   for (const task of tasks) t.same(Array.from(again[task]), Array.from(all[task]), `${task}: from packed columns`);
+  // Caller-given columns are untrusted: a bad taskDense entry is refused with its path.
+  const bad = (taskDense: unknown, path: string): void =>
+    throwsCode(t, () => m.scoreAllSync(u, { items: packed.items, dense: packed.dense, taskDense } as never, { tasks }), 'E_INPUT', path);
+  bad('x', 'candidates.taskDense');
+  bad({ ...packed.taskDense, spp: [1, 2] }, 'candidates.taskDense.spp');
+  bad({ ...packed.taskDense, spp: new Float32Array(7) }, 'candidates.taskDense.spp');
+  bad({ ...packed.taskDense, next: packed.taskDense!['next'].map((x, i) => (i === 5 ? Number.NaN : x)) }, 'candidates.taskDense.next[5]');
   const blind = await m.score('spp', u, candidates);
   t.ok(blind.some((s, i) => s !== all['spp'][i]), 'the history changes the shop head\'s scores');
   for (const task of ['spp', 'bare']) {

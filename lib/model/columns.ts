@@ -38,7 +38,7 @@ export interface CandidateColumns {
 
 /** The columns task `name` reads: its own entry of `taskDense` as `dense`, if it has one. */
 export function columnsFor(cols: CandidateColumns, name: string): CandidateColumns {
-  const own = cols.taskDense?.[name];
+  const own = cols.taskDense !== undefined && Object.prototype.hasOwnProperty.call(cols.taskDense, name) ? cols.taskDense[name] : undefined;
   return own === undefined ? cols : { items: cols.items, dense: own };
 }
 

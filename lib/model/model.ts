@@ -159,6 +159,25 @@ function cacheSize(n: unknown): number {
   return n;
 }
 
+
+/**
+ * Caller-given `taskDense` (untrusted): an object whose entry for each of `tasks` that has one is a Float32Array of
+ * candidates × the task's dense width. The engine checks `dense` itself; this names the entry it came from.
+ */
+function checkTaskDense(cols: CandidateColumns, tasks: TaskConfig[], count: number): void {
+  const td: unknown = cols.taskDense;
+  if (td === undefined) return;
+  if (typeof td !== 'object' || td === null) inputError('candidates.taskDense', `must be an object of Float32Array per task, got ${describe(td)}`);
+  for (const t of tasks) {
+    if (!Object.prototype.hasOwnProperty.call(td, t.name)) continue;
+    const v: unknown = (td as Record<string, unknown>)[t.name];
+    const path = `candidates.taskDense.${t.name}`;
+    if (!(v instanceof Float32Array)) inputError(path, `must be a Float32Array, got ${describe(v)}`);
+    const want = count * denseCount(t);
+    if (v.length !== want) inputError(path, `must have ${want} entries (candidates × the task's dense inputs, ${denseCount(t)}), got ${v.length}`);
+    for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i])) inputError(`${path}[${i}]`, `must be a finite number, got ${v[i]}`);
+  }
+}
 /**
  * A factory's options checked as strictly as a config: an object of known keys (`allowed`), each of its type
  * and range. Throws `E_INPUT` naming the option (`options.isa`); `E_UNSUPPORTED` for bf16 on onnxruntime.
@@ -500,6 +519,7 @@ export class Model {
     const F = this.config.itemFields.length;
     const count = F > 0 ? Math.floor(cols.items.length / F) : 0;
     const outs = picked.map(() => (out === undefined ? new Float32Array(count) : checkOut(out, count, 'options.out')));
+    checkTaskDense(cols, picked.map((p) => p.t), count);
     // Heads that read different dense inputs (history heads: each its own) go to the engine in separate calls.
     const groups = new Map<Float32Array, { cols: CandidateColumns; heads: number[]; outs: Float32Array[] }>();
     picked.forEach((p, i) => {
