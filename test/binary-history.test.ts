@@ -3,7 +3,7 @@
 // read other dense inputs, the float64 reference, onnxruntime, evaluation with each user's history, and training
 // that learns from the features.
 import t from 'tap';
-import { BINARY_HISTORY_FEATURES, HISTORY_SCALE, denseCount, deriveDims, resolveConfig } from '../lib/network/config';
+import { HEAD_HISTORY_FEATURES, HISTORY_SCALE, denseCount, deriveDims, resolveConfig } from '../lib/network/config';
 import { tensorSpecs } from '../lib/network/tensors';
 import { Model } from '../lib/model/model';
 import { UserInput } from '../lib/model/features';
@@ -23,6 +23,8 @@ const config = smallTables([
   { name: 'spp', kind: 'binary', target: ['shop'], layers: [7], history: true },
   { name: 'next', kind: 'retrieval', target: ['item', 'category'], layers: [6] },
   { name: 'bare', kind: 'binary', target: ['brand'], layers: [], history: true },
+  // A rank head reads its own dense numbers, then the history features (of the item).
+  { name: 'l2rh', kind: 'rank', target: ['item', 'shop'], layers: [6], denseFeatures: 3, history: true },
 ]);
 const tensors = randomTensors(config, 6, 0.4);
 const user: UserInput = {
@@ -41,19 +43,21 @@ t.test('config: off by default and absent from the resolved config; on, nine mor
   t.equal(denseCount(off), 0);
   const on = config.tasks[2];
   t.same(on, { name: 'spp', kind: 'binary', target: ['shop'], layers: [7], history: true });
-  t.equal(denseCount(on), BINARY_HISTORY_FEATURES);
-  t.equal(BINARY_HISTORY_FEATURES, 9);
+  t.equal(denseCount(on), HEAD_HISTORY_FEATURES);
+  t.equal(HEAD_HISTORY_FEATURES, 9);
   const w0 = tensorSpecs(config).find((s) => s.name === 'head.spp.0.w')!;
   t.same(w0.shape, [7, deriveDims(config).userDim + 4 + 9], 'U, the shop embedding (dim 4), the history features');
   throwsCode(t, () => resolveConfig({ tasks: [{ name: 'spp', kind: 'binary', history: 'yes' } as never] }), 'E_CONFIG', 'tasks[0].history');
-  throwsCode(t, () => resolveConfig({ tasks: [{ name: 'r', kind: 'rank', history: true } as never] }), 'E_CONFIG', 'tasks[0]');
+  throwsCode(t, () => resolveConfig({ tasks: [{ name: 'r', kind: 'rank', history: 1 } as never] }), 'E_CONFIG', 'tasks[0].history');
+  const rank = resolveConfig({ tasks: [{ name: 'r', kind: 'rank', denseFeatures: 2, history: true }] }).tasks[0];
+  t.equal(denseCount(rank), 2 + 9, 'a rank head: its own numbers, then the history features');
 });
 
 t.test('packing: the candidate shop against the user\'s shops; each history head its own dense input', async (t) => {
   const m = Model.fromTensors(config, tensors, { threads: 1 });
   t.teardown(() => m.dispose());
   const shops = ['s3', 's2', 's0'].map((shop) => ({ item: 'x', category: 0, shop, brand: 'b9', dense: [0, 0, 0] }));
-  const cols = m.packCandidates(shops, { tasks: ['spp', 'l2r', 'next', 'bare'], user });
+  const cols = m.packCandidates(shops, { tasks: ['spp', 'l2r', 'next', 'bare', 'l2rh'], user });
   const spp = cols.taskDense!['spp'];
   const row = (c: number): number[] => Array.from(spp.subarray(c * 9, (c + 1) * 9));
   // s3: the second-latest distinct shop (s2 is the latest), acted on twice.
@@ -63,6 +67,12 @@ t.test('packing: the candidate shop against the user\'s shops; each history head
   t.equal(cols.dense.length, 3 * 3, 'dense keeps the rank head\'s numbers');
   t.equal(cols.taskDense!['next'].length, 3 * denseCount(config.tasks[3]));
   t.same(Array.from(cols.taskDense!['bare'].subarray(0, 9)), new Array(9).fill(0), 'bare: b9 never seen');
+  const l2rh = cols.taskDense!['l2rh'];
+  t.equal(l2rh.length, 3 * 12, 'l2rh: 3 numbers of its own, then 9 history features');
+  const items = [{ ...shops[0], item: 'i2', dense: [0.5, -1, 2] }, { ...shops[1], item: 'i1', dense: [3, 4, 5] }];
+  const mixed = m.packCandidates(items, { tasks: ['l2r', 'l2rh'], user }).taskDense!['l2rh'];
+  t.same(Array.from(mixed.subarray(0, 12)), [0.5, -1, 2, 0, 0, HISTORY_SCALE, 0, 0, 0, 0, 0, HISTORY_SCALE * Math.log1p(1)].map(Math.fround), 'i2: the third-latest item, once');
+  t.same(Array.from(mixed.subarray(12, 24)), [3, 4, 5, 0, 0, 0, HISTORY_SCALE, 0, 0, 0, 0, HISTORY_SCALE * Math.log1p(1)].map(Math.fround), 'i1: the fourth-latest');
   const blind = m.packCandidates(shops, { tasks: ['spp'] });
   t.same(Array.from(blind.dense), new Array(27).fill(0), 'no user: no history');
 });
@@ -71,7 +81,7 @@ t.test('native: every head in one scoreAll call equals each head scored alone wi
   const m = Model.fromTensors(config, tensors, { threads: 2 });
   t.teardown(() => m.dispose());
   const u = (await m.encode([user])).slice();
-  const tasks = ['ctr', 'l2r', 'spp', 'next', 'bare'];
+  const tasks = ['ctr', 'l2r', 'spp', 'next', 'bare', 'l2rh'];
   const all = await m.scoreAll(u, candidates, { tasks, user });
   const sync = m.scoreAllSync(u, candidates, { tasks, user });
   for (const task of tasks) {
@@ -91,7 +101,7 @@ t.test('native: every head in one scoreAll call equals each head scored alone wi
   bad({ ...packed.taskDense, next: packed.taskDense!['next'].map((x, i) => (i === 5 ? Number.NaN : x)) }, 'candidates.taskDense.next[5]');
   const blind = await m.score('spp', u, candidates);
   t.ok(blind.some((s, i) => s !== all['spp'][i]), 'the history changes the shop head\'s scores');
-  for (const task of ['spp', 'bare']) {
+  for (const task of ['spp', 'bare', 'l2rh']) {
     const want = referenceScore(config, tensors, task, u, packed);
     t.ok(relError(all[task], want) <= 1e-5, `${task} against float64: ${relError(all[task], want).toExponential(2)}`);
   }
@@ -105,9 +115,9 @@ t.test('onnxruntime: the exported heads take the history features and agree with
     o.dispose();
   });
   const u = (await n.encode([user])).slice();
-  const a = await n.scoreAll(u, candidates, { tasks: ['ctr', 'l2r', 'spp', 'bare'], user });
-  const b = await o.scoreAll(u, candidates, { tasks: ['ctr', 'l2r', 'spp', 'bare'], user });
-  for (const task of ['ctr', 'l2r', 'spp', 'bare']) t.ok(relError(b[task], a[task]) <= 1e-5, `${task} ${relError(b[task], a[task]).toExponential(2)}`);
+  const a = await n.scoreAll(u, candidates, { tasks: ['ctr', 'l2r', 'spp', 'bare', 'l2rh'], user });
+  const b = await o.scoreAll(u, candidates, { tasks: ['ctr', 'l2r', 'spp', 'bare', 'l2rh'], user });
+  for (const task of ['ctr', 'l2r', 'spp', 'bare', 'l2rh']) t.ok(relError(b[task], a[task]) <= 1e-5, `${task} ${relError(b[task], a[task]).toExponential(2)}`);
 });
 
 // Users who come back to their shops: the next behaviour's shop is one of the user's own, the negatives are

@@ -316,5 +316,5 @@ t.test('padUsers / raggedAttention / candidateFeeds layout', async (t) => {
   const cf = candidateFeeds(config, 'l2r', new Float32Array(deriveDims(config).userDim), cands);
   t.same(Object.keys(cf), ['user', 'candidate.item', 'candidate.shop', 'dense']);
   t.same(Array.from(cf['candidate.shop'].data as BigInt64Array, Number), [cands.items[2], cands.items[6], cands.items[10]]);
-  t.same(cf['dense'].dims, [3, 3]);
+  t.same(cf['dense'].dims, [3, 3 + 9], 'its 3 dense numbers, then 9 history features');
 });

@@ -1,10 +1,16 @@
-"""SASRec (Kang & McAuley, ICDM 2018) on a `sequences` log, under the protocol `dupn train --split leave-one-out`
-reports, so the published sequential recommender and dupn are compared on one file, one split, one machine.
+"""SASRec (Kang & McAuley, ICDM 2018) and BERT4Rec (Sun et al., CIKM 2019) on a `sequences` log, under the protocol
+`dupn train --split leave-one-out` reports, so published sequential recommenders and dupn are compared on one file,
+one split, one machine.
 
-Written for this comparison from the paper's description (causal self-attention over the last `maxlen` items,
-learned positions, shared item embeddings for input and output, binary cross-entropy with one sampled negative
-per position). `--loss ce` swaps the loss for a softmax over the whole catalogue (the stronger recipe of
-Klenitskiy & Vasilev, RecSys 2023, "SASRec+").
+Written for this comparison from the papers' descriptions. SASRec: causal self-attention over the last `maxlen`
+items, learned positions, shared item embeddings for input and output, binary cross-entropy with one sampled
+negative per position; `--loss ce` swaps the loss for a softmax over the whole catalogue (the stronger recipe of
+Klenitskiy & Vasilev, RecSys 2023, "SASRec+"). BERT4Rec (`--model bert4rec`): bidirectional self-attention trained
+on the cloze task (each item of a training sequence masked with probability `--mask-prob`, the masked ones
+predicted by a softmax over the whole catalogue, output embeddings shared with the input plus a bias); at
+prediction a [mask] token follows the history and its output is the user. Its paper's settings for Beauty: 2
+layers, 2 heads, width 64, dropout 0.1, mask probability 0.6, maxlen 50, batch 256 (`--model bert4rec` takes
+them as its defaults; its learning rate 1e-4 needs hundreds of epochs, replications use 1e-3: the default here).
 
 Protocol (the one docs/real-data.md states for dupn): each user's last item is the test case, the second-last
 the validation case, the rest trains. The catalogue is the items of the training part. Full catalogue: the true
@@ -88,12 +94,73 @@ class SASRec(nn.Module):
         return self.last_norm(x)
 
 
-def left_pad(items, maxlen):
-    items = items[-maxlen:]
-    return [0] * (maxlen - len(items)) + items
+    def user_vectors(self, seqs):
+        """[B, D]: the output at the latest item of each left-padded history."""
+        return self(seqs)[:, -1, :]
+
+    def item_vectors(self, ids):
+        return self.items(ids)
 
 
-def training_batches(train, n_items, maxlen, batch, rng):
+class BERT4Rec(nn.Module):
+    def __init__(self, n_items, dim, maxlen, blocks, heads, dropout):
+        super().__init__()
+        self.mask_id = n_items + 1
+        self.items = nn.Embedding(n_items + 2, dim, padding_idx=0)
+        self.positions = nn.Embedding(maxlen, dim)
+        self.norm = nn.LayerNorm(dim)
+        self.drop = nn.Dropout(dropout)
+        layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=4 * dim, dropout=dropout, activation="gelu", batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, blocks, enable_nested_tensor=False)
+        self.out = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.LayerNorm(dim))
+        self.bias = nn.Parameter(torch.zeros(n_items + 2))
+        self.maxlen = maxlen
+        for name, p in self.named_parameters():
+            if p.dim() > 1:
+                nn.init.trunc_normal_(p, std=0.02)
+        with torch.no_grad():
+            self.items.weight[0].zero_()
+
+    def forward(self, seqs):
+        """seqs: [B, L] ids (0 pad, left), L <= maxlen → [B, L, D] outputs before the item projection."""
+        length = seqs.shape[1]
+        x = self.items(seqs) + self.positions(torch.arange(self.maxlen - length, self.maxlen).unsqueeze(0))
+        x = self.drop(self.norm(x))
+        return self.out(self.encoder(x, src_key_padding_mask=seqs == 0))
+
+    def logits(self, h):
+        """Scores of every item id (padding and the mask token included; callers mask them)."""
+        return h @ self.items.weight.T + self.bias
+
+    def user_vectors(self, seqs):
+        # The history, then the mask token, whose output is the prediction (the oldest item drops out if full).
+        b = seqs.shape[0]
+        with_mask = torch.cat([seqs, torch.full((b, 1), self.mask_id, dtype=seqs.dtype)], 1)[:, -self.maxlen:]
+        h = self(with_mask)[:, -1, :]
+        return torch.cat([h, torch.ones(b, 1)], 1)
+
+    def item_vectors(self, ids):
+        # [embedding ; bias], so that the user vector's trailing 1 adds the bias in a plain dot product.
+        return torch.cat([self.items(ids), self.bias[ids].unsqueeze(-1)], -1)
+
+
+def cloze_batches(train, maxlen, batch, mask_prob, mask_id, rng):
+    """Users batched as training_batches does; each item masked with probability mask_prob (at least one per
+    sequence). Yields (inputs, labels) with label 0 where nothing is predicted."""
+    for users in user_batches(train, batch, rng):
+        width = min(maxlen, max(len(train[u]) for u in users))
+        seqs, labels = [], []
+        for u in users:
+            s = train[u][-width:]
+            masked = [rng.random() < mask_prob for _ in s]
+            if not any(masked):
+                masked[rng.randrange(len(s))] = True
+            seqs.append(left_pad([mask_id if m else i for i, m in zip(s, masked)], width))
+            labels.append(left_pad([i if m else 0 for i, m in zip(s, masked)], width))
+        yield torch.tensor(seqs), torch.tensor(labels)
+
+
+def user_batches(train, batch, rng):
     """Shuffled users; within runs of 64 batches the users are sorted by length so a batch pads only to its own
     longest sequence (Beauty's mean length is 7 of 50); the batches are shuffled again."""
     order = list(range(len(train)))
@@ -103,7 +170,17 @@ def training_batches(train, n_items, maxlen, batch, rng):
         chunk = sorted(order[run:run + 64 * batch], key=lambda u: len(train[u]))
         batches += [chunk[i:i + batch] for i in range(0, len(chunk), batch)]
     rng.shuffle(batches)
-    for users in batches:
+    return batches
+
+
+def left_pad(items, maxlen):
+    items = items[-maxlen:]
+    return [0] * (maxlen - len(items)) + items
+
+
+def training_batches(train, n_items, maxlen, batch, rng):
+    """One sampled negative per position, never an item the user touched."""
+    for users in user_batches(train, batch, rng):
         width = min(maxlen, max(len(train[u]) - 1 for u in users))
         seqs, pos, neg = [], [], []
         for u in users:
@@ -132,14 +209,14 @@ def evaluate(model, cases, catalogue, maxlen, batch=256):
     warm = 0
     order = sorted(range(len(cases)), key=lambda i: len(cases[i][0]))
     with torch.no_grad():
-        cat_vecs = model.items(cat)
+        cat_vecs = model.item_vectors(cat)
         for start in range(0, len(order), batch):
             chunk = [cases[i] for i in order[start:start + batch]]
             width = min(maxlen, max(len(h) for h, _, _ in chunk))
-            user = model(torch.tensor([left_pad(h, width) for h, _, _ in chunk]))[:, -1, :]
+            user = model.user_vectors(torch.tensor([left_pad(h, width) for h, _, _ in chunk]))
             targets = torch.tensor([t for _, t, _ in chunk])
-            t = (model.items(targets) * user).sum(-1, keepdim=True)
-            cand = torch.einsum("bnd,bd->bn", model.items(torch.tensor([n for _, _, n in chunk])), user)
+            t = (model.item_vectors(targets) * user).sum(-1, keepdim=True)
+            cand = torch.einsum("bnd,bd->bn", model.item_vectors(torch.tensor([n for _, _, n in chunk])), user)
             rank = (cand > t).sum(-1).double() + 0.5 * (cand == t).sum(-1).double()
             hit = rank < 10
             sums["hr10s"] += float(hit.sum())
@@ -172,13 +249,15 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--data", required=True)
     p.add_argument("--out")
+    p.add_argument("--model", choices=["sasrec", "bert4rec"], default="sasrec")
     p.add_argument("--maxlen", type=int, default=50)
-    p.add_argument("--dim", type=int, default=50)
+    p.add_argument("--dim", type=int, help="default 50 (SASRec), 64 (BERT4Rec)")
     p.add_argument("--blocks", type=int, default=2)
-    p.add_argument("--heads", type=int, default=1)
-    p.add_argument("--dropout", type=float, default=0.5)
+    p.add_argument("--heads", type=int, help="default 1 (SASRec), 2 (BERT4Rec)")
+    p.add_argument("--dropout", type=float, help="default 0.5 (SASRec), 0.1 (BERT4Rec)")
+    p.add_argument("--mask-prob", type=float, default=0.6, help="BERT4Rec: share of training items masked")
     p.add_argument("--lr", type=float, default=0.001)
-    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--batch", type=int, help="default 128 (SASRec), 256 (BERT4Rec)")
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--eval-every", type=int, default=10)
     p.add_argument("--patience", type=int, default=3, help="evaluations without a better validation NDCG@10")
@@ -187,6 +266,10 @@ def main():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
+    bert = a.model == "bert4rec"
+    for key, sasrec, bert4rec in (("dim", 50, 64), ("heads", 1, 2), ("dropout", 0.5, 0.1), ("batch", 128, 256)):
+        if getattr(a, key) is None:
+            setattr(a, key, bert4rec if bert else sasrec)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = random.Random(a.seed)
@@ -201,13 +284,23 @@ def main():
     print(f"{len(users)} users, {n_items} item ids, catalogue {len(catalogue)}, {sum(map(len, train))} training items",
           file=sys.stderr)
 
-    model = SASRec(n_items, a.dim, a.maxlen, a.blocks, a.heads, a.dropout)
+    model = (BERT4Rec if bert else SASRec)(n_items, a.dim, a.maxlen, a.blocks, a.heads, a.dropout)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr, betas=(0.9, 0.98))
     best, best_state, since, history = -1.0, None, 0, []
     started = time.time()
     for epoch in range(1, a.epochs + 1):
         total = 0.0
-        for seqs, pos, neg in training_batches(train, n_items, a.maxlen, a.batch, rng):
+        for seqs, labels in (cloze_batches(train, a.maxlen, a.batch, a.mask_prob, n_items + 1, rng) if bert else ()):
+            picked = labels != 0
+            logits = model.logits(model(seqs)[picked])
+            logits[:, 0] = -1e9
+            logits[:, n_items + 1] = -1e9
+            loss = F.cross_entropy(logits, labels[picked])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss)
+        for seqs, pos, neg in (() if bert else training_batches(train, n_items, a.maxlen, a.batch, rng)):
             feats = model(seqs)
             mask = pos != 0
             if a.loss == "bce":

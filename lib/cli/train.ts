@@ -259,9 +259,9 @@ export async function setUpTraining(flags: TrainFlags, io: Output): Promise<Trai
     let model = settings.model ?? {};
     // A log's model also learns candidate generation: the paper's heads plus a retrieval head over the item.
     const addNext = log && model.tasks === undefined;
-    // Its binary heads (ctr, spp) also read whether and how recently the user acted on the candidate (history
-    // features): on the shared Tmall log the shop head's AUC went from below "recently seen" to above it.
-    if (addNext) model = { ...model, tasks: [...defaultConfig().tasks.map((t) => (t.kind === 'binary' ? { ...t, history: true } : t)), NEXT_ITEM_TASK] };
+    // Its binary and rank heads (ctr, spp, l2r) also read whether and how recently the user acted on the candidate
+    // (history features): on the shared Tmall log the shop head's AUC went from below "recently seen" to above it.
+    if (addNext) model = { ...model, tasks: [...defaultConfig().tasks.map((t) => (t.kind === 'binary' || t.kind === 'rank' ? { ...t, history: true } : t)), NEXT_ITEM_TASK] };
     // Options are checked before the pass over the data that sizes the tables, so a typo fails at once.
     resolveTrainOptions(resolveConfig(model), options);
     let distinctItems: number | undefined;

@@ -18,10 +18,11 @@
 import { LabelledCandidate, TrainingExample } from '../data/training-example';
 import { DupnError } from '../errors';
 import { Model } from '../model/model';
+import { columnsFor } from '../model/columns';
 import { mulberry32 } from '../random';
 import { isAsyncIterable } from './evaluate';
 import { BASELINES, EntityStats, SequenceStats, behaviorKey, entityFields } from './baselines';
-import { RetrievalTask, TaskConfig, denseCount, historyDense } from '../network/config';
+import { RetrievalTask, TaskConfig, callerDense, denseCount, historyDense } from '../network/config';
 import { BehaviorInput, CandidateInput, historyFeatures, historyIndex } from '../model/features';
 import { hashKey } from '../model/hashing';
 import { historyField } from '../network/tensors';
@@ -329,7 +330,7 @@ export async function evaluateNextItem(
         const U = await model.encode(part.map((j) => labelled[j].ex.user));
         for (let i = 0; i < part.length; i++) {
           const j = part[i];
-          const undo = history?.(labelled[j].ex.user.behaviors, packed.dense);
+          const undo = history?.(labelled[j].ex.user.behaviors, columnsFor(packed, task.name).dense);
           const scores = await model.score(task.name, U.subarray(i * model.userDim, (i + 1) * model.userDim), packed);
           undo?.();
           account(scores, j);
@@ -500,14 +501,15 @@ export function formatNextItem(r: NextItemReport): string {
 }
 
 /**
- * For a binary head with history features: a function that writes one user's features into the catalogue's
+ * For a binary or rank head with history features: a function that writes one user's features into the catalogue's
  * packed dense columns (only the rows of entities the user acted on are nonzero, so packing the whole
  * catalogue again per case is not needed) and returns how to zero them again. Undefined for other heads.
  */
 function historyRows(model: Model, task: TaskConfig, catalogue: CandidateInput[]): ((behaviors: readonly BehaviorInput[], dense: Float32Array) => () => void) | undefined {
-  if (task.kind !== 'binary' || !historyDense(task)) return undefined;
+  if (task.kind === 'retrieval' || !historyDense(task)) return undefined;
   const field = historyField(task);
   const D = denseCount(task);
+  const at = callerDense(task); // a rank head's own numbers come first (zeros here: a catalogue has none)
   const rowsOf = new Map<string, number[]>();
   catalogue.forEach((c, r) => {
     const v = c[field];
@@ -521,10 +523,10 @@ function historyRows(model: Model, task: TaskConfig, catalogue: CandidateInput[]
     const touched: number[] = [];
     for (const [key, seen] of historyIndex(behaviors, field, model.config.maxSeqLen)) {
       for (const r of rowsOf.get(key) ?? []) {
-        historyFeatures(seen, dense, r * D);
+        historyFeatures(seen, dense, r * D + at);
         touched.push(r);
       }
     }
-    return () => touched.forEach((r) => dense.fill(0, r * D, (r + 1) * D));
+    return () => touched.forEach((r) => dense.fill(0, r * D + at, (r + 1) * D));
   };
 }

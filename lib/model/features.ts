@@ -4,7 +4,7 @@
  * all strings of one table are hashed in a single native call.
  */
 import { CandidateColumns, UserColumns } from './columns';
-import { HISTORY_FEATURES, HISTORY_SCALE, HistoryTask, ResolvedConfig, TaskConfig, denseCount, historyDense } from '../network/config';
+import { HISTORY_FEATURES, HISTORY_SCALE, HistoryTask, ResolvedConfig, TaskConfig, callerDense, denseCount, historyDense } from '../network/config';
 import { DupnError, describe, inputError } from '../errors';
 import { Categorical, hashKey, keyOf } from './hashing';
 import { native } from '../native/addon';
@@ -277,11 +277,8 @@ export function packCandidates(
   for (const task of list) {
     if (task.kind === 'multiclass') throw new DupnError('E_TASK', `task "${task.name}" is multiclass: use predict(), not score()`, { path: 'task' });
     task.target.forEach((n) => names.add(n));
-    if (historyDense(task)) {
-      historyTasks.push(task);
-      continue;
-    }
-    const d = denseCount(task);
+    if (historyDense(task)) historyTasks.push(task);
+    const d = callerDense(task);
     if (d > 0) {
       if (D > 0 && D !== d) {
         throw new DupnError('E_TASK', `tasks: tasks with different dense inputs (denseFeatures: ${D}, ${d}) cannot be scored in one call`, { path: 'tasks' });
@@ -321,34 +318,37 @@ export function packCandidates(
   fields.forEach((f, j) => addon.bucketStrings(keys[j], f.buckets, items, f.index, F));
   if (historyTasks.length === 0) return { items, dense };
   const column = new Map(fields.map((f, j) => [f.name, keys[j]]));
-  const taskDense = historyColumns(config, historyTasks, items, (field, c) => column.get(field)![c], inputs);
+  const taskDense = historyColumns(config, historyTasks, { items, dense }, (field, c) => column.get(field)![c], inputs);
   return { items, dense: D > 0 ? dense : taskDense[historyTasks[0].name], taskDense };
 }
 
 /**
- * The dense inputs of history heads (`CandidateColumns.taskDense`) for candidates whose item columns are
- * packed already: `key(field, c)` is candidate c's value of a field as {@link hashKey} gives it (a target field of
- * the task). Their history features from `inputs` (per task when a function), with a retrieval head's
- * successor features and log prior.
+ * The dense inputs of history heads (`CandidateColumns.taskDense`) for candidates whose columns are packed
+ * already (`dense`: the caller's numbers of the rank heads, which a rank head's input starts with): `key(field, c)`
+ * is candidate c's value of a field as {@link hashKey} gives it (a target field of the task). Their history
+ * features from `inputs` (per task when a function), with a retrieval head's successor features and log prior.
  */
 export function historyColumns(
   config: ResolvedConfig,
   tasks: HistoryTask[],
-  items: Int32Array,
+  cols: CandidateColumns,
   key: (field: string, c: number) => string,
   inputs?: RetrievalInputs | ((task: HistoryTask) => RetrievalInputs | undefined),
 ): Record<string, Float32Array> {
   const F = config.itemFields.length;
+  const { items, dense } = cols;
   const C = F > 0 ? items.length / F : 0;
   const taskDense: Record<string, Float32Array> = {};
   for (const task of tasks) {
     const W = denseCount(task);
+    const D = callerDense(task);
     const out = new Float32Array(C * W);
     const source = typeof inputs === 'function' ? inputs(task) : inputs;
     const field = historyField(task);
     const fi = config.itemFields.findIndex((f) => f.name === field);
     for (let c = 0; c < C; c++) {
-      historyFeatures(source?.history(c)?.get(key(field, c)), out, c * W);
+      if (D > 0) out.set(dense.subarray(c * D, (c + 1) * D), c * W);
+      historyFeatures(source?.history(c)?.get(key(field, c)), out, c * W + D);
       if (task.kind !== 'retrieval') continue;
       const b = items[c * F + fi];
       if (W > HISTORY_FEATURES) source?.successors?.(c, b, out, c * W + HISTORY_FEATURES - 1);

@@ -455,15 +455,15 @@ export class Model {
   }
 
   /**
-   * The dense inputs of the history heads among `options.tasks` (default: all; a retrieval head, a binary head
-   * with `history`) for candidates whose item columns are packed already, as {@link packCandidates} puts them in
-   * `taskDense`: `key(field, c)` is candidate c's value of a field as a string (a number as `String(n)`, a missing
-   * value as ""). For callers that pack a catalogue's rows once (`ItemCatalogue.packer`); undefined when
-   * `tasks` has no history head.
+   * The dense inputs of the history heads among `options.tasks` (default: all; a retrieval head, a binary or rank
+   * head with `history`) for candidates whose columns are packed already (`dense`: the rank heads' own numbers), as
+   * {@link packCandidates} puts them in `taskDense`: `key(field, c)` is candidate c's value of a field as a string
+   * (a number as `String(n)`, a missing value as ""). For callers that pack a catalogue's rows once
+   * (`ItemCatalogue.packer`); undefined when `tasks` has no history head.
    */
-  historyColumns(items: Int32Array, key: (field: string, c: number) => string, options: ScoreAllOptions = {}): Record<string, Float32Array> | undefined {
+  historyColumns(cols: CandidateColumns, key: (field: string, c: number) => string, options: ScoreAllOptions = {}): Record<string, Float32Array> | undefined {
     const tasks = this.scoringTasks(options.tasks).map((name) => findTask(this.config, name).task).filter(historyDense);
-    return tasks.length === 0 ? undefined : historyColumns(this.config, tasks, items, key, this.historyInputs(options.user));
+    return tasks.length === 0 ? undefined : historyColumns(this.config, tasks, cols, key, this.historyInputs(options.user));
   }
 
   /** Retrieval head `t`'s successor table, if it has one. */

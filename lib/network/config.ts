@@ -58,7 +58,7 @@ export interface BinaryTask {
   /**
    * Whether the first layer also reads the candidate's history features h: whether, how recently and how often
    * the user acted on the candidate's history field (`item` when targeted, else the first target; e.g. the shop
-   * for a shop head), the {@link BINARY_HISTORY_FEATURES} numbers a retrieval head's h starts with, computed by
+   * for a shop head), the {@link HEAD_HISTORY_FEATURES} numbers a retrieval head's h starts with, computed by
    * dupn from the user's behaviours. Default false (the paper's head); present in a resolved config only when true.
    */
   history?: boolean;
@@ -76,6 +76,11 @@ export interface RankTask {
   layers: number[];
   /** Per-candidate dense numbers appended after t to the first layer's input, 0 to 4096 (default 0). */
   denseFeatures: number;
+  /**
+   * Whether the first layer also reads the candidate's history features, after the dense numbers: as
+   * {@link BinaryTask.history}. Default false; present in a resolved config only when true.
+   */
+  history?: boolean;
 }
 
 /** A user-level classifier (PPP): softmax(MLP(U)). */
@@ -135,8 +140,11 @@ export type TaskConfig = BinaryTask | RankTask | MulticlassTask | RetrievalTask;
  */
 export const HISTORY_FEATURES = 10;
 
-/** Width of a binary head's history input (`BinaryTask.history`): a retrieval head's h without the prior. */
-export const BINARY_HISTORY_FEATURES = HISTORY_FEATURES - 1;
+/**
+ * Width of a binary or rank head's history input (`BinaryTask.history`, `RankTask.history`): a retrieval head's h
+ * without the prior.
+ */
+export const HEAD_HISTORY_FEATURES = HISTORY_FEATURES - 1;
 
 /**
  * Successor features of a retrieval head with `successors`: one per recent distinct item (the last, the one
@@ -351,7 +359,7 @@ function task(v: unknown, path: string, itemFields: TableField[]): TaskConfig {
   const taskName = name(v['name'], `${path}.name`);
   const kind = v['kind'];
   if (kind === 'binary' || kind === 'rank' || kind === 'retrieval') {
-    const keys = { binary: ['history'], rank: ['denseFeatures'], retrieval: ['history', 'successors'] }[kind];
+    const keys = { binary: ['history'], rank: ['denseFeatures', 'history'], retrieval: ['history', 'successors'] }[kind];
     checkKeys(v, ['name', 'kind', 'target', 'layers', ...keys], path);
     const targetRaw = v['target'] === undefined ? itemFields.map((f) => f.name) : v['target'];
     const target: string[] = [];
@@ -382,7 +390,9 @@ function task(v: unknown, path: string, itemFields: TableField[]): TaskConfig {
       return { name: taskName, kind, target, layers: hidden, ...(history ? { history } : {}) };
     }
     const denseFeatures = int(v['denseFeatures'] ?? 0, `${path}.denseFeatures`, 0, MAX_DIM);
-    return { name: taskName, kind, target, layers: hidden, denseFeatures };
+    const history = v['history'] ?? false;
+    if (typeof history !== 'boolean') fail(`${path}.history`, `must be true or false, got ${describe(history)}`);
+    return { name: taskName, kind, target, layers: hidden, denseFeatures, ...(history ? { history } : {}) };
   }
   if (kind === 'multiclass') {
     checkKeys(v, ['name', 'kind', 'classes', 'layers'], path);
@@ -522,20 +532,27 @@ export function taskOutputs(t: TaskConfig): number {
   return t.kind === 'multiclass' ? t.classes : 1;
 }
 
-/** Per-candidate dense numbers a task reads: rank's denseFeatures, a retrieval or binary head's history features. */
+/**
+ * Per-candidate dense numbers a task reads: rank's denseFeatures, then a binary or rank head's history features;
+ * a retrieval head's history features.
+ */
 export function denseCount(t: TaskConfig): number {
-  if (t.kind === 'rank') return t.denseFeatures;
   if (t.kind === 'retrieval') return t.history ? HISTORY_FEATURES + (t.successors ? SUCCESSOR_FEATURES : 0) : 0;
-  if (t.kind === 'binary') return t.history === true ? BINARY_HISTORY_FEATURES : 0;
-  return 0;
+  if (t.kind === 'multiclass') return 0;
+  return callerDense(t) + (t.history === true ? HEAD_HISTORY_FEATURES : 0);
 }
 
-/** A task whose dense input dupn computes from the user's history (a retrieval or binary head with `history`). */
-export type HistoryTask = RetrievalTask | (BinaryTask & { history: true });
+/** The dense numbers of each candidate that the caller gives (a rank head's `denseFeatures`); the rest dupn computes. */
+export function callerDense(t: TaskConfig): number {
+  return t.kind === 'rank' ? t.denseFeatures : 0;
+}
 
-/** Whether a task's dense input is its history features (computed by dupn) rather than the caller's numbers. */
+/** A task whose dense input includes history features dupn computes (a retrieval, binary or rank head with `history`). */
+export type HistoryTask = RetrievalTask | (BinaryTask & { history: true }) | (RankTask & { history: true });
+
+/** Whether a task's dense input includes its history features (computed by dupn from the user's behaviours). */
 export function historyDense(t: TaskConfig): t is HistoryTask {
-  return (t.kind === 'retrieval' || t.kind === 'binary') && t.history === true;
+  return t.kind !== 'multiclass' && t.history === true;
 }
 
 /** Input width of a task's first layer: U, then t, then dense features (retrieval: U alone, its user tower). */

@@ -18,7 +18,7 @@ import { CandidateInput, UserInput, packCandidates } from '../model/features';
 import { CandidateColumns } from '../model/columns';
 import { keyOf } from '../model/hashing';
 import { Model } from '../model/model';
-import { BinaryTask, ResolvedConfig, TaskConfig, denseCount, historyDense } from '../network/config';
+import { BinaryTask, ResolvedConfig, TaskConfig, callerDense, historyDense } from '../network/config';
 import { ColumnMapping, NUMBER_RE, delimiterFor, parseColumnPairs, resolveIndex, splitFields } from '../data/csv-log';
 import { readLineBatches } from '../data/lines';
 
@@ -335,7 +335,7 @@ export class ItemCatalogue {
         k++;
       }
       // History heads: their features from the user's history, the catalogue rows' keys read where they lie.
-      const taskDense = chosen.some(historyDense) ? model.historyColumns(items, (field, i) => this.keyAt(rows[i], field, candidates[i]), { tasks, user }) : undefined;
+      const taskDense = chosen.some(historyDense) ? model.historyColumns({ items, dense }, (field, i) => this.keyAt(rows[i], field, candidates[i]), { tasks, user }) : undefined;
       if (taskDense === undefined) return { items, dense };
       const first = chosen.find(historyDense)!.name;
       return { items, dense: D > 0 ? dense : taskDense[first], taskDense };
@@ -423,7 +423,7 @@ export class ItemCatalogue {
  */
 export function catalogueDense(config: ResolvedConfig, tasks?: readonly string[]): number {
   const picked: TaskConfig[] = config.tasks.filter((t) => t.kind === 'rank' && (tasks === undefined || tasks.includes(t.name)));
-  const widths = new Set(picked.map((t) => denseCount(t)).filter((d) => d > 0));
+  const widths = new Set(picked.map((t) => callerDense(t)).filter((d) => d > 0));
   return widths.size === 1 ? [...widths][0] : 0;
 }
 

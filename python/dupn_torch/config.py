@@ -66,13 +66,13 @@ def target_dim(c: dict, task: dict) -> int:
 
 
 def dense_count(task: dict) -> int:
-    if task["kind"] == "rank":
-        return task.get("denseFeatures", 0)
-    if task["kind"] == "retrieval" and task.get("history", True):
-        return HISTORY_FEATURES + (SUCCESSOR_FEATURES if task.get("successors") else 0)
-    if task["kind"] == "binary" and task.get("history", False):
-        return HISTORY_FEATURES - 1  # a retrieval head's h without the prior, fed to the first layer
-    return 0
+    if task["kind"] == "retrieval":
+        return HISTORY_FEATURES + (SUCCESSOR_FEATURES if task.get("successors") else 0) if task.get("history", True) else 0
+    if task["kind"] == "multiclass":
+        return 0
+    # A rank head's own numbers, then (binary or rank with history) a retrieval head's h without the prior.
+    own = task.get("denseFeatures", 0) if task["kind"] == "rank" else 0
+    return own + (HISTORY_FEATURES - 1 if task.get("history", False) else 0)
 
 
 def history_field(task: dict) -> str:

@@ -99,7 +99,8 @@ export function oddConfig(o: OddOptions): DupnConfig {
     attentionHidden: 19,
     tasks: [
       { name: 'ctr', kind: 'binary', target: ['item', 'category', 'shop', 'brand'], layers: [23, 9] },
-      { name: 'l2r', kind: 'rank', target: ['item', 'shop'], layers: [17], denseFeatures: 3 },
+      // A rank head with history features after its own dense numbers.
+      { name: 'l2r', kind: 'rank', target: ['item', 'shop'], layers: [17], denseFeatures: 3, history: true },
       { name: 'ppp', kind: 'multiclass', classes: 7, layers: [21] },
       // A binary head with history features (on its shop) and no hidden layer.
       { name: 'spp', kind: 'binary', target: ['shop'], layers: [], history: true },

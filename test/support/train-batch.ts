@@ -23,7 +23,7 @@ export function smallConfig(variant: number): ResolvedConfig {
     attentionHidden: 3,
     tasks: [
       { name: 'ctr', kind: 'binary', target: ['item', 'category'], layers: [6, 4] },
-      { name: 'l2r', kind: 'rank', target: ['item', 'shop', 'brand'], layers: [5], denseFeatures: 2 },
+      { name: 'l2r', kind: 'rank', target: ['item', 'shop', 'brand'], layers: [5], denseFeatures: 2, history: variant !== 1 },
       { name: 'ppp', kind: 'multiclass', classes: 4, layers: [5] },
       // History features (on the brand) in one variant.
       { name: 'spp', kind: 'binary', target: ['brand'], layers: [3], history: variant !== 1 },
