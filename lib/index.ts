@@ -8,7 +8,7 @@ export { DupnError, ERROR_CODES, isErrorCode } from './errors';
 export type { DupnErrorCode } from './errors';
 export { fingerprint64, bucket, bucketMany } from './model/hashing';
 export type { Categorical } from './model/hashing';
-export { resolveConfig, defaultConfig, deriveDims, HISTORY_FEATURES } from './network/config';
+export { resolveConfig, defaultConfig, deriveDims, HISTORY_FEATURES, HEAD_HISTORY_FEATURES } from './network/config';
 export type {
   DupnConfig,
   ResolvedConfig,
