@@ -29,8 +29,8 @@ export interface CandidateColumns {
   /** [C × denseFeatures] for `rank` tasks with dense features; empty otherwise. */
   dense: Float32Array;
   /**
-   * Per task, a dense input that is not `dense`: each history head's (a retrieval head, a binary head with
-   * `history`), whose features dupn computes from the user's behaviours, so that heads with different dense
+   * Per task, a dense input that is not `dense`: each history head's (a retrieval head, a binary or rank head
+   * with `history`), whose features dupn computes from the user's behaviours, so that heads with different dense
    * inputs can be scored on the same candidates. A task not named here reads `dense`.
    */
   taskDense?: Record<string, Float32Array>;

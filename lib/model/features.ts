@@ -188,7 +188,7 @@ export type HistoryIndex = Map<string, { back: number; count: number }>;
 
 /**
  * Where a history head's dense input comes from when its candidates are packed (a retrieval head's, or a binary
- * head's with `history`): per candidate c, the history its features are taken against (undefined: none, all
+ * or rank head's with `history`): per candidate c, the history its features are taken against (undefined: none, all
  * zero) and, for a retrieval head, its log prior given the bucket of its history field. Absent: no history, and
  * the prior of an item never seen ({@link PRIOR_FLOOR}).
  */
@@ -259,9 +259,10 @@ export { HISTORY_SCALE } from '../network/config';
 /**
  * Packs candidates for one or more binary/rank/retrieval tasks: the union of their target fields is hashed
  * (other columns stay 0); `dense` carries the rank tasks' dense features (which must agree in width), and each
- * history head (a retrieval head, or a binary head with `history`) gets its own dense input in `taskDense`:
- * its history features from `inputs` (per task when a function), with a retrieval head's successor features
- * and log prior. Without rank dense features, `dense` is the first history head's input.
+ * history head (a retrieval head, or a binary or rank head with `history`) gets its own dense input in
+ * `taskDense`: a rank head's own numbers, then its history features from `inputs` (per task when a function),
+ * with a retrieval head's successor features and log prior. Without rank dense features, `dense` is the first
+ * history head's input.
  */
 export function packCandidates(
   config: ResolvedConfig,

@@ -159,7 +159,6 @@ function cacheSize(n: unknown): number {
   return n;
 }
 
-
 /**
  * Caller-given `taskDense` (untrusted): an object whose entry for each of `tasks` that has one is a Float32Array of
  * candidates × the task's dense width. The engine checks `dense` itself; this names the entry it came from.
@@ -178,6 +177,7 @@ function checkTaskDense(cols: CandidateColumns, tasks: TaskConfig[], count: numb
     for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i])) inputError(`${path}[${i}]`, `must be a finite number, got ${v[i]}`);
   }
 }
+
 /**
  * A factory's options checked as strictly as a config: an object of known keys (`allowed`), each of its type
  * and range. Throws `E_INPUT` naming the option (`options.isa`); `E_UNSUPPORTED` for bf16 on onnxruntime.
@@ -531,7 +531,12 @@ export class Model {
     });
     const call = (async: boolean): Completion => {
       const runs = [...groups.values()].map((g) => h.score(g.heads, userVector, g.cols, g.outs, this.threads, async));
-      return async ? Promise.all(runs).then(() => undefined) : undefined;
+      if (!async) return undefined;
+      // Every call has ended before an error is passed on (none still writes into `outs` or holds the model).
+      return Promise.allSettled(runs).then((r) => {
+        const failed = r.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+        if (failed !== undefined) throw failed.reason;
+      });
     };
     return { context, call, result: outs };
   }

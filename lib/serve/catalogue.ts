@@ -298,8 +298,8 @@ export class ItemCatalogue {
    * the request is computed on (a batcher's {@link CandidatePacker}): catalogue ids from rows hashed once per
    * model config ({@link prepare}), the rest (unknown ids, explicit candidates) by `model.packCandidates`. The
    * columns equal `model.packCandidates(resolve(candidates, catalogueDense(config, tasks)).candidates, { tasks,
-   * user })` on every field the tasks target. Tasks with a history head (retrieval, or binary with `history`) take
-   * that path whole (its history features depend on the user).
+   * user })` on every field the tasks target; history heads (retrieval, or binary or rank with `history`) get their
+   * features from the user per request, beside the rows hashed once.
    */
   packer(candidates: readonly unknown[], path = 'candidates'): { ids: (string | undefined)[]; unknown: number; pack: (model: Model, tasks: string[] | undefined, user: UserInput) => CandidateColumns } {
     const { ids, unknown, rows } = this.check(candidates, path);
@@ -337,7 +337,8 @@ export class ItemCatalogue {
       // History heads: their features from the user's history, the catalogue rows' keys read where they lie.
       const taskDense = chosen.some(historyDense) ? model.historyColumns({ items, dense }, (field, i) => this.keyAt(rows[i], field, candidates[i]), { tasks, user }) : undefined;
       if (taskDense === undefined) return { items, dense };
-      const first = chosen.find(historyDense)!.name;
+      // As model.packCandidates: without rank dense numbers, `dense` is the first history head's input, in call order.
+      const first = (tasks ?? chosen.map((t) => t.name)).find((name) => chosen.some((t) => t.name === name && historyDense(t)))!;
       return { items, dense: D > 0 ? dense : taskDense[first], taskDense };
     };
     return { ids, unknown, pack };
