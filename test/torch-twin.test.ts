@@ -193,6 +193,14 @@ if (found !== null) {
     }
   });
 
+  t.test("the twin's row-wise Adagrad (python3 -m dupn_torch train's default, as dupn train's) follows dupn's step and resumes bit for bit", async (tt) => {
+    const r = runPython(python, [path.join(__dirname, 'python', 'rowwise_check.py')]);
+    const x = JSON.parse(r.stdout) as { relative_error: number; rows_moved: number; repeated: number; resumed_identical: boolean };
+    tt.ok(x.relative_error < 1e-5, `largest relative difference from the float64 formula over 200 steps ${x.relative_error.toExponential(2)}`);
+    tt.ok(x.rows_moved === 30 && x.repeated > 10, `${x.rows_moved} rows moved; ${x.repeated} lookups repeated a row within a step`);
+    tt.ok(x.resumed_identical, 'a state saved midway and resumed ends bit-identical');
+  });
+
   t.test('a damaged file is refused by the twin with the problem named', async (tt) => {
     const c = cases[0];
     const bytes = readFileSync(c.file);

@@ -64,7 +64,9 @@ def main(argv=None) -> int:
     tr.add_argument("--out", required=True, help="model file to write (.safetensors), by rank 0 after every epoch")
     tr.add_argument("--epochs", type=int, default=1)
     tr.add_argument("--lr", type=float, default=0.005, help="Adam learning rate of the dense weights")
-    tr.add_argument("--embedding-lr", type=float, default=0.05, help="SparseAdam learning rate of the embedding rows")
+    tr.add_argument("--embedding-optimizer", choices=["rowwise-adagrad", "adam"], default="rowwise-adagrad",
+                    help="optimizer of the embedding tables, as dupn train's (row-wise Adagrad; adam: lazy Adam, SparseAdam)")
+    tr.add_argument("--embedding-lr", type=float, help="learning rate of the embedding rows (default 0.2 for row-wise Adagrad, 0.05 for Adam, as dupn train)")
     tr.add_argument("--clip-norm", type=float, default=5.0)
     tr.add_argument("--seed", type=int, default=1, help="seed of the batch order")
     tr.add_argument("--checkpoint", help="checkpoint file (default <out>.ckpt)")
@@ -85,6 +87,7 @@ def main(argv=None) -> int:
         report = train(args.shards, args.out, init=args.init, epochs=args.epochs, lr=args.lr, embedding_lr=args.embedding_lr,
                        clip_norm=args.clip_norm, seed=args.seed, checkpoint=args.checkpoint, resume=args.resume,
                        threads=args.threads, max_steps=args.max_steps, average_decay=args.average_decay,
+                       embedding_optimizer=args.embedding_optimizer,
                        log=lambda line: print(line, flush=True))
         if args.report and int(os.environ.get("RANK", "0")) == 0:
             _write_json(args.report, report)

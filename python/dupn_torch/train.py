@@ -2,8 +2,9 @@
 DistributedDataParallel job under torchrun (gloo, on CPUs; GPUs and NCCL are not wired up yet), and writes a
 dupn model file.
 
-Optimizers as dupn's defaults: Adam for the dense weights (lr 0.005, gradient norm clipped at 5), lazy Adam
-(SparseAdam) on the sparse gradients of the embedding tables (lr 0.05). As `dupn train`, the model file holds
+Optimizers as dupn's defaults: Adam for the dense weights (lr 0.005, gradient norm clipped at 5), row-wise
+Adagrad on the sparse gradients of the embedding tables (lr 0.2; rowwise.py; `embedding_optimizer="adam"` takes
+lazy Adam, SparseAdam, lr 0.05, as `dupn train --embedding-optimizer adam`). As `dupn train`, the model file holds
 the exponential moving average of the weights (decay 0.999 per step with TensorFlow's warm-up; average.py;
 `average_decay=0` writes the last step's weights). Rank 0 writes the model and the checkpoint after every
 epoch, each to a temporary file renamed into place.
@@ -21,7 +22,15 @@ from .average import WeightAverage
 from .config import is_statistic, tensor_specs
 from .loss import LossModule
 from .model_file import load_model, save_model
+from .rowwise import RowwiseAdagrad
 from .shards import Shards
+
+EMBEDDING_OPTIMIZERS = ("rowwise-adagrad", "adam")
+
+
+def default_embedding_lr(optimizer: str) -> float:
+    """As dupn's defaultEmbeddingLearningRate: 0.2 for row-wise Adagrad, 0.05 for lazy Adam."""
+    return 0.2 if optimizer == "rowwise-adagrad" else 0.05
 
 
 def _save_atomic(obj, path: str) -> None:
@@ -33,9 +42,9 @@ def _save_atomic(obj, path: str) -> None:
 
 
 def train(shards_dir: str, out: str, init: Optional[str] = None, epochs: int = 1, lr: float = 0.005,
-          embedding_lr: float = 0.05, clip_norm: float = 5.0, seed: int = 1, checkpoint: Optional[str] = None,
+          embedding_lr: Optional[float] = None, clip_norm: float = 5.0, seed: int = 1, checkpoint: Optional[str] = None,
           resume: bool = False, threads: Optional[int] = None, max_steps: Optional[int] = None, average_decay: float = 0.999,
-          log=print) -> dict:
+          embedding_optimizer: str = "rowwise-adagrad", log=print) -> dict:
     if not 0 <= average_decay < 1:
         raise ValueError(f"average_decay must be in [0, 1), got {average_decay}")
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -58,7 +67,16 @@ def train(shards_dir: str, out: str, init: Optional[str] = None, epochs: int = 1
     # its weights out of that step's graph: DDP must look for unused parameters.
     model = torch.nn.parallel.DistributedDataParallel(module, find_unused_parameters=True, broadcast_buffers=False) if distributed else module
     dense_opt = torch.optim.Adam(net.dense_parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8)
-    sparse_opt = torch.optim.SparseAdam(net.embedding_parameters(), lr=embedding_lr, betas=(0.9, 0.999), eps=1e-8)
+    if embedding_optimizer not in EMBEDDING_OPTIMIZERS:
+        raise ValueError(f"embedding_optimizer: must be one of {', '.join(EMBEDDING_OPTIMIZERS)}, got {embedding_optimizer!r}")
+    if embedding_lr is None:
+        embedding_lr = default_embedding_lr(embedding_optimizer)
+    tables = net.embedding_parameters()
+    # Row-wise where dupn keeps it: tables more than one value wide; the others lazy Adam.
+    wide = [t for t in tables if embedding_optimizer == "rowwise-adagrad" and t.dim() == 2 and t.shape[1] > 1]
+    narrow = [t for t in tables if all(t is not w for w in wide)]
+    sparse_opts = ([RowwiseAdagrad(wide, lr=embedding_lr, eps=1e-8)] if wide else []) + \
+        ([torch.optim.SparseAdam(narrow, lr=embedding_lr, betas=(0.9, 0.999), eps=1e-8)] if narrow else [])
 
     mine = shards.rank_shards(rank, world)
     # Every rank takes the same number of steps (the collectives must pair up): the smallest share.
@@ -73,8 +91,12 @@ def train(shards_dir: str, out: str, init: Optional[str] = None, epochs: int = 1
         if state.get("world") != world:
             raise ValueError(f"{checkpoint}: written by a job of {state.get('world')} ranks, this one has {world}")
         net.load_tensors(state["tensors"])
+        if state.get("embedding_optimizer", "adam") != embedding_optimizer:
+            raise ValueError(f"{checkpoint}: written with embedding optimizer {state.get('embedding_optimizer', 'adam')}, "
+                             f"this run uses {embedding_optimizer}")
         dense_opt.load_state_dict(state["dense_opt"])
-        sparse_opt.load_state_dict(state["sparse_opt"])
+        for opt, saved in zip(sparse_opts, state["sparse_opts"]):
+            opt.load_state_dict(saved)
         start_epoch, skip, step = state["epoch"], state["batch"], state["step"]
         averaged = state.get("average")
         if rank == 0:
@@ -85,7 +107,8 @@ def train(shards_dir: str, out: str, init: Optional[str] = None, epochs: int = 1
     average = WeightAverage(dense, tables, average_decay, step, averaged) if average_decay > 0 else None
 
     def save_state(epoch: int, batch: int) -> None:
-        _save_atomic({"tensors": net.tensors(), "dense_opt": dense_opt.state_dict(), "sparse_opt": sparse_opt.state_dict(),
+        _save_atomic({"tensors": net.tensors(), "dense_opt": dense_opt.state_dict(),
+                      "sparse_opts": [opt.state_dict() for opt in sparse_opts], "embedding_optimizer": embedding_optimizer,
                       "epoch": epoch, "batch": batch, "step": step, "world": world,
                       "average": average.state() if average is not None else None}, checkpoint)
 
@@ -110,14 +133,16 @@ def train(shards_dir: str, out: str, init: Optional[str] = None, epochs: int = 1
                 break
             loss, _ = model(batch)
             dense_opt.zero_grad(set_to_none=True)
-            sparse_opt.zero_grad(set_to_none=True)
+            for opt in sparse_opts:
+                opt.zero_grad(set_to_none=True)
             loss.backward()
             if clip_norm > 0:
                 torch.nn.utils.clip_grad_norm_(net.dense_parameters(), clip_norm)
             if average is not None:
                 average.before_step()
             dense_opt.step()
-            sparse_opt.step()
+            for opt in sparse_opts:
+                opt.step()
             if average is not None:
                 average.after_step()
             step += 1
