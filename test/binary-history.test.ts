@@ -120,6 +120,26 @@ t.test('onnxruntime: the exported heads take the history features and agree with
   for (const task of ['ctr', 'l2r', 'spp', 'bare', 'l2rh']) t.ok(relError(b[task], a[task]) <= 1e-5, `${task} ${relError(b[task], a[task]).toExponential(2)}`);
 });
 
+t.test('training: a rank head with its own dense numbers and history features trains on both', async (t) => {
+  const trainer = Trainer.create(config, { batchSize: 4, seed: 1, threads: 1 });
+  t.teardown(() => trainer.dispose());
+  const label = (item: string, grade: number, dense: number[]): LabelledCandidate => ({ candidate: { item, shop: 's1', dense }, label: grade });
+  const examples: TrainingExample[] = [0, 1, 2, 3].map((e) => ({
+    user,
+    userId: `u${e}`,
+    time: 500,
+    labels: { l2rh: [label('i3', 3, [1, 0, e]), label('i9', 0, [0, 1, -e])], l2r: [label('i4', 1, [0.5, 0.5, 0])] },
+  }));
+  const before = trainer.toModel();
+  const report = await trainer.step(examples);
+  t.ok(Number.isFinite(report.loss) && report.loss > 0, `one step, loss ${report.loss.toFixed(4)}`);
+  const after = trainer.toModel();
+  const moved = (name: string): boolean => before.weights.get(name)!.some((v, i) => v !== after.weights.get(name)![i]);
+  t.ok(moved('head.l2rh.0.w'), "the head's first layer moved (its dense and history columns included)");
+  before.dispose();
+  after.dispose();
+});
+
 // Users who come back to their shops: the next behaviour's shop is one of the user's own, the negatives are
 // other shops. Only the history says which shops are the user's.
 function shopExamples(n: number, seed: number): TrainingExample[] {

@@ -6,6 +6,7 @@
 import { HistoryTask, ResolvedConfig, RetrievalTask, TaskConfig, historyDense } from '../network/config';
 import { describe, inputError } from '../errors';
 import { CandidateInput, HistoryIndex, RetrievalInputs, historyIndex, packCandidates, packUsers } from '../model/features';
+import { columnsFor } from '../model/columns';
 import { hashKey } from '../model/hashing';
 import { PRIOR_FLOOR, historyField } from '../network/tensors';
 import { NativeHeadLabels, NativeTrainBatch } from '../native/addon';
@@ -50,7 +51,18 @@ interface Labelled {
   logQ?: number;
 }
 
-function candidateLabels(task: TaskConfig, examples: TrainingExample[], plan: HeadPlan, config: ResolvedConfig, prior?: Float32Array, successors?: SuccessorTable): NativeHeadLabels {
+/** Per history field, each example's {@link HistoryIndex}: computed once per batch, whichever heads read it. */
+type BatchHistories = Map<string, Map<number, HistoryIndex>>;
+
+function candidateLabels(
+  task: TaskConfig,
+  examples: TrainingExample[],
+  plan: HeadPlan,
+  config: ResolvedConfig,
+  histories: BatchHistories,
+  prior?: Float32Array,
+  successors?: SuccessorTable,
+): NativeHeadLabels {
   let rows: Labelled[] = [];
   if (plan.lambda > 0) {
     examples.forEach((ex, b) => {
@@ -77,7 +89,7 @@ function candidateLabels(task: TaskConfig, examples: TrainingExample[], plan: He
   }
   let cols;
   try {
-    cols = packCandidates(config, task, rows.map((r) => r.cand), historyDense(task) ? trainingInputs(config, task, examples, rows, prior, successors, plan.successorDropout ?? 0) : undefined);
+    cols = packCandidates(config, task, rows.map((r) => r.cand), historyDense(task) ? trainingInputs(config, task, examples, rows, histories, prior, successors, plan.successorDropout ?? 0) : undefined);
   } catch (e) {
     // packCandidates names `candidates[i]`; say which example and label it was.
     const m = /^candidates\[(\d+)\](.*)$/.exec((e as { path?: string }).path ?? '');
@@ -91,7 +103,7 @@ function candidateLabels(task: TaskConfig, examples: TrainingExample[], plan: He
     lambda: plan.lambda,
     pairwise: plan.pairwise,
     items: cols.items,
-    dense: cols.dense,
+    dense: columnsFor(cols, task.name).dense,
     owner: Int32Array.from(rows, (r) => r.owner),
     label: Float32Array.from(rows, (r) => r.label),
     weight: Float32Array.from(rows, (r) => r.weight),
@@ -129,7 +141,8 @@ function withInBatch(task: RetrievalTask, examples: TrainingExample[], rows: Lab
 }
 
 /**
- * A retrieval head's dense inputs in training: each candidate against its owner's history, and as its log
+ * A history head's dense inputs in training: each candidate against its owner's history (shared with the other
+ * heads on the same field through `batchHistories`) and, for a retrieval head, as its log
  * prior the log Q the example gives — which also becomes the prior table's value for its bucket, so the
  * table ends training holding each item's latest estimate — else the table's value. Successor features
  * come from the table with an example's own positive less its own occurrence (the table counted the
@@ -140,11 +153,14 @@ function trainingInputs(
   task: HistoryTask,
   examples: TrainingExample[],
   rows: Labelled[],
+  batchHistories: BatchHistories,
   table: Float32Array | undefined,
   successors: SuccessorTable | undefined,
   dropout: number,
 ): RetrievalInputs {
-  const histories = new Map<number, HistoryIndex>();
+  const field = historyField(task);
+  let histories = batchHistories.get(field);
+  if (histories === undefined) batchHistories.set(field, (histories = new Map()));
   const recents = new Map<number, { own: number[]; after: Map<number, Float64Array> }>();
   return {
     successors: (c, bucket, out, at) => {
@@ -161,7 +177,7 @@ function trainingInputs(
     history: (c) => {
       const b = rows[c].owner;
       let h = histories.get(b);
-      if (h === undefined) histories.set(b, (h = historyIndex(examples[b].user.behaviors, historyField(task), config.maxSeqLen)));
+      if (h === undefined) histories.set(b, (h = historyIndex(examples[b].user.behaviors, field, config.maxSeqLen)));
       return h;
     },
     prior: (c, bucket) => {
@@ -217,8 +233,9 @@ export function packTrainBatch(
     if (m) inputError(`examples[${m[1]}].user${m[2]}`, (e as Error).message.replace(/^[^:]*: /, ''));
     throw e;
   }
+  const histories: BatchHistories = new Map();
   const heads = config.tasks.map((task, h) =>
-    task.kind === 'multiclass' ? classLabels(task, examples, plans[h]) : candidateLabels(task, examples, plans[h], config, priors?.(task.name), successors?.(task.name)),
+    task.kind === 'multiclass' ? classLabels(task, examples, plans[h]) : candidateLabels(task, examples, plans[h], config, histories, priors?.(task.name), successors?.(task.name)),
   );
   return { users, heads };
 }
