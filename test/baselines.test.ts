@@ -85,30 +85,40 @@ t.test('the model is ranked over the same catalogue and samples', async (t) => {
   t.same(Object.keys(r.scorers), ['model:ctr', 'model:ctr+prior', 'popularity', 'recent', 'successors', 'rules']);
 });
 
+// Half the tests repeat an item of their history, so the history term decides part of the ranking.
+const repeatCases = (): TrainingExample[] =>
+  tests.map((ex, n) => (n % 2 === 0 ? ex : { ...ex, labels: { ctr: [{ candidate: { item: ex.user.behaviors[ex.user.behaviors.length - 3].item }, label: 1 }] } }));
+
+/**
+ * HR@20 and MRR@20 of `task` by scoring every catalogue entity for each case with its user (ties in expectation);
+ * `seen` gets each case's user vector and scores.
+ */
+async function bruteForce(model: Model, task: string, cases: TrainingExample[], keys: string[], seen?: (u: Float32Array, scores: Float32Array) => Promise<void>): Promise<{ hr: number; mrr: number }> {
+  const catalogue = keys.map((item) => ({ item }));
+  let hr = 0;
+  let mrr = 0;
+  for (const ex of cases) {
+    const u = await model.encode([ex.user]);
+    const scores = await model.score(task, u, catalogue, { user: ex.user });
+    await seen?.(u, scores);
+    const target = keys.indexOf(String((ex.labels['ctr'] as { candidate: { item: string } }[])[0].candidate.item));
+    const m = tiedRankMetrics(scores.filter((s) => s > scores[target]).length, scores.filter((s) => s === scores[target]).length - 1, 20);
+    hr += m.hr / cases.length;
+    mrr += m.rr / cases.length;
+  }
+  return { hr, mrr };
+}
+
 t.test('a retrieval head is ranked by exact search: the same full-catalogue ranks as scoring every entity', async (t) => {
   const withNext = resolveConfig({ ...config, tasks: [...config.tasks, { name: 'next', kind: 'retrieval', target: ['item'], layers: [6] }] });
   const stats = new SequenceStats(withNext, { before: split });
   for (const tl of timelines) stats.add(tl);
   const model = Model.create(withNext, { seed: 9, threads: 1 });
   t.teardown(() => model.dispose());
-  // Half the tests repeat an item of their history, so the history term decides part of the ranking.
-  const cases = tests.map((ex, n) => (n % 2 === 0 ? ex : { ...ex, labels: { ctr: [{ candidate: { item: ex.user.behaviors[ex.user.behaviors.length - 3].item }, label: 1 }] } }));
+  const cases = repeatCases();
   const r = await evaluateNextItem(cases, stats, model, { seed: 1 });
   t.same(Object.keys(r.scorers), ['model:next', 'popularity', 'recent', 'successors', 'rules'], 'with a retrieval head, only retrieval heads by default');
-  const keys = [...stats.byTask.get('ctr')!.count.keys()];
-  const catalogue = keys.map((item) => ({ item }));
-  let hr = 0;
-  let mrr = 0;
-  for (const ex of cases) {
-    const u = await model.encode([ex.user]);
-    const scores = await model.score('next', u, catalogue, { user: ex.user });
-    const target = keys.indexOf(String((ex.labels['ctr'] as { candidate: { item: string } }[])[0].candidate.item));
-    const greater = scores.filter((s) => s > scores[target]).length;
-    const equal = scores.filter((s) => s === scores[target]).length - 1;
-    const m = tiedRankMetrics(greater, equal, 20);
-    hr += m.hr / cases.length;
-    mrr += m.rr / cases.length;
-  }
+  const { hr, mrr } = await bruteForce(model, 'next', cases, [...stats.byTask.get('ctr')!.count.keys()]);
   t.ok(Math.abs(r.scorers['model:next'].hr - hr) < 1e-9, `HR@20 ${r.scorers['model:next'].hr} = ${hr} by brute force`);
   t.ok(Math.abs(r.scorers['model:next'].mrr - mrr) < 1e-6, `MRR@20 ${r.scorers['model:next'].mrr} = ${mrr} by brute force`);
   const all = await evaluateNextItem(cases, stats, model, { seed: 1, heads: 'all' });
@@ -122,23 +132,15 @@ t.test('a binary head with history features is ranked with each case\'s own hist
   for (const tl of timelines) stats.add(tl);
   const model = Model.create(withHistory, { seed: 5, threads: 1 });
   t.teardown(() => model.dispose());
-  const cases = tests.map((ex, n) => (n % 2 === 0 ? ex : { ...ex, labels: { ctr: [{ candidate: { item: ex.user.behaviors[ex.user.behaviors.length - 3].item }, label: 1 }] } }));
+  const cases = repeatCases();
   const r = await evaluateNextItem(cases, stats, model, { seed: 1 });
   const keys = [...stats.byTask.get('ctr')!.count.keys()];
   const catalogue = keys.map((item) => ({ item }));
-  let hr = 0;
-  let mrr = 0;
   let differs = 0;
-  for (const ex of cases) {
-    const u = await model.encode([ex.user]);
-    const scores = await model.score('ctr', u, catalogue, { user: ex.user });
+  const { hr, mrr } = await bruteForce(model, 'ctr', cases, keys, async (u, scores) => {
     const blind = await model.score('ctr', u, catalogue);
     if (scores.some((s, i) => s !== blind[i])) differs++;
-    const target = keys.indexOf(String((ex.labels['ctr'] as { candidate: { item: string } }[])[0].candidate.item));
-    const m = tiedRankMetrics(scores.filter((s) => s > scores[target]).length, scores.filter((s) => s === scores[target]).length - 1, 20);
-    hr += m.hr / cases.length;
-    mrr += m.rr / cases.length;
-  }
+  });
   t.equal(differs, cases.length, 'the history features change the scores of every case');
   t.ok(Math.abs(r.scorers['model:ctr'].hr - hr) < 1e-9, `HR@20 ${r.scorers['model:ctr'].hr} = ${hr} by brute force`);
   t.ok(Math.abs(r.scorers['model:ctr'].mrr - mrr) < 1e-6, `MRR@20 ${r.scorers['model:ctr'].mrr} = ${mrr} by brute force`);

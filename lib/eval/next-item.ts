@@ -324,13 +324,14 @@ export async function evaluateNextItem(
       const accountPrior = accountant(`model:${task.name}+prior`);
       const packed = model.packCandidates(catalogue, { tasks: [task.name] });
       const history = historyRows(model, task, catalogue);
+      const historyDenseOf = columnsFor(packed, task.name).dense;
       const corrected = new Float64Array(keys.length);
       for (let b = 0; b < ranked.length; b += batch) {
         const part = ranked.slice(b, b + batch);
         const U = await model.encode(part.map((j) => labelled[j].ex.user));
         for (let i = 0; i < part.length; i++) {
           const j = part[i];
-          const undo = history?.(labelled[j].ex.user.behaviors, columnsFor(packed, task.name).dense);
+          const undo = history?.(labelled[j].ex.user.behaviors, historyDenseOf);
           const scores = await model.score(task.name, U.subarray(i * model.userDim, (i + 1) * model.userDim), packed);
           undo?.();
           account(scores, j);

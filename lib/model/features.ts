@@ -199,16 +199,34 @@ export interface RetrievalInputs {
   successors?(c: number, bucket: number, out: Float32Array, at: number): void;
 }
 
-/** The usual {@link RetrievalInputs}: every candidate against one user's history, the prior from `table`. */
-export function userInputs(config: ResolvedConfig, task: HistoryTask, user: UserInput | undefined, table: Float32Array | undefined, successors?: SuccessorTable): RetrievalInputs {
-  const behaviors = isObject(user) && Array.isArray(user.behaviors) ? user.behaviors : [];
-  const history = user === undefined ? undefined : historyIndex(behaviors, historyField(task), config.maxSeqLen);
+/**
+ * The usual {@link RetrievalInputs}: every candidate against one user's history (`history`, when the caller has
+ * it already: {@link userHistory} on the task's history field), the prior from `table`.
+ */
+export function userInputs(
+  config: ResolvedConfig,
+  task: HistoryTask,
+  user: UserInput | undefined,
+  table: Float32Array | undefined,
+  successors?: SuccessorTable,
+  history = userHistory(config, historyField(task), user),
+): RetrievalInputs {
+  const behaviors = behaviorsOf(user);
   const after = user === undefined || successors === undefined ? undefined : successors.after(recentItems(config, task, behaviors).recent);
   return {
     history: () => history,
     prior: (_c, bucket) => (table ? table[bucket] : PRIOR_FLOOR),
     successors: (_c, bucket, out, at) => successorFeatures(after?.get(bucket), out, at),
   };
+}
+
+function behaviorsOf(user: UserInput | undefined): readonly BehaviorInput[] {
+  return isObject(user) && Array.isArray(user.behaviors) ? user.behaviors : [];
+}
+
+/** `user`'s {@link historyIndex} on `field`; undefined without a user. */
+export function userHistory(config: ResolvedConfig, field: string, user: UserInput | undefined): HistoryIndex | undefined {
+  return user === undefined ? undefined : historyIndex(behaviorsOf(user), field, config.maxSeqLen);
 }
 
 /**
@@ -317,25 +335,25 @@ export function packCandidates(
   const items = new Int32Array(C * F);
   const addon = native();
   fields.forEach((f, j) => addon.bucketStrings(keys[j], f.buckets, items, f.index, F));
-  if (historyTasks.length === 0) return { items, dense };
-  const column = new Map(fields.map((f, j) => [f.name, keys[j]]));
-  const taskDense = historyColumns(config, historyTasks, { items, dense }, (field, c) => column.get(field)![c], inputs);
-  return { items, dense: D > 0 ? dense : taskDense[historyTasks[0].name], taskDense };
+  // The history fields are target fields, so their keys are hashed above already.
+  return withHistory(config, historyTasks, { items, dense }, (field) => keys[fields.findIndex((f) => f.name === field)], inputs);
 }
 
 /**
- * The dense inputs of history heads (`CandidateColumns.taskDense`) for candidates whose columns are packed
- * already (`dense`: the caller's numbers of the rank heads, which a rank head's input starts with): `key(field, c)`
- * is candidate c's value of a field as {@link hashKey} gives it (a target field of the task). Their history
- * features from `inputs` (per task when a function), with a retrieval head's successor features and log prior.
+ * Candidate columns already packed (`items`, and in `dense` the rank heads' own numbers, which a rank head's input
+ * starts with) with the dense inputs of history heads `tasks` added as `taskDense`: `keys(field)[c]` is candidate
+ * c's value of a field as {@link hashKey} gives it (a target field of the task). Their history features come from
+ * `inputs` (per task when a function), with a retrieval head's successor features and log prior. Without rank
+ * numbers, `dense` is the first history head's input (where a caller of one head always found it).
  */
-export function historyColumns(
+export function withHistory(
   config: ResolvedConfig,
   tasks: HistoryTask[],
   cols: CandidateColumns,
-  key: (field: string, c: number) => string,
+  keys: (field: string) => ArrayLike<string>,
   inputs?: RetrievalInputs | ((task: HistoryTask) => RetrievalInputs | undefined),
-): Record<string, Float32Array> {
+): CandidateColumns {
+  if (tasks.length === 0) return cols;
   const F = config.itemFields.length;
   const { items, dense } = cols;
   const C = F > 0 ? items.length / F : 0;
@@ -346,10 +364,11 @@ export function historyColumns(
     const out = new Float32Array(C * W);
     const source = typeof inputs === 'function' ? inputs(task) : inputs;
     const field = historyField(task);
+    const key = keys(field);
     const fi = config.itemFields.findIndex((f) => f.name === field);
     for (let c = 0; c < C; c++) {
-      if (D > 0) out.set(dense.subarray(c * D, (c + 1) * D), c * W);
-      historyFeatures(source?.history(c)?.get(key(field, c)), out, c * W + D);
+      for (let k = 0; k < D; k++) out[c * W + k] = dense[c * D + k];
+      historyFeatures(source?.history(c)?.get(key[c]), out, c * W + D);
       if (task.kind !== 'retrieval') continue;
       const b = items[c * F + fi];
       if (W > HISTORY_FEATURES) source?.successors?.(c, b, out, c * W + HISTORY_FEATURES - 1);
@@ -357,5 +376,5 @@ export function historyColumns(
     }
     taskDense[task.name] = out;
   }
-  return taskDense;
+  return { items, dense: C > 0 && dense.length > 0 ? dense : taskDense[tasks[0].name], taskDense };
 }

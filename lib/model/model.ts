@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import { CandidateColumns, UserColumns, columnsFor, userBatch } from './columns';
 import { DupnConfig, HistoryTask, ResolvedConfig, RetrievalTask, TaskConfig, denseCount, deriveDims, historyDense, findMulticlassTask, findTask, resolveConfig, taskOutputs } from '../network/config';
 import { DupnError, describe, inputError } from '../errors';
-import { CandidateInput, PackOptions, RetrievalInputs, UserInput, historyColumns, packCandidates, packUsers, userInputs } from './features';
+import { CandidateInput, HistoryIndex, PackOptions, RetrievalInputs, UserInput, packCandidates, packUsers, userHistory, userInputs, withHistory } from './features';
 import { initTensors } from '../network/init';
 import { firstNonFinite, loadModelFile, saveModelFile } from '../io/model-file';
 import { RowKeys, expandTensors } from '../io/sparse-rows';
@@ -16,7 +16,7 @@ import { fromNativeError, native } from '../native/addon';
 import { nativeSpec } from '../native/spec';
 import { SuccessorTable, checkSuccessorTable } from './successors';
 import { Catalogue, Retrieved, RetrieveOptions, SEARCH_BLOCK, blockTransposed, catalogueKeys, mergeTop } from './retrieval';
-import { Tensors, elementCount, historyWeightName, priorName, successorNames, tensorSpecs } from '../network/tensors';
+import { Tensors, elementCount, historyField, historyWeightName, priorName, successorNames, tensorSpecs } from '../network/tensors';
 import { SuccessorWeights, ValueCounts, fillPrior, fillSuccessors } from './statistics';
 
 // onnxruntime-node and the protobuf code load only when a model asks for them, so native users never
@@ -455,15 +455,15 @@ export class Model {
   }
 
   /**
-   * The dense inputs of the history heads among `options.tasks` (default: all; a retrieval head, a binary or rank
-   * head with `history`) for candidates whose columns are packed already (`dense`: the rank heads' own numbers), as
-   * {@link packCandidates} puts them in `taskDense`: `key(field, c)` is candidate c's value of a field as a string
-   * (a number as `String(n)`, a missing value as ""). For callers that pack a catalogue's rows once
-   * (`ItemCatalogue.packer`); undefined when `tasks` has no history head.
+   * `cols` (candidates packed already; `dense`: the rank heads' own numbers) with the dense inputs of the history
+   * heads among `options.tasks` (default: all; a retrieval head, a binary or rank head with `history`) for
+   * `options.user`, as {@link packCandidates} gives them: `keys(field)[c]` is candidate c's value of a field as a
+   * string (a number as `String(n)`, a missing value as ""). For callers that pack a catalogue's rows once
+   * (`ItemCatalogue.packer`); `cols` itself when `tasks` has no history head.
    */
-  historyColumns(cols: CandidateColumns, key: (field: string, c: number) => string, options: ScoreAllOptions = {}): Record<string, Float32Array> | undefined {
+  withHistory(cols: CandidateColumns, keys: (field: string) => ArrayLike<string>, options: ScoreAllOptions = {}): CandidateColumns {
     const tasks = this.scoringTasks(options.tasks).map((name) => findTask(this.config, name).task).filter(historyDense);
-    return tasks.length === 0 ? undefined : historyColumns(this.config, tasks, cols, key, this.historyInputs(options.user));
+    return withHistory(this.config, tasks, cols, keys, this.historyInputs(options.user));
   }
 
   /** Retrieval head `t`'s successor table, if it has one. */
@@ -474,7 +474,14 @@ export class Model {
 
   /** Where each history head's dense input comes from: `user`'s history, a retrieval head's prior and successor tables. */
   private historyInputs(user?: UserInput): (t: HistoryTask) => RetrievalInputs {
-    return (t) => (t.kind === 'retrieval' ? userInputs(this.config, t, user, this.tensors.get(priorName(t.name)), this.successorTable(t)) : userInputs(this.config, t, user, undefined));
+    // One history index per field, however many heads read it (ctr, l2r and the retrieval head all read the item's).
+    const indexes = new Map<string, HistoryIndex | undefined>();
+    return (t) => {
+      const field = historyField(t);
+      if (!indexes.has(field)) indexes.set(field, userHistory(this.config, field, user));
+      const retrieval = t.kind === 'retrieval';
+      return userInputs(this.config, t, user, retrieval ? this.tensors.get(priorName(t.name)) : undefined, retrieval ? this.successorTable(t) : undefined, indexes.get(field));
+    };
   }
 
   /** User vectors U for a batch (B × userDim, row-major). */

@@ -336,6 +336,12 @@ function tableFields(v: unknown, path: string): TableField[] {
   return out;
 }
 
+function bool(v: unknown, fallback: boolean, path: string): boolean {
+  const b = v ?? fallback;
+  if (typeof b !== 'boolean') fail(path, `must be true or false, got ${describe(b)}`);
+  return b;
+}
+
 function layers(v: unknown, path: string): number[] {
   return array(v, path, 16).map((n, i) => int(n, `${path}[${i}]`, 1, MAX_DIM));
 }
@@ -379,20 +385,15 @@ function task(v: unknown, path: string, itemFields: TableField[]): TaskConfig {
       if (!target.some((t) => (itemFields.find((f) => f.name === t)?.dim ?? 0) > 0)) {
         fail(`${path}.target`, 'must name an item field with an embedding (dim > 0): the item tower needs an input');
       }
-      const history = v['history'] ?? true;
-      if (typeof history !== 'boolean') fail(`${path}.history`, `must be true or false, got ${describe(history)}`);
+      const history = bool(v['history'], true, `${path}.history`);
       const successors = successorSize(v['successors'], `${path}.successors`, history, itemFields.find((f) => f.name === historyFieldOf(target))!);
       return { name: taskName, kind, target, layers: hidden, history, ...(successors ? { successors } : {}) };
     }
-    if (kind === 'binary') {
-      const history = v['history'] ?? false;
-      if (typeof history !== 'boolean') fail(`${path}.history`, `must be true or false, got ${describe(history)}`);
-      return { name: taskName, kind, target, layers: hidden, ...(history ? { history } : {}) };
-    }
+    // Present in the resolved config only when on, so the paper's heads resolve (and files save) as before.
+    const history = bool(v['history'], false, `${path}.history`) ? { history: true } : {};
+    if (kind === 'binary') return { name: taskName, kind, target, layers: hidden, ...history };
     const denseFeatures = int(v['denseFeatures'] ?? 0, `${path}.denseFeatures`, 0, MAX_DIM);
-    const history = v['history'] ?? false;
-    if (typeof history !== 'boolean') fail(`${path}.history`, `must be true or false, got ${describe(history)}`);
-    return { name: taskName, kind, target, layers: hidden, denseFeatures, ...(history ? { history } : {}) };
+    return { name: taskName, kind, target, layers: hidden, denseFeatures, ...history };
   }
   if (kind === 'multiclass') {
     checkKeys(v, ['name', 'kind', 'classes', 'layers'], path);

@@ -18,7 +18,7 @@ import { CandidateInput, UserInput, packCandidates } from '../model/features';
 import { CandidateColumns } from '../model/columns';
 import { keyOf } from '../model/hashing';
 import { Model } from '../model/model';
-import { BinaryTask, ResolvedConfig, TaskConfig, callerDense, historyDense } from '../network/config';
+import { BinaryTask, ResolvedConfig, TaskConfig, callerDense } from '../network/config';
 import { ColumnMapping, NUMBER_RE, delimiterFor, parseColumnPairs, resolveIndex, splitFields } from '../data/csv-log';
 import { readLineBatches } from '../data/lines';
 
@@ -306,7 +306,6 @@ export class ItemCatalogue {
     const pack = (model: Model, tasks: string[] | undefined, user: UserInput): CandidateColumns => {
       const config = model.config;
       const D = catalogueDense(config, tasks);
-      const chosen = config.tasks.filter((t) => t.kind !== 'multiclass' && (tasks === undefined || tasks.includes(t.name)));
       const { items: table } = this.prepare(config);
       const C = candidates.length;
       const F = config.itemFields.length;
@@ -335,11 +334,7 @@ export class ItemCatalogue {
         k++;
       }
       // History heads: their features from the user's history, the catalogue rows' keys read where they lie.
-      const taskDense = chosen.some(historyDense) ? model.historyColumns({ items, dense }, (field, i) => this.keyAt(rows[i], field, candidates[i]), { tasks, user }) : undefined;
-      if (taskDense === undefined) return { items, dense };
-      // As model.packCandidates: without rank dense numbers, `dense` is the first history head's input, in call order.
-      const first = (tasks ?? chosen.map((t) => t.name)).find((name) => chosen.some((t) => t.name === name && historyDense(t)))!;
-      return { items, dense: D > 0 ? dense : taskDense[first], taskDense };
+      return model.withHistory({ items, dense }, (field) => this.keysOf(field, rows, candidates), { tasks, user });
     };
     return { ids, unknown, pack };
   }
@@ -396,15 +391,23 @@ export class ItemCatalogue {
   }
 
   /**
-   * A request candidate's value of `field` as packing hashes it: catalogue row r's (r ≥ 0), else an unknown id's
+   * Each request candidate's value of `field` as packing hashes it: catalogue row r's (r ≥ 0), else an unknown id's
    * (`{ item: id }`) or an explicit candidate's (checked already by `model.packCandidates`).
    */
-  private keyAt(r: number, field: string, c: unknown): string {
-    if (r < 0) return typeof c === 'string' ? (field === 'item' ? c : '') : (keyOf((c as CandidateInput)[field]) ?? '');
-    if (field === 'item') return this.ids[r];
-    const j = this.columnNames.indexOf(field);
-    const code = j < 0 ? -1 : this.codes[j][r];
-    return code < 0 ? '' : (keyOf(this.values[j][code]) ?? '');
+  private keysOf(field: string, rows: Int32Array, candidates: readonly unknown[]): string[] {
+    const j = field === 'item' ? -1 : this.columnNames.indexOf(field);
+    const keys = new Array<string>(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i];
+      const c = candidates[i];
+      if (r < 0) keys[i] = typeof c === 'string' ? (field === 'item' ? c : '') : (keyOf((c as CandidateInput)[field]) ?? '');
+      else if (field === 'item') keys[i] = this.ids[r];
+      else {
+        const code = j < 0 ? -1 : this.codes[j][r];
+        keys[i] = code < 0 ? '' : (keyOf(this.values[j][code]) ?? '');
+      }
+    }
+    return keys;
   }
 
   /** The candidate objects of `candidates` (ids resolved; unknown ones `{ item: id }`), not counted. */

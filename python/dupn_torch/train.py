@@ -71,10 +71,10 @@ def train(shards_dir: str, out: str, init: Optional[str] = None, epochs: int = 1
         raise ValueError(f"embedding_optimizer: must be one of {', '.join(EMBEDDING_OPTIMIZERS)}, got {embedding_optimizer!r}")
     if embedding_lr is None:
         embedding_lr = default_embedding_lr(embedding_optimizer)
-    tables = net.embedding_parameters()
     # Row-wise where dupn keeps it: tables more than one value wide; the others lazy Adam.
-    wide = [t for t in tables if embedding_optimizer == "rowwise-adagrad" and t.dim() == 2 and t.shape[1] > 1]
-    narrow = [t for t in tables if all(t is not w for w in wide)]
+    wide, narrow = [], []
+    for t in net.embedding_parameters():
+        (wide if embedding_optimizer == "rowwise-adagrad" and t.dim() == 2 and t.shape[1] > 1 else narrow).append(t)
     sparse_opts = ([RowwiseAdagrad(wide, lr=embedding_lr, eps=1e-8)] if wide else []) + \
         ([torch.optim.SparseAdam(narrow, lr=embedding_lr, betas=(0.9, 0.999), eps=1e-8)] if narrow else [])
 
@@ -95,7 +95,8 @@ def train(shards_dir: str, out: str, init: Optional[str] = None, epochs: int = 1
             raise ValueError(f"{checkpoint}: written with embedding optimizer {state.get('embedding_optimizer', 'adam')}, "
                              f"this run uses {embedding_optimizer}")
         dense_opt.load_state_dict(state["dense_opt"])
-        for opt, saved in zip(sparse_opts, state["sparse_opts"]):
+        # A checkpoint from before row-wise Adagrad holds its one SparseAdam as "sparse_opt".
+        for opt, saved in zip(sparse_opts, state.get("sparse_opts") or [state["sparse_opt"]]):
             opt.load_state_dict(saved)
         start_epoch, skip, step = state["epoch"], state["batch"], state["step"]
         averaged = state.get("average")
