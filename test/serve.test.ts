@@ -13,6 +13,7 @@ import { randomTensors } from '../lib/reference/random-model';
 import { UserInput } from '../lib/model/features';
 import { smallTables } from './support/configs';
 import { ROOT } from './support/child';
+import { workerNodeFlags } from '../lib/cli/serve';
 
 const CLI = path.join(ROOT, 'dist', 'lib', 'cli', 'main.js');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dupn-serve-'));
@@ -321,7 +322,7 @@ t.test('dupn serve: SIGHUP reloads, SIGTERM drains what is queued and exits 0', 
 t.test('dupn serve --workers 2: both workers answer on one port, /metrics sums them, SIGHUP reloads both, a killed worker is replaced, SIGTERM drains', async (t) => {
   const file = path.join(dir, 'w.safetensors');
   await models[0].save(file);
-  const served = await serveCommand(['--model', file, '--port', '0', '--workers', '2', '--threads', '1', '--no-watch', '--max-delay-ms', '300', '--timeout-ms', '10000']);
+  const served = await serveCommand(['--model', file, '--port', '0', '--workers', '2', '--threads', '1', '--no-watch', '--max-delay-ms', '300', '--timeout-ms', '10000', '--worker-node-options', '--max-semi-space-size=8']);
   const { child, base, exited } = served;
   t.match(served.line, /listening on http:\/\/127\.0\.0\.1:\d+ \(model [0-9a-f]{16}; 2 workers × 1 native threads\)/, 'one line for both workers');
   const direct = (await models[0].scoreAll(await models[0].encode([user(3)]), [{ item: 'i1' }, { item: 'i2' }], { user: user(3), tasks: ['ctr'] }))['ctr'];
@@ -342,6 +343,9 @@ t.test('dupn serve --workers 2: both workers answer on one port, /metrics sums t
   // A worker killed from outside is replaced; the port keeps answering.
   const workerPids = fs.readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
   t.equal(workerPids.length, 2, 'two worker processes');
+  for (const pid of workerPids) {
+    t.ok(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('--max-semi-space-size=8'), `worker ${pid} runs with its --worker-node-options`);
+  }
   process.kill(workerPids[0], 'SIGKILL');
   for (let i = 0; i < 200 && !/died \(SIGKILL\): starting another/.test(served.stderr); i++) await new Promise((r) => setTimeout(r, 50));
   t.match(served.stderr, /worker \d+ died \(SIGKILL\): starting another/);
@@ -352,6 +356,22 @@ t.test('dupn serve --workers 2: both workers answer on one port, /metrics sums t
   t.same((await Promise.all(inflight)).map((a) => a.status), [200, 200, 200, 200], 'every request in flight answered');
   t.equal(await exited, 0, `exit status 0 (${served.stderr.trim()})`);
   await t.rejects(fetch(`${base}/healthz`), 'no longer listening');
+});
+
+t.test('--worker-node-options: Node flags of the workers, checked before any worker starts', async (t) => {
+  t.same(workerNodeFlags(undefined), [], 'none by default');
+  t.same(workerNodeFlags(''), []);
+  t.same(workerNodeFlags('--optimize-for-size'), ['--optimize-for-size']);
+  t.same(workerNodeFlags(' --max-semi-space-size=4  --single-threaded-gc '), ['--max-semi-space-size=4', '--single-threaded-gc']);
+  for (const bad of ['rm -rf /', '--eval=x y', '-e', '--x;y']) {
+    t.throws(() => workerNodeFlags(bad), { code: 'E_INPUT', path: '--worker-node-options' }, JSON.stringify(bad));
+  }
+  const child = spawn(process.execPath, [CLI, 'serve', '--model', path.join(dir, 'w.safetensors'), '--port', '0', '--workers', '2', '--worker-node-options', 'oops'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  t.equal(await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c))), 1, err);
+  t.match(err, /--worker-node-options: "oops" is not a Node option/);
+  t.notMatch(err, /dupn serve\[\d+\]/, 'no worker started');
 });
 
 t.test('dupn serve --workers 2 with a model that cannot load: the error once per worker, exit 1, no hang', async (t) => {

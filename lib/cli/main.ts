@@ -184,6 +184,7 @@ export function program(): Command {
     .option('--candidate-cache <n>', 'candidate projection cache entries per head (default 0: none; measured slower than computing on random catalogue candidates, docs/serving.md)', num('--candidate-cache'))
     .option('--no-watch', 'do not reload when the model file is replaced (SIGHUP still reloads)')
     .option('--workers <n>', 'processes sharing the port (Node cluster), each with its own model and cores/n native threads (default 1)', num('--workers'))
+    .option('--worker-node-options <flags>', 'Node/V8 flags of each --workers process, space-separated (default: the primary\'s own; "--optimize-for-size" halves a worker\'s private memory at a third of its throughput, docs/serving.md)')
     .action(async (flags) => serveCommand(flags, io));
 
   cmd

@@ -80,6 +80,8 @@ export interface PrimaryOptions {
   /** The command line the workers run (the CLI entry and its arguments). */
   exec: string;
   args: string[];
+  /** Node flags of the workers (default: the primary's own). */
+  execArgv?: string[];
   /** The line printed once every worker listens. */
   out: (line: string) => void;
   log: (line: string) => void;
@@ -90,7 +92,7 @@ export interface PrimaryOptions {
  * before it serves (a bad model file, a port in use): the others are stopped.
  */
 export function runPrimary(o: PrimaryOptions): Promise<void> {
-  cluster.setupPrimary({ exec: o.exec, args: o.args, silent: false });
+  cluster.setupPrimary({ exec: o.exec, args: o.args, execArgv: o.execArgv ?? process.execArgv, silent: false });
   const aggregator = new AggregatorRegistry();
   const serving = new Set<Worker>();
   let listeningOnce = false;
