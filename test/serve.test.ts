@@ -5,6 +5,7 @@
 import t from 'tap';
 import * as http from 'node:http';
 import { ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -356,6 +357,18 @@ t.test('dupn serve --workers 2: both workers answer on one port, /metrics sums t
   t.same((await Promise.all(inflight)).map((a) => a.status), [200, 200, 200, 200], 'every request in flight answered');
   t.equal(await exited, 0, `exit status 0 (${served.stderr.trim()})`);
   await t.rejects(fetch(`${base}/healthz`), 'no longer listening');
+});
+
+t.test('fileVersion: the SHA-256 of the whole file, read in pieces; a missing file is E_IO', async (t) => {
+  const big = path.join(dir, 'big.bin');
+  const bytes = Buffer.alloc(2.5 * 2 ** 20 + 7);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 2654435761) >>> 24;
+  fs.writeFileSync(big, bytes);
+  t.equal(await fileVersion(big), createHash('sha256').update(bytes).digest('hex').slice(0, 16), 'over three reads of the buffer');
+  const empty = path.join(dir, 'empty.bin');
+  fs.writeFileSync(empty, '');
+  t.equal(await fileVersion(empty), createHash('sha256').digest('hex').slice(0, 16), 'an empty file');
+  await t.rejects(fileVersion(path.join(dir, 'absent.bin')), { code: 'E_IO' });
 });
 
 t.test('--worker-node-options: Node flags of the workers, checked before any worker starts', async (t) => {

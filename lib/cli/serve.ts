@@ -33,16 +33,13 @@ export interface ServeFlags {
 }
 
 /**
- * The `--workers` processes' own Node flags unless `--worker-node-options` gives some: none (a worker runs with
- * the primary's flags). Measured with the 100,000-item catalogue at 64 connections (docs/serving.md, "Workers'
- * memory"): `--optimize-for-size` halves a worker's private memory (about 140 → 72 MiB) and costs a third of the
- * throughput; a smaller young generation (`--max-semi-space-size=4`) saves memory only at light load.
+ * The `--worker-node-options` value as flags, each `--name` or `--name=value`; none when not given (a worker then
+ * runs with the primary's flags). Measured with the 100,000-item catalogue at 64 connections (docs/serving.md,
+ * "Workers' memory"): `--optimize-for-size` halves a worker's private memory (about 140 → 72 MiB) and costs a
+ * third of the throughput, which is why no flag is the default.
  */
-export const DEFAULT_WORKER_NODE_OPTIONS = '';
-
-/** The `--worker-node-options` value as flags: each must look like a Node option (`--name` or `--name=value`). */
 export function workerNodeFlags(text: string | undefined): string[] {
-  const flags = (text ?? DEFAULT_WORKER_NODE_OPTIONS).split(/\s+/).filter((f) => f !== '');
+  const flags = (text ?? '').split(/\s+/).filter((f) => f !== '');
   for (const f of flags) {
     if (!/^--[a-z0-9][a-z0-9_-]*(=\S+)?$/i.test(f)) {
       throw new DupnError('E_INPUT', `--worker-node-options: "${f}" is not a Node option (--name or --name=value)`, { path: '--worker-node-options' });
