@@ -8,7 +8,7 @@
  * candidate ids from a 100,000-item catalogue, scored on ctr and l2r, top 50 returned. Reported per server and
  * connection count: requests/s, p50/p99/p99.9, server CPU per request; then the most requests/s at p99 ≤ 25 ms,
  * and RSS. Servers: dupn serve (batcher), dupn serve with --max-batch 1 (unbatched), dupn serve --workers 2, the
- * same with other Node flags (`--worker-flags "a;b"`, one server each; default one without any), peer.
+ * same with other Node flags (`--worker-flags "a;b"`: one server per set, "" for none; default no such server), peer.
  *
  * Then, per server, an open loop (requests started at a fixed rate whatever the server does, latency counted from
  * the scheduled start): the highest rate whose p99 stays within 25 ms, found by bisection, and the latencies at
@@ -394,8 +394,8 @@ async function main(): Promise<void> {
     { name: `dupn serve (${threads} threads)`, args: [...serve, '--threads', String(threads)] },
     { name: 'dupn serve --max-batch 1 (unbatched)', args: [...serve, '--threads', String(threads), '--max-batch', '1', '--max-users', '1'] },
     { name: 'dupn serve --workers 2 (1 thread each)', args: [...serve, '--workers', '2'] },
-    // The workers with other Node flags (default none: what the default --worker-node-options costs or saves).
-    ...option('worker-flags', '').split(';').map((flags) => ({ name: `dupn serve --workers 2 --worker-node-options "${flags}"`, args: [...serve, '--workers', '2', '--worker-node-options', flags] })),
+    // `--worker-flags "a;b"`: the workers again with each set of Node flags ("" for none), to see what they cost or save.
+    ...(option('worker-flags', '') === '' ? [] : option('worker-flags', '').split(';')).map((flags) => ({ name: `dupn serve --workers 2 --worker-node-options "${flags}"`, args: [...serve, '--workers', '2', '--worker-node-options', flags] })),
     { name: `peer: fastify + onnxruntime-node (${threads} threads)`, args: [__filename, '--role', 'peer', '--model', file, '--items', items, '--threads', String(threads)] },
   ];
   if (only !== '') {

@@ -358,13 +358,16 @@ export function withHistory(
   const { items, dense } = cols;
   const C = F > 0 ? items.length / F : 0;
   const taskDense: Record<string, Float32Array> = {};
+  // Heads on one field (ctr, l2r and the retrieval head all read the item's) ask for its keys once.
+  const keysOf = new Map<string, ArrayLike<string>>();
   for (const task of tasks) {
     const W = denseCount(task);
     const D = callerDense(task);
     const out = new Float32Array(C * W);
     const source = typeof inputs === 'function' ? inputs(task) : inputs;
     const field = historyField(task);
-    const key = keys(field);
+    let key = keysOf.get(field);
+    if (key === undefined) keysOf.set(field, (key = keys(field)));
     const fi = config.itemFields.findIndex((f) => f.name === field);
     for (let c = 0; c < C; c++) {
       for (let k = 0; k < D; k++) out[c * W + k] = dense[c * D + k];
