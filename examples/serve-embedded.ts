@@ -8,7 +8,7 @@
  */
 import * as http from 'node:http';
 import Fastify, { FastifyInstance } from 'fastify';
-import { AJV_OPTIONS, Batcher, DupnError, ItemCatalogue, Model, dupnRoutes, fileVersion } from '../lib';
+import { AJV_OPTIONS, Batcher, DupnError, ItemCatalogue, Model, dupnRoutes, fileVersion, float32Json } from '../lib';
 import { RankBody } from '../lib/serve/server';
 
 /** Your fastify app with its own routes and dupn's under `/recs`. */
@@ -25,9 +25,10 @@ export function httpServer(batcher: Batcher, catalogue?: ItemCatalogue): http.Se
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const answer = (status: number, body: unknown): void => {
-        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      const send = (status: number, text: string): void => {
+        res.writeHead(status, { 'content-type': 'application/json' }).end(text);
       };
+      const answer = (status: number, body: unknown): void => send(status, JSON.stringify(body));
       if (req.method !== 'POST' || req.url !== '/rank') return answer(404, { error: { code: 'E_INPUT', message: 'POST /rank only' } });
       let body: RankBody;
       try {
@@ -37,7 +38,8 @@ export function httpServer(batcher: Batcher, catalogue?: ItemCatalogue): http.Se
       }
       const candidates = (catalogue ?? ItemCatalogue.fromItems([])).resolve(body.candidates).candidates;
       batcher.rank(body.user, candidates, { tasks: body.tasks }).then(
-        (scores) => answer(200, { scores: Object.fromEntries(Object.entries(scores).map(([k, v]) => [k, Array.from(v)])) }),
+        // float32Json prints each score as its float32's shortest decimal (JSON.stringify would print 17 digits).
+        (scores) => send(200, `{"scores":{${Object.entries(scores).map(([k, v]) => `${JSON.stringify(k)}:${float32Json(v)}`).join(',')}}}`),
         (e: unknown) => {
           const code = e instanceof DupnError ? e.code : 'E_INTERNAL';
           answer(code === 'E_INPUT' || code === 'E_TASK' ? 400 : code === 'E_OVERLOADED' ? 429 : code === 'E_TIMEOUT' ? 504 : 500, { error: { code, message: (e as Error).message } });

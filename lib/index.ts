@@ -59,6 +59,7 @@ export type { DupnServer, ServerOptions, DupnRoutesOptions, ServeLimits, EncodeB
 export { ModelHost, fileVersion, loadVersioned, warm } from './serve/model-host';
 export type { ModelHostOptions, ReloadResult } from './serve/model-host';
 export { ServeMetrics } from './serve/metrics';
+export { float32Json } from './serve/answers';
 
 // Training: data, the trainer and its loop, evaluation.
 export { Trainer } from './train/trainer';

@@ -127,6 +127,8 @@ export interface NativeAddon {
   fingerprint64(value: string): bigint;
   /** out[offset + i·stride] = fingerprint64(values[i]) mod buckets */
   bucketStrings(values: string[], buckets: number, out: Int32Array, offset: number, stride: number): void;
+  /** JSON text of the values (rows of `row` when row > 0), each as float32's shortest round-trip decimal. */
+  float32Json(values: Float32Array, row?: number): string;
   NativeModel: new (spec: NativeModelSpec, isa: string) => NativeModel;
   NativeTrainer: new (spec: NativeModelSpec, isa: string, params: NativeParam[]) => NativeTrainer;
   /** Comma-separated ISA paths this CPU can run, best last. */

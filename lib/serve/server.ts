@@ -1,6 +1,7 @@
 /**
  * `dupn serve` (issue 13, item 3): HTTP on fastify in front of a {@link Batcher}. `POST /v1/encode`, `/v1/rank`,
- * `/v1/predict` with JSON schemas for every body and response (validated and serialised by fastify), `GET
+ * `/v1/predict` with JSON schemas for every body and response (bodies validated by fastify; each response
+ * schema compiled into its writer in ./answers, which prints the model's float32 numbers natively), `GET
  * /healthz`, `/readyz` and `/metrics` (Prometheus). Errors answer `{ "error": { "code", "message" } }`: 400 for
  * an invalid request (the message names the field), 413 for a body over the limit, 429 `E_OVERLOADED` when the
  * queue is full, 504 `E_TIMEOUT` past the queue deadline, 503 while shutting down. Every answer of the model
@@ -12,6 +13,7 @@ import { DupnError, DupnErrorCode, describe, inputError, isErrorCode } from '../
 import { ModelOptions } from '../model/model';
 import { CandidateInput, UserInput } from '../model/features';
 import { Batcher, BatchKind, Scores } from './batcher';
+import { EncodeAnswer, PredictAnswer, RankAnswer, TopEntry, answerCompiler, encodeJson, predictJson, rankJson } from './answers';
 import { ItemCatalogue } from './catalogue';
 import { Registry } from 'prom-client';
 import { ServeMetrics } from './metrics';
@@ -220,25 +222,6 @@ export function errorReply(e: unknown): { status: number; body: { error: { code:
   return { status: 500, body: { error: { code: isErrorCode(code) ? code : 'E_INTERNAL', message: fe.message ?? String(e) } } };
 }
 
-/**
- * A typed array's values as a plain array (what the JSON serialiser takes). A counted loop, not `Array.from`:
- * that walks an iterator and allocated 80 KB of iterator results per 1,000 scores, a fifth of a rank request's
- * garbage (measured with V8's sampling heap profiler, docs/serving.md).
- */
-function numbers(values: Float32Array): number[] {
-  const out = new Array<number>(values.length);
-  for (let i = 0; i < values.length; i++) out[i] = values[i];
-  return out;
-}
-
-/** Rows of a B × n matrix as arrays (what the JSON answer holds). */
-function rows(values: Float32Array, n: number): number[][] {
-  const b = n === 0 ? 0 : values.length / n;
-  const out: number[][] = new Array(b);
-  for (let i = 0; i < b; i++) out[i] = numbers(values.subarray(i * n, (i + 1) * n));
-  return out;
-}
-
 function keysOf(keys: (string | null)[] | undefined, users: number): (string | undefined)[] | undefined {
   if (keys === undefined) return undefined;
   if (keys.length !== users) inputError('body.keys', `must have one key per user (${users}), got ${keys.length}`);
@@ -253,7 +236,7 @@ const before = (scores: Float32Array, a: number, b: number): boolean => scores[a
  * (its root the worst of them): n log k comparisons of numbers, where sorting every candidate with a
  * comparator closure cost several times more on the event loop.
  */
-export function topK(scores: Float32Array, k: number, ids: (string | undefined)[]): { item?: string; index: number; score: number }[] {
+export function topK(scores: Float32Array, k: number, ids: (string | undefined)[]): TopEntry[] {
   const n = scores.length;
   const m = Math.min(k, n);
   const heap = new Int32Array(m);
@@ -325,31 +308,31 @@ export const dupnRoutes: FastifyPluginAsync<DupnRoutesOptions> = async (app, opt
     };
   const queued = (kind: BatchKind, ms: number): void => metrics?.queue.observe({ kind }, ms / 1000);
 
-  app.post<{ Body: EncodeBody }>('/v1/encode', { schema: schemas.encode }, async (request, reply) => {
+  app.post<{ Body: EncodeBody }>('/v1/encode', { schema: schemas.encode, serializerCompiler: answerCompiler(encodeJson) }, async (request, reply) => {
     const b = request.body;
     const served = await batcher.submit({ kind: 'encode', users: b.users, now: b.now, keys: keysOf(b.keys, b.users.length), onCancel: gone(reply) });
     queued('encode', served.queueMs);
-    return { vectors: rows(served.value, served.model.userDim), model: { version: versionOf(served.model) } };
+    const answer: EncodeAnswer = { vectors: { values: served.value, row: served.model.userDim }, model: { version: versionOf(served.model) } };
+    return answer;
   });
 
-  app.post<{ Body: PredictBody }>('/v1/predict', { schema: schemas.predict }, async (request, reply) => {
+  app.post<{ Body: PredictBody }>('/v1/predict', { schema: schemas.predict, serializerCompiler: answerCompiler(predictJson) }, async (request, reply) => {
     const b = request.body;
     const served = await batcher.submit({ kind: 'predict', task: b.task, users: b.users, now: b.now, keys: keysOf(b.keys, b.users.length), onCancel: gone(reply) });
     queued('predict', served.queueMs);
-    return { probabilities: rows(served.value, served.value.length / b.users.length), model: { version: versionOf(served.model) } };
+    const answer: PredictAnswer = { probabilities: { values: served.value, row: served.value.length / b.users.length }, model: { version: versionOf(served.model) } };
+    return answer;
   });
 
-  app.post<{ Body: RankBody }>('/v1/rank', { schema: schemas.rank }, async (request, reply) => {
+  app.post<{ Body: RankBody }>('/v1/rank', { schema: schemas.rank, serializerCompiler: answerCompiler(rankJson) }, async (request, reply) => {
     const b = request.body;
     // Catalogue items are hashed once per model (ItemCatalogue.packer), not per request.
     const { pack, ids, unknown } = empty.packer(b.candidates, 'body.candidates');
     if (unknown > 0) metrics?.unknownItems.inc(unknown);
     const served = await batcher.submit({ kind: 'rank', user: b.user, candidates: pack, tasks: b.tasks, now: b.now, key: b.key, onCancel: gone(reply) });
     queued('rank', served.queueMs);
-    const scores: Record<string, number[]> = {};
     const value: Scores = served.value;
-    for (const [task, s] of Object.entries(value)) scores[task] = numbers(s);
-    const answer: { scores: Record<string, number[]>; top?: ReturnType<typeof topK>; model: { version: string } } = { scores, model: { version: versionOf(served.model) } };
+    const answer: RankAnswer = { scores: value, model: { version: versionOf(served.model) } };
     if (b.k !== undefined) {
       const first = b.tasks?.[0] ?? Object.keys(value)[0];
       answer.top = first === undefined ? [] : topK(value[first], b.k, ids);

@@ -11,6 +11,7 @@
 
 #include "dupn/kernels.h"
 #include "hash.h"
+#include "json_numbers.h"
 #include "kernels_binding.h"
 #include "map_file.h"
 #include "model_wrap.h"
@@ -50,6 +51,7 @@ static Napi::Value MeasureFmaPeak(const Napi::CallbackInfo& info) {
 
 static Napi::Object InitDupn(Napi::Env env, Napi::Object exports) {
   dupn_napi::InitHash(env, exports);
+  dupn_napi::InitJsonNumbers(env, exports);
   dupn_napi::InitModel(env, exports);
   dupn_napi::InitTrainer(env, exports);
   dupn_napi::InitKernels(env, exports);
