@@ -126,13 +126,15 @@ interface Level {
   p999: number;
   failed: number;
   cpuMsPerRequest: number;
+  /** This process's (the load generator's) CPU ms per request: it shares the cores with the server. */
+  clientCpuMsPerRequest: number;
 }
 
-/** A level's figures from its latencies (ms), its length (s), its failures and the server's CPU seconds. */
-function levelOf(connections: number, lat: number[], elapsed: number, failed: number, cpu: number): Level {
+/** A level's figures from its latencies (ms), its length (s), its failures, the server's CPU seconds and ours. */
+function levelOf(connections: number, lat: number[], elapsed: number, failed: number, cpu: number, client: NodeJS.CpuUsage): Level {
   lat.sort((a, b) => a - b);
   const q = (p: number): number => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
-  return { connections, rps: lat.length / elapsed, p50: q(0.5), p99: q(0.99), p999: q(0.999), failed, cpuMsPerRequest: (1000 * cpu) / lat.length };
+  return { connections, rps: lat.length / elapsed, p50: q(0.5), p99: q(0.99), p999: q(0.999), failed, cpuMsPerRequest: (1000 * cpu) / lat.length, clientCpuMsPerRequest: (client.user + client.system) / 1000 / lat.length };
 }
 
 /** POSTs `body` as JSON; resolves to the status (0 when the request failed), once the answer is read. */
@@ -155,6 +157,7 @@ async function load(base: string, pid: number, bodies: string[], connections: nu
   let failed = 0;
   let next = 0;
   const cpu0 = cpuSeconds(pid);
+  const client0 = process.cpuUsage();
   const t0 = performance.now();
   const until = t0 + seconds * 1000;
   await Promise.all(
@@ -170,7 +173,7 @@ async function load(base: string, pid: number, bodies: string[], connections: nu
   const elapsed = (performance.now() - t0) / 1000;
   const cpu = cpuSeconds(pid) - cpu0;
   agent.destroy();
-  return levelOf(connections, lat, elapsed, failed, cpu);
+  return levelOf(connections, lat, elapsed, failed, cpu, process.cpuUsage(client0));
 }
 
 /**
@@ -186,6 +189,7 @@ async function openLoad(base: string, pid: number, bodies: string[], rate: numbe
   let next = 0;
   const total = Math.max(1, Math.round(rate * seconds));
   const cpu0 = cpuSeconds(pid);
+  const client0 = process.cpuUsage();
   const t0 = performance.now();
   let inFlight = 0;
   let peak = 0;
@@ -213,7 +217,7 @@ async function openLoad(base: string, pid: number, bodies: string[], rate: numbe
   const elapsed = (performance.now() - t0) / 1000;
   const cpu = cpuSeconds(pid) - cpu0;
   agent.destroy();
-  return levelOf(peak, lat, elapsed, failed, cpu);
+  return levelOf(peak, lat, elapsed, failed, cpu, process.cpuUsage(client0));
 }
 
 /**
@@ -394,6 +398,8 @@ async function main(): Promise<void> {
     { name: `dupn serve (${threads} threads)`, args: [...serve, '--threads', String(threads)] },
     { name: 'dupn serve --max-batch 1 (unbatched)', args: [...serve, '--threads', String(threads), '--max-batch', '1', '--max-users', '1'] },
     { name: 'dupn serve --workers 2 (1 thread each)', args: [...serve, '--workers', '2'] },
+    // `--native-threads "1"`: the batched server again with other native thread counts (the event loop competes with them for the cores).
+    ...(option('native-threads', '') === '' ? [] : option('native-threads', '').split(',')).map((n) => ({ name: `dupn serve (${n} threads)`, args: [...serve, '--threads', n] })),
     // `--worker-flags "a;b"`: the workers again with each set of Node flags ("" for none), to see what they cost or save.
     ...(option('worker-flags', '') === '' ? [] : option('worker-flags', '').split(';')).map((flags) => ({ name: `dupn serve --workers 2 --worker-node-options "${flags}"`, args: [...serve, '--workers', '2', '--worker-node-options', flags] })),
     { name: `peer: fastify + onnxruntime-node (${threads} threads)`, args: [__filename, '--role', 'peer', '--model', file, '--items', items, '--threads', String(threads)] },
@@ -404,8 +410,8 @@ async function main(): Promise<void> {
   }
   console.log(`bench/serve · ${machineLine()}`);
   console.log(`paper-size model (${(fs.statSync(file).size / 2 ** 20).toFixed(0)} MiB file, random weights); one user per request (lengths: ${source.describe}) + 500 ids of a 100,000-item catalogue, ctr and l2r, top ${TOP}; closed loop, ${seconds} s per level after a 2 s warm-up; the load generator shares the 2 cores\n`);
-  console.log('| server | connections | requests/s | p50 ms | p99 ms | p99.9 ms | server CPU ms/request | failed |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('| server | connections | requests/s | p50 ms | p99 ms | p99.9 ms | server CPU ms/request | load generator CPU ms/request | failed |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   const summary: { name: string; best: Level | undefined; open: OpenResult | undefined; at64: Level | undefined; rss: string[] }[] = [];
   for (const s of servers) {
     const { child, base } = await start(s.args);
@@ -414,7 +420,7 @@ async function main(): Promise<void> {
     for (const n of levels) {
       const r = await load(base, child.pid!, bodies, n, seconds);
       results.push(r);
-      console.log(`| ${s.name} | ${n} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.p999.toFixed(1)} | ${r.cpuMsPerRequest.toFixed(2)} | ${r.failed} |`);
+      console.log(`| ${s.name} | ${n} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.p999.toFixed(1)} | ${r.cpuMsPerRequest.toFixed(2)} | ${r.clientCpuMsPerRequest.toFixed(2)} | ${r.failed} |`);
     }
     const within = results.filter((r) => r.p99 <= 25 && r.failed === 0);
     const best = within.sort((a, b) => b.rps - a.rps)[0];
@@ -422,9 +428,9 @@ async function main(): Promise<void> {
     let open: OpenResult | undefined;
     if (openLoop) {
       const found = await maxRate(base, child.pid!, bodies, Math.max(10, Math.round((best?.rps ?? 20) / 2)), Math.round(top * 1.5), 25, seconds);
-      for (const p of found.probes) console.log(`|   open loop at ${p.rate}/s | (peak ${p.level.connections} in flight) | ${p.level.rps.toFixed(0)} | ${p.level.p50.toFixed(1)} | ${p.level.p99.toFixed(1)} | ${p.level.p999.toFixed(1)} | ${p.level.cpuMsPerRequest.toFixed(2)} | ${p.level.failed} |`);
+      for (const p of found.probes) console.log(`|   open loop at ${p.rate}/s | (peak ${p.level.connections} in flight) | ${p.level.rps.toFixed(0)} | ${p.level.p50.toFixed(1)} | ${p.level.p99.toFixed(1)} | ${p.level.p999.toFixed(1)} | ${p.level.cpuMsPerRequest.toFixed(2)} | ${p.level.clientCpuMsPerRequest.toFixed(2)} | ${p.level.failed} |`);
       const half = found.rate > 0 ? await openLoad(base, child.pid!, bodies, found.rate / 2, seconds) : undefined;
-      if (half !== undefined) console.log(`|   open loop at ${(found.rate / 2).toFixed(0)}/s (half) | (peak ${half.connections} in flight) | ${half.rps.toFixed(0)} | ${half.p50.toFixed(1)} | ${half.p99.toFixed(1)} | ${half.p999.toFixed(1)} | ${half.cpuMsPerRequest.toFixed(2)} | ${half.failed} |`);
+      if (half !== undefined) console.log(`|   open loop at ${(found.rate / 2).toFixed(0)}/s (half) | (peak ${half.connections} in flight) | ${half.rps.toFixed(0)} | ${half.p50.toFixed(1)} | ${half.p99.toFixed(1)} | ${half.p999.toFixed(1)} | ${half.cpuMsPerRequest.toFixed(2)} | ${half.clientCpuMsPerRequest.toFixed(2)} | ${half.failed} |`);
       open = { rate: found.rate, half };
     }
     summary.push({ name: s.name, best, open, at64: results.find((r) => r.connections === 64), rss: rssMiB(child.pid!) });

@@ -134,6 +134,34 @@ t.test('hundreds of concurrent callers get exactly their serial results, in batc
   t.equal(bad2, 0, 'staggered callers: all results exact');
 });
 
+t.test('native threads: a lone request gets all of the model\'s; a batch of several leaves one to the event loop', async (t) => {
+  const model = Model.create(config, { seed: 3, threads: 3 });
+  t.teardown(() => model.dispose());
+  const seen: { call: string; threads: number | undefined }[] = [];
+  const encodeColumns = model.encodeColumns.bind(model);
+  const scoreAll = model.scoreAll.bind(model);
+  model.encodeColumns = (cols, options) => (seen.push({ call: 'encode', threads: options?.threads }), encodeColumns(cols, options));
+  model.scoreAll = (u, c, options) => (seen.push({ call: 'score', threads: options?.threads }), scoreAll(u, c, options));
+  const batcher = new Batcher({ model, maxBatch: 64 });
+  const user = randomUsers(1, 1)[0];
+  const candidates = randomCandidates(20, 2);
+  const tasks = ['ctr', 'l2r'];
+  await batcher.rank(user, candidates, { tasks });
+  t.same(seen, [{ call: 'encode', threads: 3 }, { call: 'score', threads: 3 }], 'a lone rank request: 3 threads');
+  seen.length = 0;
+  const two = randomUsers(2, 3);
+  await Promise.all(two.map((u) => batcher.rank(u, candidates, { tasks })));
+  t.same(seen, [{ call: 'encode', threads: 2 }, { call: 'score', threads: 1 }, { call: 'score', threads: 1 }], 'two: 2 threads to encode, 1 to score each');
+  seen.length = 0;
+  const many = randomUsers(5, 4);
+  const want = await Promise.all(many.map((u) => serial(model, { kind: 'rank', user: u, candidates, tasks }) as Promise<Scores>));
+  seen.length = 0;
+  const got = await Promise.all(many.map((u) => batcher.rank(u, candidates, { tasks })));
+  t.same(seen.map((s) => s.threads), [2, 1, 1, 1, 1, 1]);
+  for (let i = 0; i < many.length; i++) for (const task of tasks) t.equal(diffs(got[i][task], want[i][task]), 0, `user ${i} ${task}: the serial scores`);
+  await batcher.close();
+});
+
 t.test('rank passes the user to retrieval heads: their history term is in the scores', async (t) => {
   // Random weights: a new model's history weights start at zero.
   const model = Model.fromTensors(config, randomTensors(config, 4, 0.5), { threads: 1 });

@@ -43,6 +43,26 @@ t.test('native: scoreAll equals score per head, bit for bit', async (t) => {
   m.dispose();
 });
 
+t.test('threads per call: any count gives the same bits; out of [1, model threads] is E_INPUT', async (t) => {
+  const m = Model.fromTensors(config, tensors, { threads: 3 });
+  const cols = randomUserColumns(config, 5, [1, 20, 0, 7, config.maxSeqLen]);
+  const u = await m.encodeColumns(cols);
+  const tasks = ['ctr', 'l2r', 'spp'];
+  const all = await m.scoreAll(u.subarray(0, m.userDim), candidates, { tasks });
+  for (const threads of [1, 2, 3]) {
+    t.same(Array.from(await m.encodeColumns(cols, { threads })), Array.from(u), `encodeColumns, ${threads} thread(s)`);
+    // Several calls in flight at once, as the batcher issues a batch's rank requests.
+    const many = await Promise.all([0, 1, 2, 3].map((i) => m.scoreAll(u.subarray(i * m.userDim, (i + 1) * m.userDim), candidates, { tasks, threads })));
+    for (const task of tasks) t.same(Array.from(many[0][task]), Array.from(all[task]), `scoreAll ${task}, ${threads} thread(s)`);
+    for (let i = 1; i < 4; i++) t.same(Array.from(many[i].ctr), Array.from((await m.scoreAll(u.subarray(i * m.userDim, (i + 1) * m.userDim), candidates, { tasks })).ctr), `user ${i}`);
+  }
+  for (const bad of [0, 4, 1.5, '2', NaN]) {
+    await rejectsCode(t, () => m.scoreAll(u.subarray(0, m.userDim), candidates, { tasks, threads: bad as number }), 'E_INPUT', 'options.threads');
+    await rejectsCode(t, () => m.encodeColumns(cols, { threads: bad as number }), 'E_INPUT', 'options.threads');
+  }
+  m.dispose();
+});
+
 t.test('onnxruntime: scoreAll agrees with native', async (t) => {
   const n = Model.fromTensors(config, tensors, { threads: 1 });
   const o = Model.fromTensors(config, tensors, { threads: 1, backend: 'onnxruntime' });

@@ -121,6 +121,12 @@ export interface ScoreAllOptions {
    * (as {@link ScoreOptions.user}); without it the term is zero.
    */
   user?: UserInput;
+  /**
+   * Native threads of this call: 1 to the model's `threads` (default: the model's). Many small calls in
+   * flight at once run side by side on the compute pool's per-core dispatchers, so one thread each wastes
+   * less on splitting and waking than several (what the batcher does with a batch's rank requests).
+   */
+  threads?: number;
 }
 
 /** What {@link Model.explain} returns for one user. */
@@ -494,8 +500,11 @@ export class Model {
     return this.encodeColumnsSync(this.pack(users, options), options);
   }
 
-  /** {@link encode} from already-hashed columns (see {@link UserColumns}); every id is range-checked. */
-  async encodeColumns(cols: UserColumns, options: { out?: Float32Array; attention?: Float32Array } = {}): Promise<Float32Array> {
+  /**
+   * {@link encode} from already-hashed columns (see {@link UserColumns}); every id is range-checked.
+   * `threads`: native threads of this call, 1 to the model's (as {@link ScoreAllOptions.threads}).
+   */
+  async encodeColumns(cols: UserColumns, options: { out?: Float32Array; attention?: Float32Array; threads?: number } = {}): Promise<Float32Array> {
     return this.run(this.encodeCall(this.live(), cols, options), true);
   }
 
@@ -504,13 +513,23 @@ export class Model {
     return this.run(this.encodeCall(this.live(), cols, options), false);
   }
 
-  private encodeCall(h: Backend, cols: UserColumns, options: { out?: Float32Array; attention?: Float32Array }): EngineCall<Float32Array> {
+  private encodeCall(h: Backend, cols: UserColumns, options: { out?: Float32Array; attention?: Float32Array; threads?: number }): EngineCall<Float32Array> {
     const out = checkOut(options.out, userBatch(cols) * this.userDim, 'options.out');
-    return { context: 'encode', call: (async) => h.encode(cols, out, options.attention ?? null, this.threads, async), result: out };
+    const threads = this.callThreads(options.threads, 'options.threads');
+    return { context: 'encode', call: (async) => h.encode(cols, out, options.attention ?? null, threads, async), result: out };
   }
 
   // Validates a scoring call for several tasks at once; one output per task (options.out only for one).
-  private scoreCall(context: string, tasks: string[], userVector: unknown, candidates: CandidateInput[] | CandidateColumns, out?: unknown, user?: UserInput): EngineCall<Float32Array[]> {
+  /** The threads of one call: `given` (1 … the model's threads) or the model's. */
+  private callThreads(given: unknown, path: string): number {
+    if (given === undefined) return this.threads;
+    if (typeof given !== 'number' || !Number.isInteger(given) || given < 1 || given > this.threads) {
+      inputError(path, `must be an integer in [1, ${this.threads}] (the model's threads), got ${describe(given)}`);
+    }
+    return given;
+  }
+
+  private scoreCall(context: string, tasks: string[], userVector: unknown, candidates: CandidateInput[] | CandidateColumns, out?: unknown, user?: UserInput, threads = this.threads): EngineCall<Float32Array[]> {
     const h = this.live();
     const picked = tasks.map((name) => {
       const { task: t, index } = findTask(this.config, name);
@@ -537,7 +556,7 @@ export class Model {
       groups.set(own.dense, g);
     });
     const call = (async: boolean): Completion => {
-      const runs = [...groups.values()].map((g) => h.score(g.heads, userVector, g.cols, g.outs, this.threads, async));
+      const runs = [...groups.values()].map((g) => h.score(g.heads, userVector, g.cols, g.outs, threads, async));
       if (!async) return undefined;
       // Every call has ended before an error is passed on (none still writes into `outs` or holds the model).
       return Promise.allSettled(runs).then((r) => {
@@ -555,7 +574,7 @@ export class Model {
 
   private scoreAllCall(userVector: Float32Array, candidates: CandidateInput[] | CandidateColumns, options: ScoreAllOptions): EngineCall<Record<string, Float32Array>> {
     const tasks = this.scoringTasks(options.tasks);
-    const c = this.scoreCall('scoreAll', tasks, userVector, candidates, undefined, options.user);
+    const c = this.scoreCall('scoreAll', tasks, userVector, candidates, undefined, options.user, this.callThreads(options.threads, 'options.threads'));
     return { ...c, result: Object.fromEntries(tasks.map((t, i) => [t, c.result[i]])) };
   }
 

@@ -769,7 +769,16 @@ export class Batcher {
     const outcomes: { p: Pending; value?: Float32Array | Scores; error?: unknown }[] = [];
     const succeed = (p: Pending, value: Float32Array | Scores): void => void outcomes.push({ p, value });
     const fail = (p: Pending, error: unknown): void => void outcomes.push({ p, error });
-    const vectors = await this.encodeBatch(model, batch, fail);
+    // Native threads: while a batch of several requests computes, the event loop is busy with the others
+    // (parsing, answering), so the batch leaves it a core: on two cores, 2 threads for the batch's encode and
+    // scoring lost a fifth of the throughput at 64 connections to waiting on descheduled threads (docs/serving.md,
+    // "Native threads under load"). A lone request (a quiet server) gets every thread: the lowest latency.
+    const budget = batch.length > 1 ? Math.max(1, model.threads - 1) : model.threads;
+    // The rank requests are scored by one call each, all in flight at once: they run side by side on the compute
+    // pool's per-core dispatchers, so the budget is shared out among them.
+    const ranks = batch.reduce((s, p) => s + (p.request.kind === 'rank' ? 1 : 0), 0);
+    const threads = Math.max(1, Math.floor(budget / Math.max(1, ranks)));
+    const vectors = await this.encodeBatch(model, batch, fail, budget);
     const heads: Promise<void>[] = [];
     const predicts = new Map<string, Pending[]>();
     for (const p of batch) {
@@ -780,7 +789,7 @@ export class Batcher {
       else if (r.kind === 'predict') predicts.set(r.task, [...(predicts.get(r.task) ?? []), p]);
       else {
         const candidates = packed(p).candidates as CandidateColumns;
-        heads.push(model.scoreAll(v, candidates, { tasks: r.tasks }).then((s) => succeed(p, s), (e: unknown) => fail(p, e)));
+        heads.push(model.scoreAll(v, candidates, { tasks: r.tasks, threads }).then((s) => succeed(p, s), (e: unknown) => fail(p, e)));
       }
     }
     for (const [task, group] of predicts) heads.push(this.predictGroup(model, task, group, vectors, succeed, fail));
@@ -812,7 +821,7 @@ export class Batcher {
    * from its hits and its encoded rows, which go to the cache under their keys. An engine error rejects every
    * request that had a user in the call.
    */
-  private async encodeBatch(model: Model, taken: Pending[], fail: (p: Pending, e: unknown) => void): Promise<Map<Pending, Float32Array>> {
+  private async encodeBatch(model: Model, taken: Pending[], fail: (p: Pending, e: unknown) => void, threads: number): Promise<Map<Pending, Float32Array>> {
     // Requests packed together stay one part: a batch that is one packed group is encoded without a copy.
     const parts: { cols: UserColumns; rows: number[] }[] = [];
     const encoding = taken.filter((p) => packed(p).miss.length > 0);
@@ -825,7 +834,7 @@ export class Batcher {
     let U: Float32Array | null = new Float32Array(0);
     if (parts.length > 0) {
       try {
-        U = await model.encodeColumns(gatherUserColumns(model.config, parts));
+        U = await model.encodeColumns(gatherUserColumns(model.config, parts), { threads });
       } catch (e) {
         for (const p of encoding) fail(p, e);
         U = null;
