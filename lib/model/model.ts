@@ -509,7 +509,7 @@ export class Model {
   }
 
   /** Synchronous {@link encodeColumns}. */
-  encodeColumnsSync(cols: UserColumns, options: { out?: Float32Array; attention?: Float32Array } = {}): Float32Array {
+  encodeColumnsSync(cols: UserColumns, options: { out?: Float32Array; attention?: Float32Array; threads?: number } = {}): Float32Array {
     return this.run(this.encodeCall(this.live(), cols, options), false);
   }
 
