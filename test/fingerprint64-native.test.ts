@@ -8,16 +8,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ROOT } from './support/child';
+import { compileChecked, findCompiler } from './support/compiler';
 
 const CHECK = path.join(ROOT, 'native', 'test', 'fingerprint64_check.cpp');
 const SOURCES = [path.join(ROOT, 'native', 'src', 'core', 'fingerprint64.cpp'), CHECK];
 const FLAGS = ['-std=c++17', '-O2', '-Wall', '-Wextra', `-I${path.join(ROOT, 'native', 'include')}`];
 
-/** The first C++ compiler that answers `--version`: $CXX, then g++, c++, clang++. */
-function findCompiler(): string | undefined {
-  const candidates = [process.env.CXX, 'g++', 'c++', 'clang++'].filter((c): c is string => !!c);
-  return candidates.find((c) => spawnSync(c, ['--version'], { encoding: 'utf8' }).status === 0);
-}
 
 const cxx = findCompiler();
 
@@ -39,18 +35,10 @@ t.test('native/test/fingerprint64_check.cpp compiles and passes', { skip: !cxx &
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dupn-fp64-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const exe = path.join(dir, process.platform === 'win32' ? 'fp.exe' : 'fp');
-  const compile = (extra: string[]) => spawnSync(cxx!, [...FLAGS, ...extra, ...SOURCES, '-o', exe], { encoding: 'utf8' });
-
   // With the sanitizers where this compiler and its runtime have them; plain otherwise (said in the output).
-  const sanitize = ['-fsanitize=address,undefined', '-fno-sanitize-recover=all'];
-  let built = compile(sanitize);
-  let mode = 'with -fsanitize=address,undefined';
-  if (built.status !== 0) {
-    t.comment(`${cxx} cannot build with the sanitizers here; building without them: ${built.stderr.trim().split('\n').pop()}`);
-    built = compile([]);
-    mode = 'without sanitizers';
-  }
-  t.equal(built.status, 0, `${cxx} compiles the check ${mode}${built.status === 0 ? '' : `:\n${built.stderr}`}`);
+  const built = compileChecked(cxx!, FLAGS, SOURCES, exe);
+  if (built.fallback !== undefined) t.comment(`${cxx} cannot build with the sanitizers here; built without them: ${built.fallback}`);
+  t.equal(built.status, 0, `${cxx} compiles the check ${built.mode}${built.status === 0 ? '' : `:\n${built.stderr}`}`);
   if (built.status !== 0) return;
 
   const run = spawnSync(exe, [], { encoding: 'utf8', env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=1' } });

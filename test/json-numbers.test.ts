@@ -1,12 +1,20 @@
 // The addon's float32Json (what the server's answers print the model's numbers with): every value reads back to
-// the same float32 (Math.fround of the parsed number), has no more digits than the shortest decimal that does, and
-// odd values (±0, subnormals, the largest and smallest, NaN and ±Infinity as null) come out as JSON.parse takes
-// them; rows nest; bad arguments are E_INPUT.
+// the same float32 (Math.fround of the parsed number), has no more digits than the shortest decimal that does, is
+// written as JavaScript writes that number, and odd values (±0, subnormals, the largest and smallest, NaN and
+// ±Infinity as null) come out as JSON.parse takes them; rows nest; bad arguments are E_INPUT. Then the C++ check
+// of the formatter's two paths (native/test/json_numbers_check.cpp), under the sanitizers where available.
 import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ROOT } from './support/child';
+import { compileChecked, findCompiler } from './support/compiler';
 import { DupnError, float32Json } from '../lib';
 import { mulberry32 } from '../lib/random';
 
 const f32 = float32Json;
+const cxx = findCompiler();
 
 /** The shortest decimal (significant digits 1..9) whose float32 is v: the reference, by trying each precision. */
 function shortestDigits(v: number): number {
@@ -26,6 +34,7 @@ t.test('random floats of every magnitude read back exactly, in the fewest digits
   t.equal(back.length, values.length);
   let wrong = 0;
   let longer = 0;
+  let style = 0;
   const parts = text.slice(1, -1).split(',');
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
@@ -33,13 +42,13 @@ t.test('random floats of every magnitude read back exactly, in the fewest digits
       if (back[i] !== null) wrong++;
       continue;
     }
-    if (Math.fround(back[i] as number) !== v || Object.is(v, -0) !== Object.is(back[i], -0)) wrong++;
-    // A large integer is written in full when that is no longer than its exponent form (as JavaScript does).
-    const whole = Number.isInteger(v) && Math.abs(v) >= 2 ** 24;
-    if ((!whole && digits(parts[i]) > shortestDigits(v)) || parts[i].length > String(v).length) longer++;
+    if (Math.fround(back[i] as number) !== v) wrong++;
+    if (digits(parts[i]) > shortestDigits(v) || parts[i].length > String(v).length) longer++;
+    if (String(Number(parts[i])) !== parts[i]) style++;
   }
   t.equal(wrong, 0, 'every value reads back to its float32 (NaN and ±Infinity as null)');
   t.equal(longer, 0, 'no value longer than the widened double\'s text, nor with more digits than the shortest that reads back');
+  t.equal(style, 0, 'each text is how JavaScript writes that number');
 });
 
 t.test('odd values', async (t) => {
@@ -47,11 +56,12 @@ t.test('odd values', async (t) => {
   const values = Float32Array.from(odd);
   const back = JSON.parse(f32(values)) as (number | null)[];
   for (let i = 0; i < odd.length; i++) {
-    if (Number.isFinite(values[i])) t.ok(Object.is(Math.fround(back[i] as number), values[i]), `${odd[i]} → ${String(back[i])}`);
+    if (Object.is(values[i], -0)) t.ok(Object.is(back[i], 0), '-0 → 0, as JSON.stringify writes it');
+    else if (Number.isFinite(values[i])) t.ok(Object.is(Math.fround(back[i] as number), values[i]), `${odd[i]} → ${String(back[i])}`);
     else t.equal(back[i], null, `${odd[i]} → null`);
   }
   t.equal(f32(new Float32Array(0)), '[]');
-  t.equal(f32(Float32Array.of(0.5, 2)), '[0.5,2]');
+  t.equal(f32(Float32Array.of(0.5, 2, 0.1, 1e-7, 1e21, 123456792, -1.5e-10)), '[0.5,2,0.1,1e-7,1e+21,123456790,-1.5e-10]');
 });
 
 t.test('rows', async (t) => {
@@ -80,4 +90,20 @@ t.test('bad arguments are E_INPUT', async (t) => {
   expectInput(() => call(new Float32Array(10), 3), 'a row that does not divide the length');
   expectInput(() => call(new Float32Array(10), -1), 'a negative row');
   expectInput(() => call(new Float32Array(10), 1.5), 'a fractional row');
+});
+
+t.test('native/test/json_numbers_check.cpp compiles and passes', { skip: !cxx && 'no C++ compiler ($CXX, g++, c++ or clang++) on the PATH' }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dupn-json-numbers-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const exe = path.join(dir, 'check');
+  const sources = [path.join(ROOT, 'native', 'src', 'core', 'json_numbers.cpp'), path.join(ROOT, 'native', 'test', 'json_numbers_check.cpp')];
+  const built = compileChecked(cxx!, ['-std=c++17', '-O2', '-Wall', '-Wextra', `-I${path.join(ROOT, 'native', 'include')}`], sources, exe);
+  if (built.fallback !== undefined) t.comment(`${cxx} cannot build with the sanitizers here; built without them: ${built.fallback}`);
+  t.equal(built.status, 0, `${cxx} compiles the check ${built.mode}${built.status === 0 ? '' : `:\n${built.stderr}`}`);
+  if (built.status !== 0) return;
+  const run = spawnSync(exe, ['200000'], { encoding: 'utf8' });
+  t.equal(run.status, 0, `the check exits 0${run.status === 0 ? '' : `:\n${run.stdout}${run.stderr}`}`);
+  t.match(run.stdout, /awkward values and their neighbours: (\d+) values, fast = slow \1\/\1, read back \1\/\1, .* PASS/, 'powers of two and ten, extremes and their neighbours');
+  t.match(run.stdout, /random bit patterns: 200000 values, fast = slow 200000\/200000, read back 200000\/200000, library's shortest (\d+)\/\1 PASS/, '200,000 random floats');
+  t.match(run.stdout, /\nPASS\n$/, 'and the verdict');
 });

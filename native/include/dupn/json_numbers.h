@@ -11,8 +11,15 @@
 
 namespace dupn {
 
+// Appends f's shortest round-trip decimal in JavaScript's number syntax (`0.5`, `1e-7`, `1.5e+21`; -0 as `0`);
+// `null` for NaN and ±Infinity, as JSON.stringify writes them.
+void append_float32(std::string& out, float f);
+
+// The same through the slow path only (snprintf and strtof at 1..9 digits): the reference the checks compare with.
+void append_float32_slow(std::string& out, float f);
+
 // Appends `[v0,v1,…]` to out, or, when row > 0, `[[…],[…],…]` (n / row rows of `row` values; row must divide
-// n). A value that is not finite is written as `null`, as JSON.stringify does.
+// n), each value as append_float32 writes it.
 void append_float32_json(std::string& out, const float* values, size_t n, size_t row);
 
 }  // namespace dupn
