@@ -199,7 +199,9 @@ void append_row(std::string& out, const float* v, size_t n) {
 
 }  // namespace
 
-void append_float32(std::string& out, float f) {
+namespace {
+
+void append_float32_by(std::string& out, float f, bool fast) {
   if (!std::isfinite(f)) {
     out.append("null", 4);
     return;
@@ -213,25 +215,15 @@ void append_float32(std::string& out, float f) {
   const float a = std::fabs(f);
   uint64_t digits;
   int exponent;
-  if (!shortest_fast(a, &digits, &exponent)) shortest_slow(a, &digits, &exponent);
+  if (!fast || !shortest_fast(a, &digits, &exponent)) shortest_slow(a, &digits, &exponent);
   append_decimal(out, digits, exponent);
 }
 
-void append_float32_slow(std::string& out, float f) {
-  if (!std::isfinite(f)) {
-    out.append("null", 4);
-    return;
-  }
-  if (f == 0) {
-    out.push_back('0');
-    return;
-  }
-  if (f < 0) out.push_back('-');
-  uint64_t digits;
-  int exponent;
-  shortest_slow(std::fabs(f), &digits, &exponent);
-  append_decimal(out, digits, exponent);
-}
+}  // namespace
+
+void append_float32(std::string& out, float f) { append_float32_by(out, f, true); }
+
+void append_float32_slow(std::string& out, float f) { append_float32_by(out, f, false); }
 
 void append_float32_json(std::string& out, const float* values, size_t n, size_t row) {
   // Up to 15 characters a value ("-1.2345678e-38" and a comma).
