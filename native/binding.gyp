@@ -53,6 +53,7 @@
       'target_name': 'dupn',
       'sources': [
         'src/core/fingerprint64.cpp',
+        'src/core/json_numbers.cpp',
         'src/core/model.cpp',
         'src/core/pack.cpp',
         'src/core/encode.cpp',
@@ -70,6 +71,7 @@
         'src/napi/spec.cpp',
         'src/napi/trainer_wrap.cpp',
         'src/napi/hash.cpp',
+        'src/napi/json_numbers.cpp',
         'src/napi/kernels_binding.cpp',
         'src/napi/map_file.cpp',
         'src/napi/model_wrap.cpp',
