@@ -519,7 +519,6 @@ export class Model {
     return { context: 'encode', call: (async) => h.encode(cols, out, options.attention ?? null, threads, async), result: out };
   }
 
-  // Validates a scoring call for several tasks at once; one output per task (options.out only for one).
   /** The threads of one call: `given` (1 … the model's threads) or the model's. */
   private callThreads(given: unknown, path: string): number {
     if (given === undefined) return this.threads;
@@ -529,6 +528,7 @@ export class Model {
     return given;
   }
 
+  // Validates a scoring call for several tasks at once; one output per task (options.out only for one).
   private scoreCall(context: string, tasks: string[], userVector: unknown, candidates: CandidateInput[] | CandidateColumns, out?: unknown, user?: UserInput, threads = this.threads): EngineCall<Float32Array[]> {
     const h = this.live();
     const picked = tasks.map((name) => {

@@ -772,7 +772,7 @@ export class Batcher {
     // Native threads: while a batch of several requests computes, the event loop is busy with the others
     // (parsing, answering), so the batch leaves it a core: on two cores, 2 threads for the batch's encode and
     // scoring lost a fifth of the throughput at 64 connections to waiting on descheduled threads (docs/serving.md,
-    // "Native threads under load"). A lone request (a quiet server) gets every thread: the lowest latency.
+    // "native threads under load"). A lone request (a quiet server) gets every thread: the lowest latency.
     const budget = batch.length > 1 ? Math.max(1, model.threads - 1) : model.threads;
     // The rank requests are scored by one call each, all in flight at once: they run side by side on the compute
     // pool's per-core dispatchers, so the budget is shared out among them.
