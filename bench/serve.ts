@@ -40,6 +40,12 @@ function option(name: string, fallback: string): string {
   return i >= 0 ? process.argv[i + 1] : fallback;
 }
 
+/** `--name a<sep>b` as its parts; none when the option is absent (an empty part, as in `"a;"`, stays). */
+function listOption(name: string, sep: string): string[] {
+  const v = option(name, '');
+  return v === '' ? [] : v.split(sep);
+}
+
 const TOP = 50;
 
 /** The peer: fastify with the model on onnxruntime-node and the same catalogue; one encode and one scoring per request. */
@@ -135,6 +141,11 @@ function levelOf(connections: number, lat: number[], elapsed: number, failed: nu
   lat.sort((a, b) => a - b);
   const q = (p: number): number => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
   return { connections, rps: lat.length / elapsed, p50: q(0.5), p99: q(0.99), p999: q(0.999), failed, cpuMsPerRequest: (1000 * cpu) / lat.length, clientCpuMsPerRequest: (client.user + client.system) / 1000 / lat.length };
+}
+
+/** A level's table cells from requests/s on (the rows of the closed- and open-loop table share them). */
+function cells(l: Level): string {
+  return `${l.rps.toFixed(0)} | ${l.p50.toFixed(1)} | ${l.p99.toFixed(1)} | ${l.p999.toFixed(1)} | ${l.cpuMsPerRequest.toFixed(2)} | ${l.clientCpuMsPerRequest.toFixed(2)} | ${l.failed} |`;
 }
 
 /** POSTs `body` as JSON; resolves to the status (0 when the request failed), once the answer is read. */
@@ -399,9 +410,9 @@ async function main(): Promise<void> {
     { name: 'dupn serve --max-batch 1 (unbatched)', args: [...serve, '--threads', String(threads), '--max-batch', '1', '--max-users', '1'] },
     { name: 'dupn serve --workers 2 (1 thread each)', args: [...serve, '--workers', '2'] },
     // `--native-threads "1"`: the batched server again with other native thread counts (the event loop competes with them for the cores).
-    ...(option('native-threads', '') === '' ? [] : option('native-threads', '').split(',')).map((n) => ({ name: `dupn serve (${n} threads)`, args: [...serve, '--threads', n] })),
+    ...listOption('native-threads', ',').map((n) => ({ name: `dupn serve (${n} threads)`, args: [...serve, '--threads', n] })),
     // `--worker-flags "a;b"`: the workers again with each set of Node flags ("" for none), to see what they cost or save.
-    ...(option('worker-flags', '') === '' ? [] : option('worker-flags', '').split(';')).map((flags) => ({ name: `dupn serve --workers 2 --worker-node-options "${flags}"`, args: [...serve, '--workers', '2', '--worker-node-options', flags] })),
+    ...listOption('worker-flags', ';').map((flags) => ({ name: `dupn serve --workers 2 --worker-node-options "${flags}"`, args: [...serve, '--workers', '2', '--worker-node-options', flags] })),
     { name: `peer: fastify + onnxruntime-node (${threads} threads)`, args: [__filename, '--role', 'peer', '--model', file, '--items', items, '--threads', String(threads)] },
   ];
   if (only !== '') {
@@ -420,7 +431,7 @@ async function main(): Promise<void> {
     for (const n of levels) {
       const r = await load(base, child.pid!, bodies, n, seconds);
       results.push(r);
-      console.log(`| ${s.name} | ${n} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.p999.toFixed(1)} | ${r.cpuMsPerRequest.toFixed(2)} | ${r.clientCpuMsPerRequest.toFixed(2)} | ${r.failed} |`);
+      console.log(`| ${s.name} | ${n} | ${cells(r)}`);
     }
     const within = results.filter((r) => r.p99 <= 25 && r.failed === 0);
     const best = within.sort((a, b) => b.rps - a.rps)[0];
@@ -428,9 +439,9 @@ async function main(): Promise<void> {
     let open: OpenResult | undefined;
     if (openLoop) {
       const found = await maxRate(base, child.pid!, bodies, Math.max(10, Math.round((best?.rps ?? 20) / 2)), Math.round(top * 1.5), 25, seconds);
-      for (const p of found.probes) console.log(`|   open loop at ${p.rate}/s | (peak ${p.level.connections} in flight) | ${p.level.rps.toFixed(0)} | ${p.level.p50.toFixed(1)} | ${p.level.p99.toFixed(1)} | ${p.level.p999.toFixed(1)} | ${p.level.cpuMsPerRequest.toFixed(2)} | ${p.level.clientCpuMsPerRequest.toFixed(2)} | ${p.level.failed} |`);
+      for (const p of found.probes) console.log(`|   open loop at ${p.rate}/s | (peak ${p.level.connections} in flight) | ${cells(p.level)}`);
       const half = found.rate > 0 ? await openLoad(base, child.pid!, bodies, found.rate / 2, seconds) : undefined;
-      if (half !== undefined) console.log(`|   open loop at ${(found.rate / 2).toFixed(0)}/s (half) | (peak ${half.connections} in flight) | ${half.rps.toFixed(0)} | ${half.p50.toFixed(1)} | ${half.p99.toFixed(1)} | ${half.p999.toFixed(1)} | ${half.cpuMsPerRequest.toFixed(2)} | ${half.clientCpuMsPerRequest.toFixed(2)} | ${half.failed} |`);
+      if (half !== undefined) console.log(`|   open loop at ${(found.rate / 2).toFixed(0)}/s (half) | (peak ${half.connections} in flight) | ${cells(half)}`);
       open = { rate: found.rate, half };
     }
     summary.push({ name: s.name, best, open, at64: results.find((r) => r.connections === 64), rss: rssMiB(child.pid!) });

@@ -64,12 +64,6 @@ export function float32Json(values: Float32Array, row = 0): string {
   }
 }
 
-function rowsJson(m: Float32Rows): string {
-  // float32Json's row 0 means "flat": zero-width rows are written here instead.
-  if (m.row === 0) return '[]';
-  return float32Json(m.values, m.row);
-}
-
 function modelJson(model: { version: string }): string {
   return `"model":{"version":${str(model.version)}}`;
 }
@@ -98,12 +92,12 @@ export function rankJson(a: RankAnswer): string {
 
 /** The encode answer's text. */
 export function encodeJson(a: EncodeAnswer): string {
-  return `{"vectors":${rowsJson(a.vectors)},${modelJson(a.model)}}`;
+  return `{"vectors":${float32Json(a.vectors.values, a.vectors.row)},${modelJson(a.model)}}`;
 }
 
 /** The predict answer's text. */
 export function predictJson(a: PredictAnswer): string {
-  return `{"probabilities":${rowsJson(a.probabilities)},${modelJson(a.model)}}`;
+  return `{"probabilities":${float32Json(a.probabilities.values, a.probabilities.row)},${modelJson(a.model)}}`;
 }
 
 /** An error answer's text: only the schema's two fields, as the schema-compiled serialiser wrote them. */

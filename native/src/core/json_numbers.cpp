@@ -99,25 +99,21 @@ bool shortest_fast(float f, uint64_t* digits, int* exponent) {
   bool vrZeros = vrExact;
   int removed = 0;
   uint64_t last = 0;
-  while (vp / 10 > vm / 10) {
-    vmZeros &= vm % 10 == 0;
+  const auto drop = [&] {
     vrZeros &= last == 0;
     last = vr % 10;
     vr /= 10;
     vp /= 10;
     vm /= 10;
     ++removed;
+  };
+  while (vp / 10 > vm / 10) {
+    vmZeros &= vm % 10 == 0;
+    drop();
   }
-  if (vmZeros) {
-    while (vm % 10 == 0 && vm > 0) {
-      vrZeros &= last == 0;
-      last = vr % 10;
-      vr /= 10;
-      vp /= 10;
-      vm /= 10;
-      ++removed;
-    }
-  }
+  // The lower end is exact and belongs to the interval: its trailing zeros can go too.
+  if (vmZeros)
+    while (vm % 10 == 0 && vm > 0) drop();
   if (vrZeros && last == 5 && vr % 2 == 0) last = 4;  // exactly half: to even
   const bool up = (vr == vm && !vmZeros) || last >= 5;
   *digits = vr + (up ? 1 : 0);
@@ -184,7 +180,9 @@ void append_decimal(std::string& out, uint64_t digits, int exponent) {
     }
     out.push_back('e');
     out.push_back(n - 1 < 0 ? '-' : '+');
-    out.append(std::to_string(std::abs(n - 1)));
+    const int x = std::abs(n - 1);  // at most 45
+    if (x >= 10) out.push_back(static_cast<char>('0' + x / 10));
+    out.push_back(static_cast<char>('0' + x % 10));
   }
 }
 
@@ -196,10 +194,6 @@ void append_row(std::string& out, const float* v, size_t n) {
   }
   out.push_back(']');
 }
-
-}  // namespace
-
-namespace {
 
 void append_float32_by(std::string& out, float f, bool fast) {
   if (!std::isfinite(f)) {

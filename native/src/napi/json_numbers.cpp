@@ -18,7 +18,9 @@ Napi::Value Float32Json(const Napi::CallbackInfo& info) {
   const int32_t row = info.Length() < 2 || info[1].IsUndefined() ? 0 : int_arg(info[1], "float32Json: row", 0, 0x7fffffff);
   if (row > 0 && values.length % row != 0)
     throw_code(env, codes::kInput, "float32Json: row (" + std::to_string(row) + ") does not divide the length (" + std::to_string(values.length) + ")");
-  std::string out;
+  // One buffer per thread, kept between calls: a server calls this for every answer.
+  thread_local std::string out;
+  out.clear();
   dupn::append_float32_json(out, values.data, static_cast<size_t>(values.length), static_cast<size_t>(row));
   // Only ASCII is written, so Latin-1 is exact and skips UTF-8 decoding.
   napi_value text;
