@@ -14,6 +14,7 @@
  * batch starts as soon as the engine is free; and a batch's callers get their results after the next batch
  * has started.
  */
+import { performance } from 'node:perf_hooks';
 import { Model } from '../model/model';
 import { CandidateColumns, UserColumns, gatherUserColumns } from '../model/columns';
 import { CandidateInput, UserInput } from '../model/features';
@@ -316,6 +317,9 @@ export class Batcher {
   private closed = false;
   private idleWaiters: (() => void)[] = [];
   private readonly counts = { batches: 0, completed: 0, failed: 0 };
+  // Share of wall time the event loop was busy while recent batches encoded (smoothed; 0 until one has run):
+  // it decides whether a batch leaves the loop a core (compute).
+  private loopBusy = 0;
   private readonly dropped: Record<DropCode, number> = { E_OVERLOADED: 0, E_TIMEOUT: 0, E_ABORTED: 0, E_CLOSED: 0 };
 
   constructor(options: BatcherOptions) {
@@ -769,11 +773,13 @@ export class Batcher {
     const outcomes: { p: Pending; value?: Float32Array | Scores; error?: unknown }[] = [];
     const succeed = (p: Pending, value: Float32Array | Scores): void => void outcomes.push({ p, value });
     const fail = (p: Pending, error: unknown): void => void outcomes.push({ p, error });
-    // Native threads: while a batch of several requests computes, the event loop is busy with the others
-    // (parsing, answering), so the batch leaves it a core: on two cores, 2 threads for the batch's encode and
-    // scoring lost a fifth of the throughput at 64 connections to waiting on descheduled threads (docs/serving.md,
-    // "native threads under load"). A lone request (a quiet server) gets every thread: the lowest latency.
-    const budget = batch.length > 1 ? Math.max(1, model.threads - 1) : model.threads;
+    // Native threads: in a server under load the event loop is busy with other requests (parsing, answering)
+    // while a batch computes, and on two cores 2 threads for the batch lost a fifth of the throughput at 64
+    // connections to waiting on descheduled threads (docs/serving.md, "native threads under load"); so a batch
+    // of several leaves the loop a core when the loop was busy for at least half of the recent batches' encode.
+    // An idle loop (callers in the same process awaiting their results) gives every thread: leaving a core
+    // there cost the in-process batcher 39% (bench:batcher). A lone request always gets every thread.
+    const budget = batch.length > 1 && this.loopBusy >= 0.5 ? Math.max(1, model.threads - 1) : model.threads;
     // The rank requests are scored by one call each, all in flight at once: they run side by side on the compute
     // pool's per-core dispatchers, so the budget is shared out among them.
     const ranks = batch.reduce((s, p) => s + (p.request.kind === 'rank' ? 1 : 0), 0);
@@ -834,7 +840,11 @@ export class Batcher {
     let U: Float32Array | null = new Float32Array(0);
     if (parts.length > 0) {
       try {
-        U = await model.encodeColumns(gatherUserColumns(model.config, parts), { threads });
+        const call = model.encodeColumns(gatherUserColumns(model.config, parts), { threads });
+        // What else the event loop did while the engine encoded (this batch's own work is done by now).
+        const loopBefore = performance.eventLoopUtilization();
+        U = await call;
+        this.loopBusy = (this.loopBusy + performance.eventLoopUtilization(loopBefore).utilization) / 2;
       } catch (e) {
         for (const p of encoding) fail(p, e);
         U = null;
