@@ -2,9 +2,11 @@
  * bench/peer — the native forward pass vs onnxruntime-node on the same paper-size model and the same
  * inputs, in one process, alternating, after warm-up. Encode at B ∈ {1, 8, 64, 256, 512}, L ∈ {50, 100},
  * ragged batches with real lengths, threads 1 and 2; scoring 1,000 candidates × every head for one user.
- * Reports medians, the speed ratio, users/s, GFLOP/s and the share of the measured FMA peak.
+ * Reports medians, the speed ratio, users/s, GFLOP/s and the share of the measured FMA peak. `--also-isa avx2`
+ * times a second native path (forced instruction set) in the same alternation, with its own columns: on an
+ * AVX-512 host, the AVX2 kernels beside AVX-512 and onnxruntime in one run (onnxruntime cannot be held to AVX2).
  *
- *   npm run bench:peer -- [--data ../shared/data/taobao-userbehavior] [--threads 1,2] [--gap-ms 50] [--burst 200] [--out file.md]
+ *   npm run bench:peer -- [--data ../shared/data/taobao-userbehavior] [--threads 1,2] [--also-isa avx2] [--gap-ms 50] [--burst 200] [--out file.md]
  */
 import * as fs from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -32,29 +34,22 @@ const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const GAP_MS = Number(option('gap-ms') ?? 50);
 const BURST_CALLS = Number(option('burst') ?? 200);
 
-/** Times `a` and `b` alternately after warm-up; repetitions sized to ~`budgetMs` per engine. */
-async function alternate(a: () => Promise<unknown>, b: () => Promise<unknown>, budgetMs: number): Promise<[number, number]> {
-  for (let i = 0; i < 2; i++) {
-    await a();
-    await b();
-  }
+/** Times the engines in turn after warm-up; repetitions sized to ~`budgetMs` per engine. Medians, in order. */
+async function alternate(engines: (() => Promise<unknown>)[], budgetMs: number): Promise<number[]> {
+  for (let i = 0; i < 2; i++) for (const e of engines) await e();
   let t = now();
-  await a();
-  await b();
-  const reps = Math.max(5, Math.min(60, Math.ceil((2 * budgetMs) / Math.max(0.01, now() - t))));
-  const ta: number[] = [];
-  const tb: number[] = [];
+  for (const e of engines) await e();
+  const reps = Math.max(5, Math.min(60, Math.ceil((engines.length * budgetMs) / Math.max(0.01, now() - t))));
+  const times = engines.map((): number[] => []);
   for (let i = 0; i < reps; i++) {
-    await pause(GAP_MS);
-    t = now();
-    await a();
-    ta.push(now() - t);
-    await pause(GAP_MS);
-    t = now();
-    await b();
-    tb.push(now() - t);
+    for (const [k, e] of engines.entries()) {
+      await pause(GAP_MS);
+      t = now();
+      await e();
+      times[k].push(now() - t);
+    }
   }
-  return [median(ta), median(tb)];
+  return times.map(median);
 }
 
 /**
@@ -99,6 +94,7 @@ async function loopDelayUnderLoad(call: () => Promise<unknown>, inFlight: number
 
 async function main(): Promise<void> {
   const threadList = (option('threads') ?? '1,2').split(',').map(Number);
+  const alsoIsa = option('also-isa');
   const source = lengthSource(option('data'));
   const budget = Number(option('budget-ms') ?? 400);
   const config = resolveConfig({});
@@ -117,9 +113,14 @@ async function main(): Promise<void> {
     const ort = Model.fromTensors(config, tensors, { threads, backend: 'onnxruntime' });
     // The native bf16 path beside fp32 (AVX-512-BF16 CPUs only): in the back-to-back lines and its own table.
     const bf = native().kernels.hasBf16 && nat.isa === 'avx512' ? Model.fromTensors(config, tensors, { threads, precision: 'bf16' }) : undefined;
-    say(`### ${threads} thread(s) — native ISA ${nat.isa}, measured fp32 FMA peak ${peak.toFixed(0)} GFLOP/s\n`);
-    say('| batch | B | native ms | onnxruntime ms | speed ratio | native users/s | ort users/s | native GFLOP/s (% peak) | ort GFLOP/s (% peak) |');
-    say('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    // The second native path (`--also-isa`), against its own instruction set's measured peak.
+    const alt = alsoIsa !== undefined && alsoIsa !== nat.isa ? Model.fromTensors(config, tensors, { threads, isa: alsoIsa }) : undefined;
+    const altPeak = alt ? fmaPeak(threads, alt.isa) : 0;
+    say(`### ${threads} thread(s) — native ISA ${nat.isa}, measured fp32 FMA peak ${peak.toFixed(0)} GFLOP/s` +
+      `${alt ? `; also native ${alt.isa} (its peak ${altPeak.toFixed(0)} GFLOP/s)` : ''}\n`);
+    const altHead = alt ? ` native ${alt.isa} ms | ${alt.isa} vs ort | ${alt.isa} GFLOP/s (% ${alt.isa} peak) |` : '';
+    say(`| batch | B | native ms | onnxruntime ms | speed ratio | native users/s | ort users/s | native GFLOP/s (% peak) | ort GFLOP/s (% peak) |${altHead}`);
+    say(`|---|---:|---:|---:|---:|---:|---:|---:|---:|${alt ? '---:|---:|---:|' : ''}`);
     const cases: { label: string; lengths: number[] }[] = [];
     for (const L of [50, 100]) for (const B of [1, 8, 64, 256, 512]) cases.push({ label: `L = ${L}`, lengths: new Array<number>(B).fill(L) });
     for (const B of [64, 256, 512]) cases.push({ label: 'ragged', lengths: source.sample(B, B, config.maxSeqLen) });
@@ -128,23 +129,30 @@ async function main(): Promise<void> {
       const cols: UserColumns = randomUserColumns(config, B + c.lengths[0], c.lengths);
       const outA = new Float32Array(B * nat.userDim);
       const outB = new Float32Array(B * nat.userDim);
-      const [tn, to] = await alternate(() => nat.encodeColumns(cols, { out: outA }), () => ort.encodeColumns(cols, { out: outB }), budget);
+      const [tn, to, ta] = await alternate([() => nat.encodeColumns(cols, { out: outA }), () => ort.encodeColumns(cols, { out: outB }),
+        ...(alt ? [() => alt.encodeColumns(cols, { out: outA })] : [])], budget);
       // Useful work: real steps only (onnxruntime also computes the padding up to the longest user).
       const flops = c.lengths.reduce((s, L) => s + encodeFlops(config, L), 0);
-      const gf = (ms: number): string => `${(flops / ms / 1e6).toFixed(1)} (${((100 * flops) / ms / 1e6 / peak).toFixed(0)}%)`;
+      const gf = (ms: number, of = peak): string => `${(flops / ms / 1e6).toFixed(1)} (${((100 * flops) / ms / 1e6 / of).toFixed(0)}%)`;
       const maxL = Math.max(...c.lengths);
       const label = c.label === 'ragged' ? `ragged (mean ${(c.lengths.reduce((a, b) => a + b, 0) / B).toFixed(0)}, max ${maxL})` : c.label;
-      say(`| ${label} | ${B} | ${tn.toFixed(3)} | ${to.toFixed(3)} | ${(to / tn).toFixed(2)}× | ${((B / tn) * 1e3).toFixed(0)} | ${((B / to) * 1e3).toFixed(0)} | ${gf(tn)} | ${gf(to)} |`);
+      say(`| ${label} | ${B} | ${tn.toFixed(3)} | ${to.toFixed(3)} | ${(to / tn).toFixed(2)}× | ${((B / tn) * 1e3).toFixed(0)} | ${((B / to) * 1e3).toFixed(0)} | ${gf(tn)} | ${gf(to)} |` +
+        `${ta === undefined ? '' : ` ${ta.toFixed(3)} | ${(to / ta).toFixed(2)}× | ${gf(ta, altPeak)} |`}`);
     }
 
     // Small batches back to back: the latency a loaded service sees (the table above is after an idle gap).
-    say(`\nback to back (${BURST_CALLS} calls per burst, 5 bursts per engine, in turn): native ms | onnxruntime ms | ratio${bf ? ' | native bf16 ms' : ''}`);
+    say(`\nback to back (${BURST_CALLS} calls per burst, 5 bursts per engine, in turn): native ms | onnxruntime ms | ratio${bf ? ' | native bf16 ms' : ''}` +
+      `${alt ? ` | native ${alt.isa} ms | ${alt.isa} vs ort` : ''}`);
     for (const [L, B] of [[50, 1], [100, 1], [100, 8]]) {
       const cols = randomUserColumns(config, B + L, new Array<number>(B).fill(L));
       const out = new Float32Array(B * nat.userDim);
-      const engines = [nat, ort, ...(bf ? [bf] : [])].map((m) => () => m.encodeColumns(cols, { out }));
-      const [tn, to, tb] = await bursts(engines, BURST_CALLS, 5);
-      say(`- L = ${L}, B = ${B}: ${tn.toFixed(3)} | ${to.toFixed(3)} | ${(to / tn).toFixed(2)}×${tb === undefined ? '' : ` | ${tb.toFixed(3)}`}`);
+      const engines = [nat, ort, ...(bf ? [bf] : []), ...(alt ? [alt] : [])].map((m) => () => m.encodeColumns(cols, { out }));
+      const times = await bursts(engines, BURST_CALLS, 5);
+      const [tn, to] = times;
+      const tb = bf ? times[2] : undefined;
+      const ta = alt ? times[times.length - 1] : undefined;
+      say(`- L = ${L}, B = ${B}: ${tn.toFixed(3)} | ${to.toFixed(3)} | ${(to / tn).toFixed(2)}×${tb === undefined ? '' : ` | ${tb.toFixed(3)}`}` +
+        `${ta === undefined ? '' : ` | ${ta.toFixed(3)} | ${(to / ta).toFixed(2)}×`}`);
     }
 
     // Scoring: one user, 1,000 candidates, every head (multiclass: the user's class probabilities).
@@ -156,8 +164,9 @@ async function main(): Promise<void> {
       await m.scoreAll(user, cands);
       for (const t of multiclass) await m.predictFromVectors(t, user);
     };
-    const [sn, so] = await alternate(scoreAll(nat), scoreAll(ort), budget);
-    say(`\nscoring 1,000 candidates × ${config.tasks.length} heads for one user (scoreAll + predictFromVectors): native ${sn.toFixed(3)} ms, onnxruntime ${so.toFixed(3)} ms, ratio ${(so / sn).toFixed(2)}×`);
+    const [sn, so, sa] = await alternate([scoreAll(nat), scoreAll(ort), ...(alt ? [scoreAll(alt)] : [])], budget);
+    say(`\nscoring 1,000 candidates × ${config.tasks.length} heads for one user (scoreAll + predictFromVectors): native ${sn.toFixed(3)} ms, onnxruntime ${so.toFixed(3)} ms, ratio ${(so / sn).toFixed(2)}×` +
+      `${sa === undefined ? '' : `; native ${alt?.isa} ${sa.toFixed(3)} ms, ratio ${(so / sa).toFixed(2)}×`}`);
 
     // The JavaScript thread while each engine is kept busy: 4 encodes of B = 64, L = 100 always in flight.
     const load = randomUserColumns(config, 11, new Array<number>(64).fill(100));
@@ -170,7 +179,7 @@ async function main(): Promise<void> {
         const cols = randomUserColumns(config, B, new Array<number>(B).fill(100));
         const u32 = new Float32Array(B * nat.userDim);
         const u16 = new Float32Array(B * nat.userDim);
-        const [t32, t16] = await alternate(() => nat.encodeColumns(cols, { out: u32 }), () => bf.encodeColumns(cols, { out: u16 }), budget);
+        const [t32, t16] = await alternate([() => nat.encodeColumns(cols, { out: u32 }), () => bf.encodeColumns(cols, { out: u16 })], budget);
         let num = 0;
         let den = 0;
         for (let i = 0; i < u32.length; i++) {
@@ -184,6 +193,7 @@ async function main(): Promise<void> {
     }
     nat.dispose();
     ort.dispose();
+    alt?.dispose();
   }
   const out = option('out');
   if (out) fs.writeFileSync(out, lines.join('\n') + '\n');

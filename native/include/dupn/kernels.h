@@ -27,7 +27,9 @@ using TanhDotFn = float (*)(int A, const float* s, const float* b, const float* 
 
 // The fused recurrent step: z = h_prev·W_h computed in registers and, still in registers, the gates,
 // the cell update and h. W_h (H × gp) and the gx rows are in the interleaved gate layout: column block b
-// holds gates i, f, g, o of units [gate_block·b, gate_block·(b+1)), gate_block columns each. c, h_prev and
+// holds gates i, f, g, o of units [gate_block·b, gate_block·(b+1)), gate_block columns each. W_h is stored
+// row-major, or block-major where KernelTable::wh_block_major says so (block b's H rows of 4·gate_block
+// floats contiguous, at wh + b·H·4·gate_block). c, h_prev and
 // h_next have row stride hp (H rounded up to gate_block); gx[r] points at row r's gp input terms.
 using LstmStepFn = void (*)(int M, int H, const float* h_prev, int hp, const float* wh, int gp, const float* const* gx,
                             float* c, float* h_next);
@@ -54,6 +56,8 @@ struct KernelTable {
   LstmCellTrainFn lstm_cell_train;
   TanhMapFn tanh_map;
   ReluDotFn relu_dot;
+  // W_h of lstm_step stored block-major (true) or row-major, H rows of gp floats (false); see LstmStepFn.
+  bool wh_block_major;
 };
 
 

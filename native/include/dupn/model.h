@@ -88,6 +88,7 @@ struct ModelSpec {
   int projection_cache = 0;  // candidates cached per head (0: no cache)
   bool bf16 = false;         // precision "bf16" for the big products (needs bf16_kernels())
   int gate_block = 0;        // KernelTable::gate_block of the kernels that will run (0: no fused step)
+  bool wh_block_major = false;  // KernelTable::wh_block_major of those kernels
 };
 
 // Borrowed columnar inputs of a user batch (see lib/model/columns.ts).

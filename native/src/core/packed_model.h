@@ -61,7 +61,8 @@ class Model {
     AlignedFloats b;      // [4H]
     AlignedPairs wxp_bf, wh_bf;  // the same as bf16 pairs (precision "bf16" only)
     // The interleaved gate layout of the fused step (KernelTable::lstm_step), when it is used: columns
-    // in blocks of gate_block units × gates i, f, g, o; gp columns, zero for padding units.
+    // in blocks of gate_block units × gates i, f, g, o; gp columns, zero for padding units. wh_i is
+    // block-major where the kernels ask for it (KernelTable::wh_block_major), else row-major like wxp_i.
     AlignedFloats wxp_i, wh_i, b_i;
   } dir[2];
 

@@ -1,6 +1,7 @@
 // AVX2+FMA kernels. The GEMM keeps 6 rows × 16 columns of C in 12 ymm accumulators while K streams by (the
 // last 1–5 rows: a tile of that many); column tails use masked loads so every element sees the same FMA
-// sequence as in the full tiles. The fused LSTM step works on the gate-interleaved W_h in blocks of 8 units.
+// sequence as in the full tiles. The fused LSTM step works on the gate-interleaved W_h in blocks of 8 units,
+// stored block-major (wh_block_major): a tile's 128 × 32-float strip is contiguous.
 #include <immintrin.h>
 
 #include "dupn/kernels.h"
@@ -147,13 +148,14 @@ void relu_dot_avx2(int M, int K, const float* x, int ldx, const float* w, float 
 // weight vector at a time: the 16 ymm registers. Per element exactly GEMM-then-lstm_cell: the same FMA
 // sequence from zero, + gx, and the same vector math.
 template <int MR>
-inline void step_tile(int H, const float* A, int lda, const float* W, int gp, int n0, const float* const* gx, float* c,
+inline void step_tile(int H, const float* A, int lda, const float* W, int n0, const float* const* gx, float* c,
                       float* h, int hp, int u0) {
   __m256 zi[MR], zf[MR], zg[MR], zo[MR];
 #pragma GCC unroll 4
   for (int r = 0; r < MR; ++r) zi[r] = zf[r] = zg[r] = zo[r] = _mm256_setzero_ps();
+  const float* strip = W + static_cast<int64_t>(n0) * H;  // block n0 / 32's H × 32 floats
   for (int k = 0; k < H; ++k) {
-    const float* w = W + static_cast<int64_t>(k) * gp + n0;
+    const float* w = strip + static_cast<int64_t>(k) * 32;
     __m256 av[MR];
 #pragma GCC unroll 4
     for (int r = 0; r < MR; ++r) av[r] = _mm256_broadcast_ss(A + static_cast<int64_t>(r) * lda + k);
@@ -179,16 +181,17 @@ void lstm_step_avx2(int Mrows, int H, const float* h_prev, int hp, const float* 
                     float* h_next) {
   int start = 0;
   if (Mrows == 1) {
-    // One row (B = 1): three blocks at once in 12 accumulators, each row of W_h read front to back.
+    // One row (B = 1): three blocks at once in 12 accumulators.
     for (; start + 96 <= gp; start += 96) {
       __m256 acc[12];
 #pragma GCC unroll 12
       for (int j = 0; j < 12; ++j) acc[j] = _mm256_setzero_ps();
+      // The three blocks' strips, each read front to back.
+      const float* w0 = wh + static_cast<int64_t>(start) * H;
       for (int k = 0; k < H; ++k) {
         const __m256 av = _mm256_broadcast_ss(h_prev + k);
-        const float* w = wh + static_cast<int64_t>(k) * gp + start;
 #pragma GCC unroll 12
-        for (int j = 0; j < 12; ++j) acc[j] = _mm256_fmadd_ps(av, _mm256_loadu_ps(w + 8 * j), acc[j]);
+        for (int j = 0; j < 12; ++j) acc[j] = _mm256_fmadd_ps(av, _mm256_loadu_ps(w0 + static_cast<int64_t>(j / 4) * H * 32 + k * 32 + 8 * (j % 4)), acc[j]);
       }
       for (int q = 0; q < 3; ++q) {
         const int u0 = start / 4 + 8 * q;
@@ -200,12 +203,12 @@ void lstm_step_avx2(int Mrows, int H, const float* h_prev, int hp, const float* 
     int m = 0;
     for (; m + 3 <= Mrows; m += 3) {
       const int64_t off = static_cast<int64_t>(m) * hp;
-      step_tile<3>(H, h_prev + off, hp, wh, gp, n0, gx + m, c + off, h_next + off, hp, u0);
+      step_tile<3>(H, h_prev + off, hp, wh, n0, gx + m, c + off, h_next + off, hp, u0);
     }
     const int64_t off = static_cast<int64_t>(m) * hp;
     switch (Mrows - m) {
-      case 2: step_tile<2>(H, h_prev + off, hp, wh, gp, n0, gx + m, c + off, h_next + off, hp, u0); break;
-      case 1: step_tile<1>(H, h_prev + off, hp, wh, gp, n0, gx + m, c + off, h_next + off, hp, u0); break;
+      case 2: step_tile<2>(H, h_prev + off, hp, wh, n0, gx + m, c + off, h_next + off, hp, u0); break;
+      case 1: step_tile<1>(H, h_prev + off, hp, wh, n0, gx + m, c + off, h_next + off, hp, u0); break;
       default: break;
     }
   }
@@ -214,6 +217,6 @@ void lstm_step_avx2(int Mrows, int H, const float* h_prev, int hp, const float* 
 }  // namespace
 
 const KernelTable kernels::avx2 = {"avx2", sgemm_avx2, fma_peak_avx2, lstm_cell_avx2, tanh_dot_avx2, lstm_step_avx2, 8,
-                                     lstm_cell_train_avx2, tanh_map_avx2, relu_dot_avx2};
+                                     lstm_cell_train_avx2, tanh_map_avx2, relu_dot_avx2, true};
 
 }  // namespace dupn

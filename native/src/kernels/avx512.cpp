@@ -236,6 +236,6 @@ void relu_dot_avx512(int M, int K, const float* x, int ldx, const float* w, floa
 }  // namespace
 
 const KernelTable kernels::avx512 = {"avx512", sgemm_avx512, fma_peak_avx512, lstm_cell_avx512, tanh_dot_avx512, lstm_step_avx512, 16,
-                                       lstm_cell_train_avx512, tanh_map_avx512, relu_dot_avx512};
+                                       lstm_cell_train_avx512, tanh_map_avx512, relu_dot_avx512, false};
 
 }  // namespace dupn

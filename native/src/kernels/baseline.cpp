@@ -83,6 +83,6 @@ void relu_dot_baseline(int M, int K, const float* x, int ldx, const float* w, fl
 }  // namespace
 
 const KernelTable kernels::baseline = {"baseline", sgemm_baseline, fma_peak_baseline, lstm_cell_baseline, tanh_dot_baseline, nullptr, 0,
-                                         lstm_cell_train_baseline, tanh_map_baseline, relu_dot_baseline};
+                                         lstm_cell_train_baseline, tanh_map_baseline, relu_dot_baseline, false};
 
 }  // namespace dupn

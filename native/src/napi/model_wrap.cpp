@@ -82,6 +82,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     spec.projection_cache = int_arg(s.Get("projectionCache"), "projectionCache", 0, 1 << 24);
     spec.bf16 = s.Get("bf16").ToBoolean();
     spec.gate_block = kernels_->lstm_step ? kernels_->gate_block : 0;
+    spec.wh_block_major = kernels_->lstm_step && kernels_->wh_block_major;
     if (spec.bf16 && (!dupn::bf16_kernels() || std::string(kernels_->isa) != "avx512"))
       throw_code(env, codes::kUnsupported,
                  std::string("precision \"bf16\" needs AVX-512-BF16 and the avx512 path; this CPU runs ") + dupn::supported_isas() +
