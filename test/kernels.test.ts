@@ -17,7 +17,7 @@ for (const isa of BUILT_ISAS.filter((i) => !isas().includes(i))) {
 
 for (const isa of isas()) {
   t.test(`${isa}: sgemm matches float64 on odd shapes, strides and accumulate`, async (t) => {
-    const shapes = [[0, 5, 3], [1, 1, 1], [1, 512, 128], [3, 17, 0], [4, 64, 80], [5, 65, 7], [7, 33, 129], [13, 1, 31], [100, 512, 80], [9, 100, 19]];
+    const shapes = [[0, 5, 3], [1, 1, 1], [1, 512, 128], [3, 17, 0], [4, 64, 80], [5, 65, 7], [7, 33, 129], [13, 1, 31], [100, 512, 80], [9, 100, 19], [6, 63, 9], [8, 113, 5]];
     for (const [M, N, K] of shapes) {
       for (const accumulate of [false, true]) {
         const lda = K + 3;

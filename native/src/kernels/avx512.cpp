@@ -10,10 +10,12 @@
 namespace dupn {
 namespace {
 
-// MR rows × 64 columns of C in MR × 4 zmm accumulators. kMasked handles the last, partial column
-// block; full blocks load unmasked. Accumulators are named per column vector (no masks array) so the
-// compiler keeps all of them in registers: 6 × 4 + 4 + 1 = 29 of the 32 zmm.
-template <int MR, bool kMasked>
+// MR rows × NV·16 columns of C in MR × NV zmm accumulators (NV = 4 but in a last, narrower column block).
+// kMasked handles the last, partial column block; full blocks load unmasked. Accumulators are named per
+// column vector (no masks array) so the compiler keeps all of them in registers: 6 × 4 + 4 + 1 = 29 of the
+// 32 zmm. A tail of 16 columns (N = 80: the input gradient of the LSTM's 80 input features) computes one vector,
+// not four with three masked off.
+template <int MR, int NV, bool kMasked>
 inline void tile(int K, const float* A, int lda, const float* B, int N, float* C, int ldc, __mmask16 m0, __mmask16 m1,
                  __mmask16 m2, __mmask16 m3, bool accumulate) {
   auto ld = [&](const float* p, __mmask16 m) { return kMasked ? _mm512_maskz_loadu_ps(m, p) : _mm512_loadu_ps(p); };
@@ -26,33 +28,37 @@ inline void tile(int K, const float* A, int lda, const float* B, int N, float* C
   for (int r = 0; r < MR; ++r) {
     const float* c = C + static_cast<int64_t>(r) * ldc;
     c0[r] = accumulate ? ld(c, m0) : _mm512_setzero_ps();
-    c1[r] = accumulate ? ld(c + 16, m1) : _mm512_setzero_ps();
-    c2[r] = accumulate ? ld(c + 32, m2) : _mm512_setzero_ps();
-    c3[r] = accumulate ? ld(c + 48, m3) : _mm512_setzero_ps();
+    if constexpr (NV > 1) c1[r] = accumulate ? ld(c + 16, m1) : _mm512_setzero_ps();
+    if constexpr (NV > 2) c2[r] = accumulate ? ld(c + 32, m2) : _mm512_setzero_ps();
+    if constexpr (NV > 3) c3[r] = accumulate ? ld(c + 48, m3) : _mm512_setzero_ps();
   }
   for (int k = 0; k < K; ++k) {
     const float* b = B + static_cast<int64_t>(k) * N;
-    const __m512 b0 = ld(b, m0), b1 = ld(b + 16, m1), b2 = ld(b + 32, m2), b3 = ld(b + 48, m3);
+    const __m512 b0 = ld(b, m0);
+    __m512 b1, b2, b3;
+    if constexpr (NV > 1) b1 = ld(b + 16, m1);
+    if constexpr (NV > 2) b2 = ld(b + 32, m2);
+    if constexpr (NV > 3) b3 = ld(b + 48, m3);
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const __m512 av = _mm512_set1_ps(A[static_cast<int64_t>(r) * lda + k]);
       c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
-      c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
-      c2[r] = _mm512_fmadd_ps(av, b2, c2[r]);
-      c3[r] = _mm512_fmadd_ps(av, b3, c3[r]);
+      if constexpr (NV > 1) c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
+      if constexpr (NV > 2) c2[r] = _mm512_fmadd_ps(av, b2, c2[r]);
+      if constexpr (NV > 3) c3[r] = _mm512_fmadd_ps(av, b3, c3[r]);
     }
   }
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
     float* c = C + static_cast<int64_t>(r) * ldc;
     st(c, m0, c0[r]);
-    st(c + 16, m1, c1[r]);
-    st(c + 32, m2, c2[r]);
-    st(c + 48, m3, c3[r]);
+    if constexpr (NV > 1) st(c + 16, m1, c1[r]);
+    if constexpr (NV > 2) st(c + 32, m2, c2[r]);
+    if constexpr (NV > 3) st(c + 48, m3, c3[r]);
   }
 }
 
-template <bool kMasked>
+template <int NV, bool kMasked>
 void column_block(int M, int N, int K, const float* A, int lda, const float* B, float* C, int ldc, int n0, bool accumulate) {
   const int rem = N - n0;
   const __mmask16 m0 = mask16(rem), m1 = mask16(rem - 16), m2 = mask16(rem - 32), m3 = mask16(rem - 48);
@@ -60,16 +66,26 @@ void column_block(int M, int N, int K, const float* A, int lda, const float* B, 
   float* c = C + n0;
   int m = 0;
   for (; m + 6 <= M; m += 6)
-    tile<6, kMasked>(K, A + static_cast<int64_t>(m) * lda, lda, b, N, c + static_cast<int64_t>(m) * ldc, ldc, m0, m1, m2, m3, accumulate);
+    tile<6, NV, kMasked>(K, A + static_cast<int64_t>(m) * lda, lda, b, N, c + static_cast<int64_t>(m) * ldc, ldc, m0, m1, m2, m3, accumulate);
   const float* a = A + static_cast<int64_t>(m) * lda;
   c += static_cast<int64_t>(m) * ldc;
   switch (M - m) {
-    case 5: tile<5, kMasked>(K, a, lda, b, N, c, ldc, m0, m1, m2, m3, accumulate); break;
-    case 4: tile<4, kMasked>(K, a, lda, b, N, c, ldc, m0, m1, m2, m3, accumulate); break;
-    case 3: tile<3, kMasked>(K, a, lda, b, N, c, ldc, m0, m1, m2, m3, accumulate); break;
-    case 2: tile<2, kMasked>(K, a, lda, b, N, c, ldc, m0, m1, m2, m3, accumulate); break;
-    case 1: tile<1, kMasked>(K, a, lda, b, N, c, ldc, m0, m1, m2, m3, accumulate); break;
+    case 5: tile<5, NV, kMasked>(K, a, lda, b, N, c, ldc, m0, m1, m2, m3, accumulate); break;
+    case 4: tile<4, NV, kMasked>(K, a, lda, b, N, c, ldc, m0, m1, m2, m3, accumulate); break;
+    case 3: tile<3, NV, kMasked>(K, a, lda, b, N, c, ldc, m0, m1, m2, m3, accumulate); break;
+    case 2: tile<2, NV, kMasked>(K, a, lda, b, N, c, ldc, m0, m1, m2, m3, accumulate); break;
+    case 1: tile<1, NV, kMasked>(K, a, lda, b, N, c, ldc, m0, m1, m2, m3, accumulate); break;
     default: break;
+  }
+}
+
+// The last, partial column block [n0, N): as many vectors as it has columns.
+void tail_block(int M, int N, int K, const float* A, int lda, const float* B, float* C, int ldc, int n0, bool accumulate) {
+  switch ((N - n0 + 15) / 16) {
+    case 1: return column_block<1, true>(M, N, K, A, lda, B, C, ldc, n0, accumulate);
+    case 2: return column_block<2, true>(M, N, K, A, lda, B, C, ldc, n0, accumulate);
+    case 3: return column_block<3, true>(M, N, K, A, lda, B, C, ldc, n0, accumulate);
+    default: return column_block<4, true>(M, N, K, A, lda, B, C, ldc, n0, accumulate);
   }
 }
 
@@ -91,8 +107,8 @@ void row_avx512(int N, int K, const float* a, const float* B, float* c, bool acc
 #pragma GCC unroll 16
     for (int j = 0; j < 16; ++j) _mm512_storeu_ps(c + n0 + 16 * j, acc[j]);
   }
-  for (; n0 + 64 <= N; n0 += 64) column_block<false>(1, N, K, a, K, B, c, N, n0, accumulate);
-  if (n0 < N) column_block<true>(1, N, K, a, K, B, c, N, n0, accumulate);
+  for (; n0 + 64 <= N; n0 += 64) column_block<4, false>(1, N, K, a, K, B, c, N, n0, accumulate);
+  if (n0 < N) tail_block(1, N, K, a, K, B, c, N, n0, accumulate);
 }
 
 // Column blocks outermost: one 64-column panel of B (K × 64 floats) stays in L1 while every row of A
@@ -101,8 +117,8 @@ void sgemm_avx512(int M, int N, int K, const float* A, int lda, const float* B, 
                   bool accumulate) {
   if (M == 1) return row_avx512(N, K, A, B, C, accumulate);
   int n0 = 0;
-  for (; n0 + 64 <= N; n0 += 64) column_block<false>(M, N, K, A, lda, B, C, ldc, n0, accumulate);
-  if (n0 < N) column_block<true>(M, N, K, A, lda, B, C, ldc, n0, accumulate);
+  for (; n0 + 64 <= N; n0 += 64) column_block<4, false>(M, N, K, A, lda, B, C, ldc, n0, accumulate);
+  if (n0 < N) tail_block(M, N, K, A, lda, B, C, ldc, n0, accumulate);
 }
 
 double fma_peak_avx512(int64_t iterations) {
