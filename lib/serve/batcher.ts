@@ -844,7 +844,8 @@ export class Batcher {
         // What else the event loop did while the engine encoded (this batch's own work is done by now).
         const loopBefore = performance.eventLoopUtilization();
         U = await call;
-        this.loopBusy = (this.loopBusy + performance.eventLoopUtilization(loopBefore).utilization) / 2;
+        const busy = performance.eventLoopUtilization(loopBefore).utilization;
+        if (Number.isFinite(busy)) this.loopBusy = (this.loopBusy + busy) / 2;  // NaN over an empty window
       } catch (e) {
         for (const p of encoding) fail(p, e);
         U = null;
