@@ -314,19 +314,23 @@ LossReport accumulate(Trainer::Impl& t, const KernelTable& k, const TrainBatch& 
                      dropout, parts[part]);
   });
   Grads& g = parts[0];
-  for (int w = 1; w < workers; ++w) {
-    for (size_t i = 0; i < t.params.size(); ++i) {
-      if (t.is_table[i]) {
-        SparseRows& src = parts[w].sparse[i];
-        for (size_t r = 0; r < src.rows.size(); ++r) g.sparse[i].add(src.rows[r], src.g.data() + r * src.dim, 1.0f);
-      } else if (!t.stateless[i]) {
-        float* dst = g.dense[i].data();
-        const float* src = parts[w].dense[i].data();
-        for (int64_t j = 0; j < t.params[i].size; ++j) dst[j] += src[j];
+  // Param by param on the threads, each summing the workers in order: the same bits as one thread.
+  if (workers > 1)
+    parallel_for(static_cast<int>(t.params.size()), threads, [&](int, int item) {
+      const size_t i = static_cast<size_t>(item);
+      for (int w = 1; w < workers; ++w) {
+        if (t.is_table[i]) {
+          SparseRows& src = parts[w].sparse[i];
+          for (size_t r = 0; r < src.rows.size(); ++r) g.sparse[i].add(src.rows[r], src.g.data() + r * src.dim, 1.0f);
+        } else if (!t.stateless[i]) {
+          float* dst = g.dense[i].data();
+          const float* src = parts[w].dense[i].data();
+          for (int64_t j = 0; j < t.params[i].size; ++j) dst[j] += src[j];
+        }
       }
-    }
+    });
+  for (int w = 1; w < workers; ++w)
     for (size_t h = 0; h < g.head_loss.size(); ++h) g.head_loss[h] += parts[w].head_loss[h];
-  }
   LossReport r;
   r.head_loss = g.head_loss;
   r.head_weight = p.totals;
