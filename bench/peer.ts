@@ -94,7 +94,10 @@ async function loopDelayUnderLoad(call: () => Promise<unknown>, inFlight: number
 
 async function main(): Promise<void> {
   const threadList = (option('threads') ?? '1,2').split(',').map(Number);
-  const alsoIsa = option('also-isa');
+  const asked = option('also-isa');
+  const supported = native().supportedIsas.split(',');
+  if (asked !== undefined && !supported.includes(asked)) console.log(`--also-isa ${asked}: this CPU runs ${supported.join(', ')}; skipped\n`);
+  const alsoIsa = asked !== undefined && supported.includes(asked) ? asked : undefined;
   const source = lengthSource(option('data'));
   const budget = Number(option('budget-ms') ?? 400);
   const config = resolveConfig({});
