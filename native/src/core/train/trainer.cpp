@@ -314,7 +314,7 @@ LossReport accumulate(Trainer::Impl& t, const KernelTable& k, const TrainBatch& 
                      dropout, parts[part]);
   });
   Grads& g = parts[0];
-  // Param by param on the threads, each summing the workers in order: the same bits as one thread.
+  // Param by param on the threads, each summing the workers in order: the same sums as a serial loop.
   if (workers > 1)
     parallel_for(static_cast<int>(t.params.size()), threads, [&](int, int item) {
       const size_t i = static_cast<size_t>(item);
