@@ -10,11 +10,7 @@ import { resolveConfig } from '../lib/network/config';
 import { randomTensors } from '../lib/reference/random-model';
 import { machineLine, median } from './machine';
 import { benchUsers } from './users';
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
+import { numberArg } from './args';
 
 /** Users/s of one round of `run`, which encodes `count` users. */
 async function rate(count: number, run: () => Promise<unknown>): Promise<number> {
@@ -24,10 +20,10 @@ async function rate(count: number, run: () => Promise<unknown>): Promise<number>
 }
 
 async function main(): Promise<void> {
-  const threads = arg('threads', 2);
-  const rounds = arg('rounds', 7);
-  const callers = arg('callers', 512);
-  const maxBatch = arg('max-batch', 64);
+  const threads = numberArg('threads', 2);
+  const rounds = numberArg('rounds', 7);
+  const callers = numberArg('callers', 512);
+  const maxBatch = numberArg('max-batch', 64);
   const config = resolveConfig({});
   const model = Model.fromTensors(config, randomTensors(config, 1, 0.2), { threads });
   const list = benchUsers(callers, 50, 7);

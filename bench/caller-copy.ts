@@ -10,19 +10,15 @@ import { Model } from '../lib/model/model';
 import { UserColumns } from '../lib/model/columns';
 import { randomTensors, randomUserColumns } from '../lib/reference/random-model';
 import { machineLine, median } from './machine';
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
+import { numberArg } from './args';
 
 function copyAll(c: UserColumns): number {
   return c.lengths.slice().length + c.items.slice().length + c.properties.slice().length + c.queryOffsets.slice().length + c.queryTokens.slice().length + c.profile.slice().length;
 }
 
 async function main(): Promise<void> {
-  const threads = arg('threads', 2);
-  const reps = arg('reps', 200);
+  const threads = numberArg('threads', 2);
+  const reps = numberArg('reps', 200);
   const config = resolveConfig({});
   console.log(`bench/caller-copy · ${machineLine()}`);
   const model = Model.fromTensors(config, randomTensors(config, 1, 0.2), { threads });

@@ -9,15 +9,11 @@ import { referenceEncode } from '../lib/reference/forward';
 import { randomTensors, randomUserColumns } from '../lib/reference/random-model';
 import { encodeFlops } from './flops';
 import { fmaPeak, machineLine, median } from './machine';
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
+import { numberArg } from './args';
 
 async function main(): Promise<void> {
-  const threads = arg('threads', 2);
-  const reps = arg('reps', 20);
+  const threads = numberArg('threads', 2);
+  const reps = numberArg('reps', 20);
   const L = 100;
   const config = resolveConfig({});
   console.log(`bench/forward · ${machineLine()}`);

@@ -11,11 +11,7 @@ import * as path from 'node:path';
 import { readTimelines } from '../lib/data';
 import { mulberry32 } from '../lib/random';
 import { machineLine } from './machine';
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
+import { numberArg, option } from './args';
 
 async function child(file: string, grouping: 'memory' | 'disk', limit: string): Promise<void> {
   const t0 = Date.now();
@@ -47,14 +43,14 @@ function generate(file: string, n: number): void {
 }
 
 async function main(): Promise<void> {
-  const mode = arg('child');
-  const limit = arg('limit') ?? '1GB';
-  if (mode === 'memory' || mode === 'disk') return child(arg('file')!, mode, limit);
-  const n = Number(arg('rows') ?? 2_000_000);
+  const mode = option('child');
+  const limit = option('limit') ?? '1GB';
+  if (mode === 'memory' || mode === 'disk') return child(option('file')!, mode, limit);
+  const n = numberArg('rows', 2_000_000);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dupn-grouping-'));
   try {
-    const file = arg('data') ?? path.join(dir, 'log.csv');
-    if (!arg('data')) generate(file, n);
+    const file = option('data') ?? path.join(dir, 'log.csv');
+    if (!option('data')) generate(file, n);
     console.log(`bench/grouping · ${machineLine()}`);
     console.log(`${file}: ${(fs.statSync(file).size / 2 ** 20).toFixed(0)} MiB; DuckDB memory limit ${limit}\n`);
     console.log('grouping | users | rows | seconds | peak RSS MiB');

@@ -17,11 +17,7 @@ import { ItemCatalogue } from '../lib/serve/catalogue';
 import { lengthSource } from './lengths';
 import { machineLine } from './machine';
 import { benchCandidates, benchUsers } from './users';
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
+import { stringArg } from './args';
 
 /** One case's result line: ops/s ± RME, and the time per unit of work (`per` units per op). */
 function line(b: Benchmark, per: number, unit: string): string {
@@ -65,7 +61,7 @@ function run(cases: Case[]): Promise<Benchmark[]> {
 async function main(): Promise<void> {
   const config = resolveConfig({});
   const model = Model.fromTensors(config, randomTensors(config, 1, 0.2), { threads: 1 });
-  const source = lengthSource(option('data', '') || undefined);
+  const source = lengthSource(stringArg('data', '') || undefined);
   const real = benchUsers(256, source.sample(256, 3, config.maxSeqLen), 7);
   const full = benchUsers(64, 100, 8);
   const strings = benchUsers(1, 1000, 9)[0].behaviors.map((b) => String(b.item));

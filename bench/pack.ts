@@ -8,11 +8,7 @@ import { resolveConfig } from '../lib/network/config';
 import { Model } from '../lib/model/model';
 import { UserInput } from '../lib/model/features';
 import { machineLine, median } from './machine';
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
+import { numberArg } from './args';
 
 function users(B: number, L: number, numeric: boolean): UserInput[] {
   const types = ['pv', 'cart', 'fav', 'buy'];
@@ -34,8 +30,8 @@ function users(B: number, L: number, numeric: boolean): UserInput[] {
 }
 
 function main(): void {
-  const reps = arg('reps', 200);
-  const B = arg('batch', 64);
+  const reps = numberArg('reps', 200);
+  const B = numberArg('batch', 64);
   const L = 100;
   const model = Model.create(resolveConfig({}), { seed: 1 });
   console.log(`bench/pack · ${machineLine()}`);

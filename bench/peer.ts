@@ -19,11 +19,7 @@ import { randomCandidateColumns, randomUserColumns } from '../lib/reference/rand
 import { encodeFlops } from './flops';
 import { lengthSource } from './lengths';
 import { fmaPeak, machineLine, median } from './machine';
-
-function option(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
+import { numberArg, option } from './args';
 
 const now = (): number => Number(process.hrtime.bigint()) / 1e6;
 
@@ -31,8 +27,8 @@ const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 // onnxruntime's worker threads spin for a while after each run (its default, kept here); an idle gap
 // before every timed call lets them park, so neither engine runs against the other's leftover threads.
-const GAP_MS = Number(option('gap-ms') ?? 50);
-const BURST_CALLS = Number(option('burst') ?? 200);
+const GAP_MS = numberArg('gap-ms', 50);
+const BURST_CALLS = numberArg('burst', 200);
 
 /** Times the engines in turn after warm-up; repetitions sized to ~`budgetMs` per engine. Medians, in order. */
 async function alternate(engines: (() => Promise<unknown>)[], budgetMs: number): Promise<number[]> {
@@ -99,7 +95,7 @@ async function main(): Promise<void> {
   if (asked !== undefined && !supported.includes(asked)) console.log(`--also-isa ${asked}: this CPU runs ${supported.join(', ')}; skipped\n`);
   const alsoIsa = asked !== undefined && supported.includes(asked) ? asked : undefined;
   const source = lengthSource(option('data'));
-  const budget = Number(option('budget-ms') ?? 400);
+  const budget = numberArg('budget-ms', 400);
   const config = resolveConfig({});
   const tensors = initTensors(config, 1);
   const lines: string[] = [];

@@ -9,14 +9,10 @@ import { resolveConfig } from '../lib/network/config';
 import { Model } from '../lib/model/model';
 import { randomTensors } from '../lib/reference/random-model';
 import { machineLine, median } from './machine';
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
+import { numberArg } from './args';
 
 async function main(): Promise<void> {
-  const reps = arg('reps', 20);
+  const reps = numberArg('reps', 20);
   const dim = 64;
   const k = 100;
   const config = resolveConfig({

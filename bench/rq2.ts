@@ -19,11 +19,7 @@ import { mulberry32 } from '../lib/random';
 import { fit } from '../lib/train/fit';
 import { Trainer } from '../lib/train/trainer';
 import { machineLine } from './machine';
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
+import { numberArg } from './args';
 
 const INTERESTS = 2;
 const CATEGORIES = 10;
@@ -99,9 +95,9 @@ async function arm(meanPooling: boolean, train: TrainingExample[], valid: Traini
 }
 
 async function main(): Promise<void> {
-  const users = arg('users', 8000);
-  const epochs = arg('epochs', 8);
-  const seeds = arg('seeds', 3);
+  const users = numberArg('users', 8000);
+  const epochs = numberArg('epochs', 8);
+  const seeds = numberArg('seeds', 3);
   console.log(`bench/rq2 · ${machineLine()}`);
   console.log(`${users} training users, 2,000 validation users, ${epochs} epochs, ${seeds} seeds; per request 1 positive, 1 confuser (the user's other shop), 1 unvisited shop\n`);
   const rows = new Map<string, number[]>();

@@ -14,15 +14,11 @@ import { ItemCatalogue } from '../lib/serve/catalogue';
 import { CandidateColumns } from '../lib/model/columns';
 import { benchCandidates, benchUsers } from './users';
 import { fmaPeak, machineLine, median } from './machine';
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
+import { numberArg } from './args';
 
 async function main(): Promise<void> {
-  const n = arg('users', 24);
-  const rounds = arg('rounds', 40);
+  const n = numberArg('users', 24);
+  const rounds = numberArg('rounds', 40);
   const config = resolveConfig({});
   const model = Model.fromTensors(config, randomTensors(config, 1, 0.2), { threads: 2 });
   const items = benchCandidates(100_000, 8).map((c, k) => ({ ...c, item: `i${k * 10}` }));

@@ -34,15 +34,11 @@ import { createServer } from '../lib/serve/server';
 import { lengthSource } from './lengths';
 import { machineLine } from './machine';
 import { benchCandidates, benchUsers } from './users';
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
+import { numberArg, stringArg } from './args';
 
 /** `--name a<sep>b` as its parts; none when the option is absent (an empty part, as in `"a;"`, stays). */
 function listOption(name: string, sep: string): string[] {
-  const v = option(name, '');
+  const v = stringArg(name, '');
   return v === '' ? [] : v.split(sep);
 }
 
@@ -371,17 +367,17 @@ async function probeRun(serveArgs: string[], bodies: string[], rate: number, rep
 }
 
 async function main(): Promise<void> {
-  const role = option('role', 'client');
-  const threads = Number(option('threads', String(os.availableParallelism())));
+  const role = stringArg('role', 'client');
+  const threads = numberArg('threads', os.availableParallelism());
   if (role === 'peer') {
-    console.log(await peerServer(option('model', ''), option('items', ''), threads));
+    console.log(await peerServer(stringArg('model', ''), stringArg('items', ''), threads));
     return;
   }
-  const seconds = Number(option('seconds', '5'));
-  const levels = option('levels', '1,2,4,8,16,32,64').split(',').map(Number);
+  const seconds = numberArg('seconds', 5);
+  const levels = stringArg('levels', '1,2,4,8,16,32,64').split(',').map(Number);
   const openLoop = !process.argv.includes('--no-open');
-  const only = option('servers', '');
-  const source = lengthSource(option('data', '') || undefined);
+  const only = stringArg('servers', '');
+  const source = lengthSource(stringArg('data', '') || undefined);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dupn-bench-serve-'));
   const file = path.join(dir, 'model.safetensors');
   const items = path.join(dir, 'items.csv');
@@ -392,16 +388,16 @@ async function main(): Promise<void> {
   const catalogue = benchCandidates(100_000, 8).map((c, k) => ({ ...c, item: `i${k * 10}` })); // unique ids
   fs.writeFileSync(items, `item,category,shop,brand\n${catalogue.map((c) => `${c.item},${c.category},${c.shop},${c.brand}`).join('\n')}\n`);
   const users = benchUsers(512, source.sample(512, 3, config.maxSeqLen), 7);
-  const perRequest = Number(option('candidates', '500'));
+  const perRequest = numberArg('candidates', 500);
   const pick = (u: number): string[] => Array.from({ length: perRequest }, (_, j) => catalogue[(u * 7919 + j * 104_729) % catalogue.length].item as string);
   const bodies = users.map((user, u) => JSON.stringify({ user, candidates: pick(u), tasks: ['ctr', 'l2r'], k: TOP }));
   const cli = path.join(__dirname, '..', 'lib', 'cli', 'main.js');
-  const soak = Number(option('soak', '0'));
-  if (soak > 0) return soakRun(cli, file, items, bodies, soak, Number(option('reloads', '100')), Number(option('reload-ms', '3000')), dir);
+  const soak = numberArg('soak', 0);
+  if (soak > 0) return soakRun(cli, file, items, bodies, soak, numberArg('reloads', 100), numberArg('reload-ms', 3000), dir);
   const serve = [cli, 'serve', '--model', file, '--items', items, '--port', '0', '--no-watch', '--timeout-ms', '10000'];
-  const probe = Number(option('probe', '0'));
+  const probe = numberArg('probe', 0);
   if (probe > 0) {
-    await probeRun([...serve, '--threads', String(threads)], bodies, probe, Number(option('repeat', '3')), seconds, option('server-flags', '').split(';'));
+    await probeRun([...serve, '--threads', String(threads)], bodies, probe, numberArg('repeat', 3), seconds, stringArg('server-flags', '').split(';'));
     fs.rmSync(dir, { recursive: true, force: true });
     return;
   }

@@ -10,11 +10,7 @@ import * as fs from 'node:fs';
 import { Model } from '../lib/model/model';
 import { UserInput } from '../lib/model/features';
 import { machineLine, median } from './machine';
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
+import { numberArg, option } from './args';
 
 async function timeMs(reps: number, f: () => Promise<unknown>): Promise<number> {
   const t0 = process.hrtime.bigint();
@@ -23,11 +19,11 @@ async function timeMs(reps: number, f: () => Promise<unknown>): Promise<number> 
 }
 
 async function main(): Promise<void> {
-  const modelPath = arg('model');
-  const dataPath = arg('data');
+  const modelPath = option('model');
+  const dataPath = option('data');
   if (!modelPath || !dataPath) throw new Error('usage: sparse-tables --model m.safetensors --data sequences.txt [--rounds 15] [--threads 1]');
-  const rounds = Number(arg('rounds') ?? 15);
-  const threads = Number(arg('threads') ?? 1);
+  const rounds = numberArg('rounds', 15);
+  const threads = numberArg('threads', 1);
   console.log(machineLine());
 
   const t0 = process.hrtime.bigint();

@@ -14,11 +14,7 @@ import { Trainer } from '../lib/train/trainer';
 import { fit } from '../lib/train/fit';
 import { encodeFlops } from './flops';
 import { fmaPeak, machineLine, median } from './machine';
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
+import { numberArg, stringArg } from './args';
 
 /** Training FLOPs of one example: 3 × (its forward FLOPs), heads over its labelled candidates included. */
 function exampleFlops(config: ResolvedConfig, ex: TrainingExample): number {
@@ -35,10 +31,10 @@ function exampleFlops(config: ResolvedConfig, ex: TrainingExample): number {
 }
 
 async function main(): Promise<void> {
-  const batch = Number(arg('batch', '256'));
-  const steps = Number(arg('steps', '12'));
-  const threadList = arg('threads', '1,2').split(',').map(Number);
-  const users = Number(arg('users', '4096'));
+  const batch = numberArg('batch', 256);
+  const steps = numberArg('steps', 12);
+  const threadList = stringArg('threads', '1,2').split(',').map(Number);
+  const users = numberArg('users', 4096);
   const config = resolveConfig({});
   const d = deriveDims(config);
   console.log(`# dupn training throughput · ${machineLine()}`);

@@ -35,25 +35,21 @@ import { fit } from '../lib/train/fit';
 import { EmbeddingOptimizer, TrainOptions, defaultEmbeddingLearningRate } from '../lib/train/options';
 import { Trainer } from '../lib/train/trainer';
 import { machineLine } from './machine';
+import { numberArg, stringArg } from './args';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
-
-const USERS = Number(arg('users', '60000'));
-const EPOCHS = Number(arg('epochs', '1'));
-const HIDDEN = Number(arg('hidden', '64'));
-const ONLY = new Set(arg('only', 'a,b,b2,attention,c,d,e,f,taobao').split(','));
-const TAOBAO = arg('taobao', path.join(__dirname, '..', '..', '..', 'shared', 'data', 'taobao-userbehavior'));
-const JSON_OUT = arg('json', '');
+const USERS = numberArg('users', 60000);
+const EPOCHS = numberArg('epochs', 1);
+const HIDDEN = numberArg('hidden', 64);
+const ONLY = new Set(stringArg('only', 'a,b,b2,attention,c,d,e,f,taobao').split(','));
+const TAOBAO = stringArg('taobao', path.join(__dirname, '..', '..', '..', 'shared', 'data', 'taobao-userbehavior'));
+const JSON_OUT = stringArg('json', '');
 const VALID_USERS = 2000;
 // One pass over many users rather than several over few: the id embeddings over-fit within a few epochs
 // (validation log-loss of ppp rose from 1.5 to 4.1 over 6 epochs of 12k users), as CTR models commonly do.
-const SEED = Number(arg('seed', '7'));
+const SEED = numberArg('seed', 7);
 // The tables of docs/training.md were measured with lazy Adam (at its default step, 0.05) for the embedding rows;
 // `--embedding-optimizer rowwise-adagrad` (the trainer's default now) runs them with that one, at its default step.
-const EMBEDDING_OPTIMIZER = arg('embedding-optimizer', 'adam') as EmbeddingOptimizer;
+const EMBEDDING_OPTIMIZER = stringArg('embedding-optimizer', 'adam') as EmbeddingOptimizer;
 const BASE_OPTIONS: TrainOptions = { batchSize: 64, learningRate: 5e-3, embeddingOptimizer: EMBEDDING_OPTIMIZER, seed: SEED };
 
 // The paper's layout with a narrower LSTM (2 cores), tables sized for the synthetic universe (20k items).
