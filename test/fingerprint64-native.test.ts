@@ -5,15 +5,11 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { ROOT } from './support/child';
-import { compileChecked, findCompiler } from './support/compiler';
+import { buildCheck, findCompiler } from './support/compiler';
 
 const CHECK = path.join(ROOT, 'native', 'test', 'fingerprint64_check.cpp');
-const SOURCES = [path.join(ROOT, 'native', 'src', 'core', 'fingerprint64.cpp'), CHECK];
-const FLAGS = ['-std=c++17', '-O2', '-Wall', '-Wextra', `-I${path.join(ROOT, 'native', 'include')}`];
-
 
 const cxx = findCompiler();
 
@@ -32,14 +28,8 @@ t.test('the golden table in the C++ check is the fixture', async (t) => {
 });
 
 t.test('native/test/fingerprint64_check.cpp compiles and passes', { skip: !cxx && 'no C++ compiler ($CXX, g++, c++ or clang++) on the PATH' }, async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dupn-fp64-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const exe = path.join(dir, process.platform === 'win32' ? 'fp.exe' : 'fp');
-  // With the sanitizers where this compiler and its runtime have them; plain otherwise (said in the output).
-  const built = compileChecked(cxx!, FLAGS, SOURCES, exe);
-  if (built.fallback !== undefined) t.comment(`${cxx} cannot build with the sanitizers here; built without them: ${built.fallback}`);
-  t.equal(built.status, 0, `${cxx} compiles the check ${built.mode}${built.status === 0 ? '' : `:\n${built.stderr}`}`);
-  if (built.status !== 0) return;
+  const exe = buildCheck(t, cxx!, ['native/src/core/fingerprint64.cpp', 'native/test/fingerprint64_check.cpp']);
+  if (exe === undefined) return;
 
   const run = spawnSync(exe, [], { encoding: 'utf8', env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=1' } });
   t.equal(run.status, 0, `the check exits 0${run.status === 0 ? '' : `:\n${run.stdout}${run.stderr}`}`);

@@ -5,11 +5,7 @@
 // of the formatter's two paths (native/test/json_numbers_check.cpp), under the sanitizers where available.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { ROOT } from './support/child';
-import { compileChecked, findCompiler } from './support/compiler';
+import { buildCheck, findCompiler } from './support/compiler';
 import { DupnError, float32Json } from '../lib';
 import { mulberry32 } from '../lib/random';
 
@@ -93,14 +89,8 @@ t.test('bad arguments are E_INPUT', async (t) => {
 });
 
 t.test('native/test/json_numbers_check.cpp compiles and passes', { skip: !cxx && 'no C++ compiler ($CXX, g++, c++ or clang++) on the PATH' }, async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dupn-json-numbers-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const exe = path.join(dir, 'check');
-  const sources = [path.join(ROOT, 'native', 'src', 'core', 'json_numbers.cpp'), path.join(ROOT, 'native', 'test', 'json_numbers_check.cpp')];
-  const built = compileChecked(cxx!, ['-std=c++17', '-O2', '-Wall', '-Wextra', `-I${path.join(ROOT, 'native', 'include')}`], sources, exe);
-  if (built.fallback !== undefined) t.comment(`${cxx} cannot build with the sanitizers here; built without them: ${built.fallback}`);
-  t.equal(built.status, 0, `${cxx} compiles the check ${built.mode}${built.status === 0 ? '' : `:\n${built.stderr}`}`);
-  if (built.status !== 0) return;
+  const exe = buildCheck(t, cxx!, ['native/src/core/json_numbers.cpp', 'native/test/json_numbers_check.cpp']);
+  if (exe === undefined) return;
   const run = spawnSync(exe, ['200000'], { encoding: 'utf8' });
   t.equal(run.status, 0, `the check exits 0${run.status === 0 ? '' : `:\n${run.stdout}${run.stderr}`}`);
   t.match(run.stdout, /awkward values and their neighbours: (\d+) values, fast = slow \1\/\1, read back \1\/\1, .* PASS/, 'powers of two and ten, extremes and their neighbours');
