@@ -9,3 +9,10 @@ export function encodeFlops(config: ResolvedConfig, L: number): number {
   const attention = 2 * (d.dh + d.dp) * d.attentionHidden + 2 * d.attentionHidden + 2 * d.dh;
   return L * (d.directions * perStepPerDir + attention);
 }
+
+/** FLOPs of an MLP of layer widths `widths` (input first) over `rows` rows. */
+export function mlpFlops(widths: number[], rows: number): number {
+  let f = 0;
+  for (let k = 0; k + 1 < widths.length; k++) f += 2 * rows * widths[k] * widths[k + 1];
+  return f;
+}

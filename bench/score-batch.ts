@@ -8,11 +8,12 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Model } from '../lib/model/model';
-import { resolveConfig } from '../lib/network/config';
+import { resolveConfig, targetDim } from '../lib/network/config';
 import { randomTensors } from '../lib/reference/random-model';
 import { ItemCatalogue } from '../lib/serve/catalogue';
 import { CandidateColumns } from '../lib/model/columns';
 import { benchCandidates, benchUsers } from './users';
+import { mlpFlops } from './flops';
 import { fmaPeak, machineLine, median } from './machine';
 import { numberArg } from './args';
 
@@ -31,13 +32,7 @@ async function main(): Promise<void> {
   const few = pack(Array.from({ length: 500 }, (_, j) => items[j % 8].item), 0);
   const U = await model.encode(users.slice(0, 1));
   // Useful FLOPs of one request: per candidate and head, the MLP over the target embeddings (W_U·U once per user).
-  const targetDim = (names: string[]): number => config.itemFields.filter((f) => names.includes(f.name)).reduce((s, f) => s + f.dim, 0);
-  let flops = 0;
-  for (const t of config.tasks) {
-    if (!tasks.includes(t.name) || t.kind === 'multiclass' || t.kind === 'retrieval') continue;
-    const widths = [targetDim(t.target), ...t.layers, 1];
-    for (let i = 1; i < widths.length; i++) flops += 2 * widths[i - 1] * widths[i] * 500;
-  }
+  const flops = config.tasks.filter((t) => tasks.includes(t.name)).reduce((s, t) => s + mlpFlops([targetDim(config, t), ...t.layers, 1], 500), 0);
   const peak = fmaPeak(1);
   const alone = (cols: CandidateColumns[]): number => {
     const t0 = performance.now();

@@ -12,7 +12,7 @@ import { TrainingExample } from '../lib/data/training-example';
 import { synthesize } from '../lib/data/synthetic';
 import { Trainer } from '../lib/train/trainer';
 import { fit } from '../lib/train/fit';
-import { encodeFlops } from './flops';
+import { encodeFlops, mlpFlops } from './flops';
 import { fmaPeak, machineLine, median } from './machine';
 import { numberArg, stringArg } from './args';
 
@@ -24,8 +24,7 @@ function exampleFlops(config: ResolvedConfig, ex: TrainingExample): number {
     const labels = ex.labels[task.name];
     if (labels === undefined) continue;
     const rows = Array.isArray(labels) ? labels.length : 1;
-    const widths = [headInputDim(config, task), ...task.layers, task.kind === 'multiclass' ? task.classes : 1];
-    for (let k = 0; k + 1 < widths.length; k++) f += 2 * rows * widths[k] * widths[k + 1];
+    f += mlpFlops([headInputDim(config, task), ...task.layers, task.kind === 'multiclass' ? task.classes : 1], rows);
   }
   return 3 * f;
 }
