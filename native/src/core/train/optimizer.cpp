@@ -78,11 +78,9 @@ LossReport Trainer::step(const KernelTable& k, const TrainBatch& batch, const Op
   const Grads& g = t.parts[0];
   // The params one by one on the step's threads: each param's update reads and writes only its own buffers, so
   // the bits do not depend on which thread takes it (it was 5% of a 2-thread step on one thread).
-  std::vector<int> todo;
-  for (size_t i = 0; i < t.params.size(); ++i)
-    if (trainable[i] && !t.stateless[i] && !(i < opt.frozen.size() && opt.frozen[i])) todo.push_back(static_cast<int>(i));
-  parallel_for(static_cast<int>(todo.size()), threads, [&](int, int item) {
-    const size_t i = static_cast<size_t>(todo[static_cast<size_t>(item)]);
+  parallel_for(static_cast<int>(t.params.size()), threads, [&](int, int item) {
+    const size_t i = static_cast<size_t>(item);
+    if (!trainable[i] || t.stateless[i] || (i < opt.frozen.size() && opt.frozen[i])) return;
     Param& p = t.params[i];
     if (!t.is_table[i]) {
       if (opt.weight_decay > 0 && !t.is_bias[i]) decay(p.data, p.size, dense.lr * opt.weight_decay);
