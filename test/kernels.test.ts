@@ -235,3 +235,73 @@ t.test('bf16 GEMM: a row does not depend on how many rows are computed with it',
     t.equal(diff, 0, `N=${N} K=${K}: bit-identical`);
   }
 });
+
+// Float → its bfloat16 bits (round to nearest even), as the kernels store h for the next step.
+function bf16Bits(x: number): number {
+  const u = new Uint32Array(new Float32Array([x]).buffer)[0];
+  return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+// The bf16 fused step's inputs in its interleaved layout, from gate-major ones (gate·H + u), and the float64
+// reference: z from bf16-rounded h and W_h (exact products), the cell from the equations.
+function bf16StepCase(M: number, H: number, gxScale: number) {
+  const gb = k.bf16GateBlock, hp = Math.ceil(H / gb) * gb, gp = 4 * hp;
+  const at = (j: number): number => { const gate = Math.floor(j / H), u = j % H; return Math.floor(u / gb) * 4 * gb + gate * gb + (u % gb); };
+  const w = fill(H * 4 * H, 0.3), gxRef = fill(M * 4 * H, gxScale);
+  const hPrev = new Float32Array(M * hp), c = new Float32Array(M * hp), wh = new Float32Array(H * gp), gx = new Float32Array(M * gp);
+  for (let r = 0; r < M; r++) for (let u = 0; u < H; u++) { hPrev[r * hp + u] = rand() * 2 - 1; c[r * hp + u] = (rand() * 2 - 1) * 2; }
+  for (let q = 0; q < H; q++) for (let j = 0; j < 4 * H; j++) wh[q * gp + at(j)] = w[q * 4 * H + j];
+  for (let r = 0; r < M; r++) for (let j = 0; j < 4 * H; j++) gx[r * gp + at(j)] = gxRef[r * 4 * H + j];
+  const ref = (r: number, u: number): { c: number; h: number } => {
+    const pre = [0, 1, 2, 3].map((gate) => {
+      let z = gxRef[r * 4 * H + gate * H + u];
+      for (let q = 0; q < H; q++) z += bf16(hPrev[r * hp + q]) * bf16(w[q * 4 * H + gate * H + u]);
+      return z;
+    });
+    const cn = sigmoid(pre[1]) * c[r * hp + u] + sigmoid(pre[0]) * Math.tanh(pre[2]);
+    return { c: cn, h: sigmoid(pre[3]) * Math.tanh(cn) };
+  };
+  return { hp, gp, hPrev, c, wh, gx, ref };
+}
+
+t.test('bf16 fused LSTM step: the equations on bf16 products, FastMath cell (H = 1 … 131, M = 1 … 13)', { skip: !k.hasBf16 && 'this CPU has no AVX-512-BF16' }, async (t) => {
+  for (const H of [1, 16, 45, 64, 128, 131]) {
+    for (const M of [1, 2, 6, 7, 13]) {
+      for (const gxScale of [2, 40]) {
+        const s = bf16StepCase(M, H, gxScale);
+        const cOut = s.c.slice(), hNext = new Float32Array(M * s.hp), hb = new Uint32Array((M * s.hp) / 2);
+        k.lstmStepBf16(M, H, s.hPrev, s.wh, s.gx, cOut, hNext, hb);
+        let worst = 0, badBits = 0;
+        for (let r = 0; r < M; r++) {
+          for (let u = 0; u < H; u++) {
+            const e = s.ref(r, u);
+            worst = Math.max(worst, Math.abs(cOut[r * s.hp + u] - e.c) / (1 + Math.abs(e.c)), Math.abs(hNext[r * s.hp + u] - e.h));
+          }
+          for (let p = 0; p < s.hp / 2; p++) {
+            const want = bf16Bits(hNext[r * s.hp + 2 * p]) | (bf16Bits(hNext[r * s.hp + 2 * p + 1]) << 16);
+            if (hb[(r * s.hp) / 2 + p] >>> 0 !== want >>> 0) badBits++;
+          }
+        }
+        // FastMath: sigmoid to 2^-14 relative, tanh to ~1.5e-4 absolute; c and h stay within 5e-4.
+        t.ok(worst < 5e-4, `H=${H} M=${M} |gx|≤${gxScale}: worst error ${worst.toExponential(2)}`);
+        t.equal(badBits, 0, `H=${H} M=${M}: h also written as its bf16 pairs`);
+      }
+    }
+  }
+});
+
+t.test('bf16 fused LSTM step: a row does not depend on how many rows are computed with it', { skip: !k.hasBf16 && 'this CPU has no AVX-512-BF16' }, async (t) => {
+  for (const H of [45, 128, 131]) {
+    const M = 13, s = bf16StepCase(M, H, 2);
+    const cAll = s.c.slice(), hAll = new Float32Array(M * s.hp);
+    k.lstmStepBf16(M, H, s.hPrev, s.wh, s.gx, cAll, hAll, new Uint32Array((M * s.hp) / 2));
+    let diff = 0;
+    for (let r = 0; r < M; r++) {
+      const row = (a: Float32Array, n: number): Float32Array => a.slice(r * n, (r + 1) * n);
+      const c = row(s.c, s.hp), h = new Float32Array(s.hp);
+      k.lstmStepBf16(1, H, row(s.hPrev, s.hp), s.wh, row(s.gx, s.gp), c, h, new Uint32Array(s.hp / 2));
+      for (let u = 0; u < H; u++) if (!Object.is(h[u], hAll[r * s.hp + u]) || !Object.is(c[u], cAll[r * s.hp + u])) diff++;
+    }
+    t.equal(diff, 0, `H=${H}: rows alone (M = 1 path) bit-identical to the 13-row tiles`);
+  }
+});

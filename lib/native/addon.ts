@@ -147,8 +147,16 @@ export interface NativeAddon {
     reluDot(isa: string, M: number, K: number, x: Float32Array, ldx: number, w: Float32Array, bias: number, out: Float32Array): void;
     /** The bf16 path on fp32 inputs (rounded to bf16 inside); throws without AVX-512-BF16. */
     sgemmBf16(M: number, N: number, K: number, A: Float32Array, lda: number, B: Float32Array, C: Float32Array, ldc: number, accumulate: boolean): void;
+    /**
+     * The bf16 fused LSTM step on fp32 inputs in its interleaved layout (bf16GateBlock units per block; hp = H
+     * rounded up to it, gp = 4·hp): hPrev, c, hNext are M × hp, wh is H × gp, gx is M × gp; hNextBf gets M × hp/2
+     * bf16 pairs. Throws without AVX-512-BF16.
+     */
+    lstmStepBf16(M: number, H: number, hPrev: Float32Array, wh: Float32Array, gx: Float32Array, c: Float32Array, hNext: Float32Array, hNextBf: Uint32Array): void;
     /** Whether this CPU has the bf16 path. */
     hasBf16: boolean;
+    /** Units per column block of the bf16 fused step's layout (0 without the bf16 path). */
+    bf16GateBlock: number;
   };
   /** A private, copy-on-write memory map of a whole file (throws E_IO; E_UNSUPPORTED without mmap). */
   mapFile(path: string): ArrayBuffer;

@@ -69,9 +69,18 @@ using GemmBf16Fn = void (*)(int M, int N, int K2, const uint32_t* A, int lda, co
 // Rounds `rows` rows of K floats (row stride lds) to bf16 pairs, K2 per row (a zero pads odd K).
 using ToBf16Fn = void (*)(int rows, int K, const float* src, int lds, uint32_t* dst);
 
+// The fused recurrent step of the bf16 path: LstmStepFn's layout and contract, with the products in bf16 and
+// the cell in vecmath's FastMath. h_prev comes as bf16 pairs (M rows of hp / 2, ceil(H / 2) of them read), W_h
+// as ceil(H / 2) rows of gp pairs (pack_bf16_pairs of the row-major interleaved W_h); besides h_next (fp32, the
+// layer's output) the step writes h_next_bf, the next step's h_prev in pairs.
+using LstmStepBf16Fn = void (*)(int M, int H, const uint32_t* h_prev, int hp, const uint32_t* wh, int gp,
+                                const float* const* gx, float* c, float* h_next, uint32_t* h_next_bf);
+
 struct Bf16Kernels {
   GemmBf16Fn gemm;
   ToBf16Fn convert;
+  LstmStepBf16Fn lstm_step;
+  int gate_block;  // units per column block of lstm_step's interleaved layout (W_h row-major)
 };
 
 namespace kernels {

@@ -21,7 +21,7 @@ namespace {
 // Per-direction scratch of one chunk.
 struct DirScratch {
   AlignedFloats xb, gx, z, hs, cs;
-  AlignedPairs pairs;
+  AlignedPairs pairs, hb;
   std::vector<int> first;
   std::vector<const float*> gx_rows;
 };
@@ -101,7 +101,8 @@ class Encoder {
   // runs a block of kBlock steps at a time (one matrix product over the active users' rows), so its
   // output stays in L2 until the recurrence consumes it instead of making a round trip to memory. Each
   // step is the kernels' fused step where they have one (interleaved gate layout), else a GEMM and the
-  // cell kernel; per element both compute the same thing.
+  // cell kernel; per element both compute the same thing. Precision bf16 has its own fused step, which also
+  // hands the next step h as bf16 pairs.
   void direction(const Chunk& c, ChunkScratch& s, int d) const {
     const bool fused = m_.gate_block > 0;
     const int H = m_.hidden, K = m_.dx + m_.dp, bc = c.b1 - c.b0;
@@ -119,6 +120,13 @@ class Encoder {
     const float** gx_rows = grow(ds.gx_rows, static_cast<size_t>(bc) + 1);
     std::fill(hprev, hprev + static_cast<size_t>(bc) * hp * 2, 0.0f);
     std::fill(cs, cs + static_cast<size_t>(bc) * hp, 0.0f);
+    // The bf16 fused step reads h_prev as bf16 pairs and writes the next step's.
+    uint32_t *hbprev = nullptr, *hbnext = nullptr;
+    if (fused && m_.bf16) {
+      hbprev = grow(ds.hb, static_cast<size_t>(bc) * hp);
+      hbnext = hbprev + static_cast<size_t>(bc) * hp / 2;
+      std::fill(hbprev, hbprev + static_cast<size_t>(bc) * hp, 0u);
+    }
     const int max_len = bc > 0 ? in_.lengths[c.b0 + s.order[0]] : 0;
     auto row_of = [&](int j, int step) -> int64_t {
       const int u = s.order[j];
@@ -143,7 +151,12 @@ class Encoder {
         while (live > 0 && in_.lengths[c.b0 + s.order[live - 1]] <= step) --live;
         if (fused) {
           for (int j = 0; j < live; ++j) gx_rows[j] = Gx + static_cast<size_t>(first[j] + step - step0) * G;
-          k_.lstm_step(live, H, hprev, hp, w.wh_i.data(), G, gx_rows, cs, hnext);
+          if (m_.bf16) {
+            m_.bf16->lstm_step(live, H, hbprev, hp, w.wh_bf.data(), G, gx_rows, cs, hnext, hbnext);
+            std::swap(hbprev, hbnext);
+          } else {
+            k_.lstm_step(live, H, hprev, hp, w.wh_i.data(), G, gx_rows, cs, hnext);
+          }
         } else {
           product(live, G, H, hprev, H, w.wh_t, w.wh_bf, Z, false, ds.pairs);
           for (int j = 0; j < live; ++j) {

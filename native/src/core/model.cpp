@@ -85,7 +85,7 @@ void pack_head(const HeadIn& in, int user_dim, int cache, Head& h) {
 }
 
 // The LSTM and attention weights of a checked spec in the kernels' layouts: fused and transposed, then
-// interleaved for the fused recurrent step or paired as bf16 when the spec asks.
+// interleaved for the fused recurrent step, and paired as bf16 when the spec asks.
 bool pack_shared(const ModelSpec& s, Model& m, std::string* error) {
   const int H = s.hidden, G = 4 * H, K = m.dx + m.dp, A = s.attention_hidden;
   for (int d = 0; d < s.directions; ++d) {
@@ -100,7 +100,14 @@ bool pack_shared(const ModelSpec& s, Model& m, std::string* error) {
   m.attn_hp_t.resize(static_cast<size_t>(m.dh + m.dp) * A);
   m.attn_qu_t.resize(static_cast<size_t>(m.dq + m.du) * A);
   pack_attention(s.attn_w, A, m.dh, m.dq, m.du, m.dp, m.attn_hp_t.data(), m.attn_qu_t.data());
-  if (s.gate_block > 0 && !s.bf16) {
+  const Bf16Kernels* bf16 = s.bf16 ? bf16_kernels() : nullptr;
+  if (s.bf16 && !bf16) {
+    *error = "precision bf16 needs a CPU with AVX-512-BF16";
+    return false;
+  }
+  // The bf16 path fuses its step too where its kernels have one for this layout (row-major W_h).
+  const bool interleave = s.gate_block > 0 && (!bf16 || (bf16->lstm_step && bf16->gate_block == s.gate_block && !s.wh_block_major));
+  if (interleave) {
     // Gate-major column j = gate·H + u moves to block u / gb, gate slot, lane u % gb.
     const int gb = s.gate_block, blocks = (H + gb - 1) / gb;
     m.gate_block = gb;
@@ -125,15 +132,13 @@ bool pack_shared(const ModelSpec& s, Model& m, std::string* error) {
       }
     }
   }
-  if (s.bf16) {
-    m.bf16 = bf16_kernels();
-    if (!m.bf16) {
-      *error = "precision bf16 needs a CPU with AVX-512-BF16";
-      return false;
-    }
+  if (bf16) {
+    m.bf16 = bf16;
     for (int d = 0; d < s.directions; ++d) {
-      m.dir[d].wxp_bf = pack_bf16_pairs(m.dir[d].wxp_t.data(), K, G);
-      m.dir[d].wh_bf = pack_bf16_pairs(m.dir[d].wh_t.data(), H, G);
+      Model::Direction& dir = m.dir[d];
+      const bool fused = m.gate_block > 0;
+      dir.wxp_bf = pack_bf16_pairs(fused ? dir.wxp_i.data() : dir.wxp_t.data(), K, fused ? m.gp : G);
+      dir.wh_bf = pack_bf16_pairs(fused ? dir.wh_i.data() : dir.wh_t.data(), H, fused ? m.gp : G);
     }
     m.attn_h_bf = pack_bf16_pairs(m.attn_hp_t.data(), m.dh, A);
   }

@@ -4,8 +4,11 @@
 #include <immintrin.h>
 
 #include "avx512_mask.h"
+#include <cstddef>
+
 #include "dupn/kernels.h"
-#include "vecmath.h"
+#include "step512.h"
+#include "v512.h"
 
 namespace dupn {
 namespace {
@@ -137,107 +140,27 @@ double fma_peak_avx512(int64_t iterations) {
   return static_cast<double>(iterations) * 16 * 16 * 2;
 }
 
-struct V512 {
-  using T = __m512;
-  using Mask = __mmask16;
-  static constexpr int kWidth = 16;
-  static T set1(float x) { return _mm512_set1_ps(x); }
-  static T add(T a, T b) { return _mm512_add_ps(a, b); }
-  static T sub(T a, T b) { return _mm512_sub_ps(a, b); }
-  static T mul(T a, T b) { return _mm512_mul_ps(a, b); }
-  static T rcp(T a) { return _mm512_rcp14_ps(a); }
-  static T min(T a, T b) { return _mm512_min_ps(a, b); }
-  static T max(T a, T b) { return _mm512_max_ps(a, b); }
-  static T round(T x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-  static T scale2(T y, T n) { return _mm512_scalef_ps(y, n); }
-  static T abs(T x) { return _mm512_abs_ps(x); }
-  static T copysign(T mag, T sign) {
-    const __m512i m = _mm512_set1_epi32(static_cast<int>(0x80000000u));
-    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_andnot_si512(m, _mm512_castps_si512(mag)),
-                                               _mm512_and_si512(m, _mm512_castps_si512(sign))));
-  }
-  static Mask less(T a, T b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
-  static T select(Mask m, T a, T b) { return _mm512_mask_blend_ps(m, b, a); }
-  static T load(const float* p, int n) { return n == kWidth ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(mask16(n), p); }
-  static void store(float* p, T v, int n) {
-    if (n == kWidth) _mm512_storeu_ps(p, v);
-    else _mm512_mask_storeu_ps(p, mask16(n), v);
-  }
-  static float sum(T v) {
-    alignas(64) float lanes[16];
-    _mm512_store_ps(lanes, v);
-    float s = 0.0f;
-    for (float x : lanes) s += x;
-    return s;
-  }
-};
 
 void lstm_cell_avx512(int H, const float* z, const float* gx, float* c, float* h) { vecmath::lstm_cell<V512>(H, z, gx, c, h); }
 
 
-// MR rows × one block of 16 units (64 interleaved columns i | f | g | o): the recurrent product in 4 × MR
-// accumulators, then the cell update on them. Per element this is exactly GEMM-then-lstm_cell: the same
-// FMA sequence from zero, + gx, and the same vector math.
-template <int MR>
-inline void step_tile(int H, const float* A, int lda, const float* W, int gp, int n0, const float* const* gx, float* c,
-                      float* h, int hp, int u0) {
-  __m512 zi[MR], zf[MR], zg[MR], zo[MR];
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r) zi[r] = zf[r] = zg[r] = zo[r] = _mm512_setzero_ps();
-  for (int k = 0; k < H; ++k) {
-    const float* w = W + static_cast<int64_t>(k) * gp + n0;
-    const __m512 wi = _mm512_loadu_ps(w), wf = _mm512_loadu_ps(w + 16), wg = _mm512_loadu_ps(w + 32), wo = _mm512_loadu_ps(w + 48);
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
-      const __m512 av = _mm512_set1_ps(A[static_cast<int64_t>(r) * lda + k]);
-      zi[r] = _mm512_fmadd_ps(av, wi, zi[r]);
-      zf[r] = _mm512_fmadd_ps(av, wf, zf[r]);
-      zg[r] = _mm512_fmadd_ps(av, wg, zg[r]);
-      zo[r] = _mm512_fmadd_ps(av, wo, zo[r]);
-    }
+// The fp32 product of the fused step: per element exactly GEMM-then-lstm_cell (the same FMA sequence from
+// zero, + gx, and the same vector math).
+struct Fp32Product {
+  using E = float;
+  using Out = std::nullptr_t;
+  static __m512 load(const float* w) { return _mm512_loadu_ps(w); }
+  static __m512 bcast(float a) { return _mm512_set1_ps(a); }
+  static __m512 madd(__m512 acc, __m512 a, __m512 w) { return _mm512_fmadd_ps(a, w, acc); }
+  static Out rows(Out, int) { return nullptr; }
+  static void cell(__m512 zi, __m512 zf, __m512 zg, __m512 zo, const float* x, float* c, float* h, Out, int, int) {
+    vecmath::cell_block<V512>(zi, zf, zg, zo, x, c, h);
   }
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r)
-    vecmath::cell_block<V512>(zi[r], zf[r], zg[r], zo[r], gx[r] + n0, c + static_cast<int64_t>(r) * hp + u0, h + static_cast<int64_t>(r) * hp + u0);
-}
+};
 
 void lstm_step_avx512(int Mrows, int H, const float* h_prev, int hp, const float* wh, int gp, const float* const* gx, float* c,
                       float* h_next) {
-  int start = 0;
-  if (Mrows == 1) {
-    // One row (B = 1): four blocks at once in 16 accumulators, each row of W_h read front to back.
-    for (; start + 256 <= gp; start += 256) {
-      __m512 acc[16];
-#pragma GCC unroll 16
-      for (int j = 0; j < 16; ++j) acc[j] = _mm512_setzero_ps();
-      for (int k = 0; k < H; ++k) {
-        const __m512 av = _mm512_set1_ps(h_prev[k]);
-        const float* w = wh + static_cast<int64_t>(k) * gp + start;
-#pragma GCC unroll 16
-        for (int j = 0; j < 16; ++j) acc[j] = _mm512_fmadd_ps(av, _mm512_loadu_ps(w + 16 * j), acc[j]);
-      }
-      for (int q = 0; q < 4; ++q) {
-        const int u0 = start / 4 + 16 * q;
-        vecmath::cell_block<V512>(acc[4 * q], acc[4 * q + 1], acc[4 * q + 2], acc[4 * q + 3], gx[0] + start + 64 * q, c + u0, h_next + u0);
-      }
-    }
-  }
-  for (int n0 = start, u0 = start / 4; n0 < gp; n0 += 64, u0 += 16) {
-    int m = 0;
-    for (; m + 6 <= Mrows; m += 6) {
-      const int64_t off = static_cast<int64_t>(m) * hp;
-      step_tile<6>(H, h_prev + off, hp, wh, gp, n0, gx + m, c + off, h_next + off, hp, u0);
-    }
-    const int64_t off = static_cast<int64_t>(m) * hp;
-    switch (Mrows - m) {
-      case 5: step_tile<5>(H, h_prev + off, hp, wh, gp, n0, gx + m, c + off, h_next + off, hp, u0); break;
-      case 4: step_tile<4>(H, h_prev + off, hp, wh, gp, n0, gx + m, c + off, h_next + off, hp, u0); break;
-      case 3: step_tile<3>(H, h_prev + off, hp, wh, gp, n0, gx + m, c + off, h_next + off, hp, u0); break;
-      case 2: step_tile<2>(H, h_prev + off, hp, wh, gp, n0, gx + m, c + off, h_next + off, hp, u0); break;
-      case 1: step_tile<1>(H, h_prev + off, hp, wh, gp, n0, gx + m, c + off, h_next + off, hp, u0); break;
-      default: break;
-    }
-  }
+  Step512<Fp32Product>::run(Mrows, H, h_prev, hp, wh, gp, gx, c, h_next, hp, nullptr);
 }
 
 float tanh_dot_avx512(int A, const float* s, const float* b, const float* v) { return vecmath::tanh_dot<V512>(A, s, b, v); }

@@ -1,11 +1,14 @@
 // AVX-512-BF16 kernels for precision "bf16": the same 6 × 64 register tile as the fp32 AVX-512 GEMM,
-// but each vdpbf16ps multiplies two k at once (32 products per instruction), accumulating in fp32.
+// but each vdpbf16ps multiplies two k at once (32 products per instruction), accumulating in fp32; and the
+// fused recurrent step on the same products, with the cell in FastMath.
 #include <immintrin.h>
 
 #include <cstring>
 
 #include "avx512_mask.h"
 #include "dupn/kernels.h"
+#include "step512.h"
+#include "v512.h"
 
 namespace dupn {
 namespace {
@@ -101,8 +104,32 @@ void convert_bf16(int rows, int K, const float* src, int lds, uint32_t* dst) {
   }
 }
 
+// The bf16 product of the fused step: a pair of k per vdpbf16ps, the cell in FastMath, and h also written as
+// bf16 pairs for the next step's product (16 consecutive bf16 are exactly 8 pairs). Out: the first row's pairs,
+// rows hp / 2 apart.
+struct Bf16Product {
+  using E = uint32_t;
+  struct Out {
+    uint32_t* pairs;
+    int ld;
+  };
+  static __m512bh load(const uint32_t* w) { return (__m512bh)_mm512_loadu_si512(w); }
+  static __m512bh bcast(uint32_t a) { return (__m512bh)_mm512_set1_epi32(static_cast<int>(a)); }
+  static __m512 madd(__m512 acc, __m512bh a, __m512bh w) { return _mm512_dpbf16_ps(acc, a, w); }
+  static Out rows(Out o, int m) { return {o.pairs + static_cast<int64_t>(m) * o.ld, o.ld}; }
+  static void cell(__m512 zi, __m512 zf, __m512 zg, __m512 zo, const float* x, float* c, float* h, Out o, int r, int u0) {
+    const __m512 hn = vecmath::cell_block<V512, vecmath::FastMath<V512>>(zi, zf, zg, zo, x, c, h);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(o.pairs + static_cast<int64_t>(r) * o.ld + u0 / 2), (__m256i)_mm512_cvtneps_pbh(hn));
+  }
+};
+
+void lstm_step_bf16(int Mrows, int H, const uint32_t* h_prev, int hp, const uint32_t* wh, int gp, const float* const* gx, float* c,
+                    float* h_next, uint32_t* h_next_bf) {
+  Step512<Bf16Product>::run(Mrows, (H + 1) / 2, h_prev, hp / 2, wh, gp, gx, c, h_next, hp, {h_next_bf, hp / 2});
+}
+
 }  // namespace
 
-const Bf16Kernels kernels::avx512_bf16 = {gemm_bf16, convert_bf16};
+const Bf16Kernels kernels::avx512_bf16 = {gemm_bf16, convert_bf16, lstm_step_bf16, 16};
 
 }  // namespace dupn

@@ -118,6 +118,31 @@ Napi::Value SgemmBf16(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// lstmStepBf16(M, H, hPrev, wh, gx, c, hNext, hNextBf): the bf16 fused step on fp32 inputs in its interleaved
+// layout (KernelTable::gate_block = bf16GateBlock units per block, hp = H rounded up to it, gp = 4·hp): hPrev,
+// c and hNext are M rows of hp, wh is H × gp (rounded to bf16 and paired inside, like model weights), gx is M
+// rows of gp; hNextBf gets M rows of hp / 2 pairs. Throws E_UNSUPPORTED without AVX-512-BF16.
+Napi::Value LstmStepBf16(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const dupn::Bf16Kernels* k = dupn::bf16_kernels();
+  if (!k) throw_code(env, codes::kUnsupported, "this CPU has no AVX-512-BF16");
+  const int M = int_arg(info[0], "M", 0, 1 << 16), H = int_arg(info[1], "H", 1, 1 << 12);
+  View<float> hprev = f32(info[2], "hPrev"), wh = f32(info[3], "wh"), gx = f32(info[4], "gx"), c = f32(info[5], "c"),
+              hnext = f32(info[6], "hNext");
+  View<uint32_t> hb = typed<uint32_t, napi_uint32_array>(info[7], "hNextBf");
+  const int gb = k->gate_block, hp = (H + gb - 1) / gb * gb, gp = 4 * hp;
+  const int64_t rows = M;
+  need(env, hprev.length >= rows * hp && c.length >= rows * hp && hnext.length >= rows * hp, "hPrev/c/hNext");
+  need(env, wh.length >= static_cast<int64_t>(H) * gp && gx.length >= rows * gp && hb.length >= rows * hp / 2, "wh/gx/hNextBf");
+  dupn::AlignedPairs a(static_cast<size_t>(rows) * hp / 2 + 1);
+  k->convert(M, hp, hprev.data, hp, a.data());
+  const dupn::AlignedPairs w = dupn::pack_bf16_pairs(wh.data, H, gp);
+  std::vector<const float*> gx_rows(static_cast<size_t>(M) + 1);
+  for (int r = 0; r < M; ++r) gx_rows[r] = gx.data + static_cast<int64_t>(r) * gp;
+  k->lstm_step(M, H, a.data(), hp, w.data(), gp, gx_rows.data(), c.data, hnext.data, hb.data);
+  return env.Undefined();
+}
+
 }  // namespace
 
 void InitKernels(Napi::Env env, Napi::Object exports) {
@@ -129,7 +154,9 @@ void InitKernels(Napi::Env env, Napi::Object exports) {
   k.Set("tanhMap", Napi::Function::New(env, TanhMap));
   k.Set("reluDot", Napi::Function::New(env, ReluDot));
   k.Set("sgemmBf16", Napi::Function::New(env, SgemmBf16));
+  k.Set("lstmStepBf16", Napi::Function::New(env, LstmStepBf16));
   k.Set("hasBf16", Napi::Boolean::New(env, dupn::bf16_kernels() != nullptr));
+  k.Set("bf16GateBlock", Napi::Number::New(env, dupn::bf16_kernels() ? dupn::bf16_kernels()->gate_block : 0));
   exports.Set("kernels", k);
 }
 
