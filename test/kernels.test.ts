@@ -16,17 +16,19 @@ for (const isa of BUILT_ISAS.filter((i) => !isas().includes(i))) {
 }
 
 for (const isa of isas()) {
-  t.test(`${isa}: sgemm matches float64 on odd shapes, strides and accumulate`, async (t) => {
+  t.test(`${isa}: sgemm matches float64 on odd shapes, strides, accumulate and a bias row`, async (t) => {
     const shapes = [[0, 5, 3], [1, 1, 1], [1, 512, 128], [3, 17, 0], [4, 64, 80], [5, 65, 7], [7, 33, 129], [13, 1, 31], [100, 512, 80], [9, 100, 19], [6, 63, 9], [8, 113, 5]];
     for (const [M, N, K] of shapes) {
-      for (const accumulate of [false, true]) {
+      for (const start of ['zero', 'C', 'bias'] as const) {
+        const accumulate = start === 'C';
         const lda = K + 3;
         const ldc = N + 2;
         const A = fill(Math.max(0, M * lda));
         const B = fill(K * N);
         const C = fill(Math.max(0, M * ldc));
+        const bias = start === 'bias' ? fill(N) : undefined;
         const before = C.slice();
-        k.sgemm(isa, M, N, K, A, lda, B, C, ldc, accumulate);
+        k.sgemm(isa, M, N, K, A, lda, B, C, ldc, accumulate, bias);
         let worst = 0;
         for (let m = 0; m < M; m++) {
           for (let n = 0; n < ldc; n++) {
@@ -34,7 +36,7 @@ for (const isa of isas()) {
               if (C[m * ldc + n] !== before[m * ldc + n]) worst = Infinity; // padding untouched
               continue;
             }
-            let ref = accumulate ? before[m * ldc + n] : 0;
+            let ref = bias ? bias[n] : accumulate ? before[m * ldc + n] : 0;
             let mag = Math.abs(ref);
             for (let q = 0; q < K; q++) {
               ref += A[m * lda + q] * B[q * N + n];
@@ -43,7 +45,16 @@ for (const isa of isas()) {
             worst = Math.max(worst, Math.abs(C[m * ldc + n] - ref) / (mag + 1e-30));
           }
         }
-        t.ok(worst < 1e-6, `M=${M} N=${N} K=${K} acc=${accumulate}: worst error ${worst.toExponential(2)} of Σ|terms|`);
+        t.ok(worst < 1e-6, `M=${M} N=${N} K=${K} start=${start}: worst error ${worst.toExponential(2)} of Σ|terms|`);
+        if (bias) {
+          // The promise callers rely on: the same bits as filling C's rows with bias and accumulating.
+          const filled = new Float32Array(C.length);
+          for (let m = 0; m < M; m++) filled.set(bias, m * ldc);
+          k.sgemm(isa, M, N, K, A, lda, B, filled, ldc, true);
+          let diff = 0;
+          for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) if (!Object.is(filled[m * ldc + n], C[m * ldc + n])) diff++;
+          t.equal(diff, 0, `M=${M} N=${N} K=${K}: bias row bit-identical to fill + accumulate`);
+        }
       }
     }
   });
@@ -193,18 +204,20 @@ function bf16(x: number): number {
 
 t.test('bf16 GEMM: exact products of bf16-rounded inputs, accumulated in fp32', { skip: !k.hasBf16 && 'this CPU has no AVX-512-BF16 (the refusal is tested in bf16.test.ts)' }, async (t) => {
   for (const [M, N, K] of [[1, 1, 1], [1, 512, 128], [1, 600, 81], [7, 33, 80], [6, 64, 2], [13, 100, 19], [100, 512, 81], [0, 4, 4], [3, 5, 0]]) {
-    for (const accumulate of [false, true]) {
+    for (const start of ['zero', 'C', 'bias'] as const) {
+      const accumulate = start === 'C';
       const lda = K + 1;
       const ldc = N + 3;
       const A = fill(Math.max(0, M * lda));
       const B = fill(K * N);
       const C = fill(Math.max(0, M * ldc));
+      const bias = start === 'bias' ? fill(N) : undefined;
       const before = C.slice();
-      k.sgemmBf16(M, N, K, A, lda, B, C, ldc, accumulate);
+      k.sgemmBf16(M, N, K, A, lda, B, C, ldc, accumulate, bias);
       let worst = 0;
       for (let m = 0; m < M; m++) {
         for (let n = 0; n < N; n++) {
-          let ref = accumulate ? before[m * ldc + n] : 0;
+          let ref = bias ? bias[n] : accumulate ? before[m * ldc + n] : 0;
           let mag = Math.abs(ref);
           for (let q = 0; q < K; q++) {
             const p = bf16(A[m * lda + q]) * bf16(B[q * N + n]);
@@ -215,7 +228,7 @@ t.test('bf16 GEMM: exact products of bf16-rounded inputs, accumulated in fp32', 
         }
         for (let n = N; n < ldc; n++) if (C[m * ldc + n] !== before[m * ldc + n]) worst = Infinity;
       }
-      t.ok(worst < 1e-6, `M=${M} N=${N} K=${K} acc=${accumulate}: worst error ${worst.toExponential(2)} of Σ|terms|`);
+      t.ok(worst < 1e-6, `M=${M} N=${N} K=${K} start=${start}: worst error ${worst.toExponential(2)} of Σ|terms|`);
     }
   }
 });

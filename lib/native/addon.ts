@@ -137,7 +137,8 @@ export interface NativeAddon {
   errorCodes: string[];
   /** One instruction set's kernels, called directly (tests hold them against a float64 reference). */
   kernels: {
-    sgemm(isa: string, M: number, N: number, K: number, A: Float32Array, lda: number, B: Float32Array, C: Float32Array, ldc: number, accumulate: boolean): void;
+    /** C (+)= A·B; with bias (N values) each row starts from it instead (accumulate is then ignored). */
+    sgemm(isa: string, M: number, N: number, K: number, A: Float32Array, lda: number, B: Float32Array, C: Float32Array, ldc: number, accumulate: boolean, bias?: Float32Array): void;
     lstmCell(isa: string, H: number, z: Float32Array, gx: Float32Array, c: Float32Array, h: Float32Array): void;
     tanhDot(isa: string, A: number, s: Float32Array, b: Float32Array, v: Float32Array): number;
     /** Training cell: pre (4H) → activated gates; c, tanh(c) and h from c_prev. */
@@ -146,7 +147,7 @@ export interface NativeAddon {
     tanhMap(isa: string, n: number, x: Float32Array, y: Float32Array): void;
     reluDot(isa: string, M: number, K: number, x: Float32Array, ldx: number, w: Float32Array, bias: number, out: Float32Array): void;
     /** The bf16 path on fp32 inputs (rounded to bf16 inside); throws without AVX-512-BF16. */
-    sgemmBf16(M: number, N: number, K: number, A: Float32Array, lda: number, B: Float32Array, C: Float32Array, ldc: number, accumulate: boolean): void;
+    sgemmBf16(M: number, N: number, K: number, A: Float32Array, lda: number, B: Float32Array, C: Float32Array, ldc: number, accumulate: boolean, bias?: Float32Array): void;
     /**
      * The bf16 fused LSTM step on fp32 inputs in its interleaved layout (bf16GateBlock units per block; hp = H
      * rounded up to it, gp = 4·hp): hPrev, c, hNext are M × hp, wh is H × gp, gx is M × gp; hNextBf gets M × hp/2

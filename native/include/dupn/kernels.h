@@ -10,9 +10,11 @@ namespace dupn {
 
 // C[m, :] (+)= A[m, :] · B for m < M, with B stored K × N row-major (weights packed transposed at load
 // time so the inner loop runs over contiguous outputs). Every output row is computed with the same
-// operation sequence whatever M is, so a user's result does not depend on the batch around it.
+// operation sequence whatever M is, so a user's result does not depend on the batch around it. Each row's
+// sums start from zero, from C's row (accumulate) or, when bias (N floats) is given, from bias: the same
+// bits as filling C's rows with bias and accumulating, without writing and reading C an extra time.
 using SgemmFn = void (*)(int M, int N, int K, const float* A, int lda, const float* B, float* C, int ldc,
-                         bool accumulate);
+                         bool accumulate, const float* bias);
 
 // Runs `iterations` rounds of independent multiply-adds on this path's widest registers and returns
 // the FLOPs done (a multiply-add counts 2): the benchmarks' measured peak.
@@ -63,9 +65,10 @@ struct KernelTable {
 
 // The bf16 path (precision "bf16"): C (+)= A·B with fp32 accumulation, A and B rounded to bfloat16.
 // A is given as bf16 pairs — M rows of K2 = ceil(K/2) uint32, each holding (A[m,2j], A[m,2j+1]) — and B
-// packed as K2 rows of N pairs (B[2j,n], B[2j+1,n]); the low half of each uint32 is the even k.
+// packed as K2 rows of N pairs (B[2j,n], B[2j+1,n]); the low half of each uint32 is the even k. accumulate
+// and bias as SgemmFn.
 using GemmBf16Fn = void (*)(int M, int N, int K2, const uint32_t* A, int lda, const uint32_t* B, float* C, int ldc,
-                            bool accumulate);
+                            bool accumulate, const float* bias);
 // Rounds `rows` rows of K floats (row stride lds) to bf16 pairs, K2 per row (a zero pads odd K).
 using ToBf16Fn = void (*)(int rows, int K, const float* src, int lds, uint32_t* dst);
 

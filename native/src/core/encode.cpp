@@ -53,14 +53,15 @@ class Encoder {
     for (int b = 0; b < in.batch; ++b) offsets_[b + 1] = offsets_[b] + in.lengths[b];
   }
 
-  // C (+)= A·W for the big products: fp32, or bf16 with fp32 accumulation when the model says so.
+  // C = A·W (+ bias on every row, when given) for the big products: fp32, or bf16 with fp32 accumulation when
+  // the model says so.
   void product(int M, int N, int K, const float* A, int lda, const AlignedFloats& w, const AlignedPairs& w_bf, float* C,
-               bool accumulate, AlignedPairs& pairs) const {
-    if (!m_.bf16) return k_.sgemm(M, N, K, A, lda, w.data(), C, N, accumulate);
+               const float* bias, AlignedPairs& pairs) const {
+    if (!m_.bf16) return k_.sgemm(M, N, K, A, lda, w.data(), C, N, false, bias);
     const int K2 = (K + 1) / 2;
     uint32_t* a = grow(pairs, static_cast<size_t>(M) * K2 + 1);
     m_.bf16->convert(M, K, A, lda, a);
-    m_.bf16->gemm(M, N, K2, a, K2, w_bf.data(), C, N, accumulate);
+    m_.bf16->gemm(M, N, K2, a, K2, w_bf.data(), C, N, false, bias);
   }
 
   Chunk chunk(int c, int size) const {
@@ -144,8 +145,7 @@ class Encoder {
         for (int i = 0; i < n; ++i, ++rows)
           std::memcpy(Xb + static_cast<size_t>(rows) * K, s.x.data() + row_of(j, step0 + i) * K, sizeof(float) * K);
       }
-      fill_rows(Gx, rows, G, fused ? w.b_i.data() : w.b.data());
-      product(rows, G, K, Xb, K, wx, w.wxp_bf, Gx, true, ds.pairs);
+      product(rows, G, K, Xb, K, wx, w.wxp_bf, Gx, fused ? w.b_i.data() : w.b.data(), ds.pairs);
       int live = active;
       for (int step = step0; step < std::min(max_len, step0 + kBlock); ++step) {
         while (live > 0 && in_.lengths[c.b0 + s.order[live - 1]] <= step) --live;
@@ -158,7 +158,7 @@ class Encoder {
             k_.lstm_step(live, H, hprev, hp, w.wh_i.data(), G, gx_rows, cs, hnext);
           }
         } else {
-          product(live, G, H, hprev, H, w.wh_t, w.wh_bf, Z, false, ds.pairs);
+          product(live, G, H, hprev, H, w.wh_t, w.wh_bf, Z, nullptr, ds.pairs);
           for (int j = 0; j < live; ++j) {
             const float* gx = Gx + static_cast<size_t>(first[j] + step - step0) * G;
             k_.lstm_cell(H, Z + static_cast<size_t>(j) * G, gx, cs + static_cast<size_t>(j) * H, hnext + static_cast<size_t>(j) * H);
@@ -184,9 +184,9 @@ class Encoder {
     const int A = m_.attention_hidden, K = m_.dx + m_.dp;
     if (r1 <= r0) return;
     float* S = s.s.data() + static_cast<size_t>(r0) * A;
-    product(r1 - r0, A, m_.dh, s.hout.data() + static_cast<size_t>(r0) * m_.dh, m_.dh, m_.attn_hp_t, m_.attn_h_bf, S, false, pairs);
+    product(r1 - r0, A, m_.dh, s.hout.data() + static_cast<size_t>(r0) * m_.dh, m_.dh, m_.attn_hp_t, m_.attn_h_bf, S, nullptr, pairs);
     if (m_.dp > 0)
-      k_.sgemm(r1 - r0, A, m_.dp, s.x.data() + static_cast<size_t>(r0) * K + m_.dx, K, m_.attn_hp_t.data() + static_cast<size_t>(m_.dh) * A, S, A, true);
+      k_.sgemm(r1 - r0, A, m_.dp, s.x.data() + static_cast<size_t>(r0) * K + m_.dx, K, m_.attn_hp_t.data() + static_cast<size_t>(m_.dh) * A, S, A, true, nullptr);
   }
 
   // The attention weights of each user's steps from its rows of S, and U.
@@ -200,7 +200,7 @@ class Encoder {
       const int64_t row0 = offsets_[b] - c.base;
       user_context(b, qu);
       std::copy(m_.attn_b.begin(), m_.attn_b.end(), cu);
-      if (m_.dq + m_.du > 0) k_.sgemm(1, A, m_.dq + m_.du, qu, m_.dq + m_.du, m_.attn_qu_t.data(), cu, A, true);
+      if (m_.dq + m_.du > 0) k_.sgemm(1, A, m_.dq + m_.du, qu, m_.dq + m_.du, m_.attn_qu_t.data(), cu, A, true, nullptr);
       float* score = grow(s.score, static_cast<size_t>(len) + 1);
       float top = -INFINITY;
       for (int t = 0; t < len; ++t) {

@@ -39,8 +39,7 @@ float* run_layers(const KernelTable& k, const std::vector<PackedLayer>& layers, 
       continue;
     }
     relu(cur, static_cast<long>(M) * width);
-    fill_rows(next, M, l.out, l.b.data());
-    k.sgemm(M, l.out, width, cur, width, l.wt.data(), next, l.out, true);
+    k.sgemm(M, l.out, width, cur, width, l.wt.data(), next, l.out, false, l.b.data());
     cur = next;
     width = l.out;
   }
@@ -56,8 +55,7 @@ float* run_rest(const KernelTable& k, const Head& h, int M, AlignedFloats& z0, A
 float* run_mlp(const KernelTable& k, const PackedLayer& first, const std::vector<PackedLayer>& layers, size_t from, const float* x,
                int M, AlignedFloats& z0, AlignedFloats& tmp) {
   float* z = grow(z0, static_cast<size_t>(M) * first.out + 1);
-  fill_rows(z, M, first.out, first.b.data());
-  k.sgemm(M, first.out, first.in, x, first.in, first.wt.data(), z, first.out, true);
+  k.sgemm(M, first.out, first.in, x, first.in, first.wt.data(), z, first.out, false, first.b.data());
   return run_layers(k, layers, from, first.out, M, z0, tmp);
 }
 
@@ -139,7 +137,7 @@ void score(const Model& m, const KernelTable& k, const std::vector<ScoreJob>& jo
       continue;
     }
     std::copy(h.first_user.b.begin(), h.first_user.b.end(), b);
-    k.sgemm(1, h.first_user.out, m.user_dim, user, m.user_dim, h.first_user.wt.data(), b, h.first_user.out, true);
+    k.sgemm(1, h.first_user.out, m.user_dim, user, m.user_dim, h.first_user.wt.data(), b, h.first_user.out, true, nullptr);
     off += h.first_user.out;
   }
 
@@ -172,12 +170,12 @@ void score(const Model& m, const KernelTable& k, const std::vector<ScoreJob>& jo
     float* z = grow(sc.z0, static_cast<size_t>(M) * W);
     // z0 = W_t·t (cached or computed), + W_d·dense, + (W_U·U + b).
     cached_rows(m, h, in, c0, M, W, z, [&](const float* t, int n) {
-      if (h.target_dim > 0) k.sgemm(n, W, h.target_dim, t, h.target_dim, h.first_target.wt.data(), p, W, false);
+      if (h.target_dim > 0) k.sgemm(n, W, h.target_dim, t, h.target_dim, h.first_target.wt.data(), p, W, false, nullptr);
       else std::fill(p, p + static_cast<size_t>(n) * W, 0.0f);
       return p;
     });
     if (h.dense > 0)
-      k.sgemm(M, W, h.dense, in.dense + static_cast<int64_t>(c0) * h.dense, h.dense, h.first_dense.wt.data(), z, W, true);
+      k.sgemm(M, W, h.dense, in.dense + static_cast<int64_t>(c0) * h.dense, h.dense, h.first_dense.wt.data(), z, W, true, nullptr);
     for (int i = 0; i < M; ++i) {
       float* row = z + static_cast<size_t>(i) * W;
       for (int c = 0; c < W; ++c) row[c] += base[c];
@@ -227,7 +225,7 @@ int top_k(const KernelTable& kt, const float* blocked, int64_t n, int dim, int b
     const int64_t r0 = static_cast<int64_t>(p) * block;
     const int rows = static_cast<int>(std::min<int64_t>(n, r0 + block) - r0);
     float* s = grow(tls_score.tmp, static_cast<size_t>(rows));
-    kt.sgemm(1, rows, dim, query, dim, blocked + r0 * dim, s, rows, false);
+    kt.sgemm(1, rows, dim, query, dim, blocked + r0 * dim, s, rows, false, nullptr);
     for (int i = 0; i < rows; ++i) {
       const int64_t r = r0 + i;
       if (skip && skip[r]) continue;

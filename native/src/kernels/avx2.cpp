@@ -21,7 +21,7 @@ inline __m256i mask_for(int remaining) {
 // registers.
 template <int MR, bool kMasked>
 inline void tile(int K, const float* A, int lda, const float* B, int N, float* C, int ldc, __m256i k0, __m256i k1,
-                 bool accumulate) {
+                 bool accumulate, const float* bias) {
   auto ld = [&](const float* p, __m256i m) { return kMasked ? _mm256_maskload_ps(p, m) : _mm256_loadu_ps(p); };
   auto st = [&](float* p, __m256i m, __m256 v) {
     if (kMasked) _mm256_maskstore_ps(p, m, v);
@@ -31,8 +31,8 @@ inline void tile(int K, const float* A, int lda, const float* B, int N, float* C
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
     const float* c = C + static_cast<int64_t>(r) * ldc;
-    c0[r] = accumulate ? ld(c, k0) : _mm256_setzero_ps();
-    c1[r] = accumulate ? ld(c + 8, k1) : _mm256_setzero_ps();
+    c0[r] = bias ? ld(bias, k0) : accumulate ? ld(c, k0) : _mm256_setzero_ps();
+    c1[r] = bias ? ld(bias + 8, k1) : accumulate ? ld(c + 8, k1) : _mm256_setzero_ps();
   }
   for (int k = 0; k < K; ++k) {
     const float* b = B + static_cast<int64_t>(k) * N;
@@ -53,30 +53,32 @@ inline void tile(int K, const float* A, int lda, const float* B, int N, float* C
 }
 
 template <bool kMasked>
-void column_block(int M, int N, int K, const float* A, int lda, const float* B, float* C, int ldc, int n0, bool accumulate) {
+void column_block(int M, int N, int K, const float* A, int lda, const float* B, float* C, int ldc, int n0, bool accumulate,
+                  const float* bias) {
   const __m256i k0 = mask_for(N - n0), k1 = mask_for(N - n0 - 8);
+  if (bias) bias += n0;
   const float* b = B + n0;
   float* c = C + n0;
   int m = 0;
   for (; m + 6 <= M; m += 6)
-    tile<6, kMasked>(K, A + static_cast<int64_t>(m) * lda, lda, b, N, c + static_cast<int64_t>(m) * ldc, ldc, k0, k1, accumulate);
+    tile<6, kMasked>(K, A + static_cast<int64_t>(m) * lda, lda, b, N, c + static_cast<int64_t>(m) * ldc, ldc, k0, k1, accumulate, bias);
   const float* a = A + static_cast<int64_t>(m) * lda;
   c += static_cast<int64_t>(m) * ldc;
   switch (M - m) {
-    case 5: tile<5, kMasked>(K, a, lda, b, N, c, ldc, k0, k1, accumulate); break;
-    case 4: tile<4, kMasked>(K, a, lda, b, N, c, ldc, k0, k1, accumulate); break;
-    case 3: tile<3, kMasked>(K, a, lda, b, N, c, ldc, k0, k1, accumulate); break;
-    case 2: tile<2, kMasked>(K, a, lda, b, N, c, ldc, k0, k1, accumulate); break;
-    case 1: tile<1, kMasked>(K, a, lda, b, N, c, ldc, k0, k1, accumulate); break;
+    case 5: tile<5, kMasked>(K, a, lda, b, N, c, ldc, k0, k1, accumulate, bias); break;
+    case 4: tile<4, kMasked>(K, a, lda, b, N, c, ldc, k0, k1, accumulate, bias); break;
+    case 3: tile<3, kMasked>(K, a, lda, b, N, c, ldc, k0, k1, accumulate, bias); break;
+    case 2: tile<2, kMasked>(K, a, lda, b, N, c, ldc, k0, k1, accumulate, bias); break;
+    case 1: tile<1, kMasked>(K, a, lda, b, N, c, ldc, k0, k1, accumulate, bias); break;
     default: break;
   }
 }
 
 void sgemm_avx2(int M, int N, int K, const float* A, int lda, const float* B, float* C, int ldc,
-                bool accumulate) {
+                bool accumulate, const float* bias) {
   int n0 = 0;
-  for (; n0 + 16 <= N; n0 += 16) column_block<false>(M, N, K, A, lda, B, C, ldc, n0, accumulate);
-  if (n0 < N) column_block<true>(M, N, K, A, lda, B, C, ldc, n0, accumulate);
+  for (; n0 + 16 <= N; n0 += 16) column_block<false>(M, N, K, A, lda, B, C, ldc, n0, accumulate, bias);
+  if (n0 < N) column_block<true>(M, N, K, A, lda, B, C, ldc, n0, accumulate, bias);
 }
 
 double fma_peak_avx2(int64_t iterations) {

@@ -20,7 +20,7 @@ namespace {
 // not four with three masked off.
 template <int MR, int NV, bool kMasked>
 inline void tile(int K, const float* A, int lda, const float* B, int N, float* C, int ldc, __mmask16 m0, __mmask16 m1,
-                 __mmask16 m2, __mmask16 m3, bool accumulate) {
+                 __mmask16 m2, __mmask16 m3, bool accumulate, const float* bias) {
   auto ld = [&](const float* p, __mmask16 m) { return kMasked ? _mm512_maskz_loadu_ps(m, p) : _mm512_loadu_ps(p); };
   auto st = [&](float* p, __mmask16 m, __m512 v) {
     if (kMasked) _mm512_mask_storeu_ps(p, m, v);
@@ -30,10 +30,11 @@ inline void tile(int K, const float* A, int lda, const float* B, int N, float* C
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
     const float* c = C + static_cast<int64_t>(r) * ldc;
-    c0[r] = accumulate ? ld(c, m0) : _mm512_setzero_ps();
-    if constexpr (NV > 1) c1[r] = accumulate ? ld(c + 16, m1) : _mm512_setzero_ps();
-    if constexpr (NV > 2) c2[r] = accumulate ? ld(c + 32, m2) : _mm512_setzero_ps();
-    if constexpr (NV > 3) c3[r] = accumulate ? ld(c + 48, m3) : _mm512_setzero_ps();
+    const float* from = bias ? bias : c;
+    c0[r] = bias || accumulate ? ld(from, m0) : _mm512_setzero_ps();
+    if constexpr (NV > 1) c1[r] = bias || accumulate ? ld(from + 16, m1) : _mm512_setzero_ps();
+    if constexpr (NV > 2) c2[r] = bias || accumulate ? ld(from + 32, m2) : _mm512_setzero_ps();
+    if constexpr (NV > 3) c3[r] = bias || accumulate ? ld(from + 48, m3) : _mm512_setzero_ps();
   }
   for (int k = 0; k < K; ++k) {
     const float* b = B + static_cast<int64_t>(k) * N;
@@ -62,45 +63,49 @@ inline void tile(int K, const float* A, int lda, const float* B, int N, float* C
 }
 
 template <int NV, bool kMasked>
-void column_block(int M, int N, int K, const float* A, int lda, const float* B, float* C, int ldc, int n0, bool accumulate) {
+void column_block(int M, int N, int K, const float* A, int lda, const float* B, float* C, int ldc, int n0, bool accumulate,
+                  const float* bias) {
   const int rem = N - n0;
+  if (bias) bias += n0;
   const __mmask16 m0 = mask16(rem), m1 = mask16(rem - 16), m2 = mask16(rem - 32), m3 = mask16(rem - 48);
   const float* b = B + n0;
   float* c = C + n0;
   int m = 0;
   for (; m + 6 <= M; m += 6)
-    tile<6, NV, kMasked>(K, A + static_cast<int64_t>(m) * lda, lda, b, N, c + static_cast<int64_t>(m) * ldc, ldc, m0, m1, m2, m3, accumulate);
+    tile<6, NV, kMasked>(K, A + static_cast<int64_t>(m) * lda, lda, b, N, c + static_cast<int64_t>(m) * ldc, ldc, m0, m1, m2, m3, accumulate, bias);
   const float* a = A + static_cast<int64_t>(m) * lda;
   c += static_cast<int64_t>(m) * ldc;
   switch (M - m) {
-    case 5: tile<5, NV, kMasked>(K, a, lda, b, N, c, ldc, m0, m1, m2, m3, accumulate); break;
-    case 4: tile<4, NV, kMasked>(K, a, lda, b, N, c, ldc, m0, m1, m2, m3, accumulate); break;
-    case 3: tile<3, NV, kMasked>(K, a, lda, b, N, c, ldc, m0, m1, m2, m3, accumulate); break;
-    case 2: tile<2, NV, kMasked>(K, a, lda, b, N, c, ldc, m0, m1, m2, m3, accumulate); break;
-    case 1: tile<1, NV, kMasked>(K, a, lda, b, N, c, ldc, m0, m1, m2, m3, accumulate); break;
+    case 5: tile<5, NV, kMasked>(K, a, lda, b, N, c, ldc, m0, m1, m2, m3, accumulate, bias); break;
+    case 4: tile<4, NV, kMasked>(K, a, lda, b, N, c, ldc, m0, m1, m2, m3, accumulate, bias); break;
+    case 3: tile<3, NV, kMasked>(K, a, lda, b, N, c, ldc, m0, m1, m2, m3, accumulate, bias); break;
+    case 2: tile<2, NV, kMasked>(K, a, lda, b, N, c, ldc, m0, m1, m2, m3, accumulate, bias); break;
+    case 1: tile<1, NV, kMasked>(K, a, lda, b, N, c, ldc, m0, m1, m2, m3, accumulate, bias); break;
     default: break;
   }
 }
 
 // The last, partial column block [n0, N): as many vectors as it has columns.
-void tail_block(int M, int N, int K, const float* A, int lda, const float* B, float* C, int ldc, int n0, bool accumulate) {
+void tail_block(int M, int N, int K, const float* A, int lda, const float* B, float* C, int ldc, int n0, bool accumulate,
+                const float* bias) {
   switch ((N - n0 + 15) / 16) {
-    case 1: return column_block<1, true>(M, N, K, A, lda, B, C, ldc, n0, accumulate);
-    case 2: return column_block<2, true>(M, N, K, A, lda, B, C, ldc, n0, accumulate);
-    case 3: return column_block<3, true>(M, N, K, A, lda, B, C, ldc, n0, accumulate);
-    default: return column_block<4, true>(M, N, K, A, lda, B, C, ldc, n0, accumulate);
+    case 1: return column_block<1, true>(M, N, K, A, lda, B, C, ldc, n0, accumulate, bias);
+    case 2: return column_block<2, true>(M, N, K, A, lda, B, C, ldc, n0, accumulate, bias);
+    case 3: return column_block<3, true>(M, N, K, A, lda, B, C, ldc, n0, accumulate, bias);
+    default: return column_block<4, true>(M, N, K, A, lda, B, C, ldc, n0, accumulate, bias);
   }
 }
 
 // One row (the recurrence at B = 1): 256 columns at a time in 16 independent accumulators, each row of
 // B read front to back. Every element sees the same FMA sequence as in the tiles above, so a row's
 // result does not depend on which path computed it.
-void row_avx512(int N, int K, const float* a, const float* B, float* c, bool accumulate) {
+void row_avx512(int N, int K, const float* a, const float* B, float* c, bool accumulate, const float* bias) {
   int n0 = 0;
   for (; n0 + 256 <= N; n0 += 256) {
     __m512 acc[16];
 #pragma GCC unroll 16
-    for (int j = 0; j < 16; ++j) acc[j] = accumulate ? _mm512_loadu_ps(c + n0 + 16 * j) : _mm512_setzero_ps();
+    for (int j = 0; j < 16; ++j)
+      acc[j] = bias ? _mm512_loadu_ps(bias + n0 + 16 * j) : accumulate ? _mm512_loadu_ps(c + n0 + 16 * j) : _mm512_setzero_ps();
     for (int k = 0; k < K; ++k) {
       const __m512 av = _mm512_set1_ps(a[k]);
       const float* b = B + static_cast<int64_t>(k) * N + n0;
@@ -110,18 +115,18 @@ void row_avx512(int N, int K, const float* a, const float* B, float* c, bool acc
 #pragma GCC unroll 16
     for (int j = 0; j < 16; ++j) _mm512_storeu_ps(c + n0 + 16 * j, acc[j]);
   }
-  for (; n0 + 64 <= N; n0 += 64) column_block<4, false>(1, N, K, a, K, B, c, N, n0, accumulate);
-  if (n0 < N) tail_block(1, N, K, a, K, B, c, N, n0, accumulate);
+  for (; n0 + 64 <= N; n0 += 64) column_block<4, false>(1, N, K, a, K, B, c, N, n0, accumulate, bias);
+  if (n0 < N) tail_block(1, N, K, a, K, B, c, N, n0, accumulate, bias);
 }
 
 // Column blocks outermost: one 64-column panel of B (K × 64 floats) stays in L1 while every row of A
 // streams past it.
 void sgemm_avx512(int M, int N, int K, const float* A, int lda, const float* B, float* C, int ldc,
-                  bool accumulate) {
-  if (M == 1) return row_avx512(N, K, A, B, C, accumulate);
+                  bool accumulate, const float* bias) {
+  if (M == 1) return row_avx512(N, K, A, B, C, accumulate, bias);
   int n0 = 0;
-  for (; n0 + 64 <= N; n0 += 64) column_block<4, false>(M, N, K, A, lda, B, C, ldc, n0, accumulate);
-  if (n0 < N) tail_block(M, N, K, A, lda, B, C, ldc, n0, accumulate);
+  for (; n0 + 64 <= N; n0 += 64) column_block<4, false>(M, N, K, A, lda, B, C, ldc, n0, accumulate, bias);
+  if (n0 < N) tail_block(M, N, K, A, lda, B, C, ldc, n0, accumulate, bias);
 }
 
 double fma_peak_avx512(int64_t iterations) {

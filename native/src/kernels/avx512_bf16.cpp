@@ -15,15 +15,16 @@ namespace {
 
 template <int MR>
 inline void tile(int K2, const uint32_t* A, int lda, const uint32_t* B, int N, float* C, int ldc, __mmask16 m0,
-                 __mmask16 m1, __mmask16 m2, __mmask16 m3, bool accumulate) {
+                 __mmask16 m1, __mmask16 m2, __mmask16 m3, bool accumulate, const float* bias) {
   __m512 c0[MR], c1[MR], c2[MR], c3[MR];
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
     const float* c = C + static_cast<int64_t>(r) * ldc;
-    c0[r] = accumulate ? _mm512_maskz_loadu_ps(m0, c) : _mm512_setzero_ps();
-    c1[r] = accumulate ? _mm512_maskz_loadu_ps(m1, c + 16) : _mm512_setzero_ps();
-    c2[r] = accumulate ? _mm512_maskz_loadu_ps(m2, c + 32) : _mm512_setzero_ps();
-    c3[r] = accumulate ? _mm512_maskz_loadu_ps(m3, c + 48) : _mm512_setzero_ps();
+    const float* from = bias ? bias : c;
+    c0[r] = bias || accumulate ? _mm512_maskz_loadu_ps(m0, from) : _mm512_setzero_ps();
+    c1[r] = bias || accumulate ? _mm512_maskz_loadu_ps(m1, from + 16) : _mm512_setzero_ps();
+    c2[r] = bias || accumulate ? _mm512_maskz_loadu_ps(m2, from + 32) : _mm512_setzero_ps();
+    c3[r] = bias || accumulate ? _mm512_maskz_loadu_ps(m3, from + 48) : _mm512_setzero_ps();
   }
   for (int k = 0; k < K2; ++k) {
     const uint32_t* b = B + static_cast<int64_t>(k) * N;
@@ -48,7 +49,8 @@ inline void tile(int K2, const uint32_t* A, int lda, const uint32_t* B, int N, f
   }
 }
 
-void gemm_bf16(int M, int N, int K2, const uint32_t* A, int lda, const uint32_t* B, float* C, int ldc, bool accumulate) {
+void gemm_bf16(int M, int N, int K2, const uint32_t* A, int lda, const uint32_t* B, float* C, int ldc, bool accumulate,
+               const float* bias) {
   int n_start = 0;
   if (M == 1) {
     // One row (the recurrence at B = 1): 256 columns at a time, each row of B read front to back; the
@@ -56,7 +58,8 @@ void gemm_bf16(int M, int N, int K2, const uint32_t* A, int lda, const uint32_t*
     for (; n_start + 256 <= N; n_start += 256) {
       __m512 acc[16];
 #pragma GCC unroll 16
-      for (int j = 0; j < 16; ++j) acc[j] = accumulate ? _mm512_loadu_ps(C + n_start + 16 * j) : _mm512_setzero_ps();
+      for (int j = 0; j < 16; ++j)
+        acc[j] = bias ? _mm512_loadu_ps(bias + n_start + 16 * j) : accumulate ? _mm512_loadu_ps(C + n_start + 16 * j) : _mm512_setzero_ps();
       for (int k = 0; k < K2; ++k) {
         const __m512bh av = (__m512bh)_mm512_set1_epi32(static_cast<int>(A[k]));
         const uint32_t* b = B + static_cast<int64_t>(k) * N + n_start;
@@ -72,17 +75,18 @@ void gemm_bf16(int M, int N, int K2, const uint32_t* A, int lda, const uint32_t*
     const __mmask16 m0 = mask16(rem), m1 = mask16(rem - 16), m2 = mask16(rem - 32), m3 = mask16(rem - 48);
     const uint32_t* b = B + n0;
     float* c = C + n0;
+    const float* bn = bias ? bias + n0 : nullptr;
     int m = 0;
     for (; m + 6 <= M; m += 6)
-      tile<6>(K2, A + static_cast<int64_t>(m) * lda, lda, b, N, c + static_cast<int64_t>(m) * ldc, ldc, m0, m1, m2, m3, accumulate);
+      tile<6>(K2, A + static_cast<int64_t>(m) * lda, lda, b, N, c + static_cast<int64_t>(m) * ldc, ldc, m0, m1, m2, m3, accumulate, bn);
     const uint32_t* a = A + static_cast<int64_t>(m) * lda;
     float* cm = c + static_cast<int64_t>(m) * ldc;
     switch (M - m) {
-      case 5: tile<5>(K2, a, lda, b, N, cm, ldc, m0, m1, m2, m3, accumulate); break;
-      case 4: tile<4>(K2, a, lda, b, N, cm, ldc, m0, m1, m2, m3, accumulate); break;
-      case 3: tile<3>(K2, a, lda, b, N, cm, ldc, m0, m1, m2, m3, accumulate); break;
-      case 2: tile<2>(K2, a, lda, b, N, cm, ldc, m0, m1, m2, m3, accumulate); break;
-      case 1: tile<1>(K2, a, lda, b, N, cm, ldc, m0, m1, m2, m3, accumulate); break;
+      case 5: tile<5>(K2, a, lda, b, N, cm, ldc, m0, m1, m2, m3, accumulate, bn); break;
+      case 4: tile<4>(K2, a, lda, b, N, cm, ldc, m0, m1, m2, m3, accumulate, bn); break;
+      case 3: tile<3>(K2, a, lda, b, N, cm, ldc, m0, m1, m2, m3, accumulate, bn); break;
+      case 2: tile<2>(K2, a, lda, b, N, cm, ldc, m0, m1, m2, m3, accumulate, bn); break;
+      case 1: tile<1>(K2, a, lda, b, N, cm, ldc, m0, m1, m2, m3, accumulate, bn); break;
       default: break;
     }
   }

@@ -8,10 +8,12 @@ namespace dupn {
 namespace {
 
 void sgemm_baseline(int M, int N, int K, const float* A, int lda, const float* B, float* C, int ldc,
-                    bool accumulate) {
+                    bool accumulate, const float* bias) {
   for (int m = 0; m < M; ++m) {
     float* c = C + static_cast<int64_t>(m) * ldc;
-    if (!accumulate)
+    if (bias)
+      for (int n = 0; n < N; ++n) c[n] = bias[n];
+    else if (!accumulate)
       for (int n = 0; n < N; ++n) c[n] = 0.0f;
     const float* a = A + static_cast<int64_t>(m) * lda;
     for (int k = 0; k < K; ++k) {

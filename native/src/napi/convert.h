@@ -34,7 +34,9 @@ View<T> typed(const Napi::Value& v, const char* what, bool allow_null = false) {
   if (allow_null && (v.IsNull() || v.IsUndefined())) return {};
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kType)
     throw_code(v.Env(), codes::kInput, std::string(what) + ": expected " +
-                                       (kType == napi_float32_array ? "a Float32Array" : "an Int32Array"));
+                                       (kType == napi_float32_array  ? "a Float32Array"
+                                        : kType == napi_uint32_array ? "a Uint32Array"
+                                                                     : "an Int32Array"));
   auto arr = v.As<Napi::TypedArrayOf<T>>();
   return {arr.Data(), static_cast<int64_t>(arr.ElementLength())};
 }

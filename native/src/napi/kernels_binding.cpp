@@ -23,7 +23,7 @@ void need(Napi::Env env, bool ok, const char* what) {
   if (!ok) throw_code(env, codes::kInput, std::string(what) + ": array too short for the given sizes");
 }
 
-// sgemm(isa, M, N, K, A, lda, B, C, ldc, accumulate)
+// sgemm(isa, M, N, K, A, lda, B, C, ldc, accumulate, bias?)
 Napi::Value Sgemm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const dupn::KernelTable& k = table(info[0]);
@@ -34,7 +34,9 @@ Napi::Value Sgemm(const Napi::CallbackInfo& info) {
   need(env, M == 0 || K == 0 || A.length >= static_cast<int64_t>(M - 1) * lda + K, "A");
   need(env, B.length >= static_cast<int64_t>(K) * N, "B");
   need(env, M == 0 || N == 0 || C.length >= static_cast<int64_t>(M - 1) * ldc + N, "C");
-  k.sgemm(M, N, K, A.data, lda, B.data, C.data, ldc, info[9].ToBoolean());
+  View<float> bias = f32(info[10], "bias", true);
+  need(env, bias.data == nullptr || bias.length >= N, "bias");
+  k.sgemm(M, N, K, A.data, lda, B.data, C.data, ldc, info[9].ToBoolean(), bias.data);
   return env.Undefined();
 }
 
@@ -96,7 +98,7 @@ Napi::Value ReluDot(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// sgemmBf16(M, N, K, A, lda, B, C, ldc, accumulate): the bf16 path on fp32 inputs (A is rounded to bf16
+// sgemmBf16(M, N, K, A, lda, B, C, ldc, accumulate, bias?): the bf16 path on fp32 inputs (A is rounded to bf16
 // pairs like the encoder does; B, K × N, is packed like model weights). Throws E_UNSUPPORTED without
 // AVX-512-BF16.
 Napi::Value SgemmBf16(const Napi::CallbackInfo& info) {
@@ -110,11 +112,13 @@ Napi::Value SgemmBf16(const Napi::CallbackInfo& info) {
   need(env, M == 0 || K == 0 || A.length >= static_cast<int64_t>(M - 1) * lda + K, "A");
   need(env, B.length >= static_cast<int64_t>(K) * N, "B");
   need(env, M == 0 || N == 0 || C.length >= static_cast<int64_t>(M - 1) * ldc + N, "C");
+  View<float> bias = f32(info[9], "bias", true);
+  need(env, bias.data == nullptr || bias.length >= N, "bias");
   const int K2 = (K + 1) / 2;
   dupn::AlignedPairs a(static_cast<size_t>(M) * K2 + 1);
   k->convert(M, K, A.data, lda, a.data());
   const dupn::AlignedPairs b = dupn::pack_bf16_pairs(B.data, K, N);
-  k->gemm(M, N, K2, a.data(), K2, b.data(), C.data, ldc, info[8].ToBoolean());
+  k->gemm(M, N, K2, a.data(), K2, b.data(), C.data, ldc, info[8].ToBoolean(), bias.data);
   return env.Undefined();
 }
 

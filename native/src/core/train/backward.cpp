@@ -173,15 +173,14 @@ class ChunkPass {
     float* hs = grow(s_.hs, rows * m_.dh);
     if (n_ == 0) return;
     const float* b = t_.params[dir.b].data;
-    for (int n = 0; n < n_; ++n) std::memcpy(gates + static_cast<size_t>(n) * G_, b, G_ * sizeof(float));
-    k_.sgemm(n_, G_, K_, s_.x.data(), K_, dir.wxp_t.data(), gates, G_, true);
+    k_.sgemm(n_, G_, K_, s_.x.data(), K_, dir.wxp_t.data(), gates, G_, false, b);
     float* hstate = zeroed(s_.hstate, static_cast<size_t>(nb_) * H_);
     float* cstate = zeroed(s_.cstate, static_cast<size_t>(nb_) * H_);
     float* z = grow(s_.zstep, static_cast<size_t>(nb_) * G_);
     int M = nb_;
     for (int s = 0; s < max_len_; ++s) {
       while (M > 0 && len(s_.order[M - 1]) <= s) --M;
-      if (s > 0) k_.sgemm(M, G_, H_, hstate, H_, dir.wh_t.data(), z, G_, false);
+      if (s > 0) k_.sgemm(M, G_, H_, hstate, H_, dir.wh_t.data(), z, G_, false, nullptr);
       for (int r = 0; r < M; ++r) {
         const int n = row_of(s_.order[r], d, s);
         float* pre = gates + static_cast<size_t>(n) * G_;
@@ -211,15 +210,15 @@ class ChunkPass {
       if (m_.dq + m_.du > 0) {
         for (int j = 0; j < m_.dq; ++j) qu_in[j] = s_.q[static_cast<size_t>(i) * m_.dq + j];
         for (int j = 0; j < m_.du; ++j) qu_in[m_.dq + j] = s_.prof[static_cast<size_t>(i) * m_.du + j];
-        k_.sgemm(1, A_, m_.dq + m_.du, qu_in, m_.dq + m_.du, t_.attn_qu_t.data(), qu_row, A_, true);
+        k_.sgemm(1, A_, m_.dq + m_.du, qu_in, m_.dq + m_.du, t_.attn_qu_t.data(), qu_row, A_, true, nullptr);
       }
       for (int n = s_.rowoff[i]; n < s_.rowoff[i + 1]; ++n) std::memcpy(za + static_cast<size_t>(n) * A_, qu_row, A_ * sizeof(float));
     }
     if (n_ > 0) {
       // Two products over attn_hp_t's rows: H_t comes from hs, p_t from the input rows x.
       const float* attn_h_t = t_.attn_hp_t.data();
-      k_.sgemm(n_, A_, m_.dh, s_.hs.data(), m_.dh, attn_h_t, za, A_, true);
-      if (m_.dp > 0) k_.sgemm(n_, A_, m_.dp, s_.x.data() + m_.dx, K_, attn_h_t + static_cast<size_t>(m_.dh) * A_, za, A_, true);
+      k_.sgemm(n_, A_, m_.dh, s_.hs.data(), m_.dh, attn_h_t, za, A_, true, nullptr);
+      if (m_.dp > 0) k_.sgemm(n_, A_, m_.dp, s_.x.data() + m_.dx, K_, attn_h_t + static_cast<size_t>(m_.dh) * A_, za, A_, true, nullptr);
       k_.tanh_map(n_ * A_, za, za);  // za now holds tanh(z): its derivative is 1 − za²
     }
     for (int i = 0; i < nb_; ++i) {
@@ -472,9 +471,9 @@ class ChunkPass {
       }
     float* dt = grow(s_.dpre_t, static_cast<size_t>(A_) * n_);
     transpose(dzin_a, n_, A_, dt);
-    k_.sgemm(A_, attn_in_, n_, dt, n_, zin, g_.dense[t_.attn_w].data(), attn_in_, true);
+    k_.sgemm(A_, attn_in_, n_, dt, n_, zin, g_.dense[t_.attn_w].data(), attn_in_, true, nullptr);
     float* dzin = grow(s_.zin, rows * attn_in_);  // zin is no longer needed
-    k_.sgemm(n_, attn_in_, A_, dzin_a, A_, t_.params[t_.attn_w].data, dzin, attn_in_, false);
+    k_.sgemm(n_, attn_in_, A_, dzin_a, A_, t_.params[t_.attn_w].data, dzin, attn_in_, false, nullptr);
     float* duv = s_.duvec.data();
     for (int i = 0; i < nb_; ++i)
       for (int n = s_.rowoff[i]; n < s_.rowoff[i + 1]; ++n) {
@@ -559,7 +558,7 @@ class ChunkPass {
         std::memcpy(dpre + static_cast<size_t>(n) * G_, out, G_ * sizeof(float));
       }
       // dh_{t-1} of the active users = dPre · W_h (W_h is 4H × H, the kernel's K × N layout as stored).
-      if (s > 0) k_.sgemm(M, H_, G_, dstep, G_, t_.params[dir.wh].data, dhc, H_, false);
+      if (s > 0) k_.sgemm(M, H_, G_, dstep, G_, t_.params[dir.wh].data, dhc, H_, false, nullptr);
     }
     // h_{t-1} of every row (zero at each user's first step of this direction).
     float* hprev = grow(s_.hprev, static_cast<size_t>(n_) * H_);
@@ -571,9 +570,9 @@ class ChunkPass {
       }
     float* dpt = grow(s_.dpre_t, static_cast<size_t>(G_) * n_);
     transpose(dpre, n_, G_, dpt);
-    k_.sgemm(G_, H_, n_, dpt, n_, hprev, g_.dense[dir.wh].data(), H_, true);
+    k_.sgemm(G_, H_, n_, dpt, n_, hprev, g_.dense[dir.wh].data(), H_, true, nullptr);
     float* dw = grow(s_.dw, static_cast<size_t>(G_) * K_);
-    k_.sgemm(G_, K_, n_, dpt, n_, s_.x.data(), dw, K_, false);
+    k_.sgemm(G_, K_, n_, dpt, n_, s_.x.data(), dw, K_, false, nullptr);
     float* dwx = g_.dense[dir.wx].data();
     for (int j = 0; j < G_; ++j)
       for (int c = 0; c < m_.dx; ++c) dwx[static_cast<size_t>(j) * m_.dx + c] += dw[static_cast<size_t>(j) * K_ + c];
@@ -588,7 +587,7 @@ class ChunkPass {
     float* db = g_.dense[dir.b].data();
     for (int n = 0; n < n_; ++n)
       for (int j = 0; j < G_; ++j) db[j] += dpre[static_cast<size_t>(n) * G_ + j];
-    k_.sgemm(n_, K_, G_, dpre, G_, dir.wxp.data(), dx, K_, true);
+    k_.sgemm(n_, K_, G_, dpre, G_, dir.wxp.data(), dx, K_, true, nullptr);
   }
 
   void scatter(const float* dx) {

@@ -15,9 +15,7 @@ void head_forward(const Trainer::Impl& t, const KernelTable& k, const std::vecto
     const HeadLayer& L = layers[l];
     float* out = grow(s.acts[l], static_cast<size_t>(rows) * L.out);
     const float* b = t.params[L.b].data;
-    for (int r = 0; r < rows; ++r)
-      for (int o = 0; o < L.out; ++o) out[static_cast<size_t>(r) * L.out + o] = b[o];
-    if (rows > 0) k.sgemm(rows, L.out, L.in, in, L.in, L.wt.data(), out, L.out, true);
+    if (rows > 0) k.sgemm(rows, L.out, L.in, in, L.in, L.wt.data(), out, L.out, false, b);
     if (l + 1 < layers.size())
       for (size_t i = 0; i < static_cast<size_t>(rows) * L.out; ++i) out[i] = out[i] > 0.0f ? out[i] : 0.0f;
     in = out;
@@ -33,14 +31,14 @@ void head_backward(const Trainer::Impl& t, const KernelTable& k, const std::vect
     // dW (out × in) += dYᵀ · X: the kernel wants A row-major, so dY is transposed once.
     float* dt = grow(s.dt, static_cast<size_t>(L.out) * rows);
     transpose(dcur, rows, L.out, dt);
-    k.sgemm(L.out, L.in, rows, dt, rows, in, g.dense[L.w].data(), L.in, true);
+    k.sgemm(L.out, L.in, rows, dt, rows, in, g.dense[L.w].data(), L.in, true, nullptr);
     float* db = g.dense[L.b].data();
     for (int r = 0; r < rows; ++r)
       for (int o = 0; o < L.out; ++o) db[o] += dcur[static_cast<size_t>(r) * L.out + o];
     if (l == 0 && !want_dx0) break;
     AlignedFloats& next = l == 0 ? s.dx0 : (dcur == s.dnext.data() ? s.dcur : s.dnext);
     float* dx = grow(next, static_cast<size_t>(rows) * L.in);
-    k.sgemm(rows, L.in, L.out, dcur, L.out, t.params[L.w].data, dx, L.in, false);
+    k.sgemm(rows, L.in, L.out, dcur, L.out, t.params[L.w].data, dx, L.in, false, nullptr);
     if (l > 0)
       for (size_t i = 0; i < static_cast<size_t>(rows) * L.in; ++i)
         if (!(in[i] > 0.0f)) dx[i] = 0.0f;
