@@ -104,6 +104,8 @@ struct V256 {
   static T add(T a, T b) { return _mm256_add_ps(a, b); }
   static T sub(T a, T b) { return _mm256_sub_ps(a, b); }
   static T mul(T a, T b) { return _mm256_mul_ps(a, b); }
+  static T fma(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }    // a·b + c
+  static T fnma(T a, T b, T c) { return _mm256_fnmadd_ps(a, b, c); }  // c − a·b
   static T rcp(T a) { return _mm256_rcp_ps(a); }
   static T min(T a, T b) { return _mm256_min_ps(a, b); }
   static T max(T a, T b) { return _mm256_max_ps(a, b); }

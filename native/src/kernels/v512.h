@@ -19,7 +19,8 @@ struct V512 {
   static T add(T a, T b) { return _mm512_add_ps(a, b); }
   static T sub(T a, T b) { return _mm512_sub_ps(a, b); }
   static T mul(T a, T b) { return _mm512_mul_ps(a, b); }
-  static T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
+  static T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }    // a·b + c
+  static T fnma(T a, T b, T c) { return _mm512_fnmadd_ps(a, b, c); }  // c − a·b
   static T rcp(T a) { return _mm512_rcp14_ps(a); }
   static T min(T a, T b) { return _mm512_min_ps(a, b); }
   static T max(T a, T b) { return _mm512_max_ps(a, b); }
