@@ -20,8 +20,8 @@ inline __m256i mask_for(int remaining) {
 // handles the last, partial column block; accumulators are named per column vector so they stay in
 // registers.
 template <int MR, bool kMasked>
-inline void tile(int K, const float* A, int lda, const float* B, int N, float* C, int ldc, __m256i k0, __m256i k1,
-                 bool accumulate, const float* bias) {
+inline void tile(int K, const float* A, int lda, const float* B, int N, float* C, int ldc, const float* init, int ldi,
+                 __m256i k0, __m256i k1) {
   auto ld = [&](const float* p, __m256i m) { return kMasked ? _mm256_maskload_ps(p, m) : _mm256_loadu_ps(p); };
   auto st = [&](float* p, __m256i m, __m256 v) {
     if (kMasked) _mm256_maskstore_ps(p, m, v);
@@ -30,9 +30,9 @@ inline void tile(int K, const float* A, int lda, const float* B, int N, float* C
   __m256 c0[MR], c1[MR];
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
-    const float* c = C + static_cast<int64_t>(r) * ldc;
-    c0[r] = bias ? ld(bias, k0) : accumulate ? ld(c, k0) : _mm256_setzero_ps();
-    c1[r] = bias ? ld(bias + 8, k1) : accumulate ? ld(c + 8, k1) : _mm256_setzero_ps();
+    const float* from = init ? init + static_cast<int64_t>(r) * ldi : nullptr;
+    c0[r] = from ? ld(from, k0) : _mm256_setzero_ps();
+    c1[r] = from ? ld(from + 8, k1) : _mm256_setzero_ps();
   }
   for (int k = 0; k < K; ++k) {
     const float* b = B + static_cast<int64_t>(k) * N;
@@ -53,32 +53,36 @@ inline void tile(int K, const float* A, int lda, const float* B, int N, float* C
 }
 
 template <bool kMasked>
-void column_block(int M, int N, int K, const float* A, int lda, const float* B, float* C, int ldc, int n0, bool accumulate,
-                  const float* bias) {
+void column_block(int M, int N, int K, const float* A, int lda, const float* B, float* C, int ldc, const float* init, int ldi,
+                  int n0) {
   const __m256i k0 = mask_for(N - n0), k1 = mask_for(N - n0 - 8);
-  if (bias) bias += n0;
   const float* b = B + n0;
   float* c = C + n0;
+  auto from = [&](int m) { return init ? init + static_cast<int64_t>(m) * ldi + n0 : nullptr; };
   int m = 0;
   for (; m + 6 <= M; m += 6)
-    tile<6, kMasked>(K, A + static_cast<int64_t>(m) * lda, lda, b, N, c + static_cast<int64_t>(m) * ldc, ldc, k0, k1, accumulate, bias);
+    tile<6, kMasked>(K, A + static_cast<int64_t>(m) * lda, lda, b, N, c + static_cast<int64_t>(m) * ldc, ldc, from(m), ldi, k0, k1);
   const float* a = A + static_cast<int64_t>(m) * lda;
   c += static_cast<int64_t>(m) * ldc;
+  init = from(m);
   switch (M - m) {
-    case 5: tile<5, kMasked>(K, a, lda, b, N, c, ldc, k0, k1, accumulate, bias); break;
-    case 4: tile<4, kMasked>(K, a, lda, b, N, c, ldc, k0, k1, accumulate, bias); break;
-    case 3: tile<3, kMasked>(K, a, lda, b, N, c, ldc, k0, k1, accumulate, bias); break;
-    case 2: tile<2, kMasked>(K, a, lda, b, N, c, ldc, k0, k1, accumulate, bias); break;
-    case 1: tile<1, kMasked>(K, a, lda, b, N, c, ldc, k0, k1, accumulate, bias); break;
+    case 5: tile<5, kMasked>(K, a, lda, b, N, c, ldc, init, ldi, k0, k1); break;
+    case 4: tile<4, kMasked>(K, a, lda, b, N, c, ldc, init, ldi, k0, k1); break;
+    case 3: tile<3, kMasked>(K, a, lda, b, N, c, ldc, init, ldi, k0, k1); break;
+    case 2: tile<2, kMasked>(K, a, lda, b, N, c, ldc, init, ldi, k0, k1); break;
+    case 1: tile<1, kMasked>(K, a, lda, b, N, c, ldc, init, ldi, k0, k1); break;
     default: break;
   }
 }
 
 void sgemm_avx2(int M, int N, int K, const float* A, int lda, const float* B, float* C, int ldc,
                 bool accumulate, const float* bias) {
+  // Row r's sums start from init + r·ldi: C itself, or the bias row (ldi = 0); zero when init is null.
+  const float* init = bias ? bias : accumulate ? C : nullptr;
+  const int ldi = bias ? 0 : ldc;
   int n0 = 0;
-  for (; n0 + 16 <= N; n0 += 16) column_block<false>(M, N, K, A, lda, B, C, ldc, n0, accumulate, bias);
-  if (n0 < N) column_block<true>(M, N, K, A, lda, B, C, ldc, n0, accumulate, bias);
+  for (; n0 + 16 <= N; n0 += 16) column_block<false>(M, N, K, A, lda, B, C, ldc, init, ldi, n0);
+  if (n0 < N) column_block<true>(M, N, K, A, lda, B, C, ldc, init, ldi, n0);
 }
 
 double fma_peak_avx2(int64_t iterations) {
