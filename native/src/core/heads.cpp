@@ -136,8 +136,7 @@ void score(const Model& m, const KernelTable& k, const std::vector<ScoreJob>& jo
       off += h.outputs;
       continue;
     }
-    std::copy(h.first_user.b.begin(), h.first_user.b.end(), b);
-    k.sgemm(1, h.first_user.out, m.user_dim, user, m.user_dim, h.first_user.wt.data(), b, h.first_user.out, true, nullptr);
+    k.sgemm(1, h.first_user.out, m.user_dim, user, m.user_dim, h.first_user.wt.data(), b, h.first_user.out, false, h.first_user.b.data());
     off += h.first_user.out;
   }
 

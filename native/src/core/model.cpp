@@ -134,9 +134,9 @@ bool pack_shared(const ModelSpec& s, Model& m, std::string* error) {
   }
   if (bf16) {
     m.bf16 = bf16;
+    const bool fused = m.gate_block > 0;
     for (int d = 0; d < s.directions; ++d) {
       Model::Direction& dir = m.dir[d];
-      const bool fused = m.gate_block > 0;
       dir.wxp_bf = pack_bf16_pairs(fused ? dir.wxp_i.data() : dir.wxp_t.data(), K, fused ? m.gp : G);
       dir.wh_bf = pack_bf16_pairs(fused ? dir.wh_i.data() : dir.wh_t.data(), H, fused ? m.gp : G);
     }
